@@ -1,0 +1,131 @@
+//! Wiring and lifecycle: what `sealpost serve` opens, in which order, and how it stops.
+//!
+//! Start-up is fail-fast: every resource is opened before systemd is told `READY=1`, so a unit
+//! that reports active really is able to work. Shutdown is bounded: after SIGTERM the daemon
+//! says `STOPPING=1`, lets the work in hand finish for at most [`DRAIN_TIMEOUT`], and exits.
+
+use std::future::Future;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tracing::{info, warn};
+
+use crate::config::{Settings, Transport};
+use crate::crypto::{KeyError, Keyring};
+use crate::store::{Store, StoreError};
+
+/// How long work in progress may take to finish after SIGTERM.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot create directory {path}: {source}")]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Creates a directory (and its parents) private to the service user.
+pub fn ensure_dir(path: &Path) -> Result<(), AppError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| AppError::Directory {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Loads the keyring, creating one on first start. Only the daemon does this: a keyring made by
+/// an interactive CLI call could belong to the wrong user.
+pub fn load_or_create_keyring(path: &Path) -> Result<Keyring, AppError> {
+    match Keyring::load(path) {
+        Ok(k) => Ok(k),
+        Err(KeyError::Missing(_)) => {
+            let k = Keyring::generate();
+            k.create(path)?;
+            warn!(
+                path = %path.display(),
+                "generated a new keyring; back it up now: without it no stored message can be read and no reply token verifies"
+            );
+            Ok(k)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Opens the store with an existing keyring (for CLI commands).
+pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
+    let keyring = Keyring::load(&settings.keys.path)?;
+    Ok(Store::open(&settings.database.url, Arc::new(keyring)).await?)
+}
+
+/// Runs the daemon until `shutdown` completes.
+pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+    ensure_dir(&settings.general.data_dir)?;
+    let keyring = Arc::new(load_or_create_keyring(&settings.keys.path)?);
+    let store = Store::open(&settings.database.url, keyring.clone()).await?;
+    if settings.outbound.transport == Transport::Spool {
+        ensure_dir(&settings.outbound.spool_dir)?;
+    }
+    info!(
+        data_dir = %settings.general.data_dir.display(),
+        key_id = keyring.current_id(),
+        transport = %settings.outbound.transport,
+        "sealpost is ready"
+    );
+    notify(&[NotifyState::Ready, NotifyState::Status("ready")]);
+    let watchdog = tokio::spawn(watchdog());
+
+    shutdown.await;
+    info!("shutting down");
+    notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
+    watchdog.abort();
+    if tokio::time::timeout(DRAIN_TIMEOUT, store.close())
+        .await
+        .is_err()
+    {
+        warn!("the database did not close within the drain timeout");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Sends keep-alives at half the watchdog interval systemd asked for, if it asked.
+async fn watchdog() {
+    let Some(interval) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(interval / 2);
+    loop {
+        tick.tick().await;
+        notify(&[NotifyState::Watchdog]);
+    }
+}
+
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("can install a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("can install a SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,667 @@
+//! Typed settings: one TOML file, overridable key by key from the environment.
+//!
+//! Every setting has a name `section.key`. The file sets it as `[section] key = value`, the
+//! environment as `SEALPOST_<SECTION>__<KEY>`. Both go through the same typed parser, so a bad
+//! value is reported the same way wherever it came from: one line naming the key and its origin.
+//! Unknown keys are errors, not warnings: a misspelt `smtp.max_mesage_bytes` silently ignored is
+//! a limit the admin believes in and does not have.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::domain::kinds::vocabulary;
+use crate::domain::{Mailbox, Mode};
+
+/// Where the configuration file is looked for when neither `--config` nor `$SEALPOST_CONFIG`
+/// names one.
+pub const SYSTEM_CONFIG: &str = "/etc/sealpost/sealpost.toml";
+/// The environment variable that names the configuration file.
+pub const CONFIG_ENV: &str = "SEALPOST_CONFIG";
+const ENV_PREFIX: &str = "SEALPOST_";
+
+vocabulary!(
+    /// How the IMAP connection is protected.
+    ImapTls {
+        Implicit => "implicit",
+        Starttls => "starttls",
+        None => "none",
+    }
+);
+
+vocabulary!(
+    /// How the outbound relay connection is protected.
+    SmtpTls {
+        Starttls => "starttls",
+        Implicit => "implicit",
+        None => "none",
+    }
+);
+
+vocabulary!(
+    /// Where notifications go.
+    Transport {
+        Spool => "spool",
+        Smtp => "smtp",
+    }
+);
+
+/// All settings, after defaults, the file and the environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub general: General,
+    pub database: Database,
+    pub keys: Keys,
+    pub smtp: Smtp,
+    pub imap: Imap,
+    pub outbound: Outbound,
+    pub policy: Policy,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct General {
+    /// Where SQLite, the spool and (by default) the keyring live.
+    pub data_dir: PathBuf,
+    /// The practice's name, shown in notifications.
+    pub organization: String,
+    /// Base of the links in notifications (`<public_url>/m/<token>`), without a trailing slash.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Database {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Keys {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Smtp {
+    pub listen: SocketAddr,
+    pub hostname: String,
+    pub reply_domain: String,
+    pub max_message_bytes: u64,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Imap {
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    pub tls: ImapTls,
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    pub password_file: Option<PathBuf>,
+    pub mailbox: String,
+    pub processed_mailbox: String,
+    pub rejected_mailbox: String,
+    pub poll_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outbound {
+    pub transport: Transport,
+    pub spool_dir: PathBuf,
+    pub from: Mailbox,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: Option<String>,
+    pub smtp_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Policy {
+    pub default_mode: Mode,
+    pub token_ttl_days: u32,
+}
+
+/// Where a setting's value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("built-in default"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+        }
+    }
+}
+
+/// An invalid configuration: which key, from where, and what is wrong. Commands exit with 64.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {key}: {message} (from {origin})")]
+pub struct ConfigError {
+    pub key: String,
+    pub origin: Origin,
+    pub message: String,
+}
+
+/// The process environment as the loader sees it: a list of variables.
+pub type Env = Vec<(String, String)>;
+
+/// Settings together with the file they were read from, if any.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub file: Option<PathBuf>,
+}
+
+/// Finds and reads the configuration: `--config`, else `$SEALPOST_CONFIG`, else
+/// [`SYSTEM_CONFIG`] when it exists, else built-in defaults; then the environment on top.
+pub fn load(cli_path: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let env: Env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let chosen = match cli_path {
+        Some(p) => Some((p.to_owned(), Origin::Default)),
+        None => env
+            .iter()
+            .find(|(k, _)| k == CONFIG_ENV)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (PathBuf::from(v), Origin::Env(k.clone())))
+            .or_else(|| {
+                Path::new(SYSTEM_CONFIG)
+                    .exists()
+                    .then(|| (PathBuf::from(SYSTEM_CONFIG), Origin::Default))
+            }),
+    };
+    let file = match chosen {
+        Some((path, origin)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                key: "configuration file".into(),
+                origin: match origin {
+                    Origin::Env(v) => Origin::Env(v),
+                    _ => Origin::File(path.clone()),
+                },
+                message: format!("cannot read {}: {e}", path.display()),
+            })?;
+            Some((path, text))
+        }
+        None => None,
+    };
+    let settings =
+        Settings::from_sources(file.as_ref().map(|(p, t)| (p.as_path(), t.as_str())), &env)?;
+    Ok(Loaded {
+        settings,
+        file: file.map(|(p, _)| p),
+    })
+}
+
+impl Settings {
+    /// Built-in defaults; `env` supplies systemd's `STATE_DIRECTORY`, when running under it.
+    fn defaults(env: &Env) -> Settings {
+        let data_dir = lookup(env, "STATE_DIRECTORY")
+            .and_then(|v| v.split(':').next().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        Settings {
+            general: General {
+                data_dir,
+                organization: "Sealpost".into(),
+                public_url: "http://localhost:8080".into(),
+            },
+            database: Database { url: String::new() },
+            keys: Keys {
+                path: PathBuf::new(),
+            },
+            smtp: Smtp {
+                listen: "127.0.0.1:2525".parse().expect("valid literal"),
+                hostname: "localhost".into(),
+                reply_domain: "localhost".into(),
+                max_message_bytes: 25 * 1024 * 1024,
+                tls_cert: None,
+                tls_key: None,
+            },
+            imap: Imap {
+                enabled: false,
+                host: String::new(),
+                port: 993,
+                tls: ImapTls::Implicit,
+                ca_file: None,
+                username: String::new(),
+                password_file: None,
+                mailbox: "INBOX".into(),
+                processed_mailbox: "Sealpost/Processed".into(),
+                rejected_mailbox: "Sealpost/Rejected".into(),
+                poll_interval_secs: 60,
+            },
+            outbound: Outbound {
+                transport: Transport::Spool,
+                spool_dir: PathBuf::new(),
+                from: "Sealpost <sealpost@localhost>"
+                    .parse()
+                    .expect("valid literal"),
+                smtp_host: String::new(),
+                smtp_port: 587,
+                smtp_tls: SmtpTls::Starttls,
+                smtp_username: None,
+                smtp_password_file: None,
+            },
+            policy: Policy {
+                default_mode: Mode::Secure,
+                token_ttl_days: 30,
+            },
+        }
+    }
+
+    /// Builds settings from an optional file `(path, text)` and the environment, then validates.
+    pub fn from_sources(file: Option<(&Path, &str)>, env: &Env) -> Result<Settings, ConfigError> {
+        let mut s = Settings::defaults(env);
+        let mut origins: HashMap<String, Origin> = HashMap::new();
+
+        if let Some((path, text)) = file {
+            let origin = Origin::File(path.to_owned());
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                let line = e
+                    .span()
+                    .map(|sp| text[..sp.start.min(text.len())].lines().count().max(1))
+                    .unwrap_or(0);
+                ConfigError {
+                    key: format!("line {line}"),
+                    origin: origin.clone(),
+                    message: format!("not valid TOML: {}", e.message().trim()),
+                }
+            })?;
+            for (section, value) in &table {
+                let toml::Value::Table(keys) = value else {
+                    return Err(ConfigError {
+                        key: section.clone(),
+                        origin,
+                        message: "expected a [section] of settings".into(),
+                    });
+                };
+                for (key, value) in keys {
+                    let name = format!("{section}.{key}");
+                    let text = match value {
+                        toml::Value::String(v) => v.clone(),
+                        toml::Value::Integer(v) => v.to_string(),
+                        toml::Value::Boolean(v) => v.to_string(),
+                        _ => {
+                            return Err(ConfigError {
+                                key: name,
+                                origin,
+                                message: "expected a string, a whole number or true/false".into(),
+                            });
+                        }
+                    };
+                    s.apply(&name, &text).map_err(|message| ConfigError {
+                        key: name.clone(),
+                        origin: origin.clone(),
+                        message,
+                    })?;
+                    origins.insert(name, origin.clone());
+                }
+            }
+        }
+
+        for (var, value) in env {
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if var == CONFIG_ENV {
+                continue;
+            }
+            let origin = Origin::Env(var.clone());
+            let Some((section, key)) = rest.split_once("__") else {
+                return Err(ConfigError {
+                    key: var.clone(),
+                    origin,
+                    message: "unknown setting; overrides are named SEALPOST_<SECTION>__<KEY>"
+                        .into(),
+                });
+            };
+            let name = format!("{}.{}", section.to_lowercase(), key.to_lowercase());
+            s.apply(&name, value).map_err(|message| ConfigError {
+                key: name.clone(),
+                origin: origin.clone(),
+                message,
+            })?;
+            origins.insert(name, origin);
+        }
+
+        // Settings derived from data_dir unless given explicitly.
+        if !origins.contains_key("database.url") {
+            s.database.url = format!(
+                "sqlite://{}",
+                s.general.data_dir.join("sealpost.db").display()
+            );
+        }
+        if !origins.contains_key("keys.path") {
+            s.keys.path = match lookup(env, "CREDENTIALS_DIRECTORY") {
+                Some(dir) if Path::new(dir).join("keyring").exists() => {
+                    Path::new(dir).join("keyring")
+                }
+                _ => s.general.data_dir.join("keyring.json"),
+            };
+        }
+        if !origins.contains_key("outbound.spool_dir") {
+            s.outbound.spool_dir = s.general.data_dir.join("spool");
+        }
+
+        // A setting nobody set is reported against the file when there is one: that is where
+        // the admin has to add it.
+        let origin_of = |key: &str| -> Origin {
+            match (origins.get(key), file) {
+                (Some(o), _) => o.clone(),
+                (None, Some((path, _))) => Origin::File(path.to_owned()),
+                (None, None) => Origin::Default,
+            }
+        };
+        if file.is_some() && !origins.contains_key("smtp.reply_domain") {
+            return Err(ConfigError {
+                key: "smtp.reply_domain".into(),
+                origin: origin_of("smtp.reply_domain"),
+                message: "missing: set the domain that routes reply mail to Sealpost".into(),
+            });
+        }
+        s.validate().map_err(|(key, message)| ConfigError {
+            origin: origin_of(key),
+            key: key.to_owned(),
+            message,
+        })?;
+        Ok(s)
+    }
+
+    /// Sets one key from its text form; the error says what is wrong with the value.
+    fn apply(&mut self, key: &str, v: &str) -> Result<(), String> {
+        match key {
+            "general.data_dir" => self.general.data_dir = path(v)?,
+            "general.organization" => self.general.organization = v.trim().to_owned(),
+            "general.public_url" => {
+                self.general.public_url = v.trim().trim_end_matches('/').to_owned()
+            }
+            "database.url" => self.database.url = v.trim().to_owned(),
+            "keys.path" => self.keys.path = path(v)?,
+            "smtp.listen" => {
+                self.smtp.listen = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("'{v}' is not an address:port such as 127.0.0.1:2525"))?
+            }
+            "smtp.hostname" => self.smtp.hostname = v.trim().to_ascii_lowercase(),
+            "smtp.reply_domain" => self.smtp.reply_domain = v.trim().to_ascii_lowercase(),
+            "smtp.max_message_bytes" => self.smtp.max_message_bytes = number(v)?,
+            "smtp.tls_cert" => self.smtp.tls_cert = optional_path(v),
+            "smtp.tls_key" => self.smtp.tls_key = optional_path(v),
+            "imap.enabled" => self.imap.enabled = boolean(v)?,
+            "imap.host" => self.imap.host = v.trim().to_owned(),
+            "imap.port" => self.imap.port = number(v)?,
+            "imap.tls" => self.imap.tls = word(v)?,
+            "imap.ca_file" => self.imap.ca_file = optional_path(v),
+            "imap.username" => self.imap.username = v.to_owned(),
+            "imap.password_file" => self.imap.password_file = optional_path(v),
+            "imap.mailbox" => self.imap.mailbox = v.trim().to_owned(),
+            "imap.processed_mailbox" => self.imap.processed_mailbox = v.trim().to_owned(),
+            "imap.rejected_mailbox" => self.imap.rejected_mailbox = v.trim().to_owned(),
+            "imap.poll_interval_secs" => self.imap.poll_interval_secs = number(v)?,
+            "outbound.transport" => self.outbound.transport = word(v)?,
+            "outbound.spool_dir" => self.outbound.spool_dir = path(v)?,
+            "outbound.from" => self.outbound.from = v.parse()?,
+            "outbound.smtp_host" => self.outbound.smtp_host = v.trim().to_owned(),
+            "outbound.smtp_port" => self.outbound.smtp_port = number(v)?,
+            "outbound.smtp_tls" => self.outbound.smtp_tls = word(v)?,
+            "outbound.smtp_username" => {
+                self.outbound.smtp_username = (!v.is_empty()).then(|| v.to_owned())
+            }
+            "outbound.smtp_password_file" => self.outbound.smtp_password_file = optional_path(v),
+            "policy.default_mode" => self.policy.default_mode = word(v)?,
+            "policy.token_ttl_days" => self.policy.token_ttl_days = number(v)?,
+            _ => return Err("unknown setting".into()),
+        }
+        Ok(())
+    }
+
+    /// Checks the settings as a whole; the error names the first bad key.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let fail = |key: &'static str, msg: String| Err((key, msg));
+        if self.general.organization.is_empty() || has_control(&self.general.organization) {
+            return fail(
+                "general.organization",
+                "must be a non-empty name without control characters".into(),
+            );
+        }
+        if let Err(msg) = check_url(&self.general.public_url) {
+            return fail("general.public_url", msg);
+        }
+        let url = &self.database.url;
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return fail(
+                "database.url",
+                "PostgreSQL is not supported yet; use a sqlite:// URL".into(),
+            );
+        }
+        if !url.starts_with("sqlite:") {
+            return fail("database.url", "expected a sqlite:// URL".into());
+        }
+        if !is_domain(&self.smtp.hostname) {
+            return fail(
+                "smtp.hostname",
+                format!("'{}' is not a host name", self.smtp.hostname),
+            );
+        }
+        if self.smtp.reply_domain.is_empty() {
+            return fail(
+                "smtp.reply_domain",
+                "missing: set the domain that routes reply mail to Sealpost".into(),
+            );
+        }
+        if !is_domain(&self.smtp.reply_domain) {
+            return fail(
+                "smtp.reply_domain",
+                format!("'{}' is not a domain name", self.smtp.reply_domain),
+            );
+        }
+        if !(1024..=1 << 30).contains(&self.smtp.max_message_bytes) {
+            return fail(
+                "smtp.max_message_bytes",
+                "must be between 1024 and 1073741824".into(),
+            );
+        }
+        match (&self.smtp.tls_cert, &self.smtp.tls_key) {
+            (Some(_), None) => {
+                return fail("smtp.tls_key", "required when smtp.tls_cert is set".into());
+            }
+            (None, Some(_)) => {
+                return fail("smtp.tls_cert", "required when smtp.tls_key is set".into());
+            }
+            (Some(c), Some(k)) => {
+                readable(c).or_else(|m| fail("smtp.tls_cert", m))?;
+                readable(k).or_else(|m| fail("smtp.tls_key", m))?;
+            }
+            (None, None) => {}
+        }
+        if let Some(ca) = &self.imap.ca_file {
+            readable(ca).or_else(|m| fail("imap.ca_file", m))?;
+        }
+        if self.imap.enabled {
+            if self.imap.host.is_empty() {
+                return fail("imap.host", "required when imap.enabled is true".into());
+            }
+            if self.imap.username.is_empty() {
+                return fail("imap.username", "required when imap.enabled is true".into());
+            }
+            match &self.imap.password_file {
+                None => {
+                    return fail(
+                        "imap.password_file",
+                        "required when imap.enabled is true".into(),
+                    );
+                }
+                Some(p) => readable(p).or_else(|m| fail("imap.password_file", m))?,
+            }
+            if self.imap.tls == ImapTls::None && !is_loopback(&self.imap.host) {
+                return fail(
+                    "imap.tls",
+                    "'none' sends the password in clear text; it is only allowed for a loopback host".into(),
+                );
+            }
+            if self.imap.poll_interval_secs == 0 {
+                return fail("imap.poll_interval_secs", "must be at least 1".into());
+            }
+            for (key, name) in [
+                ("imap.mailbox", &self.imap.mailbox),
+                ("imap.processed_mailbox", &self.imap.processed_mailbox),
+                ("imap.rejected_mailbox", &self.imap.rejected_mailbox),
+            ] {
+                if name.is_empty() || has_control(name) {
+                    return fail(key, "must be a mailbox name".into());
+                }
+            }
+        }
+        if let Some(p) = &self.outbound.smtp_password_file {
+            readable(p).or_else(|m| fail("outbound.smtp_password_file", m))?;
+        }
+        if self.outbound.smtp_username.is_some() && self.outbound.smtp_password_file.is_none() {
+            return fail(
+                "outbound.smtp_password_file",
+                "required when outbound.smtp_username is set".into(),
+            );
+        }
+        if self.outbound.transport == Transport::Smtp {
+            if self.outbound.smtp_host.is_empty() {
+                return fail(
+                    "outbound.smtp_host",
+                    "required when outbound.transport is smtp".into(),
+                );
+            }
+            if self.outbound.smtp_tls == SmtpTls::None && !is_loopback(&self.outbound.smtp_host) {
+                return fail(
+                    "outbound.smtp_tls",
+                    "'none' is only allowed for a loopback relay".into(),
+                );
+            }
+        }
+        if !(1..=3650).contains(&self.policy.token_ttl_days) {
+            return fail("policy.token_ttl_days", "must be between 1 and 3650".into());
+        }
+        Ok(())
+    }
+
+    /// The settings as TOML, with any password inside `database.url` replaced by `***`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        copy.database.url = redact_url(&copy.database.url);
+        toml::to_string(&copy).expect("settings always serialise")
+    }
+
+    /// Whether a SQLite database is configured, and where its file is.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self.database.url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let rest = rest.split('?').next().unwrap_or(rest);
+        Some(PathBuf::from(rest))
+    }
+}
+
+fn lookup<'a>(env: &'a Env, name: &str) -> Option<&'a str> {
+    env.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+fn path(v: &str) -> Result<PathBuf, String> {
+    if v.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(PathBuf::from(v.trim()))
+}
+
+fn optional_path(v: &str) -> Option<PathBuf> {
+    (!v.trim().is_empty()).then(|| PathBuf::from(v.trim()))
+}
+
+fn number<T: FromStr>(v: &str) -> Result<T, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| format!("'{v}' is not a whole number in range"))
+}
+
+fn boolean(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Ok(true),
+        "false" | "no" | "0" | "off" => Ok(false),
+        _ => Err(format!("'{v}' is not true or false")),
+    }
+}
+
+fn word<T: FromStr<Err = crate::domain::kinds::UnknownValue>>(v: &str) -> Result<T, String> {
+    v.trim()
+        .parse()
+        .map_err(|e: crate::domain::kinds::UnknownValue| format!("'{v}': {e}"))
+}
+
+fn readable(p: &Path) -> Result<(), String> {
+    std::fs::File::open(p)
+        .map(drop)
+        .map_err(|e| format!("cannot read {}: {e}", p.display()))
+}
+
+fn is_domain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn check_url(u: &str) -> Result<(), String> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or_else(|| format!("'{u}' is not an http:// or https:// URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || has_control(u) || u.contains(char::is_whitespace) {
+        return Err(format!("'{u}' is not a valid URL"));
+    }
+    Ok(())
+}
+
+fn redact_url(u: &str) -> String {
+    match (u.find("://"), u.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &u[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &u[..s + 3], &u[at..]),
+                None => u.to_owned(),
+            }
+        }
+        _ => u.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

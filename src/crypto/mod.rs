@@ -1,0 +1,23 @@
+//! Keys, sealed envelopes and signed tokens.
+//!
+//! One master key (per key id) lives in the keyring file; every purpose gets its own key derived
+//! from it with HKDF, so a reply-token key can never open a message and an at-rest key can never
+//! sign a token.
+
+pub mod keyring;
+pub mod seal;
+pub mod token;
+
+pub use keyring::{KeyError, KeyId, Keyring, Purpose};
+pub use seal::{Binding, DataKey, SealError, WrappedKey};
+pub use token::{LinkToken, ReplyToken, TokenError};
+
+/// Fills a buffer from the operating system's random generator.
+///
+/// There is no sensible way to continue without randomness (no key, no nonce, no id could be
+/// made safely), so failure aborts the operation with a panic rather than an error value.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).expect("the operating system's random generator is unavailable");
+    b
+}

@@ -1,0 +1,9 @@
+//! Threads, participants, messages and modes: plain types and rules, no I/O.
+
+pub mod address;
+pub mod ids;
+pub mod kinds;
+
+pub use address::{Address, AddressError, Mailbox};
+pub use ids::{MessageId, NotificationId, ParticipantId, ThreadId};
+pub use kinds::{Mode, Role, Via};

@@ -1,0 +1,15 @@
+#![forbid(unsafe_code)]
+//! Sealpost bridges secure message threads and ordinary email.
+//!
+//! The library holds everything the daemon and the CLI share; `main.rs` only parses the command
+//! line and turns errors into exit codes. The module tree follows the architecture in
+//! `PRODUCT.md`: pure rules in [`domain`], keys and envelopes in [`crypto`], the database in
+//! [`store`], and process wiring in [`app`].
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod logging;
+pub mod store;

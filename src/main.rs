@@ -1,0 +1,373 @@
+#![forbid(unsafe_code)]
+//! The `sealpost` command: the daemon and its administration CLI.
+//!
+//! This file only parses arguments, runs the matching library call and maps failures to exit
+//! codes: 64 (EX_USAGE) for any invalid configuration, 1 for everything else. JSON results go
+//! to stdout one object per line; errors are one line on stderr.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use sealpost::app;
+use sealpost::clock;
+use sealpost::config::{self, ConfigError, Settings};
+use sealpost::crypto::token::token_in_address;
+use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
+use sealpost::domain::{Address, Mailbox, Mode, Role, ThreadId, Via};
+use sealpost::logging::{self, LogFormat};
+use sealpost::store::{NewParticipant, NewThread, StoreError};
+
+/// Email gateway for secure message threads.
+#[derive(Parser)]
+#[command(name = "sealpost", version, about, propagate_version = true)]
+struct Cli {
+    /// Configuration file (default: $SEALPOST_CONFIG, else /etc/sealpost/sealpost.toml if it
+    /// exists, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Shape of log lines on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon until SIGTERM.
+    Serve,
+    /// Validate the configuration and print it, with secrets redacted.
+    CheckConfig,
+    /// Create the keyring, or add a new current key to it.
+    Keygen {
+        /// Add a new current key and keep the old ones for reading and verifying.
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Create, post to and read threads.
+    #[command(subcommand)]
+    Thread(ThreadCommand),
+    /// Examine reply tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum ThreadCommand {
+    /// Open a thread with a first message; notifications are queued for every recipient.
+    New(NewArgs),
+    /// Post a message into a thread as one of its participants.
+    Post {
+        /// The thread's id, as printed by `thread new` or `thread list`.
+        thread_id: String,
+        /// The author's address; must be a participant of the thread.
+        #[arg(long, value_name = "ADDR")]
+        from: String,
+        #[command(flatten)]
+        body: BodyArg,
+    },
+    /// Print a thread with its messages.
+    Show {
+        /// The thread's id.
+        thread_id: String,
+    },
+    /// Print one line per thread.
+    List,
+}
+
+#[derive(Args)]
+struct NewArgs {
+    /// The staff member opening the thread (`addr` or `Name <addr>`).
+    #[arg(long, value_name = "ADDR")]
+    from: String,
+    /// A recipient; repeat for several.
+    #[arg(long, value_name = "ADDR", required = true)]
+    to: Vec<String>,
+    /// The thread's subject (sealed at rest; never in secure-mode notifications).
+    #[arg(long)]
+    subject: String,
+    /// The thread's mode (default: policy.default_mode).
+    #[arg(long, value_parser = ["secure", "convenience"])]
+    mode: Option<String>,
+    #[command(flatten)]
+    body: BodyArg,
+}
+
+#[derive(Args)]
+struct BodyArg {
+    /// Read the message body from FILE, or from stdin with `-` (the default when stdin is not
+    /// a terminal).
+    #[arg(long, value_name = "FILE")]
+    body_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Verify a token (or a `reply+TOKEN@domain` address) and print what it says.
+    Inspect {
+        /// A token or a reply address.
+        token_or_address: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The daemon logs its progress; one-shot commands only warnings, so stdout stays JSON
+    // and stderr stays quiet.
+    let level = if matches!(cli.command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
+    logging::init(cli.log_format, level);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sealpost: {e:#}");
+            if e.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let loaded = config::load(cli.config.as_deref())?;
+    let settings = loaded.settings;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve => runtime.block_on(app::serve(settings, app::termination()))?,
+        Command::CheckConfig => {
+            let source = loaded
+                .file
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "built-in defaults".into());
+            let keyring = match Keyring::load(&settings.keys.path) {
+                Ok(k) => format!(
+                    "present, {} key(s), current id {}",
+                    k.key_ids().len(),
+                    k.current_id()
+                ),
+                Err(KeyError::Missing(_)) => "missing (created on first `sealpost serve`)".into(),
+                Err(e) => return Err(e.into()),
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "# configuration is valid; read from {source}")?;
+            writeln!(out, "# keyring {}: {keyring}", settings.keys.path.display())?;
+            write!(out, "{}", settings.to_redacted_toml())?;
+        }
+        Command::Keygen { rotate } => keygen(&settings, rotate)?,
+        Command::Thread(cmd) => runtime.block_on(thread(&settings, cmd))?,
+        Command::Token(TokenCommand::Inspect { token_or_address }) => {
+            runtime.block_on(inspect(&settings, &token_or_address))?
+        }
+    }
+    Ok(())
+}
+
+fn print_json(value: serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{value}")?;
+    Ok(())
+}
+
+fn keygen(settings: &Settings, rotate: bool) -> anyhow::Result<()> {
+    let path = &settings.keys.path;
+    let keyring = if rotate {
+        let mut k = Keyring::load(path)?;
+        k.rotate();
+        k.write(path)?;
+        k
+    } else {
+        let k = Keyring::generate();
+        k.create(path)?;
+        k
+    };
+    eprintln!(
+        "sealpost: keyring written to {}; back it up, and restart the daemon to use the new key",
+        path.display()
+    );
+    print_json(json!({
+        "path": path.display().to_string(),
+        "current_key_id": keyring.current_id(),
+        "keys": keyring.key_ids().iter().map(|(id, at)| json!({"key_id": id, "created_at": clock::rfc3339(*at)})).collect::<Vec<_>>(),
+    }))
+}
+
+fn read_body(arg: &BodyArg) -> anyhow::Result<String> {
+    let bytes = match arg.body_file.as_deref() {
+        Some(p) if p.as_os_str() == "-" => read_stdin()?,
+        Some(p) => {
+            std::fs::read(p).with_context(|| format!("cannot read body file {}", p.display()))?
+        }
+        None if std::io::stdin().is_terminal() => {
+            bail!("no message body: give --body-file FILE, or pipe the body on stdin")
+        }
+        None => read_stdin()?,
+    };
+    let body = String::from_utf8(bytes).context("the message body is not UTF-8 text")?;
+    let body = body.replace("\r\n", "\n");
+    let body = body.trim_end();
+    if body.trim().is_empty() {
+        bail!("the message body is empty");
+    }
+    Ok(body.to_owned())
+}
+
+fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .context("cannot read the message body from stdin")?;
+    Ok(buf)
+}
+
+fn participant(text: &str, role: Role) -> anyhow::Result<NewParticipant> {
+    let mb: Mailbox = text.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    Ok(NewParticipant {
+        address: mb.address,
+        display_name: mb.name,
+        role,
+    })
+}
+
+fn thread_id(text: &str) -> anyhow::Result<ThreadId> {
+    text.parse()
+        .map_err(|e| anyhow::anyhow!("'{text}' is not a thread id: {e}"))
+}
+
+async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
+    // Read the body before opening anything, so a bad file fails fast and leaves no trace.
+    let body = match &cmd {
+        ThreadCommand::New(a) => Some(read_body(&a.body)?),
+        ThreadCommand::Post { body, .. } => Some(read_body(body)?),
+        _ => None,
+    };
+    let store = app::open_store(settings).await?;
+    let result = match cmd {
+        ThreadCommand::New(a) => {
+            let mode = match a.mode.as_deref() {
+                Some(m) => m.parse::<Mode>()?,
+                None => settings.policy.default_mode,
+            };
+            let posted = store
+                .create_thread(NewThread {
+                    subject: a.subject.trim().to_owned(),
+                    mode,
+                    author: participant(&a.from, Role::Staff)?,
+                    others: a
+                        .to
+                        .iter()
+                        .map(|t| participant(t, Role::Recipient))
+                        .collect::<anyhow::Result<_>>()?,
+                    body: body.expect("read above"),
+                    via: Via::Cli,
+                })
+                .await?;
+            print_json(json!({
+                "thread_id": posted.thread_id.to_string(),
+                "message_id": posted.message_id.to_string(),
+            }))
+        }
+        ThreadCommand::Post {
+            thread_id: t, from, ..
+        } => {
+            let thread = thread_id(&t)?;
+            let from = Address::parse(&from).map_err(|e| anyhow::anyhow!("--from {from}: {e}"))?;
+            let posted = store
+                .post_message(thread, &from, &body.expect("read above"), Via::Cli)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotParticipant { .. } => anyhow::anyhow!("--from: {e}"),
+                    other => other.into(),
+                })?;
+            print_json(json!({"message_id": posted.message_id.to_string()}))
+        }
+        ThreadCommand::Show { thread_id: t } => {
+            let v = store.thread(thread_id(&t)?).await?;
+            print_json(json!({
+                "thread_id": v.id.to_string(),
+                "subject": v.subject,
+                "mode": v.mode.as_str(),
+                "status": if v.closed { "closed" } else { "open" },
+                "created_at": clock::rfc3339(v.created_at),
+                "participants": v.participants.iter().map(|p| json!({
+                    "address": p.address.as_str(),
+                    "role": p.role.as_str(),
+                    "display_name": p.display_name,
+                    "revoked": p.revoked,
+                })).collect::<Vec<_>>(),
+                "messages": v.messages.iter().map(|m| json!({
+                    "message_id": m.id.to_string(),
+                    "from": m.author_address.as_str(),
+                    "body": m.body,
+                    "via": m.via.as_str(),
+                    "created_at": clock::rfc3339(m.created_at),
+                })).collect::<Vec<_>>(),
+            }))
+        }
+        ThreadCommand::List => {
+            for t in store.list_threads().await? {
+                print_json(json!({
+                    "thread_id": t.id.to_string(),
+                    "subject": t.subject,
+                    "mode": t.mode.as_str(),
+                    "participants": t.participants,
+                    "messages": t.messages,
+                    "last_activity": clock::rfc3339(t.last_activity_at),
+                }))?;
+            }
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
+}
+
+async fn inspect(settings: &Settings, input: &str) -> anyhow::Result<()> {
+    let input = input.trim();
+    let token = if input.contains('@') {
+        token_in_address(input, &settings.smtp.reply_domain).with_context(|| {
+            format!(
+                "'{input}' is not a reply address of this gateway (reply+TOKEN@{})",
+                settings.smtp.reply_domain
+            )
+        })?
+    } else {
+        input
+    };
+    let keyring = Keyring::load(&settings.keys.path)?;
+    let ttl = settings.policy.token_ttl_days;
+    // Claims are shown only when the MAC verified (valid or merely expired): the fields of a
+    // token with a bad signature are whatever its forger wrote.
+    let (valid, reason, claims, key_id) =
+        match ReplyToken::verify(token, &keyring, clock::now(), ttl) {
+            Ok(t) => (true, None, Some(t.claims), Some(t.claims.key_id)),
+            Err(e @ TokenError::Expired { claims, .. }) => {
+                (false, Some(e.reason()), Some(claims), Some(claims.key_id))
+            }
+            Err(e @ TokenError::UnknownKey(id)) => (false, Some(e.reason()), None, Some(id)),
+            Err(e) => (false, Some(e.reason()), None, None),
+        };
+    print_json(json!({
+        "valid": valid,
+        "reason": reason,
+        "key_id": key_id,
+        "thread_id": claims.map(|c| c.thread_id.to_string()),
+        "participant": claims.map(|c| c.participant_id.to_string()),
+        "issued_at": claims.map(|c| clock::rfc3339(c.issued_at)),
+        "expires_at": claims.map(|c| clock::rfc3339(c.expires_at(ttl))),
+    }))
+}

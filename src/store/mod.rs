@@ -1,0 +1,150 @@
+//! The database: threads, participants, messages, the outbox, the inbound ledger and events.
+//!
+//! Callers deal in plaintext and domain types; sealing and unsealing happen here, with the
+//! keyring the store was opened with, so no caller can forget to encrypt a body. Only SQLite is
+//! implemented; queries use `$n` placeholders and portable SQL so a PostgreSQL backend can slot
+//! in behind the same methods.
+
+mod threads;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqlSafeStr, SqlitePool};
+
+use crate::crypto::{Keyring, SealError};
+use crate::domain::{Address, ThreadId};
+
+pub use threads::{
+    MessageView, NewParticipant, NewThread, ParticipantView, Posted, ThreadSummary, ThreadView,
+};
+
+/// Why a store operation failed. Messages carry ids and addresses, never content.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot prepare the database file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stored data of thread {thread} cannot be opened: {source}")]
+    Seal { thread: ThreadId, source: SealError },
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("no thread {0}")]
+    UnknownThread(ThreadId),
+    #[error("{address} is not a participant of thread {thread}")]
+    NotParticipant { thread: ThreadId, address: Address },
+    #[error("thread {0} is closed")]
+    ThreadClosed(ThreadId),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The database, opened with the keyring that seals its content.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    keyring: Arc<Keyring>,
+}
+
+fn migrator() -> Migrator {
+    let steps: &[(i64, &str, &'static str)] = &[(
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    )];
+    Migrator::with_migrations(
+        steps
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    *version,
+                    (*name).into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    ///
+    /// A new SQLite file is created with mode 0600 (its write-ahead log inherits that mode), in
+    /// write-ahead-log mode with `synchronous = FULL`: a commit is on disk before Sealpost
+    /// acknowledges anything that depends on it.
+    pub async fn open(url: &str, keyring: Arc<Keyring>) -> Result<Store, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)?;
+        prepare_file(opts.get_filename())?;
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("secure_delete", "on");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
+        migrator().run(&pool).await?;
+        Ok(Store { pool, keyring })
+    }
+
+    /// The keyring this store seals with.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// Closes every connection, checkpointing the write-ahead log.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction that takes the write lock at once, so two writers never
+    /// deadlock on a lock upgrade.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Creates the database file's directory (0700) and the file itself (0600) before SQLite does,
+/// because SQLite would create it with the process umask.
+fn prepare_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Ok(());
+    }
+    let err = |source| StoreError::File {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(err)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(err(e)),
+    }
+}
