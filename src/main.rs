@@ -185,6 +185,9 @@ fn print_json(value: serde_json::Value) -> anyhow::Result<()> {
 
 fn keygen(settings: &Settings, rotate: bool) -> anyhow::Result<()> {
     let path = &settings.keys.path;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        app::ensure_dir(dir)?;
+    }
     let keyring = if rotate {
         let mut k = Keyring::load(path)?;
         k.rotate();

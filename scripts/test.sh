@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every check and test of Sealpost: the one command the README gives, and what CI runs.
+#
+# On a fresh Debian machine it first installs the real servers and clients the integration
+# tests talk to (Dovecot, Postfix's smtp-sink/smtp-source, swaks, s-nail, mutt, aiosmtpd,
+# systemd-analyze). A missing one is installed, never skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_debs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have dovecot || [ -x /usr/sbin/dovecot ] || need_debs+=(dovecot-imapd)
+have smtp-sink || [ -x /usr/sbin/smtp-sink ] || need_debs+=(postfix)
+have swaks || need_debs+=(swaks libnet-ssleay-perl libio-socket-ssl-perl)
+have s-nail || need_debs+=(s-nail)
+have mutt || need_debs+=(mutt)
+have systemd-analyze || need_debs+=(systemd)
+have openssl || need_debs+=(openssl)
+have python3 || need_debs+=(python3 python3-pip)
+
+if [ ${#need_debs[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_debs[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_debs[@]}" >/dev/null
+fi
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  echo "test.sh: installing aiosmtpd" >&2
+  python3 -m pip install --quiet 'aiosmtpd==1.4.6' 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages 'aiosmtpd==1.4.6'
+fi
+# Postfix's tools live in /usr/sbin, which is not on every user's PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
+
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked

@@ -1,0 +1,364 @@
+//! The administration CLI, run as a real binary against a real SQLite file.
+
+mod common;
+
+use common::Sandbox;
+use sealpost::crypto::{Keyring, ReplyToken};
+use sealpost::domain::{ParticipantId, ThreadId};
+
+#[test]
+fn new_post_show_list() {
+    let sb = Sandbox::with_keyring("");
+    let out = sb
+        .run_with_stdin(
+            &[
+                "thread",
+                "new",
+                "--from",
+                "Dr Lee <Lee@Clinic.Example.TEST>",
+                "--to",
+                "jane@example.test",
+                "--to",
+                "Tom <tom@example.test>",
+                "--subject",
+                "Lab results",
+            ],
+            "Hello Jane,\r\nyour results are in.\r\n",
+        )
+        .ok()
+        .json();
+    let thread = out["thread_id"].as_str().unwrap().to_owned();
+    let first = out["message_id"].as_str().unwrap().to_owned();
+    assert_eq!(thread.len(), 16);
+
+    let body = sb.dir.path().join("reply.txt");
+    std::fs::write(&body, "Thank you, Dr Lee.\n").unwrap();
+    let posted = sb
+        .run(&[
+            "thread",
+            "post",
+            &thread,
+            "--from",
+            "JANE@example.test",
+            "--body-file",
+            body.to_str().unwrap(),
+        ])
+        .ok()
+        .json();
+    let second = posted["message_id"].as_str().unwrap().to_owned();
+
+    let show = sb.run(&["thread", "show", &thread]).ok().json();
+    assert_eq!(show["thread_id"], thread.as_str());
+    assert_eq!(show["subject"], "Lab results");
+    assert_eq!(show["mode"], "secure", "policy.default_mode applies");
+    let participants = show["participants"].as_array().unwrap();
+    assert_eq!(participants.len(), 3);
+    assert_eq!(participants[0]["address"], "lee@clinic.example.test");
+    assert_eq!(participants[0]["role"], "staff");
+    assert!(participants[1..].iter().all(|p| p["role"] == "recipient"));
+    let messages = show["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0]["message_id"], first.as_str());
+    assert_eq!(messages[0]["body"], "Hello Jane,\nyour results are in.");
+    assert_eq!(messages[0]["from"], "lee@clinic.example.test");
+    assert_eq!(messages[0]["via"], "cli");
+    assert_eq!(messages[1]["message_id"], second.as_str());
+    assert_eq!(messages[1]["body"], "Thank you, Dr Lee.");
+    assert_eq!(messages[1]["from"], "jane@example.test");
+    assert!(messages[1]["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let other = sb.new_thread("convenience", "Invoice", "Your invoice is attached.");
+    let list = sb.run(&["thread", "list"]).ok().json_lines();
+    assert_eq!(list.len(), 2);
+    let find = |id: &str| list.iter().find(|t| t["thread_id"] == id).unwrap().clone();
+    let a = find(&thread);
+    assert_eq!(a["subject"], "Lab results");
+    assert_eq!(a["participants"], 3);
+    assert_eq!(a["messages"], 2);
+    let b = find(&other);
+    assert_eq!(b["mode"], "convenience");
+    assert_eq!(b["messages"], 1);
+    assert!(b["last_activity"].is_string());
+}
+
+fn assert_fails(run: common::Run, needle: &str) {
+    assert_ne!(run.status, 0, "expected failure, stdout: {}", run.stdout);
+    assert_ne!(run.status, 64, "not a configuration error: {}", run.stderr);
+    assert!(run.stdout.is_empty(), "nothing on stdout: {}", run.stdout);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {}", run.stderr);
+    assert!(lines[0].contains(needle), "'{needle}' in: {}", lines[0]);
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let sb = Sandbox::with_keyring("");
+    let thread = sb.new_thread("secure", "S", "B");
+    assert_fails(
+        sb.run(&["thread", "show", "00000000000000ff"]),
+        "no thread 00000000000000ff",
+    );
+    assert_fails(sb.run(&["thread", "show", "not-an-id"]), "not a thread id");
+    assert_fails(
+        sb.run_with_stdin(
+            &["thread", "post", &thread, "--from", "mallory@evil.test"],
+            "hi",
+        ),
+        "mallory@evil.test is not a participant",
+    );
+    assert_fails(
+        sb.run_with_stdin(
+            &[
+                "thread",
+                "post",
+                &thread,
+                "--from",
+                "lee@clinic.example.test",
+            ],
+            "  \n\n",
+        ),
+        "the message body is empty",
+    );
+    assert_fails(
+        sb.run(&[
+            "thread",
+            "post",
+            &thread,
+            "--from",
+            "lee@clinic.example.test",
+            "--body-file",
+            "/nonexistent/body.txt",
+        ]),
+        "cannot read body file /nonexistent/body.txt",
+    );
+    assert_fails(
+        sb.run_with_stdin(
+            &[
+                "thread",
+                "new",
+                "--from",
+                "lee@clinic.example.test",
+                "--to",
+                "lee@clinic.example.test",
+                "--subject",
+                "x",
+            ],
+            "body",
+        ),
+        "named more than once",
+    );
+    assert_fails(
+        sb.run_with_stdin(
+            &[
+                "thread",
+                "new",
+                "--from",
+                "nobody",
+                "--to",
+                "a@b.test",
+                "--subject",
+                "x",
+            ],
+            "body",
+        ),
+        "not a mailbox",
+    );
+    // Nothing from the failed commands reached the database.
+    let show = sb.run(&["thread", "show", &thread]).ok().json();
+    assert_eq!(show["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(sb.run(&["thread", "list"]).ok().json_lines().len(), 1);
+}
+
+#[test]
+fn commands_without_a_keyring_say_how_to_make_one() {
+    let sb = Sandbox::new("");
+    assert_fails(sb.run(&["thread", "list"]), "sealpost keygen");
+}
+
+#[test]
+fn invalid_configuration_exits_64_for_every_command() {
+    let sb = Sandbox::new("max_message_bytes = \"lots\"\n");
+    for args in [
+        vec!["serve"],
+        vec!["check-config"],
+        vec!["keygen"],
+        vec!["keygen", "--rotate"],
+        vec!["thread", "list"],
+        vec!["token", "inspect", "x"],
+    ] {
+        let run = sb.run(&args);
+        assert_eq!(run.status, 64, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("smtp.max_message_bytes"),
+            "{}",
+            run.stderr
+        );
+    }
+
+    let good = Sandbox::with_keyring("");
+    let mut c = good.command(&["thread", "list"]);
+    c.env("SEALPOST_SMTP__LISTEN", "not-an-address");
+    let run: common::Run = c.output().unwrap().into();
+    assert_eq!(run.status, 64);
+    assert!(
+        run.stderr.contains("smtp.listen") && run.stderr.contains("SEALPOST_SMTP__LISTEN"),
+        "{}",
+        run.stderr
+    );
+
+    let mut c = good.command(&["thread", "list"]);
+    c.env("SEALPOST_SMTP__NO_SUCH_KEY", "1");
+    let run: common::Run = c.output().unwrap().into();
+    assert_eq!(run.status, 64);
+    assert!(run.stderr.contains("smtp.no_such_key"), "{}", run.stderr);
+
+    let mut c = std::process::Command::new(common::binary());
+    c.args(["check-config"])
+        .env("SEALPOST_CONFIG", "/nonexistent/sealpost.toml");
+    let run: common::Run = c.output().unwrap().into();
+    assert_eq!(run.status, 64);
+    assert!(run.stderr.contains("SEALPOST_CONFIG"), "{}", run.stderr);
+}
+
+#[test]
+fn config_option_is_global() {
+    let sb = Sandbox::with_keyring("");
+    let run: common::Run = std::process::Command::new(common::binary())
+        .args(["thread", "list", "--config"])
+        .arg(&sb.config)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.status, 0, "{}", run.stderr);
+}
+
+#[test]
+fn check_config_prints_the_effective_settings() {
+    let sb = Sandbox::new("[database]\nurl = \"sqlite:///tmp/never-opened.db\"\n");
+    let mut c = sb.command(&["check-config"]);
+    c.env("SEALPOST_POLICY__TOKEN_TTL_DAYS", "9");
+    let run: common::Run = c.output().unwrap().into();
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("configuration is valid"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("token_ttl_days = 9"), "{}", run.stdout);
+    assert!(run.stdout.contains("reply_domain = \"reply.example.test\""));
+    assert!(run.stdout.contains("keyring") && run.stdout.contains("missing"));
+}
+
+#[test]
+fn keygen_creates_once_and_rotates() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new("");
+    let first = sb.run(&["keygen"]).ok().json();
+    assert_eq!(first["current_key_id"], 1);
+    let mode = std::fs::metadata(sb.keyring_path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let again = sb.run(&["keygen"]);
+    assert_ne!(again.status, 0);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    let before = Keyring::load(&sb.keyring_path()).unwrap();
+    let old = ReplyToken::issue(
+        &before,
+        ThreadId(7),
+        ParticipantId(9),
+        sealpost::clock::now(),
+    );
+    let rotated = sb.run(&["keygen", "--rotate"]).ok().json();
+    assert_eq!(rotated["current_key_id"], 2);
+    assert_eq!(rotated["keys"].as_array().unwrap().len(), 2);
+    // a token signed before the rotation still verifies
+    let inspect = sb.run(&["token", "inspect", old.as_str()]).ok().json();
+    assert_eq!(inspect["valid"], true, "{inspect}");
+    assert_eq!(inspect["key_id"], 1);
+}
+
+#[test]
+fn token_inspect() {
+    let sb = Sandbox::with_keyring("[policy]\ntoken_ttl_days = 30\n");
+    let ring = Keyring::load(&sb.keyring_path()).unwrap();
+    let now = sealpost::clock::now();
+    let t = ReplyToken::issue(&ring, ThreadId(0x1234), ParticipantId(0x5678), now);
+
+    let v = sb.run(&["token", "inspect", t.as_str()]).ok().json();
+    assert_eq!(v["valid"], true);
+    assert!(v["reason"].is_null());
+    assert_eq!(v["key_id"], 1);
+    assert_eq!(v["thread_id"], "0000000000001234");
+    assert_eq!(v["participant"], "0000000000005678");
+    assert!(v["issued_at"].is_string() && v["expires_at"].is_string());
+
+    // The address form, upper-cased as some servers do.
+    let addr = t.address("reply.example.test").to_uppercase();
+    let v = sb.run(&["token", "inspect", &addr]).ok().json();
+    assert_eq!(v["valid"], true);
+
+    let expired = ReplyToken::issue(&ring, ThreadId(1), ParticipantId(2), now - 31 * 86_400);
+    let v = sb.run(&["token", "inspect", expired.as_str()]).ok().json();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["reason"], "expired");
+    assert_eq!(v["thread_id"], "0000000000000001");
+
+    let mut forged: Vec<u8> = t.as_str().bytes().collect();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'a' { b'b' } else { b'a' };
+    let v = sb
+        .run(&["token", "inspect", std::str::from_utf8(&forged).unwrap()])
+        .ok()
+        .json();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["reason"], "bad-mac");
+    assert!(
+        v["thread_id"].is_null(),
+        "a forged token's claims are not shown"
+    );
+
+    let mut two = Keyring::generate();
+    two.rotate();
+    let unknown = ReplyToken::issue(&two, ThreadId(1), ParticipantId(2), now);
+    let v = sb.run(&["token", "inspect", unknown.as_str()]).ok().json();
+    assert_eq!(v["reason"], "unknown-key");
+    assert_eq!(v["key_id"], 2);
+
+    let v = sb.run(&["token", "inspect", "hello"]).ok().json();
+    assert_eq!(v["reason"], "malformed");
+
+    let run = sb.run(&["token", "inspect", "jane@example.test"]);
+    assert_ne!(run.status, 0);
+    assert!(run.stderr.contains("not a reply address"), "{}", run.stderr);
+}
+
+#[test]
+fn help_on_every_command() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["check-config", "--help"],
+        vec!["keygen", "--help"],
+        vec!["thread", "--help"],
+        vec!["thread", "new", "--help"],
+        vec!["thread", "post", "--help"],
+        vec!["thread", "show", "--help"],
+        vec!["thread", "list", "--help"],
+        vec!["token", "inspect", "--help"],
+    ] {
+        let out = std::process::Command::new(common::binary())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}
