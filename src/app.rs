@@ -13,8 +13,15 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tracing::{info, warn};
 
-use crate::config::{Settings, Transport};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
 use crate::crypto::{KeyError, Keyring};
+use crate::outbound::compose::Composer;
+use crate::outbound::templates::{TemplateError, Templates};
+use crate::outbound::transport::{Transport, TransportError};
+use crate::outbound::worker::{RetryPolicy, Worker};
 use crate::store::{Store, StoreError};
 
 /// How long work in progress may take to finish after SIGTERM.
@@ -27,6 +34,10 @@ pub enum AppError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     #[error("cannot create directory {path}: {source}")]
     Directory {
         path: PathBuf,
@@ -73,11 +84,33 @@ pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
 /// Runs the daemon until `shutdown` completes.
 pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     ensure_dir(&settings.general.data_dir)?;
+    crate::tls::install_default_provider();
     let keyring = Arc::new(load_or_create_keyring(&settings.keys.path)?);
+    let templates = Templates::load(settings.outbound.templates_dir.as_deref())?;
+    let transport = Transport::from_settings(&settings)?;
     let store = Store::open(&settings.database.url, keyring.clone()).await?;
-    if settings.outbound.transport == Transport::Spool {
-        ensure_dir(&settings.outbound.spool_dir)?;
+
+    let stop = CancellationToken::new();
+    let wake = Arc::new(Notify::new());
+    let worker = Worker::new(
+        store.clone(),
+        Composer::new(&settings, templates, keyring.clone()),
+        transport,
+        RetryPolicy {
+            base_secs: settings.outbound.retry_base_secs,
+            max_attempts: settings.outbound.max_attempts,
+        },
+        wake.clone(),
+    );
+    // With SQLite this is the only process delivering: claims left by a killed predecessor are
+    // dead, and its notifications go out now rather than when the leases expire.
+    let released = store.release_claims(worker.owner()).await?;
+    if released > 0 {
+        info!(released, "released notifications claimed by a previous run");
     }
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(worker.run(stop.clone()));
+
     info!(
         data_dir = %settings.general.data_dir.display(),
         key_id = keyring.current_id(),

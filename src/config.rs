@@ -117,6 +117,18 @@ pub struct Outbound {
     pub smtp_tls: SmtpTls,
     pub smtp_username: Option<String>,
     pub smtp_password_file: Option<PathBuf>,
+    /// An extra CA to trust for the relay's certificate (besides the system's roots).
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Limit for connecting and for each SMTP command to the relay.
+    pub smtp_timeout_secs: u64,
+    /// First retry delay after a temporary failure; doubles with each attempt (with jitter).
+    pub retry_base_secs: u64,
+    /// After this many attempts a notification is marked failed.
+    pub max_attempts: u32,
+    /// A directory with templates that replace the built-in ones (same file names).
+    pub templates_dir: Option<PathBuf>,
+    /// The line in convenience notifications saying email is not end-to-end protected.
+    pub convenience_notice: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,6 +263,15 @@ impl Settings {
                 smtp_tls: SmtpTls::Starttls,
                 smtp_username: None,
                 smtp_password_file: None,
+                smtp_ca_file: None,
+                smtp_timeout_secs: 30,
+                retry_base_secs: 60,
+                max_attempts: 12,
+                templates_dir: None,
+                convenience_notice:
+                    "This conversation continues by ordinary email for your convenience; \
+                    email is not end-to-end protected."
+                        .into(),
             },
             policy: Policy {
                 default_mode: Mode::Secure,
@@ -419,6 +440,12 @@ impl Settings {
                 self.outbound.smtp_username = (!v.is_empty()).then(|| v.to_owned())
             }
             "outbound.smtp_password_file" => self.outbound.smtp_password_file = optional_path(v),
+            "outbound.smtp_ca_file" => self.outbound.smtp_ca_file = optional_path(v),
+            "outbound.smtp_timeout_secs" => self.outbound.smtp_timeout_secs = number(v)?,
+            "outbound.retry_base_secs" => self.outbound.retry_base_secs = number(v)?,
+            "outbound.max_attempts" => self.outbound.max_attempts = number(v)?,
+            "outbound.templates_dir" => self.outbound.templates_dir = optional_path(v),
+            "outbound.convenience_notice" => self.outbound.convenience_notice = v.trim().to_owned(),
             "policy.default_mode" => self.policy.default_mode = word(v)?,
             "policy.token_ttl_days" => self.policy.token_ttl_days = number(v)?,
             _ => return Err("unknown setting".into()),
@@ -525,6 +552,32 @@ impl Settings {
         }
         if let Some(p) = &self.outbound.smtp_password_file {
             readable(p).or_else(|m| fail("outbound.smtp_password_file", m))?;
+        }
+        if let Some(p) = &self.outbound.smtp_ca_file {
+            readable(p).or_else(|m| fail("outbound.smtp_ca_file", m))?;
+        }
+        if let Some(d) = &self.outbound.templates_dir
+            && !d.is_dir()
+        {
+            return fail(
+                "outbound.templates_dir",
+                format!("{} is not a directory", d.display()),
+            );
+        }
+        if !(1..=600).contains(&self.outbound.smtp_timeout_secs) {
+            return fail(
+                "outbound.smtp_timeout_secs",
+                "must be between 1 and 600".into(),
+            );
+        }
+        if !(1..=86_400).contains(&self.outbound.retry_base_secs) {
+            return fail(
+                "outbound.retry_base_secs",
+                "must be between 1 and 86400".into(),
+            );
+        }
+        if !(1..=100).contains(&self.outbound.max_attempts) {
+            return fail("outbound.max_attempts", "must be between 1 and 100".into());
         }
         if self.outbound.smtp_username.is_some() && self.outbound.smtp_password_file.is_none() {
             return fail(

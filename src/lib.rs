@@ -12,4 +12,6 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod logging;
+pub mod outbound;
 pub mod store;
+pub mod tls;

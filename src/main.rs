@@ -20,7 +20,7 @@ use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
 use sealpost::domain::{Address, Mailbox, Mode, Role, ThreadId, Via};
 use sealpost::logging::{self, LogFormat};
-use sealpost::store::{NewParticipant, NewThread, StoreError};
+use sealpost::store::{DeliveryStatus, NewParticipant, NewThread, StoreError};
 
 /// Email gateway for secure message threads.
 #[derive(Parser)]
@@ -57,6 +57,22 @@ enum Command {
     /// Examine reply tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Examine the notification outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Print one line per notification, newest first.
+    List {
+        /// Only notifications with this status.
+        #[arg(long, value_parser = ["queued", "sent", "deferred", "failed", "bounced"])]
+        status: Option<String>,
+        /// Only notifications of this thread.
+        #[arg(long, value_name = "ID")]
+        thread: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +186,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keygen { rotate } => keygen(&settings, rotate)?,
         Command::Thread(cmd) => runtime.block_on(thread(&settings, cmd))?,
+        Command::Outbox(OutboxCommand::List { status, thread }) => {
+            runtime.block_on(outbox_list(&settings, status, thread))?
+        }
         Command::Token(TokenCommand::Inspect { token_or_address }) => {
             runtime.block_on(inspect(&settings, &token_or_address))?
         }
@@ -337,6 +356,34 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
     };
     store.close().await;
     result
+}
+
+async fn outbox_list(
+    settings: &Settings,
+    status: Option<String>,
+    thread: Option<String>,
+) -> anyhow::Result<()> {
+    let status = status
+        .map(|s| s.parse::<DeliveryStatus>().map_err(|e| anyhow::anyhow!(e)))
+        .transpose()?;
+    let thread = thread.as_deref().map(thread_id).transpose()?;
+    let store = app::open_store(settings).await?;
+    let rows = store.list_notifications(status, thread).await;
+    store.close().await;
+    for n in rows? {
+        print_json(json!({
+            "id": n.id.to_string(),
+            "thread_id": n.thread_id.to_string(),
+            "recipient": n.recipient,
+            "mode": n.mode.as_str(),
+            "status": n.status.as_str(),
+            "attempts": n.attempts,
+            "last_error": n.last_error,
+            "created_at": clock::rfc3339(n.created_at),
+            "sent_at": n.sent_at.map(clock::rfc3339),
+        }))?;
+    }
+    Ok(())
 }
 
 async fn inspect(settings: &Settings, input: &str) -> anyhow::Result<()> {

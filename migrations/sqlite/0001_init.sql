@@ -52,6 +52,10 @@ CREATE TABLE outbox (
     attempts         INTEGER NOT NULL DEFAULT 0,
     last_error       TEXT,
     next_attempt_at  INTEGER NOT NULL,
+    -- A worker's claim: which process holds the row, and until when.
+    claimed_by       TEXT,
+    claimed_until    INTEGER,
+    -- The Message-ID header, fixed at first composition so a re-delivery is recognisable.
     email_message_id TEXT,
     relay_reply      TEXT,
     created_at       INTEGER NOT NULL,

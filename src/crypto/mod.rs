@@ -16,7 +16,7 @@ pub use token::{LinkToken, ReplyToken, TokenError};
 ///
 /// There is no sensible way to continue without randomness (no key, no nonce, no id could be
 /// made safely), so failure aborts the operation with a panic rather than an error value.
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).expect("the operating system's random generator is unavailable");
     b

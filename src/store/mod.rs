@@ -5,6 +5,7 @@
 //! implemented; queries use `$n` placeholders and portable SQL so a PostgreSQL backend can slot
 //! in behind the same methods.
 
+mod outbox;
 mod threads;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use sqlx::{SqlSafeStr, SqlitePool};
 use crate::crypto::{Keyring, SealError};
 use crate::domain::{Address, ThreadId};
 
+pub use outbox::{Delivery, DeliveryContent, DeliveryStatus, NotificationRecord};
 pub use threads::{
     MessageView, NewParticipant, NewThread, ParticipantView, Posted, ThreadSummary, ThreadView,
 };

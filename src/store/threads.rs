@@ -51,6 +51,7 @@ pub struct MessageView {
     pub id: MessageId,
     pub author: ParticipantId,
     pub author_address: Address,
+    pub author_name: Option<String>,
     pub body: String,
     pub via: Via,
     pub created_at: i64,
@@ -80,7 +81,7 @@ pub struct ThreadSummary {
 }
 
 #[derive(FromRow)]
-struct ThreadRow {
+pub(super) struct ThreadRow {
     id: i64,
     mode: String,
     status: String,
@@ -92,7 +93,7 @@ struct ThreadRow {
 }
 
 #[derive(FromRow)]
-struct ParticipantRow {
+pub(super) struct ParticipantRow {
     id: i64,
     address: String,
     display_name: Option<String>,
@@ -101,22 +102,23 @@ struct ParticipantRow {
 }
 
 #[derive(FromRow)]
-struct MessageRow {
+pub(super) struct MessageRow {
     id: i64,
     author_id: i64,
     address: String,
+    display_name: Option<String>,
     body: Vec<u8>,
     via: String,
     created_at: i64,
 }
 
-fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, StoreError> {
+pub(super) fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, StoreError> {
     v.parse()
         .map_err(|_| StoreError::Corrupt(format!("unexpected {what} '{v}'")))
 }
 
 impl ThreadRow {
-    fn key(&self, store: &Store) -> Result<DataKey, StoreError> {
+    pub(super) fn key(&self, store: &Store) -> Result<DataKey, StoreError> {
         let thread = ThreadId(self.id);
         let key_id = u16::try_from(self.key_id).map_err(|_| {
             StoreError::Corrupt(format!("key id {} of thread {thread}", self.key_id))
@@ -132,7 +134,7 @@ impl ThreadRow {
         .map_err(|source| StoreError::Seal { thread, source })
     }
 
-    fn subject(&self, key: &DataKey) -> Result<String, StoreError> {
+    pub(super) fn subject(&self, key: &DataKey) -> Result<String, StoreError> {
         let thread = ThreadId(self.id);
         let plain = key
             .open(Binding::ThreadSubject(thread), &self.subject)
@@ -142,8 +144,34 @@ impl ThreadRow {
     }
 }
 
+/// Every message of thread `$1` with its author, oldest first.
+pub(super) const MESSAGES_OF_THREAD: &str =
+    "SELECT m.id, m.author_id, p.address, p.display_name, m.body, m.via, m.created_at
+     FROM messages m JOIN participants p ON p.id = m.author_id
+     WHERE m.thread_id = $1 ORDER BY m.seq";
+
+impl MessageRow {
+    pub(super) fn open(self, thread: ThreadId, key: &DataKey) -> Result<MessageView, StoreError> {
+        let id = MessageId(self.id);
+        let body = key
+            .open(Binding::MessageBody(thread, id), &self.body)
+            .map_err(|source| StoreError::Seal { thread, source })?;
+        Ok(MessageView {
+            id,
+            author: ParticipantId(self.author_id),
+            author_address: Address::parse(&self.address)
+                .map_err(|_| StoreError::Corrupt(format!("author of message {id}")))?,
+            author_name: self.display_name,
+            body: String::from_utf8(body)
+                .map_err(|_| StoreError::Corrupt(format!("body of message {id}")))?,
+            via: parse("via", &self.via)?,
+            created_at: self.created_at,
+        })
+    }
+}
+
 impl ParticipantRow {
-    fn view(self) -> Result<ParticipantView, StoreError> {
+    pub(super) fn view(self) -> Result<ParticipantView, StoreError> {
         Ok(ParticipantView {
             id: ParticipantId(self.id),
             address: Address::parse(&self.address)
@@ -306,31 +334,14 @@ impl Store {
         .into_iter()
         .map(ParticipantRow::view)
         .collect::<Result<Vec<_>, _>>()?;
-        let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT m.id, m.author_id, p.address, m.body, m.via, m.created_at
-             FROM messages m JOIN participants p ON p.id = m.author_id
-             WHERE m.thread_id = $1 ORDER BY m.seq",
-        )
-        .bind(thread.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut messages = Vec::with_capacity(rows.len());
-        for m in rows {
-            let id = MessageId(m.id);
-            let body = key
-                .open(Binding::MessageBody(thread, id), &m.body)
-                .map_err(|source| StoreError::Seal { thread, source })?;
-            messages.push(MessageView {
-                id,
-                author: ParticipantId(m.author_id),
-                author_address: Address::parse(&m.address)
-                    .map_err(|_| StoreError::Corrupt(format!("author of message {id}")))?,
-                body: String::from_utf8(body)
-                    .map_err(|_| StoreError::Corrupt(format!("body of message {id}")))?,
-                via: parse("via", &m.via)?,
-                created_at: m.created_at,
-            });
-        }
+        let rows: Vec<MessageRow> = sqlx::query_as(MESSAGES_OF_THREAD)
+            .bind(thread.0)
+            .fetch_all(&mut *conn)
+            .await?;
+        let messages = rows
+            .into_iter()
+            .map(|m| m.open(thread, &key))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ThreadView {
             id: thread,
             subject: row.subject(&key)?,

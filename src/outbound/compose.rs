@@ -1,0 +1,282 @@
+//! Composing notifications: a [`Delivery`] in, RFC 5322 bytes out. No I/O.
+//!
+//! Secure-mode notifications are built from the organisation's name, the recipient and a
+//! signed link, and nothing else: the [`DeliveryContent::Secure`] variant carries no content,
+//! and the secure templates may not name any (see [`super::templates`]).
+//!
+//! Convenience-mode notifications carry the message, the earlier conversation quoted the way
+//! mail clients quote, a marker line above which the recipient writes, and a `Reply-To` with the
+//! participant's own reply token. The same token is in the Message-ID, so a reply still finds its
+//! thread through `In-Reply-To`/`References` when a server drops the `+token` part.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mail_builder::MessageBuilder;
+use mail_builder::headers::address::Address as HeaderAddress;
+use mail_builder::headers::message_id::MessageId as HeaderMessageId;
+use mail_builder::headers::raw::Raw;
+
+use super::templates::Templates;
+use crate::clock;
+use crate::config::Settings;
+use crate::crypto::{Keyring, LinkToken, ReplyToken};
+use crate::domain::{Mailbox, Mode, NotificationId};
+use crate::store::{Delivery, DeliveryContent, MessageView};
+
+/// The line convenience notifications carry; a reply is cut where its quoted copy appears.
+pub const REPLY_MARKER: &str = "=== Write your reply above this line ===";
+/// Header marking mail Sealpost sent, so it never answers itself.
+pub const LOOP_HEADER: &str = "X-Sealpost-Loop";
+
+/// A composed notification, ready for a transport.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// The outbox row this is the composition of.
+    pub id: NotificationId,
+    /// The Message-ID, without angle brackets.
+    pub message_id: String,
+    /// The envelope sender: where bounces go.
+    pub envelope_from: String,
+    /// The envelope recipient.
+    pub recipient: String,
+    /// The whole message, CRLF line endings.
+    pub bytes: Vec<u8>,
+}
+
+/// Builds notifications from deliveries, with the site's templates and keys.
+#[derive(Clone)]
+pub struct Composer {
+    templates: Templates,
+    keyring: Arc<Keyring>,
+    organization: String,
+    public_url: String,
+    reply_domain: String,
+    from: Mailbox,
+    notice: String,
+}
+
+impl Composer {
+    pub fn new(settings: &Settings, templates: Templates, keyring: Arc<Keyring>) -> Composer {
+        Composer {
+            templates,
+            keyring,
+            organization: settings.general.organization.clone(),
+            public_url: settings.general.public_url.clone(),
+            reply_domain: settings.smtp.reply_domain.clone(),
+            from: settings.outbound.from.clone(),
+            notice: settings.outbound.convenience_notice.clone(),
+        }
+    }
+
+    /// The Message-ID this delivery gets if it has none yet.
+    pub fn new_message_id(&self, d: &Delivery) -> String {
+        match d.content {
+            DeliveryContent::Secure => format!("sp.n.{}@{}", d.id, self.reply_domain),
+            DeliveryContent::Convenience { .. } => {
+                let token = self.reply_token(d);
+                format!("sp.{}.{}@{}", token.as_str(), d.id, self.reply_domain)
+            }
+        }
+    }
+
+    /// The participant's reply token for this notification. Issued at the row's creation time
+    /// so that composing the same notification again yields the same token.
+    fn reply_token(&self, d: &Delivery) -> ReplyToken {
+        ReplyToken::issue(&self.keyring, d.thread_id, d.recipient.id, d.created_at)
+    }
+
+    /// Builds the message for `d` with Message-ID `message_id` (as fixed in the outbox).
+    pub fn compose(&self, d: &Delivery, message_id: &str, now: i64) -> Notification {
+        let link_token = LinkToken::issue(&self.keyring, d.thread_id, d.recipient.id, d.created_at);
+        let link = format!("{}/m/{}", self.public_url, link_token.as_str());
+        let recipient_name = d
+            .recipient
+            .display_name
+            .clone()
+            .unwrap_or_else(|| d.recipient.address.to_string());
+        let mut text_values: HashMap<&str, String> = HashMap::from([
+            ("organization", self.organization.clone()),
+            ("link", link.clone()),
+            ("recipient_name", recipient_name.clone()),
+        ]);
+        let mut html_values: HashMap<&str, String> = text_values
+            .iter()
+            .map(|(k, v)| (*k, escape_html(v)))
+            .collect();
+
+        let to = match &d.recipient.display_name {
+            Some(n) => HeaderAddress::new_address(Some(n.clone()), d.recipient.address.to_string()),
+            None => HeaderAddress::new_address(None::<String>, d.recipient.address.to_string()),
+        };
+        let from =
+            HeaderAddress::new_address(self.from.name.clone(), self.from.address.to_string());
+        let mut builder = MessageBuilder::new()
+            .from(from)
+            .to(to)
+            .message_id(message_id.to_owned())
+            .date(now)
+            .header("Auto-Submitted", Raw::new("auto-generated"))
+            .header("X-Auto-Response-Suppress", Raw::new("All"))
+            .header(LOOP_HEADER, Raw::new(self.reply_domain.clone()));
+
+        let (subject, text, html) = match &d.content {
+            DeliveryContent::Secure => (
+                self.templates.secure_subject.render(&text_values),
+                self.templates.secure_text.render(&text_values),
+                self.templates.secure_html.render(&html_values),
+            ),
+            DeliveryContent::Convenience {
+                subject,
+                message,
+                history,
+            } => {
+                let subject = one_line(subject);
+                let author = author_line(message);
+                for (k, v) in [
+                    ("subject", subject.clone()),
+                    ("author", author),
+                    ("notice", self.notice.clone()),
+                    ("marker", REPLY_MARKER.to_owned()),
+                ] {
+                    html_values.insert(k, escape_html(&v));
+                    text_values.insert(k, v);
+                }
+                text_values.insert("body", message.body.clone());
+                html_values.insert("body", html_paragraphs(&message.body));
+                text_values.insert("history", text_history(history));
+                html_values.insert("history", html_history(history));
+
+                let token = token_of(message_id)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| self.reply_token(d).as_str().to_owned());
+                let reply_to = format!("reply+{token}@{}", self.reply_domain);
+                builder = builder.reply_to(HeaderAddress::new_address(
+                    Some(self.organization.clone()),
+                    reply_to,
+                ));
+                if let Some(last) = d.references.last() {
+                    builder = builder
+                        .in_reply_to(HeaderMessageId::new(last.clone()))
+                        .references(HeaderMessageId::new_list(d.references.iter().cloned()));
+                }
+                (
+                    one_line(&self.templates.convenience_subject.render(&text_values)),
+                    self.templates.convenience_text.render(&text_values),
+                    self.templates.convenience_html.render(&html_values),
+                )
+            }
+        };
+        let bytes = builder
+            .subject(one_line(&subject))
+            .text_body(text)
+            .html_body(html)
+            .write_to_vec()
+            .expect("writing to memory cannot fail");
+        Notification {
+            id: d.id,
+            message_id: message_id.to_owned(),
+            envelope_from: format!("bounce+{}@{}", d.id, self.reply_domain),
+            recipient: d.recipient.address.to_string(),
+            bytes,
+        }
+    }
+}
+
+/// The mode a delivery's content belongs to.
+pub fn mode_of(d: &Delivery) -> Mode {
+    match d.content {
+        DeliveryContent::Secure => Mode::Secure,
+        DeliveryContent::Convenience { .. } => Mode::Convenience,
+    }
+}
+
+/// The reply token inside one of our convenience Message-IDs (`sp.TOKEN.ID@domain`).
+pub fn token_of(message_id: &str) -> Option<&str> {
+    let local = message_id
+        .trim_matches(|c| c == '<' || c == '>')
+        .split('@')
+        .next()?;
+    let mut parts = local.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("sp"), Some(token), Some(_), None) if token != "n" => Some(token),
+        _ => None,
+    }
+}
+
+fn author_line(m: &MessageView) -> String {
+    match &m.author_name {
+        Some(n) => format!("{n} <{}>", m.author_address),
+        None => m.author_address.to_string(),
+    }
+}
+
+/// Subjects and names go into headers: no line breaks or other control characters.
+fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn when(m: &MessageView) -> String {
+    let t = clock::rfc3339(m.created_at);
+    // 2026-11-22T02:34:45Z -> 2026-11-22 02:34 UTC
+    format!("{} {} UTC", &t[..10], &t[11..16])
+}
+
+fn text_history(history: &[MessageView]) -> String {
+    let mut out = String::new();
+    for m in history {
+        out.push_str(&format!("On {}, {} wrote:\n", when(m), author_line(m)));
+        for line in m.body.lines() {
+            if line.is_empty() {
+                out.push_str(">\n");
+            } else {
+                out.push_str("> ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn html_history(history: &[MessageView]) -> String {
+    let mut out = String::new();
+    for m in history {
+        out.push_str(&format!(
+            "<div>On {}, {} wrote:</div>\n<blockquote type=\"cite\" style=\"margin: 0 0 0 .8ex; border-left: 2px solid #ccc; padding-left: 1ex;\">{}</blockquote>\n",
+            escape_html(&when(m)),
+            escape_html(&author_line(m)),
+            html_paragraphs(&m.body)
+        ));
+    }
+    out
+}
+
+fn html_paragraphs(body: &str) -> String {
+    body.lines()
+        .map(escape_html)
+        .collect::<Vec<_>>()
+        .join("<br>\n")
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

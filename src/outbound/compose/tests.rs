@@ -1,0 +1,193 @@
+use super::*;
+use crate::config::Settings;
+use crate::crypto::{LinkToken, ReplyToken};
+use crate::domain::{Address, MessageId, NotificationId, ParticipantId, Role, ThreadId, Via};
+use crate::store::ParticipantView;
+use mail_parser::MessageParser;
+
+const NOW: i64 = 1_795_000_000;
+
+fn settings() -> Settings {
+    Settings::from_sources(
+        Some((
+            std::path::Path::new("t.toml"),
+            "[general]\norganization = \"Lee Family Practice\"\npublic_url = \"https://portal.example.test\"\n\
+             [smtp]\nreply_domain = \"reply.example.test\"\n\
+             [outbound]\nfrom = \"Lee Family Practice <noreply@example.test>\"\n",
+        )),
+        &Vec::new(),
+    )
+    .unwrap()
+}
+
+fn composer(ring: &Arc<Keyring>) -> Composer {
+    Composer::new(&settings(), Templates::load(None).unwrap(), ring.clone())
+}
+
+fn recipient() -> ParticipantView {
+    ParticipantView {
+        id: ParticipantId(0x77),
+        address: Address::parse("jane@example.test").unwrap(),
+        display_name: Some("Jane Doe".into()),
+        role: Role::Recipient,
+        revoked: false,
+    }
+}
+
+fn message(id: i64, body: &str, at: i64) -> MessageView {
+    MessageView {
+        id: MessageId(id),
+        author: ParticipantId(0x55),
+        author_address: Address::parse("lee@clinic.example.test").unwrap(),
+        author_name: Some("Dr Lee".into()),
+        body: body.into(),
+        via: Via::Cli,
+        created_at: at,
+    }
+}
+
+fn delivery(content: DeliveryContent, references: Vec<String>) -> Delivery {
+    Delivery {
+        id: NotificationId(0xabc),
+        thread_id: ThreadId(0x1234),
+        recipient: recipient(),
+        created_at: NOW,
+        attempts: 0,
+        email_message_id: None,
+        references,
+        content,
+    }
+}
+
+fn compose(c: &Composer, d: &Delivery) -> Notification {
+    let id = c.new_message_id(d);
+    c.compose(d, &id, NOW)
+}
+
+fn header<'a>(m: &'a mail_parser::Message<'a>, name: &'a str) -> Option<&'a str> {
+    m.header_raw(name).map(str::trim)
+}
+
+#[test]
+fn secure_notification_shape() {
+    let ring = Arc::new(Keyring::generate());
+    let c = composer(&ring);
+    let n = compose(&c, &delivery(DeliveryContent::Secure, vec![]));
+    let m = MessageParser::default().parse(&n.bytes).unwrap();
+    assert_eq!(
+        m.subject(),
+        Some("New secure message from Lee Family Practice")
+    );
+    assert_eq!(header(&m, "Auto-Submitted"), Some("auto-generated"));
+    assert_eq!(header(&m, LOOP_HEADER), Some("reply.example.test"));
+    assert!(m.reply_to().is_none(), "no reply token in secure mode");
+    assert_eq!(
+        m.message_id(),
+        Some("sp.n.0000000000000abc@reply.example.test")
+    );
+    assert_eq!(
+        n.envelope_from,
+        "bounce+0000000000000abc@reply.example.test"
+    );
+    let text = m.body_text(0).unwrap();
+    let link = text
+        .lines()
+        .find(|l| l.starts_with("https://portal.example.test/m/"))
+        .expect("a link");
+    let token = link.rsplit('/').next().unwrap();
+    let t = LinkToken::verify(token, &ring, NOW, 30).unwrap();
+    assert_eq!(t.claims.thread_id, ThreadId(0x1234));
+    assert_eq!(t.claims.participant_id, ParticipantId(0x77));
+    assert!(m.body_html(0).unwrap().contains(token));
+}
+
+#[test]
+fn convenience_notification_shape() {
+    let ring = Arc::new(Keyring::generate());
+    let c = composer(&ring);
+    let content = DeliveryContent::Convenience {
+        subject: "Lab results\r\nBcc: evil@example.test".into(),
+        message: message(3, "Your HbA1c is 6.1 <good>.\n\nSee you soon.", NOW),
+        history: vec![
+            message(2, "Thank you!\nJane", NOW - 60),
+            message(1, "First line\n\nThird line", NOW - 120),
+        ],
+    };
+    let refs = vec![
+        "sp.a.1@reply.example.test".to_string(),
+        "sp.b.2@reply.example.test".to_string(),
+    ];
+    let n = compose(&c, &delivery(content, refs));
+    let raw = String::from_utf8(n.bytes.clone()).unwrap();
+    assert!(!raw.replace("\r\n", "").contains('\n'), "bare LF in output");
+    assert!(
+        !raw.contains("\nBcc:"),
+        "header injection through the subject"
+    );
+    let m = MessageParser::default().parse(&n.bytes).unwrap();
+    assert_eq!(m.subject(), Some("Lab results Bcc: evil@example.test"));
+
+    let reply_to = m
+        .reply_to()
+        .unwrap()
+        .first()
+        .unwrap()
+        .address()
+        .unwrap()
+        .to_owned();
+    let token = crate::crypto::token::token_in_address(&reply_to, "reply.example.test").unwrap();
+    let t = ReplyToken::verify(token, &ring, NOW, 30).unwrap();
+    assert_eq!(
+        (t.claims.thread_id, t.claims.participant_id),
+        (ThreadId(0x1234), ParticipantId(0x77))
+    );
+    assert_eq!(
+        token_of(m.message_id().unwrap()),
+        Some(token),
+        "the Message-ID carries the same token"
+    );
+
+    assert_eq!(
+        header(&m, "In-Reply-To"),
+        Some("<sp.b.2@reply.example.test>")
+    );
+    let references = header(&m, "References").unwrap();
+    assert!(
+        references.contains("<sp.a.1@reply.example.test>")
+            && references.contains("<sp.b.2@reply.example.test>")
+    );
+
+    let text = m.body_text(0).unwrap().replace("\r\n", "\n");
+    assert!(text.starts_with(REPLY_MARKER), "{text}");
+    assert!(text.contains(
+        "Dr Lee <lee@clinic.example.test> wrote:\n\nYour HbA1c is 6.1 <good>.\n\nSee you soon."
+    ));
+    assert!(text.contains("> Thank you!\n> Jane\n"), "{text}");
+    assert!(text.contains("> First line\n>\n> Third line\n"), "{text}");
+    assert!(
+        text.find("Thank you!").unwrap() < text.find("First line").unwrap(),
+        "newest first"
+    );
+    assert!(text.contains("not end-to-end protected"));
+    let html = m.body_html(0).unwrap();
+    assert!(
+        html.contains("6.1 &lt;good&gt;"),
+        "content is escaped in HTML"
+    );
+    assert!(html.contains("<blockquote type=\"cite\""));
+}
+
+#[test]
+fn recomposing_keeps_the_token() {
+    let ring = Arc::new(Keyring::generate());
+    let c = composer(&ring);
+    let d = delivery(
+        DeliveryContent::Convenience {
+            subject: "S".into(),
+            message: message(1, "B", NOW),
+            history: vec![],
+        },
+        vec![],
+    );
+    assert_eq!(c.new_message_id(&d), c.new_message_id(&d));
+}

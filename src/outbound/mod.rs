@@ -1,0 +1,6 @@
+//! Outbound notifications: composition, the outbox worker, and the transports.
+
+pub mod compose;
+pub mod templates;
+pub mod transport;
+pub mod worker;

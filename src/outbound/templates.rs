@@ -1,0 +1,208 @@
+//! Notification templates: plain files with `{{placeholder}}`s, built in and overridable.
+//!
+//! The built-in templates are compiled into the binary; `outbound.templates_dir` may hold
+//! replacements with the same file names. Every template is checked when the daemon starts:
+//! a placeholder a template may not use is a start-up error, not a blank in a patient's inbox.
+//! In particular the secure-mode templates are *offered* no content at all (see
+//! [`SECURE_PLACEHOLDERS`]), so no template edit can make them carry any.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Placeholders a secure-mode template may use: nothing about the thread or its messages.
+pub const SECURE_PLACEHOLDERS: &[&str] = &["organization", "link", "recipient_name"];
+
+/// Placeholders a convenience-mode template may use.
+pub const CONVENIENCE_PLACEHOLDERS: &[&str] = &[
+    "organization",
+    "link",
+    "recipient_name",
+    "subject",
+    "author",
+    "body",
+    "history",
+    "notice",
+    "marker",
+];
+
+/// Why a template could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read template {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("template {name}: unknown placeholder {{{{{placeholder}}}}} (allowed: {allowed})")]
+    Placeholder {
+        name: String,
+        placeholder: String,
+        allowed: String,
+    },
+    #[error("template {name}: '{{{{' without a closing '}}}}'")]
+    Unclosed { name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(String),
+    Slot(String),
+}
+
+/// A parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pieces: Vec<Piece>,
+}
+
+impl Template {
+    /// Parses `text`, refusing placeholders outside `allowed`.
+    pub fn parse(name: &str, text: &str, allowed: &[&str]) -> Result<Template, TemplateError> {
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            if start > 0 {
+                pieces.push(Piece::Literal(rest[..start].to_owned()));
+            }
+            let after = &rest[start + 2..];
+            let end = after.find("}}").ok_or_else(|| TemplateError::Unclosed {
+                name: name.to_owned(),
+            })?;
+            let slot = after[..end].trim();
+            if !allowed.contains(&slot) {
+                return Err(TemplateError::Placeholder {
+                    name: name.to_owned(),
+                    placeholder: slot.to_owned(),
+                    allowed: allowed.join(", "),
+                });
+            }
+            pieces.push(Piece::Slot(slot.to_owned()));
+            rest = &after[end + 2..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Literal(rest.to_owned()));
+        }
+        Ok(Template { pieces })
+    }
+
+    /// Fills the placeholders from `values` (a missing value renders as nothing).
+    pub fn render(&self, values: &HashMap<&str, String>) -> String {
+        let mut out = String::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Literal(s) => out.push_str(s),
+                Piece::Slot(k) => out.push_str(values.get(k.as_str()).map_or("", String::as_str)),
+            }
+        }
+        out
+    }
+}
+
+/// The six templates of the two notification kinds.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    pub secure_subject: Template,
+    pub secure_text: Template,
+    pub secure_html: Template,
+    pub convenience_subject: Template,
+    pub convenience_text: Template,
+    pub convenience_html: Template,
+}
+
+const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "secure.subject.txt",
+        include_str!("templates/secure.subject.txt"),
+    ),
+    ("secure.txt", include_str!("templates/secure.txt")),
+    ("secure.html", include_str!("templates/secure.html")),
+    (
+        "convenience.subject.txt",
+        include_str!("templates/convenience.subject.txt"),
+    ),
+    ("convenience.txt", include_str!("templates/convenience.txt")),
+    (
+        "convenience.html",
+        include_str!("templates/convenience.html"),
+    ),
+];
+
+impl Templates {
+    /// The built-in templates, replaced file by file from `dir` where it has one.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
+        let text = |name: &str| -> Result<String, TemplateError> {
+            if let Some(d) = dir {
+                let p = d.join(name);
+                if p.exists() {
+                    return std::fs::read_to_string(&p)
+                        .map_err(|source| TemplateError::Read { path: p, source });
+                }
+            }
+            Ok(BUILT_IN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .expect("every template has a built-in version")
+                .1
+                .to_owned())
+        };
+        let t = |name: &str, allowed: &[&str]| Template::parse(name, &text(name)?, allowed);
+        Ok(Templates {
+            secure_subject: t("secure.subject.txt", SECURE_PLACEHOLDERS)?,
+            secure_text: t("secure.txt", SECURE_PLACEHOLDERS)?,
+            secure_html: t("secure.html", SECURE_PLACEHOLDERS)?,
+            convenience_subject: t("convenience.subject.txt", CONVENIENCE_PLACEHOLDERS)?,
+            convenience_text: t("convenience.txt", CONVENIENCE_PLACEHOLDERS)?,
+            convenience_html: t("convenience.html", CONVENIENCE_PLACEHOLDERS)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_ins_parse() {
+        Templates::load(None).unwrap();
+    }
+
+    #[test]
+    fn renders_slots() {
+        let t =
+            Template::parse("t", "Hi {{ organization }}, {{link}}!", SECURE_PLACEHOLDERS).unwrap();
+        let v = HashMap::from([("organization", "Org".to_owned()), ("link", "L".to_owned())]);
+        assert_eq!(t.render(&v), "Hi Org, L!");
+    }
+
+    #[test]
+    fn secure_templates_cannot_ask_for_content() {
+        for slot in ["subject", "body", "author", "history"] {
+            let err = Template::parse(
+                "secure.txt",
+                &format!("{{{{{slot}}}}}"),
+                SECURE_PLACEHOLDERS,
+            )
+            .unwrap_err();
+            assert!(matches!(err, TemplateError::Placeholder { .. }), "{slot}");
+        }
+        assert!(matches!(
+            Template::parse("x", "{{link", SECURE_PLACEHOLDERS),
+            Err(TemplateError::Unclosed { .. })
+        ));
+    }
+
+    #[test]
+    fn overrides_from_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("secure.subject.txt"),
+            "Nachricht von {{organization}}",
+        )
+        .unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        let v = HashMap::from([("organization", "Praxis".to_owned())]);
+        assert_eq!(t.secure_subject.render(&v), "Nachricht von Praxis");
+        std::fs::write(dir.path().join("secure.txt"), "{{body}}").unwrap();
+        assert!(Templates::load(Some(dir.path())).is_err());
+    }
+}

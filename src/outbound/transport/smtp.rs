@@ -1,0 +1,177 @@
+//! The SMTP transport: delivery through a relay, with STARTTLS, implicit TLS or (loopback only)
+//! plain text, optional AUTH, verified certificates and explicit timeouts.
+//!
+//! One connection is kept open across a burst of notifications and closed after
+//! [`IDLE_CLOSE`] without use. A reused connection that turns out to be dead (the relay closed
+//! it) is replaced once, transparently, before the attempt counts as failed.
+
+use std::time::{Duration, Instant};
+
+use mail_send::smtp::message::Message;
+use mail_send::{Credentials, SmtpClient, SmtpClientBuilder};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tracing::debug;
+
+use super::{DeliveryError, TransportError};
+use crate::config::{Settings, SmtpTls};
+use crate::outbound::compose::Notification;
+
+/// An open connection kept longer than this is closed rather than reused.
+const IDLE_CLOSE: Duration = Duration::from_secs(20);
+
+enum Relay {
+    Plain(SmtpClient<TcpStream>),
+    Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
+}
+
+impl Relay {
+    async fn send(&mut self, m: Message<'_>) -> mail_send::Result<smtp_proto::Response<String>> {
+        match self {
+            Relay::Plain(c) => c.send(m).await,
+            Relay::Tls(c) => c.send(m).await,
+        }
+    }
+
+    async fn rset(&mut self) -> mail_send::Result<()> {
+        match self {
+            Relay::Plain(c) => c.rset().await,
+            Relay::Tls(c) => c.rset().await,
+        }
+    }
+
+    async fn quit(self) {
+        let _ = match self {
+            Relay::Plain(c) => c.quit().await,
+            Relay::Tls(c) => c.quit().await,
+        };
+    }
+}
+
+pub struct SmtpTransport {
+    builder: SmtpClientBuilder<String>,
+    tls: SmtpTls,
+    open: Option<(Relay, Instant)>,
+}
+
+impl SmtpTransport {
+    pub fn new(settings: &Settings) -> Result<SmtpTransport, TransportError> {
+        let o = &settings.outbound;
+        let connector = TlsConnector::from(crate::tls::client_config(o.smtp_ca_file.as_deref())?);
+        let mut builder =
+            SmtpClientBuilder::new_with_tls_connector(o.smtp_host.clone(), o.smtp_port, connector)
+                .implicit_tls(o.smtp_tls == SmtpTls::Implicit)
+                .helo_host(settings.smtp.hostname.clone())
+                .timeout(Duration::from_secs(o.smtp_timeout_secs));
+        if let (Some(user), Some(path)) = (&o.smtp_username, &o.smtp_password_file) {
+            let password =
+                std::fs::read_to_string(path).map_err(|source| TransportError::Password {
+                    path: path.clone(),
+                    source,
+                })?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        Ok(SmtpTransport {
+            builder,
+            tls: o.smtp_tls,
+            open: None,
+        })
+    }
+
+    async fn connect(&self) -> Result<Relay, DeliveryError> {
+        let result = match self.tls {
+            SmtpTls::None => self.builder.connect_plain().await.map(Relay::Plain),
+            SmtpTls::Starttls | SmtpTls::Implicit => self.builder.connect().await.map(|c| Relay::Tls(Box::new(c))),
+        };
+        result.map_err(|e| {
+            let mut e = classify(e);
+            // A refused login or a missing STARTTLS is a configuration problem the admin can
+            // fix; keep the notification queued rather than failing it.
+            e.permanent = false;
+            e.message = format!("connecting to the relay: {}", e.message);
+            e
+        })
+    }
+
+    pub async fn deliver(&mut self, n: &Notification) -> Result<String, DeliveryError> {
+        let reused = match self.open.take() {
+            Some((relay, last)) if last.elapsed() < IDLE_CLOSE => Some(relay),
+            Some((relay, _)) => {
+                relay.quit().await;
+                None
+            }
+            None => None,
+        };
+        let was_reused = reused.is_some();
+        let mut relay = match reused {
+            Some(r) => r,
+            None => self.connect().await?,
+        };
+        let message = || {
+            Message::new(
+                n.envelope_from.as_str(),
+                [n.recipient.as_str()],
+                n.bytes.as_slice(),
+            )
+        };
+        let mut result = relay.send(message()).await;
+        if was_reused && result.as_ref().is_err_and(connection_lost) {
+            debug!("reused relay connection was closed; reconnecting");
+            relay = self.connect().await?;
+            result = relay.send(message()).await;
+        }
+        match result {
+            Ok(reply) => {
+                self.open = Some((relay, Instant::now()));
+                Ok(reply.to_string().trim().to_owned())
+            }
+            Err(e) => {
+                let lost = connection_lost(&e);
+                let err = classify(e);
+                // After a refused recipient the session is still good once reset.
+                if !lost && relay.rset().await.is_ok() {
+                    self.open = Some((relay, Instant::now()));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    pub async fn close(&mut self) {
+        if let Some((relay, _)) = self.open.take() {
+            relay.quit().await;
+        }
+    }
+
+    pub async fn close_if_idle(&mut self) {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|(_, t)| t.elapsed() >= IDLE_CLOSE)
+        {
+            self.close().await;
+        }
+    }
+}
+
+fn connection_lost(e: &mail_send::Error) -> bool {
+    matches!(
+        e,
+        mail_send::Error::Io(_) | mail_send::Error::UnparseableReply | mail_send::Error::Timeout
+    )
+}
+
+fn classify(e: mail_send::Error) -> DeliveryError {
+    match e {
+        mail_send::Error::UnexpectedReply(r) => DeliveryError {
+            permanent: r.code >= 500,
+            message: r.to_string().trim().to_owned(),
+        },
+        mail_send::Error::AuthenticationFailed(r) => {
+            DeliveryError::temporary(format!("authentication failed: {}", r.to_string().trim()))
+        }
+        other => DeliveryError::temporary(other.to_string()),
+    }
+}

@@ -1,0 +1,375 @@
+//! The outbox: notifications waiting for, or done with, delivery.
+//!
+//! Rows are written by [`Store::create_thread`] and [`Store::post_message`] in the same
+//! transaction as the message they announce. A worker *claims* due rows (a lease with its
+//! process's id), delivers them and records the outcome. A process that dies keeps its claims
+//! only until they expire, or until the next start releases them ([`Store::release_claims`]).
+
+use sqlx::FromRow;
+
+use super::threads::{MESSAGES_OF_THREAD, MessageRow, ParticipantRow, ThreadRow, parse};
+use super::{Store, StoreError};
+use crate::domain::{Mode, NotificationId, ThreadId};
+use crate::store::{MessageView, ParticipantView};
+
+/// Delivery status of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Queued,
+    Sent,
+    Deferred,
+    Failed,
+    Bounced,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Deferred => "deferred",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Bounced => "bounced",
+        }
+    }
+}
+
+impl std::str::FromStr for DeliveryStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "queued" => DeliveryStatus::Queued,
+            "sent" => DeliveryStatus::Sent,
+            "deferred" => DeliveryStatus::Deferred,
+            "failed" => DeliveryStatus::Failed,
+            "bounced" => DeliveryStatus::Bounced,
+            _ => return Err("expected one of: queued, sent, deferred, failed, bounced".into()),
+        })
+    }
+}
+
+/// One outbox row as `sealpost outbox list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub id: NotificationId,
+    pub thread_id: ThreadId,
+    pub recipient: String,
+    pub mode: Mode,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// What a notification may say. A secure-mode notification is loaded without opening the
+/// thread's content at all, so the composer cannot leak what it never had.
+#[derive(Debug, Clone)]
+pub enum DeliveryContent {
+    Secure,
+    Convenience {
+        subject: String,
+        /// The message being announced.
+        message: MessageView,
+        /// Earlier messages of the thread, newest first.
+        history: Vec<MessageView>,
+    },
+}
+
+/// A claimed notification with everything needed to compose and send it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: NotificationId,
+    pub thread_id: ThreadId,
+    pub recipient: ParticipantView,
+    pub created_at: i64,
+    pub attempts: i64,
+    /// The Message-ID fixed at an earlier attempt, if any.
+    pub email_message_id: Option<String>,
+    /// Message-IDs of earlier notifications of this thread to this participant, oldest first.
+    pub references: Vec<String>,
+    pub content: DeliveryContent,
+}
+
+#[derive(FromRow)]
+struct OutboxRow {
+    id: i64,
+    thread_id: i64,
+    message_id: Option<i64>,
+    participant_id: i64,
+    recipient: String,
+    mode: String,
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+    email_message_id: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl OutboxRow {
+    fn record(self) -> Result<NotificationRecord, StoreError> {
+        Ok(NotificationRecord {
+            id: NotificationId(self.id),
+            thread_id: ThreadId(self.thread_id),
+            recipient: self.recipient,
+            mode: parse("mode", &self.mode)?,
+            status: parse("status", &self.status)?,
+            attempts: self.attempts,
+            last_error: self.last_error,
+            created_at: self.created_at,
+            sent_at: self.sent_at,
+        })
+    }
+}
+
+/// How many earlier messages a convenience notification quotes.
+const HISTORY_LIMIT: usize = 10;
+
+impl Store {
+    /// Releases every claim not held by `owner`. Only valid while one process uses the database
+    /// (SQLite): claims of a process that died are then known to be dead.
+    pub async fn release_claims(&self, owner: &str) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
+             WHERE claimed_by IS NOT NULL AND claimed_by <> $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Claims up to `limit` due notifications for `owner` until `now + lease_secs`.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: i64,
+        limit: i64,
+        lease_secs: i64,
+    ) -> Result<Vec<NotificationId>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM outbox
+             WHERE status IN ('queued', 'deferred') AND next_attempt_at <= $1
+               AND (claimed_until IS NULL OR claimed_until < $1)
+             ORDER BY next_attempt_at, created_at, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &ids {
+            sqlx::query("UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE id = $3")
+                .bind(owner)
+                .bind(now + lease_secs)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ids.into_iter().map(NotificationId).collect())
+    }
+
+    /// The earliest time a queued or deferred notification becomes due, if any.
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('queued', 'deferred')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Gives back a claim without recording an attempt (used when shutting down).
+    pub async fn unclaim(&self, id: NotificationId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Loads a notification for delivery, opening content only for convenience mode.
+    pub async fn delivery(&self, id: NotificationId) -> Result<Delivery, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let row: OutboxRow = sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("notification {id} vanished")))?;
+        let thread = ThreadId(row.thread_id);
+        let recipient: ParticipantRow = sqlx::query_as(
+            "SELECT id, address, display_name, role, revoked_at FROM participants WHERE id = $1",
+        )
+        .bind(row.participant_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let references: Vec<String> = sqlx::query_scalar(
+            "SELECT email_message_id FROM outbox
+             WHERE thread_id = $1 AND participant_id = $2 AND id <> $3
+               AND email_message_id IS NOT NULL
+               AND (created_at < $4 OR (created_at = $4 AND id < $3))
+             ORDER BY created_at, id",
+        )
+        .bind(thread.0)
+        .bind(row.participant_id)
+        .bind(row.id)
+        .bind(row.created_at)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mode: Mode = parse("mode", &row.mode)?;
+        let content = match (mode, row.message_id) {
+            (Mode::Secure, _) => DeliveryContent::Secure,
+            (Mode::Convenience, None) => {
+                return Err(StoreError::Corrupt(format!(
+                    "convenience notification {id} names no message"
+                )));
+            }
+            (Mode::Convenience, Some(message_id)) => {
+                let t: ThreadRow = sqlx::query_as("SELECT * FROM threads WHERE id = $1")
+                    .bind(thread.0)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let key = t.key(self)?;
+                let rows: Vec<MessageRow> = sqlx::query_as(MESSAGES_OF_THREAD)
+                    .bind(thread.0)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut all = rows
+                    .into_iter()
+                    .map(|m| m.open(thread, &key))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let at = all
+                    .iter()
+                    .position(|m| m.id.0 == message_id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("message of notification {id}")))?;
+                all.truncate(at + 1);
+                let message = all.pop().expect("truncated to include it");
+                all.reverse();
+                all.truncate(HISTORY_LIMIT);
+                DeliveryContent::Convenience {
+                    subject: t.subject(&key)?,
+                    message,
+                    history: all,
+                }
+            }
+        };
+        Ok(Delivery {
+            id,
+            thread_id: thread,
+            recipient: recipient.view()?,
+            created_at: row.created_at,
+            attempts: row.attempts,
+            email_message_id: row.email_message_id,
+            references,
+            content,
+        })
+    }
+
+    /// Fixes the notification's Message-ID on first composition; returns the one that holds.
+    pub async fn fix_message_id(
+        &self,
+        id: NotificationId,
+        candidate: &str,
+    ) -> Result<String, StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET email_message_id = $1 WHERE id = $2 AND email_message_id IS NULL",
+        )
+        .bind(candidate)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT email_message_id FROM outbox WHERE id = $1")
+                .bind(id.0)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Records a delivery the relay (or spool) accepted.
+    pub async fn mark_sent(
+        &self,
+        id: NotificationId,
+        reply: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.record_attempt(id, "sent", None, Some(reply), now, Some(now))
+            .await
+    }
+
+    /// Records a temporary failure; the notification is retried at `next_attempt_at`.
+    pub async fn mark_deferred(
+        &self,
+        id: NotificationId,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<(), StoreError> {
+        self.record_attempt(id, "deferred", Some(error), None, next_attempt_at, None)
+            .await
+    }
+
+    /// Records a permanent failure (5xx, or too many attempts).
+    pub async fn mark_failed(
+        &self,
+        id: NotificationId,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.record_attempt(id, "failed", Some(error), None, now, None)
+            .await
+    }
+
+    async fn record_attempt(
+        &self,
+        id: NotificationId,
+        status: &str,
+        error: Option<&str>,
+        reply: Option<&str>,
+        next_attempt_at: i64,
+        sent_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let thread: Option<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2,
+                    relay_reply = COALESCE($3, relay_reply), next_attempt_at = $4,
+                    sent_at = COALESCE($5, sent_at), claimed_by = NULL, claimed_until = NULL
+             WHERE id = $6 RETURNING thread_id",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(reply)
+        .bind(next_attempt_at)
+        .bind(sent_at)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        super::threads::event(
+            &mut tx,
+            thread.map(ThreadId),
+            &format!("notification.{status}"),
+            serde_json::json!({"notification_id": id.to_string()}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Outbox rows, newest first, optionally filtered by status and thread.
+    pub async fn list_notifications(
+        &self,
+        status: Option<DeliveryStatus>,
+        thread: Option<ThreadId>,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        let rows: Vec<OutboxRow> = sqlx::query_as(
+            "SELECT * FROM outbox
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR thread_id = $2)
+             ORDER BY created_at DESC, id",
+        )
+        .bind(status.map(DeliveryStatus::as_str))
+        .bind(thread.map(|t| t.0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(OutboxRow::record).collect()
+    }
+}
