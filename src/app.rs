@@ -152,13 +152,17 @@ fn notify(states: &[NotifyState<'_>]) {
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn termination() {
+/// A future that completes on SIGTERM or SIGINT. The handlers are installed by this call, not
+/// when the future is first polled: a SIGTERM that arrives right after `READY=1` must start a
+/// drain, not kill the process. Call it inside the runtime, before [`serve`].
+pub fn termination() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("can install a SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("can install a SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

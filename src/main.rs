@@ -164,7 +164,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve => runtime.block_on(app::serve(settings, app::termination()))?,
+        Command::Serve => runtime.block_on(async {
+            let stop = app::termination();
+            app::serve(settings, stop).await
+        })?,
         Command::CheckConfig => {
             let source = loaded
                 .file

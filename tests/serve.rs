@@ -201,7 +201,7 @@ fn no_plaintext_in_any_database_file() {
                 .any(|f| contains(&std::fs::read(f).unwrap(), b"jane@example.test")),
             "{when}: the scan cannot see plaintext columns"
         );
-        for f in &files {
+        for f in &db_files {
             let bytes = std::fs::read(f).unwrap();
             for s in &secrets {
                 // Whole strings, and distinctive fragments of them.

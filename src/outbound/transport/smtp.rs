@@ -83,7 +83,11 @@ impl SmtpTransport {
     async fn connect(&self) -> Result<Relay, DeliveryError> {
         let result = match self.tls {
             SmtpTls::None => self.builder.connect_plain().await.map(Relay::Plain),
-            SmtpTls::Starttls | SmtpTls::Implicit => self.builder.connect().await.map(|c| Relay::Tls(Box::new(c))),
+            SmtpTls::Starttls | SmtpTls::Implicit => self
+                .builder
+                .connect()
+                .await
+                .map(|c| Relay::Tls(Box::new(c))),
         };
         result.map_err(|e| {
             let mut e = classify(e);
