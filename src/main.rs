@@ -384,6 +384,7 @@ async fn outbox_list(
             "last_error": n.last_error,
             "created_at": clock::rfc3339(n.created_at),
             "sent_at": n.sent_at.map(clock::rfc3339),
+            "relay_reply": n.relay_reply,
         }))?;
     }
     Ok(())

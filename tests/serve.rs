@@ -4,70 +4,9 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixDatagram;
-use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
-use common::{Sandbox, files_below, signal, wait_for};
-
-/// A fake service manager: the datagram socket systemd would pass in `NOTIFY_SOCKET`.
-struct Manager {
-    socket: UnixDatagram,
-    _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
-}
-
-impl Manager {
-    fn new() -> Manager {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("notify");
-        let socket = UnixDatagram::bind(&path).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        Manager {
-            socket,
-            _dir: dir,
-            path,
-        }
-    }
-
-    /// Reads datagrams until one contains `state`, failing after the read timeout.
-    fn expect(&self, state: &str) {
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = self
-                .socket
-                .recv(&mut buf)
-                .unwrap_or_else(|e| panic!("no {state} from the daemon: {e}"));
-            let msg = String::from_utf8_lossy(&buf[..n]);
-            if msg.lines().any(|l| l == state) {
-                return;
-            }
-        }
-    }
-}
-
-fn start(sb: &Sandbox, mgr: &Manager, env: &[(&str, &str)]) -> Child {
-    let mut c = sb.command(&["serve"]);
-    c.env("NOTIFY_SOCKET", &mgr.path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.spawn().expect("start sealpost serve")
-}
-
-fn stop(mut child: Child, mgr: &Manager) -> common::Run {
-    signal(&child, "TERM");
-    mgr.expect("STOPPING=1");
-    let status = wait_for(Duration::from_secs(30), || child.try_wait().unwrap())
-        .expect("the daemon exits after SIGTERM");
-    assert!(status.success(), "exit status {status:?}");
-    child.wait_with_output().unwrap().into()
-}
+use common::{Manager, Sandbox, files_below, start, stop};
 
 #[test]
 fn first_start_ready_and_graceful_stop() {

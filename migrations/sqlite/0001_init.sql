@@ -41,6 +41,8 @@ CREATE TABLE messages (
 -- One row per notification; written in the same transaction as the message it announces.
 CREATE TABLE outbox (
     id               INTEGER PRIMARY KEY,
+    -- Order of queuing: notifications go out, and thread together, in this order.
+    seq              INTEGER NOT NULL UNIQUE,
     thread_id        INTEGER NOT NULL REFERENCES threads (id),
     message_id       INTEGER REFERENCES messages (id),
     participant_id   INTEGER NOT NULL REFERENCES participants (id),
@@ -61,7 +63,8 @@ CREATE TABLE outbox (
     created_at       INTEGER NOT NULL,
     sent_at          INTEGER
 );
-CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at, seq);
+CREATE INDEX outbox_recipient ON outbox (thread_id, participant_id, seq);
 CREATE INDEX outbox_thread ON outbox (thread_id);
 
 -- The inbound ledger: one row per email that reached a decision, for dedupe and audit.

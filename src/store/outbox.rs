@@ -60,6 +60,7 @@ pub struct NotificationRecord {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub sent_at: Option<i64>,
+    pub relay_reply: Option<String>,
 }
 
 /// What a notification may say. A secure-mode notification is loaded without opening the
@@ -94,6 +95,7 @@ pub struct Delivery {
 #[derive(FromRow)]
 struct OutboxRow {
     id: i64,
+    seq: i64,
     thread_id: i64,
     message_id: Option<i64>,
     participant_id: i64,
@@ -103,6 +105,7 @@ struct OutboxRow {
     attempts: i64,
     last_error: Option<String>,
     email_message_id: Option<String>,
+    relay_reply: Option<String>,
     created_at: i64,
     sent_at: Option<i64>,
 }
@@ -119,6 +122,7 @@ impl OutboxRow {
             last_error: self.last_error,
             created_at: self.created_at,
             sent_at: self.sent_at,
+            relay_reply: self.relay_reply,
         })
     }
 }
@@ -153,7 +157,7 @@ impl Store {
             "SELECT id FROM outbox
              WHERE status IN ('queued', 'deferred') AND next_attempt_at <= $1
                AND (claimed_until IS NULL OR claimed_until < $1)
-             ORDER BY next_attempt_at, created_at, id LIMIT $2",
+             ORDER BY next_attempt_at, seq LIMIT $2",
         )
         .bind(now)
         .bind(limit)
@@ -206,15 +210,13 @@ impl Store {
         .await?;
         let references: Vec<String> = sqlx::query_scalar(
             "SELECT email_message_id FROM outbox
-             WHERE thread_id = $1 AND participant_id = $2 AND id <> $3
+             WHERE thread_id = $1 AND participant_id = $2 AND seq < $3
                AND email_message_id IS NOT NULL
-               AND (created_at < $4 OR (created_at = $4 AND id < $3))
-             ORDER BY created_at, id",
+             ORDER BY seq",
         )
         .bind(thread.0)
         .bind(row.participant_id)
-        .bind(row.id)
-        .bind(row.created_at)
+        .bind(row.seq)
         .fetch_all(&mut *conn)
         .await?;
         let mode: Mode = parse("mode", &row.mode)?;
@@ -364,7 +366,7 @@ impl Store {
         let rows: Vec<OutboxRow> = sqlx::query_as(
             "SELECT * FROM outbox
              WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR thread_id = $2)
-             ORDER BY created_at DESC, id",
+             ORDER BY seq DESC",
         )
         .bind(status.map(DeliveryStatus::as_str))
         .bind(thread.map(|t| t.0))

@@ -430,9 +430,10 @@ async fn insert_message(
     for (participant, address) in recipients {
         let n = NotificationId::random();
         sqlx::query(
-            "INSERT INTO outbox (id, thread_id, message_id, participant_id, recipient, kind, mode,
+            "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind, mode,
                                  next_attempt_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, 'message', $6, $7, $7)",
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), $2, $3, $4, $5, 'message',
+                     $6, $7, $7)",
         )
         .bind(n.0)
         .bind(thread.0)

@@ -2,6 +2,7 @@
 //! binary run against them.
 #![allow(dead_code)]
 
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -184,4 +185,281 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A fake service manager: the datagram socket systemd would pass in `NOTIFY_SOCKET`.
+pub struct Manager {
+    socket: UnixDatagram,
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Manager {
+    pub fn new() -> Manager {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Manager {
+            socket,
+            _dir: dir,
+            path,
+        }
+    }
+
+    /// Reads datagrams until one contains `state`, failing after the read timeout.
+    pub fn expect(&self, state: &str) {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = self
+                .socket
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no {state} from the daemon: {e}"));
+            let msg = String::from_utf8_lossy(&buf[..n]);
+            if msg.lines().any(|l| l == state) {
+                return;
+            }
+        }
+    }
+}
+
+/// Starts `sealpost serve` for the sandbox, reporting to `mgr`, with extra environment.
+pub fn start(sb: &Sandbox, mgr: &Manager, env: &[(&str, &str)]) -> Child {
+    let mut c = sb.command(&["serve"]);
+    c.env("NOTIFY_SOCKET", &mgr.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.spawn().expect("start sealpost serve")
+}
+
+/// SIGTERM, then waits for STOPPING=1 and a clean exit; returns what the daemon printed.
+pub fn stop(mut child: Child, mgr: &Manager) -> Run {
+    signal(&child, "TERM");
+    mgr.expect("STOPPING=1");
+    let status = wait_for(Duration::from_secs(40), || child.try_wait().unwrap())
+        .expect("the daemon exits after SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    child.wait_with_output().unwrap().into()
+}
+
+/// A daemon that is killed (not drained) when dropped, so a failing test leaves nothing behind.
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub mgr: Manager,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits until it reports READY=1.
+    pub fn start(sb: &Sandbox, env: &[(&str, &str)]) -> Daemon {
+        let mgr = Manager::new();
+        let child = start(sb, &mgr, env);
+        mgr.expect("READY=1");
+        Daemon {
+            child: Some(child),
+            mgr,
+        }
+    }
+
+    /// Graceful stop; returns the daemon's output.
+    pub fn stop(mut self) -> Run {
+        let child = self.child.take().unwrap();
+        stop(child, &self.mgr)
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A self-signed certificate for localhost / 127.0.0.1, made with openssl: (cert, key).
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // An end-entity certificate: webpki refuses a CA certificate as a server's own.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is required (Debian package: openssl)");
+    assert!(status.success(), "openssl could not make a certificate");
+    (cert, key)
+}
+
+/// Our SMTP peer (tests/peers/smtp_peer.py on aiosmtpd), stopped when dropped.
+pub struct SmtpPeer {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl SmtpPeer {
+    pub fn start(dir: &Path, extra: &[&str]) -> SmtpPeer {
+        SmtpPeer::start_on(dir, free_port(), extra)
+    }
+
+    pub fn start_on(dir: &Path, port: u16, extra: &[&str]) -> SmtpPeer {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/smtp_peer.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 is required to run the SMTP peer");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the SMTP peer did not start (is aiosmtpd installed? `pip install aiosmtpd`)"
+        );
+        SmtpPeer {
+            child,
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The peer's index: one JSON object per received message.
+    pub fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("index.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The raw bytes of message `file` from the index.
+    pub fn message(&self, file: &str) -> Vec<u8> {
+        std::fs::read(self.dir.join(file)).unwrap()
+    }
+}
+
+impl Drop for SmtpPeer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        if wait_for(Duration::from_secs(5), || {
+            self.child.try_wait().ok().flatten()
+        })
+        .is_none()
+        {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits (bounded) until `sealpost outbox list` shows every notification in a final state
+/// satisfying `done`, and returns the rows.
+pub fn wait_outbox(sb: &Sandbox, limit: Duration, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut last = Vec::new();
+    let found = wait_for(limit, || {
+        last = sb.run(&["outbox", "list"]).ok().json_lines();
+        done(&last).then_some(())
+    });
+    assert!(
+        found.is_some(),
+        "outbox did not reach the expected state: {last:#?}"
+    );
+    last
+}
+
+/// Everything a reader of a message could see: every header decoded, every part decoded
+/// (recursively into attached messages), plus the raw bytes.
+pub fn visible_text(raw: &[u8]) -> String {
+    let m = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parsable message");
+    let mut out = String::from_utf8_lossy(raw).into_owned();
+    for part in &m.parts {
+        for h in &part.headers {
+            out.push_str(&format!("\n{:?}: {:?}", h.name, h.value));
+        }
+        match &part.body {
+            mail_parser::PartType::Text(t) | mail_parser::PartType::Html(t) => {
+                out.push('\n');
+                out.push_str(t)
+            }
+            mail_parser::PartType::Binary(b) | mail_parser::PartType::InlineBinary(b) => {
+                out.push('\n');
+                out.push_str(&String::from_utf8_lossy(b))
+            }
+            mail_parser::PartType::Message(inner) => {
+                out.push('\n');
+                out.push_str(&visible_text(inner.raw_message()))
+            }
+            mail_parser::PartType::Multipart(_) => {}
+        }
+    }
+    out
+}
+
+/// A few random words from the operating system's generator, ASCII and not.
+pub fn random_text(words: usize) -> String {
+    const ALPHABET: &[&str] = &[
+        "a", "b", "c", "d", "e", "f", "g", "h", "k", "m", "n", "p", "r", "s", "t", "w", "z", "ä",
+        "ö", "ü", "ß", "é", "ç", "ñ", "ø", "東", "京", "и", "ж", "😀", "Q", "X", "7", "3",
+    ];
+    let mut bytes = vec![0u8; words * 12];
+    getrandom::fill(&mut bytes).unwrap();
+    bytes
+        .chunks(12)
+        .map(|c| {
+            c.iter()
+                .map(|b| ALPHABET[*b as usize % ALPHABET.len()])
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

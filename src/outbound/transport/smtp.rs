@@ -129,7 +129,7 @@ impl SmtpTransport {
         match result {
             Ok(reply) => {
                 self.open = Some((relay, Instant::now()));
-                Ok(reply.to_string().trim().to_owned())
+                Ok(wire_form(&reply))
             }
             Err(e) => {
                 let lost = connection_lost(&e);
@@ -171,11 +171,20 @@ fn classify(e: mail_send::Error) -> DeliveryError {
     match e {
         mail_send::Error::UnexpectedReply(r) => DeliveryError {
             permanent: r.code >= 500,
-            message: r.to_string().trim().to_owned(),
+            message: wire_form(&r),
         },
         mail_send::Error::AuthenticationFailed(r) => {
-            DeliveryError::temporary(format!("authentication failed: {}", r.to_string().trim()))
+            DeliveryError::temporary(format!("authentication failed: {}", wire_form(&r)))
         }
         other => DeliveryError::temporary(other.to_string()),
+    }
+}
+
+/// A reply as it looked on the wire: `550 5.1.1 text`.
+fn wire_form(r: &smtp_proto::Response<String>) -> String {
+    let text = r.message.split_whitespace().collect::<Vec<_>>().join(" ");
+    match r.esc {
+        [0, 0, 0] => format!("{} {text}", r.code),
+        [a, b, c] => format!("{} {a}.{b}.{c} {text}", r.code),
     }
 }
