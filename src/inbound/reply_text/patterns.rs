@@ -1,0 +1,132 @@
+//! The line patterns reply-text extraction recognises: attribution lines in many languages,
+//! Outlook-style header blocks, separators, signatures and mobile sign-offs.
+//!
+//! Everything here is the `regex` crate (finite automata, no backtracking), so every pattern
+//! runs in time linear in the line it is given.
+
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+
+fn re(p: &str) -> Regex {
+    Regex::new(p).expect("built-in pattern compiles")
+}
+
+/// A whole attribution line (possibly two or three wrapped lines joined with a space).
+pub static ATTRIBUTION: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new([
+        // English: "On Tue, 1 Mar 2011 at 18:02, Jane <j@x> wrote:"
+        r"(?i)^on\b.{0,300}\b(wrote|writes|said)\s*:?$",
+        // "Jane Doe <jane@example.com> wrote:" / "jane@example.com wrote:"
+        r"(?i)^.{0,200}(<[^>\s]+@[^>\s]+>|\b\S+@\S+\.\S+)\s*(wrote|writes|a écrit|schrieb|escribió|escreveu|ha scritto|skrev|kirjoitti|napisał|napisała|написал|написала|yazdı)\s*:?$",
+        // French
+        r"(?i)^le\b.{0,300}\ba\s+écrit\s*:?$",
+        // German ("Am ... schrieb Jane:", "Jane schrieb am ...:")
+        r"(?i)^am\b.{0,300}\bschrieb\b.{0,200}:$",
+        r"(?i)^.{0,200}\bschrieb\s+am\b.{0,200}:$",
+        // Spanish
+        r"(?i)^el\b.{0,300}\bescribió\s*:?$",
+        // Dutch
+        r"(?i)^op\b.{0,300}\b(schreef|geschreven)\b.{0,100}:?$",
+        // Italian
+        r"(?i)^(il|in data)\b.{0,300}\bha\s+scritto\s*:?$",
+        // Portuguese
+        r"(?i)^(em|no dia|a)\b.{0,300}\bescreveu\s*:?$",
+        // Scandinavian
+        r"(?i)^(den|på|d\.)\b.{0,300}\bskrev\b.{0,200}:?$",
+        r"(?i)^.{0,200}\bskrev\s+(den|på)\b.{0,200}:$",
+        // Finnish, Polish, Czech, Turkish, Russian
+        r"(?i)^.{0,300}\bkirjoitti\s*:?$",
+        r"(?i)^(w dniu|dnia|dne)\b.{0,300}\b(napisał|napisała|napsal|napsala)\b.{0,100}:?$",
+        r"(?i)^.{0,300}\btarihinde\b.{0,200}\byazdı\s*:?$",
+        r"(?i)^.{0,300}(написал|написала|пишет)\s*:?$",
+        // Japanese ("2011年3月1日 12:00 Jane <j@x>:"), Chinese ("在 2011年3月1日，Jane 写道：")
+        r"^\d{4}年\d{1,2}月\d{1,2}日.{0,300}[:：]$",
+        r"^.{1,300}(写道|寫道)\s*[:：]$",
+        r"^在.{0,300}(写道|寫道)\s*[:：]?$",
+    ])
+    .expect("built-in patterns compile")
+});
+
+/// "-----Original Message-----" and its translations.
+pub static ORIGINAL_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^[\s\-_*]*(original message|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|mensagem original|originalmeddelande|oprindelig meddelelse|opprinnelig melding|alkuperäinen viesti|wiadomość oryginalna|исходное сообщение)[\s\-_*]*$")
+});
+
+/// "---------- Forwarded message ---------" / "Begin forwarded message:": a forward the person
+/// chose to send, kept whole.
+pub static FORWARD: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^[\s\-_*>]*(forwarded message|begin forwarded message|weitergeleitete nachricht|message transféré|début du message réexpédié|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht)[\s\-_*:]*$")
+});
+
+/// The first line of an Outlook header block ("From: …", "*De :* …").
+pub static HEADER_FROM: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^\s*[*_]{0,2}(from|de|von|van|da|från|fra|od|от|lähettäjä|发件人|寄件者|差出人|보낸 사람)[*_]{0,2}\s*[:：][*_]{0,2}\s*\S")
+});
+
+/// Other lines of an Outlook header block.
+pub static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^\s*[*_]{0,2}(sent|date|to|cc|bcc|subject|reply-to|envoyé|date d'envoi|à|objet|gesendet|datum|an|betreff|verzonden|aan|onderwerp|enviado|fecha|para|asunto|assunto|inviato|data|a|oggetto|skickat|till|ämne|sendt|til|emne|lähetetty|vastaanottaja|aihe|wysłano|do|temat|отправлено|кому|тема|发送时间|收件人|主题|日期|寄件日期|送信日時|宛先|件名)[*_]{0,2}\s*[:：]")
+});
+
+/// A line made only of separator characters, such as Outlook's underscore rule.
+pub static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*([_\-=*~]\s*){8,}$"));
+
+/// A signature delimiter: `-- ` (RFC 3676) or a bare `--`.
+pub static SIGNATURE_DELIMITER: LazyLock<Regex> = LazyLock::new(|| re(r"^--\s?$"));
+
+/// Mobile and web-client sign-offs, recognised only as the last lines of a reply.
+pub static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^\s*(sent from my \S.{0,40}|sent from (mail|outlook|yahoo mail|samsung|gmail)\b.{0,40}|get outlook for (ios|android)\b.{0,20}|sent with (sparrow|blackberry|proton ?mail)\b.{0,40}|sent via .{0,30}(mobile|phone|iphone|ipad|android|blackberry)\b.{0,20}|von meinem .{1,40} gesendet|gesendet von meinem .{1,40}|envoyé de mon .{1,40}|enviado desde mi .{1,40}|enviado do meu .{1,40}|inviato da(l mio)? .{1,40}|verzonden (vanaf|met) mijn .{1,40}|skickat från min .{1,40}|sendt fra min .{1,40}|отправлено с .{1,40}|iphoneから送信)\s*$")
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributions() {
+        for line in [
+            "On Tue, 2011-03-01 at 18:02 +0530, Abhishek Kona wrote:",
+            "On 11-Apr-2011, at 6:54 PM, Roman Tkachenko <romant@example.com> wrote:",
+            "Le lun. 3 mars 2014 à 10:00, Jean <jean@example.fr> a écrit :",
+            "Am 03.03.2014 um 10:00 schrieb Hans Müller <hans@example.de>:",
+            "Hans Müller schrieb am 03.03.2014 10:00:",
+            "El 3 mar 2014, a las 10:00, Ana <ana@example.es> escribió:",
+            "Op 3 mrt. 2014 om 10:00 heeft Jan <jan@example.nl> het volgende geschreven:",
+            "Il giorno 3 mar 2014, alle ore 10:00, Luca <luca@example.it> ha scritto:",
+            "Em 3 de mar de 2014, às 10:00, João <joao@example.br> escreveu:",
+            "Den 3 mars 2014 kl. 10:00 skrev Sven <sven@example.se>:",
+            "2014年3月3日 10:00 Taro <taro@example.jp>:",
+            "在 2014年3月3日，王 <wang@example.cn> 写道：",
+            "jane@example.com wrote:",
+        ] {
+            assert!(ATTRIBUTION.is_match(line), "{line}");
+        }
+        for line in [
+            "On my way to the clinic now.",
+            "Once I wrote that down it was clear.",
+            "Le docteur a dit que tout va bien.",
+        ] {
+            assert!(!ATTRIBUTION.is_match(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn sign_offs_and_headers() {
+        for line in ["Sent from my iPhone", "Get Outlook for iOS", "Von meinem iPhone gesendet", "Envoyé de mon iPad"] {
+            assert!(SIGN_OFF.is_match(line), "{line}");
+        }
+        for line in ["Sent via the pharmacy the new prescription.", "From my side the dose is fine."] {
+            assert!(!SIGN_OFF.is_match(line), "{line}");
+        }
+        assert!(HEADER_FROM.is_match("*From:* Outlook user"));
+        assert!(HEADER_FROM.is_match("De : Jean Dupont"));
+        assert!(!HEADER_FROM.is_match("From my side the dose is fine."));
+        assert!(HEADER_OTHER.is_match("*Sent:* 2016-01-27"));
+        assert!(ORIGINAL_MESSAGE.is_match("-----Original Message-----"));
+        assert!(SEPARATOR.is_match("________________________________"));
+        assert!(!SEPARATOR.is_match("----"));
+        assert!(SIGNATURE_DELIMITER.is_match("-- "));
+    }
+}

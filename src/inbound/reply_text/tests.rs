@@ -1,0 +1,84 @@
+use super::*;
+
+fn text(body: &str) -> String {
+    from_body(body).text
+}
+
+#[test]
+fn top_posted_reply_to_a_sealpost_notification() {
+    let body = format!(
+        "Thank you, I will come on Tuesday.\n\nJane\n\nOn Sun, 22 Nov 2026 at 02:54, Lee Family Practice <noreply@example.test>\nwrote:\n> {REPLY_MARKER}\n>\n> Dr Lee <lee@clinic.test> wrote:\n>\n> Your results are in.\n"
+    );
+    assert_eq!(text(&body), "Thank you, I will come on Tuesday.\n\nJane");
+    let ex = from_body(&body);
+    assert!(ex.removed.iter().any(|(_, r, l)| *r == Reason::ReplyHeader && l.starts_with("On Sun")));
+    assert!(ex.removed.iter().any(|(_, r, _)| *r == Reason::Marker));
+}
+
+#[test]
+fn bottom_posted_reply_to_a_sealpost_notification() {
+    let body = format!("> {REPLY_MARKER}\n>\n> Dr Lee wrote:\n> Your results are in.\n\nGreat news, thanks!\n");
+    assert_eq!(text(&body), "Great news, thanks!");
+}
+
+#[test]
+fn attribution_and_trailing_quote() {
+    let body = "Test reply\n\nOn 11-Apr-2011, at 6:54 PM, Roman Tkachenko <romant@example.com> wrote:\n\n>\n> Test\n>\n> Roman";
+    assert_eq!(text(body), "Test reply");
+}
+
+#[test]
+fn wrapped_attribution() {
+    let body = "Yes please.\n\nOn Mon, Mar 3, 2014 at 10:00 AM, A very long name indeed <someone@example.com>\nwrote:\n> old\n";
+    assert_eq!(text(body), "Yes please.");
+}
+
+#[test]
+fn outlook_header_block() {
+    let body = "This is a reply from Outlook!\n\n\n ------------------------------\n\n*From:* Outlook user\n*Sent:* 2016-01-27\n*To:* info@discourse.org\n*Subject:* Are you using Outlook?\n\n\n\nJust some random text\n\nOutlook user\n";
+    assert_eq!(text(body), "This is a reply from Outlook!");
+}
+
+#[test]
+fn inline_replies_are_kept() {
+    let body = "Hi,\nOn Tue, 2011-03-01 at 18:02 +0530, Abhishek Kona wrote:\n> Hi folks\n> What is the best way?\n\nYou can list the keys and delete each.\n";
+    assert_eq!(text(body), body.trim_end());
+}
+
+#[test]
+fn signatures_and_sign_offs_only_at_the_end() {
+    assert_eq!(text("See you then.\n\n-- \nJane Doe\n+1 555 0100\n"), "See you then.");
+    assert_eq!(text("See you then.\n\nSent from my iPhone\n"), "See you then.");
+    let keep = "Hi Dr. Lee,\n\nFrom my side the dose is fine.\nSent via the pharmacy the new prescription.\nI feel better.";
+    assert_eq!(text(keep), keep);
+    let table = "Results:\n\n----\n\nHbA1c 6.1\n----\nLDL 2.3";
+    assert_eq!(text(table), table);
+}
+
+#[test]
+fn forwards_are_kept_whole() {
+    let body = "Please see below.\n\n---------- Forwarded message ---------\nFrom: Lab <lab@example.test>\nDate: Mon\nSubject: Results\nTo: me\n\nAll normal.";
+    assert_eq!(text(body), body);
+}
+
+#[test]
+fn only_quotes_is_empty() {
+    assert_eq!(text("> a\n> b\n"), "> a\n> b");
+    let body = format!("> {REPLY_MARKER}\n> Dr Lee wrote:\n> hi\n");
+    assert_eq!(text(&body), "");
+}
+
+#[test]
+fn flowed_text_is_unwrapped() {
+    assert_eq!(unflow("a long \nline\n> quoted \n> more\n", false), "a long line\n> quoted more\n");
+    assert_eq!(unflow("ab\ncd", true), "ab\ncd");
+}
+
+#[test]
+fn whole_messages() {
+    let raw = b"From: Jane <jane@example.test>\r\nTo: x@y\r\nSubject: Re: hi\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<div>Yes, Tuesday works.</div><div class=\"gmail_quote\">On Mon wrote:<blockquote>old</blockquote></div>";
+    assert_eq!(from_message(raw).unwrap().text, "Yes, Tuesday works.");
+    let raw = b"From: Jane <jane@example.test>\r\nSubject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=FC=DFe aus M=FCnchen\r\n";
+    assert_eq!(from_message(raw).unwrap().text, "Grüße aus München");
+}
+
