@@ -13,7 +13,9 @@ pub fn tool(name: &str, package: &str) -> PathBuf {
             return p;
         }
     }
-    eprintln!("benchmark needs `{name}` (Debian package {package}); `bash scripts/test.sh` installs it");
+    eprintln!(
+        "benchmark needs `{name}` (Debian package {package}); `bash scripts/test.sh` installs it"
+    );
     std::process::exit(1);
 }
 
@@ -28,7 +30,10 @@ pub fn free_port() -> u16 {
 pub fn wait_port(port: u16) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "port {port} never opened");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "port {port} never opened"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -71,7 +76,10 @@ pub fn is_root() -> bool {
 /// Runs a command to completion and returns how long it took.
 pub fn timed(cmd: &mut Command) -> Duration {
     let start = Instant::now();
-    let status = cmd.stdout(Stdio::null()).status().expect("run benchmark command");
+    let status = cmd
+        .stdout(Stdio::null())
+        .status()
+        .expect("run benchmark command");
     assert!(status.success(), "{cmd:?} failed");
     start.elapsed()
 }

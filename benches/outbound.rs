@@ -23,8 +23,18 @@ fn main() {
     let port = free_port();
     let sink = Sink::start(port);
     let baseline = timed(Command::new(&source).args([
-        "-d", "-s", "1", "-m", &n.to_string(), "-l", "1024", "-f", "bench@example.test", "-t",
-        "sink@example.test", &format!("127.0.0.1:{port}"),
+        "-d",
+        "-s",
+        "1",
+        "-m",
+        &n.to_string(),
+        "-l",
+        "1024",
+        "-f",
+        "bench@example.test",
+        "-t",
+        "sink@example.test",
+        &format!("127.0.0.1:{port}"),
     ]));
     drop(sink);
 
@@ -52,7 +62,9 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let keyring = Keyring::load(&dir.path().join("data/keyring.json")).unwrap();
     let url = format!("sqlite://{}", dir.path().join("data/sealpost.db").display());
-    let store = runtime.block_on(Store::open(&url, Arc::new(keyring))).unwrap();
+    let store = runtime
+        .block_on(Store::open(&url, Arc::new(keyring)))
+        .unwrap();
     let per_thread = 50;
     let body = "Your appointment is confirmed for Tuesday at 10:00.\n".repeat(16);
     runtime.block_on(async {
@@ -61,7 +73,11 @@ fn main() {
             store
                 .create_thread(NewThread {
                     subject: format!("Appointment {t}"),
-                    mode: if t % 2 == 0 { Mode::Secure } else { Mode::Convenience },
+                    mode: if t % 2 == 0 {
+                        Mode::Secure
+                    } else {
+                        Mode::Convenience
+                    },
                     author: NewParticipant {
                         address: Address::parse("staff@clinic.example.test").unwrap(),
                         display_name: Some("Front desk".into()),
@@ -69,7 +85,8 @@ fn main() {
                     },
                     others: (0..recipients)
                         .map(|r| NewParticipant {
-                            address: Address::parse(&format!("patient{t}-{r}@example.test")).unwrap(),
+                            address: Address::parse(&format!("patient{t}-{r}@example.test"))
+                                .unwrap(),
                             display_name: None,
                             role: Role::Recipient,
                         })
@@ -100,7 +117,10 @@ fn main() {
             if sent >= n {
                 return start.elapsed();
             }
-            assert!(start.elapsed() < Duration::from_secs(600), "only {sent}/{n} sent after 10 minutes");
+            assert!(
+                start.elapsed() < Duration::from_secs(600),
+                "only {sent}/{n} sent after 10 minutes"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
@@ -109,11 +129,18 @@ fn main() {
 
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("outbound: {n} messages to smtp-sink over one reused connection");
-    println!("  smtp-source -d -> smtp-sink (1 KiB)        {:>9.0} msg/s  ({:.2} s)", rate(baseline), baseline.as_secs_f64());
+    println!(
+        "  smtp-source -d -> smtp-sink (1 KiB)        {:>9.0} msg/s  ({:.2} s)",
+        rate(baseline),
+        baseline.as_secs_f64()
+    );
     println!(
         "  sealpost outbox -> smtp-sink (~1 KiB, 50% convenience) {:>9.0} msg/s  ({:.2} s, includes start-up)",
         rate(elapsed),
         elapsed.as_secs_f64()
     );
-    println!("  ratio sealpost / smtp-source: {:.2}", rate(elapsed) / rate(baseline));
+    println!(
+        "  ratio sealpost / smtp-source: {:.2}",
+        rate(elapsed) / rate(baseline)
+    );
 }

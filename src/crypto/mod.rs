@@ -10,7 +10,7 @@ pub mod token;
 
 pub use keyring::{KeyError, KeyId, Keyring, Purpose};
 pub use seal::{Binding, DataKey, SealError, WrappedKey};
-pub use token::{LinkToken, ReplyToken, TokenError};
+pub use token::{LinkToken, ReplyToken, TokenClaims, TokenError};
 
 /// Fills a buffer from the operating system's random generator.
 ///

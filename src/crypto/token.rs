@@ -158,6 +158,54 @@ pub fn token_in_address<'a>(address: &'a str, reply_domain: &str) -> Option<&'a 
     prefix.eq_ignore_ascii_case(REPLY_PREFIX).then_some(token)
 }
 
+/// The tag in a bounce address (`bounce+ID-TAG@reply_domain`): a MAC of the notification id, so
+/// only addresses Sealpost handed out are accepted at `RCPT TO`, and a forged delivery status
+/// report cannot mark a notification as bounced.
+pub fn bounce_address(keyring: &Keyring, notification: i64, reply_domain: &str) -> String {
+    let key = keyring
+        .derived(keyring.current_id(), Purpose::ReplyToken)
+        .expect("the current key is always in the keyring");
+    format!(
+        "bounce+{notification:016x}-{}@{}",
+        bounce_tag(key, notification),
+        reply_domain.to_ascii_lowercase()
+    )
+}
+
+fn bounce_tag(key: &[u8; 32], notification: i64) -> String {
+    let mut mac = mac_for(key, b"sealpost-bounce-v1");
+    mac.update(&notification.to_be_bytes());
+    let tag = mac.finalize().into_bytes();
+    BASE32_NOPAD.encode(&tag[..10]).to_ascii_lowercase()
+}
+
+/// The notification id in a bounce address whose tag verifies under any key of the keyring.
+pub fn verify_bounce_address(address: &str, keyring: &Keyring, reply_domain: &str) -> Option<i64> {
+    let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let (local, domain) = address.rsplit_once('@')?;
+    if !domain.eq_ignore_ascii_case(reply_domain) {
+        return None;
+    }
+    let rest = local
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bounce+"))
+        .map(|_| &local[7..])?;
+    let (id_hex, tag) = rest.split_once('-')?;
+    let id = i64::from_str_radix(id_hex, 16).ok()?;
+    let tag = BASE32_NOPAD
+        .decode(tag.to_ascii_uppercase().as_bytes())
+        .ok()?;
+    keyring.key_ids().iter().find_map(|(kid, _)| {
+        let key = keyring.derived(*kid, Purpose::ReplyToken)?;
+        let mut mac = mac_for(key, b"sealpost-bounce-v1");
+        mac.update(&id.to_be_bytes());
+        mac.verify_truncated_left(&tag)
+            .ok()
+            .filter(|_| tag.len() == 10)
+            .map(|_| id)
+    })
+}
+
 fn mac_for(key: &[u8; 32], payload: &[u8]) -> Hmac<Sha256> {
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
@@ -337,6 +385,39 @@ mod tests {
         assert_eq!(token_in_address("alice@r.test", "r.test"), None);
         assert_eq!(token_in_address("reply+x@other.test", "r.test"), None);
         assert_eq!(token_in_address("reply@r.test", "r.test"), None);
+    }
+
+    #[test]
+    fn bounce_addresses() {
+        let mut ring = Keyring::generate();
+        let a = bounce_address(&ring, 0x1234, "Reply.Example.test");
+        assert_eq!(
+            verify_bounce_address(&a, &ring, "reply.example.test"),
+            Some(0x1234)
+        );
+        assert_eq!(
+            verify_bounce_address(&a.to_uppercase(), &ring, "reply.example.test"),
+            Some(0x1234)
+        );
+        ring.rotate();
+        assert_eq!(
+            verify_bounce_address(&a, &ring, "reply.example.test"),
+            Some(0x1234)
+        );
+        let forged = a.replace("1234-", "1235-");
+        assert_eq!(
+            verify_bounce_address(&forged, &ring, "reply.example.test"),
+            None
+        );
+        assert_eq!(
+            verify_bounce_address(&a, &Keyring::generate(), "reply.example.test"),
+            None
+        );
+        assert_eq!(verify_bounce_address(&a, &ring, "other.test"), None);
+        assert_eq!(
+            verify_bounce_address("bounce+12-@reply.example.test", &ring, "reply.example.test"),
+            None
+        );
     }
 
     proptest! {

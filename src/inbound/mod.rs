@@ -1,3 +1,4 @@
 //! Inbound email: one pipeline for every door (SMTP listener, IMAP poller).
 
+pub mod classify;
 pub mod reply_text;

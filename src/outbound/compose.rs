@@ -22,7 +22,7 @@ use crate::clock;
 use crate::config::Settings;
 use crate::crypto::{Keyring, LinkToken, ReplyToken};
 use crate::domain::{Mailbox, Mode, NotificationId};
-use crate::store::{Delivery, DeliveryContent, MessageView};
+use crate::store::{Delivery, DeliveryContent, MessageView, NoticeReason};
 
 /// The line convenience notifications carry; a reply is cut where its quoted copy appears.
 pub const REPLY_MARKER: &str = "=== Write your reply above this line ===";
@@ -72,7 +72,9 @@ impl Composer {
     /// The Message-ID this delivery gets if it has none yet.
     pub fn new_message_id(&self, d: &Delivery) -> String {
         match d.content {
-            DeliveryContent::Secure => format!("sp.n.{}@{}", d.id, self.reply_domain),
+            DeliveryContent::Secure | DeliveryContent::Notice(_) => {
+                format!("sp.n.{}@{}", d.id, self.reply_domain)
+            }
             DeliveryContent::Convenience { .. } => {
                 let token = self.reply_token(d);
                 format!("sp.{}.{}@{}", token.as_str(), d.id, self.reply_domain)
@@ -111,12 +113,17 @@ impl Composer {
         };
         let from =
             HeaderAddress::new_address(self.from.name.clone(), self.from.address.to_string());
+        // RFC 3834: a notice answers a person's message; a notification is generated.
+        let auto = match d.content {
+            DeliveryContent::Notice(_) => "auto-replied",
+            _ => "auto-generated",
+        };
         let mut builder = MessageBuilder::new()
             .from(from)
             .to(to)
             .message_id(message_id.to_owned())
             .date(now)
-            .header("Auto-Submitted", Raw::new("auto-generated"))
+            .header("Auto-Submitted", Raw::new(auto))
             .header("X-Auto-Response-Suppress", Raw::new("All"))
             .header(LOOP_HEADER, Raw::new(self.reply_domain.clone()));
 
@@ -126,6 +133,16 @@ impl Composer {
                 self.templates.secure_text.render(&text_values),
                 self.templates.secure_html.render(&html_values),
             ),
+            DeliveryContent::Notice(reason) => {
+                let why = notice_text(*reason).to_owned();
+                html_values.insert("reason", escape_html(&why));
+                text_values.insert("reason", why);
+                (
+                    self.templates.notice_subject.render(&text_values),
+                    self.templates.notice_text.render(&text_values),
+                    self.templates.notice_html.render(&html_values),
+                )
+            }
             DeliveryContent::Convenience {
                 subject,
                 message,
@@ -176,17 +193,36 @@ impl Composer {
         Notification {
             id: d.id,
             message_id: message_id.to_owned(),
-            envelope_from: format!("bounce+{}@{}", d.id, self.reply_domain),
+            envelope_from: crate::crypto::token::bounce_address(
+                &self.keyring,
+                d.id.0,
+                &self.reply_domain,
+            ),
             recipient: d.recipient.address.to_string(),
             bytes,
         }
     }
 }
 
-/// The mode a delivery's content belongs to.
+/// What a notice says, by reason. Fixed sentences: a notice never quotes the person's mail.
+fn notice_text(reason: NoticeReason) -> &'static str {
+    match reason {
+        NoticeReason::SecureThread => {
+            "This conversation is protected: replies by email are not accepted. Please answer through the secure link below."
+        }
+        NoticeReason::ThreadClosed => {
+            "This conversation has been closed, so your email reply was not added to it. Please use the secure link below if you need to get in touch."
+        }
+        NoticeReason::EmptyReply => {
+            "We could not find any new text in your email reply, so nothing was added to the conversation. Please write your answer above the quoted message and send it again."
+        }
+    }
+}
+
+/// The mode a delivery's content belongs to (notices carry no content, like secure mode).
 pub fn mode_of(d: &Delivery) -> Mode {
     match d.content {
-        DeliveryContent::Secure => Mode::Secure,
+        DeliveryContent::Secure | DeliveryContent::Notice(_) => Mode::Secure,
         DeliveryContent::Convenience { .. } => Mode::Convenience,
     }
 }

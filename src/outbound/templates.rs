@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 /// Placeholders a secure-mode template may use: nothing about the thread or its messages.
 pub const SECURE_PLACEHOLDERS: &[&str] = &["organization", "link", "recipient_name"];
 
+/// Placeholders a notice template may use: like secure mode, plus the fixed reason sentence.
+pub const NOTICE_PLACEHOLDERS: &[&str] = &["organization", "link", "recipient_name", "reason"];
+
 /// Placeholders a convenience-mode template may use.
 pub const CONVENIENCE_PLACEHOLDERS: &[&str] = &[
     "organization",
@@ -98,7 +101,7 @@ impl Template {
     }
 }
 
-/// The six templates of the two notification kinds.
+/// The templates of the three kinds of mail Sealpost sends.
 #[derive(Debug, Clone)]
 pub struct Templates {
     pub secure_subject: Template,
@@ -107,6 +110,9 @@ pub struct Templates {
     pub convenience_subject: Template,
     pub convenience_text: Template,
     pub convenience_html: Template,
+    pub notice_subject: Template,
+    pub notice_text: Template,
+    pub notice_html: Template,
 }
 
 const BUILT_IN: &[(&str, &str)] = &[
@@ -125,6 +131,12 @@ const BUILT_IN: &[(&str, &str)] = &[
         "convenience.html",
         include_str!("templates/convenience.html"),
     ),
+    (
+        "notice.subject.txt",
+        include_str!("templates/notice.subject.txt"),
+    ),
+    ("notice.txt", include_str!("templates/notice.txt")),
+    ("notice.html", include_str!("templates/notice.html")),
 ];
 
 impl Templates {
@@ -153,6 +165,9 @@ impl Templates {
             convenience_subject: t("convenience.subject.txt", CONVENIENCE_PLACEHOLDERS)?,
             convenience_text: t("convenience.txt", CONVENIENCE_PLACEHOLDERS)?,
             convenience_html: t("convenience.html", CONVENIENCE_PLACEHOLDERS)?,
+            notice_subject: t("notice.subject.txt", NOTICE_PLACEHOLDERS)?,
+            notice_text: t("notice.txt", NOTICE_PLACEHOLDERS)?,
+            notice_html: t("notice.html", NOTICE_PLACEHOLDERS)?,
         })
     }
 }

@@ -18,7 +18,7 @@ use super::compose::{Composer, mode_of};
 use super::transport::Transport;
 use crate::clock;
 use crate::domain::NotificationId;
-use crate::store::Store;
+use crate::store::{Attempt, Delivery, Store};
 
 /// How long a claim holds before another worker may take the row.
 const LEASE_SECS: i64 = 300;
@@ -109,81 +109,108 @@ impl Worker {
                 }
                 continue;
             }
-            for (i, id) in batch.iter().enumerate() {
-                if shutdown.is_cancelled() {
-                    for rest in &batch[i..] {
-                        let _ = self.store.unclaim(*rest).await;
-                    }
-                    break;
-                }
-                self.deliver_one(*id).await;
-            }
+            self.deliver_batch(&batch, &shutdown).await;
         }
         self.transport.close().await;
     }
 
-    async fn deliver_one(&mut self, id: NotificationId) {
-        let d = match self.store.delivery(id).await {
-            Ok(d) => d,
-            Err(e) => {
-                error!(notification = %id, error = %e, "cannot load notification");
-                let next = clock::now() + self.policy.backoff_secs(1) as i64;
-                let _ = self
-                    .store
-                    .mark_deferred(id, "internal error loading the notification", next)
-                    .await;
-                return;
+    /// Delivers a claimed batch: Message-IDs fixed in one transaction, then each notification
+    /// handed to the transport, then every outcome recorded in one transaction. Three commits a
+    /// batch rather than three a notification. A crash between delivery and recording re-sends
+    /// (at-least-once), with the same Message-ID.
+    async fn deliver_batch(&mut self, batch: &[NotificationId], shutdown: &CancellationToken) {
+        let mut loaded = Vec::with_capacity(batch.len());
+        let mut attempts = Vec::with_capacity(batch.len());
+        for id in batch {
+            match self.store.delivery(*id).await {
+                Ok(d) => loaded.push(d),
+                Err(e) => {
+                    error!(notification = %id, error = %e, "cannot load notification");
+                    let next = clock::now() + self.policy.backoff_secs(1) as i64;
+                    attempts.push((
+                        *id,
+                        Attempt::Deferred {
+                            error: "internal error loading the notification".into(),
+                            next_attempt_at: next,
+                        },
+                    ));
+                }
             }
-        };
-        let message_id = match self
-            .store
-            .fix_message_id(id, &self.composer.new_message_id(&d))
-            .await
-        {
+        }
+        let candidates: Vec<_> = loaded
+            .iter()
+            .map(|d| (d.id, self.composer.new_message_id(d)))
+            .collect();
+        let message_ids = match self.store.fix_message_ids(&candidates).await {
             Ok(m) => m,
             Err(e) => {
-                error!(notification = %id, error = %e, "cannot record the Message-ID");
+                // Nothing was sent; the claims expire and the batch is tried again.
+                error!(error = %e, "cannot record Message-IDs; retrying the batch later");
                 return;
             }
         };
-        let n = self.composer.compose(&d, &message_id, clock::now());
+        for d in loaded.iter_mut() {
+            match self.store.references_before(d.id).await {
+                Ok(r) => d.references = r,
+                Err(e) => {
+                    warn!(notification = %d.id, error = %e, "cannot read earlier Message-IDs; sending without threading headers")
+                }
+            }
+        }
+        let mut delivered = 0;
+        for (d, message_id) in loaded.iter().zip(&message_ids) {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            attempts.push((d.id, self.attempt(d, message_id).await));
+            delivered += 1;
+        }
+        for d in &loaded[delivered..] {
+            let _ = self.store.unclaim(d.id).await;
+        }
+        if let Err(e) = self.store.record_attempts(&attempts).await {
+            // The claims expire and these notifications are tried again: at-least-once.
+            error!(error = %e, count = attempts.len(), "cannot record delivery outcomes");
+        }
+    }
+
+    async fn attempt(&mut self, d: &Delivery, message_id: &str) -> Attempt {
+        let id = d.id;
+        let n = self.composer.compose(d, message_id, clock::now());
         let attempt = u32::try_from(d.attempts)
             .unwrap_or(u32::MAX)
             .saturating_add(1);
-        let mode = mode_of(&d);
+        let mode = mode_of(d);
         let domain = d.recipient.address.domain().to_owned();
         let result = self.transport.deliver(&n).await;
         let now = clock::now();
-        let recorded = match result {
+        match result {
             Ok(reply) => {
                 info!(notification = %id, thread = %d.thread_id, %mode, recipient_domain = %domain, attempt, "notification sent");
-                self.store.mark_sent(id, &reply, now).await
+                Attempt::Sent { reply, at: now }
             }
             Err(e) if e.permanent => {
                 warn!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, error = %e, "notification failed permanently");
-                self.store.mark_failed(id, &e.message, now).await
+                Attempt::Failed {
+                    error: e.message,
+                    at: now,
+                }
             }
             Err(e) if attempt >= self.policy.max_attempts => {
                 warn!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, error = %e, "notification failed: no attempts left");
-                self.store
-                    .mark_failed(
-                        id,
-                        &format!("{} (gave up after {attempt} attempts)", e.message),
-                        now,
-                    )
-                    .await
+                Attempt::Failed {
+                    error: format!("{} (gave up after {attempt} attempts)", e.message),
+                    at: now,
+                }
             }
             Err(e) => {
                 let delay = self.policy.backoff_secs(attempt);
                 info!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, retry_in_secs = delay, error = %e, "notification deferred");
-                self.store
-                    .mark_deferred(id, &e.message, now + delay as i64)
-                    .await
+                Attempt::Deferred {
+                    error: e.message,
+                    next_attempt_at: now + delay as i64,
+                }
             }
-        };
-        if let Err(e) = recorded {
-            // The claim expires and the notification is tried again: at-least-once.
-            error!(notification = %id, error = %e, "cannot record the delivery outcome");
         }
     }
 }

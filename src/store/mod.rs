@@ -5,6 +5,7 @@
 //! implemented; queries use `$n` placeholders and portable SQL so a PostgreSQL backend can slot
 //! in behind the same methods.
 
+mod inbound;
 mod outbox;
 mod threads;
 
@@ -20,9 +21,11 @@ use sqlx::{SqlSafeStr, SqlitePool};
 use crate::crypto::{Keyring, SealError};
 use crate::domain::{Address, ThreadId};
 
-pub use outbox::{Delivery, DeliveryContent, DeliveryStatus, NotificationRecord};
+pub use inbound::{Committed, Door, Inbound, InboundAction, NoticeReason, TokenTarget};
+pub use outbox::{Attempt, Delivery, DeliveryContent, DeliveryStatus, NotificationRecord};
 pub use threads::{
-    MessageView, NewParticipant, NewThread, ParticipantView, Posted, ThreadSummary, ThreadView,
+    MessageView, NewParticipant, NewThread, ParticipantView, Posted, SealedMessage, ThreadSummary,
+    ThreadView,
 };
 
 /// Why a store operation failed. Messages carry ids and addresses, never content.

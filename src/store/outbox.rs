@@ -8,7 +8,7 @@
 use sqlx::FromRow;
 
 use super::threads::{MESSAGES_OF_THREAD, MessageRow, ParticipantRow, ThreadRow, parse};
-use super::{Store, StoreError};
+use super::{NoticeReason, Store, StoreError};
 use crate::domain::{Mode, NotificationId, ThreadId};
 use crate::store::{MessageView, ParticipantView};
 
@@ -68,6 +68,8 @@ pub struct NotificationRecord {
 #[derive(Debug, Clone)]
 pub enum DeliveryContent {
     Secure,
+    /// A short content-free notice to a participant whose email reply could not be filed.
+    Notice(NoticeReason),
     Convenience {
         subject: String,
         /// The message being announced.
@@ -96,6 +98,7 @@ pub struct Delivery {
 struct OutboxRow {
     id: i64,
     seq: i64,
+    kind: String,
     thread_id: i64,
     message_id: Option<i64>,
     participant_id: i64,
@@ -125,6 +128,17 @@ impl OutboxRow {
             relay_reply: self.relay_reply,
         })
     }
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// Accepted by the relay (or spool), with its reply.
+    Sent { reply: String, at: i64 },
+    /// A temporary failure; try again at `next_attempt_at`.
+    Deferred { error: String, next_attempt_at: i64 },
+    /// A permanent failure (5xx, or no attempts left).
+    Failed { error: String, at: i64 },
 }
 
 /// How many earlier messages a convenience notification quotes.
@@ -208,19 +222,14 @@ impl Store {
         .bind(row.participant_id)
         .fetch_one(&mut *conn)
         .await?;
-        let references: Vec<String> = sqlx::query_scalar(
-            "SELECT email_message_id FROM outbox
-             WHERE thread_id = $1 AND participant_id = $2 AND seq < $3
-               AND email_message_id IS NOT NULL
-             ORDER BY seq",
-        )
-        .bind(thread.0)
-        .bind(row.participant_id)
-        .bind(row.seq)
-        .fetch_all(&mut *conn)
-        .await?;
+        let references = references(&mut conn, thread, row.participant_id, row.seq).await?;
         let mode: Mode = parse("mode", &row.mode)?;
         let content = match (mode, row.message_id) {
+            _ if row.kind != "message" => {
+                DeliveryContent::Notice(NoticeReason::from_kind(&row.kind).ok_or_else(|| {
+                    StoreError::Corrupt(format!("notification kind '{}'", row.kind))
+                })?)
+            }
             (Mode::Secure, _) => DeliveryContent::Secure,
             (Mode::Convenience, None) => {
                 return Err(StoreError::Corrupt(format!(
@@ -268,91 +277,89 @@ impl Store {
         })
     }
 
-    /// Fixes the notification's Message-ID on first composition; returns the one that holds.
-    pub async fn fix_message_id(
-        &self,
-        id: NotificationId,
-        candidate: &str,
-    ) -> Result<String, StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET email_message_id = $1 WHERE id = $2 AND email_message_id IS NULL",
-        )
-        .bind(candidate)
-        .bind(id.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(
-            sqlx::query_scalar("SELECT email_message_id FROM outbox WHERE id = $1")
+    /// Message-IDs of the notifications of this thread sent to the same participant before `id`
+    /// (read again after [`Store::fix_message_ids`], which may have fixed some in the same batch).
+    pub async fn references_before(&self, id: NotificationId) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let (thread, participant, seq): (i64, i64, i64) =
+            sqlx::query_as("SELECT thread_id, participant_id, seq FROM outbox WHERE id = $1")
                 .bind(id.0)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+                .fetch_one(&mut *conn)
+                .await?;
+        references(&mut conn, ThreadId(thread), participant, seq).await
     }
 
-    /// Records a delivery the relay (or spool) accepted.
-    pub async fn mark_sent(
+    /// Fixes the Message-IDs of a batch on first composition (one transaction); returns, in
+    /// order, the Message-ID that holds for each (an earlier attempt's, if there was one).
+    pub async fn fix_message_ids(
         &self,
-        id: NotificationId,
-        reply: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.record_attempt(id, "sent", None, Some(reply), now, Some(now))
-            .await
+        candidates: &[(NotificationId, String)],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut fixed = Vec::with_capacity(candidates.len());
+        for (id, candidate) in candidates {
+            sqlx::query(
+                "UPDATE outbox SET email_message_id = $1 WHERE id = $2 AND email_message_id IS NULL",
+            )
+            .bind(candidate)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+            fixed.push(
+                sqlx::query_scalar("SELECT email_message_id FROM outbox WHERE id = $1")
+                    .bind(id.0)
+                    .fetch_one(&mut *tx)
+                    .await?,
+            );
+        }
+        tx.commit().await?;
+        Ok(fixed)
     }
 
-    /// Records a temporary failure; the notification is retried at `next_attempt_at`.
-    pub async fn mark_deferred(
+    /// Records the outcomes of a batch of delivery attempts in one transaction, releasing the
+    /// claims.
+    pub async fn record_attempts(
         &self,
-        id: NotificationId,
-        error: &str,
-        next_attempt_at: i64,
-    ) -> Result<(), StoreError> {
-        self.record_attempt(id, "deferred", Some(error), None, next_attempt_at, None)
-            .await
-    }
-
-    /// Records a permanent failure (5xx, or too many attempts).
-    pub async fn mark_failed(
-        &self,
-        id: NotificationId,
-        error: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.record_attempt(id, "failed", Some(error), None, now, None)
-            .await
-    }
-
-    async fn record_attempt(
-        &self,
-        id: NotificationId,
-        status: &str,
-        error: Option<&str>,
-        reply: Option<&str>,
-        next_attempt_at: i64,
-        sent_at: Option<i64>,
+        attempts: &[(NotificationId, Attempt)],
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        let thread: Option<i64> = sqlx::query_scalar(
-            "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2,
-                    relay_reply = COALESCE($3, relay_reply), next_attempt_at = $4,
-                    sent_at = COALESCE($5, sent_at), claimed_by = NULL, claimed_until = NULL
-             WHERE id = $6 RETURNING thread_id",
-        )
-        .bind(status)
-        .bind(error)
-        .bind(reply)
-        .bind(next_attempt_at)
-        .bind(sent_at)
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        super::threads::event(
-            &mut tx,
-            thread.map(ThreadId),
-            &format!("notification.{status}"),
-            serde_json::json!({"notification_id": id.to_string()}),
-        )
-        .await?;
+        for (id, a) in attempts {
+            let (status, error, reply, next, sent_at) = match a {
+                Attempt::Sent { reply, at } => ("sent", None, Some(reply.as_str()), *at, Some(*at)),
+                Attempt::Deferred {
+                    error,
+                    next_attempt_at,
+                } => (
+                    "deferred",
+                    Some(error.as_str()),
+                    None,
+                    *next_attempt_at,
+                    None,
+                ),
+                Attempt::Failed { error, at } => ("failed", Some(error.as_str()), None, *at, None),
+            };
+            let thread: Option<i64> = sqlx::query_scalar(
+                "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2,
+                        relay_reply = COALESCE($3, relay_reply), next_attempt_at = $4,
+                        sent_at = COALESCE($5, sent_at), claimed_by = NULL, claimed_until = NULL
+                 WHERE id = $6 RETURNING thread_id",
+            )
+            .bind(status)
+            .bind(error)
+            .bind(reply)
+            .bind(next)
+            .bind(sent_at)
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            super::threads::event(
+                &mut tx,
+                thread.map(ThreadId),
+                &format!("notification.{status}"),
+                serde_json::json!({"notification_id": id.to_string()}),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -374,4 +381,22 @@ impl Store {
         .await?;
         rows.into_iter().map(OutboxRow::record).collect()
     }
+}
+
+async fn references(
+    conn: &mut sqlx::SqliteConnection,
+    thread: ThreadId,
+    participant: i64,
+    seq: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT email_message_id FROM outbox
+         WHERE thread_id = $1 AND participant_id = $2 AND seq < $3 AND email_message_id IS NOT NULL
+         ORDER BY seq",
+    )
+    .bind(thread.0)
+    .bind(participant)
+    .bind(seq)
+    .fetch_all(conn)
+    .await?)
 }

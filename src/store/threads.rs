@@ -259,10 +259,8 @@ impl Store {
             serde_json::json!({"mode": new.mode.as_str(), "participants": new.others.len() + 1}),
         )
         .await?;
-        let posted = insert_message(
-            &mut tx, thread, new.mode, &key, author, &new.body, new.via, now,
-        )
-        .await?;
+        let message = SealedMessage::seal(thread, &key, author, &new.body, new.via);
+        let posted = insert_message(&mut tx, thread, new.mode, message, now).await?;
         tx.commit().await?;
         Ok(posted)
     }
@@ -300,17 +298,8 @@ impl Store {
         })?;
         let key = row.key(self)?;
         let mode = parse("mode", &row.mode)?;
-        let posted = insert_message(
-            &mut tx,
-            thread,
-            mode,
-            &key,
-            ParticipantId(author),
-            body,
-            via,
-            clock::now(),
-        )
-        .await?;
+        let message = SealedMessage::seal(thread, &key, ParticipantId(author), body, via);
+        let posted = insert_message(&mut tx, thread, mode, message, clock::now()).await?;
         tx.commit().await?;
         Ok(posted)
     }
@@ -386,20 +375,50 @@ impl Store {
     }
 }
 
+/// A message ready to insert: its id is chosen and its body sealed (the id is part of the
+/// body's additional authenticated data), so sealing can happen outside the write transaction.
+#[derive(Debug, Clone)]
+pub struct SealedMessage {
+    pub id: MessageId,
+    pub author: ParticipantId,
+    body: Vec<u8>,
+    pub via: Via,
+}
+
+impl SealedMessage {
+    /// Seals `body` for a new message of `thread` by `author`.
+    pub fn seal(
+        thread: ThreadId,
+        key: &DataKey,
+        author: ParticipantId,
+        body: &str,
+        via: Via,
+    ) -> SealedMessage {
+        let id = MessageId::random();
+        let body = body.replace("\r\n", "\n");
+        SealedMessage {
+            id,
+            author,
+            body: key.seal(Binding::MessageBody(thread, id), body.as_bytes()),
+            via,
+        }
+    }
+}
+
 /// Inserts a sealed message and queues one notification per other active participant.
-#[allow(clippy::too_many_arguments)]
-async fn insert_message(
+pub(super) async fn insert_message(
     tx: &mut Transaction<'static, Sqlite>,
     thread: ThreadId,
     mode: Mode,
-    key: &DataKey,
-    author: ParticipantId,
-    body: &str,
-    via: Via,
+    message: SealedMessage,
     now: i64,
 ) -> Result<Posted, StoreError> {
-    let id = MessageId::random();
-    let body = body.replace("\r\n", "\n");
+    let SealedMessage {
+        id,
+        author,
+        body,
+        via,
+    } = message;
     sqlx::query(
         "INSERT INTO messages (id, thread_id, seq, author_id, body, via, created_at)
          VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = $2),
@@ -408,7 +427,7 @@ async fn insert_message(
     .bind(id.0)
     .bind(thread.0)
     .bind(author.0)
-    .bind(key.seal(Binding::MessageBody(thread, id), body.as_bytes()))
+    .bind(body)
     .bind(via.as_str())
     .bind(now)
     .execute(&mut **tx)

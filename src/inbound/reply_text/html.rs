@@ -19,8 +19,29 @@ const VOID: &[&str] = &[
 ];
 /// Elements that start a new line.
 const BLOCK: &[&str] = &[
-    "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "pre",
-    "blockquote", "section", "article", "header", "footer", "center", "dl", "dt", "dd",
+    "p",
+    "div",
+    "li",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "ul",
+    "ol",
+    "pre",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "center",
+    "dl",
+    "dt",
+    "dd",
 ];
 
 struct Open {
@@ -60,7 +81,8 @@ fn classify(name: &str, attrs: &str) -> Quote {
         || has("protonmail_quote")
         || has("zmail_extra")
         || has("\"reply-quoted\"")
-        || (name == "blockquote" && (has("type=\"cite\"") || has("type=cite") || has("type='cite'")))
+        || (name == "blockquote"
+            && (has("type=\"cite\"") || has("type=cite") || has("type='cite'")))
     {
         return Quote::Subtree;
     }
@@ -86,7 +108,9 @@ pub fn to_text(html: &str) -> String {
             out.push_text(&decode_entities(&html[text_start..i]), pre);
         }
         if html[i..].starts_with("<!--") {
-            i = html[i + 4..].find("-->").map_or(bytes.len(), |e| i + 4 + e + 3);
+            i = html[i + 4..]
+                .find("-->")
+                .map_or(bytes.len(), |e| i + 4 + e + 3);
             text_start = i;
             continue;
         }
@@ -266,7 +290,11 @@ impl Text {
         let mut out: Vec<String> = Vec::new();
         for l in self.lines {
             let blank = l.trim_start_matches('>').trim().is_empty();
-            if blank && out.last().is_some_and(|p| p.trim_start_matches('>').trim().is_empty()) {
+            if blank
+                && out
+                    .last()
+                    .is_some_and(|p| p.trim_start_matches('>').trim().is_empty())
+            {
                 continue;
             }
             out.push(l.replace('\u{a0}', " "));
@@ -347,19 +375,25 @@ mod tests {
 
     #[test]
     fn blocks_breaks_and_entities() {
-        let t = to_text("<html><head><style>p{}</style></head><body><p>Hi&nbsp;there,</p><div>line one<br>line&amp;two</div></body></html>");
+        let t = to_text(
+            "<html><head><style>p{}</style></head><body><p>Hi&nbsp;there,</p><div>line one<br>line&amp;two</div></body></html>",
+        );
         assert_eq!(t, "Hi there,\nline one\nline&two");
     }
 
     #[test]
     fn gmail_quote_is_dropped() {
-        let t = to_text(r#"<div dir="ltr">Thanks, see you Tuesday.</div><br><div class="gmail_quote"><div class="gmail_attr">On Mon, Jane wrote:<br></div><blockquote class="gmail_quote">old text</blockquote></div>"#);
+        let t = to_text(
+            r#"<div dir="ltr">Thanks, see you Tuesday.</div><br><div class="gmail_quote"><div class="gmail_attr">On Mon, Jane wrote:<br></div><blockquote class="gmail_quote">old text</blockquote></div>"#,
+        );
         assert_eq!(t, "Thanks, see you Tuesday.");
     }
 
     #[test]
     fn outlook_reply_header_cuts_the_rest() {
-        let t = to_text(r#"<div>Fine, thanks.</div><hr><div id="divRplyFwdMsg"><b>From:</b> Clinic</div><div>old</div>"#);
+        let t = to_text(
+            r#"<div>Fine, thanks.</div><hr><div id="divRplyFwdMsg"><b>From:</b> Clinic</div><div>old</div>"#,
+        );
         assert_eq!(t.trim_end_matches(['-', '\n']), "Fine, thanks.");
     }
 
@@ -371,15 +405,29 @@ mod tests {
 
     #[test]
     fn cite_blockquotes_are_history() {
-        let t = to_text(r#"<div>Yes.</div><div class="moz-cite-prefix">On 1/2, A wrote:</div><blockquote type="cite">old</blockquote>"#);
+        let t = to_text(
+            r#"<div>Yes.</div><div class="moz-cite-prefix">On 1/2, A wrote:</div><blockquote type="cite">old</blockquote>"#,
+        );
         assert_eq!(t, "Yes.");
     }
 
     #[test]
     fn malformed_html_does_not_panic() {
-        for s in ["<", "<div", "<<>>", "&", "&#xZZ;", "&#99999999;", "<p attr='x>y'>t</p>", "</div></div>text"] {
+        for s in [
+            "<",
+            "<div",
+            "<<>>",
+            "&",
+            "&#xZZ;",
+            "&#99999999;",
+            "<p attr='x>y'>t</p>",
+            "</div></div>text",
+        ] {
             let _ = to_text(s);
         }
-        assert_eq!(decode_entities("a &amp b &#x41; &#66; &unknown;"), "a &amp b A B &unknown;");
+        assert_eq!(
+            decode_entities("a &amp b &#x41; &#66; &unknown;"),
+            "a &amp b A B &unknown;"
+        );
     }
 }

@@ -75,8 +75,9 @@ pub fn body_of(message: &mail_parser::Message<'_>) -> Option<String> {
         if let PartType::Text(t) = &part.body {
             let ct = part.content_type();
             let param = |name: &str| {
-                ct.and_then(|c| c.attribute(name))
-                    .is_some_and(|v| v.eq_ignore_ascii_case(if name == "format" { "flowed" } else { "yes" }))
+                ct.and_then(|c| c.attribute(name)).is_some_and(|v| {
+                    v.eq_ignore_ascii_case(if name == "format" { "flowed" } else { "yes" })
+                })
             };
             let text = t.replace("\r\n", "\n");
             return Some(if param("format") {
@@ -114,7 +115,11 @@ fn unflow(text: &str, delsp: bool) -> String {
         }
         let soft = content.ends_with(' ') && content != "-- ";
         if soft {
-            out.push_str(if delsp { &content[..content.len() - 1] } else { content });
+            out.push_str(if delsp {
+                &content[..content.len() - 1]
+            } else {
+                content
+            });
         } else {
             out.push_str(content);
             out.push('\n');
@@ -180,7 +185,9 @@ pub fn from_body(body: &str) -> Extraction {
         if after < end && is_quoted(lines[after]) {
             let quote_end = quoted_run_end(&lines, after, end);
             let answered_below = (quote_end..end).any(|j| {
-                !is_blank(lines[j]) && !is_quoted(lines[j]) && !SIGN_OFF.is_match(lines[j])
+                !is_blank(lines[j])
+                    && !is_quoted(lines[j])
+                    && !SIGN_OFF.is_match(lines[j])
                     && !SIGNATURE_DELIMITER.is_match(lines[j])
             });
             if answered_below && !only_signature(&lines, quote_end, end) {
@@ -211,14 +218,18 @@ pub fn from_body(body: &str) -> Extraction {
     while j > 0 && (is_blank(lines[j - 1]) || is_quoted(lines[j - 1])) && removed[j - 1].is_none() {
         j -= 1;
     }
-    if (j..end).any(|k| is_quoted(lines[k])) && (0..j).any(|k| !is_blank(lines[k]) && removed[k].is_none()) {
+    if (j..end).any(|k| is_quoted(lines[k]))
+        && (0..j).any(|k| !is_blank(lines[k]) && removed[k].is_none())
+    {
         mark(&mut removed, j, end, Reason::History);
         end = strip_header_above(&lines, &mut removed, j);
     }
 
     // 4. Signature and sign-offs at the end.
     let last_content = |removed: &[Option<Reason>], end: usize| {
-        (0..end).rev().find(|k| removed[*k].is_none() && !is_blank(lines[*k]))
+        (0..end)
+            .rev()
+            .find(|k| removed[*k].is_none() && !is_blank(lines[*k]))
     };
     if let Some(s) = (0..end)
         .rev()
@@ -230,7 +241,9 @@ pub fn from_body(body: &str) -> Extraction {
         end = s;
     }
     while let Some(k) = last_content(&removed, end) {
-        if !SIGN_OFF.is_match(lines[k]) || !(0..k).any(|p| !is_blank(lines[p]) && removed[p].is_none()) {
+        if !SIGN_OFF.is_match(lines[k])
+            || !(0..k).any(|p| !is_blank(lines[p]) && removed[p].is_none())
+        {
             break;
         }
         removed[k] = Some(Reason::SignOff);
@@ -254,7 +267,9 @@ pub fn from_body(body: &str) -> Extraction {
 
 /// For bottom-posted replies the kept lines sit after `end`'s usual bound; keep them.
 fn first_bottom_kept(removed: &[Option<Reason>], end: usize) -> usize {
-    if removed.iter().skip(end).any(|r| r.is_none()) && removed.iter().any(|r| *r == Some(Reason::Marker)) {
+    if removed.iter().skip(end).any(|r| r.is_none())
+        && removed.iter().any(|r| *r == Some(Reason::Marker))
+    {
         removed.len()
     } else {
         end
@@ -288,11 +303,17 @@ fn quoted_run_end(lines: &[&str], mut i: usize, end: usize) -> usize {
 
 /// Whether lines `from..end` look like a signature: a few short unquoted lines.
 fn only_signature(lines: &[&str], from: usize, end: usize) -> bool {
-    let content: Vec<&str> = (from..end).map(|k| lines[k]).filter(|l| !is_blank(l)).collect();
+    let content: Vec<&str> = (from..end)
+        .map(|k| lines[k])
+        .filter(|l| !is_blank(l))
+        .collect();
     !content.is_empty()
         && content.len() <= 12
-        && content.iter().all(|l| !is_quoted(l) && l.chars().count() <= 100)
-        && (SIGNATURE_DELIMITER.is_match(content[0]) || content.iter().all(|l| SIGN_OFF.is_match(l)))
+        && content
+            .iter()
+            .all(|l| !is_quoted(l) && l.chars().count() <= 100)
+        && (SIGNATURE_DELIMITER.is_match(content[0])
+            || content.iter().all(|l| SIGN_OFF.is_match(l)))
 }
 
 /// Removes the reply header (attribution or header block) that ends right above line `at`,
@@ -323,7 +344,9 @@ fn strip_header_above(lines: &[&str], removed: &mut [Option<Reason>], at: usize)
         top = k;
     }
     while top > 0
-        && (is_blank(lines[top - 1]) || SEPARATOR.is_match(lines[top - 1]) || ORIGINAL_MESSAGE.is_match(lines[top - 1]))
+        && (is_blank(lines[top - 1])
+            || SEPARATOR.is_match(lines[top - 1])
+            || ORIGINAL_MESSAGE.is_match(lines[top - 1]))
     {
         top -= 1;
         if !is_blank(lines[top]) {

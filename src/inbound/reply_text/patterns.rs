@@ -50,23 +50,31 @@ pub static ATTRIBUTION: LazyLock<RegexSet> = LazyLock::new(|| {
 
 /// "-----Original Message-----" and its translations.
 pub static ORIGINAL_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^[\s\-_*]*(original message|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|mensagem original|originalmeddelande|oprindelig meddelelse|opprinnelig melding|alkuperäinen viesti|wiadomość oryginalna|исходное сообщение)[\s\-_*]*$")
+    re(
+        r"(?i)^[\s\-_*]*(original message|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|mensagem original|originalmeddelande|oprindelig meddelelse|opprinnelig melding|alkuperäinen viesti|wiadomość oryginalna|исходное сообщение)[\s\-_*]*$",
+    )
 });
 
 /// "---------- Forwarded message ---------" / "Begin forwarded message:": a forward the person
 /// chose to send, kept whole.
 pub static FORWARD: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^[\s\-_*>]*(forwarded message|begin forwarded message|weitergeleitete nachricht|message transféré|début du message réexpédié|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht)[\s\-_*:]*$")
+    re(
+        r"(?i)^[\s\-_*>]*(forwarded message|begin forwarded message|weitergeleitete nachricht|message transféré|début du message réexpédié|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht)[\s\-_*:]*$",
+    )
 });
 
 /// The first line of an Outlook header block ("From: …", "*De :* …").
 pub static HEADER_FROM: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^\s*[*_]{0,2}(from|de|von|van|da|från|fra|od|от|lähettäjä|发件人|寄件者|差出人|보낸 사람)[*_]{0,2}\s*[:：][*_]{0,2}\s*\S")
+    re(
+        r"(?i)^\s*[*_]{0,2}(from|de|von|van|da|från|fra|od|от|lähettäjä|发件人|寄件者|差出人|보낸 사람)[*_]{0,2}\s*[:：][*_]{0,2}\s*\S",
+    )
 });
 
 /// Other lines of an Outlook header block.
 pub static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^\s*[*_]{0,2}(sent|date|to|cc|bcc|subject|reply-to|envoyé|date d'envoi|à|objet|gesendet|datum|an|betreff|verzonden|aan|onderwerp|enviado|fecha|para|asunto|assunto|inviato|data|a|oggetto|skickat|till|ämne|sendt|til|emne|lähetetty|vastaanottaja|aihe|wysłano|do|temat|отправлено|кому|тема|发送时间|收件人|主题|日期|寄件日期|送信日時|宛先|件名)[*_]{0,2}\s*[:：]")
+    re(
+        r"(?i)^\s*[*_]{0,2}(sent|date|to|cc|bcc|subject|reply-to|envoyé|date d'envoi|à|objet|gesendet|datum|an|betreff|verzonden|aan|onderwerp|enviado|fecha|para|asunto|assunto|inviato|data|a|oggetto|skickat|till|ämne|sendt|til|emne|lähetetty|vastaanottaja|aihe|wysłano|do|temat|отправлено|кому|тема|发送时间|收件人|主题|日期|寄件日期|送信日時|宛先|件名)[*_]{0,2}\s*[:：]",
+    )
 });
 
 /// A line made only of separator characters, such as Outlook's underscore rule.
@@ -77,7 +85,9 @@ pub static SIGNATURE_DELIMITER: LazyLock<Regex> = LazyLock::new(|| re(r"^--\s?$"
 
 /// Mobile and web-client sign-offs, recognised only as the last lines of a reply.
 pub static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^\s*(sent from my \S.{0,40}|sent from (mail|outlook|yahoo mail|samsung|gmail)\b.{0,40}|get outlook for (ios|android)\b.{0,20}|sent with (sparrow|blackberry|proton ?mail)\b.{0,40}|sent via .{0,30}(mobile|phone|iphone|ipad|android|blackberry)\b.{0,20}|von meinem .{1,40} gesendet|gesendet von meinem .{1,40}|envoyé de mon .{1,40}|enviado desde mi .{1,40}|enviado do meu .{1,40}|inviato da(l mio)? .{1,40}|verzonden (vanaf|met) mijn .{1,40}|skickat från min .{1,40}|sendt fra min .{1,40}|отправлено с .{1,40}|iphoneから送信)\s*$")
+    re(
+        r"(?i)^\s*(sent from my \S.{0,40}|sent from (mail|outlook|yahoo mail|samsung|gmail)\b.{0,40}|get outlook for (ios|android)\b.{0,20}|sent with (sparrow|blackberry|proton ?mail)\b.{0,40}|sent via .{0,30}(mobile|phone|iphone|ipad|android|blackberry)\b.{0,20}|von meinem .{1,40} gesendet|gesendet von meinem .{1,40}|envoyé de mon .{1,40}|enviado desde mi .{1,40}|enviado do meu .{1,40}|inviato da(l mio)? .{1,40}|verzonden (vanaf|met) mijn .{1,40}|skickat från min .{1,40}|sendt fra min .{1,40}|отправлено с .{1,40}|iphoneから送信)\s*$",
+    )
 });
 
 #[cfg(test)]
@@ -114,10 +124,18 @@ mod tests {
 
     #[test]
     fn sign_offs_and_headers() {
-        for line in ["Sent from my iPhone", "Get Outlook for iOS", "Von meinem iPhone gesendet", "Envoyé de mon iPad"] {
+        for line in [
+            "Sent from my iPhone",
+            "Get Outlook for iOS",
+            "Von meinem iPhone gesendet",
+            "Envoyé de mon iPad",
+        ] {
             assert!(SIGN_OFF.is_match(line), "{line}");
         }
-        for line in ["Sent via the pharmacy the new prescription.", "From my side the dose is fine."] {
+        for line in [
+            "Sent via the pharmacy the new prescription.",
+            "From my side the dose is fine.",
+        ] {
             assert!(!SIGN_OFF.is_match(line), "{line}");
         }
         assert!(HEADER_FROM.is_match("*From:* Outlook user"));

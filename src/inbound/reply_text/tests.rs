@@ -11,13 +11,19 @@ fn top_posted_reply_to_a_sealpost_notification() {
     );
     assert_eq!(text(&body), "Thank you, I will come on Tuesday.\n\nJane");
     let ex = from_body(&body);
-    assert!(ex.removed.iter().any(|(_, r, l)| *r == Reason::ReplyHeader && l.starts_with("On Sun")));
+    assert!(
+        ex.removed
+            .iter()
+            .any(|(_, r, l)| *r == Reason::ReplyHeader && l.starts_with("On Sun"))
+    );
     assert!(ex.removed.iter().any(|(_, r, _)| *r == Reason::Marker));
 }
 
 #[test]
 fn bottom_posted_reply_to_a_sealpost_notification() {
-    let body = format!("> {REPLY_MARKER}\n>\n> Dr Lee wrote:\n> Your results are in.\n\nGreat news, thanks!\n");
+    let body = format!(
+        "> {REPLY_MARKER}\n>\n> Dr Lee wrote:\n> Your results are in.\n\nGreat news, thanks!\n"
+    );
     assert_eq!(text(&body), "Great news, thanks!");
 }
 
@@ -47,8 +53,14 @@ fn inline_replies_are_kept() {
 
 #[test]
 fn signatures_and_sign_offs_only_at_the_end() {
-    assert_eq!(text("See you then.\n\n-- \nJane Doe\n+1 555 0100\n"), "See you then.");
-    assert_eq!(text("See you then.\n\nSent from my iPhone\n"), "See you then.");
+    assert_eq!(
+        text("See you then.\n\n-- \nJane Doe\n+1 555 0100\n"),
+        "See you then."
+    );
+    assert_eq!(
+        text("See you then.\n\nSent from my iPhone\n"),
+        "See you then."
+    );
     let keep = "Hi Dr. Lee,\n\nFrom my side the dose is fine.\nSent via the pharmacy the new prescription.\nI feel better.";
     assert_eq!(text(keep), keep);
     let table = "Results:\n\n----\n\nHbA1c 6.1\n----\nLDL 2.3";
@@ -70,7 +82,10 @@ fn only_quotes_is_empty() {
 
 #[test]
 fn flowed_text_is_unwrapped() {
-    assert_eq!(unflow("a long \nline\n> quoted \n> more\n", false), "a long line\n> quoted more\n");
+    assert_eq!(
+        unflow("a long \nline\n> quoted \n> more\n", false),
+        "a long line\n> quoted more\n"
+    );
     assert_eq!(unflow("ab\ncd", true), "ab\ncd");
 }
 
@@ -81,4 +96,3 @@ fn whole_messages() {
     let raw = b"From: Jane <jane@example.test>\r\nSubject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=FC=DFe aus M=FCnchen\r\n";
     assert_eq!(from_message(raw).unwrap().text, "Grüße aus München");
 }
-

@@ -86,8 +86,8 @@ fn secure_notification_shape() {
         Some("sp.n.0000000000000abc@reply.example.test")
     );
     assert_eq!(
-        n.envelope_from,
-        "bounce+0000000000000abc@reply.example.test"
+        crate::crypto::token::verify_bounce_address(&n.envelope_from, &ring, "reply.example.test"),
+        Some(0xabc)
     );
     let text = m.body_text(0).unwrap();
     let link = text

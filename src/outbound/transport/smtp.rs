@@ -81,13 +81,17 @@ impl SmtpTransport {
     }
 
     async fn connect(&self) -> Result<Relay, DeliveryError> {
+        // mail-send writes a message and its final "." in separate writes; without TCP_NODELAY
+        // Nagle's algorithm holds that last write for the peer's delayed ACK (40 ms a message).
         let result = match self.tls {
-            SmtpTls::None => self.builder.connect_plain().await.map(Relay::Plain),
-            SmtpTls::Starttls | SmtpTls::Implicit => self
-                .builder
-                .connect()
-                .await
-                .map(|c| Relay::Tls(Box::new(c))),
+            SmtpTls::None => self.builder.connect_plain().await.map(|c| {
+                let _ = c.stream.set_nodelay(true);
+                Relay::Plain(c)
+            }),
+            SmtpTls::Starttls | SmtpTls::Implicit => self.builder.connect().await.map(|c| {
+                let _ = c.stream.get_ref().0.set_nodelay(true);
+                Relay::Tls(Box::new(c))
+            }),
         };
         result.map_err(|e| {
             let mut e = classify(e);

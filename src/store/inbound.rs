@@ -1,0 +1,421 @@
+//! The inbound side of the store: where a verified token points, the inbound ledger (dedupe and
+//! audit), and committing the outcomes of inbound mail, many at once.
+//!
+//! [`Store::commit_inbound`] takes a batch of decided messages and writes them all in one
+//! transaction (one fsync), each inside its own savepoint so one failure does not undo the
+//! others. The SMTP listener acknowledges each message only after this commit returns: that is
+//! what makes group commit both fast and durable.
+
+use sqlx::{FromRow, Sqlite, Transaction};
+
+use super::threads::{ParticipantRow, SealedMessage, ThreadRow, event, insert_message, parse};
+use super::{Posted, Store, StoreError};
+use crate::clock;
+use crate::crypto::{DataKey, TokenClaims};
+use crate::domain::{Mode, NotificationId, ParticipantId, ThreadId};
+use crate::store::ParticipantView;
+
+/// Where a verified reply token points.
+#[derive(Debug, Clone)]
+pub struct TokenTarget {
+    pub thread: ThreadId,
+    pub mode: Mode,
+    pub closed: bool,
+    pub participant: ParticipantView,
+}
+
+/// The door a message came in through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Smtp,
+    Imap,
+}
+
+impl Door {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Smtp => "smtp",
+            Door::Imap => "imap",
+        }
+    }
+}
+
+/// Why a verified participant gets a (content-free) notice instead of a filed reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeReason {
+    SecureThread,
+    ThreadClosed,
+    EmptyReply,
+}
+
+impl NoticeReason {
+    /// The outbox `kind` of such a notice.
+    pub fn kind(self) -> &'static str {
+        match self {
+            NoticeReason::SecureThread => "notice-secure",
+            NoticeReason::ThreadClosed => "notice-closed",
+            NoticeReason::EmptyReply => "notice-empty",
+        }
+    }
+
+    pub fn from_kind(kind: &str) -> Option<NoticeReason> {
+        Some(match kind {
+            "notice-secure" => NoticeReason::SecureThread,
+            "notice-closed" => NoticeReason::ThreadClosed,
+            "notice-empty" => NoticeReason::EmptyReply,
+            _ => return None,
+        })
+    }
+}
+
+/// What to do with one decided inbound message.
+#[derive(Debug, Clone)]
+pub enum InboundAction {
+    /// File the reply (unless this Message-ID was already filed in the thread).
+    File(SealedMessage),
+    /// Record the outcome only; optionally queue a rate-limited notice to a verified participant.
+    Record {
+        outcome: &'static str,
+        reason: String,
+        notice: Option<(ParticipantId, NoticeReason)>,
+    },
+    /// A delivery status notification about one of our notifications.
+    DeliveryStatus {
+        notification: NotificationId,
+        failed: bool,
+        detail: String,
+    },
+}
+
+/// One decided inbound message, ready to commit.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// Chosen before sealing: the raw message's additional authenticated data names it.
+    pub id: i64,
+    pub door: Door,
+    pub received_at: i64,
+    pub thread: Option<ThreadId>,
+    /// The Message-ID header (or a digest of the message when it has none): the dedupe key.
+    pub header_message_id: Option<String>,
+    /// (UIDVALIDITY, UID) for the IMAP door.
+    pub imap: Option<(i64, i64)>,
+    /// The raw message sealed under the thread's key (kept for audit), when the thread is known.
+    pub raw_sealed: Option<Vec<u8>>,
+    pub action: InboundAction,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    Filed(Posted),
+    /// The same Message-ID was filed before; nothing new.
+    Duplicate,
+    /// The outcome was recorded; `notice_queued` says whether a notice went to the outbox.
+    Recorded {
+        notice_queued: bool,
+    },
+    /// A notification's delivery status was updated (or, for a transient report, noted).
+    StatusUpdated {
+        notification: NotificationId,
+    },
+}
+
+#[derive(FromRow)]
+struct TargetRow {
+    #[sqlx(flatten)]
+    participant: ParticipantRow,
+    thread_id: i64,
+    mode: String,
+    status: String,
+}
+
+impl Store {
+    /// The participant and thread a verified token names, if both still exist.
+    pub async fn token_target(
+        &self,
+        claims: &TokenClaims,
+    ) -> Result<Option<TokenTarget>, StoreError> {
+        let row: Option<TargetRow> = sqlx::query_as(
+            "SELECT p.id, p.address, p.display_name, p.role, p.revoked_at, p.thread_id, t.mode, t.status
+             FROM participants p JOIN threads t ON t.id = p.thread_id
+             WHERE p.id = $1 AND p.thread_id = $2",
+        )
+        .bind(claims.participant_id.0)
+        .bind(claims.thread_id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(TokenTarget {
+                thread: ThreadId(r.thread_id),
+                mode: parse("mode", &r.mode)?,
+                closed: r.status == "closed",
+                participant: r.participant.view()?,
+            })
+        })
+        .transpose()
+    }
+
+    /// A thread's data key, for sealing inbound content outside the write transaction.
+    pub async fn thread_key(&self, thread: ThreadId) -> Result<DataKey, StoreError> {
+        let row: ThreadRow = sqlx::query_as("SELECT * FROM threads WHERE id = $1")
+            .bind(thread.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::UnknownThread(thread))?;
+        row.key(self)
+    }
+
+    /// Whether a message with this Message-ID was already filed into the thread.
+    pub async fn is_filed(
+        &self,
+        thread: ThreadId,
+        header_message_id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM inbound
+             WHERE thread_id = $1 AND header_message_id = $2 AND filed_message_id IS NOT NULL",
+        )
+        .bind(thread.0)
+        .bind(header_message_id)
+        .fetch_one(&self.pool)
+        .await?
+            > 0)
+    }
+
+    /// Whether an IMAP message (by UIDVALIDITY and UID) already reached a decision.
+    pub async fn imap_seen(&self, uidvalidity: i64, uid: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM inbound WHERE imap_uidvalidity = $1 AND imap_uid = $2",
+        )
+        .bind(uidvalidity)
+        .bind(uid)
+        .fetch_one(&self.pool)
+        .await?
+            > 0)
+    }
+
+    /// The notification that was sent with this Message-ID, if any.
+    pub async fn notification_by_email_id(
+        &self,
+        email_message_id: &str,
+    ) -> Result<Option<(NotificationId, ThreadId)>, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT id, thread_id FROM outbox WHERE email_message_id = $1")
+                .bind(email_message_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(n, t)| (NotificationId(n), ThreadId(t))))
+    }
+
+    /// Whether the notification exists (bounce addresses name one).
+    pub async fn notification_thread(
+        &self,
+        id: NotificationId,
+    ) -> Result<Option<ThreadId>, StoreError> {
+        let t: Option<i64> = sqlx::query_scalar("SELECT thread_id FROM outbox WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(t.map(ThreadId))
+    }
+
+    /// Commits a batch of inbound outcomes in one transaction; one result per item, in order.
+    /// If the transaction itself cannot commit, every item gets the error.
+    pub async fn commit_inbound(&self, items: Vec<Inbound>) -> Vec<Result<Committed, StoreError>> {
+        let n = items.len();
+        let mut tx = match self.write_tx().await {
+            Ok(tx) => tx,
+            Err(e) => return (0..n).map(|_| Err(clone_err(&e))).collect(),
+        };
+        let mut results = Vec::with_capacity(n);
+        for item in items {
+            if let Err(e) = sqlx::query("SAVEPOINT inbound_item")
+                .execute(&mut *tx)
+                .await
+            {
+                results.push(Err(e.into()));
+                continue;
+            }
+            match apply(&mut tx, item).await {
+                Ok(c) => {
+                    let released = sqlx::query("RELEASE inbound_item").execute(&mut *tx).await;
+                    results.push(released.map(|_| c).map_err(StoreError::from));
+                }
+                Err(e) => {
+                    let _ = sqlx::query("ROLLBACK TO inbound_item")
+                        .execute(&mut *tx)
+                        .await;
+                    let _ = sqlx::query("RELEASE inbound_item").execute(&mut *tx).await;
+                    results.push(Err(e));
+                }
+            }
+        }
+        match tx.commit().await {
+            Ok(()) => results,
+            Err(e) => {
+                let e = StoreError::from(e);
+                (0..n).map(|_| Err(clone_err(&e))).collect()
+            }
+        }
+    }
+}
+
+fn clone_err(e: &StoreError) -> StoreError {
+    StoreError::Invalid(format!("the batch could not be committed: {e}"))
+}
+
+async fn ledger(
+    tx: &mut Transaction<'static, Sqlite>,
+    item: &Inbound,
+    outcome: &str,
+    reason: Option<&str>,
+    filed: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO inbound (id, received_at, door, thread_id, header_message_id, imap_uidvalidity,
+                              imap_uid, outcome, reason, filed_message_id, raw)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(item.id)
+    .bind(item.received_at)
+    .bind(item.door.as_str())
+    .bind(item.thread.map(|t| t.0))
+    .bind(item.header_message_id.as_deref())
+    .bind(item.imap.map(|i| i.0))
+    .bind(item.imap.map(|i| i.1))
+    .bind(outcome)
+    .bind(reason)
+    .bind(filed)
+    .bind(item.raw_sealed.as_deref())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn apply(
+    tx: &mut Transaction<'static, Sqlite>,
+    item: Inbound,
+) -> Result<Committed, StoreError> {
+    let now = clock::now();
+    match item.action.clone() {
+        InboundAction::File(message) => {
+            let thread = item
+                .thread
+                .ok_or_else(|| StoreError::Invalid("a filing needs a thread".into()))?;
+            if let Some(mid) = &item.header_message_id {
+                let filed: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM inbound
+                     WHERE thread_id = $1 AND header_message_id = $2 AND filed_message_id IS NOT NULL",
+                )
+                .bind(thread.0)
+                .bind(mid)
+                .fetch_one(&mut **tx)
+                .await?;
+                if filed > 0 {
+                    ledger(tx, &item, "duplicate", None, None).await?;
+                    return Ok(Committed::Duplicate);
+                }
+            }
+            let (mode, status): (String, String) =
+                sqlx::query_as("SELECT mode, status FROM threads WHERE id = $1")
+                    .bind(thread.0)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::UnknownThread(thread))?;
+            if status == "closed" {
+                return Err(StoreError::ThreadClosed(thread));
+            }
+            let via = message.via;
+            let posted = insert_message(tx, thread, parse("mode", &mode)?, message, now).await?;
+            ledger(tx, &item, "filed", None, Some(posted.message_id.0)).await?;
+            event(
+                tx,
+                Some(thread),
+                "inbound.filed",
+                serde_json::json!({"message_id": posted.message_id.to_string(), "door": item.door.as_str(), "via": via.as_str()}),
+            )
+            .await?;
+            Ok(Committed::Filed(posted))
+        }
+        InboundAction::Record {
+            outcome,
+            reason,
+            notice,
+        } => {
+            ledger(tx, &item, outcome, Some(&reason), None).await?;
+            let mut notice_queued = false;
+            if let (Some((participant, why)), Some(thread)) = (notice, item.thread) {
+                let recent: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM outbox
+                     WHERE participant_id = $1 AND kind LIKE 'notice-%' AND created_at > $2",
+                )
+                .bind(participant.0)
+                .bind(now - 86_400)
+                .fetch_one(&mut **tx)
+                .await?;
+                if recent == 0 {
+                    let (address, mode): (String, String) = sqlx::query_as(
+                        "SELECT p.address, t.mode FROM participants p JOIN threads t ON t.id = p.thread_id
+                         WHERE p.id = $1",
+                    )
+                    .bind(participant.0)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
+                                             mode, next_attempt_at, created_at)
+                         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), $2, NULL, $3, $4, $5,
+                                 $6, $7, $7)",
+                    )
+                    .bind(NotificationId::random().0)
+                    .bind(thread.0)
+                    .bind(participant.0)
+                    .bind(address)
+                    .bind(why.kind())
+                    .bind(mode)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                    notice_queued = true;
+                }
+            }
+            event(
+                tx,
+                item.thread,
+                &format!("inbound.{outcome}"),
+                serde_json::json!({"reason": reason, "door": item.door.as_str(), "notice_queued": notice_queued}),
+            )
+            .await?;
+            Ok(Committed::Recorded { notice_queued })
+        }
+        InboundAction::DeliveryStatus {
+            notification,
+            failed,
+            detail,
+        } => {
+            if failed {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'bounced', last_error = $1
+                     WHERE id = $2 AND status IN ('sent', 'queued', 'deferred')",
+                )
+                .bind(&detail)
+                .bind(notification.0)
+                .execute(&mut **tx)
+                .await?;
+            }
+            ledger(tx, &item, "delivery-status", Some(&detail), None).await?;
+            event(
+                tx,
+                item.thread,
+                if failed {
+                    "notification.bounced"
+                } else {
+                    "notification.delivery-report"
+                },
+                serde_json::json!({"notification_id": notification.to_string(), "detail": detail}),
+            )
+            .await?;
+            Ok(Committed::StatusUpdated { notification })
+        }
+    }
+}
