@@ -161,8 +161,8 @@ pub fn from_body(body: &str) -> Extraction {
             end = top;
         } else if let Some(last_quoted) = (m..lines.len()).rev().find(|i| is_quoted(lines[*i])) {
             // Bottom-posted: the person wrote below the quoted notification.
-            for i in last_quoted + 1..lines.len() {
-                removed[i] = None;
+            for r in removed.iter_mut().skip(last_quoted + 1) {
+                *r = None;
             }
         }
     }
@@ -254,9 +254,7 @@ pub fn from_body(body: &str) -> Extraction {
         .filter(|k| removed[*k].is_none() && *k < end.max(first_bottom_kept(&removed, end)))
         .map(|k| lines[k])
         .collect();
-    let mut text = kept.join("\n");
-    let trimmed = text.trim_matches('\n').trim_end().to_owned();
-    text = trimmed.trim_start_matches(|c: char| c == '\n').to_owned();
+    let text = kept.join("\n").trim_matches('\n').trim_end().to_owned();
     let removed = removed
         .iter()
         .enumerate()
@@ -268,7 +266,7 @@ pub fn from_body(body: &str) -> Extraction {
 /// For bottom-posted replies the kept lines sit after `end`'s usual bound; keep them.
 fn first_bottom_kept(removed: &[Option<Reason>], end: usize) -> usize {
     if removed.iter().skip(end).any(|r| r.is_none())
-        && removed.iter().any(|r| *r == Some(Reason::Marker))
+        && removed.contains(&Some(Reason::Marker))
     {
         removed.len()
     } else {
