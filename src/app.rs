@@ -13,11 +13,18 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tracing::{info, warn};
 
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
 use crate::crypto::{KeyError, Keyring};
+use crate::inbound::committer::Committer;
+use crate::inbound::pipeline::Pipeline;
+use crate::inbound::smtp;
+use crate::inbound::smtp::session::{SessionParams, Shared};
 use crate::outbound::compose::Composer;
 use crate::outbound::templates::{TemplateError, Templates};
 use crate::outbound::transport::{Transport, TransportError};
@@ -38,6 +45,13 @@ pub enum AppError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot create directory {path}: {source}")]
     Directory {
         path: PathBuf,
@@ -110,6 +124,49 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
     }
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(worker.run(stop.clone()));
+
+    // The SMTP door. Bound before READY=1, so "active" means mail can arrive.
+    let tls = match (&settings.smtp.tls_cert, &settings.smtp.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsAcceptor::from(crate::tls::server_config(cert, key)?)),
+        _ => None,
+    };
+    let listener = TcpListener::bind(settings.smtp.listen)
+        .await
+        .map_err(|source| AppError::Listen {
+            addr: settings.smtp.listen,
+            source,
+        })?;
+    let pipeline = Pipeline::new(
+        store.clone(),
+        keyring.clone(),
+        Committer::start(store.clone()),
+        &settings.smtp.reply_domain,
+        &settings.smtp.hostname,
+        settings.policy.token_ttl_days,
+        wake.clone(),
+    );
+    let shared = Arc::new(Shared {
+        params: SessionParams {
+            hostname: settings.smtp.hostname.clone(),
+            max_message_bytes: usize::try_from(settings.smtp.max_message_bytes)
+                .unwrap_or(usize::MAX),
+            max_recipients: settings.smtp.max_recipients,
+            max_errors: settings.smtp.max_errors,
+            read_timeout: Duration::from_secs(settings.smtp.timeout_secs),
+            max_duration: Duration::from_secs(settings.smtp.max_session_secs),
+            tls,
+        },
+        pipeline,
+    });
+    let sessions = TaskTracker::new();
+    info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), starttls = shared.params.tls.is_some(), "SMTP listener bound");
+    tasks.spawn(smtp::listen(
+        listener,
+        shared,
+        settings.smtp.max_connections,
+        stop.clone(),
+        sessions.clone(),
+    ));
 
     info!(
         data_dir = %settings.general.data_dir.display(),

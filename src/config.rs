@@ -90,6 +90,16 @@ pub struct Smtp {
     pub max_message_bytes: u64,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Sessions served at once; more are answered 421 and closed.
+    pub max_connections: usize,
+    /// Recipients accepted in one transaction.
+    pub max_recipients: usize,
+    /// Failed commands (including refused recipients) before a session is closed.
+    pub max_errors: u32,
+    /// How long a read from the client may wait.
+    pub timeout_secs: u64,
+    /// How long one session may last.
+    pub max_session_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -238,6 +248,11 @@ impl Settings {
                 max_message_bytes: 25 * 1024 * 1024,
                 tls_cert: None,
                 tls_key: None,
+                max_connections: 200,
+                max_recipients: 20,
+                max_errors: 10,
+                timeout_secs: 300,
+                max_session_secs: 1800,
             },
             imap: Imap {
                 enabled: false,
@@ -419,6 +434,11 @@ impl Settings {
             "smtp.max_message_bytes" => self.smtp.max_message_bytes = number(v)?,
             "smtp.tls_cert" => self.smtp.tls_cert = optional_path(v),
             "smtp.tls_key" => self.smtp.tls_key = optional_path(v),
+            "smtp.max_connections" => self.smtp.max_connections = number(v)?,
+            "smtp.max_recipients" => self.smtp.max_recipients = number(v)?,
+            "smtp.max_errors" => self.smtp.max_errors = number(v)?,
+            "smtp.timeout_secs" => self.smtp.timeout_secs = number(v)?,
+            "smtp.max_session_secs" => self.smtp.max_session_secs = number(v)?,
             "imap.enabled" => self.imap.enabled = boolean(v)?,
             "imap.host" => self.imap.host = v.trim().to_owned(),
             "imap.port" => self.imap.port = number(v)?,
@@ -498,6 +518,21 @@ impl Settings {
                 "smtp.max_message_bytes",
                 "must be between 1024 and 1073741824".into(),
             );
+        }
+        for (key, value, max) in [
+            (
+                "smtp.max_connections",
+                self.smtp.max_connections as u64,
+                100_000,
+            ),
+            ("smtp.max_recipients", self.smtp.max_recipients as u64, 1000),
+            ("smtp.max_errors", u64::from(self.smtp.max_errors), 1000),
+            ("smtp.timeout_secs", self.smtp.timeout_secs, 3600),
+            ("smtp.max_session_secs", self.smtp.max_session_secs, 86_400),
+        ] {
+            if !(1..=max).contains(&value) {
+                return fail(key, format!("must be between 1 and {max}"));
+            }
         }
         match (&self.smtp.tls_cert, &self.smtp.tls_key) {
             (Some(_), None) => {

@@ -1,4 +1,7 @@
 //! Inbound email: one pipeline for every door (SMTP listener, IMAP poller).
 
 pub mod classify;
+pub mod committer;
+pub mod pipeline;
 pub mod reply_text;
+pub mod smtp;

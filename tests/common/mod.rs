@@ -13,6 +13,8 @@ use serde_json::Value;
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    /// The port of the daemon's SMTP listener on 127.0.0.1.
+    pub smtp_port: u16,
 }
 
 /// What a finished command printed.
@@ -65,15 +67,20 @@ impl Sandbox {
         let dir = tempfile::tempdir().expect("temporary directory");
         let config = dir.path().join("sealpost.toml");
         let data = dir.path().join("data");
+        let smtp_port = free_port();
         std::fs::write(
             &config,
             format!(
-                "[general]\ndata_dir = \"{}\"\norganization = \"Lee Family Practice\"\npublic_url = \"https://portal.example.test\"\n\n[smtp]\nreply_domain = \"reply.example.test\"\nhostname = \"mx.example.test\"\n{extra}",
+                "[general]\ndata_dir = \"{}\"\norganization = \"Lee Family Practice\"\npublic_url = \"https://portal.example.test\"\n\n[smtp]\nreply_domain = \"reply.example.test\"\nhostname = \"mx.example.test\"\nlisten = \"127.0.0.1:{smtp_port}\"\n{extra}",
                 data.display()
             ),
         )
         .expect("write config");
-        Sandbox { dir, config }
+        Sandbox {
+            dir,
+            config,
+            smtp_port,
+        }
     }
 
     /// A sandbox with a keyring already made.

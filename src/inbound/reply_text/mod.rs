@@ -265,9 +265,7 @@ pub fn from_body(body: &str) -> Extraction {
 
 /// For bottom-posted replies the kept lines sit after `end`'s usual bound; keep them.
 fn first_bottom_kept(removed: &[Option<Reason>], end: usize) -> usize {
-    if removed.iter().skip(end).any(|r| r.is_none())
-        && removed.contains(&Some(Reason::Marker))
-    {
+    if removed.iter().skip(end).any(|r| r.is_none()) && removed.contains(&Some(Reason::Marker)) {
         removed.len()
     } else {
         end
