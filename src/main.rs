@@ -378,6 +378,7 @@ async fn outbox_list(
             "id": n.id.to_string(),
             "thread_id": n.thread_id.to_string(),
             "recipient": n.recipient,
+            "kind": n.kind,
             "mode": n.mode.as_str(),
             "status": n.status.as_str(),
             "attempts": n.attempts,

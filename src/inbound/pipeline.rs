@@ -195,7 +195,7 @@ impl Pipeline {
         let outcome = self.decide(envelope, raw).await?;
         match &outcome {
             Outcome::Filed { thread, message } => {
-                info!(door = envelope.door.as_str(), outcome = "filed", %thread, %message, "inbound message filed")
+                info!(door = envelope.door.as_str(), outcome = "filed", %thread, message_id = %message, "inbound message filed")
             }
             Outcome::Duplicate { thread } => {
                 info!(door = envelope.door.as_str(), outcome = "duplicate", %thread, "inbound message already filed")

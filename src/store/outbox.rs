@@ -54,6 +54,8 @@ pub struct NotificationRecord {
     pub id: NotificationId,
     pub thread_id: ThreadId,
     pub recipient: String,
+    /// `message`, or `notice-…` for a rejection notice.
+    pub kind: String,
     pub mode: Mode,
     pub status: DeliveryStatus,
     pub attempts: i64,
@@ -119,6 +121,7 @@ impl OutboxRow {
             id: NotificationId(self.id),
             thread_id: ThreadId(self.thread_id),
             recipient: self.recipient,
+            kind: self.kind,
             mode: parse("mode", &self.mode)?,
             status: parse("status", &self.status)?,
             attempts: self.attempts,

@@ -470,3 +470,101 @@ pub fn random_text(words: usize) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// Sends a message with python's smtplib (tests/peers/smtp_send.py) and returns every reply.
+pub fn smtp_send(
+    port: u16,
+    from: &str,
+    to: &[&str],
+    message: &[u8],
+    starttls_ca: Option<&Path>,
+) -> Value {
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/smtp_send.py");
+    let mut c = Command::new("python3");
+    c.arg(script)
+        .args(["--port", &port.to_string(), "--from", from]);
+    for t in to {
+        c.args(["--to", t]);
+    }
+    if let Some(ca) = starttls_ca {
+        c.arg("--starttls").arg("--cafile").arg(ca);
+    }
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is required for the SMTP client");
+    child.stdin.take().unwrap().write_all(message).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "smtp client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The spool file of the (latest) notification sent to `recipient`, once it is there.
+pub fn notification_to(sb: &Sandbox, recipient: &str) -> Vec<u8> {
+    let rows = wait_outbox(sb, Duration::from_secs(60), |rows| {
+        rows.iter()
+            .any(|r| r["recipient"] == recipient && r["status"] == "sent")
+    });
+    let row = rows
+        .iter()
+        .find(|r| r["recipient"] == recipient && r["status"] == "sent")
+        .unwrap();
+    let path = sb
+        .data_dir()
+        .join("spool")
+        .join(format!("{}.eml", row["id"].as_str().unwrap()));
+    std::fs::read(path).unwrap()
+}
+
+/// A reply to `notification` as a mail client writes one: Re: subject, In-Reply-To and
+/// References, the typed text on top, the notification quoted below an attribution line.
+pub fn client_reply(
+    notification: &[u8],
+    from: &str,
+    typed: &str,
+    message_id: &str,
+) -> (String, Vec<u8>) {
+    let n = mail_parser::MessageParser::default()
+        .parse(notification)
+        .unwrap();
+    let reply_to = n
+        .reply_to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .expect("a Reply-To")
+        .to_owned();
+    let mid = n.message_id().unwrap();
+    let quoted: String = n
+        .body_text(0)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.is_empty() {
+                ">\r\n".to_owned()
+            } else {
+                format!("> {l}\r\n")
+            }
+        })
+        .collect();
+    let raw = format!(
+        "From: {from}\r\nTo: {reply_to}\r\nSubject: Re: {}\r\nDate: Sun, 22 Nov 2026 10:00:00 +0100\r\nMessage-ID: <{message_id}>\r\nIn-Reply-To: <{mid}>\r\nReferences: <{mid}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n\r\nOn Sun, 22 Nov 2026 at 09:00, Lee Family Practice <noreply@example.test> wrote:\r\n{quoted}",
+        n.subject().unwrap_or(""),
+        typed.replace('\n', "\r\n"),
+    );
+    (reply_to, raw.into_bytes())
+}
+
+/// The messages of a thread, via `thread show`.
+pub fn messages(sb: &Sandbox, thread: &str) -> Vec<Value> {
+    sb.run(&["thread", "show", thread]).ok().json()["messages"]
+        .as_array()
+        .unwrap()
+        .clone()
+}

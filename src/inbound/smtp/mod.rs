@@ -50,7 +50,7 @@ pub async fn listen(
         let shutdown = shutdown.clone();
         tasks.spawn(
             async move {
-                session::serve(stream, peer, shared, shutdown).await;
+                session::serve(stream, shared, shutdown).await;
                 drop(permit);
             }
             .instrument(info_span!("smtp", %peer)),

@@ -9,7 +9,6 @@
 //! retries. Every read has a timeout, the session a maximum duration and an error budget, and
 //! a daemon that is shutting down answers `421 4.3.0` instead of dropping the connection.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,12 +65,12 @@ struct Transaction {
     rcpt_to: Vec<String>,
 }
 
-/// Serves one connection to its end.
-pub async fn serve<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>, shutdown: CancellationToken)
+/// Serves one connection to its end. The caller's span names the peer.
+pub async fn serve<S>(stream: S, shared: Arc<Shared>, shutdown: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut session = Session::new(shared.clone(), peer);
+    let mut session = Session::new(shared.clone());
     if let Exit::StartTls(stream) = session.run(stream, true, &shutdown).await {
         let acceptor = shared
             .params
@@ -93,22 +92,19 @@ where
 
 struct Session {
     shared: Arc<Shared>,
-    peer: SocketAddr,
     helo: Option<String>,
     tls: bool,
     txn: Transaction,
     message: Vec<u8>,
     errors: u32,
     deadline: Instant,
-    received: u32,
 }
 
 impl Session {
-    fn new(shared: Arc<Shared>, peer: SocketAddr) -> Session {
+    fn new(shared: Arc<Shared>) -> Session {
         let deadline = Instant::now() + shared.params.max_duration;
         Session {
             shared,
-            peer,
             helo: None,
             tls: false,
             txn: Transaction {
@@ -118,7 +114,6 @@ impl Session {
             message: Vec::new(),
             errors: 0,
             deadline,
-            received: 0,
         }
     }
 
@@ -165,7 +160,7 @@ impl Session {
             let n = match read {
                 Ok(Ok(0)) | Ok(Err(_)) => {
                     if matches!(state, State::Data(_) | State::Discard(_)) {
-                        info!(peer = %self.peer, "client disconnected during DATA; nothing filed");
+                        info!("client disconnected during DATA; nothing filed");
                     }
                     return Exit::Closed;
                 }
@@ -229,7 +224,7 @@ impl Session {
                     }
                     State::Discard(dummy) => {
                         if dummy.ingest(&mut bytes) {
-                            info!(peer = %self.peer, "message over the size limit refused");
+                            info!("message over the size limit refused");
                             reply(&mut out, 552, "5.3.4", "Message too big for this system");
                             self.reset();
                             state = State::Request;
@@ -325,7 +320,7 @@ impl Session {
                     match self.shared.pipeline.check_recipient(&to.address).await {
                         Ok(kind) => {
                             if kind == Recipient::Postmaster {
-                                info!(peer = %self.peer, "mail for postmaster accepted");
+                                info!("mail for postmaster accepted");
                             }
                             self.txn.rcpt_to.push(to.address);
                             reply(out, 250, "2.1.5", "Recipient OK");
@@ -338,7 +333,7 @@ impl Session {
                                 RecipientError::Gone => "participant-gone",
                                 RecipientError::Revoked => "participant-revoked",
                             };
-                            info!(peer = %self.peer, reason, "recipient refused");
+                            info!(reason, "recipient refused");
                             reply(out, 550, "5.1.1", "No such recipient here");
                         }
                     }
@@ -397,7 +392,6 @@ impl Session {
         };
         let raw = std::mem::take(&mut self.message);
         self.reset();
-        self.received += 1;
         match self.shared.pipeline.process(&envelope, &raw).await {
             Ok(outcome) => {
                 let text = match outcome {
@@ -408,7 +402,7 @@ impl Session {
                 reply(out, 250, "2.0.0", text);
             }
             Err(e) => {
-                warn!(peer = %self.peer, error = %e, "message not committed; asking the sender to retry");
+                warn!(error = %e, "message not committed; asking the sender to retry");
                 reply(
                     out,
                     451,

@@ -1,0 +1,432 @@
+//! Replies by email, end to end: a convenience notification from the spool, a reply written
+//! the way mail clients write one, sent with real SMTP clients (python's smtplib, s-nail) to the
+//! daemon's listener; then what was filed, what was refused, and what went out.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{
+    Daemon, Sandbox, client_reply, messages, notification_to, smtp_send, wait_for, wait_outbox,
+};
+use sealpost::crypto::{Keyring, ReplyToken};
+use sealpost::domain::{ParticipantId, ThreadId};
+
+const JANE: &str = "jane@example.test";
+const LEE: &str = "lee@clinic.example.test";
+
+fn setup(extra: &str) -> (Sandbox, Daemon, String) {
+    let sb = Sandbox::with_keyring(extra);
+    let thread = sb.new_thread(
+        "convenience",
+        "Lab results",
+        "Your results are in. All values are normal.",
+    );
+    let daemon = Daemon::start(&sb, &[]);
+    (sb, daemon, thread)
+}
+
+fn code(v: &serde_json::Value) -> i64 {
+    v[0].as_i64().unwrap()
+}
+
+#[test]
+fn reply_is_trimmed_filed_and_announced() {
+    let (sb, daemon, thread) = setup("");
+    let notification = notification_to(&sb, JANE);
+    let typed = "Thank you, Dr Lee!\n\nI will come on Tuesday at 10.\nJane";
+    let (reply_to, raw) = client_reply(
+        &notification,
+        "Jane Doe <jane@example.test>",
+        typed,
+        "r1@mail.example.test",
+    );
+    let out = smtp_send(sb.smtp_port, JANE, &[&reply_to], &raw, None);
+    assert_eq!(code(&out["rcpt"][&reply_to]), 250, "{out}");
+    assert_eq!(code(&out["data"]), 250, "{out}");
+
+    let msgs = messages(&sb, &thread);
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[1]["body"], typed, "exactly the typed text");
+    assert_eq!(msgs[1]["via"], "smtp");
+    assert_eq!(msgs[1]["from"], JANE);
+
+    // The staff participant is told, with the content (convenience mode).
+    let staff = notification_to(&sb, LEE);
+    let seen = common::visible_text(&staff);
+    assert!(
+        seen.contains("I will come on Tuesday at 10."),
+        "staff notification carries the reply"
+    );
+    daemon.stop();
+}
+
+#[test]
+fn reply_from_a_real_mail_client() {
+    let (sb, daemon, thread) = setup("");
+    let notification = notification_to(&sb, JANE);
+    let mbox = sb.dir.path().join("mbox");
+    let mut content = b"From sealpost@localhost Sun Nov 22 03:00:00 2026\n".to_vec();
+    content.extend(notification.iter().filter(|b| **b != b'\r'));
+    content.push(b'\n');
+    std::fs::write(&mbox, content).unwrap();
+    let mut child = std::process::Command::new("s-nail")
+        .args([
+            "-n",
+            "-#",
+            "-Sv15-compat",
+            "-Ssmtp-auth=none",
+            "-Shostname=example.test",
+            "-Squote",
+        ])
+        .arg(format!("-Smta=smtp://127.0.0.1:{}", sb.smtp_port))
+        .args([
+            "-Sfrom=Jane Doe <jane@example.test>",
+            "-Sindentprefix=> ",
+            "-Sreply-to-honour=yes",
+        ])
+        .args([
+            "-Sttycharset=utf-8",
+            "-Sescape=~",
+            "-Snosave",
+            "-SDEAD=/dev/null",
+            "-f",
+        ])
+        .arg(&mbox)
+        .env("HOME", "/nonexistent")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("s-nail is required (Debian package s-nail)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("reply 1\nMerci, à mardi !\n~.\n".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let msgs = wait_for(Duration::from_secs(30), || {
+        let m = messages(&sb, &thread);
+        (m.len() == 2).then_some(m)
+    })
+    .expect("the reply is filed");
+    assert_eq!(msgs[1]["body"], "Merci, à mardi !");
+    daemon.stop();
+}
+
+#[test]
+fn bad_tokens_are_refused_at_rcpt() {
+    let (sb, daemon, thread) = setup("[policy]\ntoken_ttl_days = 30\n");
+    let notification = notification_to(&sb, JANE);
+    let (reply_to, raw) = client_reply(&notification, JANE, "hello", "r2@mail.example.test");
+    let token = reply_to
+        .trim_start_matches("reply+")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    let ring = Keyring::load(&sb.keyring_path()).unwrap();
+    let claims = ReplyToken::verify(&token, &ring, sealpost::clock::now(), 30)
+        .unwrap()
+        .claims;
+    let now = sealpost::clock::now();
+    let addr = |t: &str| format!("reply+{t}@reply.example.test");
+    let mut tampered = token.clone().into_bytes();
+    tampered[20] = if tampered[20] == b'a' { b'b' } else { b'a' };
+    let other_thread = ReplyToken::issue(
+        &ring,
+        ThreadId(claims.thread_id.0 ^ 1),
+        claims.participant_id,
+        now,
+    );
+    let other_participant = ReplyToken::issue(
+        &ring,
+        claims.thread_id,
+        ParticipantId(claims.participant_id.0 ^ 1),
+        now,
+    );
+    let expired = ReplyToken::issue(
+        &ring,
+        claims.thread_id,
+        claims.participant_id,
+        now - 31 * 86_400,
+    );
+    let bad = [
+        addr("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        addr(&token[..40]),
+        addr(std::str::from_utf8(&tampered).unwrap()),
+        addr(other_thread.as_str()),
+        addr(other_participant.as_str()),
+        addr(expired.as_str()),
+        "jane@reply.example.test".to_owned(),
+        format!("reply+{token}@elsewhere.example.test"),
+    ];
+    for a in &bad {
+        let out = smtp_send(sb.smtp_port, JANE, &[a], &raw, None);
+        assert_eq!(code(&out["rcpt"][a]), 550, "{a}: {out}");
+        assert!(out["data"].is_null(), "forged mail never reaches DATA");
+    }
+    assert_eq!(messages(&sb, &thread).len(), 1);
+
+    // Upper case (some servers fold local parts) still works.
+    let upper = reply_to.to_uppercase();
+    let out = smtp_send(sb.smtp_port, JANE, &[&upper], &raw, None);
+    assert_eq!(code(&out["rcpt"][&upper]), 250, "{out}");
+    assert_eq!(code(&out["data"]), 250);
+    assert_eq!(messages(&sb, &thread).len(), 2);
+    daemon.stop();
+}
+
+#[test]
+fn wrong_sender_auto_replies_and_duplicates_are_not_filed() {
+    let (sb, daemon, thread) = setup("");
+    let notification = notification_to(&sb, JANE);
+
+    // A forwarded notification answered by someone else.
+    let (to, raw) = client_reply(
+        &notification,
+        "Mallory <mallory@example.test>",
+        "let me in",
+        "m1@x.test",
+    );
+    let out = smtp_send(sb.smtp_port, "mallory@example.test", &[&to], &raw, None);
+    assert_eq!(code(&out["data"]), 250, "accepted, not bounced: {out}");
+    // The right From, a different envelope sender.
+    let (_, raw) = client_reply(&notification, JANE, "envelope differs", "m2@x.test");
+    smtp_send(sb.smtp_port, "mallory@example.test", &[&to], &raw, None);
+
+    // An out-of-office reply.
+    let (_, raw) = client_reply(&notification, JANE, "I am away until Monday.", "ooo@x.test");
+    let ooo = [b"Auto-Submitted: auto-replied\r\n".as_slice(), &raw].concat();
+    assert_eq!(
+        code(&smtp_send(sb.smtp_port, JANE, &[&to], &ooo, None)["data"]),
+        250
+    );
+    let (_, raw) = client_reply(&notification, JANE, "Away.", "ooo2@x.test");
+    let raw = String::from_utf8(raw)
+        .unwrap()
+        .replace("Subject: Re:", "Subject: Out of Office: Re:");
+    smtp_send(sb.smtp_port, JANE, &[&to], raw.as_bytes(), None);
+
+    // The same reply delivered twice.
+    let (_, raw) = client_reply(&notification, JANE, "Once only.", "dup@x.test");
+    for _ in 0..2 {
+        assert_eq!(
+            code(&smtp_send(sb.smtp_port, JANE, &[&to], &raw, None)["data"]),
+            250
+        );
+    }
+    let msgs = messages(&sb, &thread);
+    let bodies: Vec<&str> = msgs.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(
+        bodies,
+        vec!["Your results are in. All values are normal.", "Once only."]
+    );
+    daemon.stop();
+}
+
+#[test]
+fn delivery_status_notification_updates_the_notification() {
+    let (sb, daemon, _thread) = setup("");
+    let notification = notification_to(&sb, JANE);
+    let n = mail_parser::MessageParser::default()
+        .parse(&notification)
+        .unwrap();
+    let original_id = n.message_id().unwrap().to_owned();
+    let rows = sb.run(&["outbox", "list"]).ok().json_lines();
+    let id = rows.iter().find(|r| r["recipient"] == JANE).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ring = Keyring::load(&sb.keyring_path()).unwrap();
+    let bounce = sealpost::crypto::token::bounce_address(
+        &ring,
+        i64::from_str_radix(&id, 16).unwrap(),
+        "reply.example.test",
+    );
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.example.test\r\nTo: {bounce}\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; jane@example.test\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{original_id}>\r\nSubject: Lab results\r\n--B--\r\n"
+    );
+    let out = smtp_send(sb.smtp_port, "<>", &[&bounce], dsn.as_bytes(), None);
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    let rows = wait_outbox(&sb, Duration::from_secs(30), |rows| {
+        rows.iter()
+            .any(|r| r["id"] == id.as_str() && r["status"] == "bounced")
+    });
+    let row = rows.iter().find(|r| r["id"] == id.as_str()).unwrap();
+    assert!(
+        row["last_error"].as_str().unwrap().contains("5.1.1"),
+        "{row}"
+    );
+    // A bounce address that was not handed out is refused.
+    let forged = bounce.replace(&id, "0000000000000001");
+    let out = smtp_send(sb.smtp_port, "<>", &[&forged], dsn.as_bytes(), None);
+    assert_eq!(code(&out["rcpt"][&forged]), 550);
+    daemon.stop();
+}
+
+#[test]
+fn secure_thread_replies_get_one_notice_a_day() {
+    let sb = Sandbox::with_keyring("");
+    let secure = sb.new_thread("secure", "Biopsy", "Please log in to read your results.");
+    let daemon = Daemon::start(&sb, &[]);
+    notification_to(&sb, JANE);
+    // Secure notifications carry no token; a token can still exist (a thread that was switched
+    // to secure mode after a convenience notification). Mint one to test the rule.
+    let ring = Keyring::load(&sb.keyring_path()).unwrap();
+    // The participant's id, through the library (the CLI does not print ids of participants).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt
+        .block_on(sealpost::store::Store::open(
+            &format!("sqlite://{}", sb.data_dir().join("sealpost.db").display()),
+            std::sync::Arc::new(Keyring::load(&sb.keyring_path()).unwrap()),
+        ))
+        .unwrap();
+    let view = rt.block_on(store.thread(secure.parse().unwrap())).unwrap();
+    let jane = view
+        .participants
+        .iter()
+        .find(|p| p.address.as_str() == JANE)
+        .unwrap()
+        .id;
+    let token = ReplyToken::issue(&ring, view.id, jane, sealpost::clock::now());
+    let to = token.address("reply.example.test");
+    for i in 0..2 {
+        let raw = format!(
+            "From: {JANE}\r\nTo: {to}\r\nSubject: Re: New secure message\r\nMessage-ID: <s{i}@x.test>\r\n\r\nWhat were the results?\r\n"
+        );
+        assert_eq!(
+            code(&smtp_send(sb.smtp_port, JANE, &[&to], raw.as_bytes(), None)["data"]),
+            250
+        );
+    }
+    assert_eq!(messages(&sb, &secure).len(), 1, "not filed");
+    let rows = wait_outbox(&sb, Duration::from_secs(30), |rows| {
+        rows.len() == 2 && rows.iter().all(|r| r["status"] == "sent")
+    });
+    let notice = rows
+        .iter()
+        .find(|r| r["kind"] == "notice-secure")
+        .expect("one notice, not two");
+    let file = std::fs::read(
+        sb.data_dir()
+            .join("spool")
+            .join(format!("{}.eml", notice["id"].as_str().unwrap())),
+    )
+    .unwrap();
+    let seen = common::visible_text(&file);
+    assert!(seen.contains("auto-replied"));
+    assert!(
+        !seen.contains("What were the results"),
+        "a notice never quotes the mail"
+    );
+    assert!(!seen.contains("Please log in to read"), "nor the thread");
+    daemon.stop();
+}
+
+#[test]
+fn oversized_garbage_and_half_finished_sessions() {
+    let (sb, daemon, thread) = setup("max_message_bytes = 4096\n");
+    let notification = notification_to(&sb, JANE);
+    let (to, raw) = client_reply(&notification, JANE, &"big ".repeat(4000), "big@x.test");
+    let out = smtp_send(sb.smtp_port, JANE, &[&to], &raw, None);
+    assert_eq!(code(&out["data"]), 552, "{out}");
+
+    let mut s = TcpStream::connect(("127.0.0.1", sb.smtp_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut conv = |line: &str, expect: &str| {
+        if !line.is_empty() {
+            s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        }
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        let got = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(got.starts_with(expect), "{line:?} -> {got:?}");
+    };
+    conv("", "220");
+    conv("MAIL FROM:<jane@example.test>", "503");
+    conv("HELLO there", "500");
+    conv("EHLO client.example.test", "250");
+    conv("RCPT TO:<x@y>", "503");
+    conv("DATA", "503");
+    conv("NOOP", "250");
+    conv("VRFY jane", "252");
+    conv("MAIL FROM:<jane@example.test> SIZE=999999", "552");
+    conv("MAIL FROM:<jane@example.test>", "250");
+    conv(&format!("RCPT TO:<{to}>"), "250");
+    conv("DATA", "354");
+    // Half a message, then the client goes away.
+    s.write_all(b"From: jane@example.test\r\nSubject: half\r\n\r\nThis never ends")
+        .unwrap();
+    drop(s);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        messages(&sb, &thread).len(),
+        1,
+        "nothing filed from a broken session"
+    );
+
+    // Too many errors end the session.
+    let mut s = TcpStream::connect(("127.0.0.1", sb.smtp_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut all = String::new();
+    s.write_all(b"EHLO x\r\n").unwrap();
+    for _ in 0..12 {
+        let _ = s.write_all(b"BOGUS\r\n");
+    }
+    let _ = s.read_to_string(&mut all);
+    assert!(all.contains("421 4.7.0"), "{all}");
+    daemon.stop();
+}
+
+#[test]
+fn starttls_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = common::self_signed_cert(dir.path());
+    let (sb, daemon, thread) = setup(&format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    let notification = notification_to(&sb, JANE);
+    let (to, raw) = client_reply(&notification, JANE, "Sent over TLS.", "tls@x.test");
+    let out = smtp_send(sb.smtp_port, JANE, &[&to], &raw, Some(&cert));
+    assert!(
+        out["ehlo"][1].as_str().unwrap().contains("STARTTLS"),
+        "{out}"
+    );
+    assert_eq!(out["tls"], true);
+    assert_eq!(code(&out["data"]), 250);
+    assert_eq!(messages(&sb, &thread)[1]["body"], "Sent over TLS.");
+    daemon.stop();
+}
+
+#[test]
+fn empty_reply_is_held_with_a_notice() {
+    let (sb, daemon, thread) = setup("");
+    let notification = notification_to(&sb, JANE);
+    // The person hit Reply and Send without typing anything.
+    let (to, raw) = client_reply(&notification, JANE, "", "empty@x.test");
+    assert_eq!(
+        code(&smtp_send(sb.smtp_port, JANE, &[&to], &raw, None)["data"]),
+        250
+    );
+    assert_eq!(messages(&sb, &thread).len(), 1, "nothing filed");
+    let rows = wait_outbox(&sb, Duration::from_secs(30), |rows| {
+        rows.iter()
+            .any(|r| r["kind"] == "notice-empty" && r["status"] == "sent")
+    });
+    assert_eq!(
+        rows.iter().filter(|r| r["kind"] == "notice-empty").count(),
+        1
+    );
+    daemon.stop();
+}
