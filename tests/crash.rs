@@ -23,7 +23,14 @@ fn sigkill_during_a_flood_loses_and_duplicates_nothing() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/reply_flood.py");
     let mut client = Command::new("python3")
         .arg(script)
-        .args(["--port", &sb.smtp_port.to_string(), "--from", "jane@example.test", "--to", &reply_to])
+        .args([
+            "--port",
+            &sb.smtp_port.to_string(),
+            "--from",
+            "jane@example.test",
+            "--to",
+            &reply_to,
+        ])
         .args(["--count", &N.to_string(), "--conns", "6", "--acks"])
         .arg(&acks)
         .stdout(Stdio::null())
@@ -34,26 +41,39 @@ fn sigkill_during_a_flood_loses_and_duplicates_nothing() {
             .map(|s| s.lines().count() >= min)
             .unwrap_or(false)
     };
-    wait_for(Duration::from_secs(120), || acked(60).then_some(())).expect("the client makes progress");
+    wait_for(Duration::from_secs(120), || acked(60).then_some(()))
+        .expect("the client makes progress");
     daemon.kill();
     let acked_before_restart = std::fs::read_to_string(&acks).unwrap().lines().count();
-    assert!(acked_before_restart < N, "the kill came in the middle of the flood");
+    assert!(
+        acked_before_restart < N,
+        "the kill came in the middle of the flood"
+    );
 
     let daemon = Daemon::start(&sb, &[]);
     let status = wait_for(Duration::from_secs(240), || client.try_wait().unwrap())
         .expect("the client finishes after the restart");
-    assert!(status.success(), "every message was acknowledged in the end");
+    assert!(
+        status.success(),
+        "every message was acknowledged in the end"
+    );
     daemon.stop();
 
     let msgs = messages(&sb, &thread);
     let mut seen: HashMap<String, usize> = HashMap::new();
     for m in &msgs[1..] {
-        *seen.entry(m["body"].as_str().unwrap().to_owned()).or_default() += 1;
+        *seen
+            .entry(m["body"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
     let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "filed more than once: {twice:?}");
     for k in 0..N {
-        assert_eq!(seen.get(&format!("Reply number {k}")), Some(&1), "reply {k}");
+        assert_eq!(
+            seen.get(&format!("Reply number {k}")),
+            Some(&1),
+            "reply {k}"
+        );
     }
     assert_eq!(msgs.len(), N + 1);
 }

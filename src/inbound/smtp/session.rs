@@ -212,7 +212,13 @@ impl Session {
                     }
                     State::Data(data) => {
                         let done = data.ingest(&mut bytes, &mut self.message);
-                        if done {
+                        let too_big = self.message.len() > self.shared.params.max_message_bytes;
+                        if done && too_big {
+                            info!("message over the size limit refused");
+                            reply(&mut out, 552, "5.3.4", "Message too big for this system");
+                            self.reset();
+                            state = State::Request;
+                        } else if done {
                             self.end_of_data(&mut out).await;
                             state = State::Request;
                         } else if self.message.len() > self.shared.params.max_message_bytes {
@@ -422,3 +428,6 @@ fn reply(out: &mut Vec<u8>, code: u16, esc: &str, text: &str) {
     };
     out.extend_from_slice(line.as_bytes());
 }
+
+#[cfg(test)]
+mod tests;
