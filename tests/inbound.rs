@@ -430,3 +430,24 @@ fn empty_reply_is_held_with_a_notice() {
     );
     daemon.stop();
 }
+
+#[test]
+fn connections_over_the_limit_get_421() {
+    let (sb, daemon, _thread) = setup("max_connections = 1\n");
+    let mut first = TcpStream::connect(("127.0.0.1", sb.smtp_port)).unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = first.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"220"));
+    let mut second = TcpStream::connect(("127.0.0.1", sb.smtp_port)).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut all = String::new();
+    let _ = second.read_to_string(&mut all);
+    assert!(all.starts_with("421 4.3.2"), "{all}");
+    drop(first);
+    daemon.stop();
+}

@@ -253,3 +253,20 @@ async fn shutdown_and_timeouts_answer_421() {
     // Say nothing: the read timeout closes the session politely.
     assert!(idle.reply().await.starts_with("421 4.4.2"));
 }
+
+#[tokio::test]
+async fn storage_failure_answers_451_so_the_sender_retries() {
+    let w = world(1 << 20, Duration::from_secs(30)).await;
+    let mut c = Client::start(&w, CancellationToken::new());
+    c.reply().await;
+    c.cmd("EHLO client.test", "250").await;
+    c.cmd("MAIL FROM:<jane@example.test>", "250").await;
+    c.cmd(&format!("RCPT TO:<{}>", w.reply_to), "250").await;
+    c.cmd("DATA", "354").await;
+    // The database goes away between RCPT and the end of DATA.
+    w.store.close().await;
+    c.send(reply_body(&w.reply_to, "lost@x", "must not be acknowledged").as_bytes())
+        .await;
+    let r = c.reply().await;
+    assert!(r.starts_with("451 4.3.0"), "{r}");
+}

@@ -1,0 +1,203 @@
+//! Inbound throughput of the SMTP door, next to Postfix's smtp-sink in the same run:
+//!
+//! 1. valid replies: `smtp-source -s 10 -l 1024 -f <participant> -t <reply address>`, one
+//!    connection per message, into `sealpost serve` (each reply parsed, verified, trimmed,
+//!    sealed, durably filed with a staff notification queued, before its 250) and into
+//!    smtp-sink (which accepts and discards);
+//! 2. forged tokens refused at RCPT: ten concurrent clients, one connection each try
+//!    (greeting, EHLO, MAIL, RCPT with a forged reply address, QUIT), against both.
+//!
+//! Run: `cargo bench --bench inbound [-- N]` (N messages per measurement, default 2000).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Sink, binary, count_arg, free_port, timed, tool, wait_port};
+use sealpost::crypto::{Keyring, ReplyToken};
+use sealpost::domain::{Address, Mode, Role, Via};
+use sealpost::store::{NewParticipant, NewThread, Store};
+
+const SESSIONS: usize = 10;
+
+/// `n` tries, `SESSIONS` at a time: connect, EHLO, MAIL, RCPT `rcpt`, QUIT. Returns the time
+/// and the RCPT reply codes seen.
+fn rcpt_storm(port: u16, n: usize, rcpt: &str) -> (Duration, Vec<u16>) {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..SESSIONS)
+        .map(|s| {
+            let rcpt = rcpt.to_owned();
+            let count = n / SESSIONS + usize::from(s < n % SESSIONS);
+            std::thread::spawn(move || {
+                let mut codes = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut w = stream;
+                    let mut read_reply = || -> u16 {
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            reader.read_line(&mut line).unwrap();
+                            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                                return line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+                            }
+                        }
+                    };
+                    read_reply();
+                    w.write_all(b"EHLO bench.example.test\r\n").unwrap();
+                    read_reply();
+                    w.write_all(b"MAIL FROM:<jane@example.test>\r\n").unwrap();
+                    read_reply();
+                    w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+                        .unwrap();
+                    codes.push(read_reply());
+                    w.write_all(b"QUIT\r\n").unwrap();
+                    read_reply();
+                }
+                codes
+            })
+        })
+        .collect();
+    let codes = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    (start.elapsed(), codes)
+}
+
+fn main() {
+    let n = count_arg(2000);
+    let source = tool("smtp-source", "postfix");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("sealpost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[general]\ndata_dir = \"{}\"\n[smtp]\nreply_domain = \"reply.example.test\"\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let ok = Command::new(binary())
+        .args(["--config", config.to_str().unwrap(), "keygen"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ring = Arc::new(Keyring::load(&dir.path().join("data/keyring.json")).unwrap());
+    let url = format!("sqlite://{}", dir.path().join("data/sealpost.db").display());
+    let store = runtime.block_on(Store::open(&url, ring.clone())).unwrap();
+    let posted = runtime
+        .block_on(store.create_thread(NewThread {
+            subject: "Lab results".into(),
+            mode: Mode::Convenience,
+            author: NewParticipant {
+                address: Address::parse("lee@clinic.example.test").unwrap(),
+                display_name: None,
+                role: Role::Staff,
+            },
+            others: vec![NewParticipant {
+                address: Address::parse("jane@example.test").unwrap(),
+                display_name: None,
+                role: Role::Recipient,
+            }],
+            body: "Your results are in.".into(),
+            via: Via::Cli,
+        }))
+        .unwrap();
+    let view = runtime.block_on(store.thread(posted.thread_id)).unwrap();
+    let jane = view
+        .participants
+        .iter()
+        .find(|p| p.address.as_str() == "jane@example.test")
+        .unwrap();
+    let reply_to = ReplyToken::issue(&ring, posted.thread_id, jane.id, sealpost::clock::now())
+        .address("reply.example.test");
+
+    let mut daemon = Command::new(binary())
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    wait_port(port);
+
+    let sink_port = free_port();
+    let _sink = Sink::start(sink_port);
+    let source_run = |target: u16| {
+        timed(Command::new(&source).args([
+            "-s",
+            &SESSIONS.to_string(),
+            "-m",
+            &n.to_string(),
+            "-l",
+            "1024",
+            "-f",
+            "jane@example.test",
+            "-t",
+            &reply_to,
+            &format!("127.0.0.1:{target}"),
+        ]))
+    };
+    let sink_valid = source_run(sink_port);
+    let sealpost_valid = source_run(port);
+    let filed = runtime
+        .block_on(store.thread(posted.thread_id))
+        .unwrap()
+        .messages
+        .len()
+        - 1;
+
+    let forged = "reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@reply.example.test";
+    let (sink_rcpt, _) = rcpt_storm(sink_port, n, forged);
+    let (sealpost_rcpt, codes) = rcpt_storm(port, n, forged);
+    let refused = codes.iter().filter(|c| **c == 550).count();
+
+    let _ = Command::new("kill").arg(daemon.id().to_string()).status();
+    let _ = daemon.wait();
+
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!("inbound: {n} messages, {SESSIONS} concurrent sessions, one connection per message");
+    println!("  valid replies, 1 KiB (smtp-source -s {SESSIONS} -l 1024)");
+    println!(
+        "    smtp-sink            {:>8.0} msg/s  ({:.2} s)",
+        rate(sink_valid),
+        sink_valid.as_secs_f64()
+    );
+    println!(
+        "    sealpost (filed)     {:>8.0} msg/s  ({:.2} s; {filed} filed)",
+        rate(sealpost_valid),
+        sealpost_valid.as_secs_f64()
+    );
+    println!(
+        "    ratio                {:>8.2}",
+        rate(sealpost_valid) / rate(sink_valid)
+    );
+    println!("  forged reply tokens, refused at RCPT");
+    println!(
+        "    smtp-sink (accepts)  {:>8.0} tries/s ({:.2} s)",
+        rate(sink_rcpt),
+        sink_rcpt.as_secs_f64()
+    );
+    println!(
+        "    sealpost (550)       {:>8.0} tries/s ({:.2} s; {refused} refused)",
+        rate(sealpost_rcpt),
+        sealpost_rcpt.as_secs_f64()
+    );
+    println!(
+        "    ratio                {:>8.2}",
+        rate(sealpost_rcpt) / rate(sink_rcpt)
+    );
+    assert_eq!(filed, n, "every reply was filed");
+    assert_eq!(refused, n, "every forged token was refused");
+}
