@@ -6,10 +6,10 @@
 //! others. The SMTP listener acknowledges each message only after this commit returns: that is
 //! what makes group commit both fast and durable.
 
-use sqlx::{FromRow, Sqlite, Transaction};
+use sqlx::FromRow;
 
 use super::threads::{ParticipantRow, SealedMessage, ThreadRow, event, insert_message, parse};
-use super::{Posted, Store, StoreError};
+use super::{Posted, Store, StoreError, WriteTx};
 use crate::clock;
 use crate::crypto::{DataKey, TokenClaims};
 use crate::domain::{Mode, NotificationId, ParticipantId, ThreadId};
@@ -265,7 +265,7 @@ fn clone_err(e: &StoreError) -> StoreError {
 }
 
 async fn ledger(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut WriteTx,
     item: &Inbound,
     outcome: &str,
     reason: Option<&str>,
@@ -293,7 +293,7 @@ async fn ledger(
 }
 
 async fn apply(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut WriteTx,
     item: Inbound,
 ) -> Result<Committed, StoreError> {
     let now = clock::now();

@@ -59,6 +59,35 @@ pub enum StoreError {
 pub struct Store {
     pool: SqlitePool,
     keyring: Arc<Keyring>,
+    /// SQLite has one writer at a time. Writers of this process queue here, where a waiter
+    /// wakes the moment the lock is free, instead of in SQLite's busy handler, which sleeps
+    /// in steps of milliseconds.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction holding the process's write lock until it ends.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &sqlx::SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.tx
+    }
 }
 
 fn migrator() -> Migrator {
@@ -104,7 +133,11 @@ impl Store {
             .connect_with(opts)
             .await?;
         migrator().run(&pool).await?;
-        Ok(Store { pool, keyring })
+        Ok(Store {
+            pool,
+            keyring,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// The keyring this store seals with.
@@ -119,8 +152,12 @@ impl Store {
 
     /// Starts a write transaction that takes the write lock at once, so two writers never
     /// deadlock on a lock upgrade.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    async fn write_tx(&self) -> Result<WriteTx, StoreError> {
+        let guard = self.write_lock.clone().lock_owned().await;
+        Ok(WriteTx {
+            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _guard: guard,
+        })
     }
 }
 

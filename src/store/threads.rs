@@ -1,8 +1,8 @@
 //! Threads, participants and messages: creating, posting, reading.
 
-use sqlx::{FromRow, Sqlite, Transaction};
+use sqlx::FromRow;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, WriteTx};
 use crate::clock;
 use crate::crypto::{Binding, DataKey, WrappedKey};
 use crate::domain::{Address, MessageId, Mode, NotificationId, ParticipantId, Role, ThreadId, Via};
@@ -185,7 +185,7 @@ impl ParticipantRow {
 
 /// Records an audit event inside the caller's transaction. `detail` must hold no content.
 pub(super) async fn event(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut WriteTx,
     thread: Option<ThreadId>,
     kind: &str,
     detail: serde_json::Value,
@@ -407,7 +407,7 @@ impl SealedMessage {
 
 /// Inserts a sealed message and queues one notification per other active participant.
 pub(super) async fn insert_message(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut WriteTx,
     thread: ThreadId,
     mode: Mode,
     message: SealedMessage,
