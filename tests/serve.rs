@@ -71,14 +71,20 @@ fn log_formats() {
         "{ready}"
     );
 
+    let log = sb.dir.path().join("json.log");
     let mut c = sb.command(&["serve", "--log-format", "json"]);
     c.env("NOTIFY_SOCKET", &mgr.path)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
     let child = c.spawn().unwrap();
     mgr.expect("READY=1");
-    let out = stop(child, &mgr);
+    stop(child, &mgr);
+    let out = common::Run {
+        status: 0,
+        stdout: String::new(),
+        stderr: std::fs::read_to_string(&log).unwrap(),
+    };
     for line in out.stderr.lines() {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));

@@ -34,6 +34,8 @@ pub struct Envelope {
     /// The reverse path; `None` for the null sender `<>`.
     pub mail_from: Option<String>,
     pub rcpt_to: Vec<String>,
+    /// Reply addresses already verified at `RCPT TO` (the SMTP door), in order.
+    pub verified: Vec<TokenTarget>,
     pub door: Door,
     /// (UIDVALIDITY, UID) for the IMAP door.
     pub imap: Option<(i64, i64)>,
@@ -394,18 +396,7 @@ impl Pipeline {
                 reason: "thread-closed",
             });
         }
-        if let Some(id) = &header_id
-            && self.store.is_filed(thread, id).await?
-        {
-            item.action = InboundAction::Record {
-                outcome: "duplicate",
-                reason: "already filed".into(),
-                notice: None,
-            };
-            self.committer.commit(item).await?;
-            return Ok(Outcome::Duplicate { thread });
-        }
-
+        // A Message-ID filed before is recognised inside the commit (the only race-free place).
         let text = reply_text::body_of(&message)
             .map(|b| reply_text::from_body(&b).text)
             .unwrap_or_default();
@@ -444,6 +435,9 @@ impl Pipeline {
     /// The verified target of the first reply token found: recipient addresses, then the
     /// message's own recipient headers, then the Message-IDs it answers.
     async fn find_target(&self, envelope: &Envelope, m: &Message<'_>) -> Option<TokenTarget> {
+        if let Some(t) = envelope.verified.first() {
+            return Some(t.clone());
+        }
         let mut candidates: Vec<String> = envelope
             .rcpt_to
             .iter()

@@ -157,12 +157,21 @@ impl Store {
 
     /// A thread's data key, for sealing inbound content outside the write transaction.
     pub async fn thread_key(&self, thread: ThreadId) -> Result<DataKey, StoreError> {
+        if let Some(k) = self.key_cache.lock().expect("key cache lock").get(&thread) {
+            return Ok(k.clone());
+        }
         let row: ThreadRow = sqlx::query_as("SELECT * FROM threads WHERE id = $1")
             .bind(thread.0)
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::UnknownThread(thread))?;
-        row.key(self)
+        let key = row.key(self)?;
+        let mut cache = self.key_cache.lock().expect("key cache lock");
+        if cache.len() >= super::KEY_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(thread, key.clone());
+        Ok(key)
     }
 
     /// Whether a message with this Message-ID was already filed into the thread.
@@ -292,10 +301,7 @@ async fn ledger(
     Ok(())
 }
 
-async fn apply(
-    tx: &mut WriteTx,
-    item: Inbound,
-) -> Result<Committed, StoreError> {
+async fn apply(tx: &mut WriteTx, item: Inbound) -> Result<Committed, StoreError> {
     let now = clock::now();
     match item.action.clone() {
         InboundAction::File(message) => {

@@ -63,7 +63,13 @@ pub struct Store {
     /// wakes the moment the lock is free, instead of in SQLite's busy handler, which sleeps
     /// in steps of milliseconds.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Unwrapped thread keys, so inbound mail to a busy thread does not re-read and unwrap its
+    /// key for every message. Bounded; keys of a thread never change once made.
+    key_cache: Arc<std::sync::Mutex<std::collections::HashMap<ThreadId, crate::crypto::DataKey>>>,
 }
+
+/// How many unwrapped thread keys the cache holds before it starts over.
+const KEY_CACHE_LIMIT: usize = 10_000;
 
 /// A write transaction holding the process's write lock until it ends.
 pub(crate) struct WriteTx {
@@ -137,6 +143,7 @@ impl Store {
             pool,
             keyring,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            key_cache: Arc::default(),
         })
     }
 

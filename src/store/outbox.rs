@@ -7,7 +7,7 @@
 
 use sqlx::FromRow;
 
-use super::threads::{MESSAGES_OF_THREAD, MessageRow, ParticipantRow, ThreadRow, parse};
+use super::threads::{MessageRow, ParticipantRow, ThreadRow, parse};
 use super::{NoticeReason, Store, StoreError};
 use crate::domain::{Mode, NotificationId, ThreadId};
 use crate::store::{MessageView, ParticipantView};
@@ -144,6 +144,13 @@ pub enum Attempt {
     Failed { error: String, at: i64 },
 }
 
+/// Message `$2` of thread `$1` and the messages before it, newest first, at most `$3`.
+const MESSAGE_AND_HISTORY: &str =
+    "SELECT m.id, m.author_id, p.address, p.display_name, m.body, m.via, m.created_at
+     FROM messages m JOIN participants p ON p.id = m.author_id
+     WHERE m.thread_id = $1 AND m.seq <= (SELECT seq FROM messages WHERE id = $2)
+     ORDER BY m.seq DESC LIMIT $3";
+
 /// How many earlier messages a convenience notification quotes.
 const HISTORY_LIMIT: usize = 10;
 
@@ -245,22 +252,24 @@ impl Store {
                     .fetch_one(&mut *conn)
                     .await?;
                 let key = t.key(self)?;
-                let rows: Vec<MessageRow> = sqlx::query_as(MESSAGES_OF_THREAD)
+                // The announced message and at most HISTORY_LIMIT before it, newest first; only
+                // these are opened, however long the thread.
+                let rows: Vec<MessageRow> = sqlx::query_as(MESSAGE_AND_HISTORY)
                     .bind(thread.0)
+                    .bind(message_id)
+                    .bind(HISTORY_LIMIT as i64 + 1)
                     .fetch_all(&mut *conn)
                     .await?;
-                let mut all = rows
+                let mut newest_first = rows
                     .into_iter()
                     .map(|m| m.open(thread, &key))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let at = all
-                    .iter()
-                    .position(|m| m.id.0 == message_id)
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter();
+                let message = newest_first
+                    .next()
+                    .filter(|m| m.id.0 == message_id)
                     .ok_or_else(|| StoreError::Corrupt(format!("message of notification {id}")))?;
-                all.truncate(at + 1);
-                let message = all.pop().expect("truncated to include it");
-                all.reverse();
-                all.truncate(HISTORY_LIMIT);
+                let all: Vec<MessageView> = newest_first.collect();
                 DeliveryContent::Convenience {
                     subject: t.subject(&key)?,
                     message,

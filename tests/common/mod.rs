@@ -233,16 +233,25 @@ impl Manager {
 }
 
 /// Starts `sealpost serve` for the sandbox, reporting to `mgr`, with extra environment.
+/// Its output goes to a file (a pipe nobody reads would fill up and block the daemon).
 pub fn start(sb: &Sandbox, mgr: &Manager, env: &[(&str, &str)]) -> Child {
+    let log = sb.dir.path().join("daemon.log");
+    let file = std::fs::File::create(&log).expect("create the daemon log");
     let mut c = sb.command(&["serve"]);
     c.env("NOTIFY_SOCKET", &mgr.path)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(file));
     for (k, v) in env {
         c.env(k, v);
     }
-    c.spawn().expect("start sealpost serve")
+    let child = c.spawn().expect("start sealpost serve");
+    LOGS.with(|l| l.borrow_mut().insert(child.id(), log));
+    child
+}
+
+thread_local! {
+    static LOGS: std::cell::RefCell<std::collections::HashMap<u32, PathBuf>> = Default::default();
 }
 
 /// SIGTERM, then waits for STOPPING=1 and a clean exit; returns what the daemon printed.
@@ -252,7 +261,14 @@ pub fn stop(mut child: Child, mgr: &Manager) -> Run {
     let status = wait_for(Duration::from_secs(40), || child.try_wait().unwrap())
         .expect("the daemon exits after SIGTERM");
     assert!(status.success(), "exit status {status:?}");
-    child.wait_with_output().unwrap().into()
+    let log = LOGS.with(|l| l.borrow_mut().remove(&child.id()));
+    Run {
+        status: status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: log
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .unwrap_or_default(),
+    }
 }
 
 /// A daemon that is killed (not drained) when dropped, so a failing test leaves nothing behind.

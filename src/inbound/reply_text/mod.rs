@@ -187,7 +187,7 @@ pub fn from_body(body: &str) -> Extraction {
             let answered_below = (quote_end..end).any(|j| {
                 !is_blank(lines[j])
                     && !is_quoted(lines[j])
-                    && !SIGN_OFF.is_match(lines[j])
+                    && !is_sign_off(lines[j])
                     && !SIGNATURE_DELIMITER.is_match(lines[j])
             });
             if answered_below && !only_signature(&lines, quote_end, end) {
@@ -241,9 +241,7 @@ pub fn from_body(body: &str) -> Extraction {
         end = s;
     }
     while let Some(k) = last_content(&removed, end) {
-        if !SIGN_OFF.is_match(lines[k])
-            || !(0..k).any(|p| !is_blank(lines[p]) && removed[p].is_none())
-        {
+        if !is_sign_off(lines[k]) || !(0..k).any(|p| !is_blank(lines[p]) && removed[p].is_none()) {
             break;
         }
         removed[k] = Some(Reason::SignOff);
@@ -308,8 +306,7 @@ fn only_signature(lines: &[&str], from: usize, end: usize) -> bool {
         && content
             .iter()
             .all(|l| !is_quoted(l) && l.chars().count() <= 100)
-        && (SIGNATURE_DELIMITER.is_match(content[0])
-            || content.iter().all(|l| SIGN_OFF.is_match(l)))
+        && (SIGNATURE_DELIMITER.is_match(content[0]) || content.iter().all(|l| is_sign_off(l)))
 }
 
 /// Removes the reply header (attribution or header block) that ends right above line `at`,
@@ -323,7 +320,7 @@ fn strip_header_above(lines: &[&str], removed: &mut [Option<Reason>], at: usize)
     for span in 1..=3usize {
         if top >= span {
             let joined = join(&lines[top - span..top]);
-            if ATTRIBUTION.is_match(&joined) {
+            if is_attribution(&joined) {
                 mark(removed, top - span, at, Reason::ReplyHeader);
                 top -= span;
                 break;
@@ -356,10 +353,20 @@ fn join(lines: &[&str]) -> String {
     lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
 }
 
+/// Whether a line is a mobile or web-client sign-off (short lines only).
+fn is_sign_off(line: &str) -> bool {
+    line.len() <= 80 && SIGN_OFF.is_match(line)
+}
+
+/// Whether `text` (a line, or wrapped lines joined) is an attribution line.
+fn is_attribution(text: &str) -> bool {
+    text.len() <= MAX_HEADER_LINE && ATTRIBUTION.is_match(text)
+}
+
 /// If a reply header starts at line `i`, how many lines it spans.
 fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
     let line = lines[i].trim();
-    if line.is_empty() {
+    if line.is_empty() || line.len() > MAX_HEADER_LINE {
         return None;
     }
     if ORIGINAL_MESSAGE.is_match(line) {
@@ -377,13 +384,13 @@ fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
         return Some(n);
     }
     for span in 1..=3usize {
-        if i + span > end || lines[i + span - 1].len() > 300 {
+        if i + span > end || lines[i + span - 1].len() > MAX_HEADER_LINE {
             break;
         }
         if span > 1 && is_blank(lines[i + span - 1]) {
             break;
         }
-        if ATTRIBUTION.is_match(&join(&lines[i..i + span])) {
+        if is_attribution(&join(&lines[i..i + span])) {
             return Some(span);
         }
     }

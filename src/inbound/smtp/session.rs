@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::inbound::pipeline::{Envelope, Outcome, Pipeline, Recipient, RecipientError};
-use crate::store::Door;
+use crate::store::{Door, TokenTarget};
 
 /// Limits and identity of the SMTP service.
 #[derive(Clone)]
@@ -63,6 +63,7 @@ enum Next {
 struct Transaction {
     mail_from: Option<Option<String>>,
     rcpt_to: Vec<String>,
+    verified: Vec<TokenTarget>,
 }
 
 /// Serves one connection to its end. The caller's span names the peer.
@@ -110,6 +111,7 @@ impl Session {
             txn: Transaction {
                 mail_from: None,
                 rcpt_to: Vec::new(),
+                verified: Vec::new(),
             },
             message: Vec::new(),
             errors: 0,
@@ -121,6 +123,7 @@ impl Session {
         self.txn = Transaction {
             mail_from: None,
             rcpt_to: Vec::new(),
+            verified: Vec::new(),
         };
         self.message = Vec::new();
     }
@@ -325,8 +328,10 @@ impl Session {
                 } else {
                     match self.shared.pipeline.check_recipient(&to.address).await {
                         Ok(kind) => {
-                            if kind == Recipient::Postmaster {
-                                info!("mail for postmaster accepted");
+                            match kind {
+                                Recipient::Postmaster => info!("mail for postmaster accepted"),
+                                Recipient::Reply(target) => self.txn.verified.push(target),
+                                Recipient::Bounce(_) => {}
                             }
                             self.txn.rcpt_to.push(to.address);
                             reply(out, 250, "2.1.5", "Recipient OK");
@@ -393,6 +398,7 @@ impl Session {
         let envelope = Envelope {
             mail_from: self.txn.mail_from.clone().flatten(),
             rcpt_to: std::mem::take(&mut self.txn.rcpt_to),
+            verified: std::mem::take(&mut self.txn.verified),
             door: Door::Smtp,
             imap: None,
         };
