@@ -229,48 +229,37 @@ impl Store {
     }
 
     /// Commits a batch of inbound outcomes in one transaction; one result per item, in order.
-    /// If the transaction itself cannot commit, every item gets the error.
+    ///
+    /// The whole batch is tried at once. If any item fails, the transaction is rolled back and
+    /// each item is committed on its own, so one bad item cannot take the others down with it
+    /// (the rare path pays for the common one having no per-item savepoints).
     pub async fn commit_inbound(&self, items: Vec<Inbound>) -> Vec<Result<Committed, StoreError>> {
-        let n = items.len();
-        let mut tx = match self.write_tx().await {
-            Ok(tx) => tx,
-            Err(e) => return (0..n).map(|_| Err(clone_err(&e))).collect(),
-        };
-        let mut results = Vec::with_capacity(n);
-        for item in items {
-            if let Err(e) = sqlx::query("SAVEPOINT inbound_item")
-                .execute(&mut *tx)
-                .await
-            {
-                results.push(Err(e.into()));
-                continue;
-            }
-            match apply(&mut tx, item).await {
-                Ok(c) => {
-                    let released = sqlx::query("RELEASE inbound_item").execute(&mut *tx).await;
-                    results.push(released.map(|_| c).map_err(StoreError::from));
-                }
-                Err(e) => {
-                    let _ = sqlx::query("ROLLBACK TO inbound_item")
-                        .execute(&mut *tx)
-                        .await;
-                    let _ = sqlx::query("RELEASE inbound_item").execute(&mut *tx).await;
-                    results.push(Err(e));
-                }
+        if items.len() > 1 {
+            match self.commit_together(&items).await {
+                Ok(done) => return done.into_iter().map(Ok).collect(),
+                Err(e) => tracing::debug!(error = %e, "batch failed; committing items one by one"),
             }
         }
-        match tx.commit().await {
-            Ok(()) => results,
-            Err(e) => {
-                let e = StoreError::from(e);
-                (0..n).map(|_| Err(clone_err(&e))).collect()
-            }
+        let mut results = Vec::with_capacity(items.len());
+        for item in &items {
+            results.push(
+                self.commit_together(std::slice::from_ref(item))
+                    .await
+                    .map(|mut v| v.remove(0)),
+            );
         }
+        results
     }
-}
 
-fn clone_err(e: &StoreError) -> StoreError {
-    StoreError::Invalid(format!("the batch could not be committed: {e}"))
+    async fn commit_together(&self, items: &[Inbound]) -> Result<Vec<Committed>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut done = Vec::with_capacity(items.len());
+        for item in items {
+            done.push(apply(&mut tx, item.clone()).await?);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
 }
 
 async fn ledger(
@@ -308,39 +297,27 @@ async fn apply(tx: &mut WriteTx, item: Inbound) -> Result<Committed, StoreError>
             let thread = item
                 .thread
                 .ok_or_else(|| StoreError::Invalid("a filing needs a thread".into()))?;
-            if let Some(mid) = &item.header_message_id {
-                let filed: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM inbound
-                     WHERE thread_id = $1 AND header_message_id = $2 AND filed_message_id IS NOT NULL",
-                )
-                .bind(thread.0)
-                .bind(mid)
-                .fetch_one(&mut **tx)
-                .await?;
-                if filed > 0 {
-                    ledger(tx, &item, "duplicate", None, None).await?;
-                    return Ok(Committed::Duplicate);
-                }
+            let (mode, status, filed): (String, String, i64) = sqlx::query_as(
+                "SELECT t.mode, t.status,
+                        (SELECT COUNT(*) FROM inbound i
+                         WHERE i.thread_id = t.id AND i.header_message_id = $2
+                           AND i.filed_message_id IS NOT NULL)
+                 FROM threads t WHERE t.id = $1",
+            )
+            .bind(thread.0)
+            .bind(item.header_message_id.as_deref())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(StoreError::UnknownThread(thread))?;
+            if filed > 0 {
+                ledger(tx, &item, "duplicate", None, None).await?;
+                return Ok(Committed::Duplicate);
             }
-            let (mode, status): (String, String) =
-                sqlx::query_as("SELECT mode, status FROM threads WHERE id = $1")
-                    .bind(thread.0)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .ok_or(StoreError::UnknownThread(thread))?;
             if status == "closed" {
                 return Err(StoreError::ThreadClosed(thread));
             }
-            let via = message.via;
             let posted = insert_message(tx, thread, parse("mode", &mode)?, message, now).await?;
             ledger(tx, &item, "filed", None, Some(posted.message_id.0)).await?;
-            event(
-                tx,
-                Some(thread),
-                "inbound.filed",
-                serde_json::json!({"message_id": posted.message_id.to_string(), "door": item.door.as_str(), "via": via.as_str()}),
-            )
-            .await?;
             Ok(Committed::Filed(posted))
         }
         InboundAction::Record {
