@@ -181,11 +181,21 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
     info!("shutting down");
     notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
     watchdog.abort();
-    if tokio::time::timeout(DRAIN_TIMEOUT, store.close())
-        .await
-        .is_err()
-    {
-        warn!("the database did not close within the drain timeout");
+    // Stop accepting and delivering; sessions in progress answer 421 at their next read, a
+    // message being committed finishes first; then the database closes.
+    stop.cancel();
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while tasks.join_next().await.is_some() {}
+        sessions.close();
+        sessions.wait().await;
+        store.close().await;
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            timeout_secs = DRAIN_TIMEOUT.as_secs(),
+            "work in progress did not finish within the drain timeout"
+        );
     }
     info!("stopped");
     Ok(())

@@ -451,3 +451,21 @@ fn connections_over_the_limit_get_421() {
     drop(first);
     daemon.stop();
 }
+
+#[test]
+fn sessions_get_421_when_the_daemon_stops() {
+    let (sb, daemon, _thread) = setup("");
+    let mut s = TcpStream::connect(("127.0.0.1", sb.smtp_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"220"));
+    s.write_all(b"EHLO client.example.test\r\n").unwrap();
+    let n = s.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"250"));
+    let out = daemon.stop();
+    let mut rest = String::new();
+    let _ = s.read_to_string(&mut rest);
+    assert!(rest.starts_with("421 4.3.0"), "{rest}");
+    assert!(out.stderr.contains("stopped"), "{}", out.stderr);
+}
