@@ -57,6 +57,15 @@ enum Command {
     /// Examine reply tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print the reply text of an email: what the person wrote, without quoted history,
+    /// reply headers or signature.
+    ReplyText {
+        /// An RFC 5322 message (default: stdin).
+        file: Option<PathBuf>,
+        /// Show which lines were removed, and why.
+        #[arg(long)]
+        explain: bool,
+    },
     /// Examine the notification outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -189,6 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keygen { rotate } => keygen(&settings, rotate)?,
         Command::Thread(cmd) => runtime.block_on(thread(&settings, cmd))?,
+        Command::ReplyText { file, explain } => reply_text(file, explain)?,
         Command::Outbox(OutboxCommand::List { status, thread }) => {
             runtime.block_on(outbox_list(&settings, status, thread))?
         }
@@ -359,6 +369,24 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
     };
     store.close().await;
     result
+}
+
+fn reply_text(file: Option<PathBuf>, explain: bool) -> anyhow::Result<()> {
+    let raw = match &file {
+        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+        None => read_stdin()?,
+    };
+    let extraction = sealpost::inbound::reply_text::from_message(&raw)
+        .context("not an email message with a text part")?;
+    let mut out = std::io::stdout().lock();
+    if explain {
+        for (line, reason, text) in &extraction.removed {
+            writeln!(out, "removed line {line} ({reason}): {text}")?;
+        }
+        writeln!(out, "--- reply text ---")?;
+    }
+    writeln!(out, "{}", extraction.text)?;
+    Ok(())
 }
 
 async fn outbox_list(

@@ -136,8 +136,15 @@ fn is_quoted(line: &str) -> bool {
     line.trim_start().starts_with('>')
 }
 
+/// Blank, or only invisible characters (zero-width spaces, Gmail's U+1427 tracking mark).
 fn is_blank(line: &str) -> bool {
-    line.trim().is_empty()
+    line.chars().all(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{feff}' | '\u{1427}'
+            )
+    })
 }
 
 /// A line without its quote marks.
@@ -231,6 +238,16 @@ pub fn from_body(body: &str) -> Extraction {
             .rev()
             .find(|k| removed[*k].is_none() && !is_blank(lines[*k]))
     };
+    // A mailing-list footer under a rule ("____", then the list's name and address).
+    if let Some(s) = (0..end)
+        .rev()
+        .find(|k| removed[*k].is_none() && SEPARATOR.is_match(lines[*k]))
+        && short_unquoted_tail(&lines, s + 1, end, 6)
+        && (0..s).any(|k| !is_blank(lines[k]) && removed[k].is_none())
+    {
+        mark(&mut removed, s, end, Reason::Signature);
+        end = s;
+    }
     if let Some(s) = (0..end)
         .rev()
         .find(|k| removed[*k].is_none() && SIGNATURE_DELIMITER.is_match(lines[*k]))
@@ -241,7 +258,8 @@ pub fn from_body(body: &str) -> Extraction {
         end = s;
     }
     while let Some(k) = last_content(&removed, end) {
-        if !is_sign_off(lines[k]) || !(0..k).any(|p| !is_blank(lines[p]) && removed[p].is_none()) {
+        let sign_off = is_sign_off(lines[k]) || DASH_NAME.is_match(lines[k]);
+        if !sign_off || !(0..k).any(|p| !is_blank(lines[p]) && removed[p].is_none()) {
             break;
         }
         removed[k] = Some(Reason::SignOff);
@@ -252,6 +270,15 @@ pub fn from_body(body: &str) -> Extraction {
         .filter(|k| removed[*k].is_none() && *k < end.max(first_bottom_kept(&removed, end)))
         .map(|k| lines[k])
         .collect();
+    // Blank lines and a lone rule at the very end carry nothing (a rule with nothing below it
+    // is what is left of a cut reply header).
+    let mut kept = kept;
+    while kept
+        .last()
+        .is_some_and(|l| is_blank(l) || SEPARATOR.is_match(l))
+    {
+        kept.pop();
+    }
     let text = kept.join("\n").trim_matches('\n').trim_end().to_owned();
     let removed = removed
         .iter()
@@ -293,6 +320,19 @@ fn quoted_run_end(lines: &[&str], mut i: usize, end: usize) -> usize {
         i += 1;
     }
     last + 1
+}
+
+/// Whether lines `from..end` are at most `max` short, unquoted, non-blank lines (and some).
+fn short_unquoted_tail(lines: &[&str], from: usize, end: usize, max: usize) -> bool {
+    let content: Vec<&str> = (from..end)
+        .map(|k| lines[k])
+        .filter(|l| !is_blank(l))
+        .collect();
+    !content.is_empty()
+        && content.len() <= max
+        && content
+            .iter()
+            .all(|l| !is_quoted(l) && l.chars().count() <= 100)
 }
 
 /// Whether lines `from..end` look like a signature: a few short unquoted lines.
@@ -358,9 +398,14 @@ fn is_sign_off(line: &str) -> bool {
     line.len() <= 80 && SIGN_OFF.is_match(line)
 }
 
-/// Whether `text` (a line, or wrapped lines joined) is an attribution line.
+/// Whether `text` (a line, or wrapped lines joined) is an attribution line, also when wrapped
+/// in rules ("---- On … wrote ----").
 fn is_attribution(text: &str) -> bool {
-    text.len() <= MAX_HEADER_LINE && ATTRIBUTION.is_match(text)
+    if text.len() > MAX_HEADER_LINE {
+        return false;
+    }
+    let bare = text.trim_matches(|c: char| c == '-' || c == '_' || c.is_whitespace());
+    ATTRIBUTION.is_match(text) || ATTRIBUTION.is_match(bare) || DATED_ADDRESS_HEADER.is_match(text)
 }
 
 /// If a reply header starts at line `i`, how many lines it spans.
@@ -390,34 +435,41 @@ fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
         if span > 1 && is_blank(lines[i + span - 1]) {
             break;
         }
-        if is_attribution(&join(&lines[i..i + span])) {
+        // A wrapped attribution starts here only if it does not also match without this
+        // line: otherwise this line is the person's text just above a one-line attribution.
+        if is_attribution(&join(&lines[i..i + span]))
+            && (span == 1
+                || ATTRIBUTION_OPENER.is_match(line)
+                || !is_attribution(&join(&lines[i + 1..i + span])))
+        {
             return Some(span);
         }
     }
     None
 }
 
-/// Length of an Outlook-style header block starting at `i`: a From line followed by at least
-/// two other header lines within the next six lines.
+fn is_header_line(line: &str) -> bool {
+    line.len() <= MAX_HEADER_LINE && (HEADER_FROM.is_match(line) || HEADER_OTHER.is_match(line))
+}
+
+/// Length of an Outlook-style header block starting at `i`: a From (or Date) line and at least
+/// two more header lines (From/Sent/Date/To/Cc/Subject, in several languages), possibly with
+/// indented continuation lines, and no blank line inside.
 fn header_block_len(lines: &[&str], i: usize, end: usize) -> Option<usize> {
-    if i >= end || !HEADER_FROM.is_match(lines[i]) {
+    if i >= end || !(HEADER_FROM.is_match(lines[i]) || HEADER_DATE.is_match(lines[i])) {
         return None;
     }
     let mut k = i + 1;
-    let mut others = 0;
-    while k < end && k <= i + 8 {
-        if HEADER_OTHER.is_match(lines[k]) {
-            others += 1;
-        } else if is_blank(lines[k]) {
-            if others >= 2 {
-                break;
-            }
-        } else if others == 0 || !lines[k].starts_with([' ', '\t']) {
+    let mut headers = 1;
+    while k < end && k <= i + 10 {
+        if is_header_line(lines[k]) {
+            headers += 1;
+        } else if is_blank(lines[k]) || !lines[k].starts_with([' ', '\t', '<', '[']) {
             break;
         }
         k += 1;
     }
-    (others >= 2).then_some(k - i)
+    (headers >= 3).then_some(k - i)
 }
 
 #[cfg(test)]

@@ -53,10 +53,36 @@ pub static ATTRIBUTION: LazyLock<RegexSet> = LazyLock::new(|| {
     .expect("built-in patterns compile")
 });
 
+/// A date and an address ending in a colon, in any language: "2016-10-24 15:36 GMT+02:00 Foo
+/// <foo@bar.test>:", "23 mar 2017 21:25 \"Neil\" <n@x.test> napisał(a):", "26.06.2014, 14:41,
+/// \"Alexander\" <a@x.test>:". Needs a digit, an address in brackets, quotes or parentheses
+/// (or after mailto:), and the final colon.
+pub static DATED_ADDRESS_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^.*\d.*([<(\[]\s*(mailto:)?[^\s<>()\[\]@]+@[^\s<>()\[\]]+\s*[>)\]]|mailto:\S+@\S+).*[:：]$",
+    )
+});
+
+/// A header block may start with its Date line (some clients put it first).
+pub static HEADER_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)^\s*[*_]{0,2}(date|sent|datum|fecha|data|envoyé|gesendet|verzonden|enviado|inviato)[*_]{0,2}\s*[:：]\s*\S",
+    )
+});
+
+/// Words that begin an attribution line, so a wrapped one is recognised from its first line.
+pub static ATTRIBUTION_OPENER: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^\s*(on|le|am|el|op|il|in data|em|no dia|den|på|w dniu|dnia|dne|在|\d)(?-u:\b)")
+});
+
+/// A sign-off made of a dash and a name ("-Abhishek Kona"), recognised only as the last line.
+pub static DASH_NAME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^\s*[-–—]\s?\p{Lu}[\p{L}.'’-]*( [\p{L}.'’-]+){0,3}\s*$"));
+
 /// "-----Original Message-----" and its translations.
 pub static ORIGINAL_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)^[\s\-_*]*(original message|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|mensagem original|originalmeddelande|oprindelig meddelelse|opprinnelig melding|alkuperäinen viesti|wiadomość oryginalna|исходное сообщение)[\s\-_*]*$",
+        r"(?i)^[\s\-_*]*(original message|reply message|antwort nachricht|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|mensagem original|originalmeddelande|oprindelig meddelelse|opprinnelig melding|alkuperäinen viesti|wiadomość oryginalna|исходное сообщение)[\s\-_*]*$",
     )
 });
 
@@ -78,7 +104,7 @@ pub static HEADER_FROM: LazyLock<Regex> = LazyLock::new(|| {
 /// Other lines of an Outlook header block.
 pub static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)^\s*[*_]{0,2}(sent|date|to|cc|bcc|subject|reply-to|envoyé|date d'envoi|à|objet|gesendet|datum|an|betreff|verzonden|aan|onderwerp|enviado|fecha|para|asunto|assunto|inviato|data|a|oggetto|skickat|till|ämne|sendt|til|emne|lähetetty|vastaanottaja|aihe|wysłano|do|temat|отправлено|кому|тема|发送时间|收件人|主题|日期|寄件日期|送信日時|宛先|件名)[*_]{0,2}\s*[:：]",
+        r"(?i)^\s*[*_]{0,2}(sent|date|to|cc|bcc|subject|reply-to|envoyé|date d'envoi|à|objet|gesendet|datum|an|betreff|verzonden|aan|onderwerp|enviado|fecha|para|asunto|assunto|inviato|data|a|oggetto|risposta|skickat|till|ämne|sendt|til|emne|lähetetty|vastaanottaja|aihe|wysłano|do|temat|отправлено|кому|тема|发送时间|收件人|主题|日期|寄件日期|送信日時|宛先|件名)[*_]{0,2}\s*[:：]",
     )
 });
 
@@ -92,7 +118,7 @@ pub static SIGNATURE_DELIMITER: LazyLock<Regex> = LazyLock::new(|| re(r"^--\s?$"
 /// repeats are kept here on purpose: a long sentence that starts "Sent from my …" is text.
 pub static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)^\s*(sent from my \S.{0,40}|sent from (mail|outlook|yahoo mail|samsung|gmail)\b.{0,40}|get outlook for (ios|android)\b.{0,20}|sent with (sparrow|blackberry|proton ?mail)\b.{0,40}|sent via .{0,30}(mobile|phone|iphone|ipad|android|blackberry)\b.{0,20}|von meinem .{1,40} gesendet|gesendet von meinem .{1,40}|envoyé de mon .{1,40}|enviado desde mi .{1,40}|enviado do meu .{1,40}|inviato da(l mio)? .{1,40}|verzonden (vanaf|met) mijn .{1,40}|skickat från min .{1,40}|sendt fra min .{1,40}|отправлено с .{1,40}|iphoneから送信)\s*$",
+        r"(?i)^\s*(sent from my \S.{0,40}|sent from (mail|outlook|yahoo mail|samsung|gmail)\b.{0,40}|get outlook for (ios|android)\b.{0,20}|sent with (sparrow|blackberry|proton ?mail)\b.{0,40}|sent via .{0,30}(mobile|phone|iphone|ipad|android|blackberry)\b.{0,20}|von meinem .{1,40} gesendet|gesendet von meinem .{1,40}|envoyé de mon .{1,40}|enviado desde mi .{1,40}|enviado do meu .{1,40}|inviato da(l mio)? .{1,40}|verzonden (vanaf|met) mijn .{1,40}|skickat från min .{1,40}|sendt fra min .{1,40}|отправлено с .{1,40}|iphoneから送信|envoyé depuis mon .{1,40}|diese nachricht wurde von meinem .{1,60} gesendet\.?|von meinem .{1,40} gesendet\.?|sent via (mobile|my \S.{0,30})|sent with \S.{0,30}|sent from (windows mail|mail for windows|my \S.{0,30})|from my (iphone|ipad|android|samsung|mobile|phone)\b.{0,20})\s*$",
     )
 });
 
