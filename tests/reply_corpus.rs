@@ -74,12 +74,13 @@ fn corpus_pass_rates() {
     let mut failures = Vec::new();
     for case in &manifest {
         let name = case["case"].as_str().unwrap();
-        let source = name.split('-').next().unwrap().to_owned()
-            + if name.starts_with("talon-") {
-                &name[5..name[6..].find('-').map_or(name.len(), |i| i + 6)]
-            } else {
-                ""
-            };
+        // ert, erp, and talon split by input kind (talon-text, talon-eml, talon-html).
+        let mut parts = name.splitn(3, '-');
+        let first = parts.next().unwrap_or_default();
+        let source = match (first, parts.next()) {
+            ("talon", Some(kind)) => format!("talon-{kind}"),
+            _ => first.to_owned(),
+        };
         let (ok, got, expected) = run_case(&dir, case);
         let e = by_source.entry(source).or_default();
         e.0 += 1;
