@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Settings;
 use crate::crypto::{KeyError, Keyring};
 use crate::inbound::committer::Committer;
+use crate::inbound::imap::Poller;
 use crate::inbound::pipeline::Pipeline;
 use crate::inbound::smtp;
 use crate::inbound::smtp::session::{SessionParams, Shared};
@@ -158,6 +159,11 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
         },
         pipeline,
     });
+    if settings.imap.enabled {
+        let poller = Poller::new(&settings, shared.pipeline.clone(), store.clone())?;
+        info!(host = %settings.imap.host, mailbox = %settings.imap.mailbox, "IMAP poller starting");
+        tasks.spawn(poller.run(stop.clone()));
+    }
     let sessions = TaskTracker::new();
     info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), starttls = shared.params.tls.is_some(), "SMTP listener bound");
     tasks.spawn(smtp::listen(

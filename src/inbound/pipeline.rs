@@ -31,8 +31,11 @@ use crate::store::{
 /// The SMTP envelope, or what the IMAP door knows of it.
 #[derive(Debug, Clone)]
 pub struct Envelope {
-    /// The reverse path; `None` for the null sender `<>`.
+    /// The reverse path, when known and not null.
     pub mail_from: Option<String>,
+    /// The reverse path is the null sender `<>` (bounces). The IMAP door only knows this from a
+    /// `Return-Path: <>` header; a missing header is not a null sender.
+    pub null_sender: bool,
     pub rcpt_to: Vec<String>,
     /// Reply addresses already verified at `RCPT TO` (the SMTP door), in order.
     pub verified: Vec<TokenTarget>,
@@ -296,10 +299,7 @@ impl Pipeline {
         );
 
         // Classification comes first: an auto-reply or a bounce is never filed, token or not.
-        match classify(
-            &message,
-            envelope.mail_from.as_deref().is_none_or(str::is_empty),
-        ) {
+        match classify(&message, envelope.null_sender) {
             Class::Loop => {
                 self.record(
                     self.ledger(envelope, None, header_id),

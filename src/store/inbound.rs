@@ -203,6 +203,21 @@ impl Store {
             > 0)
     }
 
+    /// The recorded outcome of an IMAP message (by UIDVALIDITY and UID), if it was decided.
+    pub async fn imap_outcome(
+        &self,
+        uidvalidity: i64,
+        uid: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT outcome FROM inbound WHERE imap_uidvalidity = $1 AND imap_uid = $2 ORDER BY received_at DESC LIMIT 1",
+        )
+        .bind(uidvalidity)
+        .bind(uid)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// The notification that was sent with this Message-ID, if any.
     pub async fn notification_by_email_id(
         &self,

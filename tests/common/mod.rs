@@ -584,3 +584,250 @@ pub fn messages(sb: &Sandbox, thread: &str) -> Vec<Value> {
         .unwrap()
         .clone()
 }
+
+/// A throwaway Dovecot (IMAP on 127.0.0.1, plain and implicit TLS), users `sealpost` (the
+/// gateway's mailbox) and `jane`, all passwords `pw-<user>`; stopped when dropped.
+pub struct Dovecot {
+    pub dir: tempfile::TempDir,
+    pub imap_port: u16,
+    pub imaps_port: u16,
+    pub cert: PathBuf,
+    conf: PathBuf,
+    child: Option<Child>,
+}
+
+impl Dovecot {
+    pub fn start() -> Dovecot {
+        use std::os::unix::fs::PermissionsExt;
+        let binary = ["/usr/sbin/dovecot", "/usr/bin/dovecot"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("Dovecot is required for the IMAP tests (Debian package dovecot-imapd; scripts/test.sh installs it)");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for d in ["run", "state", "mail"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let (cert, key) = self_signed_cert(root);
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0"))
+            .unwrap_or(false);
+        let id = |flag: &str, user: Option<&str>| {
+            let mut c = Command::new("id");
+            c.arg(flag);
+            if let Some(u) = user {
+                c.arg(u);
+            }
+            String::from_utf8(c.output().unwrap().stdout)
+                .unwrap()
+                .trim()
+                .to_owned()
+        };
+        let (mail_user, login_user) = if is_root {
+            ("dovecot".to_owned(), "dovenull".to_owned())
+        } else {
+            (id("-un", None), id("-un", None))
+        };
+        let uid = id("-u", Some(&mail_user));
+        let gid = id("-g", Some(&mail_user));
+        let group = id("-gn", Some(&mail_user));
+        Command::new("chown")
+            .arg(format!("{uid}:{gid}"))
+            .arg(root.join("mail"))
+            .status()
+            .unwrap();
+        let users: String = ["sealpost", "jane"]
+            .iter()
+            .map(|u| {
+                format!(
+                    "{u}:{{PLAIN}}pw-{u}:{uid}:{gid}::{}\n",
+                    root.join("mail").join(u).display()
+                )
+            })
+            .collect();
+        std::fs::write(root.join("users"), users).unwrap();
+        let imap_port = free_port();
+        let imaps_port = free_port();
+        let no_chroot = if is_root {
+            ""
+        } else {
+            "service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}\n"
+        };
+        let conf = root.join("dovecot.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {r}/run\nstate_dir = {r}/state\n\
+                 instance_name = sealpost-test-{imap_port}\nlog_path = {r}/dovecot.log\n\
+                 default_internal_user = {mail_user}\ndefault_internal_group = {group}\ndefault_login_user = {login_user}\n\
+                 first_valid_uid = 1\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+                 ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\nssl_min_protocol = TLSv1.2\n\
+                 mail_location = maildir:~/Maildir\nmail_fsync = never\n\
+                 passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {r}/users\n}}\n\
+                 userdb {{\n  driver = passwd-file\n  args = username_format=%u {r}/users\n}}\n\
+                 protocol imap {{\n  mail_max_userip_connections = 1000\n}}\n\
+                 service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\n{no_chroot}",
+                r = root.display(),
+                cert = cert.display(),
+                key = key.display(),
+            ),
+        )
+        .unwrap();
+        let _ = binary;
+        let mut d = Dovecot {
+            dir,
+            imap_port,
+            imaps_port,
+            cert,
+            conf,
+            child: None,
+        };
+        d.run();
+        d
+    }
+
+    /// Starts the server process (again) and waits for its greeting.
+    pub fn run(&mut self) {
+        let child = Command::new("/usr/sbin/dovecot")
+            .arg("-F")
+            .arg("-c")
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dovecot");
+        self.child = Some(child);
+        let port = self.imap_port;
+        let up = wait_for(Duration::from_secs(20), || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            let mut buf = [0u8; 64];
+            let n = std::io::Read::read(&mut s, &mut buf).ok()?;
+            buf[..n].starts_with(b"* OK").then_some(())
+        });
+        assert!(
+            up.is_some(),
+            "Dovecot did not start; its log: {}",
+            std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+        );
+    }
+
+    /// Stops the server process.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            if wait_for(Duration::from_secs(10), || c.try_wait().ok().flatten()).is_none() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        // The listening port must be free before a restart.
+        let port = self.imap_port;
+        wait_for(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_err()
+                .then_some(())
+        });
+    }
+
+    /// A logged-in plain-text IMAP connection for the test's own checks.
+    pub fn client(&self, user: &str) -> ImapClient {
+        let s = std::net::TcpStream::connect(("127.0.0.1", self.imap_port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut c = ImapClient {
+            reader: std::io::BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+            tag: 0,
+        };
+        let mut greeting = String::new();
+        std::io::BufRead::read_line(&mut c.reader, &mut greeting).unwrap();
+        c.command(&format!("LOGIN {user} pw-{user}"));
+        c
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A minimal blocking IMAP client: enough to APPEND and to count messages.
+pub struct ImapClient {
+    reader: std::io::BufReader<std::net::TcpStream>,
+    writer: std::net::TcpStream,
+    tag: u32,
+}
+
+impl ImapClient {
+    /// Runs a command; returns its untagged lines; panics unless it ends in OK.
+    pub fn command(&mut self, cmd: &str) -> Vec<String> {
+        use std::io::{BufRead, Write};
+        self.tag += 1;
+        let tag = format!("t{}", self.tag);
+        self.writer
+            .write_all(format!("{tag} {cmd}\r\n").as_bytes())
+            .unwrap();
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            assert!(!line.is_empty(), "IMAP connection closed during {cmd}");
+            if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+                assert!(rest.starts_with("OK"), "{cmd} -> {line}");
+                return lines;
+            }
+            lines.push(line);
+        }
+    }
+
+    pub fn append(&mut self, mailbox: &str, raw: &[u8]) {
+        use std::io::{BufRead, Write};
+        self.tag += 1;
+        let tag = format!("t{}", self.tag);
+        self.writer
+            .write_all(format!("{tag} APPEND \"{mailbox}\" {{{}}}\r\n", raw.len()).as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with('+'), "APPEND not accepted: {line}");
+        self.writer.write_all(raw).unwrap();
+        self.writer.write_all(b"\r\n").unwrap();
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            if line.starts_with(&tag) {
+                assert!(line.contains("OK"), "APPEND failed: {line}");
+                return;
+            }
+        }
+    }
+
+    /// Messages in a mailbox (0 when it does not exist yet).
+    pub fn count(&mut self, mailbox: &str) -> u32 {
+        use std::io::{BufRead, Write};
+        self.tag += 1;
+        let tag = format!("t{}", self.tag);
+        self.writer
+            .write_all(format!("{tag} STATUS \"{mailbox}\" (MESSAGES)\r\n").as_bytes())
+            .unwrap();
+        let mut count = 0;
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            if let Some(i) = line.find("MESSAGES ") {
+                count = line[i + 9..]
+                    .trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .parse()
+                    .unwrap_or(0);
+            }
+            if line.starts_with(&tag) {
+                return count;
+            }
+        }
+    }
+}

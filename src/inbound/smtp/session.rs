@@ -397,6 +397,7 @@ impl Session {
     async fn end_of_data(&mut self, out: &mut Vec<u8>) {
         let envelope = Envelope {
             mail_from: self.txn.mail_from.clone().flatten(),
+            null_sender: matches!(self.txn.mail_from, Some(None)),
             rcpt_to: std::mem::take(&mut self.txn.rcpt_to),
             verified: std::mem::take(&mut self.txn.verified),
             door: Door::Smtp,

@@ -1,0 +1,187 @@
+//! The IMAP door against a real Dovecot started by the test: IDLE, folders, reconnects, TLS,
+//! a backlog with a crash in the middle.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, Dovecot, Sandbox, client_reply, messages, notification_to, wait_for};
+
+const JANE: &str = "jane@example.test";
+const PROCESSED: &str = "Sealpost.Processed";
+const REJECTED: &str = "Sealpost.Rejected";
+
+fn imap_config(dovecot: &Dovecot, tls: &str, port: u16, extra: &str) -> String {
+    let pw = dovecot.dir.path().join("sealpost-password");
+    std::fs::write(&pw, "pw-sealpost\n").unwrap();
+    format!(
+        "[imap]\nenabled = true\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"{tls}\"\nusername = \"sealpost\"\npassword_file = \"{}\"\n{extra}",
+        pw.display()
+    )
+}
+
+fn setup(dovecot: &Dovecot) -> (Sandbox, String) {
+    let sb = Sandbox::with_keyring(&imap_config(dovecot, "none", dovecot.imap_port, ""));
+    let thread = sb.new_thread("convenience", "Lab results", "Your results are in.");
+    (sb, thread)
+}
+
+fn wait_filed(sb: &Sandbox, thread: &str, n: usize) -> Vec<serde_json::Value> {
+    wait_for(Duration::from_secs(60), || {
+        let m = messages(sb, thread);
+        (m.len() >= n).then_some(m)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{n} messages were not filed in time: {:?}",
+            messages(sb, thread)
+        )
+    })
+}
+
+#[test]
+fn replies_through_idle_forged_mail_rejected_and_reconnects() {
+    let mut dovecot = Dovecot::start();
+    let (sb, thread) = setup(&dovecot);
+    let daemon = Daemon::start(&sb, &[]);
+    let notification = notification_to(&sb, JANE);
+    let mut imap = dovecot.client("sealpost");
+
+    // A valid reply, appended while the poller idles.
+    let (_, raw) = client_reply(
+        &notification,
+        JANE,
+        "Thanks, see you on Tuesday.",
+        "imap1@x.test",
+    );
+    imap.append("INBOX", &raw);
+    let msgs = wait_filed(&sb, &thread, 2);
+    assert_eq!(msgs[1]["body"], "Thanks, see you on Tuesday.");
+    assert_eq!(msgs[1]["via"], "imap");
+    wait_for(Duration::from_secs(20), || {
+        (imap.count(PROCESSED) == 1).then_some(())
+    })
+    .expect("moved to processed");
+    assert_eq!(imap.count("INBOX"), 0);
+
+    // A forged one: rejected folder, not filed.
+    let forged = b"From: jane@example.test\r\nTo: reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@reply.example.test\r\nSubject: Re: Lab results\r\nMessage-ID: <forged@x.test>\r\n\r\nlet me in\r\n";
+    imap.append("INBOX", forged);
+    wait_for(Duration::from_secs(20), || {
+        (imap.count(REJECTED) == 1).then_some(())
+    })
+    .expect("moved to rejected");
+    assert_eq!(messages(&sb, &thread).len(), 2);
+
+    // Dovecot goes away and comes back; the poller reconnects by itself.
+    drop(imap);
+    dovecot.stop();
+    let log = sb.dir.path().join("daemon.log");
+    wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&log)
+            .ok()?
+            .contains("IMAP connection lost")
+            .then_some(())
+    })
+    .expect("the poller notices that the server went away");
+    dovecot.run();
+    let mut imap = dovecot.client("sealpost");
+    let (_, raw) = client_reply(
+        &notification,
+        JANE,
+        "Back again after the restart.",
+        "imap2@x.test",
+    );
+    imap.append("INBOX", &raw);
+    let msgs = wait_filed(&sb, &thread, 3);
+    assert_eq!(msgs[2]["body"], "Back again after the restart.");
+    let out = daemon.stop();
+    assert!(
+        out.stderr.matches("IMAP connected").count() >= 2,
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn imaps_needs_the_ca_file() {
+    let dovecot = Dovecot::start();
+    let ca = format!("ca_file = \"{}\"\n", dovecot.cert.display());
+    let sb = Sandbox::with_keyring(&imap_config(&dovecot, "implicit", dovecot.imaps_port, &ca));
+    let thread = sb.new_thread("convenience", "Lab results", "Your results are in.");
+    let daemon = Daemon::start(&sb, &[]);
+    let notification = notification_to(&sb, JANE);
+    let (_, raw) = client_reply(&notification, JANE, "Over IMAPS.", "imaps@x.test");
+    dovecot.client("sealpost").append("INBOX", &raw);
+    assert_eq!(wait_filed(&sb, &thread, 2)[1]["body"], "Over IMAPS.");
+    daemon.stop();
+
+    // The same without the CA: the certificate is refused and nothing is read.
+    let sb = Sandbox::with_keyring(&imap_config(&dovecot, "implicit", dovecot.imaps_port, ""));
+    let thread = sb.new_thread("convenience", "Lab results", "Your results are in.");
+    let daemon = Daemon::start(&sb, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(messages(&sb, &thread).len(), 1);
+    let out = daemon.stop();
+    assert!(
+        out.stderr.contains("TLS") && out.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn backlog_with_a_crash_is_filed_exactly_once() {
+    const N: usize = 500;
+    let dovecot = Dovecot::start();
+    let (sb, thread) = setup(&dovecot);
+    // One run to get the notification (and its token) out.
+    let daemon = Daemon::start(&sb, &[]);
+    let notification = notification_to(&sb, JANE);
+    daemon.stop();
+
+    let mut imap = dovecot.client("sealpost");
+    for k in 0..N {
+        let (_, raw) = client_reply(
+            &notification,
+            JANE,
+            &format!("Backlog reply {k}"),
+            &format!("backlog-{k}@x.test"),
+        );
+        imap.append("INBOX", &raw);
+    }
+    let daemon = Daemon::start(&sb, &[]);
+    wait_for(Duration::from_secs(120), || {
+        (imap.count(PROCESSED) >= 50).then_some(())
+    })
+    .expect("progress");
+    daemon.kill();
+    let done_before = imap.count(PROCESSED);
+    assert!(
+        (done_before as usize) < N,
+        "the crash came in the middle of the backlog"
+    );
+
+    let daemon = Daemon::start(&sb, &[]);
+    wait_for(Duration::from_secs(240), || {
+        (imap.count("INBOX") == 0).then_some(())
+    })
+    .expect("the mailbox ends empty");
+    daemon.stop();
+    let msgs = messages(&sb, &thread);
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for m in &msgs[1..] {
+        *seen
+            .entry(m["body"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    for k in 0..N {
+        assert_eq!(
+            seen.get(&format!("Backlog reply {k}")),
+            Some(&1),
+            "reply {k}"
+        );
+    }
+    assert_eq!(msgs.len(), N + 1);
+    assert_eq!(imap.count(PROCESSED) as usize, N);
+}
