@@ -174,35 +174,6 @@ impl Store {
         Ok(key)
     }
 
-    /// Whether a message with this Message-ID was already filed into the thread.
-    pub async fn is_filed(
-        &self,
-        thread: ThreadId,
-        header_message_id: &str,
-    ) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM inbound
-             WHERE thread_id = $1 AND header_message_id = $2 AND filed_message_id IS NOT NULL",
-        )
-        .bind(thread.0)
-        .bind(header_message_id)
-        .fetch_one(&self.pool)
-        .await?
-            > 0)
-    }
-
-    /// Whether an IMAP message (by UIDVALIDITY and UID) already reached a decision.
-    pub async fn imap_seen(&self, uidvalidity: i64, uid: i64) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM inbound WHERE imap_uidvalidity = $1 AND imap_uid = $2",
-        )
-        .bind(uidvalidity)
-        .bind(uid)
-        .fetch_one(&self.pool)
-        .await?
-            > 0)
-    }
-
     /// The recorded outcome of an IMAP message (by UIDVALIDITY and UID), if it was decided.
     pub async fn imap_outcome(
         &self,

@@ -199,15 +199,6 @@ impl Store {
         Ok(ids.into_iter().map(NotificationId).collect())
     }
 
-    /// The earliest time a queued or deferred notification becomes due, if any.
-    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('queued', 'deferred')",
-        )
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
     /// Gives back a claim without recording an attempt (used when shutting down).
     pub async fn unclaim(&self, id: NotificationId) -> Result<(), StoreError> {
         sqlx::query("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = $1")
