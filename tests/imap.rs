@@ -185,3 +185,108 @@ fn backlog_with_a_crash_is_filed_exactly_once() {
     assert_eq!(msgs.len(), N + 1);
     assert_eq!(imap.count(PROCESSED) as usize, N);
 }
+
+#[test]
+fn oversized_messages_are_rejected_unread() {
+    let dovecot = Dovecot::start();
+    let sb = Sandbox::with_keyring(&format!(
+        "max_message_bytes = 4096\n{}",
+        imap_config(&dovecot, "none", dovecot.imap_port, "")
+    ));
+    let thread = sb.new_thread("convenience", "Lab results", "Your results are in.");
+    let daemon = Daemon::start(&sb, &[]);
+    let notification = notification_to(&sb, JANE);
+    let (_, raw) = client_reply(&notification, JANE, &"big ".repeat(3000), "big@x.test");
+    let mut imap = dovecot.client("sealpost");
+    imap.append("INBOX", &raw);
+    wait_for(Duration::from_secs(30), || {
+        (imap.count(REJECTED) == 1).then_some(())
+    })
+    .expect("moved to rejected");
+    assert_eq!(messages(&sb, &thread).len(), 1);
+    let out = daemon.stop();
+    assert!(out.stderr.contains("too-large"), "{}", out.stderr);
+}
+
+#[test]
+fn a_real_client_reads_over_imap_and_replies() {
+    let dovecot = Dovecot::start();
+    let (sb, thread) = setup(&dovecot);
+    let daemon = Daemon::start(&sb, &[]);
+    // The notification lands in Jane's mailbox on the same Dovecot.
+    let notification = notification_to(&sb, JANE);
+    dovecot.client("jane").append("INBOX", &notification);
+    // Jane's mail client reads it over IMAP and replies; her mail system (dovecot-lda standing
+    // in for an MTA) delivers the reply into the gateway's mailbox.
+    let lda = [
+        "/usr/lib/dovecot/dovecot-lda",
+        "/usr/libexec/dovecot/dovecot-lda",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("dovecot-lda is part of dovecot-core");
+    let mta = dovecot.dir.path().join("mta.sh");
+    std::fs::write(
+        &mta,
+        format!(
+            "#!/bin/sh\nexec {lda} -c {} -d sealpost\n",
+            dovecot.dir.path().join("dovecot.conf").display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&mta)
+        .status()
+        .unwrap();
+    let mut child = std::process::Command::new("s-nail")
+        .args([
+            "-n",
+            "-#",
+            "-Sv15-compat",
+            "-Simap-auth=login",
+            "-Shostname=example.test",
+            "-Squote",
+        ])
+        .arg(format!(
+            "-Spassword-jane@127.0.0.1:{}=pw-jane",
+            dovecot.imap_port
+        ))
+        .arg(format!("-Smta={}", mta.display()))
+        .args([
+            "-Sfrom=Jane Doe <jane@example.test>",
+            "-Sindentprefix=> ",
+            "-Sreply-to-honour=yes",
+        ])
+        .args([
+            "-Sttycharset=utf-8",
+            "-Sescape=~",
+            "-Snosave",
+            "-SDEAD=/dev/null",
+            "-f",
+        ])
+        .arg(format!("imap://jane@127.0.0.1:{}/INBOX", dovecot.imap_port))
+        .env("HOME", "/nonexistent")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("s-nail is required (Debian package s-nail)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("reply 1\nRead it in my mail app, thank you!\n~.\n".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let msgs = wait_filed(&sb, &thread, 2);
+    assert_eq!(msgs[1]["body"], "Read it in my mail app, thank you!");
+    assert_eq!(msgs[1]["via"], "imap");
+    daemon.stop();
+}

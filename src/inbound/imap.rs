@@ -165,7 +165,14 @@ impl Poller {
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
-        info!("IMAP poller stopped");
+        let c = &self.counters;
+        info!(
+            seen = c.seen.load(Ordering::Relaxed),
+            filed = c.filed.load(Ordering::Relaxed),
+            rejected = c.rejected.load(Ordering::Relaxed),
+            reconnects = c.reconnects.load(Ordering::Relaxed),
+            "IMAP poller stopped"
+        );
     }
 
     async fn connect(&self) -> Result<Session, ImapError> {
@@ -256,6 +263,14 @@ impl Poller {
             let uidvalidity = i64::from(mailbox.uid_validity.ok_or(ImapError::NoUidValidity)?);
             if mailbox.exists > 0 {
                 self.drain(&mut session, uidvalidity, &targets).await?;
+                let c = &self.counters;
+                info!(
+                    seen = c.seen.load(Ordering::Relaxed),
+                    filed = c.filed.load(Ordering::Relaxed),
+                    rejected = c.rejected.load(Ordering::Relaxed),
+                    reconnects = c.reconnects.load(Ordering::Relaxed),
+                    "IMAP mailbox handled"
+                );
             }
             // A full pass worked: the connection is healthy again.
             *backoff = BACKOFF_FIRST;
