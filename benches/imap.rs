@@ -36,7 +36,15 @@ fn main() {
     daemon.stop();
 
     let replies: Vec<Vec<u8>> = (0..n)
-        .map(|k| client_reply(&notification, "jane@example.test", &format!("Reply {k}"), &format!("b{k}@x.test")).1)
+        .map(|k| {
+            client_reply(
+                &notification,
+                "jane@example.test",
+                &format!("Reply {k}"),
+                &format!("b{k}@x.test"),
+            )
+            .1
+        })
         .collect();
     let mut imap = dovecot.client("sealpost");
     let start = Instant::now();
@@ -47,18 +55,28 @@ fn main() {
 
     let start = Instant::now();
     let daemon = Daemon::start(&sb, &[("RUST_LOG", "warn")]);
-    wait_for(Duration::from_secs(3600), || (imap.count("INBOX") == 0).then_some(())).expect("drained");
+    wait_for(Duration::from_secs(3600), || {
+        (imap.count("INBOX") == 0).then_some(())
+    })
+    .expect("drained");
     let drain = start.elapsed();
 
     let rounds = 50;
     let mut latencies = Vec::with_capacity(rounds);
     for k in 0..rounds {
-        let (_, raw) = client_reply(&notification, "jane@example.test", &format!("Live {k}"), &format!("l{k}@x.test"));
+        let (_, raw) = client_reply(
+            &notification,
+            "jane@example.test",
+            &format!("Live {k}"),
+            &format!("l{k}@x.test"),
+        );
         let before = imap.count("Sealpost.Processed");
         let t = Instant::now();
         imap.append("INBOX", &raw);
-        wait_for(Duration::from_secs(60), || (imap.count("Sealpost.Processed") > before).then_some(()))
-            .expect("filed");
+        wait_for(Duration::from_secs(60), || {
+            (imap.count("Sealpost.Processed") > before).then_some(())
+        })
+        .expect("filed");
         latencies.push(t.elapsed());
     }
     daemon.stop();
@@ -66,9 +84,20 @@ fn main() {
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p).round() as usize];
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("imap: {n} replies in the gateway's mailbox (Dovecot, Maildir, 127.0.0.1)");
-    println!("  dovecot APPEND (one connection)   {:>8.0} msg/s  ({:.2} s)", rate(append), append.as_secs_f64());
-    println!("  sealpost backlog drain (filed)    {:>8.0} msg/s  ({:.2} s, includes start-up)", rate(drain), drain.as_secs_f64());
-    println!("  ratio drain / append              {:>8.2}", rate(drain) / rate(append));
+    println!(
+        "  dovecot APPEND (one connection)   {:>8.0} msg/s  ({:.2} s)",
+        rate(append),
+        append.as_secs_f64()
+    );
+    println!(
+        "  sealpost backlog drain (filed)    {:>8.0} msg/s  ({:.2} s, includes start-up)",
+        rate(drain),
+        drain.as_secs_f64()
+    );
+    println!(
+        "  ratio drain / append              {:>8.2}",
+        rate(drain) / rate(append)
+    );
     println!(
         "  APPEND -> filed and moved, IDLE ({rounds} rounds): p50 {:.0} ms, p95 {:.0} ms",
         pct(0.5).as_secs_f64() * 1000.0,

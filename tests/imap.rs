@@ -290,3 +290,41 @@ fn a_real_client_reads_over_imap_and_replies() {
     assert_eq!(msgs[1]["via"], "imap");
     daemon.stop();
 }
+
+#[test]
+fn starttls_polling_and_copy_expunge_without_idle_or_move() {
+    // A server that offers neither IDLE nor MOVE: the poller polls, and moves by COPY,
+    // \Deleted and UID EXPUNGE.
+    let dovecot = Dovecot::start_with(
+        "protocol imap {\n  imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE UIDPLUS\n}\n",
+    );
+    let ca = format!(
+        "ca_file = \"{}\"\npoll_interval_secs = 1\n",
+        dovecot.cert.display()
+    );
+    let sb = Sandbox::with_keyring(&imap_config(&dovecot, "starttls", dovecot.imap_port, &ca));
+    let thread = sb.new_thread("convenience", "Lab results", "Your results are in.");
+    let daemon = Daemon::start(&sb, &[]);
+    let notification = notification_to(&sb, JANE);
+    let (_, raw) = client_reply(&notification, JANE, "Polled, over STARTTLS.", "poll@x.test");
+    let mut imap = dovecot.client("sealpost");
+    imap.append("INBOX", &raw);
+    assert_eq!(
+        wait_filed(&sb, &thread, 2)[1]["body"],
+        "Polled, over STARTTLS."
+    );
+    wait_for(Duration::from_secs(20), || {
+        (imap.count(PROCESSED) == 1).then_some(())
+    })
+    .expect("copied to processed");
+    wait_for(Duration::from_secs(20), || {
+        (imap.count("INBOX") == 0).then_some(())
+    })
+    .expect("expunged from the inbox");
+    let out = daemon.stop();
+    assert!(
+        out.stderr.contains("idle=false") && out.stderr.contains("can_move=false"),
+        "{}",
+        out.stderr
+    );
+}

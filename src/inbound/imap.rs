@@ -41,6 +41,8 @@ pub const IDLE_REISSUE: Duration = Duration::from_secs(20 * 60);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Messages fetched, filed and moved together.
+const DRAIN_BATCH: usize = 32;
 
 type Conn = Either<TcpStream, TlsStream<TcpStream>>;
 type Session = async_imap::Session<Conn>;
@@ -313,7 +315,9 @@ impl Poller {
         }
     }
 
-    /// Handles every message in the selected mailbox, oldest first.
+    /// Handles every message in the selected mailbox, oldest first, in batches: one FETCH for a
+    /// batch's bodies, the pipeline run on all of them at once (so their commits are grouped),
+    /// then one move per destination folder.
     async fn drain(
         &self,
         session: &mut Session,
@@ -329,58 +333,89 @@ impl Poller {
         })
         .await?;
         listing.sort_by_key(|f| f.uid);
-        for item in listing {
-            let Some(uid) = item.uid else { continue };
-            self.counters.seen.fetch_add(1, Ordering::Relaxed);
-            let filed = match self
-                .store
-                .imap_outcome(uidvalidity, i64::from(uid))
-                .await
-                .map_err(Temporary)?
-            {
-                // Decided before (a crash came between the commit and the move).
-                Some(outcome) => outcome == "filed" || outcome == "duplicate",
-                None if u64::from(item.size.unwrap_or(0)) > self.params.max_message_bytes => {
-                    self.record_oversized(uidvalidity, uid).await?;
-                    false
+        for batch in listing.chunks(DRAIN_BATCH) {
+            let mut decided: Vec<(u32, bool)> = Vec::with_capacity(batch.len());
+            let mut to_fetch: Vec<u32> = Vec::new();
+            for item in batch {
+                let Some(uid) = item.uid else { continue };
+                self.counters.seen.fetch_add(1, Ordering::Relaxed);
+                match self
+                    .store
+                    .imap_outcome(uidvalidity, i64::from(uid))
+                    .await
+                    .map_err(Temporary)?
+                {
+                    // Decided before (a crash came between the commit and the move).
+                    Some(outcome) => {
+                        decided.push((uid, outcome == "filed" || outcome == "duplicate"))
+                    }
+                    None if u64::from(item.size.unwrap_or(0)) > self.params.max_message_bytes => {
+                        self.record_oversized(uidvalidity, uid).await?;
+                        decided.push((uid, false));
+                    }
+                    None => to_fetch.push(uid),
                 }
-                None => {
-                    let fetched: Vec<Fetch> = timed(async {
-                        session
-                            .uid_fetch(uid.to_string(), "BODY.PEEK[]")
-                            .await?
-                            .try_collect::<Vec<_>>()
-                            .await
-                    })
-                    .await?;
-                    let Some(raw) = fetched.iter().find_map(|f| f.body().map(<[u8]>::to_vec))
-                    else {
-                        // Expunged by someone else in the meantime.
-                        continue;
-                    };
+            }
+            let mut failure = None;
+            if !to_fetch.is_empty() {
+                let set = uid_set(&to_fetch);
+                let fetched: Vec<Fetch> = timed(async {
+                    session
+                        .uid_fetch(&set, "BODY.PEEK[]")
+                        .await?
+                        .try_collect::<Vec<_>>()
+                        .await
+                })
+                .await?;
+                let bodies: Vec<(u32, Vec<u8>)> = fetched
+                    .iter()
+                    .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+                    .collect();
+                let outcomes = futures_util::future::join_all(bodies.iter().map(|(uid, raw)| {
                     let envelope = Envelope {
                         mail_from: None,
-                        null_sender: return_path_is_null(&raw),
+                        null_sender: return_path_is_null(raw),
                         rcpt_to: Vec::new(),
                         verified: Vec::new(),
                         door: Door::Imap,
-                        imap: Some((uidvalidity, i64::from(uid))),
+                        imap: Some((uidvalidity, i64::from(*uid))),
                     };
-                    self.pipeline.process(&envelope, &raw).await?.is_filed()
+                    async move { (*uid, self.pipeline.process(&envelope, raw).await) }
+                }))
+                .await;
+                for (uid, outcome) in outcomes {
+                    match outcome {
+                        Ok(o) => decided.push((uid, o.is_filed())),
+                        // Not committed: leave it in the mailbox for the next attempt.
+                        Err(e) => failure = Some(e),
+                    }
                 }
-            };
-            let counter = if filed {
-                &self.counters.filed
-            } else {
-                &self.counters.rejected
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            let to = if filed {
-                targets.processed
-            } else {
-                targets.rejected
-            };
-            move_message(session, uid, to, targets.can_move).await?;
+            }
+            for filed in [true, false] {
+                let uids: Vec<u32> = decided
+                    .iter()
+                    .filter(|(_, f)| *f == filed)
+                    .map(|(u, _)| *u)
+                    .collect();
+                if uids.is_empty() {
+                    continue;
+                }
+                let counter = if filed {
+                    &self.counters.filed
+                } else {
+                    &self.counters.rejected
+                };
+                counter.fetch_add(uids.len() as u64, Ordering::Relaxed);
+                let to = if filed {
+                    targets.processed
+                } else {
+                    targets.rejected
+                };
+                move_messages(session, &uid_set(&uids), to, targets.can_move).await?;
+            }
+            if let Some(e) = failure {
+                return Err(e.into());
+            }
         }
         Ok(())
     }
@@ -429,21 +464,20 @@ struct Targets<'a> {
     can_move: bool,
 }
 
-/// MOVE when the server has it; else COPY, flag \Deleted and expunge that one message.
-async fn move_message(
+/// MOVE when the server has it; else COPY, flag \Deleted and expunge exactly those messages.
+async fn move_messages(
     session: &mut Session,
-    uid: u32,
+    set: &str,
     to: &str,
     can_move: bool,
 ) -> Result<(), ImapError> {
-    let set = uid.to_string();
     if can_move {
-        return timed(session.uid_mv(&set, to)).await;
+        return timed(session.uid_mv(set, to)).await;
     }
-    timed(session.uid_copy(&set, to)).await?;
+    timed(session.uid_copy(set, to)).await?;
     timed(async {
         session
-            .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+            .uid_store(set, "+FLAGS.SILENT (\\Deleted)")
             .await?
             .try_collect::<Vec<_>>()
             .await
@@ -451,13 +485,21 @@ async fn move_message(
     .await?;
     timed(async {
         session
-            .uid_expunge(&set)
+            .uid_expunge(set)
             .await?
             .try_collect::<Vec<_>>()
             .await
     })
     .await?;
     Ok(())
+}
+
+/// A UID set for a command: "3,7,8".
+fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Whether the message says its reverse path was null (`Return-Path: <>`), as a bounce's is.

@@ -598,6 +598,11 @@ pub struct Dovecot {
 
 impl Dovecot {
     pub fn start() -> Dovecot {
+        Dovecot::start_with("")
+    }
+
+    /// A Dovecot with extra configuration lines (for example a reduced `imap_capability`).
+    pub fn start_with(extra_conf: &str) -> Dovecot {
         use std::os::unix::fs::PermissionsExt;
         let binary = ["/usr/sbin/dovecot", "/usr/bin/dovecot"]
             .into_iter()
@@ -669,7 +674,7 @@ impl Dovecot {
                  passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {r}/users\n}}\n\
                  userdb {{\n  driver = passwd-file\n  args = username_format=%u {r}/users\n}}\n\
                  protocol imap {{\n  mail_max_userip_connections = 1000\n}}\n\
-                 service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\n{no_chroot}",
+                 service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\n{no_chroot}{extra_conf}\n",
                 r = root.display(),
                 cert = cert.display(),
                 key = key.display(),
