@@ -13,11 +13,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Sink, binary, count_arg, free_port, timed, tool, wait_port};
+use common::harness::{Daemon, Sandbox};
+use common::{Sink, count_arg, free_port, timed, tool};
 use sealpost::crypto::{Keyring, ReplyToken};
 use sealpost::domain::{Address, Mode, Role, Via};
 use sealpost::store::{NewParticipant, NewThread, Store};
@@ -74,27 +75,11 @@ fn rcpt_storm(port: u16, n: usize, rcpt: &str) -> (Duration, Vec<u16>) {
 fn main() {
     let n = count_arg(2000);
     let source = tool("smtp-source", "postfix");
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("sealpost.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[general]\ndata_dir = \"{}\"\n[smtp]\nreply_domain = \"reply.example.test\"\nlisten = \"127.0.0.1:{port}\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let ok = Command::new(binary())
-        .args(["--config", config.to_str().unwrap(), "keygen"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let sb = Sandbox::with_keyring("");
+    let port = sb.smtp_port;
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let ring = Arc::new(Keyring::load(&dir.path().join("data/keyring.json")).unwrap());
-    let url = format!("sqlite://{}", dir.path().join("data/sealpost.db").display());
+    let ring = Arc::new(Keyring::load(&sb.keyring_path()).unwrap());
+    let url = format!("sqlite://{}", sb.data_dir().join("sealpost.db").display());
     let store = runtime.block_on(Store::open(&url, ring.clone())).unwrap();
     let posted = runtime
         .block_on(store.create_thread(NewThread {
@@ -123,14 +108,7 @@ fn main() {
     let reply_to = ReplyToken::issue(&ring, posted.thread_id, jane.id, sealpost::clock::now())
         .address("reply.example.test");
 
-    let mut daemon = Command::new(binary())
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    wait_port(port);
+    let daemon = Daemon::start(&sb, &[("RUST_LOG", "warn")]);
 
     let sink_port = free_port();
     let _sink = Sink::start(sink_port);
@@ -163,8 +141,7 @@ fn main() {
     let (sealpost_rcpt, codes) = rcpt_storm(port, n, forged);
     let refused = codes.iter().filter(|c| **c == 550).count();
 
-    let _ = Command::new("kill").arg(daemon.id().to_string()).status();
-    let _ = daemon.wait();
+    daemon.stop();
 
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("inbound: {n} messages, {SESSIONS} concurrent sessions, one connection per message");

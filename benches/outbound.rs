@@ -6,11 +6,12 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Sink, binary, count_arg, free_port, timed, tool};
+use common::harness::{Daemon, Sandbox};
+use common::{Sink, count_arg, free_port, timed, tool};
 use sealpost::crypto::Keyring;
 use sealpost::domain::{Address, Mode, Role, Via};
 use sealpost::store::{DeliveryStatus, NewParticipant, NewThread, Store};
@@ -39,29 +40,14 @@ fn main() {
     drop(sink);
 
     // Sealpost: N queued notifications (half secure, half convenience) -> smtp-sink.
-    let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _sink = Sink::start(port);
-    let config = dir.path().join("sealpost.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[general]\ndata_dir = \"{}\"\n[smtp]\nreply_domain = \"reply.example.test\"\n\
-             [outbound]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_tls = \"none\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let ok = Command::new(binary())
-        .args(["--config", config.to_str().unwrap(), "keygen"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let sb = Sandbox::with_keyring(&format!(
+        "[outbound]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_tls = \"none\"\n"
+    ));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let keyring = Keyring::load(&dir.path().join("data/keyring.json")).unwrap();
-    let url = format!("sqlite://{}", dir.path().join("data/sealpost.db").display());
+    let keyring = Keyring::load(&sb.keyring_path()).unwrap();
+    let url = format!("sqlite://{}", sb.data_dir().join("sealpost.db").display());
     let store = runtime
         .block_on(Store::open(&url, Arc::new(keyring)))
         .unwrap();
@@ -100,13 +86,7 @@ fn main() {
     });
 
     let start = Instant::now();
-    let mut daemon = Command::new(binary())
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let daemon = Daemon::start(&sb, &[("RUST_LOG", "warn")]);
     let elapsed = runtime.block_on(async {
         loop {
             let sent = store
@@ -124,8 +104,7 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
-    let _ = Command::new("kill").arg(daemon.id().to_string()).status();
-    let _ = daemon.wait();
+    daemon.stop();
 
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("outbound: {n} messages to smtp-sink over one reused connection");

@@ -239,51 +239,14 @@ fn a_real_client_reads_over_imap_and_replies() {
         .arg(&mta)
         .status()
         .unwrap();
-    let mut child = std::process::Command::new("s-nail")
-        .args([
-            "-n",
-            "-#",
-            "-Sv15-compat",
-            "-Simap-auth=login",
-            "-Shostname=example.test",
-            "-Squote",
-        ])
-        .arg(format!(
+    common::snail_reply(
+        &format!("imap://jane@127.0.0.1:{}/INBOX", dovecot.imap_port),
+        mta.to_str().unwrap(),
+        &[format!(
             "-Spassword-jane@127.0.0.1:{}=pw-jane",
             dovecot.imap_port
-        ))
-        .arg(format!("-Smta={}", mta.display()))
-        .args([
-            "-Sfrom=Jane Doe <jane@example.test>",
-            "-Sindentprefix=> ",
-            "-Sreply-to-honour=yes",
-        ])
-        .args([
-            "-Sttycharset=utf-8",
-            "-Sescape=~",
-            "-Snosave",
-            "-SDEAD=/dev/null",
-            "-f",
-        ])
-        .arg(format!("imap://jane@127.0.0.1:{}/INBOX", dovecot.imap_port))
-        .env("HOME", "/nonexistent")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("s-nail is required (Debian package s-nail)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all("reply 1\nRead it in my mail app, thank you!\n~.\n".as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        )],
+        "Read it in my mail app, thank you!",
     );
     let msgs = wait_filed(&sb, &thread, 2);
     assert_eq!(msgs[1]["body"], "Read it in my mail app, thank you!");

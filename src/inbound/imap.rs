@@ -79,6 +79,20 @@ pub struct Counters {
     pub reconnects: AtomicU64,
 }
 
+impl Counters {
+    /// One log line with every counter.
+    fn log(&self, message: &'static str) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        info!(
+            seen = get(&self.seen),
+            filed = get(&self.filed),
+            rejected = get(&self.rejected),
+            reconnects = get(&self.reconnects),
+            "{message}"
+        );
+    }
+}
+
 /// Settings the poller needs, taken from the configuration.
 #[derive(Clone)]
 struct Params {
@@ -167,14 +181,7 @@ impl Poller {
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
-        let c = &self.counters;
-        info!(
-            seen = c.seen.load(Ordering::Relaxed),
-            filed = c.filed.load(Ordering::Relaxed),
-            rejected = c.rejected.load(Ordering::Relaxed),
-            reconnects = c.reconnects.load(Ordering::Relaxed),
-            "IMAP poller stopped"
-        );
+        self.counters.log("IMAP poller stopped");
     }
 
     async fn connect(&self) -> Result<Session, ImapError> {
@@ -265,14 +272,7 @@ impl Poller {
             let uidvalidity = i64::from(mailbox.uid_validity.ok_or(ImapError::NoUidValidity)?);
             if mailbox.exists > 0 {
                 self.drain(&mut session, uidvalidity, &targets).await?;
-                let c = &self.counters;
-                info!(
-                    seen = c.seen.load(Ordering::Relaxed),
-                    filed = c.filed.load(Ordering::Relaxed),
-                    rejected = c.rejected.load(Ordering::Relaxed),
-                    reconnects = c.reconnects.load(Ordering::Relaxed),
-                    "IMAP mailbox handled"
-                );
+                self.counters.log("IMAP mailbox handled");
             }
             // A full pass worked: the connection is healthy again.
             *backoff = BACKOFF_FIRST;

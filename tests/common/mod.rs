@@ -201,6 +201,12 @@ pub struct Manager {
     pub path: PathBuf,
 }
 
+impl Default for Manager {
+    fn default() -> Manager {
+        Manager::new()
+    }
+}
+
 impl Manager {
     pub fn new() -> Manager {
         let dir = tempfile::tempdir().unwrap();
@@ -835,4 +841,52 @@ impl ImapClient {
             }
         }
     }
+}
+
+/// Jane's mail client, s-nail: opens `mailbox` (an mbox file or an imap:// URL), replies to its
+/// first message with `text`, and sends the reply through `mta` (an smtp:// URL, or a program
+/// that takes the message on stdin like sendmail). `extra` adds settings (`-S…`).
+pub fn snail_reply(mailbox: &str, mta: &str, extra: &[String], text: &str) {
+    use std::io::Write;
+    let mut child = Command::new("s-nail")
+        .args([
+            "-n",
+            "-#",
+            "-Sv15-compat",
+            "-Ssmtp-auth=none",
+            "-Simap-auth=login",
+        ])
+        .args([
+            "-Shostname=example.test",
+            "-Squote",
+            "-Sfrom=Jane Doe <jane@example.test>",
+        ])
+        .args([
+            "-Sindentprefix=> ",
+            "-Sreply-to-honour=yes",
+            "-Sttycharset=utf-8",
+        ])
+        .args(["-Sescape=~", "-Snosave", "-SDEAD=/dev/null"])
+        .arg(format!("-Smta={mta}"))
+        .args(extra)
+        .arg("-f")
+        .arg(mailbox)
+        .env("HOME", "/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("s-nail is required (Debian package s-nail)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("reply 1\n{text}\n~.\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "s-nail: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

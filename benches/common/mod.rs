@@ -1,5 +1,11 @@
-//! Shared pieces of the benchmarks: external tools, a throwaway installation, timing.
+//! Shared pieces of the benchmarks: external tools and timing. Installations, ports and the
+//! daemon come from the integration tests' harness, which the benchmarks reuse.
 #![allow(dead_code)]
+
+#[path = "../../tests/common/mod.rs"]
+pub mod harness;
+
+pub use harness::free_port;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,14 +23,6 @@ pub fn tool(name: &str, package: &str) -> PathBuf {
         "benchmark needs `{name}` (Debian package {package}); `bash scripts/test.sh` installs it"
     );
     std::process::exit(1);
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub fn wait_port(port: u16) {
@@ -91,8 +89,4 @@ pub fn count_arg(default: usize) -> usize {
         .find(|a| !a.starts_with('-'))
         .and_then(|a| a.parse().ok())
         .unwrap_or(default)
-}
-
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_sealpost")
 }
