@@ -1,0 +1,85 @@
+//! Reply-text extraction speed over the shared corpus's plain-text inputs, next to talon's
+//! `quotations.extract_from_plain` (the most used Python library) on the same inputs in the same
+//! run; and one 10 MB message, to show the time stays linear.
+//!
+//! Run: `cargo bench --bench reply_text` (talon: `pip install talon`).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sealpost::inbound::reply_text;
+
+const TALON: &str = r#"
+import json, os, sys, time
+from talon import quotations
+paths = sys.argv[1:]
+bodies = [open(p, encoding="utf-8").read() for p in paths]
+for b in bodies:
+    quotations.extract_from_plain(b)  # warm up
+n, start = 0, time.perf_counter()
+while time.perf_counter() - start < 3.0:
+    for b in bodies:
+        quotations.extract_from_plain(b)
+    n += len(bodies)
+print(json.dumps({"messages": n, "seconds": time.perf_counter() - start}))
+"#;
+
+fn main() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming/cases");
+    assert!(corpus.is_dir(), "the reply-trimming corpus is missing: expected {}", corpus.display());
+    let mut paths: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("input.txt"))
+        .filter(|p| p.exists())
+        .collect();
+    paths.sort();
+    let bodies: Vec<String> = paths.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+
+    let mut n = 0usize;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        for b in &bodies {
+            std::hint::black_box(reply_text::from_body(b));
+        }
+        n += bodies.len();
+    }
+    let ours = n as f64 / start.elapsed().as_secs_f64();
+
+    let talon = Command::new("python3").arg("-c").arg(TALON).args(&paths).output();
+    let talon_rate = match talon {
+        Ok(out) if out.status.success() => {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            Some(v["messages"].as_f64().unwrap() / v["seconds"].as_f64().unwrap())
+        }
+        Ok(out) => {
+            eprintln!("talon did not run (pip install talon): {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+            None
+        }
+        Err(e) => {
+            eprintln!("python3 did not run: {e}");
+            None
+        }
+    };
+
+    // A 10 MB message: reply, then a long quoted history with attribution lines everywhere.
+    let mut big = String::from("Short answer on top.\n\nOn Mon, 23 Nov 2026 at 09:00, Someone <a@b.test> wrote:\n");
+    while big.len() < 10 << 20 {
+        big.push_str("> On Mon, 23 Nov 2026 at 09:00, Someone <a@b.test> wrote:\n> From: x\n> a quoted line of ordinary text, long enough to be typical of mail\n");
+    }
+    let t = Instant::now();
+    let out = reply_text::from_body(&big);
+    let big_time = t.elapsed();
+    assert_eq!(out.text, "Short answer on top.");
+
+    println!("reply-text: {} plain-text corpus inputs, repeated for 3 s", bodies.len());
+    println!("  sealpost   {ours:>10.0} messages/s");
+    match talon_rate {
+        Some(t) => {
+            println!("  talon      {t:>10.0} messages/s  (quotations.extract_from_plain)");
+            println!("  ratio      {:>10.1}x", ours / t);
+        }
+        None => println!("  talon      not measured (see above)"),
+    }
+    println!("  one 10 MB message: {:.0} ms", big_time.as_secs_f64() * 1000.0);
+}
