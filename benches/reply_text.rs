@@ -26,15 +26,23 @@ print(json.dumps({"messages": n, "seconds": time.perf_counter() - start}))
 "#;
 
 fn main() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming/cases");
-    assert!(corpus.is_dir(), "the reply-trimming corpus is missing: expected {}", corpus.display());
+    let corpus =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming/cases");
+    assert!(
+        corpus.is_dir(),
+        "the reply-trimming corpus is missing: expected {}",
+        corpus.display()
+    );
     let mut paths: Vec<_> = std::fs::read_dir(&corpus)
         .unwrap()
         .map(|e| e.unwrap().path().join("input.txt"))
         .filter(|p| p.exists())
         .collect();
     paths.sort();
-    let bodies: Vec<String> = paths.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    let bodies: Vec<String> = paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
 
     let mut n = 0usize;
     let start = Instant::now();
@@ -46,14 +54,24 @@ fn main() {
     }
     let ours = n as f64 / start.elapsed().as_secs_f64();
 
-    let talon = Command::new("python3").arg("-c").arg(TALON).args(&paths).output();
+    let talon = Command::new("python3")
+        .arg("-c")
+        .arg(TALON)
+        .args(&paths)
+        .output();
     let talon_rate = match talon {
         Ok(out) if out.status.success() => {
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             Some(v["messages"].as_f64().unwrap() / v["seconds"].as_f64().unwrap())
         }
         Ok(out) => {
-            eprintln!("talon did not run (pip install talon): {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+            eprintln!(
+                "talon did not run (pip install talon): {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
             None
         }
         Err(e) => {
@@ -63,7 +81,9 @@ fn main() {
     };
 
     // A 10 MB message: reply, then a long quoted history with attribution lines everywhere.
-    let mut big = String::from("Short answer on top.\n\nOn Mon, 23 Nov 2026 at 09:00, Someone <a@b.test> wrote:\n");
+    let mut big = String::from(
+        "Short answer on top.\n\nOn Mon, 23 Nov 2026 at 09:00, Someone <a@b.test> wrote:\n",
+    );
     while big.len() < 10 << 20 {
         big.push_str("> On Mon, 23 Nov 2026 at 09:00, Someone <a@b.test> wrote:\n> From: x\n> a quoted line of ordinary text, long enough to be typical of mail\n");
     }
@@ -72,7 +92,10 @@ fn main() {
     let big_time = t.elapsed();
     assert_eq!(out.text, "Short answer on top.");
 
-    println!("reply-text: {} plain-text corpus inputs, repeated for 3 s", bodies.len());
+    println!(
+        "reply-text: {} plain-text corpus inputs, repeated for 3 s",
+        bodies.len()
+    );
     println!("  sealpost   {ours:>10.0} messages/s");
     match talon_rate {
         Some(t) => {
@@ -81,5 +104,8 @@ fn main() {
         }
         None => println!("  talon      not measured (see above)"),
     }
-    println!("  one 10 MB message: {:.0} ms", big_time.as_secs_f64() * 1000.0);
+    println!(
+        "  one 10 MB message: {:.0} ms",
+        big_time.as_secs_f64() * 1000.0
+    );
 }
