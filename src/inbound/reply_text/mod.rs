@@ -198,7 +198,18 @@ pub fn from_body(body: &str) -> Extraction {
                     && !SIGNATURE_DELIMITER.is_match(lines[j])
             });
             if answered_below && !only_signature(&lines, quote_end, end) {
-                // An inline or bottom-posted reply: the quote is context the person kept.
+                let typed_above = (0..i).any(|j| !is_blank(lines[j]) && removed[j].is_none());
+                let more_quotes = (quote_end..end).any(|j| is_quoted(lines[j]));
+                if !typed_above && !more_quotes {
+                    // Bottom-posted: one quoted block on top, the answer below it. Dropping the
+                    // header and the quote loses none of the person's words.
+                    mark(&mut removed, i, i + span, Reason::ReplyHeader);
+                    mark(&mut removed, i + span, quote_end, Reason::History);
+                    i = quote_end;
+                    continue;
+                }
+                // An inline reply: answers between quoted lines; the quotes are context the
+                // person kept.
                 i = quote_end;
                 continue;
             }
@@ -405,7 +416,14 @@ fn is_attribution(text: &str) -> bool {
         return false;
     }
     let bare = text.trim_matches(|c: char| c == '-' || c == '_' || c.is_whitespace());
-    ATTRIBUTION.is_match(text) || ATTRIBUTION.is_match(bare) || DATED_ADDRESS_HEADER.is_match(text)
+    // "---- Jane Doe wrote ----" (Android clients): a rule-wrapped line ending in "wrote".
+    let ruled_wrote = text.trim_start().starts_with("--")
+        && bare.len() < 80
+        && bare.to_ascii_lowercase().ends_with(" wrote");
+    ruled_wrote
+        || ATTRIBUTION.is_match(text)
+        || ATTRIBUTION.is_match(bare)
+        || DATED_ADDRESS_HEADER.is_match(text)
 }
 
 /// If a reply header starts at line `i`, how many lines it spans.

@@ -22,6 +22,8 @@ pub static ATTRIBUTION: LazyLock<RegexSet> = LazyLock::new(|| {
     RegexSet::new([
         // English: "On Tue, 1 Mar 2011 at 18:02, Jane <j@x> wrote:"
         r"(?i)^on(?-u:\b).*(?-u:\b)(wrote|writes|said)\s*:?$",
+        // "At 6/16/2016 08:32 PM, you wrote:"
+        r"(?i)^at(?-u:\b).*(?-u:\b)wrote\s*:?$",
         // "Jane Doe <jane@example.com> wrote:" / "jane@example.com wrote:"
         r"(?i)^.*(<[^>\s]+@[^>\s]+>|(?-u:\b)\S+@\S+\.\S+)\s*(wrote|writes|a écrit|schrieb|escribió|escreveu|ha scritto|skrev|kirjoitti|napisał|napisała|написал|написала|yazdı)\s*:?$",
         // French

@@ -96,3 +96,24 @@ fn whole_messages() {
     let raw = b"From: Jane <jane@example.test>\r\nSubject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=FC=DFe aus M=FCnchen\r\n";
     assert_eq!(from_message(raw).unwrap().text, "Grüße aus München");
 }
+
+#[test]
+fn bottom_posted_reply_drops_the_quote_on_top() {
+    let body = "On Mon, 23 Nov 2026, Lee <lee@clinic.test> wrote:\n\n> Can you come on Tuesday?\n\nYes, Tuesday works.\n";
+    assert_eq!(text(body), "Yes, Tuesday works.");
+    // Two quoted blocks with answers between them is an inline reply: kept whole.
+    let inline = "On Mon, Lee <lee@clinic.test> wrote:\n> Tuesday?\n\nYes.\n\n> Reminder by text?\n\nNo, thanks.";
+    assert_eq!(text(inline), inline);
+}
+
+#[test]
+fn rule_wrapped_and_at_attributions() {
+    assert_eq!(
+        text("Test reply\n\n---- John Smith wrote ----\n\n> hi\n"),
+        "Test reply"
+    );
+    assert_eq!(
+        text("yes we're fine\n\nAt 6/16/2016 08:32 PM, you wrote:\n"),
+        "yes we're fine"
+    );
+}
