@@ -368,14 +368,21 @@ fn strip_header_above(lines: &[&str], removed: &mut [Option<Reason>], at: usize)
         top -= 1;
     }
     // A single, wrapped (two or three lines) attribution, or a header block.
-    for span in 1..=3usize {
-        if top >= span {
-            let joined = join(&lines[top - span..top]);
-            if is_attribution(&joined) {
-                mark(removed, top - span, at, Reason::ReplyHeader);
-                top -= span;
-                break;
-            }
+    // The longest span that is an attribution and starts like one (or whose shorter tail is
+    // not one), so a wrapped attribution is removed whole and the line above it is kept.
+    for span in (1..=3usize).rev() {
+        if top < span || lines[top - span..top].iter().any(|l| is_blank(l)) {
+            continue;
+        }
+        let first = top - span;
+        if is_attribution(&join(&lines[first..top]))
+            && (span == 1
+                || ATTRIBUTION_OPENER.is_match(lines[first])
+                || !is_attribution(&join(&lines[first + 1..top])))
+        {
+            mark(removed, first, at, Reason::ReplyHeader);
+            top = first;
+            break;
         }
     }
     // Outlook-style header block right above (From/Sent/To/Subject lines).

@@ -74,7 +74,7 @@ pub static HEADER_DATE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Words that begin an attribution line, so a wrapped one is recognised from its first line.
 pub static ATTRIBUTION_OPENER: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^\s*(on|le|am|el|op|il|in data|em|no dia|den|på|w dniu|dnia|dne|在|\d)(?-u:\b)")
+    re(r"(?i)^\s*(on|le|am|el|op|il|in data|em|no dia|den|på|w dniu|dnia|dne|在|\d+)(?-u:\b)")
 });
 
 /// A sign-off made of a dash and a name ("-Abhishek Kona"), recognised only as the last line.
