@@ -118,14 +118,12 @@ fn corpus_pass_rates() {
     for f in &failures {
         println!("{f}");
     }
-    let rate = undisputed_ok as f64 / undisputed as f64;
-    // A regression floor at the level reached so far; the target is 97 %.
+    // A regression floor at the level reached so far (120 of 138 undisputed cases); the
+    // issue's target is 97 %.
     assert!(
-        rate >= FLOOR,
-        "undisputed pass rate {:.1} % fell below {:.1} %",
-        rate * 100.0,
-        FLOOR * 100.0
+        undisputed_ok >= FLOOR_CASES,
+        "undisputed cases passing fell from {FLOOR_CASES} to {undisputed_ok}"
     );
 }
 
-const FLOOR: f64 = 0.87;
+const FLOOR_CASES: usize = 120;
