@@ -105,6 +105,19 @@ enum ThreadCommand {
     },
     /// Print one line per thread.
     List,
+    /// Close a thread: no more posts; email replies get a short notice instead.
+    Close {
+        /// The thread's id.
+        thread_id: String,
+    },
+    /// Remove a participant: no more notifications, and their reply addresses stop working.
+    RemoveParticipant {
+        /// The thread's id.
+        thread_id: String,
+        /// The participant's address.
+        #[arg(long, value_name = "ADDR")]
+        address: String,
+    },
 }
 
 #[derive(Args)]
@@ -352,6 +365,19 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                     "created_at": clock::rfc3339(m.created_at),
                 })).collect::<Vec<_>>(),
             }))
+        }
+        ThreadCommand::Close { thread_id: t } => {
+            store.close_thread(thread_id(&t)?).await?;
+            print_json(json!({"thread_id": t, "status": "closed"}))
+        }
+        ThreadCommand::RemoveParticipant {
+            thread_id: t,
+            address,
+        } => {
+            let addr = Address::parse(&address)
+                .map_err(|e| anyhow::anyhow!("--address {address}: {e}"))?;
+            store.remove_participant(thread_id(&t)?, &addr).await?;
+            print_json(json!({"thread_id": t, "removed": addr.as_str()}))
         }
         ThreadCommand::List => {
             for t in store.list_threads().await? {

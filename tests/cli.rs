@@ -349,6 +349,10 @@ fn help_on_every_command() {
         vec!["thread", "post", "--help"],
         vec!["thread", "show", "--help"],
         vec!["thread", "list", "--help"],
+        vec!["thread", "close", "--help"],
+        vec!["thread", "remove-participant", "--help"],
+        vec!["outbox", "list", "--help"],
+        vec!["reply-text", "--help"],
         vec!["token", "inspect", "--help"],
     ] {
         let out = std::process::Command::new(common::binary())

@@ -446,3 +446,33 @@ fn sessions_get_421_when_the_daemon_stops() {
     assert!(rest.starts_with("421 4.3.0"), "{rest}");
     assert!(out.stderr.contains("stopped"), "{}", out.stderr);
 }
+
+#[test]
+fn closed_threads_and_removed_participants() {
+    let (sb, daemon, thread) = setup("");
+    let notification = notification_to(&sb, JANE);
+    let (to, raw) = client_reply(&notification, JANE, "Is this still open?", "closed@x.test");
+    sb.run(&["thread", "close", &thread]).ok();
+    let post = sb.run_with_stdin(&["thread", "post", &thread, "--from", LEE], "one more");
+    assert_ne!(post.status, 0);
+    assert!(post.stderr.contains("closed"), "{}", post.stderr);
+
+    // A reply to a closed thread is accepted, not filed, and answered with one notice.
+    assert_eq!(
+        code(&smtp_send(sb.smtp_port, JANE, &[&to], &raw, None)["data"]),
+        250
+    );
+    assert_eq!(messages(&sb, &thread).len(), 1);
+    wait_outbox(&sb, Duration::from_secs(30), |rows| {
+        rows.iter()
+            .any(|r| r["kind"] == "notice-closed" && r["status"] == "sent")
+    });
+
+    // A removed participant's reply address stops working at RCPT.
+    sb.run(&["thread", "remove-participant", &thread, "--address", JANE])
+        .ok();
+    let out = smtp_send(sb.smtp_port, JANE, &[&to], &raw, None);
+    assert_eq!(code(&out["rcpt"][&to]), 550, "{out}");
+    assert!(out["data"].is_null());
+    daemon.stop();
+}

@@ -304,6 +304,64 @@ impl Store {
         Ok(posted)
     }
 
+    /// Closes a thread: no more posts, and email replies get a content-free notice instead of
+    /// being filed.
+    pub async fn close_thread(&self, thread: ThreadId) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let updated = sqlx::query("UPDATE threads SET status = 'closed' WHERE id = $1")
+            .bind(thread.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::UnknownThread(thread));
+        }
+        event(
+            &mut tx,
+            Some(thread),
+            "thread.closed",
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a participant from a thread: no more notifications, and their reply tokens stop
+    /// working (refused at `RCPT TO`). The row stays, for the messages they wrote.
+    pub async fn remove_participant(
+        &self,
+        thread: ThreadId,
+        address: &Address,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let updated = sqlx::query(
+            "UPDATE participants SET revoked_at = $1
+             WHERE thread_id = $2 AND address = $3 AND revoked_at IS NULL",
+        )
+        .bind(clock::now())
+        .bind(thread.0)
+        .bind(address.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotParticipant {
+                thread,
+                address: address.clone(),
+            });
+        }
+        event(
+            &mut tx,
+            Some(thread),
+            "participant.removed",
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A whole thread with its subject and messages opened.
     pub async fn thread(&self, thread: ThreadId) -> Result<ThreadView, StoreError> {
         let mut conn = self.pool.acquire().await?;
