@@ -599,6 +599,7 @@ pub struct Dovecot {
     pub imaps_port: u16,
     pub cert: PathBuf,
     conf: PathBuf,
+    binary: &'static str,
     child: Option<Child>,
 }
 
@@ -687,13 +688,13 @@ impl Dovecot {
             ),
         )
         .unwrap();
-        let _ = binary;
         let mut d = Dovecot {
             dir,
             imap_port,
             imaps_port,
             cert,
             conf,
+            binary,
             child: None,
         };
         d.run();
@@ -702,7 +703,7 @@ impl Dovecot {
 
     /// Starts the server process (again) and waits for its greeting.
     pub fn run(&mut self) {
-        let child = Command::new("/usr/sbin/dovecot")
+        let child = Command::new(self.binary)
             .arg("-F")
             .arg("-c")
             .arg(&self.conf)
