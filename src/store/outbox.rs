@@ -177,26 +177,28 @@ impl Store {
         lease_secs: i64,
     ) -> Result<Vec<NotificationId>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM outbox
-             WHERE status IN ('queued', 'deferred') AND next_attempt_at <= $1
-               AND (claimed_until IS NULL OR claimed_until < $1)
-             ORDER BY next_attempt_at, seq LIMIT $2",
+        // One statement: claim the due rows and say which they were.
+        let mut rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "UPDATE outbox SET claimed_by = $1, claimed_until = $2
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE status IN ('queued', 'deferred') AND next_attempt_at <= $3
+                   AND (claimed_until IS NULL OR claimed_until < $3)
+                 ORDER BY next_attempt_at, seq LIMIT $4)
+             RETURNING id, next_attempt_at, seq",
         )
+        .bind(owner)
+        .bind(now + lease_secs)
         .bind(now)
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        for id in &ids {
-            sqlx::query("UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE id = $3")
-                .bind(owner)
-                .bind(now + lease_secs)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
         tx.commit().await?;
-        Ok(ids.into_iter().map(NotificationId).collect())
+        rows.sort_by_key(|(_, next, seq)| (*next, *seq));
+        Ok(rows
+            .into_iter()
+            .map(|(id, _, _)| NotificationId(id))
+            .collect())
     }
 
     /// Gives back a claim without recording an attempt (used when shutting down).
@@ -301,18 +303,15 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let mut fixed = Vec::with_capacity(candidates.len());
         for (id, candidate) in candidates {
-            sqlx::query(
-                "UPDATE outbox SET email_message_id = $1 WHERE id = $2 AND email_message_id IS NULL",
-            )
-            .bind(candidate)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
             fixed.push(
-                sqlx::query_scalar("SELECT email_message_id FROM outbox WHERE id = $1")
-                    .bind(id.0)
-                    .fetch_one(&mut *tx)
-                    .await?,
+                sqlx::query_scalar(
+                    "UPDATE outbox SET email_message_id = COALESCE(email_message_id, $1)
+                     WHERE id = $2 RETURNING email_message_id",
+                )
+                .bind(candidate)
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await?,
             );
         }
         tx.commit().await?;
