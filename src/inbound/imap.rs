@@ -420,6 +420,7 @@ impl Poller {
         Ok(())
     }
 
+    /// Records a message over the size limit as rejected, without having downloaded it.
     async fn record_oversized(&self, uidvalidity: i64, uid: u32) -> Result<(), ImapError> {
         info!(
             door = "imap",
@@ -427,15 +428,6 @@ impl Poller {
             reason = "too-large",
             "inbound message not filed"
         );
-        self.store_record(uidvalidity, uid, "too-large").await
-    }
-
-    async fn store_record(
-        &self,
-        uidvalidity: i64,
-        uid: u32,
-        reason: &str,
-    ) -> Result<(), ImapError> {
         let item = Inbound {
             id: MessageId::random().0,
             door: Door::Imap,
@@ -446,7 +438,7 @@ impl Poller {
             raw_sealed: None,
             action: InboundAction::Record {
                 outcome: "rejected",
-                reason: reason.to_owned(),
+                reason: "too-large".to_owned(),
                 notice: None,
             },
         };

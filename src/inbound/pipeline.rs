@@ -66,16 +66,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Outcome::Filed { .. } => "filed",
-            Outcome::Duplicate { .. } => "duplicate",
-            Outcome::Rejected { .. } => "rejected",
-            Outcome::DeliveryStatus { .. } => "delivery-status",
-            Outcome::Ignored { .. } => "ignored",
-        }
-    }
-
     /// Filed or a duplicate of something filed: the message is safely in its thread.
     pub fn is_filed(&self) -> bool {
         matches!(self, Outcome::Filed { .. } | Outcome::Duplicate { .. })
@@ -83,7 +73,7 @@ impl Outcome {
 }
 
 /// What an address at `RCPT TO` is, once checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Recipient {
     /// A reply address whose token verified and whose participant may write.
     Reply(TokenTarget),
@@ -92,13 +82,6 @@ pub enum Recipient {
     /// postmaster, which RFC 5321 requires to exist.
     Postmaster,
 }
-
-impl PartialEq for TokenTarget {
-    fn eq(&self, other: &Self) -> bool {
-        self.thread == other.thread && self.participant.id == other.participant.id
-    }
-}
-impl Eq for TokenTarget {}
 
 /// Why an address is refused at `RCPT TO` (all answered 550 5.1.1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

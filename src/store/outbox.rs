@@ -92,6 +92,8 @@ pub struct Delivery {
     /// The Message-ID fixed at an earlier attempt, if any.
     pub email_message_id: Option<String>,
     /// Message-IDs of earlier notifications of this thread to this participant, oldest first.
+    /// Empty from [`Store::delivery`]: they are read with [`Store::references_before`] once the
+    /// batch's own Message-IDs are fixed, since earlier ones may be fixed in the same batch.
     pub references: Vec<String>,
     pub content: DeliveryContent,
 }
@@ -99,7 +101,6 @@ pub struct Delivery {
 #[derive(FromRow)]
 struct OutboxRow {
     id: i64,
-    seq: i64,
     kind: String,
     thread_id: i64,
     message_id: Option<i64>,
@@ -225,7 +226,6 @@ impl Store {
         .bind(row.participant_id)
         .fetch_one(&mut *conn)
         .await?;
-        let references = references(&mut conn, thread, row.participant_id, row.seq).await?;
         let mode: Mode = parse("mode", &row.mode)?;
         let content = match (mode, row.message_id) {
             _ if row.kind != "message" => {
@@ -277,7 +277,7 @@ impl Store {
             created_at: row.created_at,
             attempts: row.attempts,
             email_message_id: row.email_message_id,
-            references,
+            references: Vec::new(),
             content,
         })
     }
