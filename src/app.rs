@@ -145,7 +145,11 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
         &settings.smtp.hostname,
         settings.policy.token_ttl_days,
         wake.clone(),
-    );
+    )
+    .with_boilerplate(vec![
+        settings.general.organization.clone(),
+        settings.outbound.convenience_notice.clone(),
+    ]);
     let shared = Arc::new(Shared {
         params: SessionParams {
             hostname: settings.smtp.hostname.clone(),

@@ -476,3 +476,41 @@ fn closed_threads_and_removed_participants() {
     assert!(out["data"].is_null());
     daemon.stop();
 }
+
+/// The person deleted the marker line and their client pasted the notification without quote
+/// marks, under an attribution in a language the patterns do not know: the copy is recognised
+/// by its words (the store knows what was sent) and only the typed text is filed.
+#[test]
+fn a_pasted_copy_of_the_notification_is_recognised_by_its_words() {
+    let (sb, daemon, thread) = setup("");
+    let notification = notification_to(&sb, JANE);
+    let n = mail_parser::MessageParser::default()
+        .parse(&notification)
+        .unwrap();
+    let reply_to = n
+        .reply_to()
+        .unwrap()
+        .first()
+        .unwrap()
+        .address()
+        .unwrap()
+        .to_owned();
+    let pasted: String = n
+        .body_text(0)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("Write your reply above"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    assert!(pasted.contains("All values are normal."), "{pasted}");
+    let typed = "Köszönöm szépen, kedden jövök.";
+    let raw = format!(
+        "From: Jane Doe <{JANE}>\r\nTo: {reply_to}\r\nSubject: Re: Lab results\r\nMessage-ID: <hu1@mail.example.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{typed}\r\n\r\n2026. nov. 22., vas 9:00 időpontban Lee Family Practice ezt írta:\r\n\r\n{pasted}"
+    );
+    let out = smtp_send(sb.smtp_port, JANE, &[&reply_to], raw.as_bytes(), None);
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    let msgs = messages(&sb, &thread);
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[1]["body"], typed);
+    daemon.stop();
+}

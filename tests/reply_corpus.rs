@@ -72,6 +72,7 @@ fn corpus_pass_rates() {
     let mut by_source: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     let (mut undisputed, mut undisputed_ok, mut doubtful, mut doubtful_ok) = (0, 0, 0, 0);
     let mut failures = Vec::new();
+    let (mut policies, mut broken) = (Vec::new(), 0);
     for case in &manifest {
         let name = case["case"].as_str().unwrap();
         // ert, erp, and talon split by input kind (talon-text, talon-eml, talon-html).
@@ -91,6 +92,20 @@ fn corpus_pass_rates() {
         } else {
             doubtful += 1;
             doubtful_ok += usize::from(ok);
+            let policy = policy_for(name);
+            let holds = match policy {
+                Policy::Source(_) => ok,
+                _ => policy.holds(&got, &expected),
+            };
+            policies.push(format!(
+                "  {name:<58} {:<10} {}",
+                if holds { "holds" } else { "BROKEN" },
+                policy.describe()
+            ));
+            broken += usize::from(!holds);
+            if !ok && holds {
+                continue; // a chosen difference, listed with the policies
+            }
         }
         if !ok {
             failures.push(format!(
@@ -114,16 +129,110 @@ fn corpus_pass_rates() {
         100.0 * undisputed_ok as f64 / undisputed as f64
     );
     println!("  doubtful     {doubtful_ok:>3}/{doubtful:<3} match the source's choice");
+    println!("doubtful cases, each with Sealpost's policy:");
+    for p in &policies {
+        println!("{p}");
+    }
     println!("failures:");
     for f in &failures {
         println!("{f}");
     }
-    // A regression floor at the level reached so far (120 of 138 undisputed cases); the
-    // issue's target is 97 %.
+    // A regression floor at the level reached so far (every undisputed case); the issue's
+    // target is 97 %. Lower it only for a real-world case that needs it, and say so.
     assert!(
         undisputed_ok >= FLOOR_CASES,
         "undisputed cases passing fell from {FLOOR_CASES} to {undisputed_ok}"
     );
+    assert_eq!(broken, 0, "a doubtful case no longer follows its policy");
+    assert_eq!(policies.len(), 18, "the corpus lists 18 doubtful cases");
 }
 
-const FLOOR_CASES: usize = 120;
+const FLOOR_CASES: usize = 138;
+
+/// What Sealpost does with a doubtful case, where it departs from the source's choice.
+#[derive(Clone, Copy)]
+enum Policy {
+    /// The source's expected output, for the reason given.
+    Source(&'static str),
+    /// Keeps everything the source keeps, and also this line (an inline reply's attribution,
+    /// a forward the person sent).
+    KeepsMore(&'static str, &'static str),
+    /// Nothing typed, nothing filed: the reply is empty and is held.
+    Empty(&'static str),
+    /// The source's text without its trailing sign-off or signature.
+    CutsSignOff(&'static str),
+}
+
+impl Policy {
+    fn holds(self, got: &str, expected: &str) -> bool {
+        let lines = |s: &str| {
+            s.lines()
+                .map(str::trim_end)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        match self {
+            Policy::Source(_) => false,
+            Policy::KeepsMore(line, _) => {
+                let got_lines = lines(got);
+                let mut rest = got_lines.iter();
+                lines(expected).iter().all(|e| rest.any(|g| g == e))
+                    && got_lines.iter().any(|g| g.contains(line))
+            }
+            Policy::Empty(_) => got.trim().is_empty(),
+            Policy::CutsSignOff(_) => {
+                !got.trim().is_empty()
+                    && expected.trim().starts_with(got.trim())
+                    && expected.trim() != got.trim()
+            }
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Policy::Source(why)
+            | Policy::KeepsMore(_, why)
+            | Policy::Empty(why)
+            | Policy::CutsSignOff(why) => why,
+        }
+    }
+}
+
+/// Sealpost's policy for each of the corpus's doubtful cases (see its README).
+fn policy_for(case: &str) -> Policy {
+    const INLINE: &str = "inline reply: the attribution stays with the quotes it introduces";
+    const FORWARD: &str = "a forward the person sent is filed whole, header included";
+    match case {
+        "ert-embedded_email_17" => Policy::KeepsMore("On 8 May 2017 6:51 pm", INLINE),
+        "ert-embedded_email_7" => Policy::KeepsMore("On Tue, 2011-03-01 at 18:02", INLINE),
+        "ert-forwarded_apple" => Policy::KeepsMore("Lorem ipsum dolor sit amet", FORWARD),
+        "ert-forwarded_gmail" => Policy::KeepsMore("Lorem ipsum dolor sit amet", FORWARD),
+        "ert-forwarded_message" => Policy::KeepsMore("---------- Forwarded message", FORWARD),
+        "ert-quote_only" => Policy::Empty("only quoted lines: empty, held, never filed as text"),
+        "talon-eml-iphone" => Policy::CutsSignOff("a trailing mobile sign-off is cut"),
+        "talon-eml-sparrow" => Policy::CutsSignOff("a trailing `-- ` signature is cut"),
+        "ert-embedded_email_1" => Policy::Source(
+            "as the source: below an attribution with no `>` quotes, the rest is history",
+        ),
+        "ert-embedded_email_spanish_2" => {
+            Policy::Source("as the source: the quoted history goes, whatever its encoding")
+        }
+        "erp-email_1_2" | "erp-email_1_8" => Policy::Source(
+            "as the source: inline answers keep the attribution and quotes between them",
+        ),
+        "erp-email_1_6" => {
+            Policy::Source("as the source: an unknown sign-off is kept (keep when unsure)")
+        }
+        "talon-text-test_appointment" => Policy::Source(
+            "as the source: a name/company/phone block with no `-- ` is the person's text",
+        ),
+        "talon-text-test_reply_wraps_quotations"
+        | "talon-text-test_reply_wraps_nested_quotations"
+        | "talon-text-test_quotation_separator_takes_2_lines" => {
+            Policy::Source("as the source: only a closing below the quote: quote cut, closing kept")
+        }
+        "talon-text-test_dont_parse_quotations_for_forwarded_messages" => Policy::Source(FORWARD),
+        other => panic!("doubtful case {other} has no policy yet: choose one"),
+    }
+}

@@ -111,9 +111,18 @@ pub struct Pipeline {
     hostname: String,
     ttl_days: u32,
     outbox: Arc<Notify>,
+    /// Configured text every notification carries (organisation, notice), recognised in
+    /// replies like the messages themselves.
+    boilerplate: Vec<String>,
 }
 
 impl Pipeline {
+    /// The configured text Sealpost's notifications carry besides the messages.
+    pub fn with_boilerplate(mut self, texts: Vec<String>) -> Pipeline {
+        self.boilerplate = texts;
+        self
+    }
+
     pub fn new(
         store: Store,
         keyring: Arc<Keyring>,
@@ -131,6 +140,7 @@ impl Pipeline {
             hostname: hostname.to_ascii_lowercase(),
             ttl_days,
             outbox,
+            boilerplate: Vec::new(),
         }
     }
 
@@ -380,9 +390,14 @@ impl Pipeline {
             });
         }
         // A Message-ID filed before is recognised inside the commit (the only race-free place).
-        let text = reply_text::body_of(&message)
-            .map(|b| reply_text::from_body(&b).text)
-            .unwrap_or_default();
+        let text = match reply_text::body_of(&message) {
+            Some(body) => {
+                let sent = self.store.recent_bodies(thread, &key, 11).await?;
+                let known = reply_text::Known::new(&sent).with_boilerplate(&self.boilerplate);
+                reply_text::from_body_knowing(&body, &known).text
+            }
+            None => String::new(),
+        };
         if text.trim().is_empty() {
             // Held, not filed: the raw message is kept (sealed) for staff to look at.
             self.record(

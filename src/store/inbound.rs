@@ -11,8 +11,8 @@ use sqlx::FromRow;
 use super::threads::{ParticipantRow, SealedMessage, ThreadRow, event, insert_message, parse};
 use super::{Posted, Store, StoreError, WriteTx};
 use crate::clock;
-use crate::crypto::{DataKey, TokenClaims};
-use crate::domain::{Mode, NotificationId, ParticipantId, ThreadId};
+use crate::crypto::{Binding, DataKey, TokenClaims};
+use crate::domain::{MessageId, Mode, NotificationId, ParticipantId, ThreadId};
 use crate::store::ParticipantView;
 
 /// Where a verified reply token points.
@@ -172,6 +172,33 @@ impl Store {
         }
         cache.insert(thread, key.clone());
         Ok(key)
+    }
+
+    /// The bodies of a thread's latest messages, opened: what Sealpost's notifications carried
+    /// (each announces one message with up to ten before it), so reply-text extraction can
+    /// recognise a copy of them in a reply.
+    pub async fn recent_bodies(
+        &self,
+        thread: ThreadId,
+        key: &DataKey,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, body FROM messages WHERE thread_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(thread.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, body)| {
+                let opened = key
+                    .open(Binding::MessageBody(thread, MessageId(id)), &body)
+                    .map_err(|source| StoreError::Seal { thread, source })?;
+                String::from_utf8(opened)
+                    .map_err(|_| StoreError::Corrupt(format!("body of message {}", MessageId(id))))
+            })
+            .collect()
     }
 
     /// The recorded outcome of an IMAP message (by UIDVALIDITY and UID), if it was decided.

@@ -15,6 +15,7 @@
 //! quoted line too many. Every step is linear in the input (the `regex` crate, no backtracking).
 
 pub mod html;
+pub mod known;
 pub mod patterns;
 
 use std::fmt;
@@ -22,6 +23,7 @@ use std::fmt;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 use crate::outbound::compose::REPLY_MARKER;
+pub use known::Known;
 use patterns::*;
 
 /// Why a line was removed.
@@ -29,6 +31,8 @@ use patterns::*;
 pub enum Reason {
     /// Sealpost's reply marker and what follows it.
     Marker,
+    /// A copy of a message Sealpost sent, recognised by its words.
+    SentCopy,
     /// A reply header: attribution line, "Original Message" line, header block, rule.
     ReplyHeader,
     /// The quoted or copied earlier message.
@@ -43,6 +47,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Reason::Marker => "sealpost marker and the notification below it",
+            Reason::SentCopy => "copy of a message sealpost sent",
             Reason::ReplyHeader => "reply header",
             Reason::History => "quoted history",
             Reason::Signature => "signature",
@@ -102,9 +107,16 @@ fn unflow(text: &str, delsp: bool) -> String {
     }
     let mut out = String::with_capacity(text.len());
     let mut joining = false;
+    let mut joining_depth = 0;
     for line in text.split('\n') {
         let depth = line.bytes().take_while(|b| *b == b'>').count();
         let mut content = &line[depth..];
+        if joining && depth != joining_depth {
+            // RFC 3676 4.5: a flowed line never joins one of another quote depth ("> Hi " then
+            // the person's "Hello" stay two lines).
+            out.push('\n');
+            joining = false;
+        }
         if joining {
             content = content.strip_prefix(' ').unwrap_or(content);
         } else {
@@ -125,6 +137,7 @@ fn unflow(text: &str, delsp: bool) -> String {
             out.push('\n');
         }
         joining = soft;
+        joining_depth = depth;
     }
     if out.ends_with('\n') && !text.ends_with('\n') {
         out.pop();
@@ -154,7 +167,13 @@ fn dequote(line: &str) -> &str {
 
 /// Extracts the reply from a decoded text body.
 pub fn from_body(body: &str) -> Extraction {
-    let body = body.replace("\r\n", "\n");
+    from_body_knowing(body, &Known::default())
+}
+
+/// Extracts the reply from a decoded text body, also recognising copies of `known` (the
+/// messages Sealpost sent this person) wherever they appear.
+pub fn from_body_knowing(body: &str, known: &Known) -> Extraction {
+    let body = split_shared_attributions(&body.replace("\r\n", "\n"));
     let lines: Vec<&str> = body.split('\n').collect();
     let mut removed: Vec<Option<Reason>> = vec![None; lines.len()];
     let mut end = lines.len();
@@ -174,6 +193,12 @@ pub fn from_body(body: &str) -> Extraction {
         }
     }
 
+    // 1b. A copy of what Sealpost sent, found by its words (the marker deleted, a client that
+    // mangles it, history without quote marks under an attribution in any language).
+    if !known.is_empty() && !removed.contains(&Some(Reason::Marker)) {
+        end = cut_sent_copy(&lines, &mut removed, end, known);
+    }
+
     // 2. History blocks.
     let mut i = 0;
     while i < end {
@@ -191,7 +216,7 @@ pub fn from_body(body: &str) -> Extraction {
         let after = skip_blank(&lines, i + span, end);
         if after < end && is_quoted(lines[after]) {
             let quote_end = quoted_run_end(&lines, after, end);
-            let answered_below = (quote_end..end).any(|j| {
+            let answered_below = (quote_end..footer_start(&lines, quote_end, end)).any(|j| {
                 !is_blank(lines[j])
                     && !is_quoted(lines[j])
                     && !is_sign_off(lines[j])
@@ -206,6 +231,16 @@ pub fn from_body(body: &str) -> Extraction {
                     mark(&mut removed, i, i + span, Reason::ReplyHeader);
                     mark(&mut removed, i + span, quote_end, Reason::History);
                     i = quote_end;
+                    continue;
+                }
+                let tail_end = footer_start(&lines, quote_end, end);
+                if !more_quotes && only_closing(&lines, quote_end, tail_end) {
+                    // A top-posted reply wrapped around the quote: only a closing ("Regards,
+                    // Roman") below it. The quote goes; the closing stays with the reply.
+                    let closing = skip_blank(&lines, quote_end, tail_end);
+                    mark(&mut removed, i, i + span, Reason::ReplyHeader);
+                    mark(&mut removed, i + span, closing, Reason::History);
+                    i = closing;
                     continue;
                 }
                 // An inline reply: answers between quoted lines; the quotes are context the
@@ -231,43 +266,31 @@ pub fn from_body(body: &str) -> Extraction {
         break;
     }
 
-    // 3. A trailing quoted block and its attribution.
+    // 3. A list footer and a signature at the end, then a trailing quoted block and its
+    // attribution (which may have been above them), then once more what that uncovered.
+    end = cut_footer_and_signature(&lines, &mut removed, end);
     let mut j = end;
     while j > 0 && (is_blank(lines[j - 1]) || is_quoted(lines[j - 1])) && removed[j - 1].is_none() {
         j -= 1;
     }
+    let forwarded = (j..end)
+        .find(|k| !is_blank(lines[*k]))
+        .is_some_and(|k| FORWARD.is_match(lines[k]));
     if (j..end).any(|k| is_quoted(lines[k]))
         && (0..j).any(|k| !is_blank(lines[k]) && removed[k].is_none())
+        && !forwarded
     {
         mark(&mut removed, j, end, Reason::History);
         end = strip_header_above(&lines, &mut removed, j);
+        end = cut_footer_and_signature(&lines, &mut removed, end);
     }
 
-    // 4. Signature and sign-offs at the end.
+    // 4. Sign-offs at the end.
     let last_content = |removed: &[Option<Reason>], end: usize| {
         (0..end)
             .rev()
             .find(|k| removed[*k].is_none() && !is_blank(lines[*k]))
     };
-    // A mailing-list footer under a rule ("____", then the list's name and address).
-    if let Some(s) = (0..end)
-        .rev()
-        .find(|k| removed[*k].is_none() && SEPARATOR.is_match(lines[*k]))
-        && short_unquoted_tail(&lines, s + 1, end, 6)
-        && (0..s).any(|k| !is_blank(lines[k]) && removed[k].is_none())
-    {
-        mark(&mut removed, s, end, Reason::Signature);
-        end = s;
-    }
-    if let Some(s) = (0..end)
-        .rev()
-        .find(|k| removed[*k].is_none() && SIGNATURE_DELIMITER.is_match(lines[*k]))
-        && only_signature(&lines, s, end)
-        && (0..s).any(|k| !is_blank(lines[k]) && removed[k].is_none())
-    {
-        mark(&mut removed, s, end, Reason::Signature);
-        end = s;
-    }
     while let Some(k) = last_content(&removed, end) {
         let sign_off = is_sign_off(lines[k]) || DASH_NAME.is_match(lines[k]);
         if !sign_off || !(0..k).any(|p| !is_blank(lines[p]) && removed[p].is_none()) {
@@ -289,6 +312,15 @@ pub fn from_body(body: &str) -> Extraction {
         .is_some_and(|l| is_blank(l) || SEPARATOR.is_match(l))
     {
         kept.pop();
+    }
+    // Nothing but quoted lines: the person typed nothing (a client re-sending the history).
+    if kept.iter().all(|l| is_blank(l) || is_quoted(l)) {
+        for k in 0..lines.len() {
+            if removed[k].is_none() && !is_blank(lines[k]) {
+                removed[k] = Some(Reason::History);
+            }
+        }
+        kept.clear();
     }
     let text = kept.join("\n").trim_matches('\n').trim_end().to_owned();
     let removed = removed
@@ -324,13 +356,189 @@ fn skip_blank(lines: &[&str], mut i: usize, end: usize) -> usize {
 /// End (exclusive) of the quoted run starting at `i`, blank lines inside included.
 fn quoted_run_end(lines: &[&str], mut i: usize, end: usize) -> usize {
     let mut last = i;
-    while i < end && (is_quoted(lines[i]) || is_blank(lines[i])) {
+    let fragment =
+        |k: usize| LINK_FRAGMENT.is_match(lines[k]) && k + 1 < end && is_quoted(lines[k + 1]);
+    while i < end && (is_quoted(lines[i]) || is_blank(lines[i]) || fragment(i)) {
         if is_quoted(lines[i]) {
             last = i;
         }
         i += 1;
     }
     last + 1
+}
+
+/// Cuts copies of sent messages: with text typed above the first copy and nothing but copies,
+/// quotes, template lines (links, rules, short lines) below, everything from the copy down is
+/// history (a top-posted reply); with nothing typed above, only the copy and the header above
+/// it go (a bottom-posted one). Answers typed between copies make an inline reply: kept.
+fn cut_sent_copy(
+    lines: &[&str],
+    removed: &mut [Option<Reason>],
+    end: usize,
+    known: &Known,
+) -> usize {
+    let runs = known.runs(lines, 0, end);
+    let Some(&(first, first_end)) = runs.first() else {
+        return end;
+    };
+    let last_end = runs.last().map_or(first_end, |r| r.1);
+    let in_run = |k: usize| runs.iter().any(|(a, b)| (*a..*b).contains(&k));
+    let typed = |k: usize| {
+        let l = lines[k];
+        !is_blank(l)
+            && removed[k].is_none()
+            && !in_run(k)
+            && !is_quoted(l)
+            && !SIGNATURE_DELIMITER.is_match(l)
+            && !SEPARATOR.is_match(l)
+            && !l.contains("://")
+            && !l.trim_end().ends_with(':')
+            && !is_sign_off(l)
+            && l.split_whitespace().count() > 4
+    };
+    let header_top = copy_header_above(lines, &mut removed.to_vec(), first);
+    let typed_above = (0..header_top).any(|k| !is_blank(lines[k]) && removed[k].is_none());
+    let typed_between = (first_end..last_end).any(typed);
+    let typed_below = (last_end..end).any(typed);
+    if typed_between {
+        return end;
+    }
+    if typed_above && !typed_below {
+        mark(removed, first, end, Reason::SentCopy);
+        return copy_header_above(lines, removed, first);
+    }
+    if !typed_above {
+        copy_header_above(lines, removed, first);
+        mark(removed, first, last_end, Reason::SentCopy);
+    }
+    end
+}
+
+/// The reply headers above a copy of a sent message: known ones, or else — since what
+/// follows is certainly our message — short lines ending in a colon right above it, in
+/// whatever language: the notification's own "Dr Lee wrote:" and the client's attribution
+/// above that ("2026. nov. 22., vas 10:00 időpontban Lee Family Practice ezt írta:").
+fn copy_header_above(lines: &[&str], removed: &mut [Option<Reason>], at: usize) -> usize {
+    let mut top = at;
+    for _ in 0..2 {
+        let known = strip_header_above(lines, removed, top);
+        if (known..top).any(|k| removed[k].is_some()) {
+            top = known;
+            continue;
+        }
+        let k = known.checked_sub(1).filter(|k| {
+            let l = lines[*k].trim_end();
+            removed[*k].is_none()
+                && l.ends_with([':', '：'])
+                && l.split_whitespace().count() <= 15
+                && l.len() <= MAX_HEADER_LINE
+        });
+        let Some(k) = k else {
+            return known;
+        };
+        mark(removed, k, top, Reason::ReplyHeader);
+        top = skip_blank_up(lines, k);
+    }
+    top
+}
+
+fn skip_blank_up(lines: &[&str], mut k: usize) -> usize {
+    while k > 0 && is_blank(lines[k - 1]) {
+        k -= 1;
+    }
+    k
+}
+
+/// Cuts a mailing-list footer ("____", then the list's name and address) and a signature
+/// after `-- ` from the end of the kept text, when there is typed text above them; returns
+/// the new end.
+fn cut_footer_and_signature(
+    lines: &[&str],
+    removed: &mut [Option<Reason>],
+    mut end: usize,
+) -> usize {
+    let typed_above = |removed: &[Option<Reason>], s: usize| {
+        (0..s).any(|k| !is_blank(lines[k]) && removed[k].is_none())
+    };
+    if let Some(s) = (0..end)
+        .rev()
+        .find(|k| removed[*k].is_none() && SEPARATOR.is_match(lines[*k]))
+        && short_unquoted_tail(lines, s + 1, end, 6)
+        && typed_above(removed, s)
+    {
+        mark(removed, s, end, Reason::Signature);
+        end = s;
+    }
+    if let Some(s) = (0..end)
+        .rev()
+        .find(|k| removed[*k].is_none() && SIGNATURE_DELIMITER.is_match(lines[*k]))
+        && only_signature(lines, s, end)
+        && typed_above(removed, s)
+    {
+        mark(removed, s, end, Reason::Signature);
+        end = s;
+    }
+    end
+}
+
+/// Whether lines `from..end` are only a closing: one or two short lines, the first starting
+/// with a closing word ("Regards, Roman", "Thanks,\nJane").
+fn only_closing(lines: &[&str], from: usize, end: usize) -> bool {
+    let content: Vec<&str> = (from..end)
+        .map(|k| lines[k])
+        .filter(|l| !is_blank(l))
+        .collect();
+    (1..=2).contains(&content.len())
+        && content
+            .iter()
+            .all(|l| !is_quoted(l) && l.chars().count() <= 40)
+        && CLOSING.is_match(content[0])
+}
+
+/// Where a mailing-list footer ("____", then the list's name and address) starts among lines
+/// `from..end`; `end` when there is none.
+fn footer_start(lines: &[&str], from: usize, end: usize) -> usize {
+    (from..end)
+        .rev()
+        .find(|k| SEPARATOR.is_match(lines[*k]))
+        .filter(|s| short_unquoted_tail(lines, s + 1, end, 6))
+        .unwrap_or(end)
+}
+
+/// Puts an attribution that shares a line with the person's text ("reply On Wed, Apr 4, 2012
+/// at 3:59 PM, bob@example.com wrote:", "reply--- On …") on a line of its own, when quoted
+/// lines follow it.
+fn split_shared_attributions(body: &str) -> String {
+    let lines: Vec<&str> = body.split('\n').collect();
+    let mut out = String::with_capacity(body.len() + 8);
+    for (k, line) in lines.iter().enumerate() {
+        if k > 0 {
+            out.push('\n');
+        }
+        let next_quoted = lines[k + 1..]
+            .iter()
+            .find(|l| !is_blank(l))
+            .is_some_and(|l| is_quoted(l));
+        let split = (next_quoted && !is_quoted(line) && line.len() <= MAX_HEADER_LINE)
+            .then(|| {
+                INNER_ATTRIBUTION
+                    .find_iter(line)
+                    .map(|m| m.start() + 1)
+                    .find(|at| is_attribution(line[*at..].trim_end()))
+            })
+            .flatten()
+            .map(|at| (line[..at].trim_end_matches(['-', ' ', '\t']), &line[at..]))
+            .filter(|(typed, _)| !typed.trim().is_empty());
+        match split {
+            Some((typed, attribution)) => {
+                out.push_str(typed);
+                out.push('\n');
+                out.push_str(attribution);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// Whether lines `from..end` are at most `max` short, unquoted, non-blank lines (and some).
@@ -470,6 +678,27 @@ fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
             return Some(span);
         }
     }
+    // An attribution split by blank lines (Polymail: "On Tue, … John Smith", "", "<",
+    // "mailto:…>", "> wrote:"): starts like one, ends in a colon within six lines.
+    if ATTRIBUTION_OPENER.is_match(line) && line.len() <= 100 {
+        for last in i + 1..end.min(i + 6) {
+            let l = lines[last].trim();
+            if l.len() > 100 {
+                break;
+            }
+            if l.ends_with(':') {
+                let parts: Vec<&str> = lines[i..=last]
+                    .iter()
+                    .copied()
+                    .filter(|l| !is_blank(l))
+                    .collect();
+                if parts.len() > 2 && is_attribution(&join(&parts)) {
+                    return Some(last + 1 - i);
+                }
+                break;
+            }
+        }
+    }
     None
 }
 
@@ -486,15 +715,24 @@ fn header_block_len(lines: &[&str], i: usize, end: usize) -> Option<usize> {
     }
     let mut k = i + 1;
     let mut headers = 1;
+    let mut timestamped = is_timestamp_line(lines[i]);
     while k < end && k <= i + 10 {
         if is_header_line(lines[k]) {
             headers += 1;
+            timestamped |= is_timestamp_line(lines[k]);
         } else if is_blank(lines[k]) || !lines[k].starts_with([' ', '\t', '<', '[']) {
             break;
         }
         k += 1;
     }
-    (headers >= 3).then_some(k - i)
+    // Two lines are enough when one is a Date/Sent line with a time of day, as mail headers
+    // carry ("From: …" + "Date: Wed, 16 May 2012 00:15:02 -0600"); a person's "From: 3 May /
+    // To: 10 May" has none.
+    (headers >= 3 || (headers == 2 && timestamped)).then_some(k - i)
+}
+
+fn is_timestamp_line(line: &str) -> bool {
+    HEADER_DATE.is_match(line) && TIME_OF_DAY.is_match(line)
 }
 
 #[cfg(test)]

@@ -47,6 +47,10 @@ pub static ATTRIBUTION: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?i)^(w dniu|dnia|dne)(?-u:\b).*(?-u:\b)(napisał|napisała|napsal|napsala)(?-u:\b).*:?$",
         r"(?i)^.*(?-u:\b)tarihinde(?-u:\b).*(?-u:\b)yazdı\s*:?$",
         r"(?i)^.*(написал|написала|пишет)\s*:?$",
+        // Gmail's numeric dates: "2013/7/20 Sam <sam@example.com>", "2016-03-03 17:21
+        // GMT+01:00 Some One"
+        r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s.*<[^>\s]+@[^>\s]+>\s*:?$",
+        r"^\d{4}-\d{1,2}-\d{1,2} \d{1,2}:\d{2} GMT[+-]\d{1,2}:\d{2}\s+\S.*$",
         // Japanese ("2011年3月1日 12:00 Jane <j@x>:"), Chinese ("在 2011年3月1日，Jane 写道：")
         r"^\d{4}年\d{1,2}月\d{1,2}日.*[:：]$",
         r"^.*(写道|寫道)\s*[:：]$",
@@ -72,14 +76,39 @@ pub static HEADER_DATE: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// Where an attribution starts inside a line the person also typed on ("reply On Wed, Apr 4,
+/// 2012 at 3:59 PM, bob@example.com wrote:"): a capitalised "On", a day name or a digit, after a
+/// space or a dash.
+pub static INNER_ATTRIBUTION: LazyLock<Regex> =
+    LazyLock::new(|| re(r"[\s-]On (\p{Lu}\p{Ll}+,? |\d)"));
+
+/// A piece of a link that a client's wrapping pushed out of a quoted block ("_nonce=3dd518)",
+/// " (http://example.com/c/Yz) >"): every word is a URL fragment, a bracket or a quote mark.
+pub static LINK_FRAGMENT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^\s*(\(?\S*(://|=|/|_)\S*\)?|[>)])(\s+(\(?\S*(://|=|/|_)\S*\)?|[>)]))*\s*$")
+});
+
+/// The first line of a closing: "Regards, Roman", "Thanks,", "Best wishes", "Cheers", and the
+/// like in a few languages.
+pub static CLOSING: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)^\s*(regards|kind regards|best regards|warm regards|best|best wishes|all the best|thanks|thank you|many thanks|cheers|sincerely|yours|cordially|br|merci|cordialement|bien à vous|grüße|viele grüße|mit freundlichen grüßen|lg|saludos|un saludo|gracias|cordiali saluti|saluti|grazie|groeten|met vriendelijke groet|obrigado|obrigada|abraços|hälsningar|mvh|med vänliga hälsningar)(?-u:\b)[\s,.!]*(\p{L}[\p{L}.'’ -]{0,30})?\s*$",
+    )
+});
+
+/// A time of day as mail headers write it ("00:15:02", "3:59 PM").
+pub static TIME_OF_DAY: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u:\b)\d{1,2}:\d{2}(?-u:\b)"));
+
 /// Words that begin an attribution line, so a wrapped one is recognised from its first line.
 pub static ATTRIBUTION_OPENER: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?i)^\s*(on|le|am|el|op|il|in data|em|no dia|den|på|w dniu|dnia|dne|在|\d+)(?-u:\b)")
 });
 
-/// A sign-off made of a dash and a name ("-Abhishek Kona"), recognised only as the last line.
+/// A sign-off made of a hyphen and a name ("-Abhishek Kona"), recognised only as the last line.
+/// An em or en dash ("—Ryan") is left alone: typographic dashes are as often the end of the
+/// person's own sentence layout as a signature, and keeping a name loses nothing.
 pub static DASH_NAME: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^\s*[-–—]\s?\p{Lu}[\p{L}.'’-]*( [\p{L}.'’-]+){0,3}\s*$"));
+    LazyLock::new(|| re(r"^\s*-\s?\p{Lu}[\p{L}.'’-]*( [\p{L}.'’-]+){0,3}\s*$"));
 
 /// "-----Original Message-----" and its translations.
 pub static ORIGINAL_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
@@ -119,9 +148,32 @@ pub static SIGNATURE_DELIMITER: LazyLock<Regex> = LazyLock::new(|| re(r"^--\s?$"
 /// Mobile and web-client sign-offs, recognised only as the last lines of a reply. The bounded
 /// repeats are kept here on purpose: a long sentence that starts "Sent from my …" is text.
 pub static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^\s*(sent from my \S.{0,40}|sent from (mail|outlook|yahoo mail|samsung|gmail)\b.{0,40}|get outlook for (ios|android)\b.{0,20}|sent with (sparrow|blackberry|proton ?mail)\b.{0,40}|sent via .{0,30}(mobile|phone|iphone|ipad|android|blackberry)\b.{0,20}|von meinem .{1,40} gesendet|gesendet von meinem .{1,40}|envoyé de mon .{1,40}|enviado desde mi .{1,40}|enviado do meu .{1,40}|inviato da(l mio)? .{1,40}|verzonden (vanaf|met) mijn .{1,40}|skickat från min .{1,40}|sendt fra min .{1,40}|отправлено с .{1,40}|iphoneから送信|envoyé depuis mon .{1,40}|diese nachricht wurde von meinem .{1,60} gesendet\.?|von meinem .{1,40} gesendet\.?|sent via (mobile|my \S.{0,30})|sent with \S.{0,30}|sent from (windows mail|mail for windows|my \S.{0,30})|from my (iphone|ipad|android|samsung|mobile|phone)\b.{0,20})\s*$",
-    )
+    re(concat!(
+        r"(?i)^\s*(",
+        // English
+        // "Sent from my iPhone", "… my HTC M8 Android phone.  Please excuse typoze", but not
+        // "Sent from my desk, is much easier then my mobile phone." (at most five words, then
+        // only an apology or a link)
+        r"sent from my \S+( \S+){0,4}(\s+please excuse .{0,40}|\s*<[^>\s]*>)?",
+        r"|sent from (mail|mailbox|outlook|yahoo mail|samsung|gmail|windows mail|mail for windows)\b.{0,40}",
+        r"|sent from \[mail\]\([^)\s]*\) for windows( \d+)?",
+        r"|get \[?outlook for (ios|android).{0,40}",
+        r"|sent with (sparrow|blackberry|proton ?mail|airmail)\b.{0,40}",
+        r"|sent via .{0,30}(mobile|phone|iphone|ipad|android|blackberry)\b.{0,20}",
+        r"|sent via (mobile|my \S.{0,30})|sent with \S.{0,30}",
+        r"|from my (iphone|ipad|android|samsung|mobile|phone)\b.{0,20}",
+        r"|\S+ from (my )?(mobile|phone|iphone)",
+        // Parenthesised or bracketed: "(Sent from mobile device)", "<<sent by galaxy>>"
+        r"|[(<]{1,2}\s*sent (from|by|with) (a |my )?\S.{0,30}[)>]{1,2}",
+        // Other languages
+        r"|von meinem .{1,40} gesendet\.?|gesendet von meinem .{1,40}",
+        r"|diese nachricht wurde von meinem .{1,60} gesendet\.?",
+        r"|envoy[ée] (de|depuis) mon .{1,40}|enviado desde mi .{1,40}|enviado do meu .{1,40}",
+        r"|inviato da(l mio)? .{1,40}|verzonden (vanaf|met) .{1,40}",
+        r"|skickat från min .{1,40}|sendt fra min .{1,40}|отправлено с .{1,40}",
+        r"|iphoneから送信|(从|從)我的\s*.{1,20}(发送|傳送|送出)",
+        r")\s*$",
+    ))
 });
 
 #[cfg(test)]

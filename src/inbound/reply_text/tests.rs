@@ -75,7 +75,8 @@ fn forwards_are_kept_whole() {
 
 #[test]
 fn only_quotes_is_empty() {
-    assert_eq!(text("> a\n> b\n"), "> a\n> b");
+    // Nothing typed: a client re-sending the history is an empty reply (held, not filed).
+    assert_eq!(text("> a\n> b\n"), "");
     let body = format!("> {REPLY_MARKER}\n> Dr Lee wrote:\n> hi\n");
     assert_eq!(text(&body), "");
 }
@@ -115,5 +116,51 @@ fn rule_wrapped_and_at_attributions() {
     assert_eq!(
         text("yes we're fine\n\nAt 6/16/2016 08:32 PM, you wrote:\n"),
         "yes we're fine"
+    );
+}
+
+const SENT: &str = "Your blood results are back and everything looks normal.\nPlease book a follow-up appointment in six months; the front desk can help.";
+
+fn knowing(body: &str) -> String {
+    from_body_knowing(
+        body,
+        &Known::new(&[SENT]).with_boilerplate(&["Lee Family Practice"]),
+    )
+    .text
+}
+
+#[test]
+fn a_copy_of_the_notification_is_history_in_any_language() {
+    // No marker (the person deleted it), an attribution in a language the patterns do not
+    // know, the history unquoted and re-wrapped, our template lines below.
+    let body = "Köszönöm, jövő héten hívom őket.\n\n2026. nov. 22., vas 10:00 időpontban Dr Lee ezt írta:\n\nYour blood results are back and everything looks normal. Please book\na follow-up appointment in six months; the front desk can help.\n\n--\nYou can also read this conversation securely at https://clinic.example/t/abc\nLee Family Practice\n";
+    assert_eq!(knowing(body), "Köszönöm, jövő héten hívom őket.");
+}
+
+#[test]
+fn a_quoted_copy_above_the_answer_is_history() {
+    let body = "Dr Lee a írt:\n> Your blood results are back and everything looks normal.\n> Please book a follow-up appointment in six months; the front desk can help.\n\nThank you, I will call the front desk tomorrow.\n";
+    assert_eq!(
+        knowing(body),
+        "Thank you, I will call the front desk tomorrow."
+    );
+}
+
+#[test]
+fn answers_between_copied_lines_are_kept_whole() {
+    let body = "> Your blood results are back and everything looks normal.\nWonderful news, thank you so much.\n> Please book a follow-up appointment in six months; the front desk can help.\nI will book it on Monday morning.\n";
+    assert_eq!(knowing(body), body.trim_end());
+}
+
+#[test]
+fn a_copied_sentence_inside_the_persons_text_loses_nothing() {
+    let body = "Thanks for writing.\nyour blood results are back and everything looks normal\nbut my GP said my iron was low last year, should we check it again?\n";
+    assert_eq!(knowing(body), body.trim_end());
+    // Copied on top without quote marks, the answer below: like a bottom-posted quote, the
+    // copy and its "You wrote:" go, every word the person typed stays.
+    let body = "You wrote:\nyour blood results are back and everything looks normal\nbut my GP said my iron was low last year, should we check it again?\n";
+    assert_eq!(
+        knowing(body),
+        "but my GP said my iron was low last year, should we check it again?"
     );
 }

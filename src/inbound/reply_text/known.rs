@@ -1,0 +1,172 @@
+//! Recognising a copy of what Sealpost itself sent, by content rather than by layout.
+//!
+//! The store knows the messages a participant was notified of, so a block of the reply whose
+//! words are those messages' words in the same order is history — whatever the client did to
+//! it: quote marks or none, re-wrapped lines, a translated or unknown attribution line above
+//! it. Comparison is on normalised words (lower case, letters and digits only), three at a
+//! time, so re-wrapping and quoting change nothing while a sentence the person wrote in
+//! their own words does not match.
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// Fewer matching words than this is a coincidence, not a copy (unless a sent text is that
+/// short and the copy is all of it).
+const MIN_COPY_WORDS: usize = 8;
+
+/// The texts Sealpost sent, prepared for matching.
+#[derive(Debug)]
+pub struct Known {
+    trigrams: HashSet<u64>,
+    words: HashSet<String>,
+    /// Word count of the shortest text, so a short message copied whole still counts.
+    shortest: usize,
+}
+
+/// How a line of the reply relates to the known texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineMatch {
+    /// No words at all (blank, only quote marks or punctuation).
+    Empty,
+    /// Three or more words, every run of three found in a known text.
+    Copy(usize),
+    /// One or two words, each found in a known text: a copy only between copied lines.
+    Short(usize),
+    /// Anything else.
+    Other,
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn trigram(w: &[String]) -> u64 {
+    let mut h = DefaultHasher::new();
+    w.hash(&mut h);
+    h.finish()
+}
+
+impl Default for Known {
+    /// Nothing known: extraction falls back on layout alone.
+    fn default() -> Known {
+        Known {
+            trigrams: HashSet::new(),
+            words: HashSet::new(),
+            shortest: usize::MAX,
+        }
+    }
+}
+
+impl Known {
+    pub fn new<S: AsRef<str>>(texts: &[S]) -> Known {
+        let mut known = Known::default();
+        for text in texts {
+            let w = words(text.as_ref());
+            if w.is_empty() {
+                continue;
+            }
+            known.shortest = known.shortest.min(w.len());
+            known.trigrams.extend(w.windows(3).map(trigram));
+            known.words.extend(w);
+        }
+        known
+    }
+
+    /// Adds text that surrounds the messages in every notification (organisation, notice):
+    /// recognised like them, but too short or too common to set how long a copy must be.
+    pub fn with_boilerplate<S: AsRef<str>>(mut self, texts: &[S]) -> Known {
+        for text in texts {
+            let w = words(text.as_ref());
+            self.trigrams.extend(w.windows(3).map(trigram));
+            self.words.extend(w);
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shortest == usize::MAX
+    }
+
+    /// Words a run of copied lines needs before it counts as a copy.
+    pub fn min_copy_words(&self) -> usize {
+        MIN_COPY_WORDS.min(self.shortest).max(3)
+    }
+
+    pub fn line(&self, line: &str) -> LineMatch {
+        let w = words(line);
+        match w.len() {
+            0 => LineMatch::Empty,
+            1 | 2 if w.iter().all(|x| self.words.contains(x)) => LineMatch::Short(w.len()),
+            n if n >= 3 && w.windows(3).all(|t| self.trigrams.contains(&trigram(t))) => {
+                LineMatch::Copy(n)
+            }
+            _ => LineMatch::Other,
+        }
+    }
+
+    /// Runs of copied lines (start, end exclusive) among `lines[from..end]`, each with enough
+    /// words to be a copy. Blank and short lines inside a run belong to it; a run starts and
+    /// ends with a line of three words or more.
+    pub fn runs(&self, lines: &[&str], from: usize, end: usize) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut k = from;
+        while k < end {
+            if !matches!(self.line(lines[k]), LineMatch::Copy(_)) {
+                k += 1;
+                continue;
+            }
+            let start = k;
+            let (mut last, mut count) = (k, 0);
+            while k < end {
+                match self.line(lines[k]) {
+                    LineMatch::Copy(n) => {
+                        count += n;
+                        last = k;
+                    }
+                    LineMatch::Short(n) => count += n,
+                    LineMatch::Empty => {}
+                    LineMatch::Other => break,
+                }
+                k += 1;
+            }
+            if count >= self.min_copy_words() {
+                runs.push((start, last + 1));
+            }
+            k = last + 1;
+        }
+        runs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrapped_and_quoted_copies_match() {
+        let known = Known::new(&[
+            "Your blood results are back and everything looks normal. Please book a follow-up in six months.",
+        ]);
+        let reply = [
+            "Thank you!",
+            "",
+            "> Your blood results are back and everything",
+            "> looks normal. Please book a",
+            "> follow-up in six months.",
+        ];
+        assert_eq!(known.runs(&reply, 0, reply.len()), vec![(2, 5)]);
+        // The person's own sentence reusing a few of the words is not a copy.
+        let own = ["Are my blood results normal? I can book a follow-up next week."];
+        assert!(known.runs(&own, 0, 1).is_empty());
+    }
+
+    #[test]
+    fn short_messages_copied_whole_match() {
+        let known = Known::new(&["See you at ten."]);
+        assert_eq!(known.runs(&["> See you at ten."], 0, 1), vec![(0, 1)]);
+        assert!(known.runs(&["See you"], 0, 1).is_empty());
+    }
+}
