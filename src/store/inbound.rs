@@ -8,7 +8,7 @@
 
 use sqlx::FromRow;
 
-use super::threads::{ParticipantRow, SealedMessage, ThreadRow, event, insert_message, parse};
+use super::threads::{ParticipantRow, SealedMessage, ThreadRow, event, parse};
 use super::{Posted, Store, StoreError, WriteTx};
 use crate::clock;
 use crate::crypto::{Binding, DataKey, TokenClaims};
@@ -265,10 +265,22 @@ impl Store {
     }
 
     async fn commit_together(&self, items: &[Inbound]) -> Result<Vec<Committed>, StoreError> {
+        let is_filing = |i: &Inbound| matches!(i.action, InboundAction::File(_));
         let mut tx = self.write_tx().await?;
+        let filings: Vec<&Inbound> = items.iter().filter(|i| is_filing(i)).collect();
+        let mut filed = if filings.is_empty() {
+            Vec::new()
+        } else {
+            super::filing::file_many(&mut tx, &filings).await?
+        }
+        .into_iter();
         let mut done = Vec::with_capacity(items.len());
         for item in items {
-            done.push(apply(&mut tx, item.clone()).await?);
+            done.push(if is_filing(item) {
+                filed.next().expect("file_many answers every filing")
+            } else {
+                apply(&mut tx, item.clone()).await?
+            });
         }
         tx.commit().await?;
         Ok(done)
@@ -306,33 +318,9 @@ async fn ledger(
 async fn apply(tx: &mut WriteTx, item: Inbound) -> Result<Committed, StoreError> {
     let now = clock::now();
     match item.action.clone() {
-        InboundAction::File(message) => {
-            let thread = item
-                .thread
-                .ok_or_else(|| StoreError::Invalid("a filing needs a thread".into()))?;
-            let (mode, status, filed): (String, String, i64) = sqlx::query_as(
-                "SELECT t.mode, t.status,
-                        (SELECT COUNT(*) FROM inbound i
-                         WHERE i.thread_id = t.id AND i.header_message_id = $2
-                           AND i.filed_message_id IS NOT NULL)
-                 FROM threads t WHERE t.id = $1",
-            )
-            .bind(thread.0)
-            .bind(item.header_message_id.as_deref())
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(StoreError::UnknownThread(thread))?;
-            if filed > 0 {
-                ledger(tx, &item, "duplicate", None, None).await?;
-                return Ok(Committed::Duplicate);
-            }
-            if status == "closed" {
-                return Err(StoreError::ThreadClosed(thread));
-            }
-            let posted = insert_message(tx, thread, parse("mode", &mode)?, message, now).await?;
-            ledger(tx, &item, "filed", None, Some(posted.message_id.0)).await?;
-            Ok(Committed::Filed(posted))
-        }
+        InboundAction::File(_) => Err(StoreError::Invalid(
+            "filings are committed together by filing::file_many".into(),
+        )),
         InboundAction::Record {
             outcome,
             reason,

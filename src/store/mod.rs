@@ -5,6 +5,7 @@
 //! implemented; queries use `$n` placeholders and portable SQL so a PostgreSQL backend can slot
 //! in behind the same methods.
 
+mod filing;
 mod inbound;
 mod outbox;
 mod threads;

@@ -444,6 +444,11 @@ pub struct SealedMessage {
 }
 
 impl SealedMessage {
+    /// The sealed body, as stored.
+    pub(super) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// Seals `body` for a new message of `thread` by `author`.
     pub fn seal(
         thread: ThreadId,
