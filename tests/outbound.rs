@@ -121,6 +121,55 @@ fn threading_headers_across_three_posts() {
     assert!(second < first);
 }
 
+/// Fourteen posts delivered in one batch: the last notification's References is the first
+/// Message-ID and the nine latest (bounded however long the thread grows), In-Reply-To the one
+/// just before, and it quotes the ten messages before its own, newest first.
+#[test]
+fn long_threads_keep_references_and_history_bounded() {
+    let sb = Sandbox::with_keyring("");
+    let thread = sb.new_thread("convenience", "Long thread", "Message 0.");
+    for i in 1..14 {
+        sb.run_with_stdin(
+            &[
+                "thread",
+                "post",
+                &thread,
+                "--from",
+                "lee@clinic.example.test",
+            ],
+            &format!("Message {i}."),
+        )
+        .ok();
+    }
+    let daemon = Daemon::start(&sb, &[]);
+    let mut rows = wait_outbox(&sb, LIMIT, all_sent(14));
+    daemon.stop();
+    rows.reverse();
+    let files: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| spool_file(&sb, r["id"].as_str().unwrap()))
+        .collect();
+    let msgs: Vec<_> = files.iter().map(|f| parse(f)).collect();
+    let mid = |i: usize| msgs[i].message_id().unwrap().to_owned();
+    let refs: Vec<String> = msgs[13]
+        .references()
+        .as_text_list()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let expected: Vec<String> = [0].into_iter().chain(4..13).map(mid).collect();
+    assert_eq!(refs, expected);
+    assert_eq!(msgs[13].in_reply_to().as_text(), Some(mid(12).as_str()));
+    let text = msgs[13].body_text(0).unwrap().replace("\r\n", "\n");
+    let quoted: Vec<usize> = (0..13)
+        .filter(|i| text.contains(&format!("> Message {i}.")))
+        .collect();
+    assert_eq!(quoted, (3..13).collect::<Vec<_>>(), "{text}");
+    let newest = text.find("> Message 12.").unwrap();
+    assert!(newest < text.find("> Message 3.").unwrap());
+}
+
 #[test]
 fn secure_mode_notifications_carry_no_content() {
     let sb = Sandbox::with_keyring("");

@@ -121,8 +121,16 @@ impl Worker {
     async fn deliver_batch(&mut self, batch: &[NotificationId], shutdown: &CancellationToken) {
         let mut loaded = Vec::with_capacity(batch.len());
         let mut attempts = Vec::with_capacity(batch.len());
-        for id in batch {
-            match self.store.delivery(*id).await {
+        let results = match self.store.deliveries(batch).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing was sent; the claims expire and the batch is tried again.
+                error!(error = %e, "cannot load notifications; retrying the batch later");
+                return;
+            }
+        };
+        for (id, result) in batch.iter().zip(results) {
+            match result {
                 Ok(d) => loaded.push(d),
                 Err(e) => {
                     error!(notification = %id, error = %e, "cannot load notification");
@@ -149,13 +157,8 @@ impl Worker {
                 return;
             }
         };
-        for d in loaded.iter_mut() {
-            match self.store.references_before(d.id).await {
-                Ok(r) => d.references = r,
-                Err(e) => {
-                    warn!(notification = %d.id, error = %e, "cannot read earlier Message-IDs; sending without threading headers")
-                }
-            }
+        if let Err(e) = self.store.fill_references(&mut loaded).await {
+            warn!(error = %e, "cannot read earlier Message-IDs; sending without threading headers");
         }
         let mut delivered = 0;
         for (d, message_id) in loaded.iter().zip(&message_ids) {

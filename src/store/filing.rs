@@ -30,18 +30,19 @@ fn placeholders(rows: usize, cols: usize) -> String {
         .join(", ")
 }
 
-fn list(n: usize, from: usize) -> String {
+/// `$from, $from+1, …` for `n` values.
+pub(super) fn placeholder_list(n: usize, from: usize) -> String {
     (from..from + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn args() -> SqliteArguments {
+pub(super) fn bind_args() -> SqliteArguments {
     SqliteArguments::default()
 }
 
-fn add<'q, T>(a: &mut SqliteArguments, value: T) -> Result<(), StoreError>
+pub(super) fn bind<'q, T>(a: &mut SqliteArguments, value: T) -> Result<(), StoreError>
 where
     T: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + 'q,
 {
@@ -85,15 +86,15 @@ pub(super) async fn file_many(
         let sql = format!(
             "SELECT thread_id, header_message_id FROM inbound
              WHERE filed_message_id IS NOT NULL AND thread_id IN ({}) AND header_message_id IN ({})",
-            list(thread_ids.len(), 1),
-            list(ids.len(), thread_ids.len() + 1)
+            placeholder_list(thread_ids.len(), 1),
+            placeholder_list(ids.len(), thread_ids.len() + 1)
         );
-        let mut a = args();
+        let mut a = bind_args();
         for t in &thread_ids {
-            add(&mut a, *t)?;
+            bind(&mut a, *t)?;
         }
         for id in &ids {
-            add(&mut a, id.to_string())?;
+            bind(&mut a, id.to_string())?;
         }
         let rows: Vec<(i64, String)> = sqlx::query_as_with(AssertSqlSafe(sql), a)
             .fetch_all(&mut **tx)
@@ -141,7 +142,15 @@ pub(super) async fn file_many(
             }
             let n = NotificationId::random();
             outbox_seq += 1;
-            outbox.push((n, outbox_seq, thread, message, *participant, address.clone(), state.mode));
+            outbox.push((
+                n,
+                outbox_seq,
+                thread,
+                message,
+                *participant,
+                address.clone(),
+                state.mode,
+            ));
             notifications.push(n);
         }
         events.push((
@@ -166,27 +175,31 @@ pub(super) async fn file_many(
             "INSERT INTO messages (id, thread_id, seq, author_id, body, via, created_at) VALUES {}",
             placeholders(messages.len(), 7)
         );
-        let mut a = args();
+        let mut a = bind_args();
         for (thread, seq, m) in &messages {
-            add(&mut a, m.id.0)?;
-            add(&mut a, thread.0)?;
-            add(&mut a, *seq)?;
-            add(&mut a, m.author.0)?;
-            add(&mut a, m.body().to_vec())?;
-            add(&mut a, m.via.as_str())?;
-            add(&mut a, now)?;
+            bind(&mut a, m.id.0)?;
+            bind(&mut a, thread.0)?;
+            bind(&mut a, *seq)?;
+            bind(&mut a, m.author.0)?;
+            bind(&mut a, m.body().to_vec())?;
+            bind(&mut a, m.via.as_str())?;
+            bind(&mut a, now)?;
         }
-        sqlx::query_with(AssertSqlSafe(sql), a).execute(&mut **tx).await?;
+        sqlx::query_with(AssertSqlSafe(sql), a)
+            .execute(&mut **tx)
+            .await?;
         let sql = format!(
             "UPDATE threads SET last_activity_at = $1 WHERE id IN ({})",
-            list(thread_ids.len(), 2)
+            placeholder_list(thread_ids.len(), 2)
         );
-        let mut a = args();
-        add(&mut a, now)?;
+        let mut a = bind_args();
+        bind(&mut a, now)?;
         for t in &thread_ids {
-            add(&mut a, *t)?;
+            bind(&mut a, *t)?;
         }
-        sqlx::query_with(AssertSqlSafe(sql), a).execute(&mut **tx).await?;
+        sqlx::query_with(AssertSqlSafe(sql), a)
+            .execute(&mut **tx)
+            .await?;
     }
     if !outbox.is_empty() {
         let sql = format!(
@@ -194,55 +207,61 @@ pub(super) async fn file_many(
                                  next_attempt_at, created_at) VALUES {}",
             placeholders(outbox.len(), 10)
         );
-        let mut a = args();
+        let mut a = bind_args();
         for (n, seq, thread, m, participant, address, mode) in &outbox {
-            add(&mut a, n.0)?;
-            add(&mut a, *seq)?;
-            add(&mut a, thread.0)?;
-            add(&mut a, m.id.0)?;
-            add(&mut a, *participant)?;
-            add(&mut a, address.clone())?;
-            add(&mut a, "message")?;
-            add(&mut a, mode.as_str())?;
-            add(&mut a, now)?;
-            add(&mut a, now)?;
+            bind(&mut a, n.0)?;
+            bind(&mut a, *seq)?;
+            bind(&mut a, thread.0)?;
+            bind(&mut a, m.id.0)?;
+            bind(&mut a, *participant)?;
+            bind(&mut a, address.clone())?;
+            bind(&mut a, "message")?;
+            bind(&mut a, mode.as_str())?;
+            bind(&mut a, now)?;
+            bind(&mut a, now)?;
         }
-        sqlx::query_with(AssertSqlSafe(sql), a).execute(&mut **tx).await?;
+        sqlx::query_with(AssertSqlSafe(sql), a)
+            .execute(&mut **tx)
+            .await?;
     }
     if !events.is_empty() {
         let sql = format!(
             "INSERT INTO events (at, thread_id, kind, detail) VALUES {}",
             placeholders(events.len(), 4)
         );
-        let mut a = args();
+        let mut a = bind_args();
         for (thread, detail) in &events {
-            add(&mut a, now)?;
-            add(&mut a, thread.0)?;
-            add(&mut a, "message.posted")?;
-            add(&mut a, detail.clone())?;
+            bind(&mut a, now)?;
+            bind(&mut a, thread.0)?;
+            bind(&mut a, "message.posted")?;
+            bind(&mut a, detail.clone())?;
         }
-        sqlx::query_with(AssertSqlSafe(sql), a).execute(&mut **tx).await?;
+        sqlx::query_with(AssertSqlSafe(sql), a)
+            .execute(&mut **tx)
+            .await?;
     }
     let sql = format!(
         "INSERT INTO inbound (id, received_at, door, thread_id, header_message_id, imap_uidvalidity,
                               imap_uid, outcome, reason, filed_message_id, raw) VALUES {}",
         placeholders(ledger.len(), 11)
     );
-    let mut a = args();
+    let mut a = bind_args();
     for (item, outcome, filed) in &ledger {
-        add(&mut a, item.id)?;
-        add(&mut a, item.received_at)?;
-        add(&mut a, item.door.as_str())?;
-        add(&mut a, item.thread.map(|t| t.0))?;
-        add(&mut a, item.header_message_id.clone())?;
-        add(&mut a, item.imap.map(|i| i.0))?;
-        add(&mut a, item.imap.map(|i| i.1))?;
-        add(&mut a, *outcome)?;
-        add(&mut a, None::<String>)?;
-        add(&mut a, *filed)?;
-        add(&mut a, item.raw_sealed.clone())?;
+        bind(&mut a, item.id)?;
+        bind(&mut a, item.received_at)?;
+        bind(&mut a, item.door.as_str())?;
+        bind(&mut a, item.thread.map(|t| t.0))?;
+        bind(&mut a, item.header_message_id.clone())?;
+        bind(&mut a, item.imap.map(|i| i.0))?;
+        bind(&mut a, item.imap.map(|i| i.1))?;
+        bind(&mut a, *outcome)?;
+        bind(&mut a, None::<String>)?;
+        bind(&mut a, *filed)?;
+        bind(&mut a, item.raw_sealed.clone())?;
     }
-    sqlx::query_with(AssertSqlSafe(sql), a).execute(&mut **tx).await?;
+    sqlx::query_with(AssertSqlSafe(sql), a)
+        .execute(&mut **tx)
+        .await?;
     Ok(done)
 }
 
@@ -255,14 +274,15 @@ async fn load_threads(
         "SELECT t.id, t.mode, t.status,
                 (SELECT COALESCE(MAX(m.seq), 0) FROM messages m WHERE m.thread_id = t.id)
          FROM threads t WHERE t.id IN ({})",
-        list(ids.len(), 1)
+        placeholder_list(ids.len(), 1)
     );
-    let mut a = args();
+    let mut a = bind_args();
     for t in ids {
-        add(&mut a, *t)?;
+        bind(&mut a, *t)?;
     }
-    let rows: Vec<(i64, String, String, i64)> =
-        sqlx::query_as_with(AssertSqlSafe(sql), a).fetch_all(&mut **tx).await?;
+    let rows: Vec<(i64, String, String, i64)> = sqlx::query_as_with(AssertSqlSafe(sql), a)
+        .fetch_all(&mut **tx)
+        .await?;
     let mut threads = HashMap::with_capacity(rows.len());
     for (id, mode, status, max_seq) in rows {
         threads.insert(
@@ -278,13 +298,15 @@ async fn load_threads(
     let sql = format!(
         "SELECT thread_id, id, address FROM participants
          WHERE thread_id IN ({}) AND revoked_at IS NULL ORDER BY address",
-        list(ids.len(), 1)
+        placeholder_list(ids.len(), 1)
     );
-    let mut a = args();
+    let mut a = bind_args();
     for t in ids {
-        add(&mut a, *t)?;
+        bind(&mut a, *t)?;
     }
-    let rows: Vec<(i64, i64, String)> = sqlx::query_as_with(AssertSqlSafe(sql), a).fetch_all(&mut **tx).await?;
+    let rows: Vec<(i64, i64, String)> = sqlx::query_as_with(AssertSqlSafe(sql), a)
+        .fetch_all(&mut **tx)
+        .await?;
     for (thread, id, address) in rows {
         if let Some(t) = threads.get_mut(&thread) {
             t.participants.push((id, address));
@@ -351,7 +373,9 @@ mod tests {
     async fn a_batch_files_numbers_dedupes_and_isolates_failures() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("db").display());
-        let store = Store::open(&url, Arc::new(Keyring::generate())).await.unwrap();
+        let store = Store::open(&url, Arc::new(Keyring::generate()))
+            .await
+            .unwrap();
         let (a, jane_a) = thread(&store).await;
         let (b, jane_b) = thread(&store).await;
         let (closed, jane_c) = thread(&store).await;

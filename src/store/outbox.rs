@@ -5,8 +5,11 @@
 //! process's id), delivers them and records the outcome. A process that dies keeps its claims
 //! only until they expire, or until the next start releases them ([`Store::release_claims`]).
 
-use sqlx::FromRow;
+use std::collections::HashMap;
 
+use sqlx::{AssertSqlSafe, FromRow};
+
+use super::filing::{bind, bind_args, placeholder_list};
 use super::threads::{MessageRow, ParticipantRow, ThreadRow, parse};
 use super::{NoticeReason, Store, StoreError};
 use crate::domain::{Mode, NotificationId, ThreadId};
@@ -92,8 +95,7 @@ pub struct Delivery {
     /// The Message-ID fixed at an earlier attempt, if any.
     pub email_message_id: Option<String>,
     /// Message-IDs of earlier notifications of this thread to this participant, oldest first.
-    /// Empty from [`Store::delivery`]: they are read with [`Store::references_before`] once the
-    /// batch's own Message-IDs are fixed, since earlier ones may be fixed in the same batch.
+    /// Empty from [`Store::deliveries`]: filled in by [`Store::fill_references`].
     pub references: Vec<String>,
     pub content: DeliveryContent,
 }
@@ -145,15 +147,37 @@ pub enum Attempt {
     Failed { error: String, at: i64 },
 }
 
-/// Message `$2` of thread `$1` and the messages before it, newest first, at most `$3`.
-const MESSAGE_AND_HISTORY: &str =
-    "SELECT m.id, m.author_id, p.address, p.display_name, m.body, m.via, m.created_at
-     FROM messages m JOIN participants p ON p.id = m.author_id
-     WHERE m.thread_id = $1 AND m.seq <= (SELECT seq FROM messages WHERE id = $2)
-     ORDER BY m.seq DESC LIMIT $3";
-
 /// How many earlier messages a convenience notification quotes.
 const HISTORY_LIMIT: usize = 10;
+
+/// How many of the latest earlier Message-IDs a notification's References carries, besides
+/// the first: enough for every client to thread, bounded however long the thread grows.
+const REFERENCES_RECENT: usize = 9;
+
+/// Rows whose `$column IN (…)` one of `values`; `select` ends with "IN".
+async fn fetch_in<T>(
+    conn: &mut sqlx::SqliteConnection,
+    select: &str,
+    values: impl Iterator<Item = i64>,
+) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
+    let mut values: Vec<i64> = values.collect();
+    values.sort_unstable();
+    values.dedup();
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("{select} ({})", placeholder_list(values.len(), 1));
+    let mut a = bind_args();
+    for v in values {
+        bind(&mut a, v)?;
+    }
+    Ok(sqlx::query_as_with(AssertSqlSafe(sql), a)
+        .fetch_all(conn)
+        .await?)
+}
 
 impl Store {
     /// Releases every claim not held by `owner`. Only valid while one process uses the database
@@ -211,87 +235,208 @@ impl Store {
         Ok(())
     }
 
-    /// Loads a notification for delivery, opening content only for convenience mode.
-    pub async fn delivery(&self, id: NotificationId) -> Result<Delivery, StoreError> {
+    /// Loads a claimed batch for delivery with a fixed number of queries (rows, recipients,
+    /// threads, then one range of messages per thread), opening content only for convenience
+    /// mode and each message once however many notifications quote it. One result per id, in
+    /// order.
+    pub async fn deliveries(
+        &self,
+        ids: &[NotificationId],
+    ) -> Result<Vec<Result<Delivery, StoreError>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.pool.acquire().await?;
-        let row: OutboxRow = sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("notification {id} vanished")))?;
-        let thread = ThreadId(row.thread_id);
-        let recipient: ParticipantRow = sqlx::query_as(
-            "SELECT id, address, display_name, role, revoked_at FROM participants WHERE id = $1",
+        let rows: Vec<OutboxRow> = fetch_in(
+            &mut conn,
+            "SELECT * FROM outbox WHERE id IN",
+            ids.iter().map(|i| i.0),
         )
-        .bind(row.participant_id)
-        .fetch_one(&mut *conn)
         .await?;
-        let mode: Mode = parse("mode", &row.mode)?;
-        let content = match (mode, row.message_id) {
-            _ if row.kind != "message" => {
-                DeliveryContent::Notice(NoticeReason::from_kind(&row.kind).ok_or_else(|| {
-                    StoreError::Corrupt(format!("notification kind '{}'", row.kind))
-                })?)
+        let rows: HashMap<i64, OutboxRow> = rows.into_iter().map(|r| (r.id, r)).collect();
+        let recipients: Vec<ParticipantRow> = fetch_in(
+            &mut conn,
+            "SELECT id, address, display_name, role, revoked_at FROM participants WHERE id IN",
+            rows.values().map(|r| r.participant_id),
+        )
+        .await?;
+        let recipients: HashMap<i64, ParticipantView> = recipients
+            .into_iter()
+            .map(|p| Ok((p.id, p.view()?)))
+            .collect::<Result<_, StoreError>>()?;
+
+        // Convenience notifications: their threads, and per thread the announced messages
+        // with HISTORY_LIMIT before the earliest of them, in order.
+        let mut announced: HashMap<i64, Vec<i64>> = HashMap::new();
+        for r in rows.values() {
+            if let (Some(m), "message", "convenience") =
+                (r.message_id, r.kind.as_str(), r.mode.as_str())
+            {
+                announced.entry(r.thread_id).or_default().push(m);
             }
-            (Mode::Secure, _) => DeliveryContent::Secure,
-            (Mode::Convenience, None) => {
-                return Err(StoreError::Corrupt(format!(
-                    "convenience notification {id} names no message"
-                )));
+        }
+        let threads: Vec<ThreadRow> = fetch_in(
+            &mut conn,
+            "SELECT * FROM threads WHERE id IN",
+            announced.keys().copied(),
+        )
+        .await?;
+        let mut opened: HashMap<i64, (String, Vec<MessageView>)> = HashMap::new();
+        for t in threads {
+            let thread = ThreadId(t.id);
+            let key = t.key(self)?;
+            let messages = &announced[&t.id];
+            let sql = format!(
+                "SELECT m.id, m.author_id, p.address, p.display_name, m.body, m.via, m.created_at
+                 FROM messages m JOIN participants p ON p.id = m.author_id
+                 WHERE m.thread_id = $1
+                   AND m.seq >= (SELECT MIN(seq) FROM messages WHERE id IN ({list})) - {HISTORY_LIMIT}
+                   AND m.seq <= (SELECT MAX(seq) FROM messages WHERE id IN ({list}))
+                 ORDER BY m.seq",
+                list = placeholder_list(messages.len(), 2),
+            );
+            let mut a = bind_args();
+            bind(&mut a, t.id)?;
+            for m in messages {
+                bind(&mut a, *m)?;
             }
-            (Mode::Convenience, Some(message_id)) => {
-                let t: ThreadRow = sqlx::query_as("SELECT * FROM threads WHERE id = $1")
-                    .bind(thread.0)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                let key = t.key(self)?;
-                // The announced message and at most HISTORY_LIMIT before it, newest first; only
-                // these are opened, however long the thread.
-                let rows: Vec<MessageRow> = sqlx::query_as(MESSAGE_AND_HISTORY)
-                    .bind(thread.0)
-                    .bind(message_id)
-                    .bind(HISTORY_LIMIT as i64 + 1)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                let mut newest_first = rows
-                    .into_iter()
-                    .map(|m| m.open(thread, &key))
-                    .collect::<Result<Vec<_>, _>>()?
-                    .into_iter();
-                let message = newest_first
-                    .next()
-                    .filter(|m| m.id.0 == message_id)
-                    .ok_or_else(|| StoreError::Corrupt(format!("message of notification {id}")))?;
-                let all: Vec<MessageView> = newest_first.collect();
-                DeliveryContent::Convenience {
-                    subject: t.subject(&key)?,
-                    message,
-                    history: all,
-                }
-            }
-        };
-        Ok(Delivery {
-            id,
-            thread_id: thread,
-            recipient: recipient.view()?,
-            created_at: row.created_at,
-            attempts: row.attempts,
-            email_message_id: row.email_message_id,
-            references: Vec::new(),
-            content,
-        })
+            let rows: Vec<MessageRow> = sqlx::query_as_with(AssertSqlSafe(sql), a)
+                .fetch_all(&mut *conn)
+                .await?;
+            let views = rows
+                .into_iter()
+                .map(|m| m.open(thread, &key))
+                .collect::<Result<Vec<_>, _>>()?;
+            opened.insert(t.id, (t.subject(&key)?, views));
+        }
+
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let row = rows
+                    .get(&id.0)
+                    .ok_or_else(|| StoreError::Corrupt(format!("notification {id} vanished")))?;
+                let recipient = recipients.get(&row.participant_id).ok_or_else(|| {
+                    StoreError::Corrupt(format!("recipient of notification {id}"))
+                })?;
+                let mode: Mode = parse("mode", &row.mode)?;
+                let content = match (mode, row.message_id) {
+                    _ if row.kind != "message" => {
+                        DeliveryContent::Notice(NoticeReason::from_kind(&row.kind).ok_or_else(
+                            || StoreError::Corrupt(format!("notification kind '{}'", row.kind)),
+                        )?)
+                    }
+                    (Mode::Secure, _) => DeliveryContent::Secure,
+                    (Mode::Convenience, None) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "convenience notification {id} names no message"
+                        )));
+                    }
+                    (Mode::Convenience, Some(message_id)) => {
+                        let (subject, messages) = opened.get(&row.thread_id).ok_or_else(|| {
+                            StoreError::Corrupt(format!("thread of notification {id}"))
+                        })?;
+                        let at = messages
+                            .iter()
+                            .position(|m| m.id.0 == message_id)
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!("message of notification {id}"))
+                            })?;
+                        DeliveryContent::Convenience {
+                            subject: subject.clone(),
+                            message: messages[at].clone(),
+                            // Newest first, at most HISTORY_LIMIT.
+                            history: messages[at.saturating_sub(HISTORY_LIMIT)..at]
+                                .iter()
+                                .rev()
+                                .cloned()
+                                .collect(),
+                        }
+                    }
+                };
+                Ok(Delivery {
+                    id: *id,
+                    thread_id: ThreadId(row.thread_id),
+                    recipient: recipient.clone(),
+                    created_at: row.created_at,
+                    attempts: row.attempts,
+                    email_message_id: row.email_message_id.clone(),
+                    references: Vec::new(),
+                    content,
+                })
+            })
+            .collect())
     }
 
-    /// Message-IDs of the notifications of this thread sent to the same participant before `id`
-    /// (read again after [`Store::fix_message_ids`], which may have fixed some in the same batch).
-    pub async fn references_before(&self, id: NotificationId) -> Result<Vec<String>, StoreError> {
+    /// Fills in each delivery's References: the Message-IDs of the earlier notifications of the
+    /// same thread to the same participant — the first one (the thread's root) and the
+    /// [`REFERENCES_RECENT`] latest, as RFC 5322 advises trimming long lists. Read once the
+    /// batch's own Message-IDs are fixed, since earlier ones may be fixed in the same batch;
+    /// one query per (thread, participant) in the batch.
+    pub async fn fill_references(&self, deliveries: &mut [Delivery]) -> Result<(), StoreError> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.pool.acquire().await?;
-        let (thread, participant, seq): (i64, i64, i64) =
-            sqlx::query_as("SELECT thread_id, participant_id, seq FROM outbox WHERE id = $1")
-                .bind(id.0)
-                .fetch_one(&mut *conn)
-                .await?;
-        references(&mut conn, ThreadId(thread), participant, seq).await
+        let seqs: Vec<(i64, i64, i64)> = fetch_in(
+            &mut conn,
+            "SELECT id, participant_id, seq FROM outbox WHERE id IN",
+            deliveries.iter().map(|d| d.id.0),
+        )
+        .await?;
+        let seqs: HashMap<i64, (i64, i64)> =
+            seqs.into_iter().map(|(id, p, s)| (id, (p, s))).collect();
+        let mut groups: HashMap<(i64, i64), Vec<i64>> = HashMap::new();
+        for d in deliveries.iter() {
+            if let Some((participant, seq)) = seqs.get(&d.id.0) {
+                groups
+                    .entry((d.thread_id.0, *participant))
+                    .or_default()
+                    .push(*seq);
+            }
+        }
+        let mut earlier: HashMap<(i64, i64), Vec<(i64, String)>> = HashMap::new();
+        for ((thread, participant), group) in &groups {
+            let max = group.iter().max().copied().unwrap_or(0);
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT seq, email_message_id FROM (
+                     SELECT seq, email_message_id FROM outbox
+                     WHERE thread_id = $1 AND participant_id = $2 AND email_message_id IS NOT NULL
+                     ORDER BY seq LIMIT 1)
+                 UNION
+                 SELECT seq, email_message_id FROM (
+                     SELECT seq, email_message_id FROM outbox
+                     WHERE thread_id = $1 AND participant_id = $2 AND email_message_id IS NOT NULL
+                       AND seq < $3
+                     ORDER BY seq DESC LIMIT $4)
+                 ORDER BY seq",
+            )
+            .bind(thread)
+            .bind(participant)
+            .bind(max)
+            .bind((group.len() + REFERENCES_RECENT) as i64)
+            .fetch_all(&mut *conn)
+            .await?;
+            earlier.insert((*thread, *participant), rows);
+        }
+        for d in deliveries.iter_mut() {
+            let Some((participant, seq)) = seqs.get(&d.id.0) else {
+                continue;
+            };
+            let before: Vec<&(i64, String)> = earlier[&(d.thread_id.0, *participant)]
+                .iter()
+                .filter(|(s, _)| s < seq)
+                .collect();
+            let recent = before.len().saturating_sub(REFERENCES_RECENT);
+            d.references = before
+                .first()
+                .filter(|_| recent > 0)
+                .into_iter()
+                .chain(&before[recent..])
+                .map(|(_, id)| id.clone())
+                .collect();
+        }
+        Ok(())
     }
 
     /// Fixes the Message-IDs of a batch on first composition (one transaction); returns, in
@@ -383,22 +528,4 @@ impl Store {
         .await?;
         rows.into_iter().map(OutboxRow::record).collect()
     }
-}
-
-async fn references(
-    conn: &mut sqlx::SqliteConnection,
-    thread: ThreadId,
-    participant: i64,
-    seq: i64,
-) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT email_message_id FROM outbox
-         WHERE thread_id = $1 AND participant_id = $2 AND seq < $3 AND email_message_id IS NOT NULL
-         ORDER BY seq",
-    )
-    .bind(thread.0)
-    .bind(participant)
-    .bind(seq)
-    .fetch_all(conn)
-    .await?)
 }

@@ -82,7 +82,7 @@ pub struct ThreadSummary {
 
 #[derive(FromRow)]
 pub(super) struct ThreadRow {
-    id: i64,
+    pub(super) id: i64,
     mode: String,
     status: String,
     key_id: i64,
@@ -94,7 +94,7 @@ pub(super) struct ThreadRow {
 
 #[derive(FromRow)]
 pub(super) struct ParticipantRow {
-    id: i64,
+    pub(super) id: i64,
     address: String,
     display_name: Option<String>,
     role: String,
