@@ -3,7 +3,8 @@
 //! 1. valid replies: `smtp-source -s 10 -l 1024 -f <participant> -t <reply address>`, one
 //!    connection per message, into `sealpost serve` (each reply parsed, verified, trimmed,
 //!    sealed, durably filed with a staff notification queued, before its 250) and into
-//!    smtp-sink (which accepts and discards);
+//!    smtp-sink (which accepts and discards); Sealpost delivers the staff notifications during
+//!    the run to a relay, a second smtp-sink, as it would in production;
 //! 2. forged tokens refused at RCPT: ten concurrent clients, one connection each try
 //!    (greeting, EHLO, MAIL, RCPT with a forged reply address, QUIT), against both.
 //!
@@ -75,7 +76,12 @@ fn rcpt_storm(port: u16, n: usize, rcpt: &str) -> (Duration, Vec<u16>) {
 fn main() {
     let n = count_arg(2000);
     let source = tool("smtp-source", "postfix");
-    let sb = Sandbox::with_keyring("");
+    // Staff notifications go to a relay, as in production: a second smtp-sink.
+    let relay_port = free_port();
+    let _relay = Sink::start(relay_port);
+    let sb = Sandbox::with_keyring(&format!(
+        "[outbound]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {relay_port}\nsmtp_tls = \"none\"\nfrom = \"Lee Family Practice <noreply@example.test>\"\n"
+    ));
     let port = sb.smtp_port;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let ring = Arc::new(Keyring::load(&sb.keyring_path()).unwrap());

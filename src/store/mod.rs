@@ -134,9 +134,7 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("secure_delete", "on")
-            // Page reads through a memory map rather than a pread() system call each.
-            .pragma("mmap_size", "268435456");
+            .pragma("secure_delete", "on");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
