@@ -1,11 +1,11 @@
-//! Filing many replies in one transaction with a fixed number of statements.
+//! Filing many replies in one transaction with a fixed number of round trips.
 //!
 //! Group commit already shares one fsync among the replies that arrive together; this shares
-//! the statements too. Each statement is a round trip to SQLite's connection thread, and at
-//! seven statements a reply those hand-offs, not the disk, were what limited the rate. Here a
-//! batch costs four reads and five writes whatever its size: the threads, the Message-IDs
-//! already filed, the sequence numbers, the participants are read once; messages,
-//! notifications, events and ledger rows are each written with one multi-row INSERT.
+//! the statements too. Every statement, BEGIN and COMMIT is a hand-off to sqlx's SQLite thread
+//! and back, and on a busy machine each hand-off waits for the scheduler. Here a batch costs
+//! four hand-offs whatever its size: BEGIN, one SELECT for everything the batch needs to know
+//! (threads, participants, Message-IDs already filed, sequence numbers), one multi-statement
+//! query with a multi-row INSERT per table, COMMIT.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,11 +19,13 @@ use super::{Posted, StoreError, WriteTx};
 use crate::clock;
 use crate::domain::{Mode, NotificationId, ThreadId};
 
-/// `(…), (…)` with `$n` placeholders for `rows` rows of `cols` columns.
-fn placeholders(rows: usize, cols: usize) -> String {
+/// `(…), (…)` with `$n` placeholders for `rows` rows of `cols` columns, numbered from `first`.
+fn placeholders_from(rows: usize, cols: usize, first: usize) -> String {
     (0..rows)
         .map(|r| {
-            let row: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            let row: Vec<String> = (0..cols)
+                .map(|c| format!("${}", first + r * cols + c))
+                .collect();
             format!("({})", row.join(", "))
         })
         .collect::<Vec<_>>()
@@ -74,38 +76,12 @@ pub(super) async fn file_many(
             thread_ids.push(t.0);
         }
     }
-    let threads = load_threads(tx, &thread_ids).await?;
-
     // Message-IDs filed before (in the database or earlier in this batch) are duplicates.
     let ids: Vec<&str> = items
         .iter()
         .filter_map(|i| i.header_message_id.as_deref())
         .collect();
-    let mut filed: HashSet<(i64, String)> = HashSet::new();
-    if !ids.is_empty() {
-        let sql = format!(
-            "SELECT thread_id, header_message_id FROM inbound
-             WHERE filed_message_id IS NOT NULL AND thread_id IN ({}) AND header_message_id IN ({})",
-            placeholder_list(thread_ids.len(), 1),
-            placeholder_list(ids.len(), thread_ids.len() + 1)
-        );
-        let mut a = bind_args();
-        for t in &thread_ids {
-            bind(&mut a, *t)?;
-        }
-        for id in &ids {
-            bind(&mut a, id.to_string())?;
-        }
-        let rows: Vec<(i64, String)> = sqlx::query_as_with(AssertSqlSafe(sql), a)
-            .fetch_all(&mut **tx)
-            .await?;
-        filed.extend(rows);
-    }
-    let mut outbox_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM outbox")
-        .fetch_one(&mut **tx)
-        .await?;
-
-    let mut threads = threads;
+    let (mut threads, mut filed, mut outbox_seq) = read_state(tx, &thread_ids, &ids).await?;
     let mut done = Vec::with_capacity(items.len());
     let (mut messages, mut outbox, mut events, mut ledger) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -170,12 +146,21 @@ pub(super) async fn file_many(
         }));
     }
 
+    // All writes in one multi-statement query: one hand-off to SQLite's thread, not five.
+    // Parameters are numbered across the statements.
+    let mut sql = String::new();
+    let mut a = bind_args();
+    let mut n = 0;
+    let rows = |count: usize, cols: usize, n: &mut usize| {
+        let p = placeholders_from(count, cols, *n + 1);
+        *n += count * cols;
+        p
+    };
     if !messages.is_empty() {
-        let sql = format!(
-            "INSERT INTO messages (id, thread_id, seq, author_id, body, via, created_at) VALUES {}",
-            placeholders(messages.len(), 7)
+        sql += &format!(
+            "INSERT INTO messages (id, thread_id, seq, author_id, body, via, created_at) VALUES {};\n",
+            rows(messages.len(), 7, &mut n)
         );
-        let mut a = bind_args();
         for (thread, seq, m) in &messages {
             bind(&mut a, m.id.0)?;
             bind(&mut a, thread.0)?;
@@ -185,31 +170,25 @@ pub(super) async fn file_many(
             bind(&mut a, m.via.as_str())?;
             bind(&mut a, now)?;
         }
-        sqlx::query_with(AssertSqlSafe(sql), a)
-            .execute(&mut **tx)
-            .await?;
-        let sql = format!(
-            "UPDATE threads SET last_activity_at = $1 WHERE id IN ({})",
-            placeholder_list(thread_ids.len(), 2)
+        sql += &format!(
+            "UPDATE threads SET last_activity_at = ${} WHERE id IN ({});\n",
+            n + 1,
+            placeholder_list(thread_ids.len(), n + 2)
         );
-        let mut a = bind_args();
+        n += 1 + thread_ids.len();
         bind(&mut a, now)?;
         for t in &thread_ids {
             bind(&mut a, *t)?;
         }
-        sqlx::query_with(AssertSqlSafe(sql), a)
-            .execute(&mut **tx)
-            .await?;
     }
     if !outbox.is_empty() {
-        let sql = format!(
+        sql += &format!(
             "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind, mode,
-                                 next_attempt_at, created_at) VALUES {}",
-            placeholders(outbox.len(), 10)
+                                 next_attempt_at, created_at) VALUES {};\n",
+            rows(outbox.len(), 10, &mut n)
         );
-        let mut a = bind_args();
-        for (n, seq, thread, m, participant, address, mode) in &outbox {
-            bind(&mut a, n.0)?;
+        for (id, seq, thread, m, participant, address, mode) in &outbox {
+            bind(&mut a, id.0)?;
             bind(&mut a, *seq)?;
             bind(&mut a, thread.0)?;
             bind(&mut a, m.id.0)?;
@@ -220,32 +199,24 @@ pub(super) async fn file_many(
             bind(&mut a, now)?;
             bind(&mut a, now)?;
         }
-        sqlx::query_with(AssertSqlSafe(sql), a)
-            .execute(&mut **tx)
-            .await?;
     }
     if !events.is_empty() {
-        let sql = format!(
-            "INSERT INTO events (at, thread_id, kind, detail) VALUES {}",
-            placeholders(events.len(), 4)
+        sql += &format!(
+            "INSERT INTO events (at, thread_id, kind, detail) VALUES {};\n",
+            rows(events.len(), 4, &mut n)
         );
-        let mut a = bind_args();
         for (thread, detail) in &events {
             bind(&mut a, now)?;
             bind(&mut a, thread.0)?;
             bind(&mut a, "message.posted")?;
             bind(&mut a, detail.clone())?;
         }
-        sqlx::query_with(AssertSqlSafe(sql), a)
-            .execute(&mut **tx)
-            .await?;
     }
-    let sql = format!(
+    sql += &format!(
         "INSERT INTO inbound (id, received_at, door, thread_id, header_message_id, imap_uidvalidity,
-                              imap_uid, outcome, reason, filed_message_id, raw) VALUES {}",
-        placeholders(ledger.len(), 11)
+                              imap_uid, outcome, reason, filed_message_id, raw) VALUES {};",
+        rows(ledger.len(), 11, &mut n)
     );
-    let mut a = bind_args();
     for (item, outcome, filed) in &ledger {
         bind(&mut a, item.id)?;
         bind(&mut a, item.received_at)?;
@@ -265,57 +236,87 @@ pub(super) async fn file_many(
     Ok(done)
 }
 
-/// Mode, status, next message number and active participants of each thread.
-async fn load_threads(
+/// Everything a batch needs to know, in one statement: each thread's mode, status and next
+/// message number, its active participants (ordered by address), which of `ids` were already
+/// filed there, and the outbox's last sequence number.
+async fn read_state(
     tx: &mut WriteTx,
-    ids: &[i64],
-) -> Result<HashMap<i64, ThreadState>, StoreError> {
-    let sql = format!(
-        "SELECT t.id, t.mode, t.status,
+    thread_ids: &[i64],
+    ids: &[&str],
+) -> Result<(HashMap<i64, ThreadState>, HashSet<(i64, String)>, i64), StoreError> {
+    let threads = placeholder_list(thread_ids.len(), 1);
+    let mut sql = format!(
+        "SELECT 'thread', t.id, t.mode, t.status,
                 (SELECT COALESCE(MAX(m.seq), 0) FROM messages m WHERE m.thread_id = t.id)
-         FROM threads t WHERE t.id IN ({})",
-        placeholder_list(ids.len(), 1)
+         FROM threads t WHERE t.id IN ({threads})
+         UNION ALL
+         SELECT 'participant', thread_id, address, NULL, id FROM participants
+         WHERE thread_id IN ({threads}) AND revoked_at IS NULL
+         UNION ALL
+         SELECT 'outbox', NULL, NULL, NULL, (SELECT COALESCE(MAX(seq), 0) FROM outbox)"
     );
-    let mut a = bind_args();
-    for t in ids {
-        bind(&mut a, *t)?;
-    }
-    let rows: Vec<(i64, String, String, i64)> = sqlx::query_as_with(AssertSqlSafe(sql), a)
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut threads = HashMap::with_capacity(rows.len());
-    for (id, mode, status, max_seq) in rows {
-        threads.insert(
-            id,
-            ThreadState {
-                mode: parse("mode", &mode)?,
-                closed: status == "closed",
-                next_seq: max_seq + 1,
-                participants: Vec::new(),
-            },
+    if !ids.is_empty() {
+        sql += &format!(
+            " UNION ALL
+             SELECT 'filed', thread_id, header_message_id, NULL, NULL FROM inbound
+             WHERE filed_message_id IS NOT NULL AND thread_id IN ({threads})
+               AND header_message_id IN ({})",
+            placeholder_list(ids.len(), thread_ids.len() + 1)
         );
     }
-    let sql = format!(
-        "SELECT thread_id, id, address FROM participants
-         WHERE thread_id IN ({}) AND revoked_at IS NULL ORDER BY address",
-        placeholder_list(ids.len(), 1)
-    );
     let mut a = bind_args();
-    for t in ids {
+    for t in thread_ids {
         bind(&mut a, *t)?;
     }
-    let rows: Vec<(i64, i64, String)> = sqlx::query_as_with(AssertSqlSafe(sql), a)
+    for id in ids {
+        bind(&mut a, id.to_string())?;
+    }
+    type Row = (
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = sqlx::query_as_with(AssertSqlSafe(sql), a)
         .fetch_all(&mut **tx)
         .await?;
-    for (thread, id, address) in rows {
+    let mut threads = HashMap::with_capacity(thread_ids.len());
+    let mut participants = Vec::new();
+    let (mut filed, mut outbox_seq) = (HashSet::new(), 0);
+    for (kind, id, text, status, number) in rows {
+        match (kind.as_str(), id, text, number) {
+            ("thread", Some(id), Some(mode), Some(max_seq)) => {
+                threads.insert(
+                    id,
+                    ThreadState {
+                        mode: parse("mode", &mode)?,
+                        closed: status.as_deref() == Some("closed"),
+                        next_seq: max_seq + 1,
+                        participants: Vec::new(),
+                    },
+                );
+            }
+            ("participant", Some(thread), Some(address), Some(id)) => {
+                participants.push((thread, address, id));
+            }
+            ("filed", Some(thread), Some(message_id), _) => {
+                filed.insert((thread, message_id));
+            }
+            ("outbox", _, _, Some(seq)) => outbox_seq = seq,
+            (other, ..) => return Err(StoreError::Corrupt(format!("batch state row '{other}'"))),
+        }
+    }
+    participants.sort_by(|a, b| a.1.cmp(&b.1));
+    for (thread, address, id) in participants {
         if let Some(t) = threads.get_mut(&thread) {
             t.participants.push((id, address));
         }
     }
-    if let Some(missing) = ids.iter().find(|t| !threads.contains_key(t)) {
+    if let Some(missing) = thread_ids.iter().find(|t| !threads.contains_key(t)) {
         return Err(StoreError::UnknownThread(ThreadId(*missing)));
     }
-    Ok(threads)
+    Ok((threads, filed, outbox_seq))
 }
 
 #[cfg(test)]
