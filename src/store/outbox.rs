@@ -201,8 +201,9 @@ impl Store {
         limit: i64,
         lease_secs: i64,
     ) -> Result<Vec<NotificationId>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        // One statement: claim the due rows and say which they were.
+        // One statement, committed on its own (one hand-off to SQLite's thread): claim the due
+        // rows and say which they were. The write lock keeps this process's writers in line.
+        let _writer = self.write_lock.clone().lock_owned().await;
         let mut rows: Vec<(i64, i64, i64)> = sqlx::query_as(
             "UPDATE outbox SET claimed_by = $1, claimed_until = $2
              WHERE id IN (
@@ -216,9 +217,8 @@ impl Store {
         .bind(now + lease_secs)
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
         rows.sort_by_key(|(_, next, seq)| (*next, *seq));
         Ok(rows
             .into_iter()
@@ -439,74 +439,126 @@ impl Store {
         Ok(())
     }
 
-    /// Fixes the Message-IDs of a batch on first composition (one transaction); returns, in
+    /// Fixes the Message-IDs of a batch on first composition (one statement); returns, in
     /// order, the Message-ID that holds for each (an earlier attempt's, if there was one).
     pub async fn fix_message_ids(
         &self,
         candidates: &[(NotificationId, String)],
     ) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let mut fixed = Vec::with_capacity(candidates.len());
-        for (id, candidate) in candidates {
-            fixed.push(
-                sqlx::query_scalar(
-                    "UPDATE outbox SET email_message_id = COALESCE(email_message_id, $1)
-                     WHERE id = $2 RETURNING email_message_id",
-                )
-                .bind(candidate)
-                .bind(id.0)
-                .fetch_one(&mut *tx)
-                .await?,
-            );
+        if candidates.is_empty() {
+            return Ok(Vec::new());
         }
-        tx.commit().await?;
-        Ok(fixed)
+        let cases: String = (0..candidates.len())
+            .map(|k| format!(" WHEN ${} THEN ${}", 2 * k + 1, 2 * k + 2))
+            .collect();
+        let ids: Vec<String> = (0..candidates.len())
+            .map(|k| format!("${}", 2 * k + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE outbox SET email_message_id = COALESCE(email_message_id, CASE id{cases} END)
+             WHERE id IN ({}) RETURNING id, email_message_id",
+            ids.join(", ")
+        );
+        let mut a = bind_args();
+        for (id, candidate) in candidates {
+            bind(&mut a, id.0)?;
+            bind(&mut a, candidate.clone())?;
+        }
+        let _writer = self.write_lock.clone().lock_owned().await;
+        let fixed: HashMap<i64, String> = sqlx::query_as_with(AssertSqlSafe(sql), a)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .collect();
+        candidates
+            .iter()
+            .map(|(id, _)| {
+                fixed
+                    .get(&id.0)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt(format!("notification {id} vanished")))
+            })
+            .collect()
     }
 
-    /// Records the outcomes of a batch of delivery attempts in one transaction, releasing the
-    /// claims.
+    /// Records the outcomes of a batch of delivery attempts in one transaction with one
+    /// multi-statement query (an UPDATE per notification, one INSERT of their events),
+    /// releasing the claims.
     pub async fn record_attempts(
         &self,
         attempts: &[(NotificationId, Attempt)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
-        for (id, a) in attempts {
-            let (status, error, reply, next, sent_at) = match a {
-                Attempt::Sent { reply, at } => ("sent", None, Some(reply.as_str()), *at, Some(*at)),
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::new();
+        let mut a = bind_args();
+        let mut events = Vec::with_capacity(attempts.len());
+        for (k, (id, attempt)) in attempts.iter().enumerate() {
+            let (status, error, reply, next, sent_at) = match attempt {
+                Attempt::Sent { reply, at } => ("sent", None, Some(reply.clone()), *at, Some(*at)),
                 Attempt::Deferred {
                     error,
                     next_attempt_at,
                 } => (
                     "deferred",
-                    Some(error.as_str()),
+                    Some(error.clone()),
                     None,
                     *next_attempt_at,
                     None,
                 ),
-                Attempt::Failed { error, at } => ("failed", Some(error.as_str()), None, *at, None),
+                Attempt::Failed { error, at } => ("failed", Some(error.clone()), None, *at, None),
             };
-            let thread: Option<i64> = sqlx::query_scalar(
-                "UPDATE outbox SET status = $1, attempts = attempts + 1, last_error = $2,
-                        relay_reply = COALESCE($3, relay_reply), next_attempt_at = $4,
-                        sent_at = COALESCE($5, sent_at), claimed_by = NULL, claimed_until = NULL
-                 WHERE id = $6 RETURNING thread_id",
-            )
-            .bind(status)
-            .bind(error)
-            .bind(reply)
-            .bind(next)
-            .bind(sent_at)
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-            super::threads::event(
-                &mut tx,
-                thread.map(ThreadId),
-                &format!("notification.{status}"),
-                serde_json::json!({"notification_id": id.to_string()}),
-            )
-            .await?;
+            let p = 6 * k;
+            sql += &format!(
+                "UPDATE outbox SET status = ${}, attempts = attempts + 1, last_error = ${},
+                        relay_reply = COALESCE(${}, relay_reply), next_attempt_at = ${},
+                        sent_at = COALESCE(${}, sent_at), claimed_by = NULL, claimed_until = NULL
+                 WHERE id = ${};\n",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6
+            );
+            bind(&mut a, status)?;
+            bind(&mut a, error)?;
+            bind(&mut a, reply)?;
+            bind(&mut a, next)?;
+            bind(&mut a, sent_at)?;
+            bind(&mut a, id.0)?;
+            events.push((p + 6, status, id));
         }
+        let base = 6 * attempts.len();
+        let values: Vec<String> = events
+            .iter()
+            .enumerate()
+            .map(|(k, (id_param, _, _))| {
+                format!(
+                    "(${}, (SELECT thread_id FROM outbox WHERE id = ${id_param}), ${}, ${})",
+                    base + 1,
+                    base + 2 + 2 * k,
+                    base + 3 + 2 * k
+                )
+            })
+            .collect();
+        sql += &format!(
+            "INSERT INTO events (at, thread_id, kind, detail) VALUES {};",
+            values.join(", ")
+        );
+        bind(&mut a, crate::clock::now())?;
+        for (_, status, id) in &events {
+            bind(&mut a, format!("notification.{status}"))?;
+            bind(
+                &mut a,
+                serde_json::json!({"notification_id": id.to_string()}).to_string(),
+            )?;
+        }
+        let mut tx = self.write_tx().await?;
+        sqlx::query_with(AssertSqlSafe(sql), a)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
