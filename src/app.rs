@@ -53,6 +53,8 @@ pub enum AppError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot start the inbound committing thread: {0}")]
+    Committer(std::io::Error),
     #[error("cannot create directory {path}: {source}")]
     Directory {
         path: PathBuf,
@@ -140,7 +142,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
     let pipeline = Pipeline::new(
         store.clone(),
         keyring.clone(),
-        Committer::start(store.clone()),
+        Committer::start(store.clone()).map_err(AppError::Committer)?,
         &settings.smtp.reply_domain,
         &settings.smtp.hostname,
         settings.policy.token_ttl_days,

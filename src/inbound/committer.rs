@@ -22,10 +22,11 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committing task. It ends when every handle is dropped.
-    pub fn start(store: Store) -> Committer {
+    /// Starts the committing thread. It ends when every handle is dropped. Fails only when
+    /// the operating system refuses a thread.
+    pub fn start(store: Store) -> std::io::Result<Committer> {
         let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
-        tokio::spawn(async move {
+        let commits = async move {
             while let Some(first) = rx.recv().await {
                 let mut jobs = vec![first];
                 while jobs.len() < MAX_BATCH {
@@ -40,8 +41,17 @@ impl Committer {
                     let _ = reply.send(result);
                 }
             }
-        });
-        Committer { tx }
+        };
+        // On a thread of its own: each of a commit's statements is a hand-off to SQLite's
+        // thread and back, and on the shared runtime every "back" waited in line behind the SMTP
+        // sessions' parsing and sealing. Its own single-threaded runtime answers at once.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("sealpost-commit".into())
+            .spawn(move || runtime.block_on(commits))?;
+        Ok(Committer { tx })
     }
 
     /// Commits one inbound outcome, returning once it is durable (or failed).

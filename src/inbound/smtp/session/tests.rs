@@ -55,7 +55,7 @@ async fn world(max_bytes: usize, read_timeout: Duration) -> World {
     let pipeline = Pipeline::new(
         store.clone(),
         ring,
-        Committer::start(store.clone()),
+        Committer::start(store.clone()).unwrap(),
         "reply.example.test",
         "mx.example.test",
         30,
