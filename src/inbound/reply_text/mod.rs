@@ -199,7 +199,9 @@ pub fn from_body_knowing(body: &str, known: &Known) -> Extraction {
         end = cut_sent_copy(&lines, &mut removed, end, known);
     }
 
-    // 2. History blocks.
+    // 2. History blocks. Where a list footer starts is looked up once, not per header.
+    let footer = footer_start(&lines, 0, end);
+    let footer_after = |from: usize| if footer >= from { footer } else { end };
     let mut i = 0;
     while i < end {
         if removed[i].is_some() || is_quoted(lines[i]) {
@@ -216,7 +218,7 @@ pub fn from_body_knowing(body: &str, known: &Known) -> Extraction {
         let after = skip_blank(&lines, i + span, end);
         if after < end && is_quoted(lines[after]) {
             let quote_end = quoted_run_end(&lines, after, end);
-            let answered_below = (quote_end..footer_start(&lines, quote_end, end)).any(|j| {
+            let answered_below = (quote_end..footer_after(quote_end)).any(|j| {
                 !is_blank(lines[j])
                     && !is_quoted(lines[j])
                     && !is_sign_off(lines[j])
@@ -233,7 +235,7 @@ pub fn from_body_knowing(body: &str, known: &Known) -> Extraction {
                     i = quote_end;
                     continue;
                 }
-                let tail_end = footer_start(&lines, quote_end, end);
+                let tail_end = footer_after(quote_end);
                 if !more_quotes && only_closing(&lines, quote_end, tail_end) {
                     // A top-posted reply wrapped around the quote: only a closing ("Regards,
                     // Roman") below it. The quote goes; the closing stays with the reply.
@@ -382,7 +384,12 @@ fn cut_sent_copy(
         return end;
     };
     let last_end = runs.last().map_or(first_end, |r| r.1);
-    let in_run = |k: usize| runs.iter().any(|(a, b)| (*a..*b).contains(&k));
+    // A table, not a search of the runs per line: a crafted reply may hold thousands of runs.
+    let mut copied = vec![false; end];
+    for (a, b) in &runs {
+        copied[*a..*b].fill(true);
+    }
+    let in_run = |k: usize| copied[k];
     let typed = |k: usize| {
         let l = lines[k];
         !is_blank(l)
@@ -484,11 +491,10 @@ fn cut_footer_and_signature(
 /// Whether lines `from..end` are only a closing: one or two short lines, the first starting
 /// with a closing word ("Regards, Roman", "Thanks,\nJane").
 fn only_closing(lines: &[&str], from: usize, end: usize) -> bool {
-    let content: Vec<&str> = (from..end)
-        .map(|k| lines[k])
-        .filter(|l| !is_blank(l))
-        .collect();
-    (1..=2).contains(&content.len())
+    let Some(content) = at_most(lines, from, end, 2) else {
+        return false;
+    };
+    !content.is_empty()
         && content
             .iter()
             .all(|l| !is_quoted(l) && l.chars().count() <= 40)
@@ -543,25 +549,36 @@ fn split_shared_attributions(body: &str) -> String {
 
 /// Whether lines `from..end` are at most `max` short, unquoted, non-blank lines (and some).
 fn short_unquoted_tail(lines: &[&str], from: usize, end: usize, max: usize) -> bool {
-    let content: Vec<&str> = (from..end)
-        .map(|k| lines[k])
-        .filter(|l| !is_blank(l))
-        .collect();
+    let Some(content) = at_most(lines, from, end, max) else {
+        return false;
+    };
     !content.is_empty()
-        && content.len() <= max
         && content
             .iter()
             .all(|l| !is_quoted(l) && l.chars().count() <= 100)
 }
 
+/// The non-blank lines among `from..end`, or `None` as soon as there are more than `max`: these
+/// checks run once per reply header, and must not read the rest of a long message each time.
+fn at_most<'a>(lines: &[&'a str], from: usize, end: usize, max: usize) -> Option<Vec<&'a str>> {
+    let mut content = Vec::new();
+    for line in &lines[from..end] {
+        if !is_blank(line) {
+            if content.len() == max {
+                return None;
+            }
+            content.push(*line);
+        }
+    }
+    Some(content)
+}
+
 /// Whether lines `from..end` look like a signature: a few short unquoted lines.
 fn only_signature(lines: &[&str], from: usize, end: usize) -> bool {
-    let content: Vec<&str> = (from..end)
-        .map(|k| lines[k])
-        .filter(|l| !is_blank(l))
-        .collect();
+    let Some(content) = at_most(lines, from, end, 12) else {
+        return false;
+    };
     !content.is_empty()
-        && content.len() <= 12
         && content
             .iter()
             .all(|l| !is_quoted(l) && l.chars().count() <= 100)
