@@ -202,6 +202,9 @@ pub fn from_body_knowing(body: &str, known: &Known) -> Extraction {
     // 2. History blocks. Where a list footer starts is looked up once, not per header.
     let footer = footer_start(&lines, 0, end);
     let footer_after = |from: usize| if footer >= from { footer } else { end };
+    // Whether anything typed lies above line i, found by a scan that only moves forward (lines
+    // above i are not marked again here), not by re-reading the top for every header.
+    let (mut scanned, mut typed_before) = (0, false);
     let mut i = 0;
     while i < end {
         if removed[i].is_some() || is_quoted(lines[i]) {
@@ -225,7 +228,11 @@ pub fn from_body_knowing(body: &str, known: &Known) -> Extraction {
                     && !SIGNATURE_DELIMITER.is_match(lines[j])
             });
             if answered_below && !only_signature(&lines, quote_end, end) {
-                let typed_above = (0..i).any(|j| !is_blank(lines[j]) && removed[j].is_none());
+                while !typed_before && scanned < i {
+                    typed_before = !is_blank(lines[scanned]) && removed[scanned].is_none();
+                    scanned += 1;
+                }
+                let typed_above = typed_before;
                 let more_quotes = (quote_end..end).any(|j| is_quoted(lines[j]));
                 if !typed_above && !more_quotes {
                     // Bottom-posted: one quoted block on top, the answer below it. Dropping the
@@ -517,15 +524,20 @@ fn footer_start(lines: &[&str], from: usize, end: usize) -> usize {
 fn split_shared_attributions(body: &str) -> String {
     let lines: Vec<&str> = body.split('\n').collect();
     let mut out = String::with_capacity(body.len() + 8);
+    // Whether the next non-blank line after each line is quoted, computed backwards once.
+    let mut next_quoted = vec![false; lines.len()];
+    let mut below = false;
+    for (k, line) in lines.iter().enumerate().rev() {
+        next_quoted[k] = below;
+        if !is_blank(line) {
+            below = is_quoted(line);
+        }
+    }
     for (k, line) in lines.iter().enumerate() {
         if k > 0 {
             out.push('\n');
         }
-        let next_quoted = lines[k + 1..]
-            .iter()
-            .find(|l| !is_blank(l))
-            .is_some_and(|l| is_quoted(l));
-        let split = (next_quoted && !is_quoted(line) && line.len() <= MAX_HEADER_LINE)
+        let split = (next_quoted[k] && !is_quoted(line) && line.len() <= MAX_HEADER_LINE)
             .then(|| {
                 INNER_ATTRIBUTION
                     .find_iter(line)

@@ -164,3 +164,50 @@ fn a_copied_sentence_inside_the_persons_text_loses_nothing() {
         "but my GP said my iron was low last year, should we check it again?"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines mail is made of, including every kind the extractor reacts to.
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("> quoted line".to_owned()),
+            Just(">> deeper".to_owned()),
+            Just("On Mon, 23 Nov 2026 at 09:00, Jane <jane@example.test> wrote:".to_owned()),
+            Just("reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:".to_owned()),
+            Just("From: Lab <lab@example.test>".to_owned()),
+            Just("Date: Wed, 16 May 2012 00:15:02 -0600".to_owned()),
+            Just("Subject: results".to_owned()),
+            Just("-----Original Message-----".to_owned()),
+            Just("________________________________".to_owned()),
+            Just("-- ".to_owned()),
+            Just("Sent from my iPhone".to_owned()),
+            Just("Regards, Jane".to_owned()),
+            Just(" (http://example.com/x=1) >".to_owned()),
+            Just("Your blood results are back and everything looks normal.".to_owned()),
+            Just(format!("> {REPLY_MARKER}")),
+            "[a-zA-Zäö0-9 ,.:>-]{0,60}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// Whatever the input: no panic, and nothing in the result that the person did not
+        /// send — every kept line is (a piece of) one of the input's lines.
+        #[test]
+        fn never_panics_and_never_invents(lines in proptest::collection::vec(line(), 0..40)) {
+            let body = lines.join("\n");
+            let known = Known::new(&[SENT]);
+            for extraction in [from_body(&body), from_body_knowing(&body, &known)] {
+                for kept in extraction.text.lines() {
+                    prop_assert!(
+                        lines.iter().any(|l| l.contains(kept.trim())),
+                        "invented {kept:?} from {body:?}"
+                    );
+                }
+            }
+        }
+    }
+}
