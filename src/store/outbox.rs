@@ -281,32 +281,59 @@ impl Store {
             announced.keys().copied(),
         )
         .await?;
-        let mut opened: HashMap<i64, (String, Vec<MessageView>)> = HashMap::new();
+        // Each announced message's window (itself and HISTORY_LIMIT before it), merged per
+        // thread, so a batch announcing messages far apart reads only their windows.
+        let announced_seqs: Vec<(i64, i64)> = fetch_in(
+            &mut conn,
+            "SELECT id, seq FROM messages WHERE id IN",
+            announced.values().flatten().copied(),
+        )
+        .await?;
+        let seq_of: HashMap<i64, i64> = announced_seqs.into_iter().collect();
+        let mut opened: HashMap<i64, (String, Vec<(i64, MessageView)>)> = HashMap::new();
         for t in threads {
             let thread = ThreadId(t.id);
             let key = t.key(self)?;
-            let messages = &announced[&t.id];
+            let mut seqs: Vec<i64> = announced[&t.id]
+                .iter()
+                .filter_map(|m| seq_of.get(m).copied())
+                .collect();
+            seqs.sort_unstable();
+            let mut windows: Vec<(i64, i64)> = Vec::new();
+            for s in seqs {
+                let low = s - HISTORY_LIMIT as i64;
+                match windows.last_mut() {
+                    Some(w) if low <= w.1 + 1 => w.1 = s,
+                    _ => windows.push((low, s)),
+                }
+            }
+            if windows.is_empty() {
+                continue;
+            }
+            let ranges: Vec<String> = (0..windows.len())
+                .map(|k| format!("m.seq BETWEEN ${} AND ${}", 2 * k + 2, 2 * k + 3))
+                .collect();
             let sql = format!(
-                "SELECT m.id, m.author_id, p.address, p.display_name, m.body, m.via, m.created_at
+                "SELECT m.id, m.author_id, p.address, p.display_name, m.body, m.via, m.created_at,
+                        m.seq
                  FROM messages m JOIN participants p ON p.id = m.author_id
-                 WHERE m.thread_id = $1
-                   AND m.seq >= (SELECT MIN(seq) FROM messages WHERE id IN ({list})) - {HISTORY_LIMIT}
-                   AND m.seq <= (SELECT MAX(seq) FROM messages WHERE id IN ({list}))
+                 WHERE m.thread_id = $1 AND ({})
                  ORDER BY m.seq",
-                list = placeholder_list(messages.len(), 2),
+                ranges.join(" OR ")
             );
             let mut a = bind_args();
             bind(&mut a, t.id)?;
-            for m in messages {
-                bind(&mut a, *m)?;
+            for (low, high) in &windows {
+                bind(&mut a, *low)?;
+                bind(&mut a, *high)?;
             }
             let rows: Vec<MessageRow> = sqlx::query_as_with(AssertSqlSafe(sql), a)
                 .fetch_all(&mut *conn)
                 .await?;
             let views = rows
                 .into_iter()
-                .map(|m| m.open(thread, &key))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|m| Ok((m.seq, m.open(thread, &key)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
             opened.insert(t.id, (t.subject(&key)?, views));
         }
 
@@ -338,18 +365,20 @@ impl Store {
                         })?;
                         let at = messages
                             .iter()
-                            .position(|m| m.id.0 == message_id)
+                            .position(|(_, m)| m.id.0 == message_id)
                             .ok_or_else(|| {
                                 StoreError::Corrupt(format!("message of notification {id}"))
                             })?;
+                        let seq = messages[at].0;
                         DeliveryContent::Convenience {
                             subject: subject.clone(),
-                            message: messages[at].clone(),
-                            // Newest first, at most HISTORY_LIMIT.
-                            history: messages[at.saturating_sub(HISTORY_LIMIT)..at]
+                            message: messages[at].1.clone(),
+                            // Newest first: the messages of its own window only.
+                            history: messages[..at]
                                 .iter()
                                 .rev()
-                                .cloned()
+                                .take_while(|(s, _)| *s >= seq - HISTORY_LIMIT as i64)
+                                .map(|(_, m)| m.clone())
                                 .collect(),
                         }
                     }
@@ -579,5 +608,72 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(OutboxRow::record).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::Keyring;
+    use crate::domain::{Address, Role, Via};
+    use crate::store::{NewParticipant, NewThread};
+
+    /// One batch announcing messages far apart in a long thread: each quotes the ten messages
+    /// before its own, nothing from the other's window.
+    #[tokio::test]
+    async fn a_batch_quotes_each_notifications_own_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db").display());
+        let store = Store::open(&url, Arc::new(Keyring::generate()))
+            .await
+            .unwrap();
+        let lee = Address::parse("lee@clinic.test").unwrap();
+        let first = store
+            .create_thread(NewThread {
+                subject: "S".into(),
+                mode: Mode::Convenience,
+                author: NewParticipant {
+                    address: lee.clone(),
+                    display_name: None,
+                    role: Role::Staff,
+                },
+                others: vec![NewParticipant {
+                    address: Address::parse("jane@example.test").unwrap(),
+                    display_name: None,
+                    role: Role::Recipient,
+                }],
+                body: "m1".into(),
+                via: Via::Cli,
+            })
+            .await
+            .unwrap();
+        let mut notifications = vec![first.notifications[0]];
+        for n in 2..=30 {
+            let posted = store
+                .post_message(first.thread_id, &lee, &format!("m{n}"), Via::Cli)
+                .await
+                .unwrap();
+            notifications.push(posted.notifications[0]);
+        }
+        let batch = [notifications[2], notifications[29], notifications[12]];
+        let loaded = store.deliveries(&batch).await.unwrap();
+        let quoted = |d: &Delivery| match &d.content {
+            DeliveryContent::Convenience {
+                message, history, ..
+            } => (
+                message.body.clone(),
+                history.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
+            ),
+            _ => panic!("a convenience notification"),
+        };
+        let names = |r: std::ops::RangeInclusive<i32>| r.rev().map(|n| format!("m{n}")).collect();
+        let (m3, h3) = quoted(loaded[0].as_ref().unwrap());
+        assert_eq!((m3.as_str(), h3), ("m3", names(1..=2)));
+        let (m30, h30) = quoted(loaded[1].as_ref().unwrap());
+        assert_eq!((m30.as_str(), h30), ("m30", names(20..=29)));
+        let (m13, h13) = quoted(loaded[2].as_ref().unwrap());
+        assert_eq!((m13.as_str(), h13), ("m13", names(3..=12)));
     }
 }

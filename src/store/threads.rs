@@ -110,6 +110,9 @@ pub(super) struct MessageRow {
     body: Vec<u8>,
     via: String,
     created_at: i64,
+    /// Read only where a query selects it (the outbox's history windows).
+    #[sqlx(default)]
+    pub(super) seq: i64,
 }
 
 pub(super) fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, StoreError> {
