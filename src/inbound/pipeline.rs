@@ -392,7 +392,12 @@ impl Pipeline {
         // A Message-ID filed before is recognised inside the commit (the only race-free place).
         let text = match reply_text::body_of(&message) {
             Some(body) => {
-                let sent = self.store.recent_bodies(thread, &key, 11).await?;
+                // What this person was sent: the latest messages and, when the reply answers an
+                // older notification, the messages that one carried.
+                let answered = referenced_ids(&message)
+                    .iter()
+                    .find_map(|id| crate::outbound::compose::notification_of(id));
+                let sent = self.store.sent_bodies(thread, &key, answered, 11).await?;
                 let known = reply_text::Known::new(&sent).with_boilerplate(&self.boilerplate);
                 reply_text::from_body_knowing(&body, &known).text
             }

@@ -240,6 +240,19 @@ pub fn token_of(message_id: &str) -> Option<&str> {
     }
 }
 
+/// The notification a convenience Message-ID of ours names (`sp.<token>.<notification>@…`).
+pub fn notification_of(message_id: &str) -> Option<crate::domain::NotificationId> {
+    let local = message_id
+        .trim_matches(|c| c == '<' || c == '>')
+        .split('@')
+        .next()?;
+    let mut parts = local.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("sp"), Some(token), Some(id), None) if token != "n" => id.parse().ok(),
+        _ => None,
+    }
+}
+
 fn author_line(m: &MessageView) -> String {
     match &m.author_name {
         Some(n) => format!("{n} <{}>", m.author_address),

@@ -174,20 +174,29 @@ impl Store {
         Ok(key)
     }
 
-    /// The bodies of a thread's latest messages, opened: what Sealpost's notifications carried
-    /// (each announces one message with up to ten before it), so reply-text extraction can
-    /// recognise a copy of them in a reply.
-    pub async fn recent_bodies(
+    /// The bodies of messages a participant was sent, opened, so reply-text extraction can
+    /// recognise a copy of them in a reply: the thread's `window` latest messages, and the
+    /// `window` ending at the message of `answered` (the notification the reply answers, named
+    /// by its In-Reply-To) when that is an older one. One query.
+    pub async fn sent_bodies(
         &self,
         thread: ThreadId,
         key: &DataKey,
-        limit: u32,
+        answered: Option<NotificationId>,
+        window: u32,
     ) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, body FROM messages WHERE thread_id = $1 ORDER BY seq DESC LIMIT $2",
+            "SELECT id, body FROM messages
+             WHERE thread_id = $1
+               AND (seq > (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = $1) - $2
+                    OR seq BETWEEN (SELECT m.seq FROM outbox o JOIN messages m ON m.id = o.message_id
+                                    WHERE o.id = $3 AND o.thread_id = $1) - $2 + 1
+                               AND (SELECT m.seq FROM outbox o JOIN messages m ON m.id = o.message_id
+                                    WHERE o.id = $3 AND o.thread_id = $1))",
         )
         .bind(thread.0)
-        .bind(i64::from(limit))
+        .bind(i64::from(window))
+        .bind(answered.map(|n| n.0))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()

@@ -675,5 +675,21 @@ mod tests {
         assert_eq!((m30.as_str(), h30), ("m30", names(20..=29)));
         let (m13, h13) = quoted(loaded[2].as_ref().unwrap());
         assert_eq!((m13.as_str(), h13), ("m13", names(3..=12)));
+
+        // What reply-text extraction is told was sent: the eleven latest messages, plus the
+        // window of an older notification the reply answers.
+        let key = store.thread_key(first.thread_id).await.unwrap();
+        let mut sent = store
+            .sent_bodies(first.thread_id, &key, Some(notifications[2]), 11)
+            .await
+            .unwrap();
+        sent.sort_by_key(|b| b[1..].parse::<i32>().unwrap());
+        let expected: Vec<String> = (1..=3).chain(20..=30).map(|n| format!("m{n}")).collect();
+        assert_eq!(sent, expected);
+        let latest = store
+            .sent_bodies(first.thread_id, &key, None, 11)
+            .await
+            .unwrap();
+        assert_eq!(latest.len(), 11);
     }
 }

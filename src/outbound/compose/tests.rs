@@ -191,3 +191,17 @@ fn recomposing_keeps_the_token() {
     );
     assert_eq!(c.new_message_id(&d), c.new_message_id(&d));
 }
+
+#[test]
+fn notification_ids_are_read_back_from_our_message_ids() {
+    let id = crate::domain::NotificationId::random();
+    assert_eq!(
+        notification_of(&format!("<sp.abcdef.{id}@reply.example.test>")),
+        Some(id)
+    );
+    assert_eq!(
+        notification_of(&format!("sp.n.{id}@reply.example.test")),
+        None
+    );
+    assert_eq!(notification_of("CAF=abc@mail.gmail.com"), None);
+}
