@@ -98,11 +98,18 @@ impl std::ops::DerefMut for WriteTx {
 }
 
 fn migrator() -> Migrator {
-    let steps: &[(i64, &str, &'static str)] = &[(
-        1,
-        "init",
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-    )];
+    let steps: &[(i64, &str, &'static str)] = &[
+        (
+            1,
+            "init",
+            include_str!("../../migrations/sqlite/0001_init.sql"),
+        ),
+        (
+            2,
+            "outbox message id",
+            include_str!("../../migrations/sqlite/0002_outbox_message_id.sql"),
+        ),
+    ];
     Migrator::with_migrations(
         steps
             .iter()
