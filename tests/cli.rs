@@ -100,23 +100,11 @@ fn errors_are_one_clear_line() {
     );
     assert_fails(sb.run(&["thread", "show", "not-an-id"]), "not a thread id");
     assert_fails(
-        sb.run_with_stdin(
-            &["thread", "post", &thread, "--from", "mallory@evil.test"],
-            "hi",
-        ),
+        sb.post(&thread, "mallory@evil.test", "hi"),
         "mallory@evil.test is not a participant",
     );
     assert_fails(
-        sb.run_with_stdin(
-            &[
-                "thread",
-                "post",
-                &thread,
-                "--from",
-                "lee@clinic.example.test",
-            ],
-            "  \n\n",
-        ),
+        sb.post(&thread, "lee@clinic.example.test", "  \n\n"),
         "the message body is empty",
     );
     assert_fails(

@@ -453,7 +453,7 @@ fn closed_threads_and_removed_participants() {
     let notification = notification_to(&sb, JANE);
     let (to, raw) = client_reply(&notification, JANE, "Is this still open?", "closed@x.test");
     sb.run(&["thread", "close", &thread]).ok();
-    let post = sb.run_with_stdin(&["thread", "post", &thread, "--from", LEE], "one more");
+    let post = sb.post(&thread, LEE, "one more");
     assert_ne!(post.status, 0);
     assert!(post.stderr.contains("closed"), "{}", post.stderr);
 
@@ -487,14 +487,7 @@ fn a_pasted_copy_of_the_notification_is_recognised_by_its_words() {
     let n = mail_parser::MessageParser::default()
         .parse(&notification)
         .unwrap();
-    let reply_to = n
-        .reply_to()
-        .unwrap()
-        .first()
-        .unwrap()
-        .address()
-        .unwrap()
-        .to_owned();
+    let reply_to = common::reply_address(&n);
     let pasted: String = n
         .body_text(0)
         .unwrap()

@@ -32,17 +32,7 @@ fn threading_headers_across_three_posts() {
         "First message.",
     );
     for body in ["Second message.", "Third message."] {
-        sb.run_with_stdin(
-            &[
-                "thread",
-                "post",
-                &thread,
-                "--from",
-                "lee@clinic.example.test",
-            ],
-            body,
-        )
-        .ok();
+        sb.post(&thread, "lee@clinic.example.test", body).ok();
     }
     let daemon = Daemon::start(&sb, &[]);
     let rows = wait_outbox(&sb, LIMIT, all_sent(3));
@@ -74,14 +64,7 @@ fn threading_headers_across_three_posts() {
         );
         assert!(m.header_raw("X-Sealpost-Loop").is_some());
         assert!(m.date().is_some());
-        let reply_to = m
-            .reply_to()
-            .unwrap()
-            .first()
-            .unwrap()
-            .address()
-            .unwrap()
-            .to_owned();
+        let reply_to = common::reply_address(m);
         assert!(reply_to.starts_with("reply+") && reply_to.ends_with("@reply.example.test"));
         let v = sb.run(&["token", "inspect", &reply_to]).ok().json();
         assert_eq!(v["valid"], true);
@@ -129,17 +112,8 @@ fn long_threads_keep_references_and_history_bounded() {
     let sb = Sandbox::with_keyring("");
     let thread = sb.new_thread("convenience", "Long thread", "Message 0.");
     for i in 1..14 {
-        sb.run_with_stdin(
-            &[
-                "thread",
-                "post",
-                &thread,
-                "--from",
-                "lee@clinic.example.test",
-            ],
-            &format!("Message {i}."),
-        )
-        .ok();
+        sb.post(&thread, "lee@clinic.example.test", &format!("Message {i}."))
+            .ok();
     }
     let daemon = Daemon::start(&sb, &[]);
     let mut rows = wait_outbox(&sb, LIMIT, all_sent(14));
@@ -180,23 +154,9 @@ fn secure_mode_notifications_carry_no_content() {
         let body = random_text(12);
         let thread = sb.new_thread("secure", &subject, &body);
         let reply = random_text(8);
-        sb.run_with_stdin(
-            &["thread", "post", &thread, "--from", "jane@example.test"],
-            &reply,
-        )
-        .ok();
+        sb.post(&thread, "jane@example.test", &reply).ok();
         let staff = random_text(8);
-        sb.run_with_stdin(
-            &[
-                "thread",
-                "post",
-                &thread,
-                "--from",
-                "lee@clinic.example.test",
-            ],
-            &staff,
-        )
-        .ok();
+        sb.post(&thread, "lee@clinic.example.test", &staff).ok();
         secrets.extend([subject, body, reply, staff]);
         secure_threads.push(thread);
     }

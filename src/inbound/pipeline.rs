@@ -22,6 +22,7 @@ use crate::clock;
 use crate::crypto::token::{token_in_address, verify_bounce_address};
 use crate::crypto::{Binding, Keyring, ReplyToken, TokenError};
 use crate::domain::{Address, MessageId, Mode, NotificationId, ThreadId, Via};
+use crate::outbound::compose::REPLY_MARKER;
 use crate::outbound::compose::token_of;
 use crate::store::{
     Committed, Door, Inbound, InboundAction, NoticeReason, SealedMessage, Store, StoreError,
@@ -391,6 +392,9 @@ impl Pipeline {
         }
         // A Message-ID filed before is recognised inside the commit (the only race-free place).
         let text = match reply_text::body_of(&message) {
+            // The marker line settles where our notification starts; the words of what was sent
+            // are only needed (and read) when it is gone.
+            Some(body) if body.contains(REPLY_MARKER) => reply_text::from_body(&body).text,
             Some(body) => {
                 // What this person was sent: the latest messages and, when the reply answers an
                 // older notification, the messages that one carried.

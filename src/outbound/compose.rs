@@ -227,30 +227,28 @@ pub fn mode_of(d: &Delivery) -> Mode {
     }
 }
 
-/// The reply token inside one of our convenience Message-IDs (`sp.TOKEN.ID@domain`).
-pub fn token_of(message_id: &str) -> Option<&str> {
+/// The token and notification id inside one of our convenience Message-IDs
+/// (`sp.TOKEN.ID@domain`, with or without angle brackets).
+fn convenience_id_parts(message_id: &str) -> Option<(&str, &str)> {
     let local = message_id
         .trim_matches(|c| c == '<' || c == '>')
         .split('@')
         .next()?;
     let mut parts = local.split('.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("sp"), Some(token), Some(_), None) if token != "n" => Some(token),
+        (Some("sp"), Some(token), Some(id), None) if token != "n" => Some((token, id)),
         _ => None,
     }
 }
 
-/// The notification a convenience Message-ID of ours names (`sp.<token>.<notification>@…`).
+/// The reply token inside one of our convenience Message-IDs.
+pub fn token_of(message_id: &str) -> Option<&str> {
+    convenience_id_parts(message_id).map(|(token, _)| token)
+}
+
+/// The notification one of our convenience Message-IDs names.
 pub fn notification_of(message_id: &str) -> Option<crate::domain::NotificationId> {
-    let local = message_id
-        .trim_matches(|c| c == '<' || c == '>')
-        .split('@')
-        .next()?;
-    let mut parts = local.split('.');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("sp"), Some(token), Some(id), None) if token != "n" => id.parse().ok(),
-        _ => None,
-    }
+    convenience_id_parts(message_id).and_then(|(_, id)| id.parse().ok())
 }
 
 fn author_line(m: &MessageView) -> String {

@@ -321,37 +321,15 @@ async fn read_state(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use crate::crypto::Keyring;
-    use crate::domain::{Address, Mode, ParticipantId, Role, ThreadId, Via};
+    use crate::domain::{ParticipantId, ThreadId, Via};
     use crate::store::inbound::{Committed, Door, Inbound, InboundAction};
+    use crate::store::testing;
     use crate::store::threads::SealedMessage;
-    use crate::store::{NewParticipant, NewThread, Store, StoreError};
+    use crate::store::{Store, StoreError};
 
     async fn thread(store: &Store) -> (ThreadId, ParticipantId) {
-        let posted = store
-            .create_thread(NewThread {
-                subject: "S".into(),
-                mode: Mode::Convenience,
-                author: NewParticipant {
-                    address: Address::parse("lee@clinic.test").unwrap(),
-                    display_name: None,
-                    role: Role::Staff,
-                },
-                others: vec![NewParticipant {
-                    address: Address::parse("jane@example.test").unwrap(),
-                    display_name: None,
-                    role: Role::Recipient,
-                }],
-                body: "B".into(),
-                via: Via::Cli,
-            })
-            .await
-            .unwrap();
-        let view = store.thread(posted.thread_id).await.unwrap();
-        let jane = view.participants.iter().find(|p| p.role == Role::Recipient);
-        (posted.thread_id, jane.unwrap().id)
+        let t = testing::clinic_thread(store, "B").await.thread_id;
+        (t, testing::jane(store, t).await)
     }
 
     async fn filing(store: &Store, t: ThreadId, author: ParticipantId, mid: &str) -> Inbound {
@@ -372,11 +350,9 @@ mod tests {
     /// staff member, the same Message-ID twice filed once, and a closed thread failing alone.
     #[tokio::test]
     async fn a_batch_files_numbers_dedupes_and_isolates_failures() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("db").display());
-        let store = Store::open(&url, Arc::new(Keyring::generate()))
-            .await
-            .unwrap();
+        // Keep the whole fixture: dropping its directory would delete the database.
+        let fixture = testing::open().await;
+        let store = fixture.store.clone();
         let (a, jane_a) = thread(&store).await;
         let (b, jane_b) = thread(&store).await;
         let (closed, jane_c) = thread(&store).await;

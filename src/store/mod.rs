@@ -8,6 +8,8 @@
 mod filing;
 mod inbound;
 mod outbox;
+#[cfg(test)]
+pub(crate) mod testing;
 mod threads;
 
 use std::path::{Path, PathBuf};

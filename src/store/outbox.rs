@@ -613,42 +613,19 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::crypto::Keyring;
-    use crate::domain::{Address, Role, Via};
-    use crate::store::{NewParticipant, NewThread};
+    use crate::domain::{Address, Via};
+    use crate::store::testing;
 
     /// One batch announcing messages far apart in a long thread: each quotes the ten messages
     /// before its own, nothing from the other's window.
     #[tokio::test]
     async fn a_batch_quotes_each_notifications_own_history() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("db").display());
-        let store = Store::open(&url, Arc::new(Keyring::generate()))
-            .await
-            .unwrap();
-        let lee = Address::parse("lee@clinic.test").unwrap();
-        let first = store
-            .create_thread(NewThread {
-                subject: "S".into(),
-                mode: Mode::Convenience,
-                author: NewParticipant {
-                    address: lee.clone(),
-                    display_name: None,
-                    role: Role::Staff,
-                },
-                others: vec![NewParticipant {
-                    address: Address::parse("jane@example.test").unwrap(),
-                    display_name: None,
-                    role: Role::Recipient,
-                }],
-                body: "m1".into(),
-                via: Via::Cli,
-            })
-            .await
-            .unwrap();
+        // Keep the whole fixture: dropping its directory would delete the database.
+        let fixture = testing::open().await;
+        let store = fixture.store.clone();
+        let lee = Address::parse(testing::LEE).unwrap();
+        let first = testing::clinic_thread(&store, "m1").await;
         let mut notifications = vec![first.notifications[0]];
         for n in 2..=30 {
             let posted = store

@@ -130,6 +130,11 @@ impl Sandbox {
     }
 
     /// Opens a thread through the CLI and returns its id.
+    /// `thread post THREAD --from FROM` with `body` on standard input.
+    pub fn post(&self, thread: &str, from: &str, body: &str) -> Run {
+        self.run_with_stdin(&["thread", "post", thread, "--from", from], body)
+    }
+
     pub fn new_thread(&self, mode: &str, subject: &str, body: &str) -> String {
         let out = self
             .run_with_stdin(
@@ -547,6 +552,16 @@ pub fn notification_to(sb: &Sandbox, recipient: &str) -> Vec<u8> {
 
 /// A reply to `notification` as a mail client writes one: Re: subject, In-Reply-To and
 /// References, the typed text on top, the notification quoted below an attribution line.
+/// The address a notification's Reply-To names (its reply token at the reply domain).
+pub fn reply_address(notification: &mail_parser::Message<'_>) -> String {
+    notification
+        .reply_to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .expect("a Reply-To")
+        .to_owned()
+}
+
 pub fn client_reply(
     notification: &[u8],
     from: &str,
@@ -556,12 +571,7 @@ pub fn client_reply(
     let n = mail_parser::MessageParser::default()
         .parse(notification)
         .unwrap();
-    let reply_to = n
-        .reply_to()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .expect("a Reply-To")
-        .to_owned();
+    let reply_to = reply_address(&n);
     let mid = n.message_id().unwrap();
     let quoted: String = n
         .body_text(0)

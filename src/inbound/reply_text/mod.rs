@@ -474,12 +474,8 @@ fn cut_footer_and_signature(
     let typed_above = |removed: &[Option<Reason>], s: usize| {
         (0..s).any(|k| !is_blank(lines[k]) && removed[k].is_none())
     };
-    if let Some(s) = (0..end)
-        .rev()
-        .find(|k| removed[*k].is_none() && SEPARATOR.is_match(lines[*k]))
-        && short_unquoted_tail(lines, s + 1, end, 6)
-        && typed_above(removed, s)
-    {
+    let s = footer_start(lines, 0, end);
+    if s < end && removed[s].is_none() && typed_above(removed, s) {
         mark(removed, s, end, Reason::Signature);
         end = s;
     }

@@ -8,10 +8,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::crypto::{Keyring, ReplyToken};
-use crate::domain::{Address, Mode, Role, Via};
+use crate::crypto::ReplyToken;
 use crate::inbound::committer::Committer;
-use crate::store::{NewParticipant, NewThread, Store};
+use crate::store::Store;
+use crate::store::testing::{self, TestStore};
 
 struct World {
     store: Store,
@@ -22,36 +22,14 @@ struct World {
 }
 
 async fn world(max_bytes: usize, read_timeout: Duration) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let ring = Arc::new(Keyring::generate());
-    let url = format!("sqlite://{}", dir.path().join("db").display());
-    let store = Store::open(&url, ring.clone()).await.unwrap();
-    let posted = store
-        .create_thread(NewThread {
-            subject: "S".into(),
-            mode: Mode::Convenience,
-            author: NewParticipant {
-                address: Address::parse("lee@clinic.test").unwrap(),
-                display_name: None,
-                role: Role::Staff,
-            },
-            others: vec![NewParticipant {
-                address: Address::parse("jane@example.test").unwrap(),
-                display_name: None,
-                role: Role::Recipient,
-            }],
-            body: "B".into(),
-            via: Via::Cli,
-        })
-        .await
-        .unwrap();
-    let view = store.thread(posted.thread_id).await.unwrap();
-    let jane = view
-        .participants
-        .iter()
-        .find(|p| p.address.as_str() == "jane@example.test")
-        .unwrap();
-    let token = ReplyToken::issue(&ring, posted.thread_id, jane.id, crate::clock::now());
+    let TestStore {
+        store,
+        keyring: ring,
+        dir,
+    } = testing::open().await;
+    let posted = testing::clinic_thread(&store, "B").await;
+    let jane = testing::jane(&store, posted.thread_id).await;
+    let token = ReplyToken::issue(&ring, posted.thread_id, jane, crate::clock::now());
     let pipeline = Pipeline::new(
         store.clone(),
         ring,

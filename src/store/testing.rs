@@ -1,0 +1,60 @@
+//! Fixtures for unit tests that need a real store: a SQLite file in a temporary directory, and
+//! the clinic thread most tests start from (Lee at the clinic, Jane the patient).
+
+use std::sync::Arc;
+
+use super::{NewParticipant, NewThread, Posted, Store};
+use crate::crypto::Keyring;
+use crate::domain::{Address, Mode, ParticipantId, Role, ThreadId, Via};
+
+pub(crate) const LEE: &str = "lee@clinic.test";
+pub(crate) const JANE: &str = "jane@example.test";
+
+/// A store on a fresh SQLite file; the directory lives as long as the value.
+pub(crate) struct TestStore {
+    pub store: Store,
+    pub keyring: Arc<Keyring>,
+    pub dir: tempfile::TempDir,
+}
+
+pub(crate) async fn open() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = Arc::new(Keyring::generate());
+    let url = format!("sqlite://{}", dir.path().join("db").display());
+    let store = Store::open(&url, keyring.clone()).await.unwrap();
+    TestStore {
+        store,
+        keyring,
+        dir,
+    }
+}
+
+/// Opens a convenience thread from Lee to Jane with `body` as its first message.
+pub(crate) async fn clinic_thread(store: &Store, body: &str) -> Posted {
+    let person = |address: &str, role| NewParticipant {
+        address: Address::parse(address).unwrap(),
+        display_name: None,
+        role,
+    };
+    store
+        .create_thread(NewThread {
+            subject: "S".into(),
+            mode: Mode::Convenience,
+            author: person(LEE, Role::Staff),
+            others: vec![person(JANE, Role::Recipient)],
+            body: body.into(),
+            via: Via::Cli,
+        })
+        .await
+        .unwrap()
+}
+
+/// Jane's participant id in `thread`.
+pub(crate) async fn jane(store: &Store, thread: ThreadId) -> ParticipantId {
+    let view = store.thread(thread).await.unwrap();
+    view.participants
+        .iter()
+        .find(|p| p.address.as_str() == JANE)
+        .unwrap()
+        .id
+}
