@@ -53,8 +53,8 @@ pub enum AppError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot start the inbound committing thread: {0}")]
-    Committer(std::io::Error),
+    #[error("cannot start the inbound committer: {0}")]
+    Committer(#[from] crate::inbound::committer::StartError),
     #[error("cannot create directory {path}: {source}")]
     Directory {
         path: PathBuf,
@@ -142,7 +142,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
     let pipeline = Pipeline::new(
         store.clone(),
         keyring.clone(),
-        Committer::start(store.clone()).map_err(AppError::Committer)?,
+        Committer::start(store.clone())?,
         &settings.smtp.reply_domain,
         &settings.smtp.hostname,
         settings.policy.token_ttl_days,

@@ -1,19 +1,28 @@
-//! Group commit: one task owns inbound writes and commits whatever has queued up together.
+//! Group commit: one thread owns inbound writes and commits whatever has queued up together.
 //!
-//! Every SMTP session (and the IMAP poller) hands its decided message here and waits. The task
-//! takes all waiting messages — up to [`MAX_BATCH`] — writes them in one transaction with one
-//! fsync, and answers each. Under load many sessions share a commit; alone, a message commits
-//! at once. Nobody is answered before the commit that holds their message is durable.
+//! Every SMTP session (and the IMAP poller) hands its decided message here and waits. The
+//! thread takes all waiting messages — up to [`MAX_BATCH`] — writes them in one transaction with
+//! one fsync, and answers each. Under load many sessions share a commit; alone, a message
+//! commits at once. Nobody is answered before the commit that holds their message is durable.
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
 
-use crate::store::{Committed, Inbound, Store, StoreError};
+use crate::store::{Committed, Inbound, InboundWriter, Store, StoreError};
 
 /// Largest number of messages committed together.
 pub const MAX_BATCH: usize = 128;
 
 type Job = (Inbound, oneshot::Sender<Result<Committed, StoreError>>);
+
+/// Why the committer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open its database connection: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot start its thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
 
 /// A handle for submitting inbound outcomes; cheap to clone.
 #[derive(Clone)]
@@ -22,35 +31,17 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committing thread. It ends when every handle is dropped. Fails only when
-    /// the operating system refuses a thread.
-    pub fn start(store: Store) -> std::io::Result<Committer> {
-        let (tx, mut rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
-        let commits = async move {
-            while let Some(first) = rx.recv().await {
-                let mut jobs = vec![first];
-                while jobs.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(j) => jobs.push(j),
-                        Err(_) => break,
-                    }
-                }
-                let (items, replies): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
-                let results = store.commit_inbound(items).await;
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-            }
-        };
-        // On a thread of its own: each of a commit's statements is a hand-off to SQLite's
-        // thread and back, and on the shared runtime every "back" waited in line behind the SMTP
-        // sessions' parsing and sealing. Its own single-threaded runtime answers at once.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+    /// Opens the committer's own database connection and starts its thread, which ends when
+    /// every handle is dropped.
+    pub fn start(store: Store) -> Result<Committer, StartError> {
+        let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
+        let writer = store.inbound_writer()?;
+        // A plain thread that blocks: on the disk, and on the channel between batches. The
+        // writer's statements run right here, so a batch costs one wake-up, not one per
+        // statement.
         std::thread::Builder::new()
             .name("sealpost-commit".into())
-            .spawn(move || runtime.block_on(commits))?;
+            .spawn(move || commit_batches(writer, rx))?;
         Ok(Committer { tx })
     }
 
@@ -68,5 +59,22 @@ impl Committer {
                 "the inbound committer has stopped".into(),
             ))
         })
+    }
+}
+
+fn commit_batches(mut writer: InboundWriter, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let (items, replies): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+        let results = writer.commit(&items);
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
     }
 }

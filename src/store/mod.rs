@@ -5,12 +5,13 @@
 //! implemented; queries use `$n` placeholders and portable SQL so a PostgreSQL backend can slot
 //! in behind the same methods.
 
-mod filing;
 mod inbound;
 mod outbox;
+mod sql;
 #[cfg(test)]
 pub(crate) mod testing;
 mod threads;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -30,12 +31,18 @@ pub use threads::{
     MessageView, NewParticipant, NewThread, ParticipantView, Posted, SealedMessage, ThreadSummary,
     ThreadView,
 };
+pub use writer::InboundWriter;
 
 /// Why a store operation failed. Messages carry ids and addresses, never content.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Another item's commit failed, and this item was in the same transaction.
+    #[error("the batch this item was committed with failed: {0}")]
+    Batch(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot prepare the database file {path}: {source}")]
@@ -61,6 +68,8 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The database file, for the inbound writer's own connection.
+    path: PathBuf,
     keyring: Arc<Keyring>,
     /// SQLite has one writer at a time. Writers of this process queue here, where a waiter
     /// wakes the moment the lock is free, instead of in SQLite's busy handler, which sleeps
@@ -136,14 +145,18 @@ impl Store {
     /// acknowledges anything that depends on it.
     pub async fn open(url: &str, keyring: Arc<Keyring>) -> Result<Store, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)?;
-        prepare_file(opts.get_filename())?;
+        let path = opts.get_filename().to_owned();
+        prepare_file(&path)?;
         let opts = opts
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("secure_delete", "on");
+            .pragma("secure_delete", "on")
+            // Savepoint journals and sorts stay in memory: as files they would hold copies of
+            // database pages (addresses, sealed content) in /var/tmp, outside the data directory.
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts)
@@ -151,6 +164,7 @@ impl Store {
         migrator().run(&pool).await?;
         Ok(Store {
             pool,
+            path,
             keyring,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             key_cache: Arc::default(),

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use sqlx::{AssertSqlSafe, FromRow};
 
-use super::filing::{bind, bind_args, placeholder_list};
+use super::sql::{bind, bind_args, placeholder_list};
 use super::threads::{MessageRow, ParticipantRow, ThreadRow, parse};
 use super::{NoticeReason, Store, StoreError};
 use crate::domain::{Mode, NotificationId, ThreadId};
