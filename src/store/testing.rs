@@ -58,3 +58,15 @@ pub(crate) async fn jane(store: &Store, thread: ThreadId) -> ParticipantId {
         .unwrap()
         .id
 }
+
+/// Makes every later filing fail inside the commit, as a full disk or a broken database would:
+/// a trigger that aborts any insert into `messages`. Everything before the commit still works.
+pub(crate) async fn break_filing(store: &Store) {
+    sqlx::query(
+        "CREATE TRIGGER broken_filing BEFORE INSERT ON messages
+         BEGIN SELECT RAISE(ABORT, 'filing broken by the test'); END",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
+}

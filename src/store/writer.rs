@@ -423,4 +423,48 @@ mod tests {
         assert!(matches!(&again[0], Ok(Committed::Duplicate)));
         assert_eq!(store.thread(a).await.unwrap().messages.len(), 3);
     }
+
+    /// An item that fails after some of its rows were written (here its ledger row, the last
+    /// one) leaves none of them behind — no message, no notification — and the items before
+    /// and after it in the batch are filed.
+    #[tokio::test]
+    async fn a_failing_item_is_rolled_back_whole_and_alone() {
+        let fixture = testing::open().await;
+        let store = fixture.store.clone();
+        let (t, jane) = thread(&store).await;
+        sqlx::query(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON inbound WHEN NEW.header_message_id = '<bad@x>'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let before = store.list_notifications(None, Some(t)).await.unwrap().len();
+        let items = vec![
+            filing(&store, t, jane, "<good-1@x>").await,
+            filing(&store, t, jane, "<bad@x>").await,
+            filing(&store, t, jane, "<good-2@x>").await,
+        ];
+        let results = store.commit_inbound(items).await;
+        assert!(matches!(&results[0], Ok(Committed::Filed(_))));
+        assert!(
+            matches!(&results[1], Err(StoreError::Sqlite(_))),
+            "{:?}",
+            results[1]
+        );
+        assert!(matches!(&results[2], Ok(Committed::Filed(_))));
+
+        let view = store.thread(t).await.unwrap();
+        let bodies: Vec<&str> = view.messages.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["B", "<good-1@x>", "<good-2@x>"]);
+        let seqs: Vec<i64> =
+            sqlx::query_scalar("SELECT seq FROM messages WHERE thread_id = $1 ORDER BY seq")
+                .bind(t.0)
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(seqs, [1, 2, 3], "no gap where the failed item was");
+        let after = store.list_notifications(None, Some(t)).await.unwrap().len();
+        assert_eq!(after - before, 2, "one staff notification per filed reply");
+    }
 }

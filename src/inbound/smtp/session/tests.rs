@@ -248,3 +248,21 @@ async fn storage_failure_answers_451_so_the_sender_retries() {
     let r = c.reply().await;
     assert!(r.starts_with("451 4.3.0"), "{r}");
 }
+
+/// The commit itself fails (the reads before it work): 451, and nothing is filed.
+#[tokio::test]
+async fn a_failed_commit_answers_451_and_files_nothing() {
+    let w = world(1 << 20, Duration::from_secs(30)).await;
+    testing::break_filing(&w.store).await;
+    let mut c = Client::start(&w, CancellationToken::new());
+    c.reply().await;
+    c.cmd("EHLO client.test", "250").await;
+    c.cmd("MAIL FROM:<jane@example.test>", "250").await;
+    c.cmd(&format!("RCPT TO:<{}>", w.reply_to), "250").await;
+    c.cmd("DATA", "354").await;
+    c.send(reply_body(&w.reply_to, "broken@x", "must not be acknowledged").as_bytes())
+        .await;
+    let r = c.reply().await;
+    assert!(r.starts_with("451 4.3.0"), "{r}");
+    assert_eq!(w.store.thread(w.thread).await.unwrap().messages.len(), 1);
+}
