@@ -139,10 +139,11 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
             addr: settings.smtp.listen,
             source,
         })?;
+    let (committer, committed) = Committer::start(store.clone())?;
     let pipeline = Pipeline::new(
         store.clone(),
         keyring.clone(),
-        Committer::start(store.clone())?,
+        committer,
         &settings.smtp.reply_domain,
         &settings.smtp.hostname,
         settings.policy.token_ttl_days,
@@ -200,6 +201,8 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
         while tasks.join_next().await.is_some() {}
         sessions.close();
         sessions.wait().await;
+        // Every holder of a committer handle has ended, so its thread ends too.
+        committed.wait().await;
         store.close().await;
     })
     .await;

@@ -173,4 +173,9 @@ fn no_plaintext_in_any_database_file() {
     scan("while running");
     stop(child, &mgr);
     scan("after shutdown");
+    // A clean stop closes every connection, the last one folding the log into the database.
+    assert!(
+        !wal.exists(),
+        "the write-ahead log is left behind after a clean stop"
+    );
 }

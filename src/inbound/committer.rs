@@ -32,17 +32,17 @@ pub struct Committer {
 
 impl Committer {
     /// Opens the committer's own database connection and starts its thread, which ends when
-    /// every handle is dropped.
-    pub fn start(store: Store) -> Result<Committer, StartError> {
+    /// every handle is dropped; [`Finished`] waits for that.
+    pub fn start(store: Store) -> Result<(Committer, Finished), StartError> {
         let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
         let writer = store.inbound_writer()?;
         // A plain thread that blocks: on the disk, and on the channel between batches. The
         // writer's statements run right here, so a batch costs one wake-up, not one per
         // statement.
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sealpost-commit".into())
             .spawn(move || commit_batches(writer, rx))?;
-        Ok(Committer { tx })
+        Ok((Committer { tx }, Finished(thread)))
     }
 
     /// Commits one inbound outcome, returning once it is durable (or failed).
@@ -59,6 +59,19 @@ impl Committer {
                 "the inbound committer has stopped".into(),
             ))
         })
+    }
+}
+
+/// The committer's thread, to wait for at shutdown.
+pub struct Finished(std::thread::JoinHandle<()>);
+
+impl Finished {
+    /// Waits until the thread has answered its last batch and closed its connection, which
+    /// happens once every [`Committer`] handle is gone. Waiting for it before the rest of the
+    /// store closes means the last connection to close is the pool's, which folds the
+    /// write-ahead log back into the database file.
+    pub async fn wait(self) {
+        let _ = tokio::task::spawn_blocking(move || self.0.join()).await;
     }
 }
 

@@ -33,7 +33,7 @@ async fn world(max_bytes: usize, read_timeout: Duration) -> World {
     let pipeline = Pipeline::new(
         store.clone(),
         ring,
-        Committer::start(store.clone()).unwrap(),
+        Committer::start(store.clone()).unwrap().0,
         "reply.example.test",
         "mx.example.test",
         30,
