@@ -4,6 +4,10 @@
 //! keyring the store was opened with, so no caller can forget to encrypt a body. Only SQLite is
 //! implemented; queries use `$n` placeholders and portable SQL so a PostgreSQL backend can slot
 //! in behind the same methods.
+//!
+//! Two drivers reach the one SQLite file: sqlx for everything asynchronous, and rusqlite for
+//! the inbound commit ([`InboundWriter`]), which runs on a thread of its own where blocking calls are
+//! the cheap ones. Both take the same in-process write lock.
 
 mod inbound;
 mod outbox;

@@ -399,7 +399,7 @@ impl Store {
 
     /// Fills in each delivery's References: the Message-IDs of the earlier notifications of the
     /// same thread to the same participant — the first one (the thread's root) and the
-    /// [`REFERENCES_RECENT`] latest, as RFC 5322 advises trimming long lists. Read once the
+    /// `REFERENCES_RECENT` latest, as RFC 5322 advises trimming long lists. Read once the
     /// batch's own Message-IDs are fixed, since earlier ones may be fixed in the same batch;
     /// one query per (thread, participant) in the batch.
     pub async fn fill_references(&self, deliveries: &mut [Delivery]) -> Result<(), StoreError> {

@@ -472,6 +472,8 @@ impl SealedMessage {
 }
 
 /// Inserts a sealed message and queues one notification per other active participant.
+/// Inbound replies are filed by `writer::file`, which writes the same rows through the
+/// committer's own connection: a change to what a posted message writes belongs in both.
 pub(super) async fn insert_message(
     tx: &mut WriteTx,
     thread: ThreadId,

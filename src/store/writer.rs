@@ -180,7 +180,9 @@ fn apply(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Store
 }
 
 /// Files a reply: the message, a notification for every other active participant, an event
-/// and the ledger row — unless this Message-ID was filed in the thread before.
+/// and the ledger row — unless this Message-ID was filed in the thread before. The message and
+/// its notifications are the rows `threads::insert_message` writes for staff posts; keep the
+/// two in step.
 fn file(
     conn: &Connection,
     item: &Inbound,

@@ -83,7 +83,7 @@ pub static INNER_ATTRIBUTION: LazyLock<Regex> =
     LazyLock::new(|| re(r"[\s-]On (\p{Lu}\p{Ll}+,? |\d)"));
 
 /// A piece of a link that a client's wrapping pushed out of a quoted block ("_nonce=3dd518)",
-/// " (http://example.com/c/Yz) >"): every word is a URL fragment, a bracket or a quote mark.
+/// " (`http://example.com/c/Yz`) >"): every word is a URL fragment, a bracket or a quote mark.
 pub static LINK_FRAGMENT: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^\s*(\(?\S*(://|=|/|_)\S*\)?|[>)])(\s+(\(?\S*(://|=|/|_)\S*\)?|[>)]))*\s*$")
 });
