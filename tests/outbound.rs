@@ -19,6 +19,15 @@ fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
     mail_parser::MessageParser::default().parse(raw).unwrap()
 }
 
+/// The Message-IDs a notification's References header lists, in order.
+fn references(msg: &mail_parser::Message<'_>) -> Vec<String> {
+    let list = msg
+        .references()
+        .as_text_list()
+        .expect("a References header");
+    list.iter().map(|s| s.to_string()).collect()
+}
+
 fn spool_file(sb: &Sandbox, id: &str) -> Vec<u8> {
     std::fs::read(sb.data_dir().join("spool").join(format!("{id}.eml"))).unwrap()
 }
@@ -83,13 +92,7 @@ fn threading_headers_across_three_posts() {
     assert!(msgs[0].header_raw("In-Reply-To").is_none());
     assert_eq!(msgs[1].in_reply_to().as_text(), Some(mid(0).as_str()));
     assert_eq!(msgs[2].in_reply_to().as_text(), Some(mid(1).as_str()));
-    let refs: Vec<String> = msgs[2]
-        .references()
-        .as_text_list()
-        .unwrap()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let refs = references(&msgs[2]);
     assert_eq!(refs, vec![mid(0), mid(1)]);
 
     // the third notification quotes the earlier conversation, newest first
@@ -125,13 +128,7 @@ fn long_threads_keep_references_and_history_bounded() {
         .collect();
     let msgs: Vec<_> = files.iter().map(|f| parse(f)).collect();
     let mid = |i: usize| msgs[i].message_id().unwrap().to_owned();
-    let refs: Vec<String> = msgs[13]
-        .references()
-        .as_text_list()
-        .unwrap()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let refs = references(&msgs[13]);
     let expected: Vec<String> = [0].into_iter().chain(4..13).map(mid).collect();
     assert_eq!(refs, expected);
     assert_eq!(msgs[13].in_reply_to().as_text(), Some(mid(12).as_str()));

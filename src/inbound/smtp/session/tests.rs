@@ -110,6 +110,21 @@ impl Client {
         assert!(r.starts_with(code), "{line} -> {r}");
         r
     }
+
+    /// A session past its greeting and EHLO.
+    async fn greeted(w: &World) -> Client {
+        let mut c = Client::start(w, CancellationToken::new());
+        c.reply().await;
+        c.cmd("EHLO client.test", "250").await;
+        c
+    }
+
+    /// MAIL from Jane, RCPT to her reply address, DATA: ready for the message.
+    async fn envelope(&mut self, w: &World) {
+        self.cmd("MAIL FROM:<jane@example.test>", "250").await;
+        self.cmd(&format!("RCPT TO:<{}>", w.reply_to), "250").await;
+        self.cmd("DATA", "354").await;
+    }
 }
 
 fn reply_body(to: &str, id: &str, text: &str) -> String {
@@ -154,9 +169,7 @@ async fn a_whole_conversation() {
 #[tokio::test]
 async fn pipelined_commands_are_answered_in_order() {
     let w = world(1 << 20, Duration::from_secs(30)).await;
-    let mut c = Client::start(&w, CancellationToken::new());
-    c.reply().await;
-    c.cmd("EHLO client.test", "250").await;
+    let mut c = Client::greeted(&w).await;
     c.send(
         format!(
             "MAIL FROM:<jane@example.test>\r\nRCPT TO:<nobody@reply.example.test>\r\nRCPT TO:<{}>\r\nDATA\r\n",
@@ -177,18 +190,12 @@ async fn pipelined_commands_are_answered_in_order() {
 #[tokio::test]
 async fn oversized_message_is_refused_and_the_session_goes_on() {
     let w = world(2048, Duration::from_secs(30)).await;
-    let mut c = Client::start(&w, CancellationToken::new());
-    c.reply().await;
-    c.cmd("EHLO client.test", "250").await;
-    c.cmd("MAIL FROM:<jane@example.test>", "250").await;
-    c.cmd(&format!("RCPT TO:<{}>", w.reply_to), "250").await;
-    c.cmd("DATA", "354").await;
+    let mut c = Client::greeted(&w).await;
+    c.envelope(&w).await;
     c.send(reply_body(&w.reply_to, "big@x", &"x".repeat(10_000)).as_bytes())
         .await;
     assert!(c.reply().await.starts_with("552 5.3.4"));
-    c.cmd("MAIL FROM:<jane@example.test>", "250").await;
-    c.cmd(&format!("RCPT TO:<{}>", w.reply_to), "250").await;
-    c.cmd("DATA", "354").await;
+    c.envelope(&w).await;
     c.send(reply_body(&w.reply_to, "small@x", "small").as_bytes())
         .await;
     assert!(c.reply().await.starts_with("250"));
@@ -198,9 +205,7 @@ async fn oversized_message_is_refused_and_the_session_goes_on() {
 #[tokio::test]
 async fn limits_recipients_and_errors() {
     let w = world(1 << 20, Duration::from_secs(30)).await;
-    let mut c = Client::start(&w, CancellationToken::new());
-    c.reply().await;
-    c.cmd("EHLO client.test", "250").await;
+    let mut c = Client::greeted(&w).await;
     c.cmd("MAIL FROM:<jane@example.test>", "250").await;
     for _ in 0..3 {
         c.cmd(&format!("RCPT TO:<{}>", w.reply_to), "250").await;
@@ -235,12 +240,8 @@ async fn shutdown_and_timeouts_answer_421() {
 #[tokio::test]
 async fn storage_failure_answers_451_so_the_sender_retries() {
     let w = world(1 << 20, Duration::from_secs(30)).await;
-    let mut c = Client::start(&w, CancellationToken::new());
-    c.reply().await;
-    c.cmd("EHLO client.test", "250").await;
-    c.cmd("MAIL FROM:<jane@example.test>", "250").await;
-    c.cmd(&format!("RCPT TO:<{}>", w.reply_to), "250").await;
-    c.cmd("DATA", "354").await;
+    let mut c = Client::greeted(&w).await;
+    c.envelope(&w).await;
     // The database goes away between RCPT and the end of DATA.
     w.store.close().await;
     c.send(reply_body(&w.reply_to, "lost@x", "must not be acknowledged").as_bytes())
@@ -254,12 +255,8 @@ async fn storage_failure_answers_451_so_the_sender_retries() {
 async fn a_failed_commit_answers_451_and_files_nothing() {
     let w = world(1 << 20, Duration::from_secs(30)).await;
     testing::break_filing(&w.store).await;
-    let mut c = Client::start(&w, CancellationToken::new());
-    c.reply().await;
-    c.cmd("EHLO client.test", "250").await;
-    c.cmd("MAIL FROM:<jane@example.test>", "250").await;
-    c.cmd(&format!("RCPT TO:<{}>", w.reply_to), "250").await;
-    c.cmd("DATA", "354").await;
+    let mut c = Client::greeted(&w).await;
+    c.envelope(&w).await;
     c.send(reply_body(&w.reply_to, "broken@x", "must not be acknowledged").as_bytes())
         .await;
     let r = c.reply().await;
