@@ -36,3 +36,77 @@ pub fn init(format: LogFormat, default_level: &str) {
     };
     drop(result);
 }
+
+/// Replaces the local part of every address in `text` with `***`: relay replies such as
+/// "550 5.1.1 <jane.doe@example.net>: Recipient address rejected" name the person, and the
+/// domain is all an operator needs to see in a log.
+pub fn redact_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let before = &rest[..at];
+        // The local part runs back to the last character that cannot be in one.
+        let start = before
+            .rfind(|c: char| c.is_whitespace() || "<>()[],;:=\"'".contains(c))
+            .map_or(0, |i| {
+                i + before[i..].chars().next().map_or(1, char::len_utf8)
+            });
+        out.push_str(&before[..start]);
+        if start < before.len() {
+            out.push_str("***");
+        }
+        out.push('@');
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Replaces the default panic message (which quotes whatever the panic was about — a slice of
+/// a patient's reply, for instance) with one log line naming only the thread and the source
+/// location. The daemon catches panics per message and carries on; this line is how an
+/// operator learns that one happened, and where.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_else(|| "unknown".into());
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned();
+        tracing::error!(
+            %location,
+            thread,
+            "internal error (panic); its message is withheld because it may quote the input"
+        );
+        // Without a subscriber (early start-up), still say something on stderr.
+        if !tracing::dispatcher::has_been_set() {
+            eprintln!("sealpost: internal error (panic) at {location} in thread {thread}");
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_lose_their_local_part() {
+        assert_eq!(
+            redact_addresses("550 5.1.1 <jane.doe@example.net>: Recipient address rejected"),
+            "550 5.1.1 <***@example.net>: Recipient address rejected"
+        );
+        assert_eq!(
+            redact_addresses("to=jane@example.net, and bob+x@y.test"),
+            "to=***@example.net, and ***@y.test"
+        );
+        assert_eq!(
+            redact_addresses("250 2.0.0 Ok: queued as 4A"),
+            "250 2.0.0 Ok: queued as 4A"
+        );
+        assert_eq!(redact_addresses("@x"), "@x");
+        assert_eq!(redact_addresses("ü@x"), "***@x");
+    }
+}

@@ -83,9 +83,17 @@ fn threading_headers_across_three_posts() {
             .split('@')
             .next()
             .unwrap();
+        let message_id = m.message_id().unwrap();
         assert!(
-            m.message_id().unwrap().contains(token),
-            "Message-ID carries the token"
+            !message_id
+                .to_ascii_lowercase()
+                .contains(&token.to_ascii_lowercase()),
+            "the Message-ID carries no token: {message_id}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(raw).matches(token).count(),
+            1,
+            "the token appears only in Reply-To"
         );
     }
     assert_ne!(mid(0), mid(1));

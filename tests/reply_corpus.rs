@@ -1,21 +1,38 @@
-//! Reply-text extraction measured on the shared corpus (../shared/corpus/reply-trimming):
-//! pass counts per source, the doubtful cases apart, and every failure listed.
+//! Reply-text extraction measured on the shared corpus: pass counts per source, the doubtful
+//! cases apart, and every failure listed.
 //!
-//! The corpus is read in place. Its absence is a failure with a clear message, not a skip.
+//! The corpus is read in place from `$SEALPOST_REPLY_CORPUS`, by default
+//! `../shared/corpus/reply-trimming` beside the repository. A clone on its own has no corpus: the
+//! test then says loudly that it was skipped (the project's own fixtures in
+//! `fixtures/reply-text` still run). In CI (`CI` set) the corpus is required.
 
 use std::path::{Path, PathBuf};
 
 use sealpost::inbound::reply_text::{self, html};
 use serde_json::Value;
 
-fn corpus() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming");
+/// The corpus directory, or `None` (after saying so) when it is absent outside CI.
+fn corpus() -> Option<PathBuf> {
+    let dir = match std::env::var_os("SEALPOST_REPLY_CORPUS").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/reply-trimming"),
+    };
+    if dir.join("manifest.json").exists() {
+        return Some(dir);
+    }
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
     assert!(
-        dir.join("manifest.json").exists(),
-        "the reply-trimming corpus is missing: expected {} (the repository's ../shared checkout)",
+        !ci,
+        "the reply-trimming corpus is missing: expected {} (set SEALPOST_REPLY_CORPUS, or check \
+         out ../shared beside the repository); CI requires it",
         dir.display()
     );
-    dir
+    eprintln!(
+        "\n*** SKIPPED: the reply-trimming corpus is not at {} ***\n\
+         *** set SEALPOST_REPLY_CORPUS=DIR to run it; fixtures/reply-text still ran ***\n",
+        dir.display()
+    );
+    None
 }
 
 fn rstrip_lines(s: &str) -> String {
@@ -66,7 +83,9 @@ fn run_case(dir: &Path, case: &Value) -> (bool, String, String) {
 
 #[test]
 fn corpus_pass_rates() {
-    let dir = corpus();
+    let Some(dir) = corpus() else {
+        return;
+    };
     let manifest: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let mut by_source: std::collections::BTreeMap<String, (usize, usize)> = Default::default();

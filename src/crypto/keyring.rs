@@ -32,6 +32,9 @@ pub enum Purpose {
     LinkToken,
     /// Wrapping per-thread data keys.
     AtRest,
+    /// Tagging notification Message-IDs, so Sealpost can tell its own from forged ones without a
+    /// database read. Such a tag authorises nothing: it is no reply token.
+    MessageId,
 }
 
 impl Purpose {
@@ -40,6 +43,7 @@ impl Purpose {
             Purpose::ReplyToken => b"sealpost/v1/reply-token",
             Purpose::LinkToken => b"sealpost/v1/link-token",
             Purpose::AtRest => b"sealpost/v1/at-rest-wrap",
+            Purpose::MessageId => b"sealpost/v1/message-id",
         }
     }
 }
@@ -81,11 +85,11 @@ struct MasterKey {
     reply: Zeroizing<[u8; 32]>,
     link: Zeroizing<[u8; 32]>,
     at_rest: Zeroizing<[u8; 32]>,
+    message_id: Zeroizing<[u8; 32]>,
 }
 
 impl MasterKey {
-    fn new(secret: [u8; 32], created_at: i64) -> MasterKey {
-        let secret = Zeroizing::new(secret);
+    fn new(secret: Zeroizing<[u8; 32]>, created_at: i64) -> MasterKey {
         let derive = |p: Purpose| {
             let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), secret.as_slice());
             let mut out = Zeroizing::new([0u8; 32]);
@@ -98,6 +102,7 @@ impl MasterKey {
             reply: derive(Purpose::ReplyToken),
             link: derive(Purpose::LinkToken),
             at_rest: derive(Purpose::AtRest),
+            message_id: derive(Purpose::MessageId),
             secret,
         }
     }
@@ -138,15 +143,20 @@ impl Keyring {
     /// A new keyring with one random key, id 1.
     pub fn generate() -> Keyring {
         let mut keys = BTreeMap::new();
-        keys.insert(1, MasterKey::new(random_bytes(), clock::now()));
+        keys.insert(
+            1,
+            MasterKey::new(Zeroizing::new(random_bytes()), clock::now()),
+        );
         Keyring { keys, current: 1 }
     }
 
     /// Adds a new random key and makes it current; the old keys stay for reading and verifying.
     pub fn rotate(&mut self) -> KeyId {
         let id = self.keys.keys().next_back().copied().unwrap_or(0) + 1;
-        self.keys
-            .insert(id, MasterKey::new(random_bytes(), clock::now()));
+        self.keys.insert(
+            id,
+            MasterKey::new(Zeroizing::new(random_bytes()), clock::now()),
+        );
         self.current = id;
         id
     }
@@ -171,6 +181,7 @@ impl Keyring {
             Purpose::ReplyToken => &k.reply,
             Purpose::LinkToken => &k.link,
             Purpose::AtRest => &k.at_rest,
+            Purpose::MessageId => &k.message_id,
         })
     }
 
@@ -204,31 +215,45 @@ impl Keyring {
             reason: reason.to_owned(),
         };
         // serde_json's messages quote input; keep only its position so no secret can leak.
-        let file: KeyringFile = serde_json::from_str(&text).map_err(|e| KeyError::Malformed {
-            path: path.to_owned(),
-            reason: format!(
-                "not a keyring file (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        })?;
+        let mut file: KeyringFile =
+            serde_json::from_str(&text).map_err(|e| KeyError::Malformed {
+                path: path.to_owned(),
+                reason: format!(
+                    "not a keyring file (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            })?;
         if file.format != FORMAT {
             return Err(malformed("unknown format"));
         }
+        // The parsed file holds every secret as base64 text: wipe it however this ends.
+        let entries: Vec<(KeyId, i64, Zeroizing<String>)> = file
+            .keys
+            .iter_mut()
+            .map(|e| {
+                (
+                    e.id,
+                    e.created_at,
+                    Zeroizing::new(std::mem::take(&mut e.secret)),
+                )
+            })
+            .collect();
         let mut keys = BTreeMap::new();
-        for entry in &file.keys {
+        for (id, created_at, secret_b64) in &entries {
             let bytes = Zeroizing::new(
                 BASE64
-                    .decode(entry.secret.as_bytes())
+                    .decode(secret_b64.as_bytes())
                     .map_err(|_| malformed("a secret is not base64"))?,
             );
-            let secret: [u8; 32] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| malformed("a secret is not 32 bytes"))?;
-            if entry.id == 0
+            let mut secret = Zeroizing::new([0u8; 32]);
+            if bytes.len() != 32 {
+                return Err(malformed("a secret is not 32 bytes"));
+            }
+            secret.copy_from_slice(&bytes);
+            if *id == 0
                 || keys
-                    .insert(entry.id, MasterKey::new(secret, entry.created_at))
+                    .insert(*id, MasterKey::new(secret, *created_at))
                     .is_some()
             {
                 return Err(malformed("key ids must be unique and non-zero"));
@@ -243,16 +268,24 @@ impl Keyring {
         })
     }
 
-    /// Writes the keyring to a new file; fails if one exists, so a key is never overwritten.
+    /// Writes the keyring to a new file; fails if one exists, so a key is never overwritten —
+    /// also when two processes create one at the same moment: the finished file is linked into
+    /// place, which the kernel refuses when the name exists, instead of renamed over it.
     pub fn create(&self, path: &Path) -> Result<(), KeyError> {
         if path.exists() {
             return Err(KeyError::Exists(path.to_owned()));
         }
-        self.write(path)
+        self.install(path, false)
     }
 
     /// Replaces the keyring file atomically (used after a rotation).
     pub fn write(&self, path: &Path) -> Result<(), KeyError> {
+        self.install(path, true)
+    }
+
+    /// Writes a complete private temporary file, then puts it at `path`: renamed over an
+    /// existing file when `replace`, else linked (failing if `path` exists).
+    fn install(&self, path: &Path, replace: bool) -> Result<(), KeyError> {
         let werr = |source| KeyError::Write {
             path: path.to_owned(),
             source,
@@ -280,18 +313,37 @@ impl Keyring {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(werr)?;
         }
-        let tmp = path.with_extension("tmp");
-        let _ = fs::remove_file(&tmp);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(werr)?;
-        f.write_all(text.as_bytes()).map_err(werr)?;
-        f.sync_all().map_err(werr)?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(werr)?;
+        // A name of its own per call: two writers never share (or remove) each other's file.
+        let suffix = data_encoding::HEXLOWER.encode(&random_bytes::<8>());
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".{suffix}.tmp"));
+        let tmp = PathBuf::from(tmp);
+        let written = (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            drop(f);
+            if replace {
+                fs::rename(&tmp, path)
+            } else {
+                let linked = fs::hard_link(&tmp, path);
+                let _ = fs::remove_file(&tmp);
+                linked
+            }
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        match written {
+            Err(e) if !replace && e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(KeyError::Exists(path.to_owned()));
+            }
+            other => other.map_err(werr)?,
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && let Ok(d) = fs::File::open(dir)
         {
@@ -312,9 +364,11 @@ mod tests {
         let r = k.derived(id, Purpose::ReplyToken).unwrap();
         let l = k.derived(id, Purpose::LinkToken).unwrap();
         let a = k.derived(id, Purpose::AtRest).unwrap();
+        let m = k.derived(id, Purpose::MessageId).unwrap();
         assert_ne!(r, l);
         assert_ne!(r, a);
         assert_ne!(l, a);
+        assert!(![r, l, a].contains(&m));
         assert!(k.derived(id + 1, Purpose::AtRest).is_none());
     }
 
@@ -343,6 +397,45 @@ mod tests {
             k.derived(1, Purpose::AtRest)
         );
         assert_eq!(loaded.key_ids().len(), 2);
+    }
+
+    /// Regression: two processes creating the keyring at once could each rename their own
+    /// file into place, the second replacing the key the first had already started using.
+    #[test]
+    fn concurrent_creation_never_replaces_a_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("keyring");
+            let rings: Vec<Keyring> = (0..8).map(|_| Keyring::generate()).collect();
+            let barrier = std::sync::Barrier::new(rings.len());
+            let results: Vec<Result<(), KeyError>> = std::thread::scope(|s| {
+                let handles: Vec<_> = rings
+                    .iter()
+                    .map(|k| {
+                        let (path, barrier) = (&path, &barrier);
+                        s.spawn(move || {
+                            barrier.wait();
+                            k.create(path)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let winners: Vec<usize> = (0..rings.len()).filter(|i| results[*i].is_ok()).collect();
+            assert_eq!(winners.len(), 1, "{results:?}");
+            for (i, r) in results.iter().enumerate() {
+                if i != winners[0] {
+                    assert!(matches!(r, Err(KeyError::Exists(_))), "{r:?}");
+                }
+            }
+            let on_disk = Keyring::load(&path).unwrap();
+            assert_eq!(
+                on_disk.derived(1, Purpose::AtRest),
+                rings[winners[0]].derived(1, Purpose::AtRest)
+            );
+            let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+            assert_eq!(left.len(), 1, "temporary files left behind");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use super::keyring::{KeyId, Keyring, Purpose};
 use super::random_bytes;
-use crate::domain::{MessageId, NotificationId, ThreadId};
+use crate::domain::{MessageId, NotificationId, ParticipantId, ThreadId};
 
 /// Envelope format version, the first byte of every sealed value.
 const ENVELOPE_V1: u8 = 1;
@@ -47,6 +47,14 @@ pub enum Binding {
     InboundRaw(ThreadId, i64),
     /// A composed notification kept for re-delivery.
     Notification(ThreadId, NotificationId),
+    /// A participant's display name (names are personal data, like content).
+    ParticipantName(ThreadId, ParticipantId),
+    /// The data key of one held message (held mail may belong to no thread).
+    HeldKey(i64),
+    /// The raw bytes of a held message.
+    HeldRaw(i64),
+    /// The envelope (sender, recipients) a held message came with.
+    HeldEnvelope(i64),
 }
 
 impl Binding {
@@ -57,6 +65,10 @@ impl Binding {
             Binding::MessageBody(t, m) => format!("sealpost/v1/message-body/{t}/{m}"),
             Binding::InboundRaw(t, i) => format!("sealpost/v1/inbound-raw/{t}/{i:016x}"),
             Binding::Notification(t, n) => format!("sealpost/v1/notification/{t}/{n}"),
+            Binding::ParticipantName(t, p) => format!("sealpost/v1/participant-name/{t}/{p}"),
+            Binding::HeldKey(h) => format!("sealpost/v1/held-key/{h:016x}"),
+            Binding::HeldRaw(h) => format!("sealpost/v1/held-raw/{h:016x}"),
+            Binding::HeldEnvelope(h) => format!("sealpost/v1/held-envelope/{h:016x}"),
         }
         .into_bytes()
     }
@@ -97,14 +109,7 @@ impl DataKey {
 
     /// Wraps this key under the keyring's current at-rest key, bound to its thread.
     pub fn wrap(&self, keyring: &Keyring, thread: ThreadId) -> WrappedKey {
-        let key_id = keyring.current_id();
-        let kek = keyring
-            .derived(key_id, Purpose::AtRest)
-            .expect("the current key is always in the keyring");
-        WrappedKey {
-            key_id,
-            sealed: seal_with(kek, Binding::ThreadKey(thread), self.0.as_slice()),
-        }
+        self.wrap_as(keyring, Binding::ThreadKey(thread))
     }
 
     /// Unwraps a thread's data key.
@@ -113,10 +118,43 @@ impl DataKey {
         thread: ThreadId,
         wrapped: &WrappedKey,
     ) -> Result<DataKey, SealError> {
+        DataKey::unwrap_as(keyring, Binding::ThreadKey(thread), wrapped)
+    }
+
+    /// Wraps the key of held message `held` (see [`Binding::HeldKey`]).
+    pub fn wrap_held(&self, keyring: &Keyring, held: i64) -> WrappedKey {
+        self.wrap_as(keyring, Binding::HeldKey(held))
+    }
+
+    /// Unwraps the key of held message `held`.
+    pub fn unwrap_held(
+        keyring: &Keyring,
+        held: i64,
+        wrapped: &WrappedKey,
+    ) -> Result<DataKey, SealError> {
+        DataKey::unwrap_as(keyring, Binding::HeldKey(held), wrapped)
+    }
+
+    fn wrap_as(&self, keyring: &Keyring, binding: Binding) -> WrappedKey {
+        let key_id = keyring.current_id();
+        let kek = keyring
+            .derived(key_id, Purpose::AtRest)
+            .expect("the current key is always in the keyring");
+        WrappedKey {
+            key_id,
+            sealed: seal_with(kek, binding, self.0.as_slice()),
+        }
+    }
+
+    fn unwrap_as(
+        keyring: &Keyring,
+        binding: Binding,
+        wrapped: &WrappedKey,
+    ) -> Result<DataKey, SealError> {
         let kek = keyring
             .derived(wrapped.key_id, Purpose::AtRest)
             .ok_or(SealError::UnknownKey(wrapped.key_id))?;
-        let raw = Zeroizing::new(open_with(kek, Binding::ThreadKey(thread), &wrapped.sealed)?);
+        let raw = Zeroizing::new(open_with(kek, binding, &wrapped.sealed)?);
         let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| SealError::Format)?;
         Ok(DataKey(Zeroizing::new(bytes)))
     }

@@ -206,6 +206,89 @@ pub fn verify_bounce_address(address: &str, keyring: &Keyring, reply_domain: &st
     })
 }
 
+/// The Message-ID of a notification: `sp2.<notification id>.<tag>@<reply_domain>`, the tag a
+/// MAC of the id under the Message-ID purpose key.
+///
+/// A Message-ID travels in every reply's and forward's `References` and in every mail log on
+/// the way, so it carries no credential: the tag only lets Sealpost recognise its own ids
+/// without a database read, and authorises nothing (a reply linked to a thread only by it is
+/// held, never filed).
+pub fn notification_message_id(keyring: &Keyring, notification: i64, reply_domain: &str) -> String {
+    let key = keyring
+        .derived(keyring.current_id(), Purpose::MessageId)
+        .expect("the current key is always in the keyring");
+    format!(
+        "{MESSAGE_ID_PREFIX}{notification:016x}.{}@{}",
+        message_id_tag(key, notification),
+        reply_domain.to_ascii_lowercase()
+    )
+}
+
+const MESSAGE_ID_PREFIX: &str = "sp2.";
+
+fn message_id_tag(key: &[u8; 32], notification: i64) -> String {
+    let mut mac = mac_for(key, b"sealpost-message-id-v1");
+    mac.update(&notification.to_be_bytes());
+    let tag = mac.finalize().into_bytes();
+    BASE32_NOPAD.encode(&tag[..10]).to_ascii_lowercase()
+}
+
+/// The notification a Message-ID names, if it is one Sealpost made (its tag verifies under a
+/// key of the keyring, compared in constant time) for this reply domain.
+pub fn verify_notification_message_id(
+    message_id: &str,
+    keyring: &Keyring,
+    reply_domain: &str,
+) -> Option<i64> {
+    let id = message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    let (local, domain) = id.rsplit_once('@')?;
+    if !domain.eq_ignore_ascii_case(reply_domain) {
+        return None;
+    }
+    let rest = local
+        .get(..MESSAGE_ID_PREFIX.len())
+        .filter(|p| p.eq_ignore_ascii_case(MESSAGE_ID_PREFIX))
+        .map(|_| &local[MESSAGE_ID_PREFIX.len()..])?;
+    let (id_hex, tag) = rest.split_once('.')?;
+    if id_hex.len() != 16 {
+        return None;
+    }
+    let n = i64::from_str_radix(id_hex, 16).ok().filter(|n| *n > 0)?;
+    let tag = BASE32_NOPAD
+        .decode(tag.to_ascii_uppercase().as_bytes())
+        .ok()?;
+    if tag.len() != 10 {
+        return None;
+    }
+    keyring.key_ids().iter().find_map(|(kid, _)| {
+        let key = keyring.derived(*kid, Purpose::MessageId)?;
+        let mut mac = mac_for(key, b"sealpost-message-id-v1");
+        mac.update(&n.to_be_bytes());
+        mac.verify_truncated_left(&tag).ok().map(|_| n)
+    })
+}
+
+/// The notification id in a Message-ID of the forms earlier versions gave notifications
+/// (`sp.n.ID@domain`, and `sp.TOKEN.ID@domain`, which migration 0003 rewrote in the outbox).
+/// Unverified: use it only inside a thread already reached another way.
+pub fn legacy_notification_of(message_id: &str) -> Option<i64> {
+    let local = message_id
+        .trim()
+        .trim_matches(|c| c == '<' || c == '>')
+        .split('@')
+        .next()?;
+    let mut parts = local.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("sp"), Some(_), Some(id), None) if id.len() == 16 => {
+            i64::from_str_radix(id, 16).ok().filter(|n| *n > 0)
+        }
+        _ => None,
+    }
+}
+
 fn mac_for(key: &[u8; 32], payload: &[u8]) -> Hmac<Sha256> {
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
@@ -418,6 +501,60 @@ mod tests {
             verify_bounce_address("bounce+12-@reply.example.test", &ring, "reply.example.test"),
             None
         );
+    }
+
+    #[test]
+    fn notification_message_ids_carry_no_token_and_verify() {
+        let mut ring = Keyring::generate();
+        let id = notification_message_id(&ring, 0x0123_4567_89ab_cdef, "Reply.Example.test");
+        assert!(id.starts_with("sp2.0123456789abcdef."), "{id}");
+        assert!(id.ends_with("@reply.example.test"));
+        let local = id.split('@').next().unwrap();
+        assert!(local.len() < 40, "{id}");
+        let domain = "reply.example.test";
+        assert_eq!(
+            verify_notification_message_id(&id, &ring, domain),
+            Some(0x0123_4567_89ab_cdef)
+        );
+        assert_eq!(
+            verify_notification_message_id(&format!("<{}>", id.to_uppercase()), &ring, domain),
+            Some(0x0123_4567_89ab_cdef)
+        );
+        ring.rotate();
+        assert!(verify_notification_message_id(&id, &ring, domain).is_some());
+        let forged = id.replacen("0123456789abcdef", "0123456789abcdee", 1);
+        assert_eq!(verify_notification_message_id(&forged, &ring, domain), None);
+        assert_eq!(
+            verify_notification_message_id(&id, &Keyring::generate(), domain),
+            None
+        );
+        assert_eq!(
+            verify_notification_message_id(&id, &ring, "other.test"),
+            None
+        );
+        assert_eq!(
+            verify_notification_message_id("sp2.x@reply.example.test", &ring, domain),
+            None
+        );
+        // The tag is not a reply token, and a reply token is not a tag.
+        let tag = id
+            .split('.')
+            .nth(2)
+            .unwrap()
+            .split('@')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(ReplyToken::verify(&tag, &ring, NOW, 30).is_err());
+        assert_eq!(
+            legacy_notification_of("<sp.n.0000000000000abc@r.test>"),
+            Some(0xabc)
+        );
+        assert_eq!(
+            legacy_notification_of(&format!("sp.{}.0000000000000abc@r.test", "a".repeat(56))),
+            Some(0xabc)
+        );
+        assert_eq!(legacy_notification_of(&id), None);
     }
 
     proptest! {

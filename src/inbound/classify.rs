@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use mail_parser::{HeaderValue, Message, MimeHeaders, PartType};
 use regex::Regex;
 
-use crate::outbound::compose::LOOP_HEADER;
+use crate::domain::mail::LOOP_HEADER;
 
 /// What kind of message this is.
 #[derive(Debug, Clone, PartialEq, Eq)]

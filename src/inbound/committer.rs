@@ -50,12 +50,12 @@ impl Committer {
         let (reply, wait) = oneshot::channel();
         if self.tx.send((item, reply)).await.is_err() {
             error!("the inbound committer has stopped");
-            return Err(StoreError::Invalid(
+            return Err(StoreError::Unavailable(
                 "the inbound committer has stopped".into(),
             ));
         }
         wait.await.unwrap_or_else(|_| {
-            Err(StoreError::Invalid(
+            Err(StoreError::Unavailable(
                 "the inbound committer has stopped".into(),
             ))
         })

@@ -43,6 +43,8 @@ const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Messages fetched, filed and moved together.
 const DRAIN_BATCH: usize = 32;
+/// Bytes fetched together: a batch of large messages is held in memory at once.
+const DRAIN_BATCH_BYTES: u64 = 32 * 1024 * 1024;
 
 type Conn = Either<TcpStream, TlsStream<TcpStream>>;
 type Session = async_imap::Session<Conn>;
@@ -333,7 +335,7 @@ impl Poller {
         })
         .await?;
         listing.sort_by_key(|f| f.uid);
-        for batch in listing.chunks(DRAIN_BATCH) {
+        for batch in batches(&listing, DRAIN_BATCH, DRAIN_BATCH_BYTES) {
             let mut decided: Vec<(u32, bool)> = Vec::with_capacity(batch.len());
             let mut to_fetch: Vec<u32> = Vec::new();
             for item in batch {
@@ -371,18 +373,19 @@ impl Poller {
                     .iter()
                     .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
                     .collect();
-                let outcomes = futures_util::future::join_all(bodies.iter().map(|(uid, raw)| {
-                    let envelope = Envelope {
-                        mail_from: None,
-                        null_sender: return_path_is_null(raw),
-                        rcpt_to: Vec::new(),
-                        verified: Vec::new(),
-                        door: Door::Imap,
-                        imap: Some((uidvalidity, i64::from(*uid))),
-                    };
-                    async move { (*uid, self.pipeline.process(&envelope, raw).await) }
-                }))
-                .await;
+                let outcomes =
+                    futures_util::future::join_all(bodies.into_iter().map(|(uid, raw)| {
+                        let envelope = Envelope {
+                            mail_from: None,
+                            null_sender: return_path_is_null(&raw),
+                            rcpt_to: Vec::new(),
+                            verified: Vec::new(),
+                            door: Door::Imap,
+                            imap: Some((uidvalidity, i64::from(uid))),
+                        };
+                        async move { (uid, self.pipeline.process(&envelope, raw).await) }
+                    }))
+                    .await;
                 for (uid, outcome) in outcomes {
                     match outcome {
                         Ok(o) => decided.push((uid, o.is_filed())),
@@ -435,7 +438,6 @@ impl Poller {
             thread: None,
             header_message_id: None,
             imap: Some((uidvalidity, i64::from(uid))),
-            raw_sealed: None,
             action: InboundAction::Record {
                 outcome: "rejected",
                 reason: "too-large".to_owned(),
@@ -484,6 +486,27 @@ async fn move_messages(
     })
     .await?;
     Ok(())
+}
+
+/// Consecutive runs of `listing` of at most `count` messages and (unless one message alone is
+/// larger) at most `bytes` by their RFC822.SIZE.
+fn batches(listing: &[Fetch], count: usize, bytes: u64) -> Vec<&[Fetch]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut total = 0u64;
+    for (i, f) in listing.iter().enumerate() {
+        let size = u64::from(f.size.unwrap_or(0));
+        if i > start && (i - start == count || total + size > bytes) {
+            out.push(&listing[start..i]);
+            start = i;
+            total = 0;
+        }
+        total += size;
+    }
+    if start < listing.len() {
+        out.push(&listing[start..]);
+    }
+    out
 }
 
 /// A UID set for a command: "3,7,8".

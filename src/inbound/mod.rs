@@ -2,6 +2,7 @@
 
 pub mod classify;
 pub mod committer;
+pub mod heavy;
 pub mod imap;
 pub mod pipeline;
 pub mod reply_text;

@@ -1,33 +1,45 @@
 //! The one inbound pipeline: raw bytes in, an [`Outcome`] out, the same for every door.
 //!
-//! parse → classify (loop, auto-reply, bounce) → find and verify the reply token (recipient
-//! address, then the message's own recipient headers, then In-Reply-To/References) → check the
-//! sender is the token's participant → check the thread takes email replies → dedupe by
-//! Message-ID → extract the reply text → seal → commit (with notifications for the others).
+//! Each step is a function named for what it decides, returning early with its outcome:
+//! [`read`](Pipeline::read) (parse and classify, off the async workers) → the reply token
+//! ([`find_target`](Pipeline::find_target): recipient address, the message's own recipient
+//! headers, then a Message-ID it answers) → [`check_sender`] → the thread's mode and state →
+//! [`extract`](Pipeline::extract) the reply text → [`file`](Pipeline::file) (sealed, committed,
+//! the others notified). A message that cannot be filed safely is **held**: sealed in the held
+//! queue with its reason, never lost — when handling it panicked, when only a Message-ID
+//! linked it to a thread, or when nothing new was written.
 //!
 //! The outcome is a value; the SMTP door turns it into a reply code, the IMAP door into a move.
 //! Each outcome is logged once, with ids and reasons only: never content, never a token.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use mail_parser::{Address as HeaderAddress, HeaderValue, Message, MessageParser};
+use futures_util::FutureExt;
+use mail_parser::{Address as HeaderAddress, HeaderValue, MessageParser};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::classify::{Class, classify, referenced_ids};
+use super::classify::{Class, Dsn, classify, referenced_ids};
 use super::committer::Committer;
+use super::heavy::{Heavy, Panicked};
 use super::reply_text;
 use crate::clock;
-use crate::crypto::token::{token_in_address, verify_bounce_address};
-use crate::crypto::{Binding, Keyring, ReplyToken, TokenError};
-use crate::domain::{Address, MessageId, Mode, NotificationId, ThreadId, Via};
-use crate::outbound::compose::REPLY_MARKER;
-use crate::outbound::compose::token_of;
-use crate::store::{
-    Committed, Door, Inbound, InboundAction, NoticeReason, SealedMessage, Store, StoreError,
-    TokenTarget,
+use crate::crypto::token::{
+    legacy_notification_of, token_in_address, verify_bounce_address, verify_notification_message_id,
 };
+use crate::crypto::{Binding, Keyring, ReplyToken, TokenError};
+use crate::domain::mail::REPLY_MARKER;
+use crate::domain::{Address, MessageId, Mode, NotificationId, ParticipantId, ThreadId, Via};
+use crate::store::{
+    Committed, Door, HeldEnvelope, HoldReason, Inbound, InboundAction, NoticeReason, Release,
+    SealedHeld, SealedMessage, Store, StoreError, TokenTarget,
+};
+
+/// Most Message-IDs of a reply's References looked up in the database: a header can list
+/// thousands, and only the latest few can be ours.
+const MAX_REFERENCE_LOOKUPS: usize = 10;
 
 /// The SMTP envelope, or what the IMAP door knows of it.
 #[derive(Debug, Clone)]
@@ -45,6 +57,29 @@ pub struct Envelope {
     pub imap: Option<(i64, i64)>,
 }
 
+impl Envelope {
+    fn held(&self) -> HeldEnvelope {
+        HeldEnvelope {
+            mail_from: self.mail_from.clone(),
+            null_sender: self.null_sender,
+            rcpt_to: self.rcpt_to.clone(),
+            imap: self.imap,
+        }
+    }
+
+    /// The envelope a held message came with, for running it through the pipeline again.
+    pub fn from_held(held: &HeldEnvelope, door: Door) -> Envelope {
+        Envelope {
+            mail_from: held.mail_from.clone(),
+            null_sender: held.null_sender,
+            rcpt_to: held.rcpt_to.clone(),
+            verified: Vec::new(),
+            door,
+            imap: held.imap,
+        }
+    }
+}
+
 /// What happened to a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -54,6 +89,11 @@ pub enum Outcome {
     },
     Duplicate {
         thread: ThreadId,
+    },
+    /// Kept sealed in the held queue for a person to release or reject.
+    Held {
+        id: i64,
+        reason: HoldReason,
     },
     Rejected {
         reason: &'static str,
@@ -84,7 +124,17 @@ pub enum Recipient {
     Postmaster,
 }
 
-/// Why an address is refused at `RCPT TO` (all answered 550 5.1.1).
+impl Recipient {
+    /// Mail for these addresses is a report (a bounce, mail to postmaster), never a reply: it
+    /// gets a much smaller size limit.
+    pub fn is_report(&self) -> bool {
+        matches!(self, Recipient::Bounce(_) | Recipient::Postmaster)
+    }
+}
+
+/// Why an address is refused at `RCPT TO`: 550 5.1.1, except [`Unavailable`] (451).
+///
+/// [`Unavailable`]: RecipientError::Unavailable
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecipientError {
     #[error("no such address")]
@@ -95,6 +145,9 @@ pub enum RecipientError {
     Gone,
     #[error("the token's participant was removed from the thread")]
     Revoked,
+    /// The database could not be asked: a temporary failure, never a refusal for good.
+    #[error("cannot check the address now")]
+    Unavailable,
 }
 
 /// A failure that means "try again later" (SMTP 451, IMAP: leave the message in place).
@@ -102,12 +155,119 @@ pub enum RecipientError {
 #[error("temporary failure: {0}")]
 pub struct Temporary(#[from] pub StoreError);
 
+/// Why a held message could not be released.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error(transparent)]
+    Temporary(#[from] Temporary),
+    #[error("handling the message still fails (a defect; see the panic's location in the log)")]
+    StillFailing,
+    #[error("held message {0:016x} is not waiting for a decision")]
+    Decided(i64),
+}
+
+/// How a step stopped the pipeline without an outcome.
+enum Stop {
+    Temporary(StoreError),
+    Panicked,
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Stop {
+        Stop::Temporary(e)
+    }
+}
+
+impl From<Panicked> for Stop {
+    fn from(_: Panicked) -> Stop {
+        Stop::Panicked
+    }
+}
+
+/// How a reply reached its thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// A verified reply token (the recipient address or the message's own recipient headers).
+    Token,
+    /// Only a Message-ID of one of our notifications, in In-Reply-To or References.
+    Reference,
+}
+
+/// What the pipeline reads from the raw bytes before it asks the database anything. Owned, so
+/// it can be made on the blocking pool.
+struct Parsed {
+    /// The Message-ID header, or a digest of the message when it has none: the dedupe key.
+    header_id: String,
+    class: Class,
+    /// The first address in `From:`, if it is one Sealpost accepts.
+    from: Option<Address>,
+    /// Reply tokens in the recipient headers (Delivered-To, X-Original-To, To, Cc).
+    header_tokens: Vec<String>,
+    /// Where the final MTA said it delivered (Delivered-To, X-Original-To): for the IMAP door,
+    /// the only record of the envelope recipient.
+    delivered_to: Vec<String>,
+    /// In-Reply-To and References, most recent first.
+    references: Vec<String>,
+    /// The text body as extraction wants it (plain, unflowed, or converted from HTML).
+    body: Option<String>,
+    /// The reply text, when Sealpost's marker line settles where our notification starts.
+    marked: Option<String>,
+}
+
+impl Parsed {
+    /// Parses and classifies; `None` for bytes that are not a message. Linear in the input.
+    fn read(raw: &[u8], null_sender: bool, reply_domain: &str) -> Option<Parsed> {
+        let message = MessageParser::default()
+            .parse(raw)
+            .filter(|m| !m.headers().is_empty())?;
+        let header_id = message
+            .message_id()
+            .map(|m| m.chars().take(998).collect())
+            .unwrap_or_else(|| {
+                format!(
+                    "sha256:{}",
+                    data_encoding::HEXLOWER.encode(&Sha256::digest(raw))
+                )
+            });
+        let mut header_tokens = Vec::new();
+        let mut delivered_to = Vec::new();
+        for name in ["Delivered-To", "X-Original-To", "To", "Cc"] {
+            for value in message.header_values(name) {
+                for addr in header_addresses(value) {
+                    if let Some(t) = token_in_address(&addr, reply_domain) {
+                        header_tokens.push(t.to_owned());
+                    }
+                    if matches!(name, "Delivered-To" | "X-Original-To") {
+                        delivered_to.push(addr);
+                    }
+                }
+            }
+        }
+        let body = reply_text::body_of(&message);
+        let marked = body
+            .as_deref()
+            .filter(|b| b.contains(REPLY_MARKER))
+            .map(|b| reply_text::from_body(b).text);
+        Some(Parsed {
+            header_id,
+            class: classify(&message, null_sender),
+            from: first_address(message.from()),
+            header_tokens,
+            delivered_to,
+            references: referenced_ids(&message),
+            body,
+            marked,
+        })
+    }
+}
+
 /// The pipeline, shared by every session.
 #[derive(Clone)]
 pub struct Pipeline {
     store: Store,
     keyring: Arc<Keyring>,
     committer: Committer,
+    heavy: Heavy,
     reply_domain: String,
     hostname: String,
     ttl_days: u32,
@@ -137,6 +297,7 @@ impl Pipeline {
             store,
             keyring,
             committer,
+            heavy: Heavy::for_this_machine(),
             reply_domain: reply_domain.to_ascii_lowercase(),
             hostname: hostname.to_ascii_lowercase(),
             ttl_days,
@@ -155,7 +316,7 @@ impl Pipeline {
             .await
             .map_err(|e| {
                 warn!(error = %e, "cannot look up a token's participant");
-                RecipientError::Gone
+                RecipientError::Unavailable
             })?
             .ok_or(RecipientError::Gone)?;
         if target.participant.revoked {
@@ -174,7 +335,11 @@ impl Pipeline {
         if let Some(id) = verify_bounce_address(address, &self.keyring, &self.reply_domain) {
             return match self.store.notification_thread(NotificationId(id)).await {
                 Ok(Some(_)) => Ok(Recipient::Bounce(NotificationId(id))),
-                _ => Err(RecipientError::Unknown),
+                Ok(None) => Err(RecipientError::Unknown),
+                Err(e) => {
+                    warn!(error = %e, "cannot look up a bounce address's notification");
+                    Err(RecipientError::Unavailable)
+                }
             };
         }
         let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
@@ -190,35 +355,83 @@ impl Pipeline {
 
     /// Runs a whole message through the pipeline. `Err` means a storage failure: the door
     /// must ask for a retry (SMTP 451) and must not treat the message as handled.
-    pub async fn process(&self, envelope: &Envelope, raw: &[u8]) -> Result<Outcome, Temporary> {
-        let outcome = self.decide(envelope, raw).await?;
-        match &outcome {
-            Outcome::Filed { thread, message } => {
-                info!(door = envelope.door.as_str(), outcome = "filed", %thread, message_id = %message, "inbound message filed")
-            }
-            Outcome::Duplicate { thread } => {
-                info!(door = envelope.door.as_str(), outcome = "duplicate", %thread, "inbound message already filed")
-            }
-            Outcome::Rejected { reason } => {
-                info!(
+    ///
+    /// A panic anywhere in handling this message is caught here: the message is held (sealed,
+    /// for review), the door answers as for any held message, and nothing else is affected.
+    pub async fn process(&self, envelope: &Envelope, raw: Vec<u8>) -> Result<Outcome, Temporary> {
+        let raw = Arc::new(raw);
+        let id = MessageId::random().0;
+        let decided = AssertUnwindSafe(self.decide(envelope, raw.clone(), id, None))
+            .catch_unwind()
+            .await;
+        let outcome = match decided {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(Stop::Temporary(e))) => return Err(Temporary(e)),
+            Ok(Err(Stop::Panicked)) | Err(_) => {
+                warn!(
                     door = envelope.door.as_str(),
-                    outcome = "rejected",
-                    reason,
-                    "inbound message not filed"
+                    held_id = format!("{id:016x}"),
+                    "handling a message failed; it is held for review"
+                );
+                let mut item = self.ledger(envelope, id, None, None);
+                self.hold(
+                    &mut item,
+                    envelope,
+                    &raw,
+                    HoldReason::ProcessingFailed,
+                    None,
+                    None,
                 )
+                .await
+                .map_err(|e| match e {
+                    Stop::Temporary(e) => Temporary(e),
+                    // Sealing and committing bytes do not look at what they say; a panic
+                    // here is not about this message.
+                    Stop::Panicked => Temporary(StoreError::Unavailable(
+                        "cannot hold a message: sealing it failed".into(),
+                    )),
+                })?
             }
-            Outcome::DeliveryStatus { notification } => {
-                info!(door = envelope.door.as_str(), outcome = "delivery-status", %notification, "delivery report recorded")
-            }
-            Outcome::Ignored { reason } => {
-                info!(
-                    door = envelope.door.as_str(),
-                    outcome = "ignored",
-                    reason,
-                    "inbound message ignored"
-                )
-            }
+        };
+        log_outcome(envelope.door, &outcome);
+        if matches!(outcome, Outcome::Filed { .. }) {
+            self.outbox.notify_one();
         }
+        Ok(outcome)
+    }
+
+    /// Runs a held message through the pipeline again, as a person decided: the rules that
+    /// held it (only a Message-ID linked it; nothing new seemed written) no longer hold it.
+    /// Filing and marking the held message released are one commit. Every other check still
+    /// applies (the sender must be the participant, the thread must be open).
+    pub async fn release(
+        &self,
+        held: i64,
+        envelope: &Envelope,
+        raw: Vec<u8>,
+        by: &str,
+    ) -> Result<Outcome, ReleaseError> {
+        let release = Release {
+            held,
+            by: by.to_owned(),
+        };
+        let decided = AssertUnwindSafe(self.decide(
+            envelope,
+            Arc::new(raw),
+            MessageId::random().0,
+            Some(&release),
+        ))
+        .catch_unwind()
+        .await;
+        let outcome = match decided {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(Stop::Temporary(StoreError::HeldDecided(id)))) => {
+                return Err(ReleaseError::Decided(id));
+            }
+            Ok(Err(Stop::Temporary(e))) => return Err(Temporary(e).into()),
+            Ok(Err(Stop::Panicked)) | Err(_) => return Err(ReleaseError::StillFailing),
+        };
+        log_outcome(envelope.door, &outcome);
         if matches!(outcome, Outcome::Filed { .. }) {
             self.outbox.notify_one();
         }
@@ -228,17 +441,17 @@ impl Pipeline {
     fn ledger(
         &self,
         envelope: &Envelope,
+        id: i64,
         thread: Option<ThreadId>,
         header_id: Option<String>,
     ) -> Inbound {
         Inbound {
-            id: MessageId::random().0,
+            id,
             door: envelope.door,
             received_at: clock::now(),
             thread,
             header_message_id: header_id,
             imap: envelope.imap,
-            raw_sealed: None,
             action: InboundAction::Record {
                 outcome: "ignored",
                 reason: String::new(),
@@ -253,8 +466,8 @@ impl Pipeline {
         mut item: Inbound,
         outcome: &'static str,
         reason: &'static str,
-        notice: Option<(crate::domain::ParticipantId, NoticeReason)>,
-    ) -> Result<(), Temporary> {
+        notice: Option<(ParticipantId, NoticeReason)>,
+    ) -> Result<(), Stop> {
         item.action = InboundAction::Record {
             outcome,
             reason: reason.to_owned(),
@@ -264,13 +477,44 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn decide(&self, envelope: &Envelope, raw: &[u8]) -> Result<Outcome, Temporary> {
-        let Some(message) = MessageParser::default()
-            .parse(raw)
-            .filter(|m| !m.headers().is_empty())
-        else {
+    /// Puts the message in the held queue, sealed under a key of its own.
+    async fn hold(
+        &self,
+        item: &mut Inbound,
+        envelope: &Envelope,
+        raw: &Arc<Vec<u8>>,
+        reason: HoldReason,
+        participant: Option<ParticipantId>,
+        notice: Option<NoticeReason>,
+    ) -> Result<Outcome, Stop> {
+        let (keyring, raw, held_envelope, id) =
+            (self.keyring.clone(), raw.clone(), envelope.held(), item.id);
+        let held = self
+            .heavy
+            .run(move || SealedHeld::seal(&keyring, id, &held_envelope, &raw, reason, participant))
+            .await?;
+        item.action = InboundAction::Hold {
+            held,
+            notice: participant.zip(notice),
+        };
+        match self.committer.commit(item.clone()).await? {
+            Committed::Held { id } => Ok(Outcome::Held { id, reason }),
+            other => Err(Stop::Temporary(StoreError::Corrupt(format!(
+                "holding a message committed {other:?}"
+            )))),
+        }
+    }
+
+    async fn decide(
+        &self,
+        envelope: &Envelope,
+        raw: Arc<Vec<u8>>,
+        id: i64,
+        release: Option<&Release>,
+    ) -> Result<Outcome, Stop> {
+        let Some(parsed) = self.read(envelope, &raw).await? else {
             self.record(
-                self.ledger(envelope, None, None),
+                self.ledger(envelope, id, None, None),
                 "rejected",
                 "malformed",
                 None,
@@ -280,43 +524,31 @@ impl Pipeline {
                 reason: "malformed",
             });
         };
-        let header_id = Some(
-            message
-                .message_id()
-                .map(|m| m.to_owned())
-                .unwrap_or_else(|| {
-                    format!(
-                        "sha256:{}",
-                        data_encoding::HEXLOWER.encode(&Sha256::digest(raw))
-                    )
-                }),
-        );
+        let header_id = Some(parsed.header_id.clone());
 
         // Classification comes first: an auto-reply or a bounce is never filed, token or not.
-        match classify(&message, envelope.null_sender) {
+        match &parsed.class {
             Class::Loop => {
-                self.record(
-                    self.ledger(envelope, None, header_id),
-                    "ignored",
-                    "loop",
-                    None,
-                )
-                .await?;
+                let item = self.ledger(envelope, id, None, header_id);
+                self.record(item, "ignored", "loop", None).await?;
                 return Ok(Outcome::Ignored { reason: "loop" });
             }
             Class::AutoReply(why) => {
-                self.record(self.ledger(envelope, None, header_id), "ignored", why, None)
-                    .await?;
+                let item = self.ledger(envelope, id, None, header_id);
+                self.record(item, "ignored", why, None).await?;
                 return Ok(Outcome::Ignored {
                     reason: "auto-reply",
                 });
             }
-            Class::Bounce(dsn) => return self.delivery_status(envelope, header_id, dsn).await,
+            Class::Bounce(dsn) => {
+                return self
+                    .delivery_status(envelope, &parsed, id, header_id, dsn)
+                    .await;
+            }
             Class::Personal => {}
         }
 
-        // The reply token.
-        let Some(target) = self.find_target(envelope, &message).await else {
+        let Some((target, link)) = self.find_target(envelope, &parsed).await? else {
             let postmaster = envelope.rcpt_to.iter().any(|r| {
                 r.trim_matches(|c| c == '<' || c == '>')
                     .split('@')
@@ -328,13 +560,8 @@ impl Pipeline {
             } else {
                 ("rejected", "no-valid-token")
             };
-            self.record(
-                self.ledger(envelope, None, header_id),
-                outcome,
-                reason,
-                None,
-            )
-            .await?;
+            let item = self.ledger(envelope, id, None, header_id);
+            self.record(item, outcome, reason, None).await?;
             return Ok(if postmaster {
                 Outcome::Ignored { reason }
             } else {
@@ -343,89 +570,137 @@ impl Pipeline {
         };
         let thread = target.thread;
         let participant = target.participant.id;
-        let mut item = self.ledger(envelope, Some(thread), header_id.clone());
-        let key = self.store.thread_key(thread).await?;
-        item.raw_sealed = Some(key.seal(Binding::InboundRaw(thread, item.id), raw));
+        let mut item = self.ledger(envelope, id, Some(thread), header_id);
 
-        // The sender must be the token's participant: a forwarded notification answered by
-        // someone else is not filed, and nobody unverified is ever written to.
-        let from = first_address(message.from());
-        let from_ok = from
-            .as_ref()
-            .is_some_and(|a| *a == target.participant.address);
-        let envelope_ok = match envelope.mail_from.as_deref().filter(|s| !s.is_empty()) {
-            None => true,
-            Some(sender) => Address::parse(sender).is_ok_and(|a| a == target.participant.address),
-        };
-        if !from_ok || !envelope_ok {
-            let reason = if from_ok {
-                "envelope-sender-mismatch"
-            } else {
-                "sender-mismatch"
-            };
+        if let Err(reason) = check_sender(envelope, &parsed, &target) {
             self.record(item, "rejected", reason, None).await?;
             return Ok(Outcome::Rejected { reason });
         }
+        // A content-free notice only goes to a participant reached through their own token: a
+        // Message-ID is no proof the sender is them.
+        let notice_to = |why| (link == Link::Token).then_some((participant, why));
         if target.mode == Mode::Secure {
-            self.record(
-                item,
-                "rejected",
-                "secure-thread",
-                Some((participant, NoticeReason::SecureThread)),
-            )
-            .await?;
+            let notice = notice_to(NoticeReason::SecureThread);
+            self.record(item, "rejected", "secure-thread", notice)
+                .await?;
             return Ok(Outcome::Rejected {
                 reason: "secure-thread",
             });
         }
         if target.closed {
-            self.record(
-                item,
-                "rejected",
-                "thread-closed",
-                Some((participant, NoticeReason::ThreadClosed)),
-            )
-            .await?;
+            let notice = notice_to(NoticeReason::ThreadClosed);
+            self.record(item, "rejected", "thread-closed", notice)
+                .await?;
             return Ok(Outcome::Rejected {
                 reason: "thread-closed",
             });
         }
-        // A Message-ID filed before is recognised inside the commit (the only race-free place).
-        let text = match reply_text::body_of(&message) {
-            // The marker line settles where our notification starts; the words of what was sent
-            // are only needed (and read) when it is gone.
-            Some(body) if body.contains(REPLY_MARKER) => reply_text::from_body(&body).text,
-            Some(body) => {
-                // What this person was sent: the latest messages and, when the reply answers an
-                // older notification, the messages that one carried.
-                let answered = referenced_ids(&message)
-                    .iter()
-                    .find_map(|id| crate::outbound::compose::notification_of(id));
-                let sent = self.store.sent_bodies(thread, &key, answered, 11).await?;
-                let known = reply_text::Known::new(&sent).with_boilerplate(&self.boilerplate);
-                reply_text::from_body_knowing(&body, &known).text
-            }
-            None => String::new(),
-        };
-        if text.trim().is_empty() {
-            // Held, not filed: the raw message is kept (sealed) for staff to look at.
-            self.record(
-                item,
-                "held",
-                "empty-reply",
-                Some((participant, NoticeReason::EmptyReply)),
-            )
-            .await?;
-            return Ok(Outcome::Rejected {
-                reason: "empty-reply",
-            });
+        if link == Link::Reference && release.is_none() {
+            return self
+                .hold(
+                    &mut item,
+                    envelope,
+                    &raw,
+                    HoldReason::LinkedByReferences,
+                    Some(participant),
+                    None,
+                )
+                .await;
         }
+
+        let mut text = self.extract(thread, &parsed).await?;
+        if text.trim().is_empty() {
+            match (release, parsed.body.as_deref()) {
+                // A person looked at it and wants it filed: file what the message says.
+                (Some(_), Some(body)) if !body.trim().is_empty() => text = body.trim().to_owned(),
+                (Some(_), _) => {
+                    return Ok(Outcome::Rejected {
+                        reason: "empty-reply",
+                    });
+                }
+                (None, _) => {
+                    return self
+                        .hold(
+                            &mut item,
+                            envelope,
+                            &raw,
+                            HoldReason::EmptyReply,
+                            Some(participant),
+                            Some(NoticeReason::EmptyReply),
+                        )
+                        .await;
+                }
+            }
+        }
+        self.file(item, envelope, raw, participant, &text, release)
+            .await
+    }
+
+    /// Parses and classifies on the blocking pool.
+    async fn read(&self, envelope: &Envelope, raw: &Arc<Vec<u8>>) -> Result<Option<Parsed>, Stop> {
+        let (raw, null_sender, domain) =
+            (raw.clone(), envelope.null_sender, self.reply_domain.clone());
+        Ok(self
+            .heavy
+            .run(move || Parsed::read(&raw, null_sender, &domain))
+            .await?)
+    }
+
+    /// The reply text. The marker line, when present, settled it while parsing; otherwise the
+    /// words of what this person was sent are needed (and read): the latest messages and, when
+    /// the reply answers an older notification, the messages that one carried.
+    async fn extract(&self, thread: ThreadId, parsed: &Parsed) -> Result<String, Stop> {
+        if let Some(text) = &parsed.marked {
+            return Ok(text.clone());
+        }
+        let Some(body) = parsed.body.clone() else {
+            return Ok(String::new());
+        };
+        let answered = parsed.references.iter().find_map(|id| {
+            verify_notification_message_id(id, &self.keyring, &self.reply_domain)
+                .or_else(|| legacy_notification_of(id))
+                .map(NotificationId)
+        });
+        let key = self.store.thread_key(thread).await?;
+        let sent = self.store.sent_bodies(thread, &key, answered, 11).await?;
+        let boilerplate = self.boilerplate.clone();
+        Ok(self
+            .heavy
+            .run(move || {
+                let known = reply_text::Known::new(&sent).with_boilerplate(&boilerplate);
+                reply_text::from_body_knowing(&body, &known).text
+            })
+            .await?)
+    }
+
+    /// Seals the reply and its raw message and commits them; the other participants'
+    /// notifications are queued in the same transaction.
+    async fn file(
+        &self,
+        mut item: Inbound,
+        envelope: &Envelope,
+        raw: Arc<Vec<u8>>,
+        participant: ParticipantId,
+        text: &str,
+        release: Option<&Release>,
+    ) -> Result<Outcome, Stop> {
+        let thread = item.thread.expect("a filing has a thread");
+        let key = self.store.thread_key(thread).await?;
+        let (sealing_key, ledger_id) = (key.clone(), item.id);
+        let raw = self
+            .heavy
+            .run(move || sealing_key.seal(Binding::InboundRaw(thread, ledger_id), &raw))
+            .await?;
         let via = match envelope.door {
             Door::Smtp => Via::Smtp,
             Door::Imap => Via::Imap,
         };
-        item.action =
-            InboundAction::File(SealedMessage::seal(thread, &key, participant, &text, via));
+        item.action = InboundAction::File {
+            message: SealedMessage::seal(thread, &key, participant, text, via),
+            raw,
+            release: release.cloned(),
+        };
+        // A Message-ID filed before is recognised inside the commit (the only race-free place).
         match self.committer.commit(item).await {
             Ok(Committed::Filed(posted)) => Ok(Outcome::Filed {
                 thread,
@@ -435,82 +710,114 @@ impl Pipeline {
             Err(StoreError::ThreadClosed(_)) => Ok(Outcome::Rejected {
                 reason: "thread-closed",
             }),
+            Err(StoreError::Revoked(_)) => Ok(Outcome::Rejected {
+                reason: "participant-revoked",
+            }),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The verified target of the first reply token found: recipient addresses, then the
-    /// message's own recipient headers, then the Message-IDs it answers.
-    async fn find_target(&self, envelope: &Envelope, m: &Message<'_>) -> Option<TokenTarget> {
+    /// The verified target of the first reply token found — recipient addresses, then the
+    /// message's own recipient headers — else the participant of a notification the message
+    /// names in In-Reply-To/References.
+    async fn find_target(
+        &self,
+        envelope: &Envelope,
+        parsed: &Parsed,
+    ) -> Result<Option<(TokenTarget, Link)>, Stop> {
         if let Some(t) = envelope.verified.first() {
-            return Some(t.clone());
+            return Ok(Some((t.clone(), Link::Token)));
         }
-        let mut candidates: Vec<String> = envelope
+        let mut candidates: Vec<&str> = envelope
             .rcpt_to
             .iter()
-            .filter_map(|r| token_in_address(r, &self.reply_domain).map(str::to_owned))
+            .filter_map(|r| token_in_address(r, &self.reply_domain))
             .collect();
-        for name in ["Delivered-To", "X-Original-To", "To", "Cc"] {
-            for value in m.header_values(name) {
-                for addr in header_addresses(value) {
-                    if let Some(t) = token_in_address(&addr, &self.reply_domain) {
-                        candidates.push(t.to_owned());
-                    }
-                }
-            }
-        }
-        for id in referenced_ids(m) {
-            let domain_ok = id
-                .rsplit_once('@')
-                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&self.reply_domain));
-            if let Some(t) = token_of(&id).filter(|_| domain_ok) {
-                candidates.push(t.to_owned());
-            }
-        }
+        candidates.extend(parsed.header_tokens.iter().map(String::as_str));
         candidates.dedup();
         for token in candidates {
-            if let Ok(t) = self.target(&token).await {
-                return Some(t);
+            match self.target(token).await {
+                Ok(t) => return Ok(Some((t, Link::Token))),
+                Err(RecipientError::Unavailable) => {
+                    return Err(Stop::Temporary(StoreError::Unavailable(
+                        "cannot look up a token's participant".into(),
+                    )));
+                }
+                Err(_) => {}
             }
         }
-        None
+        let ours = |id: &&String| {
+            id.rsplit_once('@').is_some_and(|(_, d)| {
+                d.trim_end_matches('>')
+                    .eq_ignore_ascii_case(&self.reply_domain)
+            })
+        };
+        for id in parsed
+            .references
+            .iter()
+            .filter(ours)
+            .take(MAX_REFERENCE_LOOKUPS)
+        {
+            let notification =
+                match verify_notification_message_id(id, &self.keyring, &self.reply_domain) {
+                    Some(n) => Some(NotificationId(n)),
+                    // Earlier versions' ids are matched exactly against what was sent.
+                    None => self
+                        .store
+                        .notification_by_email_id(id.trim_matches(|c| c == '<' || c == '>'))
+                        .await?
+                        .map(|(n, _)| n),
+                };
+            let Some(notification) = notification else {
+                continue;
+            };
+            if let Some(t) = self.store.notification_target(notification).await?
+                && !t.participant.revoked
+            {
+                return Ok(Some((t, Link::Reference)));
+            }
+        }
+        Ok(None)
     }
 
     async fn delivery_status(
         &self,
         envelope: &Envelope,
+        parsed: &Parsed,
+        id: i64,
         header_id: Option<String>,
-        dsn: super::classify::Dsn,
-    ) -> Result<Outcome, Temporary> {
-        let mut notification = None;
-        for r in &envelope.rcpt_to {
-            if let Some(id) = verify_bounce_address(r, &self.keyring, &self.reply_domain) {
-                notification = Some(NotificationId(id));
-            }
-        }
-        if notification.is_none()
-            && let Some(orig) = &dsn.original_message_id
-        {
-            notification = self
+        dsn: &Dsn,
+    ) -> Result<Outcome, Stop> {
+        // Evidence: a null sender, and the notification's own MAC-tagged bounce address as the
+        // recipient (for the IMAP door, where the final MTA recorded it delivered).
+        let addressed: Vec<&String> = match envelope.door {
+            Door::Smtp => envelope.rcpt_to.iter().collect(),
+            Door::Imap => parsed.delivered_to.iter().collect(),
+        };
+        let verified = addressed
+            .iter()
+            .find_map(|r| verify_bounce_address(r, &self.keyring, &self.reply_domain))
+            .filter(|_| envelope.null_sender)
+            .map(NotificationId);
+        let named = match (verified, &dsn.original_message_id) {
+            (Some(n), _) => Some(n),
+            (None, Some(orig)) => self
                 .store
                 .notification_by_email_id(orig)
                 .await?
-                .map(|(n, _)| n);
-        }
-        let Some(notification) = notification else {
-            self.record(
-                self.ledger(envelope, None, header_id),
-                "ignored",
-                "unmatched-bounce",
-                None,
-            )
-            .await?;
+                .map(|(n, _)| n),
+            (None, None) => None,
+        };
+        let Some(notification) = named else {
+            let item = self.ledger(envelope, id, None, header_id);
+            self.record(item, "ignored", "unmatched-bounce", None)
+                .await?;
             return Ok(Outcome::Ignored {
                 reason: "unmatched-bounce",
             });
         };
         let thread = self.store.notification_thread(notification).await?;
-        let mut item = self.ledger(envelope, thread, header_id);
+        let mut item = self.ledger(envelope, id, thread, header_id);
         let detail = match (&dsn.status, &dsn.diagnostic) {
             (Some(s), Some(d)) => format!("{s} {d}"),
             (Some(s), None) => s.clone(),
@@ -520,6 +827,7 @@ impl Pipeline {
         item.action = InboundAction::DeliveryStatus {
             notification,
             failed: dsn.is_failure() || dsn.action.is_empty(),
+            verified: verified.is_some(),
             detail: detail
                 .chars()
                 .filter(|c| !c.is_control())
@@ -528,6 +836,63 @@ impl Pipeline {
         };
         self.committer.commit(item).await?;
         Ok(Outcome::DeliveryStatus { notification })
+    }
+}
+
+/// The sender must be the token's participant: a forwarded notification answered by someone
+/// else is not filed, and nobody unverified is ever written to.
+fn check_sender(
+    envelope: &Envelope,
+    parsed: &Parsed,
+    target: &TokenTarget,
+) -> Result<(), &'static str> {
+    let from_ok = parsed
+        .from
+        .as_ref()
+        .is_some_and(|a| *a == target.participant.address);
+    let envelope_ok = match envelope.mail_from.as_deref().filter(|s| !s.is_empty()) {
+        None => true,
+        Some(sender) => Address::parse(sender).is_ok_and(|a| a == target.participant.address),
+    };
+    match (from_ok, envelope_ok) {
+        (true, true) => Ok(()),
+        (true, false) => Err("envelope-sender-mismatch"),
+        (false, _) => Err("sender-mismatch"),
+    }
+}
+
+fn log_outcome(door: Door, outcome: &Outcome) {
+    let door = door.as_str();
+    match outcome {
+        Outcome::Filed { thread, message } => {
+            info!(door, outcome = "filed", %thread, message_id = %message, "inbound message filed")
+        }
+        Outcome::Duplicate { thread } => {
+            info!(door, outcome = "duplicate", %thread, "inbound message already filed")
+        }
+        Outcome::Held { id, reason } => {
+            info!(
+                door,
+                outcome = "held",
+                held_id = format!("{id:016x}"),
+                reason = reason.as_str(),
+                "inbound message held for review"
+            )
+        }
+        Outcome::Rejected { reason } => {
+            info!(
+                door,
+                outcome = "rejected",
+                reason,
+                "inbound message not filed"
+            )
+        }
+        Outcome::DeliveryStatus { notification } => {
+            info!(door, outcome = "delivery-status", %notification, "delivery report recorded")
+        }
+        Outcome::Ignored { reason } => {
+            info!(door, outcome = "ignored", reason, "inbound message ignored")
+        }
     }
 }
 

@@ -6,8 +6,9 @@
 //!
 //! Convenience-mode notifications carry the message, the earlier conversation quoted the way
 //! mail clients quote, a marker line above which the recipient writes, and a `Reply-To` with the
-//! participant's own reply token. The same token is in the Message-ID, so a reply still finds its
-//! thread through `In-Reply-To`/`References` when a server drops the `+token` part.
+//! participant's own reply token — only there: the Message-ID is opaque (see
+//! [`notification_message_id`](crate::crypto::token::notification_message_id)), because
+//! Message-IDs travel in every reply's `References` and every mail log.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,10 +25,7 @@ use crate::crypto::{Keyring, LinkToken, ReplyToken};
 use crate::domain::{Mailbox, Mode, NotificationId};
 use crate::store::{Delivery, DeliveryContent, MessageView, NoticeReason};
 
-/// The line convenience notifications carry; a reply is cut where its quoted copy appears.
-pub const REPLY_MARKER: &str = "=== Write your reply above this line ===";
-/// Header marking mail Sealpost sent, so it never answers itself.
-pub const LOOP_HEADER: &str = "X-Sealpost-Loop";
+pub use crate::domain::mail::{LOOP_HEADER, REPLY_MARKER};
 
 /// A composed notification, ready for a transport.
 #[derive(Debug, Clone)]
@@ -69,17 +67,10 @@ impl Composer {
         }
     }
 
-    /// The Message-ID this delivery gets if it has none yet.
+    /// The Message-ID this delivery gets if it has none yet. It names the notification and
+    /// nothing else: no token, whatever the mode.
     pub fn new_message_id(&self, d: &Delivery) -> String {
-        match d.content {
-            DeliveryContent::Secure | DeliveryContent::Notice(_) => {
-                format!("sp.n.{}@{}", d.id, self.reply_domain)
-            }
-            DeliveryContent::Convenience { .. } => {
-                let token = self.reply_token(d);
-                format!("sp.{}.{}@{}", token.as_str(), d.id, self.reply_domain)
-            }
-        }
+        crate::crypto::token::notification_message_id(&self.keyring, d.id.0, &self.reply_domain)
     }
 
     /// The participant's reply token for this notification. Issued at the row's creation time
@@ -164,10 +155,7 @@ impl Composer {
                 text_values.insert("history", text_history(history));
                 html_values.insert("history", html_history(history));
 
-                let token = token_of(message_id)
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| self.reply_token(d).as_str().to_owned());
-                let reply_to = format!("reply+{token}@{}", self.reply_domain);
+                let reply_to = self.reply_token(d).address(&self.reply_domain);
                 builder = builder.reply_to(HeaderAddress::new_address(
                     Some(self.organization.clone()),
                     reply_to,
@@ -225,30 +213,6 @@ pub fn mode_of(d: &Delivery) -> Mode {
         DeliveryContent::Secure | DeliveryContent::Notice(_) => Mode::Secure,
         DeliveryContent::Convenience { .. } => Mode::Convenience,
     }
-}
-
-/// The token and notification id inside one of our convenience Message-IDs
-/// (`sp.TOKEN.ID@domain`, with or without angle brackets).
-fn convenience_id_parts(message_id: &str) -> Option<(&str, &str)> {
-    let local = message_id
-        .trim_matches(|c| c == '<' || c == '>')
-        .split('@')
-        .next()?;
-    let mut parts = local.split('.');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("sp"), Some(token), Some(id), None) if token != "n" => Some((token, id)),
-        _ => None,
-    }
-}
-
-/// The reply token inside one of our convenience Message-IDs.
-pub fn token_of(message_id: &str) -> Option<&str> {
-    convenience_id_parts(message_id).map(|(token, _)| token)
-}
-
-/// The notification one of our convenience Message-IDs names.
-pub fn notification_of(message_id: &str) -> Option<crate::domain::NotificationId> {
-    convenience_id_parts(message_id).and_then(|(_, id)| id.parse().ok())
 }
 
 fn author_line(m: &MessageView) -> String {

@@ -18,6 +18,7 @@ use super::compose::{Composer, mode_of};
 use super::transport::Transport;
 use crate::clock;
 use crate::domain::NotificationId;
+use crate::logging::redact_addresses;
 use crate::store::{Attempt, Delivery, Store};
 
 /// How long a claim holds before another worker may take the row.
@@ -131,6 +132,12 @@ impl Worker {
         };
         for (id, result) in batch.iter().zip(results) {
             match result {
+                // Removed after this was queued (and claimed before the removal cancelled it):
+                // nothing goes out to someone no longer in the thread.
+                Ok(d) if d.recipient.revoked => {
+                    info!(notification = %id, thread = %d.thread_id, "notification cancelled: recipient removed");
+                    attempts.push((*id, Attempt::Cancelled { at: clock::now() }));
+                }
                 Ok(d) => loaded.push(d),
                 Err(e) => {
                     error!(notification = %id, error = %e, "cannot load notification");
@@ -193,14 +200,14 @@ impl Worker {
                 Attempt::Sent { reply, at: now }
             }
             Err(e) if e.permanent => {
-                warn!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, error = %e, "notification failed permanently");
+                warn!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, error = %redact_addresses(&e.message), "notification failed permanently");
                 Attempt::Failed {
                     error: e.message,
                     at: now,
                 }
             }
             Err(e) if attempt >= self.policy.max_attempts => {
-                warn!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, error = %e, "notification failed: no attempts left");
+                warn!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, error = %redact_addresses(&e.message), "notification failed: no attempts left");
                 Attempt::Failed {
                     error: format!("{} (gave up after {attempt} attempts)", e.message),
                     at: now,
@@ -208,7 +215,7 @@ impl Worker {
             }
             Err(e) => {
                 let delay = self.policy.backoff_secs(attempt);
-                info!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, retry_in_secs = delay, error = %e, "notification deferred");
+                info!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, retry_in_secs = delay, error = %redact_addresses(&e.message), "notification deferred");
                 Attempt::Deferred {
                     error: e.message,
                     next_attempt_at: now + delay as i64,

@@ -3,11 +3,12 @@
 
 use sqlx::FromRow;
 
-use super::threads::{ParticipantRow, SealedMessage, ThreadRow, parse};
+use super::held::{Release, SealedHeld};
+use super::threads::{SealedMessage, ThreadRow, parse};
 use super::{Posted, Store, StoreError};
 use crate::crypto::{Binding, DataKey, TokenClaims};
-use crate::domain::{MessageId, Mode, NotificationId, ParticipantId, ThreadId};
-use crate::store::ParticipantView;
+use crate::domain::kinds::vocabulary;
+use crate::domain::{Address, MessageId, Mode, NotificationId, ParticipantId, Role, ThreadId};
 
 /// Where a verified reply token points.
 #[derive(Debug, Clone)]
@@ -15,24 +16,26 @@ pub struct TokenTarget {
     pub thread: ThreadId,
     pub mode: Mode,
     pub closed: bool,
-    pub participant: ParticipantView,
+    pub participant: ParticipantRef,
 }
 
-/// The door a message came in through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Door {
-    Smtp,
-    Imap,
+/// A participant as the inbound side needs it: who, not what they are called (display names
+/// are sealed; deciding about a reply needs no name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantRef {
+    pub id: ParticipantId,
+    pub address: Address,
+    pub role: Role,
+    pub revoked: bool,
 }
 
-impl Door {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Door::Smtp => "smtp",
-            Door::Imap => "imap",
-        }
+vocabulary!(
+    /// The door a message came in through.
+    Door {
+        Smtp => "smtp",
+        Imap => "imap",
     }
-}
+);
 
 /// Why a verified participant gets a (content-free) notice instead of a filed reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,18 +68,32 @@ impl NoticeReason {
 /// What to do with one decided inbound message.
 #[derive(Debug, Clone)]
 pub enum InboundAction {
-    /// File the reply (unless this Message-ID was already filed in the thread).
-    File(SealedMessage),
+    /// File the reply (unless this Message-ID was already filed in the thread), keeping the raw
+    /// message sealed under the thread's key (`raw`, for audit). `release` names the held
+    /// message this filing releases.
+    File {
+        message: SealedMessage,
+        raw: Vec<u8>,
+        release: Option<Release>,
+    },
+    /// Keep the message sealed in the held queue; optionally queue a rate-limited notice.
+    Hold {
+        held: SealedHeld,
+        notice: Option<(ParticipantId, NoticeReason)>,
+    },
     /// Record the outcome only; optionally queue a rate-limited notice to a verified participant.
     Record {
         outcome: &'static str,
         reason: String,
         notice: Option<(ParticipantId, NoticeReason)>,
     },
-    /// A delivery status notification about one of our notifications.
+    /// A delivery status notification about one of our notifications. Only a `verified` one —
+    /// sent with a null sender to the notification's own MAC-tagged bounce address — changes
+    /// its status; any other is recorded as information.
     DeliveryStatus {
         notification: NotificationId,
         failed: bool,
+        verified: bool,
         detail: String,
     },
 }
@@ -93,8 +110,6 @@ pub struct Inbound {
     pub header_message_id: Option<String>,
     /// (UIDVALIDITY, UID) for the IMAP door.
     pub imap: Option<(i64, i64)>,
-    /// The raw message sealed under the thread's key (kept for audit), when the thread is known.
-    pub raw_sealed: Option<Vec<u8>>,
     pub action: InboundAction,
 }
 
@@ -108,6 +123,10 @@ pub enum Committed {
     Recorded {
         notice_queued: bool,
     },
+    /// The message is in the held queue under its ledger id.
+    Held {
+        id: i64,
+    },
     /// A notification's delivery status was updated (or, for a transient report, noted).
     StatusUpdated {
         notification: NotificationId,
@@ -116,8 +135,10 @@ pub enum Committed {
 
 #[derive(FromRow)]
 struct TargetRow {
-    #[sqlx(flatten)]
-    participant: ParticipantRow,
+    id: i64,
+    address: String,
+    role: String,
+    revoked_at: Option<i64>,
     thread_id: i64,
     mode: String,
     status: String,
@@ -129,13 +150,39 @@ impl Store {
         &self,
         claims: &TokenClaims,
     ) -> Result<Option<TokenTarget>, StoreError> {
+        self.target_of(claims.thread_id, claims.participant_id)
+            .await
+    }
+
+    /// The participant and thread a notification was sent to (a reply that names the
+    /// notification by its Message-ID).
+    pub async fn notification_target(
+        &self,
+        notification: NotificationId,
+    ) -> Result<Option<TokenTarget>, StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT thread_id, participant_id FROM outbox WHERE id = $1")
+                .bind(notification.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some((t, p)) => self.target_of(ThreadId(t), ParticipantId(p)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn target_of(
+        &self,
+        thread: ThreadId,
+        participant: ParticipantId,
+    ) -> Result<Option<TokenTarget>, StoreError> {
         let row: Option<TargetRow> = sqlx::query_as(
-            "SELECT p.id, p.address, p.display_name, p.role, p.revoked_at, p.thread_id, t.mode, t.status
+            "SELECT p.id, p.address, p.role, p.revoked_at, p.thread_id, t.mode, t.status
              FROM participants p JOIN threads t ON t.id = p.thread_id
              WHERE p.id = $1 AND p.thread_id = $2",
         )
-        .bind(claims.participant_id.0)
-        .bind(claims.thread_id.0)
+        .bind(participant.0)
+        .bind(thread.0)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
@@ -143,7 +190,14 @@ impl Store {
                 thread: ThreadId(r.thread_id),
                 mode: parse("mode", &r.mode)?,
                 closed: r.status == "closed",
-                participant: r.participant.view()?,
+                participant: ParticipantRef {
+                    id: ParticipantId(r.id),
+                    address: Address::parse(&r.address).map_err(|_| {
+                        StoreError::Corrupt(format!("participant address of {}", r.id))
+                    })?,
+                    role: parse("role", &r.role)?,
+                    revoked: r.revoked_at.is_some(),
+                },
             })
         })
         .transpose()

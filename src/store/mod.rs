@@ -9,6 +9,7 @@
 //! the inbound commit ([`InboundWriter`]), which runs on a thread of its own where blocking calls are
 //! the cheap ones. Both take the same in-process write lock.
 
+mod held;
 mod inbound;
 mod outbox;
 mod sql;
@@ -29,7 +30,12 @@ use sqlx::{SqlSafeStr, SqlitePool};
 use crate::crypto::{Keyring, SealError};
 use crate::domain::{Address, ThreadId};
 
-pub use inbound::{Committed, Door, Inbound, InboundAction, NoticeReason, TokenTarget};
+pub use held::{
+    HeldEnvelope, HeldMessage, HeldStatus, HeldSummary, HoldReason, Release, SealedHeld,
+};
+pub use inbound::{
+    Committed, Door, Inbound, InboundAction, NoticeReason, ParticipantRef, TokenTarget,
+};
 pub use outbox::{Attempt, Delivery, DeliveryContent, DeliveryStatus, NotificationRecord};
 pub use threads::{
     MessageView, NewParticipant, NewThread, ParticipantView, Posted, SealedMessage, ThreadSummary,
@@ -64,6 +70,15 @@ pub enum StoreError {
     NotParticipant { thread: ThreadId, address: Address },
     #[error("thread {0} is closed")]
     ThreadClosed(ThreadId),
+    #[error("the participant was removed from thread {0}")]
+    Revoked(ThreadId),
+    #[error("no held message {0:016x}")]
+    UnknownHeld(i64),
+    #[error("held message {0:016x} was already released or rejected")]
+    HeldDecided(i64),
+    /// The database (or the part of Sealpost that writes to it) cannot be used right now.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -124,6 +139,11 @@ fn migrator() -> Migrator {
             "outbox message id",
             include_str!("../../migrations/sqlite/0002_outbox_message_id.sql"),
         ),
+        (
+            3,
+            "held mail and hardening",
+            include_str!("../../migrations/sqlite/0003_held_and_hardening.sql"),
+        ),
     ];
     Migrator::with_migrations(
         steps
@@ -166,13 +186,47 @@ impl Store {
             .connect_with(opts)
             .await?;
         migrator().run(&pool).await?;
-        Ok(Store {
+        let store = Store {
             pool,
             path,
             keyring,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             key_cache: Arc::default(),
-        })
+        };
+        store.seal_display_names().await?;
+        Ok(store)
+    }
+
+    /// Moves display names written in clear by schema versions before 3 into their sealed
+    /// column. SQL cannot seal, so this part of migration 0003 runs here, at every open: once
+    /// done, it is one query that finds nothing.
+    async fn seal_display_names(&self) -> Result<(), StoreError> {
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT id, thread_id, display_name FROM participants WHERE display_name IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for (id, thread, name) in &rows {
+            let thread = ThreadId(*thread);
+            let key = self.thread_key(thread).await?;
+            let sealed = key.seal(
+                crate::crypto::Binding::ParticipantName(thread, crate::domain::ParticipantId(*id)),
+                name.as_bytes(),
+            );
+            sqlx::query(
+                "UPDATE participants SET display_name_sealed = $1, display_name = NULL WHERE id = $2",
+            )
+            .bind(sealed)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The keyring this store seals with.

@@ -10,46 +10,24 @@ use std::collections::HashMap;
 use sqlx::{AssertSqlSafe, FromRow};
 
 use super::sql::{bind, bind_args, placeholder_list};
-use super::threads::{MessageRow, ParticipantRow, ThreadRow, parse};
+use super::threads::{MessageRow, PARTICIPANT_COLUMNS, ParticipantRow, ThreadRow, parse};
 use super::{NoticeReason, Store, StoreError};
+use crate::domain::kinds::vocabulary;
 use crate::domain::{Mode, NotificationId, ThreadId};
 use crate::store::{MessageView, ParticipantView};
 
-/// Delivery status of a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    Queued,
-    Sent,
-    Deferred,
-    Failed,
-    Bounced,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Queued => "queued",
-            DeliveryStatus::Sent => "sent",
-            DeliveryStatus::Deferred => "deferred",
-            DeliveryStatus::Failed => "failed",
-            DeliveryStatus::Bounced => "bounced",
-        }
+vocabulary!(
+    /// Delivery status of a notification.
+    DeliveryStatus {
+        Queued => "queued",
+        Sent => "sent",
+        Deferred => "deferred",
+        Failed => "failed",
+        Bounced => "bounced",
+        /// Its participant was removed before it went out.
+        Cancelled => "cancelled",
     }
-}
-
-impl std::str::FromStr for DeliveryStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "queued" => DeliveryStatus::Queued,
-            "sent" => DeliveryStatus::Sent,
-            "deferred" => DeliveryStatus::Deferred,
-            "failed" => DeliveryStatus::Failed,
-            "bounced" => DeliveryStatus::Bounced,
-            _ => return Err("expected one of: queued, sent, deferred, failed, bounced".into()),
-        })
-    }
-}
+);
 
 /// One outbox row as `sealpost outbox list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +123,8 @@ pub enum Attempt {
     Deferred { error: String, next_attempt_at: i64 },
     /// A permanent failure (5xx, or no attempts left).
     Failed { error: String, at: i64 },
+    /// Not attempted: the recipient was removed from the thread after it was queued.
+    Cancelled { at: i64 },
 }
 
 /// How many earlier messages a convenience notification quotes.
@@ -256,14 +236,17 @@ impl Store {
         let rows: HashMap<i64, OutboxRow> = rows.into_iter().map(|r| (r.id, r)).collect();
         let recipients: Vec<ParticipantRow> = fetch_in(
             &mut conn,
-            "SELECT id, address, display_name, role, revoked_at FROM participants WHERE id IN",
+            &format!("SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE id IN"),
             rows.values().map(|r| r.participant_id),
         )
         .await?;
-        let recipients: HashMap<i64, ParticipantView> = recipients
-            .into_iter()
-            .map(|p| Ok((p.id, p.view()?)))
-            .collect::<Result<_, StoreError>>()?;
+        // Names are sealed under their thread's key (cached, so usually no query).
+        let mut recipient_views = HashMap::with_capacity(recipients.len());
+        for p in recipients {
+            let key = self.thread_key(ThreadId(p.thread_id)).await?;
+            recipient_views.insert(p.id, p.view(&key)?);
+        }
+        let recipients: HashMap<i64, ParticipantView> = recipient_views;
 
         // Convenience notifications: their threads, and per thread the announced messages
         // with HISTORY_LIMIT before the earliest of them, in order.
@@ -314,7 +297,7 @@ impl Store {
                 .map(|k| format!("m.seq BETWEEN ${} AND ${}", 2 * k + 2, 2 * k + 3))
                 .collect();
             let sql = format!(
-                "SELECT m.id, m.author_id, p.address, p.display_name, m.body, m.via, m.created_at,
+                "SELECT m.id, m.author_id, p.address, p.display_name_sealed, m.body, m.via, m.created_at,
                         m.seq
                  FROM messages m JOIN participants p ON p.id = m.author_id
                  WHERE m.thread_id = $1 AND ({})
@@ -537,13 +520,22 @@ impl Store {
                     None,
                 ),
                 Attempt::Failed { error, at } => ("failed", Some(error.clone()), None, *at, None),
+                Attempt::Cancelled { at } => (
+                    "cancelled",
+                    Some("participant removed".to_owned()),
+                    None,
+                    *at,
+                    None,
+                ),
             };
             let p = 6 * k;
             sql += &format!(
-                "UPDATE outbox SET status = ${}, attempts = attempts + 1, last_error = ${},
-                        relay_reply = COALESCE(${}, relay_reply), next_attempt_at = ${},
-                        sent_at = COALESCE(${}, sent_at), claimed_by = NULL, claimed_until = NULL
-                 WHERE id = ${};\n",
+                "UPDATE outbox SET status = ${0},
+                        attempts = attempts + CASE WHEN ${0} = 'cancelled' THEN 0 ELSE 1 END,
+                        last_error = ${1},
+                        relay_reply = COALESCE(${2}, relay_reply), next_attempt_at = ${3},
+                        sent_at = COALESCE(${4}, sent_at), claimed_by = NULL, claimed_until = NULL
+                 WHERE id = ${5};\n",
                 p + 1,
                 p + 2,
                 p + 3,

@@ -1,6 +1,6 @@
 //! Threads, participants and messages: creating, posting, reading.
 
-use sqlx::FromRow;
+use sqlx::{AssertSqlSafe, FromRow};
 
 use super::{Store, StoreError, WriteTx};
 use crate::clock;
@@ -95,18 +95,23 @@ pub(super) struct ThreadRow {
 #[derive(FromRow)]
 pub(super) struct ParticipantRow {
     pub(super) id: i64,
+    pub(super) thread_id: i64,
     address: String,
-    display_name: Option<String>,
+    display_name_sealed: Option<Vec<u8>>,
     role: String,
     revoked_at: Option<i64>,
 }
+
+/// The columns a [`ParticipantRow`] reads.
+pub(super) const PARTICIPANT_COLUMNS: &str =
+    "id, thread_id, address, display_name_sealed, role, revoked_at";
 
 #[derive(FromRow)]
 pub(super) struct MessageRow {
     id: i64,
     author_id: i64,
     address: String,
-    display_name: Option<String>,
+    display_name_sealed: Option<Vec<u8>>,
     body: Vec<u8>,
     via: String,
     created_at: i64,
@@ -149,9 +154,27 @@ impl ThreadRow {
 
 /// Every message of thread `$1` with its author, oldest first.
 pub(super) const MESSAGES_OF_THREAD: &str =
-    "SELECT m.id, m.author_id, p.address, p.display_name, m.body, m.via, m.created_at
+    "SELECT m.id, m.author_id, p.address, p.display_name_sealed, m.body, m.via, m.created_at
      FROM messages m JOIN participants p ON p.id = m.author_id
      WHERE m.thread_id = $1 ORDER BY m.seq";
+
+/// Opens a participant's sealed display name.
+pub(super) fn open_name(
+    thread: ThreadId,
+    participant: ParticipantId,
+    key: &DataKey,
+    sealed: Option<&[u8]>,
+) -> Result<Option<String>, StoreError> {
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    let plain = key
+        .open(Binding::ParticipantName(thread, participant), sealed)
+        .map_err(|source| StoreError::Seal { thread, source })?;
+    String::from_utf8(plain)
+        .map(Some)
+        .map_err(|_| StoreError::Corrupt(format!("display name of participant {participant}")))
+}
 
 impl MessageRow {
     pub(super) fn open(self, thread: ThreadId, key: &DataKey) -> Result<MessageView, StoreError> {
@@ -159,12 +182,13 @@ impl MessageRow {
         let body = key
             .open(Binding::MessageBody(thread, id), &self.body)
             .map_err(|source| StoreError::Seal { thread, source })?;
+        let author = ParticipantId(self.author_id);
         Ok(MessageView {
             id,
-            author: ParticipantId(self.author_id),
+            author,
             author_address: Address::parse(&self.address)
                 .map_err(|_| StoreError::Corrupt(format!("author of message {id}")))?,
-            author_name: self.display_name,
+            author_name: open_name(thread, author, key, self.display_name_sealed.as_deref())?,
             body: String::from_utf8(body)
                 .map_err(|_| StoreError::Corrupt(format!("body of message {id}")))?,
             via: parse("via", &self.via)?,
@@ -174,12 +198,19 @@ impl MessageRow {
 }
 
 impl ParticipantRow {
-    pub(super) fn view(self) -> Result<ParticipantView, StoreError> {
+    /// The participant with its name opened with `key`, its thread's key.
+    pub(super) fn view(self, key: &DataKey) -> Result<ParticipantView, StoreError> {
+        let id = ParticipantId(self.id);
         Ok(ParticipantView {
-            id: ParticipantId(self.id),
+            id,
             address: Address::parse(&self.address)
                 .map_err(|_| StoreError::Corrupt(format!("participant address of {}", self.id)))?,
-            display_name: self.display_name,
+            display_name: open_name(
+                ThreadId(self.thread_id),
+                id,
+                key,
+                self.display_name_sealed.as_deref(),
+            )?,
             role: parse("role", &self.role)?,
             revoked: self.revoked_at.is_some(),
         })
@@ -240,14 +271,19 @@ impl Store {
         let mut author = None;
         for p in std::iter::once(&new.author).chain(&new.others) {
             let id = ParticipantId::random();
+            let name = p
+                .display_name
+                .as_ref()
+                .map(|n| key.seal(Binding::ParticipantName(thread, id), n.as_bytes()));
             sqlx::query(
-                "INSERT INTO participants (id, thread_id, address, display_name, role, created_at)
+                "INSERT INTO participants (id, thread_id, address, display_name_sealed, role,
+                                           created_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(id.0)
             .bind(thread.0)
             .bind(p.address.as_str())
-            .bind(p.display_name.as_deref())
+            .bind(name)
             .bind(p.role.as_str())
             .bind(now)
             .execute(&mut *tx)
@@ -330,39 +366,51 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a participant from a thread: no more notifications, and their reply tokens stop
-    /// working (refused at `RCPT TO`). The row stays, for the messages they wrote.
+    /// Removes a participant from a thread, at once: their queued and deferred notifications
+    /// are cancelled, their reply tokens stop working (refused at `RCPT TO`, and re-checked
+    /// when a reply is committed). The row stays, for the messages they wrote. Returns how
+    /// many notifications were cancelled.
     pub async fn remove_participant(
         &self,
         thread: ThreadId,
         address: &Address,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let mut tx = self.write_tx().await?;
-        let updated = sqlx::query(
+        let participant: Option<i64> = sqlx::query_scalar(
             "UPDATE participants SET revoked_at = $1
-             WHERE thread_id = $2 AND address = $3 AND revoked_at IS NULL",
+             WHERE thread_id = $2 AND address = $3 AND revoked_at IS NULL
+             RETURNING id",
         )
         .bind(clock::now())
         .bind(thread.0)
         .bind(address.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(participant) = participant else {
             return Err(StoreError::NotParticipant {
                 thread,
                 address: address.clone(),
             });
-        }
+        };
+        let cancelled = sqlx::query(
+            "UPDATE outbox SET status = 'cancelled', last_error = 'participant removed',
+                    next_attempt_at = $1
+             WHERE participant_id = $2 AND status IN ('queued', 'deferred')",
+        )
+        .bind(clock::now())
+        .bind(participant)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         event(
             &mut tx,
             Some(thread),
             "participant.removed",
-            serde_json::json!({}),
+            serde_json::json!({"participant_id": ParticipantId(participant).to_string(), "notifications_cancelled": cancelled}),
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(cancelled)
     }
 
     /// A whole thread with its subject and messages opened.
@@ -374,15 +422,15 @@ impl Store {
             .await?
             .ok_or(StoreError::UnknownThread(thread))?;
         let key = row.key(self)?;
-        let participants = sqlx::query_as::<_, ParticipantRow>(
-            "SELECT id, address, display_name, role, revoked_at FROM participants
-             WHERE thread_id = $1 ORDER BY created_at, role DESC, address",
-        )
+        let participants = sqlx::query_as::<_, ParticipantRow>(AssertSqlSafe(format!(
+            "SELECT {PARTICIPANT_COLUMNS} FROM participants
+             WHERE thread_id = $1 ORDER BY created_at, role DESC, address"
+        )))
         .bind(thread.0)
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(ParticipantRow::view)
+        .map(|p| p.view(&key))
         .collect::<Result<Vec<_>, _>>()?;
         let rows: Vec<MessageRow> = sqlx::query_as(MESSAGES_OF_THREAD)
             .bind(thread.0)

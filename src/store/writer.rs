@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::held::{Release, SealedHeld};
 use super::inbound::{Committed, Inbound, InboundAction};
 use super::threads::parse;
 use super::{Posted, Store, StoreError};
@@ -126,13 +127,18 @@ impl InboundWriter {
 
 fn apply(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, StoreError> {
     match &item.action {
-        InboundAction::File(message) => file(conn, item, message, now),
+        InboundAction::File {
+            message,
+            raw,
+            release,
+        } => file(conn, item, message, raw, release.as_ref(), now),
+        InboundAction::Hold { held, notice } => hold(conn, item, held, *notice, now),
         InboundAction::Record {
             outcome,
             reason,
             notice,
         } => {
-            ledger(conn, item, outcome, Some(reason), None)?;
+            ledger(conn, item, outcome, Some(reason), None, None)?;
             let notice_queued = match (notice, item.thread) {
                 (Some((participant, why)), Some(thread)) => {
                     queue_notice(conn, thread, *participant, *why, now)?
@@ -151,24 +157,29 @@ fn apply(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Store
         InboundAction::DeliveryStatus {
             notification,
             failed,
+            verified,
             detail,
         } => {
-            if *failed {
+            // Only a report that reached the notification's own bounce address with a null
+            // sender is evidence; anyone can write a report naming a Message-ID.
+            let applies = *failed && *verified;
+            if applies {
                 conn.prepare_cached(
                     "UPDATE outbox SET status = 'bounced', last_error = ?1
                      WHERE id = ?2 AND status IN ('sent', 'queued', 'deferred')",
                 )?
                 .execute(params![detail, notification.0])?;
             }
-            ledger(conn, item, "delivery-status", Some(detail), None)?;
+            ledger(conn, item, "delivery-status", Some(detail), None, None)?;
+            let kind = match (failed, verified) {
+                (_, false) => "notification.delivery-report-unverified",
+                (true, true) => "notification.bounced",
+                (false, true) => "notification.delivery-report",
+            };
             event(
                 conn,
                 item.thread,
-                if *failed {
-                    "notification.bounced"
-                } else {
-                    "notification.delivery-report"
-                },
+                kind,
                 serde_json::json!({"notification_id": notification.to_string(), "detail": detail}),
                 now,
             )?;
@@ -179,6 +190,57 @@ fn apply(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Store
     }
 }
 
+/// Puts a message in the held queue: the sealed row, its ledger row, an event, and perhaps a
+/// content-free notice to its (verified) participant.
+fn hold(
+    conn: &Connection,
+    item: &Inbound,
+    held: &SealedHeld,
+    notice: Option<(ParticipantId, NoticeReason)>,
+    now: i64,
+) -> Result<Committed, StoreError> {
+    let (key_id, wrapped, envelope, raw, size) = held.columns();
+    conn.prepare_cached(
+        "INSERT INTO held (id, received_at, door, reason, thread_id, participant_id,
+                           header_message_id, size, key_id, wrapped_key, envelope, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        item.id,
+        item.received_at,
+        item.door.as_str(),
+        held.reason.as_str(),
+        item.thread.map(|t| t.0),
+        held.participant.map(|p| p.0),
+        item.header_message_id,
+        size,
+        key_id,
+        wrapped,
+        envelope,
+        raw
+    ])?;
+    ledger(conn, item, "held", Some(held.reason.as_str()), None, None)?;
+    let notice_queued = match (notice, item.thread) {
+        (Some((participant, why)), Some(thread)) => {
+            queue_notice(conn, thread, participant, why, now)?
+        }
+        _ => false,
+    };
+    event(
+        conn,
+        item.thread,
+        "inbound.held",
+        serde_json::json!({
+            "held_id": format!("{:016x}", item.id),
+            "reason": held.reason.as_str(),
+            "door": item.door.as_str(),
+            "notice_queued": notice_queued,
+        }),
+        now,
+    )?;
+    Ok(Committed::Held { id: item.id })
+}
+
 /// Files a reply: the message, a notification for every other active participant, an event
 /// and the ledger row — unless this Message-ID was filed in the thread before. The message and
 /// its notifications are the rows `threads::insert_message` writes for staff posts; keep the
@@ -187,6 +249,8 @@ fn file(
     conn: &Connection,
     item: &Inbound,
     message: &SealedMessage,
+    raw: &[u8],
+    release: Option<&Release>,
     now: i64,
 ) -> Result<Committed, StoreError> {
     let thread = item
@@ -197,6 +261,36 @@ fn file(
         .query_row([thread.0], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or(StoreError::UnknownThread(thread))?;
+    // Removal is immediate: a participant removed after their reply was checked at RCPT or
+    // decided by the pipeline is refused here, where no removal can slip in between.
+    let revoked = conn
+        .prepare_cached(
+            "SELECT revoked_at IS NOT NULL FROM participants WHERE id = ?1 AND thread_id = ?2",
+        )?
+        .query_row(params![message.author.0, thread.0], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(true);
+    if revoked {
+        return Err(StoreError::Revoked(thread));
+    }
+    if let Some(release) = release {
+        let updated = conn
+            .prepare_cached(
+                "UPDATE held SET status = 'released', decided_at = ?1, decided_by = ?2
+                 WHERE id = ?3 AND status = 'held'",
+            )?
+            .execute(params![now, release.by, release.held])?;
+        if updated == 0 {
+            return Err(StoreError::HeldDecided(release.held));
+        }
+        event(
+            conn,
+            Some(thread),
+            "held.released",
+            serde_json::json!({"held_id": format!("{:016x}", release.held), "by": release.by}),
+            now,
+        )?;
+    }
     if let Some(id) = &item.header_message_id {
         let filed_before = conn
             .prepare_cached(
@@ -205,7 +299,7 @@ fn file(
             )?
             .exists(params![thread.0, id])?;
         if filed_before {
-            ledger(conn, item, "duplicate", None, None)?;
+            ledger(conn, item, "duplicate", None, None, None)?;
             return Ok(Committed::Duplicate);
         }
     }
@@ -268,7 +362,7 @@ fn file(
         }),
         now,
     )?;
-    ledger(conn, item, "filed", None, Some(message.id.0))?;
+    ledger(conn, item, "filed", None, Some(message.id.0), Some(raw))?;
     Ok(Committed::Filed(Posted {
         thread_id: thread,
         message_id: message.id,
@@ -294,12 +388,16 @@ fn queue_notice(
     if recent > 0 {
         return Ok(false);
     }
-    let (address, mode): (String, String) = conn
+    let (address, mode, revoked): (String, String, bool) = conn
         .prepare_cached(
-            "SELECT p.address, t.mode FROM participants p JOIN threads t ON t.id = p.thread_id
+            "SELECT p.address, t.mode, p.revoked_at IS NOT NULL
+             FROM participants p JOIN threads t ON t.id = p.thread_id
              WHERE p.id = ?1",
         )?
-        .query_row([participant.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .query_row([participant.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    if revoked {
+        return Ok(false);
+    }
     conn.prepare_cached(
         "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
                              mode, next_attempt_at, created_at)
@@ -318,13 +416,16 @@ fn queue_notice(
     Ok(true)
 }
 
-/// The inbound ledger row: every decided message leaves one (dedupe and audit).
+/// The inbound ledger row: every decided message leaves one (dedupe and audit). Only a filed
+/// message keeps its raw copy here (`raw`, sealed); a held one keeps it in the held queue, and
+/// nothing else is kept.
 fn ledger(
     conn: &Connection,
     item: &Inbound,
     outcome: &str,
     reason: Option<&str>,
     filed: Option<i64>,
+    raw: Option<&[u8]>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO inbound (id, received_at, door, thread_id, header_message_id,
@@ -342,7 +443,7 @@ fn ledger(
         outcome,
         reason,
         filed,
-        item.raw_sealed,
+        raw,
     ])?;
     Ok(())
 }
@@ -382,8 +483,11 @@ mod tests {
             thread: Some(t),
             header_message_id: Some(mid.into()),
             imap: None,
-            raw_sealed: None,
-            action: InboundAction::File(SealedMessage::seal(t, &key, author, mid, Via::Smtp)),
+            action: InboundAction::File {
+                message: SealedMessage::seal(t, &key, author, mid, Via::Smtp),
+                raw: Vec::new(),
+                release: None,
+            },
         }
     }
 

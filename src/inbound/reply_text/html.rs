@@ -53,6 +53,70 @@ struct Open {
     pre: bool,
 }
 
+/// Open elements deeper than this are not tracked: their content is kept as text of the
+/// element around them. Real mail nests a few dozen levels; without a cap, a reply of unclosed
+/// tags made every later tag scan a stack as long as the message.
+pub const MAX_DEPTH: usize = 256;
+
+/// Quote levels beyond this are written as this many `> `: each level is a prefix on every
+/// line, so a reply of nested blockquotes grew quadratically in memory.
+pub const MAX_QUOTE_DEPTH: usize = 16;
+
+/// The open elements, with counts kept as they change so that no tag needs to look through the
+/// whole stack: how many drop their content, quote or keep whitespace, and how many of each
+/// name are open (a closing tag whose element is not open costs one lookup).
+#[derive(Default)]
+struct Stack {
+    open: Vec<Open>,
+    drops: usize,
+    quotes: usize,
+    pre: usize,
+    names: std::collections::HashMap<String, usize>,
+}
+
+impl Stack {
+    fn dropping(&self) -> bool {
+        self.drops > 0
+    }
+
+    fn quote_depth(&self) -> usize {
+        self.quotes.min(MAX_QUOTE_DEPTH)
+    }
+
+    fn push(&mut self, o: Open) {
+        if self.open.len() >= MAX_DEPTH {
+            return;
+        }
+        self.drops += usize::from(o.drops);
+        self.quotes += usize::from(o.quotes);
+        self.pre += usize::from(o.pre);
+        *self.names.entry(o.name.clone()).or_default() += 1;
+        self.open.push(o);
+    }
+
+    /// Closes the innermost open `name` and everything opened inside it; returns whether any
+    /// closed element was a block. A name that is not open is ignored.
+    fn close(&mut self, name: &str) -> Option<bool> {
+        if self.names.get(name).is_none_or(|n| *n == 0) {
+            return None;
+        }
+        let mut block = false;
+        while let Some(o) = self.open.pop() {
+            self.drops -= usize::from(o.drops);
+            self.quotes -= usize::from(o.quotes);
+            self.pre -= usize::from(o.pre);
+            if let Some(n) = self.names.get_mut(&o.name) {
+                *n -= 1;
+            }
+            block |= BLOCK.contains(&o.name.as_str());
+            if o.name == name {
+                break;
+            }
+        }
+        Some(block)
+    }
+}
+
 /// What kind of history marker an element is.
 enum Quote {
     None,
@@ -89,23 +153,22 @@ fn classify(name: &str, attrs: &str) -> Quote {
     Quote::None
 }
 
-/// Converts an HTML body to text with LF line endings.
+/// Converts an HTML body to text with LF line endings, in one pass: time and memory linear in
+/// the input, however it nests or fails to close.
 pub fn to_text(html: &str) -> String {
     let mut out = Text::default();
-    let mut stack: Vec<Open> = Vec::new();
+    let mut stack = Stack::default();
     let bytes = html.as_bytes();
     let mut i = 0;
     let mut text_start = 0;
-    let dropping = |stack: &[Open]| stack.iter().any(|o| o.drops);
     while i < bytes.len() {
         if bytes[i] != b'<' {
             i += 1;
             continue;
         }
         // Flush the text before this tag.
-        if !dropping(&stack) {
-            let pre = stack.iter().any(|o| o.pre);
-            out.push_text(&decode_entities(&html[text_start..i]), pre);
+        if !stack.dropping() {
+            out.push_text(&decode_entities(&html[text_start..i]), stack.pre > 0);
         }
         if html[i..].starts_with("<!--") {
             i = html[i + 4..]
@@ -115,7 +178,13 @@ pub fn to_text(html: &str) -> String {
             continue;
         }
         let end = tag_end(bytes, i + 1);
-        let inner = &html[i + 1..end.saturating_sub(1).max(i + 1)];
+        // A tag cut off by the end of the input has no `>` to leave out; its last byte may be
+        // inside a multi-byte character.
+        let inner = if bytes.get(end.wrapping_sub(1)) == Some(&b'>') && end > i + 1 {
+            &html[i + 1..end - 1]
+        } else {
+            &html[i + 1..end]
+        };
         i = end;
         text_start = i;
         let closing = inner.starts_with('/');
@@ -129,11 +198,11 @@ pub fn to_text(html: &str) -> String {
         }
         let attrs = &body[name_len..];
         if closing {
-            if let Some(pos) = stack.iter().rposition(|o| o.name == name) {
-                let closed: Vec<Open> = stack.drain(pos..).collect();
-                if !dropping(&stack) && closed.iter().any(|o| BLOCK.contains(&o.name.as_str())) {
-                    out.block(quote_depth(&stack));
-                }
+            if let Some(block) = stack.close(&name)
+                && block
+                && !stack.dropping()
+            {
+                out.block(stack.quote_depth());
             }
             continue;
         }
@@ -150,7 +219,7 @@ pub fn to_text(html: &str) -> String {
             }
             _ => {}
         }
-        if dropping(&stack) {
+        if stack.dropping() {
             if !VOID.contains(&name.as_str()) && !attrs.trim_end().ends_with('/') {
                 stack.push(Open {
                     name,
@@ -162,11 +231,11 @@ pub fn to_text(html: &str) -> String {
             continue;
         }
         match name.as_str() {
-            "br" => out.newline(quote_depth(&stack)),
+            "br" => out.newline(stack.quote_depth()),
             "hr" => {
-                out.block(quote_depth(&stack));
+                out.block(stack.quote_depth());
                 out.push_raw("----------");
-                out.newline(quote_depth(&stack));
+                out.newline(stack.quote_depth());
             }
             _ => {}
         }
@@ -174,27 +243,23 @@ pub fn to_text(html: &str) -> String {
             continue;
         }
         if BLOCK.contains(&name.as_str()) {
-            out.block(quote_depth(&stack));
+            out.block(stack.quote_depth());
         }
-        let open = Open {
+        let quotes = name == "blockquote";
+        stack.push(Open {
             drops: HIDDEN.contains(&name.as_str()),
-            quotes: name == "blockquote",
+            quotes,
             pre: name == "pre",
             name,
-        };
-        stack.push(open);
-        if stack.last().is_some_and(|o| o.quotes) {
-            out.block(quote_depth(&stack));
+        });
+        if quotes {
+            out.block(stack.quote_depth());
         }
     }
-    if i >= bytes.len() && text_start < bytes.len() && !dropping(&stack) {
+    if i >= bytes.len() && text_start < bytes.len() && !stack.dropping() {
         out.push_text(&decode_entities(&html[text_start..]), false);
     }
     out.finish()
-}
-
-fn quote_depth(stack: &[Open]) -> usize {
-    stack.iter().filter(|o| o.quotes).count()
 }
 
 /// Index just past the `>` closing the tag that starts before `from`, honouring quoted
@@ -313,7 +378,13 @@ pub fn decode_entities(s: &str) -> String {
     while let Some(pos) = rest.find('&') {
         out.push_str(&rest[..pos]);
         rest = &rest[pos..];
-        let end = rest[1..].find(';').map(|e| e + 1).filter(|e| *e <= 12);
+        // Only the next few bytes can hold a reference's end: searching the rest of the text
+        // for every `&` made a reply of ampersands quadratic.
+        let end = rest.as_bytes()[1..]
+            .iter()
+            .take(12)
+            .position(|b| *b == b';')
+            .map(|e| e + 1);
         let decoded = end.and_then(|e| {
             let name = &rest[1..e];
             let c = if let Some(num) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {

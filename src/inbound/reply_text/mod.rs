@@ -22,7 +22,7 @@ use std::fmt;
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
-use crate::outbound::compose::REPLY_MARKER;
+use crate::domain::mail::REPLY_MARKER;
 pub use known::Known;
 use patterns::*;
 
@@ -101,10 +101,19 @@ pub fn body_of(message: &mail_parser::Message<'_>) -> Option<String> {
 }
 
 /// Joins the soft line breaks of RFC 3676 format=flowed text.
+///
+/// Trailing line breaks are set aside and put back as they were, in a loop: a reply may end in
+/// tens of thousands of them, and handling them one call deeper each overflowed the stack.
 fn unflow(text: &str, delsp: bool) -> String {
-    if let Some(body) = text.strip_suffix('\n') {
-        return unflow(body, delsp) + "\n";
-    }
+    let body = text.trim_end_matches('\n');
+    let trailing = text.len() - body.len();
+    let mut out = unflow_lines(body, delsp);
+    out.extend(std::iter::repeat_n('\n', trailing));
+    out
+}
+
+/// [`unflow`] for a text that does not end in a line break.
+fn unflow_lines(text: &str, delsp: bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut joining = false;
     let mut joining_depth = 0;
@@ -537,7 +546,9 @@ fn split_shared_attributions(body: &str) -> String {
             .then(|| {
                 INNER_ATTRIBUTION
                     .find_iter(line)
-                    .map(|m| m.start() + 1)
+                    // Past the space or dash the match starts with, which may be a
+                    // multi-byte space (a no-break space before "On").
+                    .map(|m| m.start() + line[m.start()..].chars().next().map_or(1, char::len_utf8))
                     .find(|at| is_attribution(line[*at..].trim_end()))
             })
             .flatten()

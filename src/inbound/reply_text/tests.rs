@@ -165,6 +165,84 @@ fn a_copied_sentence_inside_the_persons_text_loses_nothing() {
     );
 }
 
+/// Regression: a format=flowed reply ending in tens of thousands of line breaks aborted the
+/// process (one recursive call per trailing break overflowed the stack).
+#[test]
+fn flowed_text_with_a_huge_tail_of_line_breaks() {
+    let raw = format!(
+        "From: jane@example.test\r\nContent-Type: text/plain; format=flowed\r\n\r\nI will come. \r\nThanks\r\n{}",
+        "\r\n".repeat(200_000)
+    );
+    let ex = from_message(raw.as_bytes()).unwrap();
+    assert_eq!(ex.text, "I will come. Thanks");
+}
+
+/// Regression: a no-break space (two bytes in UTF-8) before an "On … wrote:" sharing a line
+/// with the person's text made the split land inside the character and panic.
+#[test]
+fn no_break_space_before_a_shared_attribution() {
+    let body =
+        "See you then.\u{a0}On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:\n> old text\n";
+    assert_eq!(text(body), "See you then.");
+    let body = "Ja.\u{2003}On 4 Apr 2012, bob@example.com wrote:\n> old\n";
+    assert_eq!(text(body), "Ja.");
+}
+
+/// Regression: an HTML part ending inside a tag whose last character takes several bytes
+/// panicked on a slice inside that character.
+#[test]
+fn html_cut_off_inside_a_tag_with_a_multibyte_character() {
+    for html in [
+        "<p>Yes.</p><div title=\"é",
+        "<p>Yes.</p><é",
+        "<p>Yes.</p><div é",
+        "<😀",
+    ] {
+        let _ = html::to_text(html);
+    }
+    assert_eq!(html::to_text("<p>Yes.</p><div class=é"), "Yes.");
+}
+
+/// Regression: nested blockquotes wrote one `> ` per level on every line, so memory grew with
+/// the square of the nesting; quote levels are capped in the text.
+#[test]
+fn deeply_nested_blockquotes_stay_linear_in_size() {
+    let n = 40_000;
+    let html = format!(
+        "{}deep{}",
+        "<blockquote><p>x</p>".repeat(n),
+        "</blockquote>".repeat(n)
+    );
+    let out = html::to_text(&html);
+    assert!(
+        out.len() < 2 * html.len(),
+        "{} bytes of text from {} of HTML",
+        out.len(),
+        html.len()
+    );
+    assert!(
+        out.lines()
+            .all(|l| l.len() <= 2 * html::MAX_QUOTE_DEPTH + 8)
+    );
+    assert!(out.contains("deep"));
+}
+
+/// Unclosed tags, unmatched closing tags and bare ampersands by the hundred thousand: each
+/// handled in a bounded number of steps (these took minutes before).
+#[test]
+fn unclosed_and_unmatched_tags_and_bare_ampersands() {
+    let n = 100_000;
+    let html = format!(
+        "{}text{}{}",
+        "<div><span>".repeat(n),
+        "</b>".repeat(n),
+        "&".repeat(n)
+    );
+    let out = html::to_text(&html);
+    assert!(out.starts_with("text"));
+    assert!(out.ends_with(&"&".repeat(100)));
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

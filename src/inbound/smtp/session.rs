@@ -336,6 +336,14 @@ impl Session {
                             self.txn.rcpt_to.push(to.address);
                             reply(out, 250, "2.1.5", "Recipient OK");
                         }
+                        Err(RecipientError::Unavailable) => {
+                            reply(
+                                out,
+                                451,
+                                "4.3.0",
+                                "Temporary failure, please try again later",
+                            );
+                        }
                         Err(e) => {
                             self.errors += 1;
                             let reason = match &e {
@@ -343,6 +351,7 @@ impl Session {
                                 RecipientError::Unknown => "unknown-address",
                                 RecipientError::Gone => "participant-gone",
                                 RecipientError::Revoked => "participant-revoked",
+                                RecipientError::Unavailable => "unavailable",
                             };
                             info!(reason, "recipient refused");
                             reply(out, 550, "5.1.1", "No such recipient here");
@@ -405,11 +414,12 @@ impl Session {
         };
         let raw = std::mem::take(&mut self.message);
         self.reset();
-        match self.shared.pipeline.process(&envelope, &raw).await {
+        match self.shared.pipeline.process(&envelope, raw).await {
             Ok(outcome) => {
                 let text = match outcome {
                     Outcome::Filed { .. } => "Filed",
                     Outcome::Duplicate { .. } => "Already filed",
+                    Outcome::Held { .. } => "Accepted for review",
                     _ => "Accepted",
                 };
                 reply(out, 250, "2.0.0", text);
