@@ -98,6 +98,29 @@ pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
     Ok(Store::open(&settings.database.url, Arc::new(keyring)).await?)
 }
 
+/// The inbound pipeline as the configuration describes it, committing through `committer`;
+/// `wake` is told when something was filed (the outbox has work).
+pub fn pipeline(
+    settings: &Settings,
+    store: &Store,
+    committer: Committer,
+    wake: Arc<Notify>,
+) -> Pipeline {
+    Pipeline::new(
+        store.clone(),
+        store.shared_keyring(),
+        committer,
+        &settings.smtp.reply_domain,
+        &settings.smtp.hostname,
+        settings.policy.token_ttl_days,
+        wake,
+    )
+    .with_boilerplate(vec![
+        settings.general.organization.clone(),
+        settings.outbound.convenience_notice.clone(),
+    ])
+}
+
 /// Runs the daemon until `shutdown` completes.
 pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     ensure_dir(&settings.general.data_dir)?;
@@ -140,19 +163,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
             source,
         })?;
     let (committer, committed) = Committer::start(store.clone())?;
-    let pipeline = Pipeline::new(
-        store.clone(),
-        keyring.clone(),
-        committer,
-        &settings.smtp.reply_domain,
-        &settings.smtp.hostname,
-        settings.policy.token_ttl_days,
-        wake.clone(),
-    )
-    .with_boilerplate(vec![
-        settings.general.organization.clone(),
-        settings.outbound.convenience_notice.clone(),
-    ]);
+    let pipeline = pipeline(&settings, &store, committer, wake.clone());
     let shared = Arc::new(Shared {
         params: SessionParams {
             hostname: settings.smtp.hostname.clone(),

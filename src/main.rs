@@ -20,7 +20,11 @@ use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
 use sealpost::domain::{Address, Mailbox, Mode, Role, ThreadId, Via};
 use sealpost::logging::{self, LogFormat};
-use sealpost::store::{DeliveryStatus, NewParticipant, NewThread, StoreError};
+use sealpost::inbound::committer::Committer;
+use sealpost::inbound::pipeline::{Envelope, Outcome};
+use sealpost::store::{
+    DeliveryStatus, HeldStatus, HeldSummary, NewParticipant, NewThread, Store, StoreError,
+};
 
 /// Email gateway for secure message threads.
 #[derive(Parser)]
@@ -69,6 +73,40 @@ enum Command {
     /// Examine the notification outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Review held mail: messages kept sealed, not filed, until a person decides.
+    #[command(subcommand)]
+    Held(HeldCommand),
+}
+
+#[derive(Subcommand)]
+enum HeldCommand {
+    /// Print one line per held message, newest first.
+    List {
+        /// Only messages with this status (default: all).
+        #[arg(long, value_parser = ["held", "released", "rejected"])]
+        status: Option<String>,
+    },
+    /// Print one held message: why it was held, its envelope and headers, and its reply text.
+    Show {
+        /// The held message's id, as `held list` prints it.
+        id: String,
+    },
+    /// File a held message into its thread after all, as if it had passed.
+    Release {
+        /// The held message's id.
+        id: String,
+        /// Who decided, for the audit trail (default: $SUDO_USER, else $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Drop a held message: its sealed copy is destroyed; the decision stays in the audit trail.
+    Reject {
+        /// The held message's id.
+        id: String,
+        /// Who decided, for the audit trail (default: $SUDO_USER, else $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,7 +114,7 @@ enum OutboxCommand {
     /// Print one line per notification, newest first.
     List {
         /// Only notifications with this status.
-        #[arg(long, value_parser = ["queued", "sent", "deferred", "failed", "bounced"])]
+        #[arg(long, value_parser = ["queued", "sent", "deferred", "failed", "bounced", "cancelled"])]
         status: Option<String>,
         /// Only notifications of this thread.
         #[arg(long, value_name = "ID")]
@@ -165,6 +203,7 @@ fn main() -> ExitCode {
         "warn"
     };
     logging::init(cli.log_format, level);
+    logging::install_panic_hook();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -218,6 +257,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Inspect { token_or_address }) => {
             runtime.block_on(inspect(&settings, &token_or_address))?
         }
+        Command::Held(cmd) => runtime.block_on(held(&settings, cmd))?,
     }
     Ok(())
 }
@@ -306,6 +346,7 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
     let store = app::open_store(settings).await?;
     let result = match cmd {
         ThreadCommand::New(a) => {
+            text_argument("--subject", &a.subject)?;
             let mode = match a.mode.as_deref() {
                 Some(m) => m.parse::<Mode>()?,
                 None => settings.policy.default_mode,
@@ -441,6 +482,136 @@ async fn outbox_list(
             "sent_at": n.sent_at.map(clock::rfc3339),
             "relay_reply": n.relay_reply,
         }))?;
+    }
+    Ok(())
+}
+
+fn held_id(text: &str) -> anyhow::Result<i64> {
+    u64::from_str_radix(text, 16)
+        .ok()
+        .filter(|_| !text.is_empty() && text.len() <= 16)
+        .and_then(|v| i64::try_from(v).ok())
+        .with_context(|| format!("'{text}' is not a held message id (16 hexadecimal digits)"))
+}
+
+/// Who is deciding, for the audit trail: `--by`, else the invoking user.
+fn decided_by(by: Option<String>) -> anyhow::Result<String> {
+    let by = by
+        .or_else(|| std::env::var("SUDO_USER").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|b| !b.trim().is_empty())
+        .context("say who decides with --by NAME (no $USER to take it from)")?;
+    text_argument("--by", &by)?;
+    Ok(by.trim().to_owned())
+}
+
+async fn held(settings: &Settings, cmd: HeldCommand) -> anyhow::Result<()> {
+    let store = app::open_store(settings).await?;
+    let result = held_command(settings, &store, cmd).await;
+    store.close().await;
+    result
+}
+
+fn held_json(h: &HeldSummary) -> serde_json::Value {
+    json!({
+        "id": format!("{:016x}", h.id),
+        "received_at": clock::rfc3339(h.received_at),
+        "door": h.door.as_str(),
+        "reason": h.reason.as_str(),
+        "status": h.status.as_str(),
+        "thread_id": h.thread.map(|t| t.to_string()),
+        "participant": h.participant.map(|p| p.to_string()),
+        "size": h.size,
+        "decided_at": h.decided_at.map(clock::rfc3339),
+        "decided_by": h.decided_by,
+    })
+}
+
+async fn held_command(settings: &Settings, store: &Store, cmd: HeldCommand) -> anyhow::Result<()> {
+    match cmd {
+        HeldCommand::List { status } => {
+            let status = status
+                .map(|s| s.parse::<HeldStatus>().map_err(|e| anyhow::anyhow!(e)))
+                .transpose()?;
+            for h in store.held_list(status).await? {
+                print_json(held_json(&h))?;
+            }
+            Ok(())
+        }
+        HeldCommand::Show { id } => {
+            let h = store.held(held_id(&id)?).await?;
+            let mut out = held_json(&h.summary);
+            let raw = h.raw.clone();
+            // What the pipeline would file; a message held because handling it failed may
+            // fail here too, and the rest is still worth showing.
+            let shown = tokio::task::spawn_blocking(move || {
+                let m = mail_parser::MessageParser::default().parse(&raw)?;
+                let header = |v: Option<&str>| v.map(str::to_owned);
+                Some((
+                    header(m.subject()),
+                    m.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_owned),
+                    m.date().map(|d| d.to_rfc3339()),
+                    sealpost::inbound::reply_text::from_message(&raw).map(|e| e.text),
+                ))
+            })
+            .await
+            .ok()
+            .flatten();
+            out["header_message_id"] = json!(h.header_message_id);
+            out["mail_from"] = json!(h.envelope.mail_from);
+            out["rcpt_to"] = json!(h.envelope.rcpt_to);
+            if let Some((subject, from, date, text)) = shown {
+                out["from"] = json!(from);
+                out["subject"] = json!(subject);
+                out["date"] = json!(date);
+                out["reply_text"] = json!(text);
+            } else if h.summary.status == HeldStatus::Held {
+                out["error"] = json!("the message cannot be read (see the log for where)");
+            }
+            print_json(out)
+        }
+        HeldCommand::Release { id, by } => {
+            let by = decided_by(by)?;
+            let id = held_id(&id)?;
+            let h = store.held(id).await?;
+            if h.summary.status != HeldStatus::Held {
+                bail!("held message {id:016x} was already {}", h.summary.status);
+            }
+            let (committer, committed) = Committer::start(store.clone())?;
+            let pipeline = app::pipeline(settings, store, committer, Default::default());
+            let envelope = Envelope::from_held(&h.envelope, h.summary.door);
+            let outcome = pipeline.release(id, &envelope, h.raw, &by).await;
+            drop(pipeline);
+            committed.wait().await;
+            let outcome = outcome?;
+            let (status, detail) = match &outcome {
+                Outcome::Filed { thread, message } => {
+                    ("filed", json!({"thread_id": thread.to_string(), "message_id": message.to_string()}))
+                }
+                Outcome::Duplicate { thread } => ("duplicate", json!({"thread_id": thread.to_string()})),
+                Outcome::Rejected { reason } => ("rejected", json!({"reason": reason})),
+                other => ("not-filed", json!({"outcome": format!("{other:?}")})),
+            };
+            print_json(json!({"id": format!("{id:016x}"), "outcome": status, "detail": detail}))?;
+            if !outcome.is_filed() {
+                bail!("held message {id:016x} was not filed; it stays held (reject it, or fix the cause and release it again)");
+            }
+            Ok(())
+        }
+        HeldCommand::Reject { id, by } => {
+            let by = decided_by(by)?;
+            let id = held_id(&id)?;
+            store.reject_held(id, &by).await?;
+            print_json(json!({"id": format!("{id:016x}"), "status": "rejected", "by": by}))
+        }
+    }
+}
+
+/// A text given on the command line that ends up in stored data or headers: no control
+/// characters (a line break in a subject is a header injection waiting for a template).
+fn text_argument(name: &str, value: &str) -> anyhow::Result<()> {
+    if value.chars().any(char::is_control) {
+        bail!("{name}: control characters (line breaks, tabs, escapes) are not allowed");
     }
     Ok(())
 }

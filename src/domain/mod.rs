@@ -4,6 +4,7 @@ pub mod address;
 pub mod ids;
 pub mod kinds;
 pub mod mail;
+pub mod text;
 
 pub use address::{Address, AddressError, Mailbox};
 pub use ids::{MessageId, NotificationId, ParticipantId, ThreadId};

@@ -194,7 +194,39 @@ impl Store {
             key_cache: Arc::default(),
         };
         store.seal_display_names().await?;
+        store.normalise_addresses().await?;
         Ok(store)
+    }
+
+    /// Re-normalises participant addresses stored before schema version 3, which folded case
+    /// with Unicode rules and kept domains in Unicode: now ASCII case only, domains as A-labels
+    /// (see [`Address`]). Only non-ASCII addresses can differ; once done, one query that finds
+    /// nothing.
+    async fn normalise_addresses(&self) -> Result<(), StoreError> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, address FROM participants WHERE address GLOB '*[^ -~]*'")
+                .fetch_all(&self.pool)
+                .await?;
+        let changed: Vec<(i64, String)> = rows
+            .into_iter()
+            .filter_map(|(id, stored)| {
+                let now = Address::parse(&stored).ok()?;
+                (now.as_str() != stored).then(|| (id, now.as_str().to_owned()))
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for (id, address) in &changed {
+            sqlx::query("UPDATE participants SET address = $1 WHERE id = $2")
+                .bind(address)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Moves display names written in clear by schema versions before 3 into their sealed
@@ -232,6 +264,11 @@ impl Store {
     /// The keyring this store seals with.
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// The keyring this store seals with, for parts that sign and verify beside it.
+    pub fn shared_keyring(&self) -> Arc<Keyring> {
+        self.keyring.clone()
     }
 
     /// Closes every connection, checkpointing the write-ahead log.
