@@ -25,7 +25,9 @@ use crate::inbound::committer::Committer;
 use crate::inbound::imap::Poller;
 use crate::inbound::pipeline::Pipeline;
 use crate::inbound::smtp;
+use crate::inbound::smtp::budget::DataBudget;
 use crate::inbound::smtp::session::{SessionParams, Shared};
+use crate::inbound::smtp::slots::Slots;
 use crate::outbound::compose::Composer;
 use crate::outbound::templates::{TemplateError, Templates};
 use crate::outbound::transport::{Transport, TransportError};
@@ -164,18 +166,23 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
         })?;
     let (committer, committed) = Committer::start(store.clone())?;
     let pipeline = pipeline(&settings, &store, committer, wake.clone());
+    let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     let shared = Arc::new(Shared {
         params: SessionParams {
             hostname: settings.smtp.hostname.clone(),
-            max_message_bytes: usize::try_from(settings.smtp.max_message_bytes)
-                .unwrap_or(usize::MAX),
+            max_message_bytes: bytes(settings.smtp.max_message_bytes),
+            max_report_bytes: bytes(settings.smtp.max_report_bytes),
             max_recipients: settings.smtp.max_recipients,
             max_errors: settings.smtp.max_errors,
-            read_timeout: Duration::from_secs(settings.smtp.timeout_secs),
+            ehlo_timeout: Duration::from_secs(settings.smtp.ehlo_timeout_secs),
+            command_timeout: Duration::from_secs(settings.smtp.timeout_secs),
+            min_data_rate: settings.smtp.min_data_rate,
+            data_grace: crate::inbound::smtp::session::DATA_GRACE,
             max_duration: Duration::from_secs(settings.smtp.max_session_secs),
             tls,
         },
         pipeline,
+        budget: DataBudget::new(settings.smtp.max_inflight_bytes),
     });
     if settings.imap.enabled {
         let poller = Poller::new(&settings, shared.pipeline.clone(), store.clone())?;
@@ -187,7 +194,10 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
     tasks.spawn(smtp::listen(
         listener,
         shared,
-        settings.smtp.max_connections,
+        Slots::new(
+            settings.smtp.max_connections,
+            settings.smtp.max_connections_per_ip,
+        ),
         stop.clone(),
         sessions.clone(),
     ));

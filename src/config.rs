@@ -90,16 +90,30 @@ pub struct Smtp {
     pub max_message_bytes: u64,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
-    /// Sessions served at once; more are answered 421 and closed.
+    /// Sessions served at once. When all are taken, the longest-idle session makes room for a
+    /// new one; if none is idle, the new one is answered 421.
     pub max_connections: usize,
+    /// Sessions from one IP address at once (behind a relay, every session comes from the
+    /// relay: allow it as many as it opens).
+    pub max_connections_per_ip: usize,
     /// Recipients accepted in one transaction.
     pub max_recipients: usize,
     /// Failed commands (including refused recipients) before a session is closed.
     pub max_errors: u32,
-    /// How long a read from the client may wait.
+    /// How long a client may take from the greeting to its first EHLO/HELO.
+    pub ehlo_timeout_secs: u64,
+    /// How long a client may take for each whole command after the previous reply (trickling
+    /// a byte at a time does not extend it), and the longest pause while sending a message.
     pub timeout_secs: u64,
+    /// Bytes per second a message must keep arriving at (after 30 seconds' grace).
+    pub min_data_rate: u64,
     /// How long one session may last.
     pub max_session_secs: u64,
+    /// Message bytes all sessions together may hold in memory; a session over it gets 452.
+    pub max_inflight_bytes: u64,
+    /// Size limit for mail addressed only to postmaster or bounce addresses (reports, never
+    /// replies); `max_message_bytes` when that is smaller.
+    pub max_report_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -245,14 +259,21 @@ impl Settings {
                 listen: "127.0.0.1:2525".parse().expect("valid literal"),
                 hostname: "localhost".into(),
                 reply_domain: "localhost".into(),
-                max_message_bytes: 25 * 1024 * 1024,
+                // A reply is text; 10 MiB leaves room for a photo or two in it.
+                max_message_bytes: 10 * 1024 * 1024,
                 tls_cert: None,
                 tls_key: None,
                 max_connections: 200,
+                max_connections_per_ip: 20,
                 max_recipients: 20,
                 max_errors: 10,
+                ehlo_timeout_secs: 60,
                 timeout_secs: 300,
+                min_data_rate: 1024,
                 max_session_secs: 1800,
+                max_inflight_bytes: 128 * 1024 * 1024,
+                // Postfix returns at most 50 kB of the original in a bounce, Exim 100 kB.
+                max_report_bytes: 256 * 1024,
             },
             imap: Imap {
                 enabled: false,
@@ -435,10 +456,15 @@ impl Settings {
             "smtp.tls_cert" => self.smtp.tls_cert = optional_path(v),
             "smtp.tls_key" => self.smtp.tls_key = optional_path(v),
             "smtp.max_connections" => self.smtp.max_connections = number(v)?,
+            "smtp.max_connections_per_ip" => self.smtp.max_connections_per_ip = number(v)?,
             "smtp.max_recipients" => self.smtp.max_recipients = number(v)?,
             "smtp.max_errors" => self.smtp.max_errors = number(v)?,
+            "smtp.ehlo_timeout_secs" => self.smtp.ehlo_timeout_secs = number(v)?,
             "smtp.timeout_secs" => self.smtp.timeout_secs = number(v)?,
+            "smtp.min_data_rate" => self.smtp.min_data_rate = number(v)?,
             "smtp.max_session_secs" => self.smtp.max_session_secs = number(v)?,
+            "smtp.max_inflight_bytes" => self.smtp.max_inflight_bytes = number(v)?,
+            "smtp.max_report_bytes" => self.smtp.max_report_bytes = number(v)?,
             "imap.enabled" => self.imap.enabled = boolean(v)?,
             "imap.host" => self.imap.host = v.trim().to_owned(),
             "imap.port" => self.imap.port = number(v)?,
@@ -519,15 +545,34 @@ impl Settings {
                 "must be between 1024 and 1073741824".into(),
             );
         }
+        if !(1024..=1 << 30).contains(&self.smtp.max_report_bytes) {
+            return fail(
+                "smtp.max_report_bytes",
+                "must be between 1024 and 1073741824".into(),
+            );
+        }
+        if !(self.smtp.max_message_bytes..=1 << 40).contains(&self.smtp.max_inflight_bytes) {
+            return fail(
+                "smtp.max_inflight_bytes",
+                "must be at least smtp.max_message_bytes (one whole message fits)".into(),
+            );
+        }
         for (key, value, max) in [
             (
                 "smtp.max_connections",
                 self.smtp.max_connections as u64,
                 100_000,
             ),
+            (
+                "smtp.max_connections_per_ip",
+                self.smtp.max_connections_per_ip as u64,
+                100_000,
+            ),
             ("smtp.max_recipients", self.smtp.max_recipients as u64, 1000),
             ("smtp.max_errors", u64::from(self.smtp.max_errors), 1000),
+            ("smtp.ehlo_timeout_secs", self.smtp.ehlo_timeout_secs, 3600),
             ("smtp.timeout_secs", self.smtp.timeout_secs, 3600),
+            ("smtp.min_data_rate", self.smtp.min_data_rate, 1 << 30),
             ("smtp.max_session_secs", self.smtp.max_session_secs, 86_400),
         ] {
             if !(1..=max).contains(&value) {

@@ -19,9 +19,9 @@ use sealpost::config::{self, ConfigError, Settings};
 use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
 use sealpost::domain::{Address, Mailbox, Mode, Role, ThreadId, Via};
-use sealpost::logging::{self, LogFormat};
 use sealpost::inbound::committer::Committer;
 use sealpost::inbound::pipeline::{Envelope, Outcome};
+use sealpost::logging::{self, LogFormat};
 use sealpost::store::{
     DeliveryStatus, HeldStatus, HeldSummary, NewParticipant, NewThread, Store, StoreError,
 };
@@ -549,7 +549,10 @@ async fn held_command(settings: &Settings, store: &Store, cmd: HeldCommand) -> a
                 let header = |v: Option<&str>| v.map(str::to_owned);
                 Some((
                     header(m.subject()),
-                    m.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_owned),
+                    m.from()
+                        .and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .map(str::to_owned),
                     m.date().map(|d| d.to_rfc3339()),
                     sealpost::inbound::reply_text::from_message(&raw).map(|e| e.text),
                 ))
@@ -585,16 +588,21 @@ async fn held_command(settings: &Settings, store: &Store, cmd: HeldCommand) -> a
             committed.wait().await;
             let outcome = outcome?;
             let (status, detail) = match &outcome {
-                Outcome::Filed { thread, message } => {
-                    ("filed", json!({"thread_id": thread.to_string(), "message_id": message.to_string()}))
+                Outcome::Filed { thread, message } => (
+                    "filed",
+                    json!({"thread_id": thread.to_string(), "message_id": message.to_string()}),
+                ),
+                Outcome::Duplicate { thread } => {
+                    ("duplicate", json!({"thread_id": thread.to_string()}))
                 }
-                Outcome::Duplicate { thread } => ("duplicate", json!({"thread_id": thread.to_string()})),
                 Outcome::Rejected { reason } => ("rejected", json!({"reason": reason})),
                 other => ("not-filed", json!({"outcome": format!("{other:?}")})),
             };
             print_json(json!({"id": format!("{id:016x}"), "outcome": status, "detail": detail}))?;
             if !outcome.is_filed() {
-                bail!("held message {id:016x} was not filed; it stays held (reject it, or fix the cause and release it again)");
+                bail!(
+                    "held message {id:016x} was not filed; it stays held (reject it, or fix the cause and release it again)"
+                );
             }
             Ok(())
         }

@@ -166,7 +166,10 @@ mod tests {
             Address::parse("JÖRG@example.test").unwrap(),
             Address::parse("jörg@example.test").unwrap()
         );
-        assert_eq!(Address::parse("JÖRG@example.test").unwrap().as_str(), "jÖrg@example.test");
+        assert_eq!(
+            Address::parse("JÖRG@example.test").unwrap().as_str(),
+            "jÖrg@example.test"
+        );
     }
 
     #[test]
@@ -174,8 +177,14 @@ mod tests {
         let a = Address::parse("jane@Bücher.Example").unwrap();
         assert_eq!(a.as_str(), "jane@xn--bcher-kva.example");
         assert_eq!(a, Address::parse("JANE@xn--bcher-kva.example").unwrap());
-        assert_eq!(Address::parse("jane@b\u{fc}cher..x"), Err(AddressError::Shape));
-        assert_eq!(Address::parse("jane@exa_mple.bücher"), Err(AddressError::Domain));
+        assert_eq!(
+            Address::parse("jane@b\u{fc}cher..x"),
+            Err(AddressError::Shape)
+        );
+        assert_eq!(
+            Address::parse("jane@exa_mple.bücher"),
+            Err(AddressError::Domain)
+        );
     }
 
     /// Regression: zero-width and bidi characters passed in addresses and display names.
@@ -196,7 +205,11 @@ mod tests {
         ] {
             assert!(text.parse::<Mailbox>().is_err(), "{text:?}");
         }
-        assert!("Dr Lee-Müller <lee@example.test>".parse::<Mailbox>().is_ok());
+        assert!(
+            "Dr Lee-Müller <lee@example.test>"
+                .parse::<Mailbox>()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -43,7 +43,15 @@ mod tests {
 
     #[test]
     fn invisible_and_bidi_characters() {
-        for c in ['\u{200b}', '\u{200d}', '\u{202e}', '\u{2066}', '\u{feff}', '\u{ad}', '\u{e0041}'] {
+        for c in [
+            '\u{200b}',
+            '\u{200d}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{feff}',
+            '\u{ad}',
+            '\u{e0041}',
+        ] {
             assert!(is_format_or_bidi(c), "{:04x}", c as u32);
         }
         for c in ['a', 'é', 'ß', '東', ' ', '\u{a0}', 'K', '\u{212a}'] {

@@ -1,28 +1,30 @@
 //! The SMTP door: a listener accepting connections and one [`session`] per connection.
 
+pub mod budget;
 pub mod session;
+pub mod slots;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
 
 use session::Shared;
+use slots::{Refused, Slots};
 
 /// Accepts connections until `shutdown`, each session in its own task (tracked by `tasks` so
-/// the daemon can wait for them), at most `max_connections` at once.
+/// the daemon can wait for them). `slots` decides who may connect (see [`slots`]).
 pub async fn listen(
     listener: TcpListener,
     shared: Arc<Shared>,
-    max_connections: usize,
+    slots: Arc<Slots>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
-    let permits = Arc::new(Semaphore::new(max_connections));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -31,29 +33,38 @@ pub async fn listen(
         let (mut stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
+                // Out of file descriptors, most likely: pause rather than spin.
                 warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            info!(%peer, "too many connections; refusing");
-            tasks.spawn(async move {
-                let _ = stream
-                    .write_all(b"421 4.3.2 Too many connections, try again later\r\n")
-                    .await;
-            });
-            continue;
+        let slot = match slots.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                let (text, reason): (&[u8], _) = match why {
+                    Refused::PerIp => (
+                        b"421 4.7.0 Too many connections from your address, try again later\r\n",
+                        "per-address",
+                    ),
+                    Refused::Full => (
+                        b"421 4.3.2 Too many connections, try again later\r\n",
+                        "full",
+                    ),
+                };
+                info!(%peer, reason, "connection refused: over the connection limit");
+                tasks.spawn(async move {
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(2), stream.write_all(text)).await;
+                });
+                continue;
+            }
         };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(
-            async move {
-                session::serve(stream, shared, shutdown).await;
-                drop(permit);
-            }
-            .instrument(info_span!("smtp", %peer)),
+            session::serve(stream, shared, shutdown, slot).instrument(info_span!("smtp", %peer)),
         );
     }
     info!("SMTP listener stopped accepting connections");

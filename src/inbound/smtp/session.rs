@@ -6,8 +6,16 @@
 //! `SIZE` above the limit is refused at `MAIL FROM`; a message that grows past the limit is read
 //! to its end, discarded and refused (552 5.3.4). `250` after `DATA` is sent only once the
 //! pipeline's outcome is durably committed; a storage failure answers `451 4.3.0` so the sender
-//! retries. Every read has a timeout, the session a maximum duration and an error budget, and
-//! a daemon that is shutting down answers `421 4.3.0` instead of dropping the connection.
+//! retries.
+//!
+//! Every session is on a budget, modelled on RFC 5321 §4.5.3.2's timeouts: the first EHLO must
+//! come within `ehlo_timeout` of the greeting, every later command within `command_timeout` of
+//! the previous reply (however it trickles in), and a message must keep arriving at
+//! `min_data_rate` after a short grace; the whole session has a maximum duration and an error
+//! budget. Message bytes are drawn from a budget all sessions share ([`DataBudget`]); mail only
+//! for postmaster or bounce addresses has a much smaller size limit. A session the connection
+//! table evicts (see [`super::slots`]), or a daemon that is shutting down, answers `421`
+//! instead of dropping the connection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,17 +28,33 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::budget::{DataBudget, Drawn};
+use super::slots::Slot;
 use crate::inbound::pipeline::{Envelope, Outcome, Pipeline, Recipient, RecipientError};
 use crate::store::{Door, TokenTarget};
+
+/// How long a message may take to start flowing before `min_data_rate` applies.
+pub const DATA_GRACE: Duration = Duration::from_secs(30);
+/// How long a last `421` may take to be written to a client that does not read.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Limits and identity of the SMTP service.
 #[derive(Clone)]
 pub struct SessionParams {
     pub hostname: String,
     pub max_message_bytes: usize,
+    /// Limit for a message whose recipients are all postmaster or bounce addresses.
+    pub max_report_bytes: usize,
     pub max_recipients: usize,
     pub max_errors: u32,
-    pub read_timeout: Duration,
+    /// From the greeting to the first EHLO/HELO.
+    pub ehlo_timeout: Duration,
+    /// From one reply to the whole next command; also the longest pause during DATA.
+    pub command_timeout: Duration,
+    /// Bytes per second a message must keep arriving at, after `data_grace`.
+    pub min_data_rate: u64,
+    /// How long a message may take to start flowing ([`DATA_GRACE`] in the daemon).
+    pub data_grace: Duration,
     pub max_duration: Duration,
     pub tls: Option<TlsAcceptor>,
 }
@@ -39,13 +63,23 @@ pub struct SessionParams {
 pub struct Shared {
     pub params: SessionParams,
     pub pipeline: Pipeline,
+    pub budget: DataBudget,
+}
+
+/// Why a message being received is not kept.
+#[derive(Clone, Copy)]
+enum Discarding {
+    /// Over the size limit: 552, for good.
+    TooBig,
+    /// The shared budget is spent: 452, try later.
+    OverBudget,
 }
 
 enum State {
     Request,
     Data(DataReceiver),
-    /// The message is over the size limit: read it to its end, keep nothing.
-    Discard(DummyDataReceiver),
+    /// The message is not kept: read it to its end, keep nothing.
+    Discard(DummyDataReceiver, Discarding),
 }
 
 enum Exit<S> {
@@ -60,25 +94,29 @@ enum Next {
     StartTls,
 }
 
+#[derive(Default)]
 struct Transaction {
     mail_from: Option<Option<String>>,
     rcpt_to: Vec<String>,
     verified: Vec<TokenTarget>,
+    /// Some recipient is a reply address (not only postmaster or bounce addresses).
+    has_reply: bool,
 }
 
-/// Serves one connection to its end. The caller's span names the peer.
-pub async fn serve<S>(stream: S, shared: Arc<Shared>, shutdown: CancellationToken)
+/// Serves one connection to its end. The caller's span names the peer; `slot` is its place
+/// in the connection table.
+pub async fn serve<S>(stream: S, shared: Arc<Shared>, shutdown: CancellationToken, slot: Slot)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut session = Session::new(shared.clone());
+    let mut session = Session::new(shared.clone(), slot);
     if let Exit::StartTls(stream) = session.run(stream, true, &shutdown).await {
         let acceptor = shared
             .params
             .tls
             .clone()
             .expect("STARTTLS is only accepted when TLS is configured");
-        match tokio::time::timeout(shared.params.read_timeout, acceptor.accept(stream)).await {
+        match tokio::time::timeout(shared.params.command_timeout, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => {
                 session.tls = true;
                 session.helo = None;
@@ -93,54 +131,68 @@ where
 
 struct Session {
     shared: Arc<Shared>,
+    slot: Slot,
     helo: Option<String>,
     tls: bool,
     txn: Transaction,
     message: Vec<u8>,
+    /// Budget drawn for `message`.
+    drawn: Drawn,
     errors: u32,
     deadline: Instant,
 }
 
+/// Writes `bytes`, giving up after `limit`: a client that sends without reading must not hold
+/// its session (and its buffered replies) for ever.
+async fn send<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8], limit: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(limit, stream.write_all(bytes)).await,
+        Ok(Ok(()))
+    )
+}
+
 impl Session {
-    fn new(shared: Arc<Shared>) -> Session {
+    fn new(shared: Arc<Shared>, slot: Slot) -> Session {
         let deadline = Instant::now() + shared.params.max_duration;
         Session {
             shared,
+            slot,
             helo: None,
             tls: false,
-            txn: Transaction {
-                mail_from: None,
-                rcpt_to: Vec::new(),
-                verified: Vec::new(),
-            },
+            txn: Transaction::default(),
             message: Vec::new(),
+            drawn: Drawn::default(),
             errors: 0,
             deadline,
         }
     }
 
     fn reset(&mut self) {
-        self.txn = Transaction {
-            mail_from: None,
-            rcpt_to: Vec::new(),
-            verified: Vec::new(),
-        };
+        self.txn = Transaction::default();
         self.message = Vec::new();
+        self.drawn = Drawn::default();
+    }
+
+    /// The size limit of the transaction in progress.
+    fn size_limit(&self) -> usize {
+        let p = &self.shared.params;
+        if self.txn.has_reply || self.txn.rcpt_to.is_empty() {
+            p.max_message_bytes
+        } else {
+            p.max_report_bytes.min(p.max_message_bytes)
+        }
     }
 
     async fn run<S>(&mut self, mut stream: S, greet: bool, shutdown: &CancellationToken) -> Exit<S>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        let p = self.shared.params.clone();
         let mut out: Vec<u8> = Vec::new();
+        let started = Instant::now();
         if greet {
-            reply(
-                &mut out,
-                220,
-                "",
-                &format!("{} ESMTP Sealpost", self.shared.params.hostname),
-            );
-            if stream.write_all(&out).await.is_err() {
+            reply(&mut out, 220, "", &format!("{} ESMTP Sealpost", p.hostname));
+            if !send(&mut stream, &out, p.command_timeout).await {
                 return Exit::Closed;
             }
             out.clear();
@@ -148,31 +200,60 @@ impl Session {
         let mut receiver = RequestReceiver::default();
         let mut state = State::Request;
         let mut buf = vec![0u8; 16 * 1024];
+        // When the command being waited for must be complete, and when DATA began.
+        let mut command_due = started + p.ehlo_timeout;
+        let mut data_started = started;
+        let mut last_read = started;
+        self.slot.idle();
         loop {
+            let phase_due = match &state {
+                State::Request => command_due,
+                State::Data(_) | State::Discard(..) => {
+                    let received = match &state {
+                        State::Data(_) => self.message.len() as u64,
+                        _ => 0,
+                    };
+                    let allowed =
+                        p.data_grace + Duration::from_secs(received / p.min_data_rate.max(1));
+                    (data_started + allowed).min(last_read + p.command_timeout)
+                }
+            };
             let read = tokio::select! {
-                r = tokio::time::timeout(self.shared.params.read_timeout, stream.read(&mut buf)) => r,
+                r = stream.read(&mut buf) => r,
                 _ = shutdown.cancelled() => {
-                    let _ = stream.write_all(b"421 4.3.0 Service shutting down, try again later\r\n").await;
+                    let _ = send(&mut stream, b"421 4.3.0 Service shutting down, try again later\r\n", FAREWELL_TIMEOUT).await;
                     return Exit::Closed;
                 }
-                _ = tokio::time::sleep_until(self.deadline) => {
-                    let _ = stream.write_all(b"421 4.4.2 Session too long, closing\r\n").await;
+                _ = self.slot.evicted() => {
+                    info!("idle connection closed to make room for a new one");
+                    let _ = send(&mut stream, b"421 4.3.2 Too busy, closing idle connection\r\n", FAREWELL_TIMEOUT).await;
+                    return Exit::Closed;
+                }
+                _ = tokio::time::sleep_until(self.deadline.min(phase_due)) => {
+                    let text: &[u8] = if Instant::now() >= self.deadline {
+                        b"421 4.4.2 Session too long, closing\r\n"
+                    } else if matches!(state, State::Request) {
+                        b"421 4.4.2 Timeout, closing\r\n"
+                    } else {
+                        b"421 4.4.2 Data transfer too slow, closing\r\n"
+                    };
+                    if !matches!(state, State::Request) {
+                        info!("client too slow during DATA; nothing filed");
+                    }
+                    let _ = send(&mut stream, text, FAREWELL_TIMEOUT).await;
                     return Exit::Closed;
                 }
             };
             let n = match read {
-                Ok(Ok(0)) | Ok(Err(_)) => {
-                    if matches!(state, State::Data(_) | State::Discard(_)) {
+                Ok(0) | Err(_) => {
+                    if matches!(state, State::Data(_) | State::Discard(..)) {
                         info!("client disconnected during DATA; nothing filed");
                     }
                     return Exit::Closed;
                 }
-                Ok(Ok(n)) => n,
-                Err(_) => {
-                    let _ = stream.write_all(b"421 4.4.2 Timeout, closing\r\n").await;
-                    return Exit::Closed;
-                }
+                Ok(n) => n,
             };
+            last_read = Instant::now();
             let mut bytes = buf[..n].iter();
             loop {
                 match &mut state {
@@ -182,24 +263,28 @@ impl Session {
                             Err(ProtoError::NeedsMoreData { .. }) => break,
                             Err(e) => {
                                 self.protocol_error(&mut out, e);
-                                if self.errors > self.shared.params.max_errors {
+                                if self.errors > p.max_errors {
                                     reply(&mut out, 421, "4.7.0", "Too many errors, closing");
-                                    let _ = stream.write_all(&out).await;
+                                    let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
                                     return Exit::Closed;
                                 }
                                 continue;
                             }
                         };
+                        self.slot.busy();
                         match self.command(request, &mut out).await {
                             Next::Continue => {}
-                            Next::Data => state = State::Data(DataReceiver::new()),
+                            Next::Data => {
+                                state = State::Data(DataReceiver::new());
+                                data_started = Instant::now();
+                            }
                             Next::Quit => {
-                                let _ = stream.write_all(&out).await;
+                                let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
                                 let _ = stream.shutdown().await;
                                 return Exit::Closed;
                             }
                             Next::StartTls => {
-                                if stream.write_all(&out).await.is_err() {
+                                if !send(&mut stream, &out, p.command_timeout).await {
                                     return Exit::Closed;
                                 }
                                 // Anything pipelined after STARTTLS was sent in clear text and
@@ -207,35 +292,47 @@ impl Session {
                                 return Exit::StartTls(stream);
                             }
                         }
-                        if self.errors > self.shared.params.max_errors {
+                        if self.errors > p.max_errors {
                             reply(&mut out, 421, "4.7.0", "Too many errors, closing");
-                            let _ = stream.write_all(&out).await;
+                            let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
                             return Exit::Closed;
                         }
                     }
                     State::Data(data) => {
                         let done = data.ingest(&mut bytes, &mut self.message);
-                        let too_big = self.message.len() > self.shared.params.max_message_bytes;
-                        if done && too_big {
-                            info!("message over the size limit refused");
-                            reply(&mut out, 552, "5.3.4", "Message too big for this system");
-                            self.reset();
-                            state = State::Request;
-                        } else if done {
-                            self.end_of_data(&mut out).await;
-                            state = State::Request;
-                        } else if self.message.len() > self.shared.params.max_message_bytes {
-                            state = State::Discard(DummyDataReceiver::new_data(data));
-                            self.message = Vec::new();
+                        let limit = self.size_limit();
+                        let discard = if self.message.len() > limit {
+                            Some(Discarding::TooBig)
+                        } else if !self
+                            .shared
+                            .budget
+                            .cover(&mut self.drawn, self.message.len())
+                        {
+                            Some(Discarding::OverBudget)
                         } else {
-                            break;
+                            None
+                        };
+                        match (done, discard) {
+                            (true, Some(why)) => {
+                                self.refuse(&mut out, why);
+                                state = State::Request;
+                            }
+                            (true, None) => {
+                                self.end_of_data(&mut out).await;
+                                state = State::Request;
+                            }
+                            (false, Some(why)) => {
+                                state = State::Discard(DummyDataReceiver::new_data(data), why);
+                                self.message = Vec::new();
+                                self.drawn = Drawn::default();
+                            }
+                            (false, None) => break,
                         }
                     }
-                    State::Discard(dummy) => {
+                    State::Discard(dummy, why) => {
                         if dummy.ingest(&mut bytes) {
-                            info!("message over the size limit refused");
-                            reply(&mut out, 552, "5.3.4", "Message too big for this system");
-                            self.reset();
+                            let why = *why;
+                            self.refuse(&mut out, why);
                             state = State::Request;
                         } else {
                             break;
@@ -246,13 +343,45 @@ impl Session {
                     break;
                 }
             }
-            if !out.is_empty() {
-                if stream.write_all(&out).await.is_err() {
+            let answered = !out.is_empty();
+            if answered {
+                if !send(&mut stream, &out, p.command_timeout).await {
                     return Exit::Closed;
                 }
                 out.clear();
             }
+            if answered && matches!(state, State::Request) {
+                // Replies are out; what comes next is a new command, due in time. Bytes of a
+                // command still arriving do not move this.
+                let since_reply = Instant::now();
+                command_due = if self.helo.is_some() {
+                    since_reply + p.command_timeout
+                } else {
+                    started + p.ehlo_timeout
+                };
+                self.slot.idle();
+            }
         }
+    }
+
+    /// Answers a message that was read but not kept.
+    fn refuse(&mut self, out: &mut Vec<u8>, why: Discarding) {
+        match why {
+            Discarding::TooBig => {
+                info!("message over the size limit refused");
+                reply(out, 552, "5.3.4", "Message too big for this system");
+            }
+            Discarding::OverBudget => {
+                warn!("message refused for now: the memory budget for incoming mail is spent");
+                reply(
+                    out,
+                    452,
+                    "4.3.1",
+                    "Insufficient system storage, try again later",
+                );
+            }
+        }
+        self.reset();
     }
 
     fn protocol_error(&mut self, out: &mut Vec<u8>, e: ProtoError) {
@@ -313,6 +442,13 @@ impl Session {
                     reply(out, 503, "5.5.1", "Sender already given");
                 } else if from.size > p.max_message_bytes {
                     reply(out, 552, "5.3.4", "Message too big for this system");
+                } else if from.size > self.shared.budget.available() {
+                    reply(
+                        out,
+                        452,
+                        "4.3.1",
+                        "Insufficient system storage, try again later",
+                    );
                 } else {
                     let sender = (!from.address.is_empty()).then_some(from.address);
                     self.txn.mail_from = Some(sender);
@@ -328,6 +464,7 @@ impl Session {
                 } else {
                     match self.shared.pipeline.check_recipient(&to.address).await {
                         Ok(kind) => {
+                            self.txn.has_reply |= !kind.is_report();
                             match kind {
                                 Recipient::Postmaster => info!("mail for postmaster accepted"),
                                 Recipient::Reply(target) => self.txn.verified.push(target),
@@ -413,8 +550,12 @@ impl Session {
             imap: None,
         };
         let raw = std::mem::take(&mut self.message);
+        // The message's share of the budget stays drawn until it has been handled.
+        let drawn = std::mem::take(&mut self.drawn);
         self.reset();
-        match self.shared.pipeline.process(&envelope, raw).await {
+        let processed = self.shared.pipeline.process(&envelope, raw).await;
+        drop(drawn);
+        match processed {
             Ok(outcome) => {
                 let text = match outcome {
                     Outcome::Filed { .. } => "Filed",

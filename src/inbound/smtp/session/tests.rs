@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::crypto::ReplyToken;
 use crate::inbound::committer::Committer;
+use crate::inbound::smtp::budget::DataBudget;
+use crate::inbound::smtp::slots::Slot;
 use crate::store::Store;
 use crate::store::testing::{self, TestStore};
 
@@ -48,13 +50,18 @@ async fn world(max_bytes: usize, read_timeout: Duration) -> World {
             params: SessionParams {
                 hostname: "mx.example.test".into(),
                 max_message_bytes: max_bytes,
+                max_report_bytes: 4096,
                 max_recipients: 3,
                 max_errors: 5,
-                read_timeout,
+                ehlo_timeout: read_timeout,
+                command_timeout: read_timeout,
+                min_data_rate: 1024,
+                data_grace: read_timeout,
                 max_duration: Duration::from_secs(60),
                 tls: None,
             },
             pipeline,
+            budget: DataBudget::new(16 << 20),
         }),
     }
 }
@@ -68,7 +75,7 @@ struct Client {
 impl Client {
     fn start(w: &World, shutdown: CancellationToken) -> Client {
         let (client, server) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(serve(server, w.shared.clone(), shutdown));
+        tokio::spawn(serve(server, w.shared.clone(), shutdown, Slot::detached()));
         Client {
             io: client,
             pending: Vec::new(),
@@ -262,4 +269,123 @@ async fn a_failed_commit_answers_451_and_files_nothing() {
     let r = c.reply().await;
     assert!(r.starts_with("451 4.3.0"), "{r}");
     assert_eq!(w.store.thread(w.thread).await.unwrap().messages.len(), 1);
+}
+
+/// Regression: a client sending one byte at a time kept its session as long as each byte came
+/// within the read timeout (a byte every 100 s held a slot for 30 minutes). The whole command
+/// is due within the command timeout, however it trickles in.
+#[tokio::test]
+async fn a_trickling_command_is_cut_off_at_the_command_deadline() {
+    let w = world(1 << 20, Duration::from_millis(600)).await;
+    let mut c = Client::greeted(&w).await;
+    let started = std::time::Instant::now();
+    let mut closed = None;
+    for b in b"MAIL FROM:<jane@example.test>".repeat(4) {
+        if c.io.write_all(&[b]).await.is_err() {
+            closed = Some(c.reply().await);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut buf = [0u8; 256];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), c.io.read(&mut buf)).await
+        {
+            closed = Some(String::from_utf8_lossy(&buf[..n]).to_string());
+            break;
+        }
+    }
+    let reply = closed.expect("the server gave up on the command");
+    assert!(reply.starts_with("421 4.4.2"), "{reply}");
+    // Cut off at the deadline (600 ms), not after the 116 bytes' 5.8 s.
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// The first EHLO is due within the greeting deadline, whatever else the client says first.
+#[tokio::test]
+async fn ehlo_is_due_soon_after_the_greeting() {
+    let w = world(1 << 20, Duration::from_millis(500)).await;
+    let mut c = Client::start(&w, CancellationToken::new());
+    c.reply().await;
+    c.cmd("NOOP", "250").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.cmd("NOOP", "250").await;
+    let r = c.reply().await;
+    assert!(r.starts_with("421 4.4.2"), "{r}");
+}
+
+/// A message that stops arriving at the minimum rate after the grace is cut off, and
+/// nothing of it is filed.
+#[tokio::test]
+async fn a_message_trickling_below_the_minimum_rate_is_cut_off() {
+    let w = world(1 << 20, Duration::from_millis(700)).await;
+    let mut c = Client::greeted(&w).await;
+    c.envelope(&w).await;
+    let body = reply_body(&w.reply_to, "slow@x", "slow");
+    let mut reply = None;
+    for b in body.as_bytes() {
+        c.send(&[*b]).await;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let mut buf = [0u8; 256];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), c.io.read(&mut buf)).await
+        {
+            reply = Some(String::from_utf8_lossy(&buf[..n]).to_string());
+            break;
+        }
+    }
+    let reply = reply.expect("cut off before the message ended");
+    assert!(
+        reply.starts_with("421 4.4.2 Data transfer too slow"),
+        "{reply}"
+    );
+    assert_eq!(w.store.thread(w.thread).await.unwrap().messages.len(), 1);
+}
+
+/// Mail for postmaster (or a bounce address) is a report, never a reply: a much smaller size
+/// limit applies; the same size to a reply address is fine.
+#[tokio::test]
+async fn reports_have_a_small_size_limit() {
+    let w = world(1 << 20, Duration::from_secs(30)).await;
+    let mut c = Client::greeted(&w).await;
+    c.cmd("MAIL FROM:<someone@example.test>", "250").await;
+    c.cmd("RCPT TO:<postmaster@reply.example.test>", "250")
+        .await;
+    c.cmd("DATA", "354").await;
+    let big = "x".repeat(8000);
+    c.send(reply_body("postmaster@reply.example.test", "pm@x", &big).as_bytes())
+        .await;
+    let r = c.reply().await;
+    assert!(r.starts_with("552 5.3.4"), "{r}");
+    c.envelope(&w).await;
+    c.send(reply_body(&w.reply_to, "big-reply@x", &big).as_bytes())
+        .await;
+    let r = c.reply().await;
+    assert!(r.starts_with("250"), "{r}");
+}
+
+/// The bytes all sessions buffer share one budget: over it, a message is answered 452 (try
+/// later), never kept in memory; once the budget is back, the same message is taken.
+#[tokio::test]
+async fn the_shared_data_budget_answers_452_not_out_of_memory() {
+    let mut w = world(1 << 20, Duration::from_secs(30)).await;
+    {
+        let shared = Arc::get_mut(&mut w.shared).expect("not shared yet");
+        shared.budget = DataBudget::new(2 * super::super::budget::CHUNK as u64);
+    }
+    // Another session holds most of the budget.
+    let mut hog = crate::inbound::smtp::budget::Drawn::default();
+    assert!(w.shared.budget.cover(&mut hog, super::super::budget::CHUNK));
+    let mut c = Client::greeted(&w).await;
+    c.envelope(&w).await;
+    let big = "y".repeat(100_000);
+    c.send(reply_body(&w.reply_to, "budget@x", &big).as_bytes())
+        .await;
+    let r = c.reply().await;
+    assert!(r.starts_with("452 4.3.1"), "{r}");
+    assert_eq!(w.store.thread(w.thread).await.unwrap().messages.len(), 1);
+    drop(hog);
+    c.envelope(&w).await;
+    c.send(reply_body(&w.reply_to, "budget@x", &big).as_bytes())
+        .await;
+    let r = c.reply().await;
+    assert!(r.starts_with("250"), "{r}");
+    assert_eq!(w.shared.budget.available(), 2 * super::super::budget::CHUNK);
 }
