@@ -15,4 +15,5 @@ pub mod inbound;
 pub mod logging;
 pub mod outbound;
 pub mod store;
+pub mod supervise;
 pub mod tls;

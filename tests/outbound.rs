@@ -341,8 +341,11 @@ fn permanent_failure_is_not_retried() {
     let again = sb.run(&["outbox", "list"]).ok().json();
     assert_eq!(again["attempts"], 1);
     assert_eq!(again["status"], "failed");
-    daemon.stop();
+    let log = daemon.stop().stderr;
     assert!(peer.received().is_empty());
+    // The relay's reply names the recipient; the log keeps only the domain.
+    assert!(log.contains("<***@example.test>"), "{log}");
+    assert!(!log.contains("jane@example.test"), "{log}");
 }
 
 #[test]

@@ -123,6 +123,32 @@ fn no_plaintext_in_any_database_file() {
         .ok();
         secrets.extend([subject, body, reply]);
     }
+    // Display names are personal data too (they were stored in clear).
+    let named = sb
+        .run_with_stdin(
+            &[
+                "thread",
+                "new",
+                "--from",
+                "Dr Wombat Okonkwo <lee@clinic.example.test>",
+                "--to",
+                "Jane Axolotl-Doe <jane@example.test>",
+                "--subject",
+                "Names",
+            ],
+            "Hello.",
+        )
+        .ok()
+        .json();
+    secrets.extend(["Wombat Okonkwo".to_owned(), "Axolotl-Doe".to_owned()]);
+    let shown = sb
+        .run(&["thread", "show", named["thread_id"].as_str().unwrap()])
+        .ok()
+        .json();
+    assert_eq!(
+        shown["participants"][0]["display_name"],
+        "Dr Wombat Okonkwo"
+    );
     // Sanity: the store really holds them (so the scan below is looking for the right bytes).
     let listed = sb.run(&["thread", "list"]).ok().stdout;
     assert!(listed.contains("Zebrafinch0003"));

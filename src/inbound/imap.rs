@@ -155,14 +155,27 @@ impl Poller {
         })
     }
 
-    /// Watches the mailbox until `shutdown`.
+    /// Watches the mailbox until `shutdown`; restarted with a growing pause if it ever panics.
     pub async fn run(self, shutdown: CancellationToken) {
+        crate::supervise::restart_on_panic(
+            "imap-poller",
+            &shutdown,
+            crate::supervise::FIRST_PAUSE,
+            || self.watch(&shutdown),
+        )
+        .await;
+        self.counters.log("IMAP poller stopped");
+    }
+
+    /// Connects, handles the mailbox and waits for more, reconnecting after every error, until
+    /// `shutdown`.
+    async fn watch(&self, shutdown: &CancellationToken) {
         let mut backoff = BACKOFF_FIRST;
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            let result = self.session(&shutdown, &mut backoff).await;
+            let result = self.session(shutdown, &mut backoff).await;
             if shutdown.is_cancelled() {
                 break;
             }
@@ -183,7 +196,6 @@ impl Poller {
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
-        self.counters.log("IMAP poller stopped");
     }
 
     async fn connect(&self) -> Result<Session, ImapError> {

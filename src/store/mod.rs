@@ -86,7 +86,7 @@ pub enum StoreError {
 /// The database, opened with the keyring that seals its content.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     /// The database file, for the inbound writer's own connection.
     path: PathBuf,
     keyring: Arc<Keyring>,

@@ -1,0 +1,348 @@
+//! The pipeline against a real SQLite store: what is held and why, release and rejection,
+//! removal racing a reply, delivery reports that prove nothing, and what raw copies are kept.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::*;
+use crate::crypto::token::{bounce_address, notification_message_id};
+use crate::inbound::committer::Committer;
+use crate::store::testing::{self, TestStore};
+use crate::store::{DeliveryStatus, HeldStatus};
+
+/// Bytes that make [`Parsed::read`] panic in test builds.
+pub(super) const PANIC_TRIGGER: &[u8] = b"X-Test-Provoke-Panic: yes";
+
+const DOMAIN: &str = "reply.example.test";
+
+struct World {
+    fixture: TestStore,
+    pipeline: Pipeline,
+    thread: ThreadId,
+    jane: ParticipantId,
+    /// Jane's reply address.
+    reply_to: String,
+    /// The Message-ID of Jane's notification, as the worker fixes it.
+    notification_id: String,
+    notification: NotificationId,
+}
+
+async fn world() -> World {
+    let fixture = testing::open().await;
+    let store = fixture.store.clone();
+    let posted = testing::clinic_thread(&store, "Your results are in.").await;
+    let jane = testing::jane(&store, posted.thread_id).await;
+    let notification = posted.notifications[0];
+    let ring = fixture.keyring.clone();
+    let notification_id = notification_message_id(&ring, notification.0, DOMAIN);
+    store
+        .fix_message_ids(&[(notification, notification_id.clone())])
+        .await
+        .unwrap();
+    let token = ReplyToken::issue(&ring, posted.thread_id, jane, clock::now());
+    let pipeline = Pipeline::new(
+        store.clone(),
+        ring,
+        Committer::start(store.clone()).unwrap().0,
+        DOMAIN,
+        "mx.example.test",
+        30,
+        Arc::new(Notify::new()),
+    );
+    World {
+        pipeline,
+        thread: posted.thread_id,
+        jane,
+        reply_to: token.address(DOMAIN),
+        notification_id,
+        notification,
+        fixture,
+    }
+}
+
+fn envelope(from: &str, to: &[&str]) -> Envelope {
+    Envelope {
+        mail_from: (!from.is_empty()).then(|| from.to_owned()),
+        null_sender: from.is_empty(),
+        rcpt_to: to.iter().map(|t| t.to_string()).collect(),
+        verified: Vec::new(),
+        door: Door::Smtp,
+        imap: None,
+    }
+}
+
+fn message(extra_headers: &str, to: &str, id: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: jane@example.test\r\nTo: {to}\r\nMessage-ID: <{id}>\r\nSubject: Re: S\r\n{extra_headers}\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+async fn bodies(w: &World) -> Vec<String> {
+    let view = w.fixture.store.thread(w.thread).await.unwrap();
+    view.messages.into_iter().map(|m| m.body).collect()
+}
+
+/// A panic while handling one message holds that message, sealed and whole; a release that
+/// panics again leaves it held; a rejection destroys the copy.
+#[tokio::test]
+async fn a_panic_holds_the_message_and_nothing_else() {
+    let w = world().await;
+    let raw = message(
+        &format!("{}\r\n", String::from_utf8_lossy(PANIC_TRIGGER)),
+        &w.reply_to,
+        "boom@x",
+        "This triggers a defect.",
+    );
+    let env = envelope("jane@example.test", &[&w.reply_to]);
+    let outcome = w.pipeline.process(&env, raw.clone()).await.unwrap();
+    let Outcome::Held { id, reason } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(reason, HoldReason::ProcessingFailed);
+    let held = w.fixture.store.held(id).await.unwrap();
+    assert_eq!(held.raw, raw, "the whole message is kept");
+    assert_eq!(held.envelope.rcpt_to, vec![w.reply_to.clone()]);
+    assert_eq!(held.summary.thread, None);
+
+    // The pipeline carries on with the next message.
+    let ok = message("", &w.reply_to, "fine@x", "All good, thanks.");
+    let outcome = w.pipeline.process(&env, ok).await.unwrap();
+    assert!(matches!(outcome, Outcome::Filed { .. }), "{outcome:?}");
+
+    let again = w.pipeline.release(id, &env, raw, "staff").await;
+    assert!(
+        matches!(again, Err(ReleaseError::StillFailing)),
+        "{again:?}"
+    );
+    assert_eq!(
+        w.fixture.store.held(id).await.unwrap().summary.status,
+        HeldStatus::Held
+    );
+    w.fixture.store.reject_held(id, "staff").await.unwrap();
+    let rejected = w.fixture.store.held(id).await.unwrap();
+    assert_eq!(rejected.summary.status, HeldStatus::Rejected);
+    assert_eq!(rejected.summary.decided_by.as_deref(), Some("staff"));
+    assert!(rejected.raw.is_empty(), "the copy is destroyed");
+    assert!(matches!(
+        w.fixture.store.reject_held(id, "staff").await,
+        Err(StoreError::HeldDecided(_))
+    ));
+}
+
+/// Regression: a Message-ID of one of our notifications in References was enough to file a
+/// reply into its thread. Now it is held, and a person's release files it.
+#[tokio::test]
+async fn a_reply_linked_only_by_a_message_id_is_held_until_released() {
+    let w = world().await;
+    let raw = message(
+        &format!(
+            "In-Reply-To: <{0}>\r\nReferences: <{0}>\r\n",
+            w.notification_id
+        ),
+        "postmaster@reply.example.test",
+        "refs-only@x",
+        "Written without a token.",
+    );
+    let env = envelope("jane@example.test", &["postmaster@reply.example.test"]);
+    let outcome = w.pipeline.process(&env, raw.clone()).await.unwrap();
+    let Outcome::Held { id, reason } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(reason, HoldReason::LinkedByReferences);
+    assert_eq!(bodies(&w).await.len(), 1, "nothing filed");
+    let held = w.fixture.store.held(id).await.unwrap();
+    assert_eq!(held.summary.thread, Some(w.thread));
+    assert_eq!(held.summary.participant, Some(w.jane));
+
+    // A Message-ID that only looks like ours does not even get that far.
+    let forged = message(
+        "References: <sp2.0000000000000001.aaaaaaaaaaaaaaaa@reply.example.test>\r\n",
+        "postmaster@reply.example.test",
+        "forged@x",
+        "Forged.",
+    );
+    let outcome = w.pipeline.process(&env, forged).await.unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Ignored {
+            reason: "postmaster"
+        }
+    );
+
+    let released = w.pipeline.release(id, &env, raw.clone(), "dr.lee").await;
+    assert!(
+        matches!(released, Ok(Outcome::Filed { .. })),
+        "{released:?}"
+    );
+    assert_eq!(bodies(&w).await[1], "Written without a token.");
+    let held = w.fixture.store.held(id).await.unwrap();
+    assert_eq!(held.summary.status, HeldStatus::Released);
+    assert_eq!(held.summary.decided_by.as_deref(), Some("dr.lee"));
+    let twice = w.pipeline.release(id, &env, raw, "dr.lee").await;
+    assert!(matches!(twice, Err(ReleaseError::Decided(_))), "{twice:?}");
+    assert_eq!(bodies(&w).await.len(), 2);
+}
+
+/// Regression: a participant removed between RCPT (where the token was checked) and the end
+/// of DATA still had that one message filed. The commit checks again.
+#[tokio::test]
+async fn removal_between_rcpt_and_data_files_nothing() {
+    let w = world().await;
+    let target = match w.pipeline.check_recipient(&w.reply_to).await {
+        Ok(Recipient::Reply(t)) => t,
+        other => panic!("{other:?}"),
+    };
+    let jane = Address::parse("jane@example.test").unwrap();
+    w.fixture
+        .store
+        .remove_participant(w.thread, &jane)
+        .await
+        .unwrap();
+    let mut env = envelope("jane@example.test", &[&w.reply_to]);
+    env.verified.push(target);
+    let raw = message("", &w.reply_to, "late@x", "Sent just after removal.");
+    let outcome = w.pipeline.process(&env, raw).await.unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Rejected {
+            reason: "participant-revoked"
+        }
+    );
+    assert_eq!(bodies(&w).await.len(), 1);
+}
+
+/// Regression: removing a participant left their queued notification to go out, with
+/// content. It is cancelled at once.
+#[tokio::test]
+async fn removal_cancels_waiting_notifications() {
+    let w = world().await;
+    let store = &w.fixture.store;
+    let jane = Address::parse("jane@example.test").unwrap();
+    assert_eq!(store.remove_participant(w.thread, &jane).await.unwrap(), 1);
+    let rows = store
+        .list_notifications(None, Some(w.thread))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, DeliveryStatus::Cancelled);
+    assert_eq!(rows[0].attempts, 0);
+    let due = store
+        .claim_due("test", clock::now() + 1, 10, 60)
+        .await
+        .unwrap();
+    assert!(due.is_empty(), "a cancelled notification is never claimed");
+}
+
+/// Regression: a delivery report sent by anyone to postmaster, naming a notification's
+/// Message-ID, marked it bounced. Only one sent with a null sender to the notification's own
+/// bounce address changes its status; the other is recorded as information.
+#[tokio::test]
+async fn only_a_verified_delivery_report_changes_a_status() {
+    let w = world().await;
+    let store = &w.fixture.store;
+    store
+        .record_attempts(&[(
+            w.notification,
+            crate::store::Attempt::Sent {
+                reply: "250 ok".into(),
+                at: clock::now(),
+            },
+        )])
+        .await
+        .unwrap();
+    let dsn = |to: &str| {
+        format!(
+            "From: MAILER-DAEMON@mx.example.test\r\nTo: {to}\r\nSubject: Undelivered\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; jane@example.test\r\nAction: failed\r\nStatus: 5.1.1\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{}>\r\nSubject: S\r\n--B--\r\n",
+            w.notification_id
+        )
+        .into_bytes()
+    };
+    let status = || async {
+        store
+            .list_notifications(None, Some(w.thread))
+            .await
+            .unwrap()[0]
+            .status
+    };
+    let postmaster = "postmaster@reply.example.test";
+    for env in [
+        envelope("attacker@evil.test", &[postmaster]),
+        envelope("", &[postmaster]),
+    ] {
+        let outcome = w.pipeline.process(&env, dsn(postmaster)).await.unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::DeliveryStatus {
+                notification: w.notification
+            }
+        );
+        assert_eq!(
+            status().await,
+            DeliveryStatus::Sent,
+            "unverified: no change"
+        );
+    }
+    let bounce = bounce_address(&w.fixture.keyring, w.notification.0, DOMAIN);
+    // The right address but a sender: still not a bounce.
+    w.pipeline
+        .process(&envelope("attacker@evil.test", &[&bounce]), dsn(&bounce))
+        .await
+        .unwrap();
+    assert_eq!(status().await, DeliveryStatus::Sent);
+    w.pipeline
+        .process(&envelope("", &[&bounce]), dsn(&bounce))
+        .await
+        .unwrap();
+    assert_eq!(status().await, DeliveryStatus::Bounced);
+}
+
+/// Regression: a rejected message with a valid token kept its whole raw copy. Only filed
+/// (and held) messages keep one.
+#[tokio::test]
+async fn only_filed_and_held_messages_keep_a_raw_copy() {
+    let w = world().await;
+    let wrong_sender = message("", &w.reply_to, "wrong@x", "Not Jane.")
+        .into_iter()
+        .collect::<Vec<u8>>();
+    let wrong_sender = String::from_utf8(wrong_sender)
+        .unwrap()
+        .replace("From: jane@example.test", "From: mallory@example.test")
+        .into_bytes();
+    let outcome = w
+        .pipeline
+        .process(
+            &envelope("mallory@example.test", &[&w.reply_to]),
+            wrong_sender,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Rejected {
+            reason: "sender-mismatch"
+        }
+    );
+    let filed = w
+        .pipeline
+        .process(
+            &envelope("jane@example.test", &[&w.reply_to]),
+            message("", &w.reply_to, "right@x", "From Jane."),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(filed, Outcome::Filed { .. }));
+    let rows: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT outcome, raw IS NOT NULL FROM inbound ORDER BY received_at, outcome",
+    )
+    .fetch_all(&w.fixture.store.pool)
+    .await
+    .unwrap();
+    let mut rows = rows;
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![("filed".to_owned(), true), ("rejected".to_owned(), false)]
+    );
+}

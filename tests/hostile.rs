@@ -1,0 +1,464 @@
+//! What a stranger can send, through the real daemon: each case here once crashed it, stalled
+//! it, leaked a token, or filed what it should not have (issue 11). Every test names what it
+//! guards against.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Daemon, Sandbox, client_reply, messages, notification_to, smtp_send, wait_outbox};
+
+const JANE: &str = "jane@example.test";
+const LEE: &str = "lee@clinic.example.test";
+
+fn setup(extra: &str) -> (Sandbox, Daemon, String) {
+    let sb = Sandbox::with_keyring(extra);
+    let thread = sb.new_thread(
+        "convenience",
+        "Lab results",
+        "Your results are in. All values are normal.",
+    );
+    let daemon = Daemon::start(&sb, &[]);
+    (sb, daemon, thread)
+}
+
+fn code(v: &serde_json::Value) -> i64 {
+    v[0].as_i64().unwrap_or(-1)
+}
+
+/// A reply written by hand: Jane to her reply address, with extra headers and a body.
+fn reply(to: &str, id: &str, headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Jane Doe <{JANE}>\r\nTo: {to}\r\nSubject: Re: Lab results\r\nMessage-ID: <{id}>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\n{headers}\r\n{body}"
+    )
+    .into_bytes()
+}
+
+fn jane_reply_address(sb: &Sandbox) -> String {
+    let n = notification_to(sb, JANE);
+    common::reply_address(&mail_parser::MessageParser::default().parse(&n).unwrap())
+}
+
+/// Crashed the daemon (stack overflow): a format=flowed reply ending in tens of thousands of
+/// line breaks. The sender's MTA retried and killed it again. Now it is filed, and the CLI
+/// reads the same file.
+#[test]
+fn a_flowed_reply_with_a_flood_of_line_breaks() {
+    let (sb, daemon, thread) = setup("");
+    let to = jane_reply_address(&sb);
+    let raw = reply(
+        &to,
+        "flood@x.test",
+        "Content-Type: text/plain; charset=utf-8; format=flowed\r\n",
+        &format!("I will come on \r\nTuesday.\r\n{}", "\r\n".repeat(60_000)),
+    );
+    let out = smtp_send(sb.smtp_port, JANE, &[&to], &raw, None);
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    assert_eq!(messages(&sb, &thread)[1]["body"], "I will come on Tuesday.");
+    let file = sb.dir.path().join("flood.eml");
+    std::fs::write(&file, &raw).unwrap();
+    let text = sb.run(&["reply-text", file.to_str().unwrap()]).ok().stdout;
+    assert_eq!(text.trim_end(), "I will come on Tuesday.");
+    daemon.stop();
+}
+
+/// Panicked on non-ASCII input (the client got no answer, the panic wrote the person's text
+/// into the log): a no-break space before an "On … wrote:" sharing a line with the reply, and
+/// an HTML part ending inside a tag with a multi-byte character.
+#[test]
+fn non_ascii_that_used_to_panic() {
+    let (sb, daemon, thread) = setup("");
+    let to = jane_reply_address(&sb);
+    let nbsp = reply(
+        &to,
+        "nbsp@x.test",
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n",
+        "See you then, Zebrafinch.\u{a0}On Sun, 22 Nov 2026 at 09:00, Lee Family Practice <noreply@example.test> wrote:\r\n> Your results are in.\r\n",
+    );
+    let out = smtp_send(sb.smtp_port, JANE, &[&to], &nbsp, None);
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    let html = reply(
+        &to,
+        "html@x.test",
+        "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n",
+        "<p>Thanks, Quokka.</p><div title=\"é",
+    );
+    let out = smtp_send(sb.smtp_port, JANE, &[&to], &html, None);
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    let bodies: Vec<String> = messages(&sb, &thread)
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        bodies[1..],
+        ["See you then, Zebrafinch.", "Thanks, Quokka."]
+    );
+    let log = daemon.stop().stderr;
+    assert!(!log.contains("panic"), "{log}");
+    assert!(
+        !log.contains("Zebrafinch") && !log.contains("Quokka"),
+        "{log}"
+    );
+}
+
+/// A Message-ID of one of our notifications in References was enough to reach a thread (it
+/// carried the reply token). Mail naming a notification only that way — here sent to
+/// postmaster — is held for a person, and filed only when they release it.
+#[test]
+fn a_reply_linked_only_by_references_is_held() {
+    let (sb, daemon, thread) = setup("");
+    let n = notification_to(&sb, JANE);
+    let mid = mail_parser::MessageParser::default()
+        .parse(&n)
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_owned();
+    let postmaster = "postmaster@reply.example.test";
+    let raw = reply(
+        postmaster,
+        "refs@x.test",
+        &format!("In-Reply-To: <{mid}>\r\nReferences: <{mid}>\r\nContent-Type: text/plain\r\n"),
+        "My plus address got lost, Pangolin.\r\n",
+    );
+    let out = smtp_send(sb.smtp_port, JANE, &[postmaster], &raw, None);
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    assert_eq!(messages(&sb, &thread).len(), 1, "not filed");
+
+    let held = sb.run(&["held", "list"]).ok().json();
+    assert_eq!(held["reason"], "linked-by-references");
+    assert_eq!(held["status"], "held");
+    assert_eq!(held["thread_id"], thread.as_str());
+    let id = held["id"].as_str().unwrap().to_owned();
+    let shown = sb.run(&["held", "show", &id]).ok().json();
+    assert_eq!(shown["reply_text"], "My plus address got lost, Pangolin.");
+    assert_eq!(shown["from"], JANE);
+
+    let released = sb
+        .run(&["held", "release", &id, "--by", "dr.lee"])
+        .ok()
+        .json();
+    assert_eq!(released["outcome"], "filed");
+    assert_eq!(
+        messages(&sb, &thread)[1]["body"],
+        "My plus address got lost, Pangolin."
+    );
+    let held = sb.run(&["held", "list"]).ok().json();
+    assert_eq!(held["status"], "released");
+    assert_eq!(held["decided_by"], "dr.lee");
+    // The staff are notified as for any filed reply.
+    wait_outbox(&sb, Duration::from_secs(30), |rows| {
+        rows.iter()
+            .any(|r| r["recipient"] == LEE && r["status"] == "sent")
+    });
+    let again = sb.run(&["held", "release", &id, "--by", "dr.lee"]);
+    assert_ne!(again.status, 0);
+    assert!(again.stderr.contains("already"), "{}", again.stderr);
+    daemon.stop();
+}
+
+/// A participant removed while notifications to them waited still got them, with content.
+/// Removal cancels them.
+#[test]
+fn removal_cancels_queued_notifications() {
+    let sb = Sandbox::with_keyring("");
+    let out = sb
+        .run_with_stdin(
+            &[
+                "thread",
+                "new",
+                "--from",
+                "Dr Lee <lee@clinic.example.test>",
+                "--to",
+                JANE,
+                "--to",
+                "tom@example.test",
+                "--subject",
+                "Family results",
+                "--mode",
+                "convenience",
+            ],
+            "Both of your results are in.",
+        )
+        .ok()
+        .json();
+    let thread = out["thread_id"].as_str().unwrap().to_owned();
+    sb.post(&thread, LEE, "A second message for both of you.")
+        .ok();
+    let removed = sb
+        .run(&[
+            "thread",
+            "remove-participant",
+            &thread,
+            "--address",
+            "tom@example.test",
+        ])
+        .ok()
+        .json();
+    assert_eq!(removed["removed"], "tom@example.test");
+    let daemon = Daemon::start(&sb, &[]);
+    let rows = wait_outbox(&sb, Duration::from_secs(60), |rows| {
+        rows.iter()
+            .filter(|r| r["recipient"] == JANE && r["status"] == "sent")
+            .count()
+            == 2
+    });
+    let tom: Vec<_> = rows
+        .iter()
+        .filter(|r| r["recipient"] == "tom@example.test")
+        .collect();
+    assert_eq!(tom.len(), 2);
+    assert!(tom.iter().all(|r| r["status"] == "cancelled"), "{tom:?}");
+    let spooled = common::files_below(&sb.data_dir().join("spool"));
+    for f in spooled {
+        let raw = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&raw).contains("tom@example.test"),
+            "{} went to Tom",
+            f.display()
+        );
+    }
+    let cancelled = sb.run(&["outbox", "list", "--status", "cancelled"]).ok();
+    assert_eq!(cancelled.json_lines().len(), 2);
+    daemon.stop();
+}
+
+/// An unauthenticated report sent to postmaster, quoting a notification's Message-ID, marked it
+/// bounced and stopped its delivery. Only a report to the notification's own bounce address
+/// with a null sender counts.
+#[test]
+fn a_report_to_postmaster_proves_nothing() {
+    let (sb, daemon, _thread) = setup("");
+    let n = notification_to(&sb, JANE);
+    let mid = mail_parser::MessageParser::default()
+        .parse(&n)
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_owned();
+    let postmaster = "postmaster@reply.example.test";
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.evil.test\r\nTo: {postmaster}\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.evil.test\r\n\r\nFinal-Recipient: rfc822; jane@example.test\r\nAction: failed\r\nStatus: 5.1.1\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{mid}>\r\nSubject: Lab results\r\n--B--\r\n"
+    );
+    for sender in ["attacker@evil.test", "<>"] {
+        let out = smtp_send(sb.smtp_port, sender, &[postmaster], dsn.as_bytes(), None);
+        assert_eq!(code(&out["data"]), 250, "{out}");
+    }
+    let rows = sb.run(&["outbox", "list"]).ok().json_lines();
+    let jane = rows.iter().find(|r| r["recipient"] == JANE).unwrap();
+    assert_eq!(jane["status"], "sent", "{jane}");
+    daemon.stop();
+}
+
+/// postmaster@ accepted full-size DATA from anyone. Reports get a small limit.
+#[test]
+fn postmaster_takes_only_small_messages() {
+    let (sb, daemon, _thread) = setup("");
+    let postmaster = "postmaster@reply.example.test";
+    let big = format!(
+        "From: someone@example.test\r\nSubject: hello\r\n\r\n{}\r\n",
+        "x".repeat(1 << 20)
+    );
+    let out = smtp_send(
+        sb.smtp_port,
+        "someone@example.test",
+        &[postmaster],
+        big.as_bytes(),
+        None,
+    );
+    assert_eq!(code(&out["data"]), 552, "{out}");
+    let small = "From: someone@example.test\r\nSubject: hello\r\n\r\nHi postmaster.\r\n";
+    let out = smtp_send(
+        sb.smtp_port,
+        "someone@example.test",
+        &[postmaster],
+        small.as_bytes(),
+        None,
+    );
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    daemon.stop();
+}
+
+/// A rejected message with a valid token kept its whole raw copy in the database.
+#[test]
+fn a_rejected_reply_leaves_no_raw_copy() {
+    let (sb, daemon, thread) = setup("");
+    let notification = notification_to(&sb, JANE);
+    let (to, raw) = client_reply(
+        &notification,
+        "mallory@example.test",
+        "I am not Jane, Wombat.",
+        "forwarded@x.test",
+    );
+    let out = smtp_send(sb.smtp_port, "mallory@example.test", &[&to], &raw, None);
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    assert_eq!(messages(&sb, &thread).len(), 1);
+    daemon.stop();
+    let db = rusqlite::Connection::open(sb.data_dir().join("sealpost.db")).unwrap();
+    let rows: Vec<(String, bool)> = db
+        .prepare("SELECT outcome, raw IS NOT NULL FROM inbound")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, vec![("rejected".to_owned(), false)]);
+}
+
+/// Addresses were folded with Unicode rules (U+212A KELVIN SIGN became "k"); invisible and
+/// text-direction characters passed in display names; control characters passed into
+/// `--subject`.
+#[test]
+fn lookalike_addresses_names_and_subjects() {
+    let sb = Sandbox::with_keyring("");
+    let new = |to: &[&str], subject: &str| {
+        let mut args = vec!["thread", "new", "--from", "lee@clinic.example.test"];
+        for t in to {
+            args.extend(["--to", t]);
+        }
+        args.extend(["--subject", subject]);
+        sb.run_with_stdin(&args, "Hello.")
+    };
+    let out = new(
+        &["kate@example.test", "\u{212a}ate@example.test"],
+        "Two people",
+    )
+    .ok();
+    let thread = out.json()["thread_id"].as_str().unwrap().to_owned();
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    assert_eq!(shown["participants"].as_array().unwrap().len(), 3);
+
+    for (to, subject, needle) in [
+        ("Dr \u{202e}eeL <x@example.test>", "S", "text-direction"),
+        ("Jane\u{200b} <x@example.test>", "S", "invisible"),
+        ("x\u{200b}@example.test", "S", "invisible"),
+        (
+            "x@example.test",
+            "Lab results\r\nBcc: evil@example.test",
+            "control",
+        ),
+        ("x@example.test", "Bell\u{7}", "control"),
+    ] {
+        let out = new(&[to], subject);
+        assert_ne!(out.status, 0, "{to:?} {subject:?}");
+        assert!(out.stderr.contains(needle), "{to:?}: {}", out.stderr);
+    }
+    assert_eq!(sb.run(&["thread", "list"]).ok().json_lines().len(), 1);
+}
+
+/// 200 idle connections from one address took every SMTP slot. Now one address has at most
+/// its share, and when the table is full the longest-idle session makes room, so a sender
+/// from elsewhere is still served.
+#[test]
+fn idle_connections_cannot_take_every_slot() {
+    let (sb, daemon, thread) = setup("max_connections = 30\nmax_connections_per_ip = 20\n");
+    let to = jane_reply_address(&sb);
+    let greeting = |s: &mut TcpStream| {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    // One address: 20 are served, the 21st is told to go at once.
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(("127.0.0.1", sb.smtp_port)).unwrap();
+        assert!(greeting(&mut s).starts_with("220"));
+        idle.push(s);
+    }
+    let mut s = TcpStream::connect(("127.0.0.1", sb.smtp_port)).unwrap();
+    let refused = greeting(&mut s);
+    assert!(refused.starts_with("421 4.7.0"), "{refused}");
+
+    // Ten more from other loopback addresses fill the table.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let others: Vec<tokio::net::TcpStream> = runtime.block_on(async {
+        let mut v = Vec::new();
+        for n in 2..12u8 {
+            v.push(connect_from([127, 0, 0, n], sb.smtp_port).await);
+        }
+        v
+    });
+    // Idle for longer than the two seconds that count as idle.
+    std::thread::sleep(Duration::from_millis(2500));
+    // A sender from yet another address is served: an idle session makes room.
+    let out = runtime.block_on(async {
+        let mut c = connect_from([127, 0, 0, 99], sb.smtp_port).await;
+        let raw = reply(
+            &to,
+            "room@x.test",
+            "Content-Type: text/plain\r\n",
+            "Got through, Okapi.\r\n",
+        );
+        conversation(&mut c, JANE, &to, &raw).await
+    });
+    assert!(out.starts_with("250"), "{out}");
+    assert_eq!(messages(&sb, &thread)[1]["body"], "Got through, Okapi.");
+    // The evicted one was told why.
+    let told = idle
+        .iter_mut()
+        .filter_map(|s| {
+            s.set_read_timeout(Some(Duration::from_millis(200))).ok()?;
+            let mut buf = [0u8; 256];
+            let n = s.read(&mut buf).ok()?;
+            Some(String::from_utf8_lossy(&buf[..n]).to_string())
+        })
+        .filter(|t| t.starts_with("421 4.3.2"))
+        .count();
+    assert_eq!(told, 1);
+    drop(others);
+    drop(idle);
+    daemon.stop();
+}
+
+/// A TCP connection from a chosen loopback source address (all of 127/8 is loopback here).
+async fn connect_from(ip: [u8; 4], port: u16) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((ip, 0))).unwrap();
+    socket
+        .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap()
+}
+
+/// Greeting, EHLO, MAIL, RCPT, DATA, the message, QUIT; returns the reply to the message.
+async fn conversation(c: &mut tokio::net::TcpStream, from: &str, to: &str, raw: &[u8]) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (r, mut w) = c.split();
+    let mut lines = BufReader::new(r).lines();
+    let answer = async |lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::ReadHalf<'_>>>| {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("an answer within 30 s")
+                .unwrap()
+                .unwrap_or_default();
+            if line.len() < 4 || line.as_bytes()[3] == b' ' {
+                return line;
+            }
+        }
+    };
+    let greeting = answer(&mut lines).await;
+    assert!(greeting.starts_with("220"), "{greeting}");
+    for (cmd, expect) in [
+        ("EHLO client.example.test".to_owned(), "250"),
+        (format!("MAIL FROM:<{from}>"), "250"),
+        (format!("RCPT TO:<{to}>"), "250"),
+        ("DATA".to_owned(), "354"),
+    ] {
+        w.write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
+        let got = answer(&mut lines).await;
+        assert!(got.starts_with(expect), "{cmd} -> {got}");
+    }
+    let mut data = raw.to_vec();
+    if !data.ends_with(b"\r\n") {
+        data.extend_from_slice(b"\r\n");
+    }
+    data.extend_from_slice(b".\r\n");
+    w.write_all(&data).await.unwrap();
+    let result = answer(&mut lines).await;
+    let _ = w.write_all(b"QUIT\r\n").await;
+    result
+}
