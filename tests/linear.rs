@@ -39,8 +39,11 @@ fn message(content_type: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Makes a message of about the size given.
+type Shape = Box<dyn Fn(usize) -> Vec<u8>>;
+
 /// Adversarial shapes, each a function of a size in bytes (roughly).
-fn shapes() -> Vec<(&'static str, Box<dyn Fn(usize) -> Vec<u8>>)> {
+fn shapes() -> Vec<(&'static str, Shape)> {
     let html = "text/html; charset=utf-8";
     let flowed = "text/plain; charset=utf-8; format=flowed";
     let plain = "text/plain; charset=utf-8";
