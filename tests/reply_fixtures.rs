@@ -53,3 +53,31 @@ fn explain_lists_removed_lines_with_reasons() {
         "{text}"
     );
 }
+
+/// Every message that once crashed, stalled or fooled Sealpost (fixtures/hostile) goes through
+/// the real CLI's extraction: an answer, no abort.
+#[test]
+fn hostile_fixtures_are_handled() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/hostile");
+    let mut cases = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "eml") {
+            continue;
+        }
+        cases += 1;
+        let out = Command::new(common::binary())
+            .arg("reply-text")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code().is_some(),
+            "{} killed the CLI",
+            path.display()
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panic"), "{}: {stderr}", path.display());
+    }
+    assert!(cases >= 2);
+}

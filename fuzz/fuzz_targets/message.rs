@@ -1,0 +1,21 @@
+//! A raw message as the inbound pipeline reads it before asking the database anything:
+//! parsed, classified, its references read, its reply text extracted; and the same bytes as a
+//! decoded body and as HTML. Nothing may panic, whatever the bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sealpost::inbound::classify::{classify, referenced_ids};
+use sealpost::inbound::reply_text;
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(m) = mail_parser::MessageParser::default().parse(data) {
+        let _ = classify(&m, false);
+        let _ = classify(&m, true);
+        let _ = referenced_ids(&m);
+        let _ = reply_text::body_of(&m);
+    }
+    let _ = reply_text::from_message(data);
+    let text = String::from_utf8_lossy(data);
+    let _ = reply_text::from_body(&text);
+    let _ = reply_text::html::to_text(&text);
+});
