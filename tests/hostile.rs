@@ -462,3 +462,140 @@ async fn conversation(c: &mut tokio::net::TcpStream, from: &str, to: &str, raw: 
     let _ = w.write_all(b"QUIT\r\n").await;
     result
 }
+
+/// The load case: 500 hostile connections from 25 addresses — idle, trickling a
+/// command a byte a second, sending oversized DATA to postmaster — each reconnected as soon as
+/// it is closed, while a well-behaved sender files 100 replies, one connection each. Every
+/// reply is filed and every one of the sender's connections is greeted and served. The
+/// greeting latencies and the daemon's peak memory are printed (BENCHMARKS.md keeps them):
+/// they are measurements, not assertions, on a shared machine.
+#[test]
+fn a_hostile_crowd_does_not_keep_a_sender_out() {
+    let (sb, daemon, thread) = setup("");
+    let to = jane_reply_address(&sb);
+    let pid = daemon.child.as_ref().unwrap().id();
+    let port = sb.smtp_port;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (latencies, results, crowd_connections) = runtime.block_on(async {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut crowd = tokio::task::JoinSet::new();
+        for k in 0..500usize {
+            let ip = [127, 0, 0, 2 + (k / 20) as u8];
+            let (stop, connections) = (stop.clone(), connections.clone());
+            crowd.spawn(async move {
+                while !stop.is_cancelled() {
+                    connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let c = connect_from(ip, port).await;
+                    tokio::select! {
+                        _ = hostile(c, k % 5) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut latencies = Vec::new();
+        let mut results = Vec::new();
+        for i in 0..100 {
+            let raw = reply(
+                &to,
+                &format!("crowd-{i}@x.test"),
+                "Content-Type: text/plain\r\n",
+                &format!("Reply number {i} through the crowd.\r\n"),
+            );
+            let started = std::time::Instant::now();
+            let mut c = connect_from([127, 0, 0, 1], port).await;
+            let (greeted, result) = timed_conversation(&mut c, JANE, &to, &raw, started).await;
+            latencies.push(greeted);
+            results.push(result);
+        }
+        stop.cancel();
+        while crowd.join_next().await.is_some() {}
+        (
+            latencies,
+            results,
+            connections.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    });
+    let filed = results.iter().filter(|r| r.starts_with("250")).count();
+    assert_eq!(filed, 100, "{results:?}");
+    assert_eq!(messages(&sb, &thread).len(), 101);
+    let mut sorted = latencies.clone();
+    sorted.sort();
+    let peak_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .unwrap();
+    println!(
+        "hostile crowd: {crowd_connections} hostile connections made; sender's greetings: median {:?}, max {:?}; daemon peak RSS {} MiB",
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1],
+        peak_kib / 1024
+    );
+    // Bounded by the DATA budget and the connection table, not by what the crowd sends.
+    assert!(peak_kib < 1024 * 1024, "peak RSS {peak_kib} KiB");
+    daemon.stop();
+}
+
+/// One hostile connection's behaviour until the server closes it: 0–2 idle after the
+/// greeting, 3 trickling a command a byte a second, 4 oversized DATA to postmaster, then idle.
+async fn hostile(mut c: tokio::net::TcpStream, kind: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 4096];
+    let mut read = async |c: &mut tokio::net::TcpStream| c.read(&mut buf).await.unwrap_or(0) > 0;
+    if !read(&mut c).await {
+        return;
+    }
+    match kind {
+        3 => {
+            if c.write_all(b"EHLO trickle.test\r\n").await.is_err() || !read(&mut c).await {
+                return;
+            }
+            for b in b"MAIL FROM:<a@trickle.test>\r\n".iter().cycle() {
+                if c.write_all(&[*b]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        4 => {
+            let script = b"EHLO big.test\r\nMAIL FROM:<a@big.test>\r\nRCPT TO:<postmaster@reply.example.test>\r\nDATA\r\n";
+            if c.write_all(script).await.is_err() {
+                return;
+            }
+            let line = [b'x'; 998];
+            let mut block = Vec::with_capacity(1 << 20);
+            while block.len() < 2 << 20 {
+                block.extend_from_slice(&line);
+                block.extend_from_slice(b"\r\n");
+            }
+            block.extend_from_slice(b".\r\n");
+            if c.write_all(&block).await.is_err() {
+                return;
+            }
+        }
+        _ => {}
+    }
+    // Hold the connection until the server closes it.
+    while read(&mut c).await {}
+}
+
+/// [`conversation`], also returning how long the greeting took from `started`.
+async fn timed_conversation(
+    c: &mut tokio::net::TcpStream,
+    from: &str,
+    to: &str,
+    raw: &[u8],
+    started: std::time::Instant,
+) -> (Duration, String) {
+    let mut first = [0u8; 1];
+    let _ = tokio::time::timeout(Duration::from_secs(30), c.peek(&mut first)).await;
+    (started.elapsed(), conversation(c, from, to, raw).await)
+}

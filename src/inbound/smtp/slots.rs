@@ -1,13 +1,21 @@
 //! Who may hold an SMTP connection: at most `max_connections` at once, at most
-//! `max_connections_per_ip` from one address, and when every slot is taken, the session that
-//! has been idle longest gives way to the newcomer.
+//! `max_connections_per_ip` from one address, and when every slot is taken, an idle session
+//! from the most crowded address gives way to the newcomer.
 //!
 //! Idle connections are the cheapest attack there is: two hundred of them, from one address
 //! or from many, used to keep every well-behaved sender out for as long as the read timeout
 //! allowed. A session that is waiting for a command (not receiving a message, not being
-//! answered) is *idle*; when the table is full, the one idle the longest — at least
-//! [`MIN_IDLE`] — is told to close (it answers `421` first), and the new connection is served.
-//! A sender who is actually sending is never the one that goes.
+//! answered) is *idle*. When the table is full, a newcomer takes the place of an idle session:
+//!
+//! 1. from an address holding at least two sessions more than the newcomer's own — the most
+//!    crowded address first, its longest-idle session first — however briefly it has been
+//!    idle: a crowd only ever displaces itself, and a sender from a quiet address always finds
+//!    room while the crowd holds more than one connection per address;
+//! 2. failing that, the session idle the longest, if for at least [`MIN_IDLE`], from an address
+//!    holding more sessions than the newcomer's (many addresses with one idle connection each).
+//!
+//! The evicted session is told `421` and closed; a session that is actually sending a message
+//! or being answered is never the one that goes.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-/// A session idle for less than this is never evicted: a client between two commands of one
-/// transaction is idle for milliseconds.
+/// Under rule 2, a session idle for less than this is not evicted: a client between two
+/// commands of one transaction is idle for milliseconds.
 pub const MIN_IDLE: Duration = Duration::from_secs(2);
 
 /// The connection table, shared by the listener and every session.
@@ -74,10 +82,12 @@ impl Slots {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
-    /// Admits a connection from `ip`, evicting the longest-idle session if the table is full.
+    /// Admits a connection from `ip`, evicting an idle session from a more crowded address if
+    /// the table is full.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refused> {
         let mut t = self.inner.lock().expect("slot table lock");
-        if t.per_ip.get(&ip).copied().unwrap_or(0) >= self.max_per_ip {
+        let mine = t.per_ip.get(&ip).copied().unwrap_or(0);
+        if mine >= self.max_per_ip {
             return Err(Refused::PerIp);
         }
         // Sessions already told to go still count until they are gone, but no longer block.
@@ -85,16 +95,27 @@ impl Slots {
         if t.live.len() - leaving >= self.max_total {
             let now = self.now_ms();
             let min_idle = MIN_IDLE.as_millis() as u64;
-            let victim = t
+            let crowd = |s: &Shared| t.per_ip.get(&s.ip).copied().unwrap_or(0);
+            // Idle sessions that may give way at all: (crowd of their address, idle since).
+            let idle = t
                 .live
                 .values()
                 .filter(|s| !s.evict.is_cancelled())
                 .filter_map(|s| {
                     let since = s.idle_since.load(Ordering::Relaxed);
-                    (since != 0 && now.saturating_sub(since) >= min_idle).then_some((since, s))
+                    (since != 0).then_some((crowd(s), since, s))
+                });
+            let fair = idle
+                .clone()
+                .filter(|(crowd, _, _)| *crowd > mine + 1)
+                .max_by_key(|(crowd, since, _)| (*crowd, std::cmp::Reverse(*since)));
+            let longest = || {
+                idle.filter(|(crowd, since, _)| {
+                    *crowd > mine && now.saturating_sub(*since) >= min_idle
                 })
-                .min_by_key(|(since, _)| *since)
-                .map(|(_, s)| s.clone());
+                .min_by_key(|(_, since, _)| *since)
+            };
+            let victim = fair.or_else(longest).map(|(_, _, s)| s.clone());
             match victim {
                 Some(v) => v.evict.cancel(),
                 None => return Err(Refused::Full),
@@ -200,20 +221,67 @@ mod tests {
         assert_eq!(slots.len(), 3);
     }
 
+    /// Make every session of the table idle since long enough to be evicted.
+    fn age(slots: &Slots) {
+        for s in slots.inner.lock().unwrap().live.values() {
+            s.idle_since.store(1, Ordering::Relaxed);
+        }
+        while slots.now_ms() < MIN_IDLE.as_millis() as u64 + 2 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A crowd that reconnects as fast as it is evicted only ever displaces itself; a sender
+    /// from a quiet address always finds room.
+    #[test]
+    fn a_crowd_displaces_only_itself() {
+        let slots = Slots::new(10, 10);
+        let mut crowd: Vec<Slot> = (0..10).map(|_| slots.admit(ip(1)).unwrap()).collect();
+        for s in &crowd {
+            s.idle();
+        }
+        // The crowd's own address cannot evict itself to get more.
+        assert_eq!(slots.admit(ip(1)).err(), Some(Refused::PerIp));
+        // A quiet address gets in at once: the crowd's sessions need not be idle for long.
+        let quiet = slots.admit(ip(2)).unwrap();
+        quiet.idle();
+        let evicted = crowd
+            .iter()
+            .filter(|s| s.shared.evict.is_cancelled())
+            .count();
+        assert_eq!(evicted, 1);
+        crowd.retain(|s| !s.shared.evict.is_cancelled());
+        // A second crowd address takes places from the first until the two are even, never
+        // from the quiet one; then it is refused.
+        let mut second = Vec::new();
+        let refused = loop {
+            match slots.admit(ip(3)) {
+                Ok(s) => {
+                    s.idle();
+                    second.push(s);
+                    crowd.retain(|s| !s.shared.evict.is_cancelled());
+                }
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(refused, Refused::Full);
+        assert!(!quiet.shared.evict.is_cancelled());
+        assert!(
+            crowd.len().abs_diff(second.len()) <= 1,
+            "{} {}",
+            crowd.len(),
+            second.len()
+        );
+        assert_eq!(crowd.len() + second.len() + 1, 10);
+    }
+
     #[tokio::test]
     async fn the_longest_idle_session_gives_way() {
         let slots = Slots::new(2, 5);
         let old = slots.admit(ip(1)).unwrap();
         let busy = slots.admit(ip(2)).unwrap();
-        old.idle();
+        age(&slots);
         busy.busy();
-        // Pretend the idle one has been idle for a while.
-        old.shared.idle_since.store(1, Ordering::Relaxed);
-        let tokio_time = std::time::Instant::now();
-        while slots.now_ms() < MIN_IDLE.as_millis() as u64 + 2 {
-            std::thread::sleep(Duration::from_millis(50));
-            assert!(tokio_time.elapsed() < Duration::from_secs(10));
-        }
         let newcomer = slots.admit(ip(3)).unwrap();
         tokio::time::timeout(Duration::from_secs(1), old.evicted())
             .await
