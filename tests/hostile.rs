@@ -13,6 +13,9 @@ use common::{Daemon, Sandbox, client_reply, messages, notification_to, smtp_send
 const JANE: &str = "jane@example.test";
 const LEE: &str = "lee@clinic.example.test";
 
+/// The two load tests take the machine's cores; they run one at a time.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn setup(extra: &str) -> (Sandbox, Daemon, String) {
     let sb = Sandbox::with_keyring(extra);
     let thread = sb.new_thread(
@@ -425,14 +428,25 @@ async fn connect_from(ip: [u8; 4], port: u16) -> tokio::net::TcpStream {
 
 /// Greeting, EHLO, MAIL, RCPT, DATA, the message, QUIT; returns the reply to the message.
 async fn conversation(c: &mut tokio::net::TcpStream, from: &str, to: &str, raw: &[u8]) -> String {
+    conversation_within(c, from, to, raw, Duration::from_secs(30)).await
+}
+
+/// [`conversation`], waiting at most `limit` for each answer.
+async fn conversation_within(
+    c: &mut tokio::net::TcpStream,
+    from: &str,
+    to: &str,
+    raw: &[u8],
+    limit: Duration,
+) -> String {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let (r, mut w) = c.split();
     let mut lines = BufReader::new(r).lines();
     let answer = async |lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::ReadHalf<'_>>>| {
         loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            let line = tokio::time::timeout(limit, lines.next_line())
                 .await
-                .expect("an answer within 30 s")
+                .expect("an answer in time")
                 .unwrap()
                 .unwrap_or_default();
             if line.len() < 4 || line.as_bytes()[3] == b' ' {
@@ -471,6 +485,7 @@ async fn conversation(c: &mut tokio::net::TcpStream, from: &str, to: &str, raw: 
 /// they are measurements, not assertions, on a shared machine.
 #[test]
 fn a_hostile_crowd_does_not_keep_a_sender_out() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let (sb, daemon, thread) = setup("");
     let to = jane_reply_address(&sb);
     let pid = daemon.child.as_ref().unwrap().id();
@@ -598,4 +613,107 @@ async fn timed_conversation(
     let mut first = [0u8; 1];
     let _ = tokio::time::timeout(Duration::from_secs(30), c.peek(&mut first)).await;
     (started.elapsed(), conversation(c, from, to, raw).await)
+}
+
+/// A 25 MB adversarial HTML reply (nested blockquotes, then unclosed tags) and a 25 MB
+/// format=flowed reply (soft-wrapped, then a flood of line breaks), sent at once, are each
+/// answered (filed, or held) while another client is greeted and files a reply. Times and the
+/// daemon's peak memory are printed for BENCHMARKS.md.
+#[test]
+fn twenty_five_megabyte_replies_while_others_are_served() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let (sb, daemon, thread) = setup(
+        "max_message_bytes = 31457280\nmax_inflight_bytes = 134217728\nmax_session_secs = 3600\n",
+    );
+    let to = jane_reply_address(&sb);
+    let pid = daemon.child.as_ref().unwrap().id();
+    let port = sb.smtp_port;
+    const SIZE: usize = 25_000_000;
+    let mut html = String::with_capacity(SIZE + 64);
+    while html.len() < SIZE / 2 {
+        html.push_str("<blockquote><p>x</p>");
+    }
+    while html.len() < SIZE {
+        html.push_str("<div><span>y");
+    }
+    let html = reply(
+        &to,
+        "big-html@x.test",
+        "Content-Type: text/html; charset=utf-8\r\n",
+        &format!("<p>Big answer.</p>{html}\r\n"),
+    );
+    let mut flowed = String::from("Big flowed answer.\r\n");
+    while flowed.len() < SIZE / 2 {
+        flowed.push_str("word \r\n");
+    }
+    while flowed.len() < SIZE {
+        flowed.push_str("\r\n");
+    }
+    let flowed = reply(
+        &to,
+        "big-flowed@x.test",
+        "Content-Type: text/plain; charset=utf-8; format=flowed\r\n",
+        &flowed,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (big, small) = runtime.block_on(async {
+        let mut big = tokio::task::JoinSet::new();
+        for (name, raw) in [("html", html), ("flowed", flowed)] {
+            let to = to.clone();
+            big.spawn(async move {
+                let started = std::time::Instant::now();
+                let mut c = connect_from([127, 0, 0, 2], port).await;
+                let limit = Duration::from_secs(600);
+                let result = conversation_within(&mut c, JANE, &to, &raw, limit).await;
+                (name, started.elapsed(), result)
+            });
+        }
+        // Meanwhile: another client, greeted and served while the big ones are handled.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut small = Vec::new();
+        for i in 0..5 {
+            let started = std::time::Instant::now();
+            let mut c = connect_from([127, 0, 0, 3], port).await;
+            let raw = reply(
+                &to,
+                &format!("small-{i}@x.test"),
+                "Content-Type: text/plain\r\n",
+                &format!("Small reply {i}.\r\n"),
+            );
+            small.push(timed_conversation(&mut c, JANE, &to, &raw, started).await);
+        }
+        let mut done = Vec::new();
+        while let Some(r) = big.join_next().await {
+            done.push(r.unwrap());
+        }
+        (done, small)
+    });
+    for (name, took, result) in &big {
+        println!("25 MB {name} reply: {result} after {took:?} (sent and handled)");
+        assert!(result.starts_with("250"), "{name}: {result}");
+    }
+    for (greeted, result) in &small {
+        println!("meanwhile: greeted after {greeted:?}, {result}");
+        assert!(result.starts_with("250"), "{result}");
+    }
+    let peak_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .unwrap();
+    println!("daemon peak RSS {} MiB", peak_kib / 1024);
+    let bodies: Vec<String> = messages(&sb, &thread)
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().to_owned())
+        .collect();
+    for i in 0..5 {
+        assert!(bodies.contains(&format!("Small reply {i}.")), "{bodies:?}");
+    }
+    assert!(peak_kib < 2 * 1024 * 1024, "peak RSS {peak_kib} KiB");
+    daemon.stop();
 }
