@@ -216,7 +216,17 @@ struct Parsed {
 
 impl Parsed {
     /// Parses and classifies; `None` for bytes that are not a message. Linear in the input.
-    fn read(raw: &[u8], null_sender: bool, reply_domain: &str) -> Option<Parsed> {
+    fn read(raw: &[u8], null_sender: bool, reply_domain: &str) -> Read {
+        if let Err(why) = within_caps(raw) {
+            return Read::TooComplex(why);
+        }
+        match Parsed::parse(raw, null_sender, reply_domain) {
+            Some(p) => Read::Parsed(Box::new(p)),
+            None => Read::Malformed,
+        }
+    }
+
+    fn parse(raw: &[u8], null_sender: bool, reply_domain: &str) -> Option<Parsed> {
         // A defect unit tests can provoke, to show that a panic holds only its own message.
         #[cfg(test)]
         if raw
@@ -267,6 +277,67 @@ impl Parsed {
             marked,
         })
     }
+}
+
+/// What reading the bytes gave.
+enum Read {
+    Parsed(Box<Parsed>),
+    /// Not a message at all.
+    Malformed,
+    /// Over one of the structural caps (see [`within_caps`]).
+    TooComplex(&'static str),
+}
+
+/// Header fields in the message's own header block, at most.
+pub const MAX_HEADERS: usize = 1000;
+/// Lines that could be MIME boundaries (`--` and a token), at most: parts and their ends.
+pub const MAX_BOUNDARY_LINES: usize = 10_000;
+/// `multipart/` content types, at most: bounds how deep parts nest.
+pub const MAX_MULTIPARTS: usize = 100;
+
+/// Explicit caps on a message's structure, checked in one pass over the bytes before anything
+/// parses them. Parsing is linear anyway; the caps keep what a single message can make the
+/// parser build (header lists, part trees, nesting) small whatever the size limit is set to.
+/// No reply a person writes comes near them.
+fn within_caps(raw: &[u8]) -> Result<(), &'static str> {
+    let mut headers = 0;
+    let mut in_head = true;
+    let mut boundaries = 0;
+    let mut multiparts = 0;
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if in_head {
+            if line.is_empty() {
+                in_head = false;
+            } else if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+                headers += 1;
+                if headers > MAX_HEADERS {
+                    return Err("too-many-headers");
+                }
+            }
+        }
+        if line.len() > 2
+            && line.starts_with(b"--")
+            && line[2..]
+                .first()
+                .is_some_and(|b| b.is_ascii_graphic() && *b != b'-')
+        {
+            boundaries += 1;
+            if boundaries > MAX_BOUNDARY_LINES {
+                return Err("too-many-parts");
+            }
+        }
+        if line.len() >= 22 && line[..13].eq_ignore_ascii_case(b"content-type:") {
+            let value = line[13..].trim_ascii_start();
+            if value.len() >= 10 && value[..10].eq_ignore_ascii_case(b"multipart/") {
+                multiparts += 1;
+                if multiparts > MAX_MULTIPARTS {
+                    return Err("too-deeply-nested");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The pipeline, shared by every session.
@@ -520,17 +591,50 @@ impl Pipeline {
         id: i64,
         release: Option<&Release>,
     ) -> Result<Outcome, Stop> {
-        let Some(parsed) = self.read(envelope, &raw).await? else {
-            self.record(
-                self.ledger(envelope, id, None, None),
-                "rejected",
-                "malformed",
-                None,
-            )
-            .await?;
-            return Ok(Outcome::Rejected {
-                reason: "malformed",
-            });
+        let parsed = match self.read(envelope, &raw).await? {
+            Read::Parsed(p) => p,
+            Read::Malformed => {
+                let item = self.ledger(envelope, id, None, None);
+                self.record(item, "rejected", "malformed", None).await?;
+                return Ok(Outcome::Rejected {
+                    reason: "malformed",
+                });
+            }
+            Read::TooComplex(why) if release.is_none() => {
+                info!(
+                    door = envelope.door.as_str(),
+                    cap = why,
+                    "message over a structural cap"
+                );
+                let mut item = self.ledger(envelope, id, None, None);
+                return self
+                    .hold(
+                        &mut item,
+                        envelope,
+                        &raw,
+                        HoldReason::TooComplex,
+                        None,
+                        None,
+                    )
+                    .await;
+            }
+            // A person decided to file it anyway: parse it, caps or not (its size is bounded).
+            Read::TooComplex(_) => match self
+                .heavy
+                .run({
+                    let (raw, null_sender, domain) =
+                        (raw.clone(), envelope.null_sender, self.reply_domain.clone());
+                    move || Parsed::parse(&raw, null_sender, &domain)
+                })
+                .await?
+            {
+                Some(p) => Box::new(p),
+                None => {
+                    return Ok(Outcome::Rejected {
+                        reason: "malformed",
+                    });
+                }
+            },
         };
         let header_id = Some(parsed.header_id.clone());
 
@@ -645,7 +749,7 @@ impl Pipeline {
     }
 
     /// Parses and classifies on the blocking pool.
-    async fn read(&self, envelope: &Envelope, raw: &Arc<Vec<u8>>) -> Result<Option<Parsed>, Stop> {
+    async fn read(&self, envelope: &Envelope, raw: &Arc<Vec<u8>>) -> Result<Read, Stop> {
         let (raw, null_sender, domain) =
             (raw.clone(), envelope.null_sender, self.reply_domain.clone());
         Ok(self

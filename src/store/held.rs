@@ -28,6 +28,9 @@ vocabulary!(
         LinkedByReferences => "linked-by-references",
         /// Nothing new was written (only quotes of what was sent).
         EmptyReply => "empty-reply",
+        /// Its structure is beyond what any person's reply has (thousands of header fields or
+        /// parts, deeply nested multiparts): kept, not parsed.
+        TooComplex => "too-complex",
     }
 );
 

@@ -346,3 +346,38 @@ async fn only_filed_and_held_messages_keep_a_raw_copy() {
         vec![("filed".to_owned(), true), ("rejected".to_owned(), false)]
     );
 }
+
+/// A message beyond the structural caps (here: thousands of header fields) is held unparsed;
+/// a person's release parses and files it anyway.
+#[tokio::test]
+async fn a_message_over_the_structural_caps_is_held_unparsed() {
+    let w = world().await;
+    let many = "X-Filler: x\r\n".repeat(MAX_HEADERS + 1);
+    let raw = message(&many, &w.reply_to, "caps@x", "Still a reply.");
+    let env = envelope("jane@example.test", &[&w.reply_to]);
+    let outcome = w.pipeline.process(&env, raw.clone()).await.unwrap();
+    let Outcome::Held { id, reason } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(reason, HoldReason::TooComplex);
+    let released = w.pipeline.release(id, &env, raw, "staff").await.unwrap();
+    assert!(matches!(released, Outcome::Filed { .. }), "{released:?}");
+    assert_eq!(bodies(&w).await[1], "Still a reply.");
+    for (raw, cap) in [
+        (
+            format!("--b{}\r\n", "x").repeat(MAX_BOUNDARY_LINES + 1),
+            "too-many-parts",
+        ),
+        (
+            "Content-Type: multipart/mixed; boundary=x\r\n".repeat(MAX_MULTIPARTS + 1),
+            "too-deeply-nested",
+        ),
+    ] {
+        let raw = format!("From: a@b\r\n\r\n{raw}");
+        assert_eq!(within_caps(raw.as_bytes()), Err(cap));
+    }
+    assert_eq!(
+        within_caps(b"From: a@b\r\n\r\n-- \r\n------\r\n--\r\nsig\r\n"),
+        Ok(())
+    );
+}
