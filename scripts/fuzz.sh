@@ -27,13 +27,13 @@ cd fuzz
 cargo fuzz build --sanitizer none >&2
 status=0
 for t in "${targets[@]}"; do
-  mkdir -p "corpus/$t" "artifacts/$t"
+  mkdir -p "corpus/$t" "artifacts/$t" logs
   extra=("seeds/$t")
   case "$t" in
     message) extra+=("../fixtures/reply-text" "../fixtures/hostile") ;;
   esac
   started=$(date +%s)
-  log="artifacts/$t/last-run.log"
+  log="logs/$t.log"
   if cargo fuzz run --sanitizer none "$t" "corpus/$t" "${extra[@]}" -- \
       -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=262144 \
       -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1; then

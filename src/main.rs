@@ -545,7 +545,7 @@ async fn held_command(settings: &Settings, store: &Store, cmd: HeldCommand) -> a
             // What the pipeline would file; a message held because handling it failed may
             // fail here too, and the rest is still worth showing.
             let shown = tokio::task::spawn_blocking(move || {
-                let m = mail_parser::MessageParser::default().parse(&raw)?;
+                let m = sealpost::inbound::mime::parse(&raw).ok()?;
                 let header = |v: Option<&str>| v.map(str::to_owned);
                 Some((
                     header(m.subject()),

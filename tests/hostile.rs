@@ -717,3 +717,40 @@ fn twenty_five_megabyte_replies_while_others_are_served() {
     assert!(peak_kib < 2 * 1024 * 1024, "peak RSS {peak_kib} KiB");
     daemon.stop();
 }
+
+/// The MIME parser itself panics on some structures (found by the fuzzer): the message is
+/// held for review, the sender gets an answer, the daemon carries on, and the log names the
+/// panic's location without quoting the message.
+#[test]
+fn a_message_the_mime_parser_chokes_on_is_held() {
+    let (sb, daemon, thread) = setup("");
+    let to = jane_reply_address(&sb);
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/hostile/mail-parser-part-id.eml"
+    ))
+    .unwrap();
+    let out = smtp_send(sb.smtp_port, JANE, &[&to], &raw, None);
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    let held = sb.run(&["held", "list"]).ok().json();
+    assert_eq!(held["reason"], "processing-failed");
+    let shown = sb
+        .run(&["held", "show", held["id"].as_str().unwrap()])
+        .ok()
+        .json();
+    assert_eq!(shown["rcpt_to"][0], to.as_str());
+    // Still serving.
+    let ok = reply(
+        &to,
+        "after@x.test",
+        "Content-Type: text/plain\r\n",
+        "Still here?\r\n",
+    );
+    let out = smtp_send(sb.smtp_port, JANE, &[&to], &ok, None);
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    assert_eq!(messages(&sb, &thread)[1]["body"], "Still here?");
+    let log = daemon.stop().stderr;
+    assert!(log.contains("internal error (panic)"), "{log}");
+    assert!(log.contains("mail-parser"), "{log}");
+    assert!(!log.contains("such user"), "{log}");
+}

@@ -22,7 +22,7 @@ static GLOBAL: &PeakMemAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// classify, read the references, extract the reply text.
 fn handle(raw: &[u8]) -> usize {
     let mut n = 0;
-    if let Some(m) = mail_parser::MessageParser::default().parse(raw) {
+    if let Ok(m) = sealpost::inbound::mime::parse(raw) {
         let _ = classify(&m, false);
         n += referenced_ids(&m).len();
     }

@@ -133,9 +133,7 @@ fn delivery_report(m: &Message<'_>) -> Option<Dsn> {
                     }
                     _ => String::new(),
                 };
-                if let Some(inner) =
-                    mail_parser::MessageParser::default().parse_headers(text.as_bytes())
-                {
+                if let Ok(inner) = crate::inbound::mime::parse_headers(text.as_bytes()) {
                     dsn.original_message_id = inner.message_id().map(str::to_owned);
                 }
             }

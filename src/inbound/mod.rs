@@ -4,6 +4,7 @@ pub mod classify;
 pub mod committer;
 pub mod heavy;
 pub mod imap;
+pub mod mime;
 pub mod pipeline;
 pub mod reply_text;
 pub mod smtp;

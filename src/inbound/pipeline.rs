@@ -16,7 +16,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use mail_parser::{Address as HeaderAddress, HeaderValue, MessageParser};
+use mail_parser::{Address as HeaderAddress, HeaderValue};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tracing::{info, warn};
@@ -24,6 +24,7 @@ use tracing::{info, warn};
 use super::classify::{Class, Dsn, classify, referenced_ids};
 use super::committer::Committer;
 use super::heavy::{Heavy, Panicked};
+use super::mime::{self, Unparsable};
 use super::reply_text;
 use crate::clock;
 use crate::crypto::token::{
@@ -221,12 +222,13 @@ impl Parsed {
             return Read::TooComplex(why);
         }
         match Parsed::parse(raw, null_sender, reply_domain) {
-            Some(p) => Read::Parsed(Box::new(p)),
-            None => Read::Malformed,
+            Ok(p) => Read::Parsed(Box::new(p)),
+            Err(Unparsable::NotAMessage) => Read::Malformed,
+            Err(Unparsable::ParserFailed) => Read::ParserFailed,
         }
     }
 
-    fn parse(raw: &[u8], null_sender: bool, reply_domain: &str) -> Option<Parsed> {
+    fn parse(raw: &[u8], null_sender: bool, reply_domain: &str) -> Result<Parsed, Unparsable> {
         // A defect unit tests can provoke, to show that a panic holds only its own message.
         #[cfg(test)]
         if raw
@@ -235,9 +237,7 @@ impl Parsed {
         {
             panic!("provoked by a test");
         }
-        let message = MessageParser::default()
-            .parse(raw)
-            .filter(|m| !m.headers().is_empty())?;
+        let message = mime::parse(raw)?;
         let header_id = message
             .message_id()
             .map(|m| m.chars().take(998).collect())
@@ -266,7 +266,7 @@ impl Parsed {
             .as_deref()
             .filter(|b| b.contains(REPLY_MARKER))
             .map(|b| reply_text::from_body(b).text);
-        Some(Parsed {
+        Ok(Parsed {
             header_id,
             class: classify(&message, null_sender),
             from: first_address(message.from()),
@@ -284,6 +284,8 @@ enum Read {
     Parsed(Box<Parsed>),
     /// Not a message at all.
     Malformed,
+    /// The MIME parser failed on it (a defect in the parser, contained).
+    ParserFailed,
     /// Over one of the structural caps (see [`within_caps`]).
     TooComplex(&'static str),
 }
@@ -600,6 +602,7 @@ impl Pipeline {
                     reason: "malformed",
                 });
             }
+            Read::ParserFailed => return Err(Stop::Panicked),
             Read::TooComplex(why) if release.is_none() => {
                 info!(
                     door = envelope.door.as_str(),
@@ -628,12 +631,13 @@ impl Pipeline {
                 })
                 .await?
             {
-                Some(p) => Box::new(p),
-                None => {
+                Ok(p) => Box::new(p),
+                Err(Unparsable::NotAMessage) => {
                     return Ok(Outcome::Rejected {
                         reason: "malformed",
                     });
                 }
+                Err(Unparsable::ParserFailed) => return Err(Stop::Panicked),
             },
         };
         let header_id = Some(parsed.header_id.clone());

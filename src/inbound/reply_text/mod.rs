@@ -20,7 +20,7 @@ pub mod patterns;
 
 use std::fmt;
 
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{MimeHeaders, PartType};
 
 use crate::domain::mail::REPLY_MARKER;
 pub use known::Known;
@@ -66,9 +66,9 @@ pub struct Extraction {
 
 /// Extracts the reply from a whole RFC 5322 message: its first text/plain part, or its HTML
 /// converted to text (with client quote containers dropped) when it has no plain part.
-/// `None` when the message has no text at all.
+/// `None` when the message has no text at all, or cannot be parsed.
 pub fn from_message(raw: &[u8]) -> Option<Extraction> {
-    let message = MessageParser::default().parse(raw)?;
+    let message = crate::inbound::mime::parse(raw).ok()?;
     Some(from_body(&body_of(&message)?))
 }
 
