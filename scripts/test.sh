@@ -3,7 +3,8 @@
 #
 # On a fresh Debian machine it first installs the real servers and clients the integration
 # tests talk to (Dovecot, Postfix's smtp-sink/smtp-source, swaks, s-nail, mutt, aiosmtpd,
-# systemd-analyze). A missing one is installed, never skipped.
+# systemd-analyze), and cargo-fuzz for the fuzz targets. A missing one is installed, never
+# skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,3 +37,6 @@ export PATH="$PATH:/usr/sbin:/sbin"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+# What strangers send, fuzzed briefly on every run (scripts/fuzz.sh runs longer on demand):
+# each target for FUZZ_SECONDS, starting from its seeds and the hostile fixtures.
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

@@ -3,11 +3,13 @@
 //! decoded body and as HTML. Nothing may panic, whatever the bytes.
 #![no_main]
 
+mod contained;
+
 use libfuzzer_sys::fuzz_target;
 use sealpost::inbound::classify::{classify, referenced_ids};
 use sealpost::inbound::reply_text;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: contained::install(), |data: &[u8]| {
     // mail-parser's own panics are contained there (see inbound::mime); the fuzzer looks for
     // Sealpost's.
     if let Ok(m) = sealpost::inbound::mime::parse(data) {

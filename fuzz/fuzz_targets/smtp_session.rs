@@ -4,6 +4,8 @@
 //! reaches DATA and the pipeline, not only the refusals at RCPT.
 #![no_main]
 
+mod contained;
+
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -106,7 +108,7 @@ fn with_token(input: &[u8], token: &[u8]) -> Vec<u8> {
     out
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: contained::install(), |data: &[u8]| {
     let w = &*WORLD;
     let input = with_token(data, &w.token);
     w.runtime.block_on(async {

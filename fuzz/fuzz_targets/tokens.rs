@@ -3,6 +3,8 @@
 //! mailboxes, and the log redaction of relay replies.
 #![no_main]
 
+mod contained;
+
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +18,7 @@ use sealpost::domain::{Address, Mailbox};
 static KEYRING: LazyLock<Keyring> = LazyLock::new(Keyring::generate);
 const DOMAIN: &str = "reply.example.test";
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: contained::install(), |data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
