@@ -572,7 +572,9 @@ impl Pipeline {
             (self.keyring.clone(), raw.clone(), envelope.held(), item.id);
         let held = self
             .heavy
-            .run(move || SealedHeld::seal(&keyring, id, &held_envelope, &raw, reason, participant))
+            .run_for(raw.len(), move || {
+                SealedHeld::seal(&keyring, id, &held_envelope, &raw, reason, participant)
+            })
             .await?;
         item.action = InboundAction::Hold {
             held,
@@ -624,7 +626,7 @@ impl Pipeline {
             // A person decided to file it anyway: parse it, caps or not (its size is bounded).
             Read::TooComplex(_) => match self
                 .heavy
-                .run({
+                .run_for(raw.len(), {
                     let (raw, null_sender, domain) =
                         (raw.clone(), envelope.null_sender, self.reply_domain.clone());
                     move || Parsed::parse(&raw, null_sender, &domain)
@@ -756,9 +758,10 @@ impl Pipeline {
     async fn read(&self, envelope: &Envelope, raw: &Arc<Vec<u8>>) -> Result<Read, Stop> {
         let (raw, null_sender, domain) =
             (raw.clone(), envelope.null_sender, self.reply_domain.clone());
+        let size = raw.len();
         Ok(self
             .heavy
-            .run(move || Parsed::read(&raw, null_sender, &domain))
+            .run_for(size, move || Parsed::read(&raw, null_sender, &domain))
             .await?)
     }
 
@@ -782,7 +785,7 @@ impl Pipeline {
         let boilerplate = self.boilerplate.clone();
         Ok(self
             .heavy
-            .run(move || {
+            .run_for(body.len(), move || {
                 let known = reply_text::Known::new(&sent).with_boilerplate(&boilerplate);
                 reply_text::from_body_knowing(&body, &known).text
             })
@@ -802,10 +805,12 @@ impl Pipeline {
     ) -> Result<Outcome, Stop> {
         let thread = item.thread.expect("a filing has a thread");
         let key = self.store.thread_key(thread).await?;
-        let (sealing_key, ledger_id) = (key.clone(), item.id);
+        let (sealing_key, ledger_id, size) = (key.clone(), item.id, raw.len());
         let raw = self
             .heavy
-            .run(move || sealing_key.seal(Binding::InboundRaw(thread, ledger_id), &raw))
+            .run_for(size, move || {
+                sealing_key.seal(Binding::InboundRaw(thread, ledger_id), &raw)
+            })
             .await?;
         let via = match envelope.door {
             Door::Smtp => Via::Smtp,

@@ -203,18 +203,16 @@ impl Session {
         // When the command being waited for must be complete, and when DATA began.
         let mut command_due = started + p.ehlo_timeout;
         let mut data_started = started;
+        // Bytes of the message in progress, kept or not: the minimum rate counts them all.
+        let mut data_received: u64 = 0;
         let mut last_read = started;
         self.slot.idle();
         loop {
             let phase_due = match &state {
                 State::Request => command_due,
                 State::Data(_) | State::Discard(..) => {
-                    let received = match &state {
-                        State::Data(_) => self.message.len() as u64,
-                        _ => 0,
-                    };
                     let allowed =
-                        p.data_grace + Duration::from_secs(received / p.min_data_rate.max(1));
+                        p.data_grace + Duration::from_secs(data_received / p.min_data_rate.max(1));
                     (data_started + allowed).min(last_read + p.command_timeout)
                 }
             };
@@ -254,6 +252,9 @@ impl Session {
                 Ok(n) => n,
             };
             last_read = Instant::now();
+            if !matches!(state, State::Request) {
+                data_received += n as u64;
+            }
             let mut bytes = buf[..n].iter();
             loop {
                 match &mut state {
@@ -277,6 +278,8 @@ impl Session {
                             Next::Data => {
                                 state = State::Data(DataReceiver::new());
                                 data_started = Instant::now();
+                                // The rest of this read is message data.
+                                data_received = bytes.len() as u64;
                             }
                             Next::Quit => {
                                 let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
