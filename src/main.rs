@@ -443,8 +443,9 @@ fn reply_text(file: Option<PathBuf>, explain: bool) -> anyhow::Result<()> {
         Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
         None => read_stdin()?,
     };
+    sealpost::inbound::mime::parse(&raw)?;
     let extraction = sealpost::inbound::reply_text::from_message(&raw)
-        .context("not an email message with a text part")?;
+        .context("the message has no text part")?;
     let mut out = std::io::stdout().lock();
     if explain {
         for (line, reason, text) in &extraction.removed {

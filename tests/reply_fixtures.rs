@@ -71,13 +71,20 @@ fn hostile_fixtures_are_handled() {
             .arg(&path)
             .output()
             .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            out.status.code().is_some(),
-            "{} killed the CLI",
+            matches!(out.status.code(), Some(0 | 1)),
+            "{} broke the CLI: {:?} {stderr}",
+            path.display(),
+            out.status
+        );
+        // A panic inside the MIME parser is contained and logged by location only; nothing
+        // may print Rust's own panic message (which quotes the input).
+        assert!(
+            !stderr.contains("panicked at"),
+            "{}: {stderr}",
             path.display()
         );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("panic"), "{}: {stderr}", path.display());
     }
     assert!(cases >= 2);
 }
