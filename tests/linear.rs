@@ -18,9 +18,13 @@ use sealpost::inbound::reply_text;
 #[global_allocator]
 static GLOBAL: &PeakMemAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// The work the pipeline does on a message before it asks the database anything: parse,
-/// classify, read the references, extract the reply text.
+/// The work the pipeline does on a message before it asks the database anything: check the
+/// structural caps (a message over them is held unparsed), parse, classify, read the
+/// references, extract the reply text.
 fn handle(raw: &[u8]) -> usize {
+    if sealpost::inbound::pipeline::within_caps(raw).is_err() {
+        return 0;
+    }
     let mut n = 0;
     if let Ok(m) = sealpost::inbound::mime::parse(raw) {
         let _ = classify(&m, false);
@@ -133,7 +137,7 @@ fn shapes() -> Vec<(&'static str, Shape)> {
             }),
         ),
         (
-            "nested multiparts",
+            "nested multiparts (over the cap: held unparsed)",
             Box::new(move |n| {
                 let k = n / 60;
                 let mut b = String::new();
@@ -153,11 +157,23 @@ fn shapes() -> Vec<(&'static str, Shape)> {
             }),
         ),
         (
-            "many headers",
+            "many headers (over the cap: held unparsed)",
             Box::new(move |n| {
                 let mut raw = String::new();
                 while raw.len() < n {
                     raw.push_str("X-Filler: some value here\r\n");
+                }
+                raw.push_str("From: jane@example.test\r\nContent-Type: text/plain\r\n\r\nhi\r\n");
+                raw.into_bytes()
+            }),
+        ),
+        (
+            "long headers, up to the cap",
+            Box::new(move |n| {
+                let value = "v".repeat(n / 900);
+                let mut raw = String::new();
+                for _ in 0..900 {
+                    raw.push_str(&format!("X-Filler: {value}\r\n"));
                 }
                 raw.push_str("From: jane@example.test\r\nContent-Type: text/plain\r\n\r\nhi\r\n");
                 raw.into_bytes()

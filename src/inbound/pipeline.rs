@@ -265,7 +265,7 @@ impl Parsed {
         let marked = body
             .as_deref()
             .filter(|b| b.contains(REPLY_MARKER))
-            .map(|b| reply_text::from_body(b).text);
+            .map(|b| reply_text::text_of(b, &reply_text::Known::default()));
         Ok(Parsed {
             header_id,
             class: classify(&message, null_sender),
@@ -301,7 +301,7 @@ pub const MAX_MULTIPARTS: usize = 100;
 /// parses them. Parsing is linear anyway; the caps keep what a single message can make the
 /// parser build (header lists, part trees, nesting) small whatever the size limit is set to.
 /// No reply a person writes comes near them.
-fn within_caps(raw: &[u8]) -> Result<(), &'static str> {
+pub fn within_caps(raw: &[u8]) -> Result<(), &'static str> {
     let mut headers = 0;
     let mut in_head = true;
     let mut boundaries = 0;
@@ -787,7 +787,7 @@ impl Pipeline {
             .heavy
             .run_for(body.len(), move || {
                 let known = reply_text::Known::new(&sent).with_boilerplate(&boilerplate);
-                reply_text::from_body_knowing(&body, &known).text
+                reply_text::text_of(&body, &known)
             })
             .await?)
     }

@@ -282,9 +282,16 @@ fn tag_end(bytes: &[u8], from: usize) -> usize {
 }
 
 /// Accumulates text lines with HTML whitespace rules and blockquote prefixes.
+///
+/// Lines go straight into one output string as they end (runs of blank lines made by nested
+/// blocks collapsed to one, no-break spaces made plain): a list of a String per line cost a
+/// reply of nested blockquotes several times its size.
 #[derive(Default)]
 struct Text {
-    lines: Vec<String>,
+    out: String,
+    /// Whether `out` has a line yet, and whether its last line was blank.
+    started: bool,
+    last_blank: bool,
     current: String,
     depth: usize,
     pending_space: bool,
@@ -343,28 +350,35 @@ impl Text {
 
     /// Ends the current line, even an empty one (`<br>`).
     fn newline(&mut self, depth: usize) {
-        let line = std::mem::take(&mut self.current);
-        self.lines.push(line.trim_end().to_owned());
+        let line = self.current.trim_end();
+        let blank = line.trim_start_matches('>').trim().is_empty();
+        // Collapse runs of blank lines made by nested blocks into one.
+        if !(blank && self.started && self.last_blank) {
+            if self.started {
+                self.out.push('\n');
+            }
+            for (k, part) in line.split('\u{a0}').enumerate() {
+                if k > 0 {
+                    self.out.push(' ');
+                }
+                self.out.push_str(part);
+            }
+            self.started = true;
+            self.last_blank = blank;
+        }
+        self.current.clear();
         self.depth = depth;
         self.pending_space = false;
     }
 
     fn finish(mut self) -> String {
         self.newline(0);
-        // Collapse runs of blank lines made by nested blocks into one.
-        let mut out: Vec<String> = Vec::new();
-        for l in self.lines {
-            let blank = l.trim_start_matches('>').trim().is_empty();
-            if blank
-                && out
-                    .last()
-                    .is_some_and(|p| p.trim_start_matches('>').trim().is_empty())
-            {
-                continue;
-            }
-            out.push(l.replace('\u{a0}', " "));
-        }
-        out.join("\n").trim_matches('\n').to_owned()
+        let mut out = self.out;
+        let end = out.trim_end_matches('\n').len();
+        out.truncate(end);
+        let start = out.len() - out.trim_start_matches('\n').len();
+        out.drain(..start);
+        out
     }
 }
 

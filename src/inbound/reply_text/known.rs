@@ -14,11 +14,13 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 /// short and the copy is all of it).
 const MIN_COPY_WORDS: usize = 8;
 
-/// The texts Sealpost sent, prepared for matching.
+/// The texts Sealpost sent, prepared for matching: hashes of their words and of every run of
+/// three words. A reply's lines are hashed the same way as they are read, word by word, with
+/// no copy of any word: a reply may be one line of millions of words.
 #[derive(Debug)]
 pub struct Known {
     trigrams: HashSet<u64>,
-    words: HashSet<String>,
+    words: HashSet<u64>,
     /// Word count of the shortest text, so a short message copied whole still counts.
     shortest: usize,
 }
@@ -36,16 +38,22 @@ pub enum LineMatch {
     Other,
 }
 
-fn words(text: &str) -> Vec<String> {
+/// The hashes of the normalised words of `text` (lower case, letters and digits only).
+fn word_hashes(text: &str) -> impl Iterator<Item = u64> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+        .map(|w| {
+            let mut h = DefaultHasher::new();
+            for c in w.chars().flat_map(char::to_lowercase) {
+                h.write_u32(c as u32);
+            }
+            h.finish()
+        })
 }
 
-fn trigram(w: &[String]) -> u64 {
+fn trigram(a: u64, b: u64, c: u64) -> u64 {
     let mut h = DefaultHasher::new();
-    w.hash(&mut h);
+    (a, b, c).hash(&mut h);
     h.finish()
 }
 
@@ -64,24 +72,28 @@ impl Known {
     pub fn new<S: AsRef<str>>(texts: &[S]) -> Known {
         let mut known = Known::default();
         for text in texts {
-            let w = words(text.as_ref());
-            if w.is_empty() {
-                continue;
+            let n = known.add(text.as_ref());
+            if n > 0 {
+                known.shortest = known.shortest.min(n);
             }
-            known.shortest = known.shortest.min(w.len());
-            known.trigrams.extend(w.windows(3).map(trigram));
-            known.words.extend(w);
         }
         known
+    }
+
+    /// Adds a text's words and trigrams; returns how many words it has.
+    fn add(&mut self, text: &str) -> usize {
+        let w: Vec<u64> = word_hashes(text).collect();
+        self.trigrams
+            .extend(w.windows(3).map(|t| trigram(t[0], t[1], t[2])));
+        self.words.extend(&w);
+        w.len()
     }
 
     /// Adds text that surrounds the messages in every notification (organisation, notice):
     /// recognised like them, but too short or too common to set how long a copy must be.
     pub fn with_boilerplate<S: AsRef<str>>(mut self, texts: &[S]) -> Known {
         for text in texts {
-            let w = words(text.as_ref());
-            self.trigrams.extend(w.windows(3).map(trigram));
-            self.words.extend(w);
+            self.add(text.as_ref());
         }
         self
     }
@@ -95,15 +107,30 @@ impl Known {
         MIN_COPY_WORDS.min(self.shortest).max(3)
     }
 
+    /// How `line` relates to the known texts; stops at the first run of three words that is
+    /// not known.
     pub fn line(&self, line: &str) -> LineMatch {
-        let w = words(line);
-        match w.len() {
-            0 => LineMatch::Empty,
-            1 | 2 if w.iter().all(|x| self.words.contains(x)) => LineMatch::Short(w.len()),
-            n if n >= 3 && w.windows(3).all(|t| self.trigrams.contains(&trigram(t))) => {
-                LineMatch::Copy(n)
+        let mut window = [0u64; 3];
+        let mut n = 0;
+        for h in word_hashes(line) {
+            window = [window[1], window[2], h];
+            n += 1;
+            if n >= 3
+                && !self
+                    .trigrams
+                    .contains(&trigram(window[0], window[1], window[2]))
+            {
+                return LineMatch::Other;
             }
-            _ => LineMatch::Other,
+        }
+        match n {
+            0 => LineMatch::Empty,
+            1 if self.words.contains(&window[2]) => LineMatch::Short(1),
+            2 if self.words.contains(&window[1]) && self.words.contains(&window[2]) => {
+                LineMatch::Short(2)
+            }
+            1 | 2 => LineMatch::Other,
+            n => LineMatch::Copy(n),
         }
     }
 

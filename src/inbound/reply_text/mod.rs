@@ -179,10 +179,27 @@ pub fn from_body(body: &str) -> Extraction {
     from_body_knowing(body, &Known::default())
 }
 
+/// Only the reply text of a decoded body (what the pipeline files), without the list of
+/// removed lines, which costs a copy of every quoted line.
+pub fn text_of(body: &str, known: &Known) -> String {
+    extract(body, known, false).text
+}
+
 /// Extracts the reply from a decoded text body, also recognising copies of `known` (the
 /// messages Sealpost sent this person) wherever they appear.
 pub fn from_body_knowing(body: &str, known: &Known) -> Extraction {
-    let body = split_shared_attributions(&shorten_blank_runs(&body.replace("\r\n", "\n")));
+    extract(body, known, true)
+}
+
+/// The extraction; with `explain`, also every removed line with its reason.
+fn extract(body: &str, known: &Known, explain: bool) -> Extraction {
+    let body = if body.contains('\r') {
+        std::borrow::Cow::Owned(body.replace("\r\n", "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(body)
+    };
+    let body = shorten_blank_runs(&body);
+    let body = split_shared_attributions(&body);
     let lines: Vec<&str> = body.split('\n').collect();
     let mut removed: Vec<Option<Reason>> = vec![None; lines.len()];
     let mut end = lines.len();
@@ -344,6 +361,7 @@ pub fn from_body_knowing(body: &str, known: &Known) -> Extraction {
     let removed = removed
         .iter()
         .enumerate()
+        .filter(|_| explain)
         .filter_map(|(k, r)| r.map(|r| (k + 1, r, lines[k].to_owned())))
         .collect();
     Extraction { text, removed }
@@ -557,7 +575,11 @@ fn footer_start(lines: &[&str], from: usize, end: usize) -> usize {
 /// Puts an attribution that shares a line with the person's text ("reply On Wed, Apr 4, 2012
 /// at 3:59 PM, bob@example.com wrote:", "reply--- On …") on a line of its own, when quoted
 /// lines follow it.
-fn split_shared_attributions(body: &str) -> String {
+fn split_shared_attributions(body: &str) -> std::borrow::Cow<'_, str> {
+    // Usually there is nothing to split: no copy then.
+    if !INNER_ATTRIBUTION.is_match(body) {
+        return std::borrow::Cow::Borrowed(body);
+    }
     let lines: Vec<&str> = body.split('\n').collect();
     let mut out = String::with_capacity(body.len() + 8);
     // Whether the next non-blank line after each line is quoted, computed backwards once.
@@ -594,7 +616,7 @@ fn split_shared_attributions(body: &str) -> String {
             None => out.push_str(line),
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// Whether lines `from..end` are at most `max` short, unquoted, non-blank lines (and some).
