@@ -158,12 +158,10 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
         (Some(cert), Some(key)) => Some(TlsAcceptor::from(crate::tls::server_config(cert, key)?)),
         _ => None,
     };
-    let listener = TcpListener::bind(settings.smtp.listen)
-        .await
-        .map_err(|source| AppError::Listen {
-            addr: settings.smtp.listen,
-            source,
-        })?;
+    let listener = listen(settings.smtp.listen).map_err(|source| AppError::Listen {
+        addr: settings.smtp.listen,
+        source,
+    })?;
     let (committer, committed) = Committer::start(store.clone())?;
     let pipeline = pipeline(&settings, &store, committer, wake.clone());
     let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
@@ -235,6 +233,24 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
     }
     info!("stopped");
     Ok(())
+}
+
+/// Connections the kernel queues for the listener before it drops new ones (the kernel caps
+/// it at `net.core.somaxconn`). A burst of connections beyond the queue costs every sender in
+/// it a second (the SYN is retransmitted after one): room for a burst keeps well-behaved
+/// senders from paying for a crowd's.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with [`LISTEN_BACKLOG`].
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Sends keep-alives at half the watchdog interval systemd asked for, if it asked.
