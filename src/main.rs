@@ -19,12 +19,11 @@ use sealpost::config::{self, ConfigError, Settings};
 use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
 use sealpost::domain::{Address, Mailbox, Mode, Role, ThreadId, Via};
+use sealpost::domain::{DeliveryStatus, HeldStatus};
 use sealpost::inbound::committer::Committer;
 use sealpost::inbound::pipeline::{Envelope, Outcome};
 use sealpost::logging::{self, LogFormat};
-use sealpost::store::{
-    DeliveryStatus, HeldStatus, HeldSummary, NewParticipant, NewThread, Store, StoreError,
-};
+use sealpost::store::{HeldSummary, NewParticipant, NewThread, Store, StoreError};
 
 /// Email gateway for secure message threads.
 #[derive(Parser)]

@@ -9,9 +9,9 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use sealpost::crypto::token::{
-    legacy_notification_of, token_in_address, verify_bounce_address,
-    verify_notification_message_id,
+    token_in_address, verify_bounce_address, verify_notification_message_id,
 };
+use sealpost::domain::mail::legacy_notification_of;
 use sealpost::crypto::{Keyring, LinkToken, ReplyToken};
 use sealpost::domain::{Address, Mailbox};
 

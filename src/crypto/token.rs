@@ -206,8 +206,8 @@ pub fn verify_bounce_address(address: &str, keyring: &Keyring, reply_domain: &st
     })
 }
 
-/// The Message-ID of a notification: `sp2.<notification id>.<tag>@<reply_domain>`, the tag a
-/// MAC of the id under the Message-ID purpose key.
+/// The Message-ID of a notification (see [`crate::domain::mail::notification_message_id`]),
+/// its tag a MAC of the id under the Message-ID purpose key.
 ///
 /// A Message-ID travels in every reply's and forward's `References` and in every mail log on
 /// the way, so it carries no credential: the tag only lets Sealpost recognise its own ids
@@ -217,14 +217,12 @@ pub fn notification_message_id(keyring: &Keyring, notification: i64, reply_domai
     let key = keyring
         .derived(keyring.current_id(), Purpose::MessageId)
         .expect("the current key is always in the keyring");
-    format!(
-        "{MESSAGE_ID_PREFIX}{notification:016x}.{}@{}",
-        message_id_tag(key, notification),
-        reply_domain.to_ascii_lowercase()
+    crate::domain::mail::notification_message_id(
+        crate::domain::NotificationId(notification),
+        &message_id_tag(key, notification),
+        reply_domain,
     )
 }
-
-const MESSAGE_ID_PREFIX: &str = "sp2.";
 
 fn message_id_tag(key: &[u8; 32], notification: i64) -> String {
     let mut mac = mac_for(key, b"sealpost-message-id-v1");
@@ -240,23 +238,7 @@ pub fn verify_notification_message_id(
     keyring: &Keyring,
     reply_domain: &str,
 ) -> Option<i64> {
-    let id = message_id
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>');
-    let (local, domain) = id.rsplit_once('@')?;
-    if !domain.eq_ignore_ascii_case(reply_domain) {
-        return None;
-    }
-    let rest = local
-        .get(..MESSAGE_ID_PREFIX.len())
-        .filter(|p| p.eq_ignore_ascii_case(MESSAGE_ID_PREFIX))
-        .map(|_| &local[MESSAGE_ID_PREFIX.len()..])?;
-    let (id_hex, tag) = rest.split_once('.')?;
-    if id_hex.len() != 16 {
-        return None;
-    }
-    let n = i64::from_str_radix(id_hex, 16).ok().filter(|n| *n > 0)?;
+    let (n, tag) = crate::domain::mail::parse_notification_message_id(message_id, reply_domain)?;
     let tag = BASE32_NOPAD
         .decode(tag.to_ascii_uppercase().as_bytes())
         .ok()?;
@@ -266,27 +248,9 @@ pub fn verify_notification_message_id(
     keyring.key_ids().iter().find_map(|(kid, _)| {
         let key = keyring.derived(*kid, Purpose::MessageId)?;
         let mut mac = mac_for(key, b"sealpost-message-id-v1");
-        mac.update(&n.to_be_bytes());
-        mac.verify_truncated_left(&tag).ok().map(|_| n)
+        mac.update(&n.0.to_be_bytes());
+        mac.verify_truncated_left(&tag).ok().map(|_| n.0)
     })
-}
-
-/// The notification id in a Message-ID of the forms earlier versions gave notifications
-/// (`sp.n.ID@domain`, and `sp.TOKEN.ID@domain`, which migration 0003 rewrote in the outbox).
-/// Unverified: use it only inside a thread already reached another way.
-pub fn legacy_notification_of(message_id: &str) -> Option<i64> {
-    let local = message_id
-        .trim()
-        .trim_matches(|c| c == '<' || c == '>')
-        .split('@')
-        .next()?;
-    let mut parts = local.split('.');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("sp"), Some(_), Some(id), None) if id.len() == 16 => {
-            i64::from_str_radix(id, 16).ok().filter(|n| *n > 0)
-        }
-        _ => None,
-    }
 }
 
 fn mac_for(key: &[u8; 32], payload: &[u8]) -> Hmac<Sha256> {
@@ -546,13 +510,15 @@ mod tests {
             .unwrap()
             .to_owned();
         assert!(ReplyToken::verify(&tag, &ring, NOW, 30).is_err());
+        use crate::domain::NotificationId;
+        use crate::domain::mail::legacy_notification_of;
         assert_eq!(
             legacy_notification_of("<sp.n.0000000000000abc@r.test>"),
-            Some(0xabc)
+            Some(NotificationId(0xabc))
         );
         assert_eq!(
             legacy_notification_of(&format!("sp.{}.0000000000000abc@r.test", "a".repeat(56))),
-            Some(0xabc)
+            Some(NotificationId(0xabc))
         );
         assert_eq!(legacy_notification_of(&id), None);
     }

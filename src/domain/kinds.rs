@@ -1,5 +1,6 @@
-//! The small closed vocabularies of the product: thread modes, participant roles, and the door
-//! a message came in through.
+//! The small closed vocabularies of the product: thread modes, participant roles, the door a
+//! message came in through, delivery statuses, notices, what became of inbound mail. Each is
+//! stored and printed by its word; nothing compares the words themselves.
 
 macro_rules! vocabulary {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
@@ -77,6 +78,86 @@ vocabulary!(
         Web => "web",
     }
 );
+
+vocabulary!(
+    /// Where a notification stands in its delivery.
+    DeliveryStatus {
+        /// Waiting for its first attempt.
+        Queued => "queued",
+        /// Accepted by the relay (or written to the spool).
+        Sent => "sent",
+        /// A temporary failure; tried again later.
+        Deferred => "deferred",
+        /// A permanent failure, or no attempts left.
+        Failed => "failed",
+        /// A delivery report (verified: see the inbound pipeline) said it did not arrive.
+        Bounced => "bounced",
+        /// Its participant was removed before it went out.
+        Cancelled => "cancelled",
+    }
+);
+
+vocabulary!(
+    /// Why a participant whose email reply could not be filed gets a content-free notice,
+    /// and which one.
+    NoticeReason {
+        /// Replies by email are not taken in a secure-mode thread.
+        SecureThread => "notice-secure",
+        /// The thread is closed.
+        ThreadClosed => "notice-closed",
+        /// Nothing new was written.
+        EmptyReply => "notice-empty",
+    }
+);
+
+vocabulary!(
+    /// What became of an inbound message, as the inbound ledger records it.
+    LedgerOutcome {
+        Filed => "filed",
+        /// The same Message-ID was filed in the thread before.
+        Duplicate => "duplicate",
+        /// Kept sealed in the held queue.
+        Held => "held",
+        /// Not filed, for a reason that will not change (a forged sender, a closed thread).
+        Rejected => "rejected",
+        /// Not for a thread at all (an auto-reply, mail to postmaster, a loop).
+        Ignored => "ignored",
+        /// A delivery report about a notification.
+        DeliveryStatus => "delivery-status",
+    }
+);
+
+vocabulary!(
+    /// Why a message was held rather than filed.
+    HoldReason {
+        /// Handling it failed (a defect in Sealpost or a library, caught).
+        ProcessingFailed => "processing-failed",
+        /// Only a Message-ID in In-Reply-To/References linked it to a thread: no reply token,
+        /// so nothing says the sender is the participant.
+        LinkedByReferences => "linked-by-references",
+        /// Nothing new was written (only quotes of what was sent).
+        EmptyReply => "empty-reply",
+        /// Its structure is beyond what any person's reply has (thousands of header fields or
+        /// parts, deeply nested multiparts): kept, not parsed.
+        TooComplex => "too-complex",
+    }
+);
+
+vocabulary!(
+    /// Where a held message stands.
+    HeldStatus {
+        Held => "held",
+        Released => "released",
+        Rejected => "rejected",
+    }
+);
+
+impl LedgerOutcome {
+    /// The message is safely in its thread.
+    pub fn is_filed(self) -> bool {
+        matches!(self, LedgerOutcome::Filed | LedgerOutcome::Duplicate)
+    }
+}
 
 /// A word that is not one of a vocabulary's values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,4 +8,6 @@ pub mod text;
 
 pub use address::{Address, AddressError, Mailbox};
 pub use ids::{MessageId, NotificationId, ParticipantId, ThreadId};
-pub use kinds::{Mode, Role, Via};
+pub use kinds::{
+    DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, Mode, NoticeReason, Role, Via,
+};

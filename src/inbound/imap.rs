@@ -33,7 +33,8 @@ use super::pipeline::{Envelope, Pipeline, Temporary};
 use crate::clock;
 use crate::config::{ImapTls, Settings};
 use crate::domain::MessageId;
-use crate::store::{Door, Inbound, InboundAction, Store};
+use crate::domain::Via;
+use crate::store::{Inbound, InboundAction, Store};
 
 /// IDLE is re-issued this often (servers may drop an IDLE after 29 minutes).
 pub const IDLE_REISSUE: Duration = Duration::from_secs(20 * 60);
@@ -360,9 +361,7 @@ impl Poller {
                     .map_err(Temporary)?
                 {
                     // Decided before (a crash came between the commit and the move).
-                    Some(outcome) => {
-                        decided.push((uid, outcome == "filed" || outcome == "duplicate"))
-                    }
+                    Some(outcome) => decided.push((uid, outcome.is_filed())),
                     None if u64::from(item.size.unwrap_or(0)) > self.params.max_message_bytes => {
                         self.record_oversized(uidvalidity, uid).await?;
                         decided.push((uid, false));
@@ -392,7 +391,7 @@ impl Poller {
                             null_sender: return_path_is_null(&raw),
                             rcpt_to: Vec::new(),
                             verified: Vec::new(),
-                            door: Door::Imap,
+                            door: Via::Imap,
                             imap: Some((uidvalidity, i64::from(uid))),
                         };
                         async move { (uid, self.pipeline.process(&envelope, raw).await) }
@@ -445,13 +444,13 @@ impl Poller {
         );
         let item = Inbound {
             id: MessageId::random().0,
-            door: Door::Imap,
+            door: Via::Imap,
             received_at: clock::now(),
             thread: None,
             header_message_id: None,
             imap: Some((uidvalidity, i64::from(uid))),
             action: InboundAction::Record {
-                outcome: "rejected",
+                outcome: crate::domain::LedgerOutcome::Rejected,
                 reason: "too-large".to_owned(),
                 notice: None,
             },

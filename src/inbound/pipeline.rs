@@ -28,14 +28,17 @@ use super::mime::{self, Unparsable};
 use super::reply_text;
 use crate::clock;
 use crate::crypto::token::{
-    legacy_notification_of, token_in_address, verify_bounce_address, verify_notification_message_id,
+    token_in_address, verify_bounce_address, verify_notification_message_id,
 };
 use crate::crypto::{Binding, Keyring, ReplyToken, TokenError};
-use crate::domain::mail::REPLY_MARKER;
-use crate::domain::{Address, MessageId, Mode, NotificationId, ParticipantId, ThreadId, Via};
+use crate::domain::mail::{REPLY_MARKER, legacy_notification_of};
+use crate::domain::{
+    Address, HoldReason, LedgerOutcome, MessageId, Mode, NoticeReason, NotificationId,
+    ParticipantId, ThreadId, Via,
+};
 use crate::store::{
-    Committed, Door, HeldEnvelope, HoldReason, Inbound, InboundAction, NoticeReason, Release,
-    SealedHeld, SealedMessage, Store, StoreError, TokenTarget,
+    Committed, HeldEnvelope, Inbound, InboundAction, Release, SealedHeld, SealedMessage, Store,
+    StoreError, TokenTarget,
 };
 
 /// Most Message-IDs of a reply's References looked up in the database: a header can list
@@ -53,7 +56,7 @@ pub struct Envelope {
     pub rcpt_to: Vec<String>,
     /// Reply addresses already verified at `RCPT TO` (the SMTP door), in order.
     pub verified: Vec<TokenTarget>,
-    pub door: Door,
+    pub door: Via,
     /// (UIDVALIDITY, UID) for the IMAP door.
     pub imap: Option<(i64, i64)>,
 }
@@ -69,7 +72,7 @@ impl Envelope {
     }
 
     /// The envelope a held message came with, for running it through the pipeline again.
-    pub fn from_held(held: &HeldEnvelope, door: Door) -> Envelope {
+    pub fn from_held(held: &HeldEnvelope, door: Via) -> Envelope {
         Envelope {
             mail_from: held.mail_from.clone(),
             null_sender: held.null_sender,
@@ -534,7 +537,7 @@ impl Pipeline {
             header_message_id: header_id,
             imap: envelope.imap,
             action: InboundAction::Record {
-                outcome: "ignored",
+                outcome: LedgerOutcome::Ignored,
                 reason: String::new(),
                 notice: None,
             },
@@ -545,7 +548,7 @@ impl Pipeline {
     async fn record(
         &self,
         mut item: Inbound,
-        outcome: &'static str,
+        outcome: LedgerOutcome,
         reason: &'static str,
         notice: Option<(ParticipantId, NoticeReason)>,
     ) -> Result<(), Stop> {
@@ -599,7 +602,8 @@ impl Pipeline {
             Read::Parsed(p) => p,
             Read::Malformed => {
                 let item = self.ledger(envelope, id, None, None);
-                self.record(item, "rejected", "malformed", None).await?;
+                self.record(item, LedgerOutcome::Rejected, "malformed", None)
+                    .await?;
                 return Ok(Outcome::Rejected {
                     reason: "malformed",
                 });
@@ -648,12 +652,13 @@ impl Pipeline {
         match &parsed.class {
             Class::Loop => {
                 let item = self.ledger(envelope, id, None, header_id);
-                self.record(item, "ignored", "loop", None).await?;
+                self.record(item, LedgerOutcome::Ignored, "loop", None)
+                    .await?;
                 return Ok(Outcome::Ignored { reason: "loop" });
             }
             Class::AutoReply(why) => {
                 let item = self.ledger(envelope, id, None, header_id);
-                self.record(item, "ignored", why, None).await?;
+                self.record(item, LedgerOutcome::Ignored, why, None).await?;
                 return Ok(Outcome::Ignored {
                     reason: "auto-reply",
                 });
@@ -674,9 +679,9 @@ impl Pipeline {
                     .is_some_and(|l| l.eq_ignore_ascii_case("postmaster"))
             });
             let (outcome, reason) = if postmaster {
-                ("ignored", "postmaster")
+                (LedgerOutcome::Ignored, "postmaster")
             } else {
-                ("rejected", "no-valid-token")
+                (LedgerOutcome::Rejected, "no-valid-token")
             };
             let item = self.ledger(envelope, id, None, header_id);
             self.record(item, outcome, reason, None).await?;
@@ -691,7 +696,8 @@ impl Pipeline {
         let mut item = self.ledger(envelope, id, Some(thread), header_id);
 
         if let Err(reason) = check_sender(envelope, &parsed, &target) {
-            self.record(item, "rejected", reason, None).await?;
+            self.record(item, LedgerOutcome::Rejected, reason, None)
+                .await?;
             return Ok(Outcome::Rejected { reason });
         }
         // A content-free notice only goes to a participant reached through their own token: a
@@ -699,7 +705,7 @@ impl Pipeline {
         let notice_to = |why| (link == Link::Token).then_some((participant, why));
         if target.mode == Mode::Secure {
             let notice = notice_to(NoticeReason::SecureThread);
-            self.record(item, "rejected", "secure-thread", notice)
+            self.record(item, LedgerOutcome::Rejected, "secure-thread", notice)
                 .await?;
             return Ok(Outcome::Rejected {
                 reason: "secure-thread",
@@ -707,7 +713,7 @@ impl Pipeline {
         }
         if target.closed {
             let notice = notice_to(NoticeReason::ThreadClosed);
-            self.record(item, "rejected", "thread-closed", notice)
+            self.record(item, LedgerOutcome::Rejected, "thread-closed", notice)
                 .await?;
             return Ok(Outcome::Rejected {
                 reason: "thread-closed",
@@ -777,8 +783,8 @@ impl Pipeline {
         };
         let answered = parsed.references.iter().find_map(|id| {
             verify_notification_message_id(id, &self.keyring, &self.reply_domain)
-                .or_else(|| legacy_notification_of(id))
                 .map(NotificationId)
+                .or_else(|| legacy_notification_of(id))
         });
         let key = self.store.thread_key(thread).await?;
         let sent = self.store.sent_bodies(thread, &key, answered, 11).await?;
@@ -812,12 +818,8 @@ impl Pipeline {
                 sealing_key.seal(Binding::InboundRaw(thread, ledger_id), &raw)
             })
             .await?;
-        let via = match envelope.door {
-            Door::Smtp => Via::Smtp,
-            Door::Imap => Via::Imap,
-        };
         item.action = InboundAction::File {
-            message: SealedMessage::seal(thread, &key, participant, text, via),
+            message: SealedMessage::seal(thread, &key, participant, text, envelope.door),
             raw,
             release: release.cloned(),
         };
@@ -912,8 +914,8 @@ impl Pipeline {
         // Evidence: a null sender, and the notification's own MAC-tagged bounce address as the
         // recipient (for the IMAP door, where the final MTA recorded it delivered).
         let addressed: Vec<&String> = match envelope.door {
-            Door::Smtp => envelope.rcpt_to.iter().collect(),
-            Door::Imap => parsed.delivered_to.iter().collect(),
+            Via::Imap => parsed.delivered_to.iter().collect(),
+            _ => envelope.rcpt_to.iter().collect(),
         };
         let verified = addressed
             .iter()
@@ -931,7 +933,7 @@ impl Pipeline {
         };
         let Some(notification) = named else {
             let item = self.ledger(envelope, id, None, header_id);
-            self.record(item, "ignored", "unmatched-bounce", None)
+            self.record(item, LedgerOutcome::Ignored, "unmatched-bounce", None)
                 .await?;
             return Ok(Outcome::Ignored {
                 reason: "unmatched-bounce",
@@ -982,7 +984,7 @@ fn check_sender(
     }
 }
 
-fn log_outcome(door: Door, outcome: &Outcome) {
+fn log_outcome(door: Via, outcome: &Outcome) {
     let door = door.as_str();
     match outcome {
         Outcome::Filed { thread, message } => {

@@ -22,8 +22,9 @@ use super::templates::Templates;
 use crate::clock;
 use crate::config::Settings;
 use crate::crypto::{Keyring, LinkToken, ReplyToken};
+use crate::domain::NoticeReason;
 use crate::domain::{Mailbox, Mode, NotificationId};
-use crate::store::{Delivery, DeliveryContent, MessageView, NoticeReason};
+use crate::store::{Delivery, DeliveryContent, MessageView};
 
 pub use crate::domain::mail::{LOOP_HEADER, REPLY_MARKER};
 

@@ -10,38 +10,11 @@
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
-use super::inbound::Door;
 use super::threads::parse;
 use super::{Store, StoreError};
 use crate::clock;
 use crate::crypto::{Binding, DataKey, Keyring, WrappedKey};
-use crate::domain::kinds::vocabulary;
-use crate::domain::{ParticipantId, ThreadId};
-
-vocabulary!(
-    /// Why a message was held rather than filed.
-    HoldReason {
-        /// Handling it failed (a defect in Sealpost, caught): nothing about it is trusted.
-        ProcessingFailed => "processing-failed",
-        /// Only a Message-ID in In-Reply-To/References linked it to a thread: no reply token,
-        /// so nothing says the sender is the participant.
-        LinkedByReferences => "linked-by-references",
-        /// Nothing new was written (only quotes of what was sent).
-        EmptyReply => "empty-reply",
-        /// Its structure is beyond what any person's reply has (thousands of header fields or
-        /// parts, deeply nested multiparts): kept, not parsed.
-        TooComplex => "too-complex",
-    }
-);
-
-vocabulary!(
-    /// Where a held message stands.
-    HeldStatus {
-        Held => "held",
-        Released => "released",
-        Rejected => "rejected",
-    }
-);
+use crate::domain::{HeldStatus, HoldReason, ParticipantId, ThreadId, Via};
 
 /// What the message came with besides its bytes, as the door saw it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,7 +75,7 @@ impl SealedHeld {
 pub struct HeldSummary {
     pub id: i64,
     pub received_at: i64,
-    pub door: Door,
+    pub door: Via,
     pub reason: HoldReason,
     pub status: HeldStatus,
     pub thread: Option<ThreadId>,

@@ -7,8 +7,10 @@ use super::held::{Release, SealedHeld};
 use super::threads::{SealedMessage, ThreadRow, parse};
 use super::{Posted, Store, StoreError};
 use crate::crypto::{Binding, DataKey, TokenClaims};
-use crate::domain::kinds::vocabulary;
-use crate::domain::{Address, MessageId, Mode, NotificationId, ParticipantId, Role, ThreadId};
+use crate::domain::{
+    Address, LedgerOutcome, MessageId, Mode, NoticeReason, NotificationId, ParticipantId, Role,
+    ThreadId, Via,
+};
 
 /// Where a verified reply token points.
 #[derive(Debug, Clone)]
@@ -29,42 +31,6 @@ pub struct ParticipantRef {
     pub revoked: bool,
 }
 
-vocabulary!(
-    /// The door a message came in through.
-    Door {
-        Smtp => "smtp",
-        Imap => "imap",
-    }
-);
-
-/// Why a verified participant gets a (content-free) notice instead of a filed reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeReason {
-    SecureThread,
-    ThreadClosed,
-    EmptyReply,
-}
-
-impl NoticeReason {
-    /// The outbox `kind` of such a notice.
-    pub fn kind(self) -> &'static str {
-        match self {
-            NoticeReason::SecureThread => "notice-secure",
-            NoticeReason::ThreadClosed => "notice-closed",
-            NoticeReason::EmptyReply => "notice-empty",
-        }
-    }
-
-    pub fn from_kind(kind: &str) -> Option<NoticeReason> {
-        Some(match kind {
-            "notice-secure" => NoticeReason::SecureThread,
-            "notice-closed" => NoticeReason::ThreadClosed,
-            "notice-empty" => NoticeReason::EmptyReply,
-            _ => return None,
-        })
-    }
-}
-
 /// What to do with one decided inbound message.
 #[derive(Debug, Clone)]
 pub enum InboundAction {
@@ -83,7 +49,7 @@ pub enum InboundAction {
     },
     /// Record the outcome only; optionally queue a rate-limited notice to a verified participant.
     Record {
-        outcome: &'static str,
+        outcome: LedgerOutcome,
         reason: String,
         notice: Option<(ParticipantId, NoticeReason)>,
     },
@@ -103,7 +69,7 @@ pub enum InboundAction {
 pub struct Inbound {
     /// Chosen before sealing: the raw message's additional authenticated data names it.
     pub id: i64,
-    pub door: Door,
+    pub door: Via,
     pub received_at: i64,
     pub thread: Option<ThreadId>,
     /// The Message-ID header (or a digest of the message when it has none): the dedupe key.
@@ -263,14 +229,15 @@ impl Store {
         &self,
         uidvalidity: i64,
         uid: i64,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
+    ) -> Result<Option<LedgerOutcome>, StoreError> {
+        let word: Option<String> = sqlx::query_scalar(
             "SELECT outcome FROM inbound WHERE imap_uidvalidity = $1 AND imap_uid = $2 ORDER BY received_at DESC LIMIT 1",
         )
         .bind(uidvalidity)
         .bind(uid)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        word.map(|w| parse("ledger outcome", &w)).transpose()
     }
 
     /// The notification that was sent with this Message-ID, if any.

@@ -32,13 +32,9 @@ use sqlx::{SqlSafeStr, SqlitePool};
 use crate::crypto::{Keyring, SealError};
 use crate::domain::{Address, ThreadId};
 
-pub use held::{
-    HeldEnvelope, HeldMessage, HeldStatus, HeldSummary, HoldReason, Release, SealedHeld,
-};
-pub use inbound::{
-    Committed, Door, Inbound, InboundAction, NoticeReason, ParticipantRef, TokenTarget,
-};
-pub use outbox::{Attempt, Delivery, DeliveryContent, DeliveryStatus, NotificationRecord};
+pub use held::{HeldEnvelope, HeldMessage, HeldSummary, Release, SealedHeld};
+pub use inbound::{Committed, Inbound, InboundAction, ParticipantRef, TokenTarget};
+pub use outbox::{Attempt, Delivery, DeliveryContent, NotificationRecord};
 pub use threads::{
     MessageView, NewParticipant, NewThread, ParticipantView, Posted, SealedMessage, ThreadSummary,
     ThreadView,

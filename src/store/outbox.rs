@@ -11,23 +11,9 @@ use sqlx::{AssertSqlSafe, FromRow};
 
 use super::sql::{bind, bind_args, placeholder_list};
 use super::threads::{MessageRow, PARTICIPANT_COLUMNS, ParticipantRow, ThreadRow, parse};
-use super::{NoticeReason, Store, StoreError};
-use crate::domain::kinds::vocabulary;
-use crate::domain::{Mode, NotificationId, ThreadId};
+use super::{Store, StoreError};
+use crate::domain::{DeliveryStatus, Mode, NoticeReason, NotificationId, ThreadId};
 use crate::store::{MessageView, ParticipantView};
-
-vocabulary!(
-    /// Delivery status of a notification.
-    DeliveryStatus {
-        Queued => "queued",
-        Sent => "sent",
-        Deferred => "deferred",
-        Failed => "failed",
-        Bounced => "bounced",
-        /// Its participant was removed before it went out.
-        Cancelled => "cancelled",
-    }
-);
 
 /// One outbox row as `sealpost outbox list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,11 +317,10 @@ impl Store {
                 })?;
                 let mode: Mode = parse("mode", &row.mode)?;
                 let content = match (mode, row.message_id) {
-                    _ if row.kind != "message" => {
-                        DeliveryContent::Notice(NoticeReason::from_kind(&row.kind).ok_or_else(
-                            || StoreError::Corrupt(format!("notification kind '{}'", row.kind)),
-                        )?)
-                    }
+                    _ if row.kind != "message" => DeliveryContent::Notice(parse::<NoticeReason>(
+                        "notification kind",
+                        &row.kind,
+                    )?),
                     (Mode::Secure, _) => DeliveryContent::Secure,
                     (Mode::Convenience, None) => {
                         return Err(StoreError::Corrupt(format!(

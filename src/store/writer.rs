@@ -22,8 +22,8 @@ use super::inbound::{Committed, Inbound, InboundAction};
 use super::threads::parse;
 use super::{Posted, Store, StoreError};
 use crate::clock;
-use crate::domain::{Mode, NotificationId, ParticipantId, ThreadId};
-use crate::store::{NoticeReason, SealedMessage};
+use crate::domain::{LedgerOutcome, Mode, NoticeReason, NotificationId, ParticipantId, ThreadId};
+use crate::store::SealedMessage;
 
 /// A connection for committing inbound outcomes; used from one thread that may block.
 pub struct InboundWriter {
@@ -138,7 +138,7 @@ fn apply(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Store
             reason,
             notice,
         } => {
-            ledger(conn, item, outcome, Some(reason), None, None)?;
+            ledger(conn, item, *outcome, Some(reason), None, None)?;
             let notice_queued = match (notice, item.thread) {
                 (Some((participant, why)), Some(thread)) => {
                     queue_notice(conn, thread, *participant, *why, now)?
@@ -148,7 +148,7 @@ fn apply(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Store
             event(
                 conn,
                 item.thread,
-                &format!("inbound.{outcome}"),
+                &format!("inbound.{}", outcome.as_str()),
                 serde_json::json!({"reason": reason, "door": item.door.as_str(), "notice_queued": notice_queued}),
                 now,
             )?;
@@ -170,7 +170,14 @@ fn apply(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Store
                 )?
                 .execute(params![detail, notification.0])?;
             }
-            ledger(conn, item, "delivery-status", Some(detail), None, None)?;
+            ledger(
+                conn,
+                item,
+                LedgerOutcome::DeliveryStatus,
+                Some(detail),
+                None,
+                None,
+            )?;
             let kind = match (failed, verified) {
                 (_, false) => "notification.delivery-report-unverified",
                 (true, true) => "notification.bounced",
@@ -219,7 +226,14 @@ fn hold(
         envelope,
         raw
     ])?;
-    ledger(conn, item, "held", Some(held.reason.as_str()), None, None)?;
+    ledger(
+        conn,
+        item,
+        LedgerOutcome::Held,
+        Some(held.reason.as_str()),
+        None,
+        None,
+    )?;
     let notice_queued = match (notice, item.thread) {
         (Some((participant, why)), Some(thread)) => {
             queue_notice(conn, thread, participant, why, now)?
@@ -299,7 +313,7 @@ fn file(
             )?
             .exists(params![thread.0, id])?;
         if filed_before {
-            ledger(conn, item, "duplicate", None, None, None)?;
+            ledger(conn, item, LedgerOutcome::Duplicate, None, None, None)?;
             return Ok(Committed::Duplicate);
         }
     }
@@ -362,7 +376,14 @@ fn file(
         }),
         now,
     )?;
-    ledger(conn, item, "filed", None, Some(message.id.0), Some(raw))?;
+    ledger(
+        conn,
+        item,
+        LedgerOutcome::Filed,
+        None,
+        Some(message.id.0),
+        Some(raw),
+    )?;
     Ok(Committed::Filed(Posted {
         thread_id: thread,
         message_id: message.id,
@@ -409,7 +430,7 @@ fn queue_notice(
         thread.0,
         participant.0,
         address,
-        why.kind(),
+        why.as_str(),
         mode,
         now
     ])?;
@@ -422,7 +443,7 @@ fn queue_notice(
 fn ledger(
     conn: &Connection,
     item: &Inbound,
-    outcome: &str,
+    outcome: LedgerOutcome,
     reason: Option<&str>,
     filed: Option<i64>,
     raw: Option<&[u8]>,
@@ -440,7 +461,7 @@ fn ledger(
         item.header_message_id,
         item.imap.map(|i| i.0),
         item.imap.map(|i| i.1),
-        outcome,
+        outcome.as_str(),
         reason,
         filed,
         raw,
@@ -464,7 +485,7 @@ fn event(
 #[cfg(test)]
 mod tests {
     use crate::domain::{ParticipantId, ThreadId, Via};
-    use crate::store::inbound::{Committed, Door, Inbound, InboundAction};
+    use crate::store::inbound::{Committed, Inbound, InboundAction};
     use crate::store::testing;
     use crate::store::threads::SealedMessage;
     use crate::store::{Store, StoreError};
@@ -478,7 +499,7 @@ mod tests {
         let key = store.thread_key(t).await.unwrap();
         Inbound {
             id: crate::domain::MessageId::random().0,
-            door: Door::Smtp,
+            door: Via::Smtp,
             received_at: 0,
             thread: Some(t),
             header_message_id: Some(mid.into()),

@@ -7,9 +7,9 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::crypto::token::{bounce_address, notification_message_id};
+use crate::domain::{DeliveryStatus, HeldStatus};
 use crate::inbound::committer::Committer;
 use crate::store::testing::{self, TestStore};
-use crate::store::{DeliveryStatus, HeldStatus};
 
 /// Bytes that make [`Parsed::read`] panic in test builds.
 pub(super) const PANIC_TRIGGER: &[u8] = b"X-Test-Provoke-Panic: yes";
@@ -67,7 +67,7 @@ fn envelope(from: &str, to: &[&str]) -> Envelope {
         null_sender: from.is_empty(),
         rcpt_to: to.iter().map(|t| t.to_string()).collect(),
         verified: Vec::new(),
-        door: Door::Smtp,
+        door: Via::Smtp,
         imap: None,
     }
 }

@@ -30,8 +30,9 @@ use tracing::{debug, info, warn};
 
 use super::budget::{DataBudget, Drawn};
 use super::slots::Slot;
+use crate::domain::Via;
 use crate::inbound::pipeline::{Envelope, Outcome, Pipeline, Recipient, RecipientError};
-use crate::store::{Door, TokenTarget};
+use crate::store::TokenTarget;
 
 /// How long a message may take to start flowing before `min_data_rate` applies.
 pub const DATA_GRACE: Duration = Duration::from_secs(30);
@@ -549,7 +550,7 @@ impl Session {
             null_sender: matches!(self.txn.mail_from, Some(None)),
             rcpt_to: std::mem::take(&mut self.txn.rcpt_to),
             verified: std::mem::take(&mut self.txn.verified),
-            door: Door::Smtp,
+            door: Via::Smtp,
             imap: None,
         };
         let raw = std::mem::take(&mut self.message);
