@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use common::harness::{Daemon, Sandbox};
 use common::{Sink, count_arg, free_port, timed, tool};
 use sealpost::crypto::Keyring;
+use sealpost::domain::DeliveryStatus;
 use sealpost::domain::{Address, Mode, Role, Via};
-use sealpost::store::{DeliveryStatus, NewParticipant, NewThread, Store};
+use sealpost::store::{NewParticipant, NewThread, Store};
 
 fn main() {
     let n = count_arg(2000);
