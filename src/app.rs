@@ -21,7 +21,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
 use crate::crypto::{KeyError, Keyring};
-use crate::inbound::committer::Committer;
 use crate::inbound::imap::Poller;
 use crate::inbound::pipeline::Pipeline;
 use crate::inbound::smtp;
@@ -55,8 +54,6 @@ pub enum AppError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot start the inbound committer: {0}")]
-    Committer(#[from] crate::inbound::committer::StartError),
     #[error("cannot create directory {path}: {source}")]
     Directory {
         path: PathBuf,
@@ -100,18 +97,11 @@ pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
     Ok(Store::open(&settings.database.url, Arc::new(keyring)).await?)
 }
 
-/// The inbound pipeline as the configuration describes it, committing through `committer`;
-/// `wake` is told when something was filed (the outbox has work).
-pub fn pipeline(
-    settings: &Settings,
-    store: &Store,
-    committer: Committer,
-    wake: Arc<Notify>,
-) -> Pipeline {
+/// The inbound pipeline as the configuration describes it; `wake` is told when something was
+/// filed (the outbox has work).
+pub fn pipeline(settings: &Settings, store: &Store, wake: Arc<Notify>) -> Pipeline {
     Pipeline::new(
         store.clone(),
-        store.shared_keyring(),
-        committer,
         &settings.smtp.reply_domain,
         &settings.smtp.hostname,
         settings.policy.token_ttl_days,
@@ -162,8 +152,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
         addr: settings.smtp.listen,
         source,
     })?;
-    let (committer, committed) = Committer::start(store.clone())?;
-    let pipeline = pipeline(&settings, &store, committer, wake.clone());
+    let pipeline = pipeline(&settings, &store, wake.clone());
     let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     let shared = Arc::new(Shared {
         params: SessionParams {
@@ -220,8 +209,6 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Re
         while tasks.join_next().await.is_some() {}
         sessions.close();
         sessions.wait().await;
-        // Every holder of a committer handle has ended, so its thread ends too.
-        committed.wait().await;
         store.close().await;
     })
     .await;

@@ -20,7 +20,6 @@ use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
 use sealpost::domain::{Address, Mailbox, Mode, Role, ThreadId, Via};
 use sealpost::domain::{DeliveryStatus, HeldStatus};
-use sealpost::inbound::committer::Committer;
 use sealpost::inbound::pipeline::{Envelope, Outcome};
 use sealpost::logging::{self, LogFormat};
 use sealpost::store::{HeldSummary, NewParticipant, NewThread, Store, StoreError};
@@ -580,13 +579,9 @@ async fn held_command(settings: &Settings, store: &Store, cmd: HeldCommand) -> a
             if h.summary.status != HeldStatus::Held {
                 bail!("held message {id:016x} was already {}", h.summary.status);
             }
-            let (committer, committed) = Committer::start(store.clone())?;
-            let pipeline = app::pipeline(settings, store, committer, Default::default());
+            let pipeline = app::pipeline(settings, store, Default::default());
             let envelope = Envelope::from_held(&h.envelope, h.summary.door);
-            let outcome = pipeline.release(id, &envelope, h.raw, &by).await;
-            drop(pipeline);
-            committed.wait().await;
-            let outcome = outcome?;
+            let outcome = pipeline.release(id, &envelope, h.raw, &by).await?;
             let (status, detail) = match &outcome {
                 Outcome::Filed { thread, message } => (
                     "filed",

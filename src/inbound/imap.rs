@@ -455,9 +455,9 @@ impl Poller {
                 notice: None,
             },
         };
-        let mut results = self.store.commit_inbound(vec![item]).await;
-        results
-            .remove(0)
+        self.store
+            .commit_inbound(item)
+            .await
             .map(drop)
             .map_err(|e| ImapError::Storage(Temporary(e)))
     }

@@ -1,7 +1,6 @@
 //! Inbound email: one pipeline for every door (SMTP listener, IMAP poller).
 
 pub mod classify;
-pub mod committer;
 pub mod heavy;
 pub mod imap;
 pub mod mime;

@@ -22,7 +22,6 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use super::classify::{Class, Dsn, classify, referenced_ids};
-use super::committer::Committer;
 use super::heavy::{Heavy, Panicked};
 use super::mime::{self, Unparsable};
 use super::reply_text;
@@ -30,15 +29,15 @@ use crate::clock;
 use crate::crypto::token::{
     token_in_address, verify_bounce_address, verify_notification_message_id,
 };
-use crate::crypto::{Binding, Keyring, ReplyToken, TokenError};
+use crate::crypto::{Keyring, ReplyToken, TokenError};
 use crate::domain::mail::{REPLY_MARKER, legacy_notification_of};
 use crate::domain::{
     Address, HoldReason, LedgerOutcome, MessageId, Mode, NoticeReason, NotificationId,
     ParticipantId, ThreadId, Via,
 };
 use crate::store::{
-    Committed, HeldEnvelope, Inbound, InboundAction, Release, SealedHeld, SealedMessage, Store,
-    StoreError, TokenTarget,
+    Committed, HeldEnvelope, Inbound, InboundAction, Release, SealedHeld, Store, StoreError,
+    TokenTarget,
 };
 
 /// Most Message-IDs of a reply's References looked up in the database: a header can list
@@ -350,7 +349,6 @@ pub fn within_caps(raw: &[u8]) -> Result<(), &'static str> {
 pub struct Pipeline {
     store: Store,
     keyring: Arc<Keyring>,
-    committer: Committer,
     heavy: Heavy,
     reply_domain: String,
     hostname: String,
@@ -370,17 +368,14 @@ impl Pipeline {
 
     pub fn new(
         store: Store,
-        keyring: Arc<Keyring>,
-        committer: Committer,
         reply_domain: &str,
         hostname: &str,
         ttl_days: u32,
         outbox: Arc<Notify>,
     ) -> Pipeline {
         Pipeline {
+            keyring: store.shared_keyring(),
             store,
-            keyring,
-            committer,
             heavy: Heavy::for_this_machine(),
             reply_domain: reply_domain.to_ascii_lowercase(),
             hostname: hostname.to_ascii_lowercase(),
@@ -557,7 +552,7 @@ impl Pipeline {
             reason: reason.to_owned(),
             notice,
         };
-        self.committer.commit(item).await?;
+        self.store.commit_inbound(item).await?;
         Ok(())
     }
 
@@ -583,7 +578,7 @@ impl Pipeline {
             held,
             notice: participant.zip(notice),
         };
-        match self.committer.commit(item.clone()).await? {
+        match self.store.commit_inbound(item.clone()).await? {
             Committed::Held { id } => Ok(Outcome::Held { id, reason }),
             other => Err(Stop::Temporary(StoreError::Corrupt(format!(
                 "holding a message committed {other:?}"
@@ -786,8 +781,7 @@ impl Pipeline {
                 .map(NotificationId)
                 .or_else(|| legacy_notification_of(id))
         });
-        let key = self.store.thread_key(thread).await?;
-        let sent = self.store.sent_bodies(thread, &key, answered, 11).await?;
+        let sent = self.store.sent_bodies(thread, answered, 11).await?;
         let boilerplate = self.boilerplate.clone();
         Ok(self
             .heavy
@@ -810,21 +804,25 @@ impl Pipeline {
         release: Option<&Release>,
     ) -> Result<Outcome, Stop> {
         let thread = item.thread.expect("a filing has a thread");
-        let key = self.store.thread_key(thread).await?;
-        let (sealing_key, ledger_id, size) = (key.clone(), item.id, raw.len());
-        let raw = self
+        let sealer = self.store.sealer(thread).await?;
+        let (ledger_id, size, via) = (item.id, raw.len(), envelope.door);
+        let text = text.to_owned();
+        let (message, raw) = self
             .heavy
             .run_for(size, move || {
-                sealing_key.seal(Binding::InboundRaw(thread, ledger_id), &raw)
+                (
+                    sealer.message(participant, &text, via),
+                    sealer.inbound_raw(ledger_id, &raw),
+                )
             })
             .await?;
         item.action = InboundAction::File {
-            message: SealedMessage::seal(thread, &key, participant, text, envelope.door),
+            message,
             raw,
             release: release.cloned(),
         };
         // A Message-ID filed before is recognised inside the commit (the only race-free place).
-        match self.committer.commit(item).await {
+        match self.store.commit_inbound(item).await {
             Ok(Committed::Filed(posted)) => Ok(Outcome::Filed {
                 thread,
                 message: posted.message_id,
@@ -957,7 +955,7 @@ impl Pipeline {
                 .take(300)
                 .collect(),
         };
-        self.committer.commit(item).await?;
+        self.store.commit_inbound(item).await?;
         Ok(Outcome::DeliveryStatus { notification })
     }
 }

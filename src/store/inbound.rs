@@ -1,113 +1,31 @@
-//! The inbound side of the store: where a verified token points, the inbound ledger (dedupe and
-//! audit), and the decided messages that [`InboundWriter`](super::InboundWriter) commits.
+//! The inbound side of the store: where a verified token points, what a participant was
+//! sent, the inbound ledger (dedupe and audit), and committing a decided message.
 
-use sqlx::FromRow;
+use super::model::{Committed, Inbound, ParticipantRef, TokenTarget};
+use super::rows::{TargetRow, parse};
+use super::sealing;
+use super::sqlite::read;
+use super::sqlite::write::{Done, Op};
+use super::{Store, StoreError, unexpected};
+use crate::crypto::TokenClaims;
+use crate::domain::{Address, LedgerOutcome, NotificationId, ParticipantId, ThreadId};
 
-use super::held::{Release, SealedHeld};
-use super::threads::{SealedMessage, ThreadRow, parse};
-use super::{Posted, Store, StoreError};
-use crate::crypto::{Binding, DataKey, TokenClaims};
-use crate::domain::{
-    Address, LedgerOutcome, MessageId, Mode, NoticeReason, NotificationId, ParticipantId, Role,
-    ThreadId, Via,
-};
-
-/// Where a verified reply token points.
-#[derive(Debug, Clone)]
-pub struct TokenTarget {
-    pub thread: ThreadId,
-    pub mode: Mode,
-    pub closed: bool,
-    pub participant: ParticipantRef,
-}
-
-/// A participant as the inbound side needs it: who, not what they are called (display names
-/// are sealed; deciding about a reply needs no name).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParticipantRef {
-    pub id: ParticipantId,
-    pub address: Address,
-    pub role: Role,
-    pub revoked: bool,
-}
-
-/// What to do with one decided inbound message.
-#[derive(Debug, Clone)]
-pub enum InboundAction {
-    /// File the reply (unless this Message-ID was already filed in the thread), keeping the raw
-    /// message sealed under the thread's key (`raw`, for audit). `release` names the held
-    /// message this filing releases.
-    File {
-        message: SealedMessage,
-        raw: Vec<u8>,
-        release: Option<Release>,
-    },
-    /// Keep the message sealed in the held queue; optionally queue a rate-limited notice.
-    Hold {
-        held: SealedHeld,
-        notice: Option<(ParticipantId, NoticeReason)>,
-    },
-    /// Record the outcome only; optionally queue a rate-limited notice to a verified participant.
-    Record {
-        outcome: LedgerOutcome,
-        reason: String,
-        notice: Option<(ParticipantId, NoticeReason)>,
-    },
-    /// A delivery status notification about one of our notifications. Only a `verified` one —
-    /// sent with a null sender to the notification's own MAC-tagged bounce address — changes
-    /// its status; any other is recorded as information.
-    DeliveryStatus {
-        notification: NotificationId,
-        failed: bool,
-        verified: bool,
-        detail: String,
-    },
-}
-
-/// One decided inbound message, ready to commit.
-#[derive(Debug, Clone)]
-pub struct Inbound {
-    /// Chosen before sealing: the raw message's additional authenticated data names it.
-    pub id: i64,
-    pub door: Via,
-    pub received_at: i64,
-    pub thread: Option<ThreadId>,
-    /// The Message-ID header (or a digest of the message when it has none): the dedupe key.
-    pub header_message_id: Option<String>,
-    /// (UIDVALIDITY, UID) for the IMAP door.
-    pub imap: Option<(i64, i64)>,
-    pub action: InboundAction,
-}
-
-/// What a commit did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Committed {
-    Filed(Posted),
-    /// The same Message-ID was filed before; nothing new.
-    Duplicate,
-    /// The outcome was recorded; `notice_queued` says whether a notice went to the outbox.
-    Recorded {
-        notice_queued: bool,
-    },
-    /// The message is in the held queue under its ledger id.
-    Held {
-        id: i64,
-    },
-    /// A notification's delivery status was updated (or, for a transient report, noted).
-    StatusUpdated {
-        notification: NotificationId,
-    },
-}
-
-#[derive(FromRow)]
-struct TargetRow {
-    id: i64,
-    address: String,
-    role: String,
-    revoked_at: Option<i64>,
-    thread_id: i64,
-    mode: String,
-    status: String,
+impl TargetRow {
+    fn target(self) -> Result<TokenTarget, StoreError> {
+        Ok(TokenTarget {
+            thread: ThreadId(self.thread_id),
+            mode: parse("mode", &self.mode)?,
+            closed: self.status == "closed",
+            participant: ParticipantRef {
+                id: ParticipantId(self.id),
+                address: Address::parse(&self.address).map_err(|_| {
+                    StoreError::Corrupt(format!("participant address of {}", self.id))
+                })?,
+                role: parse("role", &self.role)?,
+                revoked: self.revoked_at.is_some(),
+            },
+        })
+    }
 }
 
 impl Store {
@@ -116,8 +34,10 @@ impl Store {
         &self,
         claims: &TokenClaims,
     ) -> Result<Option<TokenTarget>, StoreError> {
-        self.target_of(claims.thread_id, claims.participant_id)
-            .await
+        read::target(self.pool(), claims.thread_id, claims.participant_id)
+            .await?
+            .map(TargetRow::target)
+            .transpose()
     }
 
     /// The participant and thread a notification was sent to (a reply that names the
@@ -126,66 +46,15 @@ impl Store {
         &self,
         notification: NotificationId,
     ) -> Result<Option<TokenTarget>, StoreError> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT thread_id, participant_id FROM outbox WHERE id = $1")
-                .bind(notification.0)
-                .fetch_optional(&self.pool)
-                .await?;
-        match row {
-            Some((t, p)) => self.target_of(ThreadId(t), ParticipantId(p)).await,
-            None => Ok(None),
-        }
-    }
-
-    async fn target_of(
-        &self,
-        thread: ThreadId,
-        participant: ParticipantId,
-    ) -> Result<Option<TokenTarget>, StoreError> {
-        let row: Option<TargetRow> = sqlx::query_as(
-            "SELECT p.id, p.address, p.role, p.revoked_at, p.thread_id, t.mode, t.status
-             FROM participants p JOIN threads t ON t.id = p.thread_id
-             WHERE p.id = $1 AND p.thread_id = $2",
-        )
-        .bind(participant.0)
-        .bind(thread.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(TokenTarget {
-                thread: ThreadId(r.thread_id),
-                mode: parse("mode", &r.mode)?,
-                closed: r.status == "closed",
-                participant: ParticipantRef {
-                    id: ParticipantId(r.id),
-                    address: Address::parse(&r.address).map_err(|_| {
-                        StoreError::Corrupt(format!("participant address of {}", r.id))
-                    })?,
-                    role: parse("role", &r.role)?,
-                    revoked: r.revoked_at.is_some(),
-                },
-            })
-        })
-        .transpose()
-    }
-
-    /// A thread's data key, for sealing inbound content outside the write transaction.
-    pub async fn thread_key(&self, thread: ThreadId) -> Result<DataKey, StoreError> {
-        if let Some(k) = self.key_cache.lock().expect("key cache lock").get(&thread) {
-            return Ok(k.clone());
-        }
-        let row: ThreadRow = sqlx::query_as("SELECT * FROM threads WHERE id = $1")
-            .bind(thread.0)
-            .fetch_optional(&self.pool)
+        let Some((thread, participant)) =
+            read::notification_recipient(self.pool(), notification).await?
+        else {
+            return Ok(None);
+        };
+        read::target(self.pool(), thread, participant)
             .await?
-            .ok_or(StoreError::UnknownThread(thread))?;
-        let key = row.key(self)?;
-        let mut cache = self.key_cache.lock().expect("key cache lock");
-        if cache.len() >= super::KEY_CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(thread, key.clone());
-        Ok(key)
+            .map(TargetRow::target)
+            .transpose()
     }
 
     /// The bodies of messages a participant was sent, opened, so reply-text extraction can
@@ -195,32 +64,14 @@ impl Store {
     pub async fn sent_bodies(
         &self,
         thread: ThreadId,
-        key: &DataKey,
         answered: Option<NotificationId>,
         window: u32,
     ) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, body FROM messages
-             WHERE thread_id = $1
-               AND (seq > (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = $1) - $2
-                    OR seq BETWEEN (SELECT m.seq FROM outbox o JOIN messages m ON m.id = o.message_id
-                                    WHERE o.id = $3 AND o.thread_id = $1) - $2 + 1
-                               AND (SELECT m.seq FROM outbox o JOIN messages m ON m.id = o.message_id
-                                    WHERE o.id = $3 AND o.thread_id = $1))",
-        )
-        .bind(thread.0)
-        .bind(i64::from(window))
-        .bind(answered.map(|n| n.0))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(id, body)| {
-                let opened = key
-                    .open(Binding::MessageBody(thread, MessageId(id)), &body)
-                    .map_err(|source| StoreError::Seal { thread, source })?;
-                String::from_utf8(opened)
-                    .map_err(|_| StoreError::Corrupt(format!("body of message {}", MessageId(id))))
-            })
+        let key = self.thread_key(thread).await?;
+        read::sent_bodies(self.pool(), thread, answered, window)
+            .await?
+            .into_iter()
+            .map(|(id, body)| sealing::open_body(thread, &key, id, &body))
             .collect()
     }
 
@@ -230,14 +81,10 @@ impl Store {
         uidvalidity: i64,
         uid: i64,
     ) -> Result<Option<LedgerOutcome>, StoreError> {
-        let word: Option<String> = sqlx::query_scalar(
-            "SELECT outcome FROM inbound WHERE imap_uidvalidity = $1 AND imap_uid = $2 ORDER BY received_at DESC LIMIT 1",
-        )
-        .bind(uidvalidity)
-        .bind(uid)
-        .fetch_optional(&self.pool)
-        .await?;
-        word.map(|w| parse("ledger outcome", &w)).transpose()
+        read::imap_outcome(self.pool(), uidvalidity, uid)
+            .await?
+            .map(|w| parse("ledger outcome", &w))
+            .transpose()
     }
 
     /// The notification that was sent with this Message-ID, if any.
@@ -245,23 +92,139 @@ impl Store {
         &self,
         email_message_id: &str,
     ) -> Result<Option<(NotificationId, ThreadId)>, StoreError> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT id, thread_id FROM outbox WHERE email_message_id = $1")
-                .bind(email_message_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(n, t)| (NotificationId(n), ThreadId(t))))
+        read::notification_by_email_id(self.pool(), email_message_id).await
     }
 
-    /// Whether the notification exists (bounce addresses name one).
+    /// The thread of a notification, if it exists (bounce addresses name one).
     pub async fn notification_thread(
         &self,
         id: NotificationId,
     ) -> Result<Option<ThreadId>, StoreError> {
-        let t: Option<i64> = sqlx::query_scalar("SELECT thread_id FROM outbox WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(t.map(ThreadId))
+        read::notification_thread(self.pool(), id).await
+    }
+
+    /// Commits one decided inbound message, returning once it is durable. Messages arriving
+    /// together share a transaction and its fsync (the writer's group commit); each is rolled
+    /// back alone if it fails.
+    pub async fn commit_inbound(&self, item: Inbound) -> Result<Committed, StoreError> {
+        match self.write(Op::Inbound(item)).await? {
+            Done::Committed(c) => Ok(c),
+            _ => Err(unexpected("inbound")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::{ParticipantId, ThreadId, Via};
+    use crate::store::testing;
+    use crate::store::{Committed, Inbound, InboundAction, Store, StoreError};
+
+    /// Commits `items` at once, as concurrent sessions would (the writer batches them).
+    async fn commit_all(store: &Store, items: Vec<Inbound>) -> Vec<Result<Committed, StoreError>> {
+        futures_util::future::join_all(items.into_iter().map(|i| store.commit_inbound(i))).await
+    }
+
+    async fn thread(store: &Store) -> (ThreadId, ParticipantId) {
+        let t = testing::clinic_thread(store, "B").await.thread_id;
+        (t, testing::jane(store, t).await)
+    }
+
+    async fn filing(store: &Store, t: ThreadId, author: ParticipantId, mid: &str) -> Inbound {
+        let sealer = store.sealer(t).await.unwrap();
+        let id = crate::domain::MessageId::random().0;
+        Inbound {
+            id,
+            door: Via::Smtp,
+            received_at: 0,
+            thread: Some(t),
+            header_message_id: Some(mid.into()),
+            imap: None,
+            action: InboundAction::File {
+                message: sealer.message(author, mid, Via::Smtp),
+                raw: sealer.inbound_raw(id, mid.as_bytes()),
+                release: None,
+            },
+        }
+    }
+
+    /// One batch over two threads: each filing numbered in its thread and announced to the
+    /// staff member, the same Message-ID twice filed once, and a closed thread failing alone.
+    #[tokio::test]
+    async fn a_batch_files_numbers_dedupes_and_isolates_failures() {
+        // Keep the whole fixture: dropping its directory would delete the database.
+        let fixture = testing::open().await;
+        let store = fixture.store.clone();
+        let (a, jane_a) = thread(&store).await;
+        let (b, jane_b) = thread(&store).await;
+        let (closed, jane_c) = thread(&store).await;
+        store.close_thread(closed).await.unwrap();
+        let items = vec![
+            filing(&store, a, jane_a, "<1@x>").await,
+            filing(&store, b, jane_b, "<2@x>").await,
+            filing(&store, a, jane_a, "<1@x>").await,
+            filing(&store, a, jane_a, "<3@x>").await,
+            filing(&store, closed, jane_c, "<4@x>").await,
+        ];
+        let results = commit_all(&store, items).await;
+        assert!(matches!(&results[0], Ok(Committed::Filed(p)) if p.notifications.len() == 1));
+        assert!(matches!(&results[1], Ok(Committed::Filed(_))));
+        assert!(matches!(&results[2], Ok(Committed::Duplicate)));
+        assert!(matches!(&results[3], Ok(Committed::Filed(_))));
+        assert!(matches!(&results[4], Err(StoreError::ThreadClosed(t)) if *t == closed));
+
+        let view = store.thread(a).await.unwrap();
+        let bodies: Vec<&str> = view.messages.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["B", "<1@x>", "<3@x>"]);
+        assert_eq!(store.thread(b).await.unwrap().messages.len(), 2);
+        assert_eq!(store.thread(closed).await.unwrap().messages.len(), 1);
+
+        // A later batch recognises what the first one filed.
+        let again = commit_all(&store, vec![filing(&store, a, jane_a, "<3@x>").await]).await;
+        assert!(matches!(&again[0], Ok(Committed::Duplicate)));
+        assert_eq!(store.thread(a).await.unwrap().messages.len(), 3);
+    }
+
+    /// An item that fails after some of its rows were written (here its ledger row, the last
+    /// one) leaves none of them behind — no message, no notification — and the items before
+    /// and after it in the batch are filed.
+    #[tokio::test]
+    async fn a_failing_item_is_rolled_back_whole_and_alone() {
+        let fixture = testing::open().await;
+        let store = fixture.store.clone();
+        let (t, jane) = thread(&store).await;
+        store
+            .execute_for_test(
+                "CREATE TRIGGER refuse_bad BEFORE INSERT ON inbound WHEN NEW.header_message_id = '<bad@x>'
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            )
+            .await;
+        let before = store.list_notifications(None, Some(t)).await.unwrap().len();
+        let items = vec![
+            filing(&store, t, jane, "<good-1@x>").await,
+            filing(&store, t, jane, "<bad@x>").await,
+            filing(&store, t, jane, "<good-2@x>").await,
+        ];
+        let results = commit_all(&store, items).await;
+        assert!(matches!(&results[0], Ok(Committed::Filed(_))));
+        assert!(
+            matches!(&results[1], Err(StoreError::Invalid(_))),
+            "{:?}",
+            results[1]
+        );
+        assert!(matches!(&results[2], Ok(Committed::Filed(_))));
+
+        let view = store.thread(t).await.unwrap();
+        let bodies: Vec<&str> = view.messages.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["B", "<good-1@x>", "<good-2@x>"]);
+        let seqs: Vec<i64> =
+            sqlx::query_scalar("SELECT seq FROM messages WHERE thread_id = $1 ORDER BY seq")
+                .bind(t.0)
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(seqs, [1, 2, 3], "no gap where the failed item was");
+        let after = store.list_notifications(None, Some(t)).await.unwrap().len();
+        assert_eq!(after - before, 2, "one staff notification per filed reply");
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
-use super::{Store, migrator_until};
+use super::Store;
+use super::sqlite::MIGRATOR;
 use crate::crypto::{Binding, DataKey, Keyring, ReplyToken};
 use crate::domain::{ParticipantId, ThreadId};
 
@@ -34,7 +35,15 @@ async fn version_2_databases_are_cleaned_up() {
             .connect()
             .await
             .unwrap();
-        migrator_until(2).run(&mut conn).await.unwrap();
+        let until_2 = sqlx::migrate::Migrator::with_migrations(
+            MIGRATOR
+                .migrations
+                .iter()
+                .filter(|m| m.version <= 2)
+                .cloned()
+                .collect(),
+        );
+        until_2.run(&mut conn).await.unwrap();
         let key = DataKey::generate();
         let wrapped = key.wrap(&keyring, thread);
         sqlx::query(
@@ -95,7 +104,7 @@ async fn version_2_databases_are_cleaned_up() {
     let url = format!("sqlite://{}", path.display());
     let store = Store::open(&url, keyring.clone()).await.unwrap();
     let ids: Vec<String> = sqlx::query_scalar("SELECT email_message_id FROM outbox")
-        .fetch_all(&store.pool)
+        .fetch_all(store.pool())
         .await
         .unwrap();
     assert_eq!(
@@ -105,13 +114,13 @@ async fn version_2_databases_are_cleaned_up() {
     let everything: String = sqlx::query_scalar(
         "SELECT group_concat(COALESCE(email_message_id, '') || COALESCE(last_error, '')) FROM outbox",
     )
-    .fetch_one(&store.pool)
+    .fetch_one(store.pool())
     .await
     .unwrap();
     assert!(!everything.contains(token.as_str()));
 
     let names: Vec<Option<String>> = sqlx::query_scalar("SELECT display_name FROM participants")
-        .fetch_all(&store.pool)
+        .fetch_all(store.pool())
         .await
         .unwrap();
     assert!(names.iter().all(Option::is_none), "no name left in clear");
@@ -123,7 +132,7 @@ async fn version_2_databases_are_cleaned_up() {
 
     let raw: Vec<(String, bool)> =
         sqlx::query_as("SELECT outcome, raw IS NOT NULL FROM inbound ORDER BY id")
-            .fetch_all(&store.pool)
+            .fetch_all(store.pool())
             .await
             .unwrap();
     assert_eq!(

@@ -62,11 +62,10 @@ pub(crate) async fn jane(store: &Store, thread: ThreadId) -> ParticipantId {
 /// Makes every later filing fail inside the commit, as a full disk or a broken database would:
 /// a trigger that aborts any insert into `messages`. Everything before the commit still works.
 pub(crate) async fn break_filing(store: &Store) {
-    sqlx::query(
-        "CREATE TRIGGER broken_filing BEFORE INSERT ON messages
-         BEGIN SELECT RAISE(ABORT, 'filing broken by the test'); END",
-    )
-    .execute(&store.pool)
-    .await
-    .unwrap();
+    store
+        .execute_for_test(
+            "CREATE TRIGGER broken_filing BEFORE INSERT ON messages
+             BEGIN SELECT RAISE(ABORT, 'filing broken by the test'); END",
+        )
+        .await;
 }

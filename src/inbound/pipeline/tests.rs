@@ -8,7 +8,6 @@ use tokio::sync::Notify;
 use super::*;
 use crate::crypto::token::{bounce_address, notification_message_id};
 use crate::domain::{DeliveryStatus, HeldStatus};
-use crate::inbound::committer::Committer;
 use crate::store::testing::{self, TestStore};
 
 /// Bytes that make [`Parsed::read`] panic in test builds.
@@ -43,8 +42,6 @@ async fn world() -> World {
     let token = ReplyToken::issue(&ring, posted.thread_id, jane, clock::now());
     let pipeline = Pipeline::new(
         store.clone(),
-        ring,
-        Committer::start(store.clone()).unwrap().0,
         DOMAIN,
         "mx.example.test",
         30,
@@ -336,7 +333,7 @@ async fn only_filed_and_held_messages_keep_a_raw_copy() {
     let rows: Vec<(String, bool)> = sqlx::query_as(
         "SELECT outcome, raw IS NOT NULL FROM inbound ORDER BY received_at, outcome",
     )
-    .fetch_all(&w.fixture.store.pool)
+    .fetch_all(w.fixture.store.pool())
     .await
     .unwrap();
     let mut rows = rows;

@@ -9,7 +9,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::crypto::ReplyToken;
-use crate::inbound::committer::Committer;
 use crate::inbound::smtp::budget::DataBudget;
 use crate::inbound::smtp::slots::Slot;
 use crate::store::Store;
@@ -34,8 +33,6 @@ async fn world(max_bytes: usize, read_timeout: Duration) -> World {
     let token = ReplyToken::issue(&ring, posted.thread_id, jane, crate::clock::now());
     let pipeline = Pipeline::new(
         store.clone(),
-        ring,
-        Committer::start(store.clone()).unwrap().0,
         "reply.example.test",
         "mx.example.test",
         30,

@@ -1,0 +1,160 @@
+//! Why a store operation failed, classified by cause, so that each caller can decide once:
+//! retry later ([`StoreError::is_transient`]: SMTP 451, IMAP leaves the message), refuse for
+//! good, or hold a message whose stored data can never be read. Messages carry ids and
+//! addresses, never content and never key material.
+
+use crate::crypto::SealError;
+use crate::domain::{Address, ThreadId};
+
+/// The cause of a failure, as callers act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// What was named does not exist.
+    NotFound,
+    /// It exists, but no longer takes this (a closed thread, a removed participant, a
+    /// decision already made).
+    Closed,
+    /// The request itself is wrong (an empty body, a participant named twice).
+    Invalid,
+    /// The database cannot be used right now (busy, locked, out of disk, the writer stopped):
+    /// the same operation may work later.
+    Unavailable,
+    /// Stored data cannot be read (a sealed value that does not open, a row that does not
+    /// parse): trying again will not help.
+    Corrupt,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("no thread {0}")]
+    UnknownThread(ThreadId),
+    #[error("{address} is not a participant of thread {thread}")]
+    NotParticipant { thread: ThreadId, address: Address },
+    #[error("no held message {0:016x}")]
+    UnknownHeld(i64),
+    #[error("thread {0} is closed")]
+    ThreadClosed(ThreadId),
+    #[error("the participant was removed from thread {0}")]
+    Revoked(ThreadId),
+    #[error("held message {0:016x} was already released or rejected")]
+    HeldDecided(i64),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data cannot be read: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// The class of this failure.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::UnknownThread(_)
+            | StoreError::NotParticipant { .. }
+            | StoreError::UnknownHeld(_) => ErrorClass::NotFound,
+            StoreError::ThreadClosed(_) | StoreError::Revoked(_) | StoreError::HeldDecided(_) => {
+                ErrorClass::Closed
+            }
+            StoreError::Invalid(_) => ErrorClass::Invalid,
+            StoreError::Unavailable(_) => ErrorClass::Unavailable,
+            StoreError::Corrupt(_) => ErrorClass::Corrupt,
+        }
+    }
+
+    /// Whether the same operation may succeed later (SMTP 451, not 5xx; IMAP: leave it).
+    pub fn is_transient(&self) -> bool {
+        self.class() == ErrorClass::Unavailable
+    }
+
+    /// A sealed value of `thread` did not open.
+    pub(crate) fn unsealed(thread: ThreadId, source: SealError) -> StoreError {
+        StoreError::Corrupt(format!("data of thread {thread}: {source}"))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        use sqlx::Error as E;
+        match e {
+            E::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                match sqlite_code_class(code.parse().unwrap_or(0)) {
+                    ErrorClass::Unavailable => StoreError::Unavailable(db.message().to_owned()),
+                    ErrorClass::Invalid => StoreError::Invalid(db.message().to_owned()),
+                    _ => StoreError::Corrupt(db.message().to_owned()),
+                }
+            }
+            E::RowNotFound
+            | E::TypeNotFound { .. }
+            | E::ColumnIndexOutOfBounds { .. }
+            | E::ColumnNotFound(_)
+            | E::ColumnDecode { .. }
+            | E::Decode(_)
+            | E::Encode(_) => StoreError::Corrupt(e.to_string()),
+            E::Configuration(_) => StoreError::Invalid(e.to_string()),
+            E::Migrate(m) => StoreError::Invalid(format!("database migration failed: {m}")),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> StoreError {
+        StoreError::Invalid(format!("database migration failed: {e}"))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) => {
+                match sqlite_code_class(f.extended_code & 0xff) {
+                    ErrorClass::Unavailable => StoreError::Unavailable(e.to_string()),
+                    ErrorClass::Invalid => StoreError::Invalid(e.to_string()),
+                    _ => StoreError::Corrupt(e.to_string()),
+                }
+            }
+            _ => StoreError::Corrupt(e.to_string()),
+        }
+    }
+}
+
+/// The class of a SQLite result code (its primary code, the low byte).
+fn sqlite_code_class(code: i32) -> ErrorClass {
+    match code & 0xff {
+        // BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL
+        5 | 6 | 7 | 8 | 10 | 13 | 14 | 15 => ErrorClass::Unavailable,
+        // CONSTRAINT, MISMATCH, RANGE, TOOBIG
+        19 | 20 | 25 | 18 => ErrorClass::Invalid,
+        _ => ErrorClass::Corrupt,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert!(StoreError::Unavailable("busy".into()).is_transient());
+        assert!(!StoreError::Corrupt("x".into()).is_transient());
+        assert_eq!(sqlite_code_class(5), ErrorClass::Unavailable);
+        assert_eq!(
+            sqlite_code_class(261),
+            ErrorClass::Unavailable,
+            "BUSY_RECOVERY"
+        );
+        assert_eq!(
+            sqlite_code_class(2067),
+            ErrorClass::Invalid,
+            "CONSTRAINT_UNIQUE"
+        );
+        assert_eq!(sqlite_code_class(11), ErrorClass::Corrupt, "CORRUPT");
+        assert_eq!(
+            StoreError::ThreadClosed(ThreadId(1)).class(),
+            ErrorClass::Closed
+        );
+    }
+}

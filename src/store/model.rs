@@ -1,0 +1,273 @@
+//! What goes in and out of the store: plain domain data, content in clear where a caller
+//! needs it, no driver type anywhere. The store seals on the way in and opens on the way out.
+
+use serde::{Deserialize, Serialize};
+
+use super::sealing::{SealedHeld, SealedMessage, SealedRaw};
+use crate::domain::{
+    Address, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, MessageId, Mode, NoticeReason,
+    NotificationId, ParticipantId, Role, ThreadId, Via,
+};
+
+/// A person to add to a new thread.
+#[derive(Debug, Clone)]
+pub struct NewParticipant {
+    pub address: Address,
+    pub display_name: Option<String>,
+    pub role: Role,
+}
+
+/// Everything needed to open a thread with its first message.
+#[derive(Debug, Clone)]
+pub struct NewThread {
+    pub subject: String,
+    pub mode: Mode,
+    /// The author of the first message (a staff member).
+    pub author: NewParticipant,
+    pub others: Vec<NewParticipant>,
+    pub body: String,
+    pub via: Via,
+}
+
+/// What a post created: the message and one notification per other participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub thread_id: ThreadId,
+    pub message_id: MessageId,
+    pub notifications: Vec<NotificationId>,
+}
+
+/// A participant as shown to staff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantView {
+    pub id: ParticipantId,
+    pub address: Address,
+    pub display_name: Option<String>,
+    pub role: Role,
+    pub revoked: bool,
+}
+
+/// A message, opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageView {
+    pub id: MessageId,
+    pub author: ParticipantId,
+    pub author_address: Address,
+    pub author_name: Option<String>,
+    pub body: String,
+    pub via: Via,
+    pub created_at: i64,
+}
+
+/// A whole thread, opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadView {
+    pub id: ThreadId,
+    pub subject: String,
+    pub mode: Mode,
+    pub closed: bool,
+    pub created_at: i64,
+    pub participants: Vec<ParticipantView>,
+    pub messages: Vec<MessageView>,
+}
+
+/// One line of the thread list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadSummary {
+    pub id: ThreadId,
+    pub subject: String,
+    pub mode: Mode,
+    pub participants: i64,
+    pub messages: i64,
+    pub last_activity_at: i64,
+}
+
+/// One outbox row as `sealpost outbox list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub id: NotificationId,
+    pub thread_id: ThreadId,
+    pub recipient: String,
+    /// `message`, or `notice-…` for a rejection notice.
+    pub kind: String,
+    pub mode: Mode,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub relay_reply: Option<String>,
+}
+
+/// What a notification may say. A secure-mode notification is loaded without opening the
+/// thread's content at all, so the composer cannot leak what it never had.
+#[derive(Debug, Clone)]
+pub enum DeliveryContent {
+    Secure,
+    /// A short content-free notice to a participant whose email reply could not be filed.
+    Notice(NoticeReason),
+    Convenience {
+        subject: String,
+        /// The message being announced.
+        message: MessageView,
+        /// Earlier messages of the thread, newest first.
+        history: Vec<MessageView>,
+    },
+}
+
+/// A claimed notification with everything needed to compose and send it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: NotificationId,
+    pub thread_id: ThreadId,
+    pub recipient: ParticipantView,
+    pub created_at: i64,
+    pub attempts: i64,
+    /// The Message-ID fixed at an earlier attempt, if any.
+    pub email_message_id: Option<String>,
+    /// Message-IDs of earlier notifications of this thread to this participant, oldest first.
+    /// Empty from [`Store::deliveries`]: filled in by [`Store::fill_references`].
+    pub references: Vec<String>,
+    pub content: DeliveryContent,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// Accepted by the relay (or spool), with its reply.
+    Sent { reply: String, at: i64 },
+    /// A temporary failure; try again at `next_attempt_at`.
+    Deferred { error: String, next_attempt_at: i64 },
+    /// A permanent failure (5xx, or no attempts left).
+    Failed { error: String, at: i64 },
+    /// Not attempted: the recipient was removed from the thread after it was queued.
+    Cancelled { at: i64 },
+}
+
+/// Where a verified reply token points.
+#[derive(Debug, Clone)]
+pub struct TokenTarget {
+    pub thread: ThreadId,
+    pub mode: Mode,
+    pub closed: bool,
+    pub participant: ParticipantRef,
+}
+
+/// A participant as the inbound side needs it: who, not what they are called (display names
+/// are sealed; deciding about a reply needs no name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantRef {
+    pub id: ParticipantId,
+    pub address: Address,
+    pub role: Role,
+    pub revoked: bool,
+}
+
+/// What to do with one decided inbound message.
+#[derive(Debug, Clone)]
+pub enum InboundAction {
+    /// File the reply (unless this Message-ID was already filed in the thread), keeping the raw
+    /// message sealed under the thread's key (`raw`, for audit). `release` names the held
+    /// message this filing releases.
+    File {
+        message: SealedMessage,
+        raw: SealedRaw,
+        release: Option<Release>,
+    },
+    /// Keep the message sealed in the held queue; optionally queue a rate-limited notice.
+    Hold {
+        held: SealedHeld,
+        notice: Option<(ParticipantId, NoticeReason)>,
+    },
+    /// Record the outcome only; optionally queue a rate-limited notice to a verified participant.
+    Record {
+        outcome: LedgerOutcome,
+        reason: String,
+        notice: Option<(ParticipantId, NoticeReason)>,
+    },
+    /// A delivery status notification about one of our notifications. Only a `verified` one —
+    /// sent with a null sender to the notification's own MAC-tagged bounce address — changes
+    /// its status; any other is recorded as information.
+    DeliveryStatus {
+        notification: NotificationId,
+        failed: bool,
+        verified: bool,
+        detail: String,
+    },
+}
+
+/// One decided inbound message, ready to commit.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// Chosen before sealing: the raw message's additional authenticated data names it.
+    pub id: i64,
+    pub door: Via,
+    pub received_at: i64,
+    pub thread: Option<ThreadId>,
+    /// The Message-ID header (or a digest of the message when it has none): the dedupe key.
+    pub header_message_id: Option<String>,
+    /// (UIDVALIDITY, UID) for the IMAP door.
+    pub imap: Option<(i64, i64)>,
+    pub action: InboundAction,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    Filed(Posted),
+    /// The same Message-ID was filed before; nothing new.
+    Duplicate,
+    /// The outcome was recorded; `notice_queued` says whether a notice went to the outbox.
+    Recorded {
+        notice_queued: bool,
+    },
+    /// The message is in the held queue under its ledger id.
+    Held {
+        id: i64,
+    },
+    /// A notification's delivery status was updated (or, for a transient report, noted).
+    StatusUpdated {
+        notification: NotificationId,
+    },
+}
+
+/// What the message came with besides its bytes, as the door saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldEnvelope {
+    pub mail_from: Option<String>,
+    pub null_sender: bool,
+    pub rcpt_to: Vec<String>,
+    /// (UIDVALIDITY, UID) for the IMAP door.
+    pub imap: Option<(i64, i64)>,
+}
+
+/// One line of `sealpost held list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldSummary {
+    pub id: i64,
+    pub received_at: i64,
+    pub door: Via,
+    pub reason: HoldReason,
+    pub status: HeldStatus,
+    pub thread: Option<ThreadId>,
+    pub participant: Option<ParticipantId>,
+    pub size: i64,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+}
+
+/// A held message, opened.
+#[derive(Debug, Clone)]
+pub struct HeldMessage {
+    pub summary: HeldSummary,
+    pub header_message_id: Option<String>,
+    pub envelope: HeldEnvelope,
+    pub raw: Vec<u8>,
+}
+
+/// Who released a held message, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub held: i64,
+    pub by: String,
+}

@@ -1,0 +1,127 @@
+//! Rows as a backend reads them: plain columns, content still sealed. The facade opens them
+//! with the thread's key (see [`super::sealing`]); no backend ever holds content in clear.
+
+use sqlx::FromRow;
+
+use super::StoreError;
+use crate::crypto::WrappedKey;
+use crate::domain::ThreadId;
+
+#[derive(FromRow)]
+pub(crate) struct ThreadRow {
+    pub id: i64,
+    pub mode: String,
+    pub status: String,
+    pub key_id: i64,
+    pub wrapped_key: Vec<u8>,
+    pub subject: Vec<u8>,
+    pub created_at: i64,
+    pub last_activity_at: i64,
+}
+
+impl ThreadRow {
+    pub fn thread(&self) -> ThreadId {
+        ThreadId(self.id)
+    }
+
+    pub fn wrapped(&self) -> Result<WrappedKey, StoreError> {
+        let key_id = u16::try_from(self.key_id).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "key id {} of thread {}",
+                self.key_id,
+                self.thread()
+            ))
+        })?;
+        Ok(WrappedKey {
+            key_id,
+            sealed: self.wrapped_key.clone(),
+        })
+    }
+}
+
+/// A thread with the number of its participants and messages (the thread list).
+#[derive(FromRow)]
+pub(crate) struct ThreadCountsRow {
+    #[sqlx(flatten)]
+    pub thread: ThreadRow,
+    pub participants: i64,
+    pub messages: i64,
+}
+
+#[derive(FromRow)]
+pub(crate) struct ParticipantRow {
+    pub id: i64,
+    pub thread_id: i64,
+    pub address: String,
+    pub display_name_sealed: Option<Vec<u8>>,
+    pub role: String,
+    pub revoked_at: Option<i64>,
+}
+
+/// A message with its author's address and sealed name.
+#[derive(FromRow)]
+pub(crate) struct MessageRow {
+    pub id: i64,
+    pub author_id: i64,
+    pub address: String,
+    pub display_name_sealed: Option<Vec<u8>>,
+    pub body: Vec<u8>,
+    pub via: String,
+    pub created_at: i64,
+    pub seq: i64,
+}
+
+#[derive(FromRow)]
+pub(crate) struct OutboxRow {
+    pub id: i64,
+    pub kind: String,
+    pub thread_id: i64,
+    pub message_id: Option<i64>,
+    pub participant_id: i64,
+    pub recipient: String,
+    pub mode: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub email_message_id: Option<String>,
+    pub relay_reply: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// Where a token (or a notification) points: the participant and their thread's state.
+#[derive(FromRow)]
+pub(crate) struct TargetRow {
+    pub id: i64,
+    pub address: String,
+    pub role: String,
+    pub revoked_at: Option<i64>,
+    pub thread_id: i64,
+    pub mode: String,
+    pub status: String,
+}
+
+#[derive(FromRow)]
+pub(crate) struct HeldRow {
+    pub id: i64,
+    pub received_at: i64,
+    pub door: String,
+    pub reason: String,
+    pub thread_id: Option<i64>,
+    pub participant_id: Option<i64>,
+    pub header_message_id: Option<String>,
+    pub size: i64,
+    pub key_id: i64,
+    pub wrapped_key: Option<Vec<u8>>,
+    pub envelope: Option<Vec<u8>>,
+    pub raw: Option<Vec<u8>>,
+    pub status: String,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+}
+
+/// A stored word (mode, role, status…) parsed, or the row is corrupt.
+pub(crate) fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, StoreError> {
+    v.parse()
+        .map_err(|_| StoreError::Corrupt(format!("unexpected {what} '{v}'")))
+}

@@ -1,0 +1,300 @@
+//! Sealing what the store writes and opening what it reads, with the keyring the store was
+//! opened with. Nothing outside the store sees a data key: a caller that must seal something
+//! large away from the async workers (an inbound message) gets a [`Sealer`] for the thread,
+//! which seals and does nothing else.
+
+use super::StoreError;
+use super::model::{HeldEnvelope, MessageView, ParticipantView};
+use super::rows::{MessageRow, ParticipantRow, ThreadRow, parse};
+use crate::crypto::{Binding, DataKey, Keyring, WrappedKey};
+use crate::domain::{Address, HoldReason, MessageId, Mode, ParticipantId, Role, ThreadId, Via};
+
+/// A message ready to insert: its id is chosen and its body sealed (the id is part of the
+/// body's additional authenticated data).
+#[derive(Debug, Clone)]
+pub struct SealedMessage {
+    pub id: MessageId,
+    pub author: ParticipantId,
+    body: Vec<u8>,
+    pub via: Via,
+}
+
+impl SealedMessage {
+    /// The sealed body, as stored.
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The same message by `author` (a staff post's author is found in the transaction).
+    pub(crate) fn by(&self, author: ParticipantId) -> SealedMessage {
+        SealedMessage {
+            author,
+            ..self.clone()
+        }
+    }
+}
+
+/// Seals content for one thread. Made by [`super::Store::sealer`]; cheap to clone and to move
+/// to another thread.
+#[derive(Clone)]
+pub struct Sealer {
+    thread: ThreadId,
+    key: DataKey,
+}
+
+/// The raw bytes of an inbound message, sealed for its ledger row.
+#[derive(Debug, Clone)]
+pub struct SealedRaw(pub(crate) Vec<u8>);
+
+impl Sealer {
+    pub(crate) fn new(thread: ThreadId, key: DataKey) -> Sealer {
+        Sealer { thread, key }
+    }
+
+    /// Seals `body` as a new message of the thread by `author`. Line endings become `\n`.
+    pub fn message(&self, author: ParticipantId, body: &str, via: Via) -> SealedMessage {
+        let id = MessageId::random();
+        let body = body.replace("\r\n", "\n");
+        SealedMessage {
+            id,
+            author,
+            body: self
+                .key
+                .seal(Binding::MessageBody(self.thread, id), body.as_bytes()),
+            via,
+        }
+    }
+
+    /// Seals a staff post by `from`, whose participant is looked up (and checked) in the
+    /// transaction that inserts it: the body's seal does not name its author.
+    pub(crate) fn post(&self, from: &Address, body: &str, via: Via) -> SealedPost {
+        SealedPost {
+            thread: self.thread,
+            from: from.clone(),
+            message: self.message(ParticipantId(0), body, via),
+        }
+    }
+
+    /// Seals the raw bytes of inbound message `ledger_id` (kept with a filed reply, for audit).
+    pub fn inbound_raw(&self, ledger_id: i64, raw: &[u8]) -> SealedRaw {
+        SealedRaw(
+            self.key
+                .seal(Binding::InboundRaw(self.thread, ledger_id), raw),
+        )
+    }
+
+    fn participant_name(&self, participant: ParticipantId, name: &str) -> Vec<u8> {
+        self.key.seal(
+            Binding::ParticipantName(self.thread, participant),
+            name.as_bytes(),
+        )
+    }
+}
+
+/// A participant of a new thread, its name sealed.
+pub(crate) struct SealedParticipant {
+    pub id: ParticipantId,
+    pub address: Address,
+    pub name: Option<Vec<u8>>,
+    pub role: Role,
+}
+
+/// A new thread, sealed: the author is the first participant and wrote `first`.
+pub(crate) struct SealedThread {
+    pub thread: ThreadId,
+    pub mode: Mode,
+    pub wrapped: WrappedKey,
+    pub subject: Vec<u8>,
+    pub participants: Vec<SealedParticipant>,
+    pub first: SealedMessage,
+}
+
+/// A staff post, sealed; its author is looked up by address in the transaction.
+pub(crate) struct SealedPost {
+    pub thread: ThreadId,
+    pub from: Address,
+    pub message: SealedMessage,
+}
+
+/// Seals a new thread under a fresh key.
+pub(crate) fn seal_thread(
+    keyring: &Keyring,
+    subject: &str,
+    mode: Mode,
+    people: &[(Address, Option<String>, Role)],
+    body: &str,
+    via: Via,
+) -> SealedThread {
+    let thread = ThreadId::random();
+    let key = DataKey::generate();
+    let wrapped = key.wrap(keyring, thread);
+    let sealer = Sealer::new(thread, key);
+    let participants: Vec<SealedParticipant> = people
+        .iter()
+        .map(|(address, name, role)| {
+            let id = ParticipantId::random();
+            SealedParticipant {
+                id,
+                address: address.clone(),
+                name: name.as_deref().map(|n| sealer.participant_name(id, n)),
+                role: *role,
+            }
+        })
+        .collect();
+    let first = sealer.message(participants[0].id, body, via);
+    SealedThread {
+        thread,
+        mode,
+        wrapped,
+        subject: sealer
+            .key
+            .seal(Binding::ThreadSubject(thread), subject.as_bytes()),
+        participants,
+        first,
+    }
+}
+
+/// Seals a display name of an existing participant (migration of names stored in clear).
+pub(crate) fn seal_name(
+    thread: ThreadId,
+    key: &DataKey,
+    participant: ParticipantId,
+    name: &str,
+) -> Vec<u8> {
+    Sealer::new(thread, key.clone()).participant_name(participant, name)
+}
+
+/// A message to hold, sealed under a key of its own and ready to commit.
+#[derive(Debug, Clone)]
+pub struct SealedHeld {
+    wrapped: WrappedKey,
+    envelope: Vec<u8>,
+    raw: Vec<u8>,
+    size: i64,
+    pub reason: HoldReason,
+    pub participant: Option<ParticipantId>,
+}
+
+impl SealedHeld {
+    /// Seals `raw` and its envelope for the ledger row `id` under a fresh key.
+    pub fn seal(
+        keyring: &Keyring,
+        id: i64,
+        envelope: &HeldEnvelope,
+        raw: &[u8],
+        reason: HoldReason,
+        participant: Option<ParticipantId>,
+    ) -> SealedHeld {
+        let key = DataKey::generate();
+        let envelope = serde_json::to_vec(envelope).expect("an envelope always serialises");
+        SealedHeld {
+            wrapped: key.wrap_held(keyring, id),
+            envelope: key.seal(Binding::HeldEnvelope(id), &envelope),
+            raw: key.seal(Binding::HeldRaw(id), raw),
+            size: raw.len() as i64,
+            reason,
+            participant,
+        }
+    }
+
+    pub(crate) fn columns(&self) -> (i64, &[u8], &[u8], &[u8], i64) {
+        (
+            i64::from(self.wrapped.key_id),
+            &self.wrapped.sealed,
+            &self.envelope,
+            &self.raw,
+            self.size,
+        )
+    }
+}
+
+/// A thread's data key, from its row.
+pub(crate) fn thread_key(keyring: &Keyring, row: &ThreadRow) -> Result<DataKey, StoreError> {
+    let thread = row.thread();
+    DataKey::unwrap(keyring, thread, &row.wrapped()?).map_err(|e| StoreError::unsealed(thread, e))
+}
+
+fn utf8(bytes: Vec<u8>, what: impl FnOnce() -> String) -> Result<String, StoreError> {
+    String::from_utf8(bytes).map_err(|_| StoreError::Corrupt(what()))
+}
+
+pub(crate) fn open_subject(key: &DataKey, row: &ThreadRow) -> Result<String, StoreError> {
+    let thread = row.thread();
+    let plain = key
+        .open(Binding::ThreadSubject(thread), &row.subject)
+        .map_err(|e| StoreError::unsealed(thread, e))?;
+    utf8(plain, || format!("subject of thread {thread}"))
+}
+
+fn open_name(
+    thread: ThreadId,
+    participant: ParticipantId,
+    key: &DataKey,
+    sealed: Option<&[u8]>,
+) -> Result<Option<String>, StoreError> {
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    let plain = key
+        .open(Binding::ParticipantName(thread, participant), sealed)
+        .map_err(|e| StoreError::unsealed(thread, e))?;
+    utf8(plain, || {
+        format!("display name of participant {participant}")
+    })
+    .map(Some)
+}
+
+pub(crate) fn open_participant(
+    key: &DataKey,
+    row: ParticipantRow,
+) -> Result<ParticipantView, StoreError> {
+    let id = ParticipantId(row.id);
+    Ok(ParticipantView {
+        id,
+        address: Address::parse(&row.address)
+            .map_err(|_| StoreError::Corrupt(format!("participant address of {id}")))?,
+        display_name: open_name(
+            ThreadId(row.thread_id),
+            id,
+            key,
+            row.display_name_sealed.as_deref(),
+        )?,
+        role: parse("role", &row.role)?,
+        revoked: row.revoked_at.is_some(),
+    })
+}
+
+pub(crate) fn open_message(
+    thread: ThreadId,
+    key: &DataKey,
+    row: MessageRow,
+) -> Result<MessageView, StoreError> {
+    let id = MessageId(row.id);
+    let body = key
+        .open(Binding::MessageBody(thread, id), &row.body)
+        .map_err(|e| StoreError::unsealed(thread, e))?;
+    let author = ParticipantId(row.author_id);
+    Ok(MessageView {
+        id,
+        author,
+        author_address: Address::parse(&row.address)
+            .map_err(|_| StoreError::Corrupt(format!("author of message {id}")))?,
+        author_name: open_name(thread, author, key, row.display_name_sealed.as_deref())?,
+        body: utf8(body, || format!("body of message {id}"))?,
+        via: parse("via", &row.via)?,
+        created_at: row.created_at,
+    })
+}
+
+/// Opens a sealed message body alone (what a participant was sent).
+pub(crate) fn open_body(
+    thread: ThreadId,
+    key: &DataKey,
+    id: i64,
+    sealed: &[u8],
+) -> Result<String, StoreError> {
+    let plain = key
+        .open(Binding::MessageBody(thread, MessageId(id)), sealed)
+        .map_err(|e| StoreError::unsealed(thread, e))?;
+    utf8(plain, || format!("body of message {}", MessageId(id)))
+}

@@ -1,0 +1,781 @@
+//! Every write of the store, as typed operations the writer thread runs (see [`super::writer`]).
+//!
+//! Each function here runs inside its own savepoint of the batch's transaction and either does
+//! all its rows or none. What they receive is sealed already (the store's facade seals with the
+//! thread's key before it sends an operation), so nothing here sees content in clear.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::domain::{
+    Address, DeliveryStatus, LedgerOutcome, Mode, NoticeReason, NotificationId, ParticipantId,
+    ThreadId,
+};
+use crate::store::sealing::{SealedPost, SealedThread};
+use crate::store::{
+    Attempt, Committed, Inbound, InboundAction, Posted, Release, SealedHeld, SealedMessage,
+    StoreError,
+};
+
+/// A write, as the writer thread runs it.
+pub(crate) enum Op {
+    CreateThread(SealedThread),
+    Post(SealedPost),
+    CloseThread(ThreadId),
+    RemoveParticipant(ThreadId, Address),
+    Inbound(Inbound),
+    ReleaseClaims {
+        owner: String,
+    },
+    Claim {
+        owner: String,
+        now: i64,
+        limit: i64,
+        lease_secs: i64,
+    },
+    Unclaim(NotificationId),
+    FixMessageIds(Vec<(NotificationId, String)>),
+    RecordAttempts(Vec<(NotificationId, Attempt)>),
+    RejectHeld {
+        id: i64,
+        by: String,
+    },
+    /// Moves display names written in clear before schema version 3 into their sealed column.
+    SealNames(Vec<(ParticipantId, Vec<u8>)>),
+    /// Re-normalised participant addresses (schema version 3).
+    SetAddresses(Vec<(ParticipantId, Address)>),
+    /// Test builds: any statement (to install a fault).
+    #[cfg(test)]
+    Execute(String),
+}
+
+impl Op {
+    /// A name for logs.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::CreateThread(_) => "create-thread",
+            Op::Post(_) => "post",
+            Op::CloseThread(_) => "close-thread",
+            Op::RemoveParticipant(..) => "remove-participant",
+            Op::Inbound(_) => "inbound",
+            Op::ReleaseClaims { .. } => "release-claims",
+            Op::Claim { .. } => "claim",
+            Op::Unclaim(_) => "unclaim",
+            Op::FixMessageIds(_) => "fix-message-ids",
+            Op::RecordAttempts(_) => "record-attempts",
+            Op::RejectHeld { .. } => "reject-held",
+            Op::SealNames(_) => "seal-names",
+            Op::SetAddresses(_) => "set-addresses",
+            #[cfg(test)]
+            Op::Execute(_) => "execute",
+        }
+    }
+}
+
+/// What an operation returns.
+pub(crate) enum Done {
+    Posted(Posted),
+    Committed(Committed),
+    Count(u64),
+    Claimed(Vec<NotificationId>),
+    MessageIds(Vec<String>),
+    Nothing,
+}
+
+/// Runs one operation on `conn` (a savepoint of the batch's transaction).
+pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreError> {
+    match op {
+        Op::CreateThread(t) => create_thread(conn, t, now).map(Done::Posted),
+        Op::Post(p) => post(conn, p, now).map(Done::Posted),
+        Op::CloseThread(t) => close_thread(conn, *t, now).map(|_| Done::Nothing),
+        Op::RemoveParticipant(t, a) => remove_participant(conn, *t, a, now).map(Done::Count),
+        Op::Inbound(item) => inbound(conn, item, now).map(Done::Committed),
+        Op::ReleaseClaims { owner } => release_claims(conn, owner).map(Done::Count),
+        Op::Claim {
+            owner,
+            now,
+            limit,
+            lease_secs,
+        } => claim(conn, owner, *now, *limit, *lease_secs).map(Done::Claimed),
+        Op::Unclaim(id) => {
+            conn.prepare_cached(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = ?1",
+            )?
+            .execute([id.0])?;
+            Ok(Done::Nothing)
+        }
+        Op::FixMessageIds(c) => fix_message_ids(conn, c).map(Done::MessageIds),
+        Op::RecordAttempts(a) => record_attempts(conn, a, now).map(|_| Done::Nothing),
+        Op::RejectHeld { id, by } => reject_held(conn, *id, by, now).map(|_| Done::Nothing),
+        Op::SealNames(names) => {
+            for (id, sealed) in names {
+                conn.prepare_cached(
+                    "UPDATE participants SET display_name_sealed = ?1, display_name = NULL
+                     WHERE id = ?2",
+                )?
+                .execute(params![sealed, id.0])?;
+            }
+            Ok(Done::Nothing)
+        }
+        Op::SetAddresses(addresses) => {
+            for (id, address) in addresses {
+                conn.prepare_cached("UPDATE participants SET address = ?1 WHERE id = ?2")?
+                    .execute(params![address.as_str(), id.0])?;
+            }
+            Ok(Done::Nothing)
+        }
+        #[cfg(test)]
+        Op::Execute(sql) => {
+            conn.execute_batch(sql)?;
+            Ok(Done::Nothing)
+        }
+    }
+}
+
+fn create_thread(conn: &Connection, t: &SealedThread, now: i64) -> Result<Posted, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO threads (id, mode, key_id, wrapped_key, subject, created_at, last_activity_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )?
+    .execute(params![
+        t.thread.0,
+        t.mode.as_str(),
+        i64::from(t.wrapped.key_id),
+        t.wrapped.sealed,
+        t.subject,
+        now
+    ])?;
+    for p in &t.participants {
+        conn.prepare_cached(
+            "INSERT INTO participants (id, thread_id, address, display_name_sealed, role,
+                                       created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            p.id.0,
+            t.thread.0,
+            p.address.as_str(),
+            p.name,
+            p.role.as_str(),
+            now
+        ])?;
+    }
+    event(
+        conn,
+        Some(t.thread),
+        "thread.created",
+        serde_json::json!({"mode": t.mode.as_str(), "participants": t.participants.len()}),
+        now,
+    )?;
+    insert_message(conn, t.thread, t.mode, &t.first, now)
+}
+
+fn post(conn: &Connection, p: &SealedPost, now: i64) -> Result<Posted, StoreError> {
+    let (mode, status) = thread_state(conn, p.thread)?;
+    if status == "closed" {
+        return Err(StoreError::ThreadClosed(p.thread));
+    }
+    let author: ParticipantId = conn
+        .prepare_cached(
+            "SELECT id FROM participants WHERE thread_id = ?1 AND address = ?2 AND revoked_at IS NULL",
+        )?
+        .query_row(params![p.thread.0, p.from.as_str()], |r| r.get(0))
+        .optional()?
+        .map(ParticipantId)
+        .ok_or_else(|| StoreError::NotParticipant {
+            thread: p.thread,
+            address: p.from.clone(),
+        })?;
+    let message = p.message.by(author);
+    insert_message(conn, p.thread, mode, &message, now)
+}
+
+/// A thread's mode and status.
+fn thread_state(conn: &Connection, thread: ThreadId) -> Result<(Mode, String), StoreError> {
+    let (mode, status): (String, String) = conn
+        .prepare_cached("SELECT mode, status FROM threads WHERE id = ?1")?
+        .query_row([thread.0], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or(StoreError::UnknownThread(thread))?;
+    Ok((parse("mode", &mode)?, status))
+}
+
+fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, StoreError> {
+    v.parse()
+        .map_err(|_| StoreError::Corrupt(format!("unexpected {what} '{v}'")))
+}
+
+/// Inserts a sealed message and queues one notification per other active participant, with
+/// the event. Every new message goes through here: staff posts, new threads and filed replies.
+fn insert_message(
+    conn: &Connection,
+    thread: ThreadId,
+    mode: Mode,
+    message: &SealedMessage,
+    now: i64,
+) -> Result<Posted, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO messages (id, thread_id, seq, author_id, body, via, created_at)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = ?2),
+                 ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        message.id.0,
+        thread.0,
+        message.author.0,
+        message.body(),
+        message.via.as_str(),
+        now
+    ])?;
+    conn.prepare_cached("UPDATE threads SET last_activity_at = ?1 WHERE id = ?2")?
+        .execute(params![now, thread.0])?;
+    let recipients: Vec<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT id, address FROM participants
+             WHERE thread_id = ?1 AND id <> ?2 AND revoked_at IS NULL ORDER BY address",
+        )?
+        .query_map(params![thread.0, message.author.0], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut notifications = Vec::with_capacity(recipients.len());
+    for (participant, address) in recipients {
+        let n = NotificationId::random();
+        conn.prepare_cached(
+            "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
+                                 mode, next_attempt_at, created_at)
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), ?2, ?3, ?4, ?5,
+                     'message', ?6, ?7, ?7)",
+        )?
+        .execute(params![
+            n.0,
+            thread.0,
+            message.id.0,
+            participant,
+            address,
+            mode.as_str(),
+            now
+        ])?;
+        notifications.push(n);
+    }
+    event(
+        conn,
+        Some(thread),
+        "message.posted",
+        serde_json::json!({
+            "message_id": message.id.to_string(),
+            "via": message.via.as_str(),
+            "notifications": notifications.len(),
+        }),
+        now,
+    )?;
+    Ok(Posted {
+        thread_id: thread,
+        message_id: message.id,
+        notifications,
+    })
+}
+
+fn close_thread(conn: &Connection, thread: ThreadId, now: i64) -> Result<(), StoreError> {
+    let updated = conn
+        .prepare_cached("UPDATE threads SET status = 'closed' WHERE id = ?1")?
+        .execute([thread.0])?;
+    if updated == 0 {
+        return Err(StoreError::UnknownThread(thread));
+    }
+    event(
+        conn,
+        Some(thread),
+        "thread.closed",
+        serde_json::json!({}),
+        now,
+    )
+}
+
+fn remove_participant(
+    conn: &Connection,
+    thread: ThreadId,
+    address: &Address,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let participant: i64 = conn
+        .prepare_cached(
+            "UPDATE participants SET revoked_at = ?1
+             WHERE thread_id = ?2 AND address = ?3 AND revoked_at IS NULL
+             RETURNING id",
+        )?
+        .query_row(params![now, thread.0, address.as_str()], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotParticipant {
+            thread,
+            address: address.clone(),
+        })?;
+    let cancelled = conn
+        .prepare_cached(
+            "UPDATE outbox SET status = 'cancelled', last_error = 'participant removed',
+                    next_attempt_at = ?1
+             WHERE participant_id = ?2 AND status IN ('queued', 'deferred')",
+        )?
+        .execute(params![now, participant])? as u64;
+    event(
+        conn,
+        Some(thread),
+        "participant.removed",
+        serde_json::json!({
+            "participant_id": ParticipantId(participant).to_string(),
+            "notifications_cancelled": cancelled,
+        }),
+        now,
+    )?;
+    Ok(cancelled)
+}
+
+/// One decided inbound message.
+fn inbound(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, StoreError> {
+    match &item.action {
+        InboundAction::File {
+            message,
+            raw,
+            release,
+        } => file(conn, item, message, &raw.0, release.as_ref(), now),
+        InboundAction::Hold { held, notice } => hold(conn, item, held, *notice, now),
+        InboundAction::Record {
+            outcome,
+            reason,
+            notice,
+        } => {
+            ledger(conn, item, *outcome, Some(reason), None, None)?;
+            let notice_queued = match (notice, item.thread) {
+                (Some((participant, why)), Some(thread)) => {
+                    queue_notice(conn, thread, *participant, *why, now)?
+                }
+                _ => false,
+            };
+            event(
+                conn,
+                item.thread,
+                &format!("inbound.{}", outcome.as_str()),
+                serde_json::json!({"reason": reason, "door": item.door.as_str(), "notice_queued": notice_queued}),
+                now,
+            )?;
+            Ok(Committed::Recorded { notice_queued })
+        }
+        InboundAction::DeliveryStatus {
+            notification,
+            failed,
+            verified,
+            detail,
+        } => {
+            // Only a report that reached the notification's own bounce address with a null
+            // sender is evidence; anyone can write a report naming a Message-ID.
+            if *failed && *verified {
+                conn.prepare_cached(
+                    "UPDATE outbox SET status = 'bounced', last_error = ?1
+                     WHERE id = ?2 AND status IN ('sent', 'queued', 'deferred')",
+                )?
+                .execute(params![detail, notification.0])?;
+            }
+            ledger(
+                conn,
+                item,
+                LedgerOutcome::DeliveryStatus,
+                Some(detail),
+                None,
+                None,
+            )?;
+            let kind = match (failed, verified) {
+                (_, false) => "notification.delivery-report-unverified",
+                (true, true) => "notification.bounced",
+                (false, true) => "notification.delivery-report",
+            };
+            event(
+                conn,
+                item.thread,
+                kind,
+                serde_json::json!({"notification_id": notification.to_string(), "detail": detail}),
+                now,
+            )?;
+            Ok(Committed::StatusUpdated {
+                notification: *notification,
+            })
+        }
+    }
+}
+
+/// Puts a message in the held queue: the sealed row, its ledger row, an event, and perhaps a
+/// content-free notice to its (verified) participant.
+fn hold(
+    conn: &Connection,
+    item: &Inbound,
+    held: &SealedHeld,
+    notice: Option<(ParticipantId, NoticeReason)>,
+    now: i64,
+) -> Result<Committed, StoreError> {
+    let (key_id, wrapped, envelope, raw, size) = held.columns();
+    conn.prepare_cached(
+        "INSERT INTO held (id, received_at, door, reason, thread_id, participant_id,
+                           header_message_id, size, key_id, wrapped_key, envelope, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        item.id,
+        item.received_at,
+        item.door.as_str(),
+        held.reason.as_str(),
+        item.thread.map(|t| t.0),
+        held.participant.map(|p| p.0),
+        item.header_message_id,
+        size,
+        key_id,
+        wrapped,
+        envelope,
+        raw
+    ])?;
+    ledger(
+        conn,
+        item,
+        LedgerOutcome::Held,
+        Some(held.reason.as_str()),
+        None,
+        None,
+    )?;
+    let notice_queued = match (notice, item.thread) {
+        (Some((participant, why)), Some(thread)) => {
+            queue_notice(conn, thread, participant, why, now)?
+        }
+        _ => false,
+    };
+    event(
+        conn,
+        item.thread,
+        "inbound.held",
+        serde_json::json!({
+            "held_id": format!("{:016x}", item.id),
+            "reason": held.reason.as_str(),
+            "door": item.door.as_str(),
+            "notice_queued": notice_queued,
+        }),
+        now,
+    )?;
+    Ok(Committed::Held { id: item.id })
+}
+
+/// Files a reply (through [`insert_message`], like every new message) and its ledger row,
+/// unless this Message-ID was filed in the thread before.
+fn file(
+    conn: &Connection,
+    item: &Inbound,
+    message: &SealedMessage,
+    raw: &[u8],
+    release: Option<&Release>,
+    now: i64,
+) -> Result<Committed, StoreError> {
+    let thread = item
+        .thread
+        .ok_or_else(|| StoreError::Invalid("a filing needs a thread".into()))?;
+    let (mode, status) = thread_state(conn, thread)?;
+    // Removal is immediate: a participant removed after their reply was checked at RCPT or
+    // decided by the pipeline is refused here, where no removal can slip in between.
+    let revoked = conn
+        .prepare_cached(
+            "SELECT revoked_at IS NOT NULL FROM participants WHERE id = ?1 AND thread_id = ?2",
+        )?
+        .query_row(params![message.author.0, thread.0], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(true);
+    if revoked {
+        return Err(StoreError::Revoked(thread));
+    }
+    if let Some(release) = release {
+        let updated = conn
+            .prepare_cached(
+                "UPDATE held SET status = 'released', decided_at = ?1, decided_by = ?2
+                 WHERE id = ?3 AND status = 'held'",
+            )?
+            .execute(params![now, release.by, release.held])?;
+        if updated == 0 {
+            return Err(StoreError::HeldDecided(release.held));
+        }
+        event(
+            conn,
+            Some(thread),
+            "held.released",
+            serde_json::json!({"held_id": format!("{:016x}", release.held), "by": release.by}),
+            now,
+        )?;
+    }
+    if let Some(id) = &item.header_message_id {
+        let filed_before = conn
+            .prepare_cached(
+                "SELECT 1 FROM inbound
+                 WHERE thread_id = ?1 AND header_message_id = ?2 AND filed_message_id IS NOT NULL",
+            )?
+            .exists(params![thread.0, id])?;
+        if filed_before {
+            ledger(conn, item, LedgerOutcome::Duplicate, None, None, None)?;
+            return Ok(Committed::Duplicate);
+        }
+    }
+    if status == "closed" {
+        return Err(StoreError::ThreadClosed(thread));
+    }
+    let posted = insert_message(conn, thread, mode, message, now)?;
+    ledger(
+        conn,
+        item,
+        LedgerOutcome::Filed,
+        None,
+        Some(message.id.0),
+        Some(raw),
+    )?;
+    Ok(Committed::Filed(posted))
+}
+
+/// Queues a content-free notice to a verified participant, at most one a day each. Returns
+/// whether one was queued.
+fn queue_notice(
+    conn: &Connection,
+    thread: ThreadId,
+    participant: ParticipantId,
+    why: NoticeReason,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let recent: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM outbox
+             WHERE participant_id = ?1 AND kind LIKE 'notice-%' AND created_at > ?2",
+        )?
+        .query_row(params![participant.0, now - 86_400], |r| r.get(0))?;
+    if recent > 0 {
+        return Ok(false);
+    }
+    let (address, mode, revoked): (String, String, bool) = conn
+        .prepare_cached(
+            "SELECT p.address, t.mode, p.revoked_at IS NOT NULL
+             FROM participants p JOIN threads t ON t.id = p.thread_id
+             WHERE p.id = ?1",
+        )?
+        .query_row([participant.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    if revoked {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
+                             mode, next_attempt_at, created_at)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), ?2, NULL, ?3, ?4, ?5,
+                 ?6, ?7, ?7)",
+    )?
+    .execute(params![
+        NotificationId::random().0,
+        thread.0,
+        participant.0,
+        address,
+        why.as_str(),
+        mode,
+        now
+    ])?;
+    Ok(true)
+}
+
+/// The inbound ledger row: every decided message leaves one (dedupe and audit). Only a filed
+/// message keeps its raw copy here (`raw`, sealed); a held one keeps it in the held queue, and
+/// nothing else is kept.
+fn ledger(
+    conn: &Connection,
+    item: &Inbound,
+    outcome: LedgerOutcome,
+    reason: Option<&str>,
+    filed: Option<i64>,
+    raw: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO inbound (id, received_at, door, thread_id, header_message_id,
+                              imap_uidvalidity, imap_uid, outcome, reason, filed_message_id, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        item.id,
+        item.received_at,
+        item.door.as_str(),
+        item.thread.map(|t| t.0),
+        item.header_message_id,
+        item.imap.map(|i| i.0),
+        item.imap.map(|i| i.1),
+        outcome.as_str(),
+        reason,
+        filed,
+        raw,
+    ])?;
+    Ok(())
+}
+
+/// An audit event. `detail` holds ids, counts and reasons, never content.
+fn event(
+    conn: &Connection,
+    thread: Option<ThreadId>,
+    kind: &str,
+    detail: serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO events (at, thread_id, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![now, thread.map(|t| t.0), kind, detail.to_string()])?;
+    Ok(())
+}
+
+/// Releases every claim not held by `owner`: only valid while one process delivers (SQLite),
+/// when the claims of a process that died are known to be dead.
+fn release_claims(conn: &Connection, owner: &str) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
+             WHERE claimed_by IS NOT NULL AND claimed_by <> ?1",
+        )?
+        .execute([owner])? as u64)
+}
+
+/// Claims up to `limit` due notifications for `owner` until `now + lease_secs`, in the order
+/// they are due.
+fn claim(
+    conn: &Connection,
+    owner: &str,
+    now: i64,
+    limit: i64,
+    lease_secs: i64,
+) -> Result<Vec<NotificationId>, StoreError> {
+    let mut rows: Vec<(i64, i64, i64)> = conn
+        .prepare_cached(
+            "UPDATE outbox SET claimed_by = ?1, claimed_until = ?2
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE status IN ('queued', 'deferred') AND next_attempt_at <= ?3
+                   AND (claimed_until IS NULL OR claimed_until < ?3)
+                 ORDER BY next_attempt_at, seq LIMIT ?4)
+             RETURNING id, next_attempt_at, seq",
+        )?
+        .query_map(params![owner, now + lease_secs, now, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    rows.sort_by_key(|(_, next, seq)| (*next, *seq));
+    Ok(rows
+        .into_iter()
+        .map(|(id, _, _)| NotificationId(id))
+        .collect())
+}
+
+/// Fixes the Message-IDs of a batch on first composition; returns, in order, the one that
+/// holds for each (an earlier attempt's, if there was one).
+fn fix_message_ids(
+    conn: &Connection,
+    candidates: &[(NotificationId, String)],
+) -> Result<Vec<String>, StoreError> {
+    candidates
+        .iter()
+        .map(|(id, candidate)| {
+            conn.prepare_cached(
+                "UPDATE outbox SET email_message_id = COALESCE(email_message_id, ?1)
+                 WHERE id = ?2 RETURNING email_message_id",
+            )?
+            .query_row(params![candidate, id.0], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::Corrupt(format!("notification {id} vanished")))
+        })
+        .collect()
+}
+
+/// Records the outcomes of a batch of delivery attempts with their events, releasing the
+/// claims.
+fn record_attempts(
+    conn: &Connection,
+    attempts: &[(NotificationId, Attempt)],
+    now: i64,
+) -> Result<(), StoreError> {
+    for (id, attempt) in attempts {
+        let (status, error, reply, next, sent_at) = match attempt {
+            Attempt::Sent { reply, at } => (
+                DeliveryStatus::Sent,
+                None,
+                Some(reply.as_str()),
+                *at,
+                Some(*at),
+            ),
+            Attempt::Deferred {
+                error,
+                next_attempt_at,
+            } => (
+                DeliveryStatus::Deferred,
+                Some(error.as_str()),
+                None,
+                *next_attempt_at,
+                None,
+            ),
+            Attempt::Failed { error, at } => (
+                DeliveryStatus::Failed,
+                Some(error.as_str()),
+                None,
+                *at,
+                None,
+            ),
+            Attempt::Cancelled { at } => (
+                DeliveryStatus::Cancelled,
+                Some("participant removed"),
+                None,
+                *at,
+                None,
+            ),
+        };
+        let counts = u8::from(status != DeliveryStatus::Cancelled);
+        let thread: Option<i64> = conn
+            .prepare_cached(
+                "UPDATE outbox SET status = ?1, attempts = attempts + ?2, last_error = ?3,
+                        relay_reply = COALESCE(?4, relay_reply), next_attempt_at = ?5,
+                        sent_at = COALESCE(?6, sent_at), claimed_by = NULL, claimed_until = NULL
+                 WHERE id = ?7 RETURNING thread_id",
+            )?
+            .query_row(
+                params![status.as_str(), counts, error, reply, next, sent_at, id.0],
+                |r| r.get(0),
+            )
+            .optional()?;
+        event(
+            conn,
+            thread.map(ThreadId),
+            &format!("notification.{}", status.as_str()),
+            serde_json::json!({"notification_id": id.to_string()}),
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// Rejects a held message: it stays listed, for the audit trail, but its key, envelope and
+/// bytes are destroyed.
+fn reject_held(conn: &Connection, id: i64, by: &str, now: i64) -> Result<(), StoreError> {
+    let thread: Option<Option<i64>> = conn
+        .prepare_cached(
+            "UPDATE held SET status = 'rejected', decided_at = ?1, decided_by = ?2,
+                    wrapped_key = NULL, envelope = NULL, raw = NULL
+             WHERE id = ?3 AND status = 'held'
+             RETURNING thread_id",
+        )?
+        .query_row(params![now, by, id], |r| r.get(0))
+        .optional()?;
+    let Some(thread) = thread else {
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM held WHERE id = ?1")?
+            .exists([id])?;
+        return Err(if exists {
+            StoreError::HeldDecided(id)
+        } else {
+            StoreError::UnknownHeld(id)
+        });
+    };
+    event(
+        conn,
+        thread.map(ThreadId),
+        "held.rejected",
+        serde_json::json!({"held_id": format!("{id:016x}"), "by": by}),
+        now,
+    )
+}
