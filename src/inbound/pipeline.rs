@@ -445,11 +445,22 @@ impl Pipeline {
             .await;
         let outcome = match decided {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(Stop::Temporary(e))) => return Err(Temporary(e)),
-            Ok(Err(Stop::Panicked)) | Err(_) => {
+            // The database is busy or away: the sender tries again later.
+            Ok(Err(Stop::Temporary(e))) if e.is_transient() => return Err(Temporary(e)),
+            // Anything else would fail the same way on every retry (stored data that does not
+            // open, a defect): the message is held, not bounced back and forth for days.
+            failed => {
+                let cause = match &failed {
+                    Ok(Err(Stop::Temporary(e))) => {
+                        warn!(class = ?e.class(), error = %e, "the store refused this message for good");
+                        "store"
+                    }
+                    _ => "panic",
+                };
                 warn!(
                     door = envelope.door.as_str(),
                     held_id = format!("{id:016x}"),
+                    cause,
                     "handling a message failed; it is held for review"
                 );
                 let mut item = self.ledger(envelope, id, None, None);

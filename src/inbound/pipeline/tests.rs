@@ -378,3 +378,44 @@ async fn a_message_over_the_structural_caps_is_held_unparsed() {
         Ok(())
     );
 }
+
+/// A thread whose stored key no longer opens (a damaged row, a keyring without that key)
+/// would fail every retry the same way: the reply is held, not answered 451 for days.
+#[tokio::test]
+async fn a_reply_to_a_thread_that_cannot_be_opened_is_held() {
+    let w = world().await;
+    w.fixture
+        .store
+        .execute_for_test(&format!(
+            "UPDATE threads SET wrapped_key = x'00112233' WHERE id = {}",
+            w.thread.0
+        ))
+        .await;
+    let raw = message("", &w.reply_to, "unreadable@x", "Is anyone there?");
+    let env = envelope("jane@example.test", &[&w.reply_to]);
+    let outcome = w.pipeline.process(&env, raw.clone()).await.unwrap();
+    let Outcome::Held { id, reason } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(reason, HoldReason::ProcessingFailed);
+    assert_eq!(w.fixture.store.held(id).await.unwrap().raw, raw);
+}
+
+/// The database going away is the one failure that is worth retrying: 451 (the `Err`), and
+/// nothing held.
+#[tokio::test]
+async fn a_database_that_is_away_asks_for_a_retry() {
+    let w = world().await;
+    let env = envelope("jane@example.test", &[&w.reply_to]);
+    w.fixture.store.close().await;
+    let raw = message("", &w.reply_to, "later@x", "Try me later.");
+    let outcome = w.pipeline.process(&env, raw).await;
+    assert!(
+        matches!(&outcome, Err(e) if e.0.is_transient()),
+        "{outcome:?}"
+    );
+    assert!(matches!(
+        w.pipeline.check_recipient(&w.reply_to).await,
+        Err(RecipientError::Unavailable)
+    ));
+}

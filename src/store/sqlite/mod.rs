@@ -25,8 +25,12 @@ use super::StoreError;
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a connection waits for another process's write lock (the CLI and the daemon share
-/// the file) before the operation fails as unavailable.
+/// the file) before the operation fails as unavailable. (One second in unit tests, which
+/// hold the lock on purpose.)
+#[cfg(not(test))]
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+#[cfg(test)]
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Settings every connection gets, on both drivers:
 /// - write-ahead log with `synchronous = FULL`: a commit is on disk before Sealpost

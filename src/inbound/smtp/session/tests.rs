@@ -254,18 +254,44 @@ async fn storage_failure_answers_451_so_the_sender_retries() {
     assert!(r.starts_with("451 4.3.0"), "{r}");
 }
 
-/// The commit itself fails (the reads before it work): 451, and nothing is filed.
+/// The commit itself fails for a moment (another process holds the database's write lock;
+/// the reads before it work): 451, nothing filed; once the lock is gone, the retry is filed.
 #[tokio::test]
-async fn a_failed_commit_answers_451_and_files_nothing() {
+async fn a_commit_that_cannot_happen_now_answers_451_and_files_nothing() {
     let w = world(1 << 20, Duration::from_secs(30)).await;
-    testing::break_filing(&w.store).await;
+    let other = rusqlite::Connection::open(w._dir.path().join("db")).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let mut c = Client::greeted(&w).await;
     c.envelope(&w).await;
-    c.send(reply_body(&w.reply_to, "broken@x", "must not be acknowledged").as_bytes())
+    c.send(reply_body(&w.reply_to, "locked@x", "must not be acknowledged yet").as_bytes())
         .await;
     let r = c.reply().await;
     assert!(r.starts_with("451 4.3.0"), "{r}");
     assert_eq!(w.store.thread(w.thread).await.unwrap().messages.len(), 1);
+    other.execute_batch("ROLLBACK").unwrap();
+    c.envelope(&w).await;
+    c.send(reply_body(&w.reply_to, "locked@x", "must not be acknowledged yet").as_bytes())
+        .await;
+    assert!(c.reply().await.starts_with("250"));
+    assert_eq!(w.store.thread(w.thread).await.unwrap().messages.len(), 2);
+}
+
+/// The commit fails in a way no retry can mend (here a constraint that refuses the row): the
+/// message is held for review, not answered 451 for days; nothing is filed.
+#[tokio::test]
+async fn a_commit_that_fails_for_good_holds_the_message() {
+    let w = world(1 << 20, Duration::from_secs(30)).await;
+    testing::break_filing(&w.store).await;
+    let mut c = Client::greeted(&w).await;
+    c.envelope(&w).await;
+    c.send(reply_body(&w.reply_to, "broken@x", "kept, not filed").as_bytes())
+        .await;
+    let r = c.reply().await;
+    assert!(r.starts_with("250 2.0.0 Accepted for review"), "{r}");
+    assert_eq!(w.store.thread(w.thread).await.unwrap().messages.len(), 1);
+    let held = w.store.held_list(None).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].reason, crate::domain::HoldReason::ProcessingFailed);
 }
 
 /// Regression: a client sending one byte at a time kept its session as long as each byte came
@@ -385,4 +411,16 @@ async fn the_shared_data_budget_answers_452_not_out_of_memory() {
     let r = c.reply().await;
     assert!(r.starts_with("250"), "{r}");
     assert_eq!(w.shared.budget.available(), 2 * super::super::budget::CHUNK);
+}
+
+/// A store error while checking RCPT TO is a temporary failure (451), never the permanent 550
+/// that would make the sender give the reply up.
+#[tokio::test]
+async fn the_database_away_at_rcpt_answers_451() {
+    let w = world(1 << 20, Duration::from_secs(30)).await;
+    let mut c = Client::greeted(&w).await;
+    c.cmd("MAIL FROM:<jane@example.test>", "250").await;
+    w.store.close().await;
+    c.cmd(&format!("RCPT TO:<{}>", w.reply_to), "451 4.3.0")
+        .await;
 }
