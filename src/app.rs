@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sd_notify::NotifyState;
-use tracing::{info, warn};
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
 
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -27,7 +28,7 @@ use crate::inbound::smtp;
 use crate::inbound::smtp::budget::DataBudget;
 use crate::inbound::smtp::session::{SessionParams, Shared};
 use crate::inbound::smtp::slots::Slots;
-use crate::outbound::compose::Composer;
+use crate::outbound::compose::{Composer, Identity};
 use crate::outbound::templates::{TemplateError, Templates};
 use crate::outbound::transport::{Transport, TransportError};
 use crate::outbound::worker::{RetryPolicy, Worker};
@@ -49,6 +50,8 @@ pub enum AppError {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("imap.ca_file: {0}")]
+    Imap(crate::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -59,6 +62,30 @@ pub enum AppError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Failed(#[from] PartFailed),
+}
+
+impl AppError {
+    /// The configuration key to blame, when a value from the configuration cannot be used (an
+    /// unreadable TLS key, password file or templates directory): such a failure is a
+    /// configuration error (exit status 64), found while starting instead of while loading.
+    pub fn config_key(&self) -> Option<&'static str> {
+        match self {
+            AppError::Tls(_) => Some("smtp.tls_cert / smtp.tls_key"),
+            AppError::Template(_) => Some("outbound.templates_dir"),
+            AppError::Transport(TransportError::Password { .. }) => {
+                Some("outbound.smtp_password_file")
+            }
+            AppError::Transport(TransportError::Tls(_)) => Some("outbound.smtp_ca_file"),
+            AppError::Transport(TransportError::Spool { .. }) => Some("outbound.spool_dir"),
+            AppError::Imap(_) => Some("imap.ca_file"),
+            AppError::Key(KeyError::Permissions { .. } | KeyError::Malformed { .. }) => {
+                Some("keys.path")
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Creates a directory (and its parents) private to the service user.
@@ -113,113 +140,260 @@ pub fn pipeline(settings: &Settings, store: &Store, wake: Arc<Notify>) -> Pipeli
     ])
 }
 
-/// Runs the daemon until `shutdown` completes.
+/// Runs the daemon until `shutdown` completes (or a part of it fails: see [`App::run`]).
 pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
-    ensure_dir(&settings.general.data_dir)?;
-    crate::tls::install_default_provider();
-    let keyring = Arc::new(load_or_create_keyring(&settings.keys.path)?);
-    let templates = Templates::load(settings.outbound.templates_dir.as_deref())?;
-    let transport = Transport::from_settings(&settings)?;
-    let store = Store::open(&settings.database.url, keyring.clone()).await?;
+    App::bind(settings).await?.run(shutdown).await
+}
 
-    let stop = CancellationToken::new();
-    let wake = Arc::new(Notify::new());
-    let worker = Worker::new(
-        store.clone(),
-        Composer::new(&settings, templates, keyring.clone()),
-        transport,
-        RetryPolicy {
-            base_secs: settings.outbound.retry_base_secs,
-            max_attempts: settings.outbound.max_attempts,
-        },
-        wake.clone(),
-    );
-    // With SQLite this is the only process delivering: claims left by a killed predecessor are
-    // dead, and its notifications go out now rather than when the leases expire.
-    let released = store.release_claims(worker.owner()).await?;
-    if released > 0 {
-        info!(released, "released notifications claimed by a previous run");
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(worker.run(stop.clone()));
+/// The daemon, every resource open and every listener bound, not yet running: tests bind
+/// `127.0.0.1:0` and read the address back ([`App::smtp_addr`]).
+pub struct App {
+    store: Store,
+    keyring: Arc<Keyring>,
+    worker: Worker,
+    wake: Arc<Notify>,
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    slots: Arc<Slots>,
+    poller: Option<Poller>,
+    summary: String,
+}
 
-    // The SMTP door. Bound before READY=1, so "active" means mail can arrive.
-    let tls = match (&settings.smtp.tls_cert, &settings.smtp.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsAcceptor::from(crate::tls::server_config(cert, key)?)),
-        _ => None,
-    };
-    let listener = listen(settings.smtp.listen).map_err(|source| AppError::Listen {
-        addr: settings.smtp.listen,
-        source,
-    })?;
-    let pipeline = pipeline(&settings, &store, wake.clone());
-    let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-    let shared = Arc::new(Shared {
-        params: SessionParams {
-            hostname: settings.smtp.hostname.clone(),
-            max_message_bytes: bytes(settings.smtp.max_message_bytes),
-            max_report_bytes: bytes(settings.smtp.max_report_bytes),
-            max_recipients: settings.smtp.max_recipients,
-            max_errors: settings.smtp.max_errors,
-            ehlo_timeout: Duration::from_secs(settings.smtp.ehlo_timeout_secs),
-            command_timeout: Duration::from_secs(settings.smtp.timeout_secs),
-            min_data_rate: settings.smtp.min_data_rate,
-            data_grace: crate::inbound::smtp::session::DATA_GRACE,
-            max_duration: Duration::from_secs(settings.smtp.max_session_secs),
-            tls,
-        },
-        pipeline,
-        budget: DataBudget::new(settings.smtp.max_inflight_bytes),
-    });
-    if settings.imap.enabled {
-        let poller = Poller::new(&settings, shared.pipeline.clone(), store.clone())?;
-        info!(host = %settings.imap.host, mailbox = %settings.imap.mailbox, "IMAP poller starting");
-        tasks.spawn(poller.run(stop.clone()));
-    }
-    let sessions = TaskTracker::new();
-    info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), starttls = shared.params.tls.is_some(), "SMTP listener bound");
-    tasks.spawn(smtp::listen(
-        listener,
-        shared,
-        Slots::new(
-            settings.smtp.max_connections,
-            settings.smtp.max_connections_per_ip,
-        ),
-        stop.clone(),
-        sessions.clone(),
-    ));
+/// Why a running daemon stopped other than on request.
+#[derive(Debug, thiserror::Error)]
+#[error("{part} stopped unexpectedly ({how}); exiting so that systemd restarts the daemon")]
+pub struct PartFailed {
+    pub part: &'static str,
+    pub how: &'static str,
+}
 
-    info!(
-        data_dir = %settings.general.data_dir.display(),
-        key_id = keyring.current_id(),
-        transport = %settings.outbound.transport,
-        "sealpost is ready"
-    );
-    notify(&[NotifyState::Ready, NotifyState::Status("ready")]);
-    let watchdog = tokio::spawn(watchdog());
-
-    shutdown.await;
-    info!("shutting down");
-    notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
-    watchdog.abort();
-    // Stop accepting and delivering; sessions in progress answer 421 at their next read, a
-    // message being committed finishes first; then the database closes.
-    stop.cancel();
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while tasks.join_next().await.is_some() {}
-        sessions.close();
-        sessions.wait().await;
-        store.close().await;
-    })
-    .await;
-    if drained.is_err() {
-        warn!(
-            timeout_secs = DRAIN_TIMEOUT.as_secs(),
-            "work in progress did not finish within the drain timeout"
+impl App {
+    /// Opens the store, loads the keyring and templates, builds the transport and binds the
+    /// listeners — in that order, failing fast with the configuration key to blame where there
+    /// is one (see [`AppError::config_key`]).
+    pub async fn bind(settings: Settings) -> Result<App, AppError> {
+        ensure_dir(&settings.general.data_dir)?;
+        crate::tls::install_default_provider();
+        let keyring = Arc::new(load_or_create_keyring(&settings.keys.path)?);
+        let templates = Templates::load(settings.outbound.templates_dir.as_deref())?;
+        let transport = Transport::new(&settings.outbound, &settings.smtp.hostname)?;
+        let store = Store::open(&settings.database.url, keyring.clone()).await?;
+        let wake = Arc::new(Notify::new());
+        let worker = Worker::new(
+            store.clone(),
+            Composer::new(Identity::of(&settings), templates, keyring.clone()),
+            transport,
+            RetryPolicy {
+                base_secs: settings.outbound.retry_base_secs,
+                max_attempts: settings.outbound.max_attempts,
+            },
+            wake.clone(),
         );
+        let tls = match (&settings.smtp.tls_cert, &settings.smtp.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(TlsAcceptor::from(crate::tls::server_config(cert, key)?))
+            }
+            _ => None,
+        };
+        let listener = listen(settings.smtp.listen).map_err(|source| AppError::Listen {
+            addr: settings.smtp.listen,
+            source,
+        })?;
+        let pipeline = pipeline(&settings, &store, wake.clone());
+        let poller = settings
+            .imap
+            .enabled
+            .then(|| {
+                Poller::new(
+                    &settings.imap,
+                    settings.smtp.max_message_bytes,
+                    pipeline.clone(),
+                    store.clone(),
+                )
+            })
+            .transpose()
+            .map_err(AppError::Imap)?;
+        let shared = Arc::new(Shared {
+            params: session_params(&settings.smtp, tls),
+            pipeline,
+            budget: DataBudget::new(settings.smtp.max_inflight_bytes),
+        });
+        Ok(App {
+            slots: Slots::new(
+                settings.smtp.max_connections,
+                settings.smtp.max_connections_per_ip,
+            ),
+            summary: format!(
+                "data_dir={} transport={} imap={}",
+                settings.general.data_dir.display(),
+                settings.outbound.transport,
+                settings.imap.enabled
+            ),
+            store,
+            keyring,
+            worker,
+            wake,
+            listener,
+            shared,
+            poller,
+        })
     }
-    info!("stopped");
-    Ok(())
+
+    /// Where the SMTP listener is bound.
+    pub fn smtp_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The store the daemon runs on.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs until `shutdown` completes, then drains (bounded by [`DRAIN_TIMEOUT`]).
+    ///
+    /// Supervision: every part — the outbox worker, the SMTP listener, the IMAP poller, the
+    /// store's writer thread — is watched. If one stops or panics while nobody asked it to,
+    /// the daemon logs which and why, drains, and returns [`PartFailed`], so the process exits
+    /// non-zero and systemd restarts it. The watchdog is told all is well only while every
+    /// part is alive and no write has been stuck for the watchdog's interval.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+        let App {
+            store,
+            keyring,
+            worker,
+            wake: _wake,
+            listener,
+            shared,
+            slots,
+            poller,
+            summary,
+        } = self;
+        // With SQLite this is the only process delivering: claims left by a killed
+        // predecessor are dead, and its notifications go out now rather than when the leases
+        // expire.
+        let released = store.release_claims(worker.owner()).await?;
+        if released > 0 {
+            info!(released, "released notifications claimed by a previous run");
+        }
+        let stop = CancellationToken::new();
+        let sessions = TaskTracker::new();
+        let mut parts: JoinSet<&'static str> = JoinSet::new();
+        let s = stop.clone();
+        parts.spawn(async move {
+            worker.run(s).await;
+            "the outbox worker"
+        });
+        if let Some(poller) = poller {
+            let s = stop.clone();
+            parts.spawn(async move {
+                poller.run(s).await;
+                "the IMAP poller"
+            });
+        }
+        info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), starttls = shared.params.tls.is_some(), "SMTP listener bound");
+        let (s, t) = (stop.clone(), sessions.clone());
+        parts.spawn(async move {
+            smtp::listen(listener, shared, slots, s, t).await;
+            "the SMTP listener"
+        });
+
+        info!(key_id = keyring.current_id(), %summary, "sealpost is ready");
+        notify(&[NotifyState::Ready, NotifyState::Status("ready")]);
+        let failed = supervise(&mut parts, &store, shutdown).await;
+
+        info!("shutting down");
+        notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
+        // Stop accepting and delivering; sessions in progress answer 421 at their next read, a
+        // message being committed finishes first; then the database closes.
+        stop.cancel();
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while parts.join_next().await.is_some() {}
+            sessions.close();
+            sessions.wait().await;
+            store.close().await;
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                timeout_secs = DRAIN_TIMEOUT.as_secs(),
+                "work in progress did not finish within the drain timeout"
+            );
+        }
+        match failed {
+            Some(f) => {
+                error!(part = f.part, how = f.how, "stopped because a part failed");
+                Err(AppError::Failed(f))
+            }
+            None => {
+                info!("stopped");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Waits for `shutdown` while watching the parts and telling systemd's watchdog (if it asked)
+/// that all is well — only while it is. Returns the part that failed, if one did first.
+async fn supervise(
+    parts: &mut JoinSet<&'static str>,
+    store: &Store,
+    shutdown: impl Future<Output = ()>,
+) -> Option<PartFailed> {
+    let interval = sd_notify::watchdog_enabled();
+    // Checks (and keep-alives) at half the watchdog interval, else every second.
+    let mut tick = tokio::time::interval(interval.map_or(Duration::from_secs(1), |i| i / 2));
+    // A write may take this long before the daemon counts as stuck.
+    let stuck_after = interval.unwrap_or(Duration::from_secs(60));
+    let mut reported_stuck = false;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return None,
+            ended = parts.join_next() => {
+                let (part, how) = match ended {
+                    Some(Ok(part)) => (part, "returned"),
+                    Some(Err(e)) if e.is_panic() => ("a part", "panicked"),
+                    Some(Err(_)) => ("a part", "was cancelled"),
+                    None => ("every part", "returned"),
+                };
+                error!(part, how, "a part of the daemon stopped unexpectedly");
+                return Some(PartFailed { part, how });
+            }
+            _ = tick.tick() => {
+                if !store.writer_running() {
+                    error!("the store's writer thread stopped");
+                    return Some(PartFailed { part: "the store's writer", how: "stopped" });
+                }
+                if store.writer_alive(stuck_after) {
+                    reported_stuck = false;
+                    if interval.is_some() {
+                        notify(&[NotifyState::Watchdog]);
+                    }
+                } else if !reported_stuck {
+                    reported_stuck = true;
+                    warn!(stuck_secs = stuck_after.as_secs(), "a database write is stuck; not telling the watchdog all is well");
+                }
+            }
+        }
+    }
+}
+
+/// The SMTP sessions' limits, from the `smtp` section (and the TLS acceptor made from it).
+fn session_params(smtp: &crate::config::Smtp, tls: Option<TlsAcceptor>) -> SessionParams {
+    let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    SessionParams {
+        hostname: smtp.hostname.clone(),
+        max_message_bytes: bytes(smtp.max_message_bytes),
+        max_report_bytes: bytes(smtp.max_report_bytes),
+        max_recipients: smtp.max_recipients,
+        max_errors: smtp.max_errors,
+        ehlo_timeout: Duration::from_secs(smtp.ehlo_timeout_secs),
+        command_timeout: Duration::from_secs(smtp.timeout_secs),
+        min_data_rate: smtp.min_data_rate,
+        data_grace: crate::inbound::smtp::session::DATA_GRACE,
+        max_duration: Duration::from_secs(smtp.max_session_secs),
+        tls,
+    }
 }
 
 /// Connections the kernel queues for the listener before it drops new ones (the kernel caps
@@ -238,18 +412,6 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
-}
-
-/// Sends keep-alives at half the watchdog interval systemd asked for, if it asked.
-async fn watchdog() {
-    let Some(interval) = sd_notify::watchdog_enabled() else {
-        return;
-    };
-    let mut tick = tokio::time::interval(interval / 2);
-    loop {
-        tick.tick().await;
-        notify(&[NotifyState::Watchdog]);
-    }
 }
 
 fn notify(states: &[NotifyState<'_>]) {

@@ -205,8 +205,16 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sealpost: {e:#}");
-            if e.downcast_ref::<ConfigError>().is_some() {
+            // A value from the configuration that cannot be used when starting (a TLS key, a
+            // password file) is as much a configuration error as one that does not parse.
+            let start_key = e
+                .downcast_ref::<app::AppError>()
+                .and_then(|a| a.config_key());
+            match start_key {
+                Some(key) => eprintln!("sealpost: invalid configuration: {key}: {e:#}"),
+                None => eprintln!("sealpost: {e:#}"),
+            }
+            if e.downcast_ref::<ConfigError>().is_some() || start_key.is_some() {
                 ExitCode::from(64)
             } else {
                 ExitCode::FAILURE

@@ -31,7 +31,7 @@ use tracing::{debug, info, warn};
 
 use super::pipeline::{Envelope, Pipeline, Temporary};
 use crate::clock;
-use crate::config::{ImapTls, Settings};
+use crate::config::{Imap, ImapTls};
 use crate::domain::MessageId;
 use crate::domain::Via;
 use crate::store::{Inbound, InboundAction, Store};
@@ -130,12 +130,14 @@ async fn timed<T, E: Into<ImapError>>(
 }
 
 impl Poller {
+    /// A poller for the `imap` section; larger messages than `max_message_bytes` are refused
+    /// unread.
     pub fn new(
-        settings: &Settings,
+        i: &Imap,
+        max_message_bytes: u64,
         pipeline: Pipeline,
         store: Store,
     ) -> Result<Poller, crate::tls::TlsError> {
-        let i = &settings.imap;
         Ok(Poller {
             params: Params {
                 host: i.host.clone(),
@@ -148,7 +150,7 @@ impl Poller {
                 processed: i.processed_mailbox.clone(),
                 rejected: i.rejected_mailbox.clone(),
                 poll_interval: Duration::from_secs(i.poll_interval_secs),
-                max_message_bytes: settings.smtp.max_message_bytes,
+                max_message_bytes,
             },
             pipeline,
             store,

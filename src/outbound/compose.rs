@@ -55,16 +55,44 @@ pub struct Composer {
     notice: String,
 }
 
-impl Composer {
-    pub fn new(settings: &Settings, templates: Templates, keyring: Arc<Keyring>) -> Composer {
-        Composer {
-            templates,
-            keyring,
+/// Who the notifications come from and what they say about it, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The practice's name (`general.organization`).
+    pub organization: String,
+    /// Base of the secure links (`general.public_url`).
+    pub public_url: String,
+    /// Where replies and bounces go (`smtp.reply_domain`).
+    pub reply_domain: String,
+    /// The From of every notification (`outbound.from`).
+    pub from: Mailbox,
+    /// The warning convenience notifications carry (`outbound.convenience_notice`).
+    pub convenience_notice: String,
+}
+
+impl Identity {
+    /// The identity a configuration describes.
+    pub fn of(settings: &Settings) -> Identity {
+        Identity {
             organization: settings.general.organization.clone(),
             public_url: settings.general.public_url.clone(),
             reply_domain: settings.smtp.reply_domain.clone(),
             from: settings.outbound.from.clone(),
-            notice: settings.outbound.convenience_notice.clone(),
+            convenience_notice: settings.outbound.convenience_notice.clone(),
+        }
+    }
+}
+
+impl Composer {
+    pub fn new(identity: Identity, templates: Templates, keyring: Arc<Keyring>) -> Composer {
+        Composer {
+            templates,
+            keyring,
+            organization: identity.organization,
+            public_url: identity.public_url,
+            reply_domain: identity.reply_domain,
+            from: identity.from,
+            notice: identity.convenience_notice,
         }
     }
 

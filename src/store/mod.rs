@@ -98,6 +98,12 @@ impl Store {
         self.inner.writer.alive(within)
     }
 
+    /// Whether the writer thread is running at all (it stops only when the store is closed, or
+    /// by a defect).
+    pub fn writer_running(&self) -> bool {
+        self.inner.writer.running()
+    }
+
     /// Finishes the writes in hand, stops the writer thread, then closes the pool (the last
     /// connection to close folds the write-ahead log back into the database file).
     pub async fn close(&self) {

@@ -21,7 +21,11 @@ fn settings() -> Settings {
 }
 
 fn composer(ring: &Arc<Keyring>) -> Composer {
-    Composer::new(&settings(), Templates::load(None).unwrap(), ring.clone())
+    Composer::new(
+        Identity::of(&settings()),
+        Templates::load(None).unwrap(),
+        ring.clone(),
+    )
 }
 
 fn recipient() -> ParticipantView {

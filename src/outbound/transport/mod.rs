@@ -7,7 +7,7 @@ pub use smtp::SmtpTransport;
 pub use spool::SpoolTransport;
 
 use super::compose::Notification;
-use crate::config::{Settings, Transport as TransportKind};
+use crate::config::{Outbound, Transport as TransportKind};
 
 /// A failed delivery, classified the way the outbox needs it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,13 +53,13 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// Builds the transport `outbound.transport` names.
-    pub fn from_settings(settings: &Settings) -> Result<Transport, TransportError> {
-        Ok(match settings.outbound.transport {
-            TransportKind::Spool => {
-                Transport::Spool(SpoolTransport::new(&settings.outbound.spool_dir)?)
+    /// Builds the transport `outbound.transport` names; `hostname` is our name in EHLO.
+    pub fn new(outbound: &Outbound, hostname: &str) -> Result<Transport, TransportError> {
+        Ok(match outbound.transport {
+            TransportKind::Spool => Transport::Spool(SpoolTransport::new(&outbound.spool_dir)?),
+            TransportKind::Smtp => {
+                Transport::Smtp(Box::new(SmtpTransport::new(outbound, hostname)?))
             }
-            TransportKind::Smtp => Transport::Smtp(Box::new(SmtpTransport::new(settings)?)),
         })
     }
 

@@ -15,7 +15,7 @@ use tokio_rustls::client::TlsStream;
 use tracing::debug;
 
 use super::{DeliveryError, TransportError};
-use crate::config::{Settings, SmtpTls};
+use crate::config::{Outbound, SmtpTls};
 use crate::outbound::compose::Notification;
 
 /// An open connection kept longer than this is closed rather than reused.
@@ -56,13 +56,12 @@ pub struct SmtpTransport {
 }
 
 impl SmtpTransport {
-    pub fn new(settings: &Settings) -> Result<SmtpTransport, TransportError> {
-        let o = &settings.outbound;
+    pub fn new(o: &Outbound, hostname: &str) -> Result<SmtpTransport, TransportError> {
         let connector = TlsConnector::from(crate::tls::client_config(o.smtp_ca_file.as_deref())?);
         let mut builder =
             SmtpClientBuilder::new_with_tls_connector(o.smtp_host.clone(), o.smtp_port, connector)
                 .implicit_tls(o.smtp_tls == SmtpTls::Implicit)
-                .helo_host(settings.smtp.hostname.clone())
+                .helo_host(hostname.to_owned())
                 .timeout(Duration::from_secs(o.smtp_timeout_secs));
         if let (Some(user), Some(path)) = (&o.smtp_username, &o.smtp_password_file) {
             let password =

@@ -96,16 +96,20 @@ impl Writer {
             .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer thread stopped".into())))
     }
 
-    /// Whether the thread is running and no batch has taken longer than `within`.
-    pub(crate) fn alive(&self, within: Duration) -> bool {
-        let running = self
-            .thread
+    /// Whether the thread is running.
+    pub(crate) fn running(&self) -> bool {
+        self.thread
             .lock()
             .expect("writer lock")
             .as_ref()
-            .is_some_and(|t| !t.is_finished());
+            .is_some_and(|t| !t.is_finished())
+    }
+
+    /// Whether the thread is running and no batch has taken longer than `within`.
+    pub(crate) fn alive(&self, within: Duration) -> bool {
         let since = self.beat.busy_since.load(Ordering::Relaxed);
-        running && (since == 0 || self.beat.now().saturating_sub(since) < within.as_millis() as u64)
+        self.running()
+            && (since == 0 || self.beat.now().saturating_sub(since) < within.as_millis() as u64)
     }
 
     /// Lets the queued operations finish, then ends the thread and closes its connection.
