@@ -227,6 +227,26 @@ impl Manager {
         }
     }
 
+    /// How many datagrams containing `state` arrive within `window`.
+    pub fn count_within(&self, state: &str, window: Duration) -> usize {
+        let end = Instant::now() + window;
+        let mut buf = [0u8; 4096];
+        let mut n = 0;
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            self.socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            if let Ok(len) = self.socket.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..len]);
+                n += usize::from(msg.lines().any(|l| l == state));
+            }
+        }
+        self.socket
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        n
+    }
+
     /// Reads datagrams until one contains `state`, failing after the read timeout.
     pub fn expect(&self, state: &str) {
         let mut buf = [0u8; 4096];

@@ -1,0 +1,107 @@
+//! The daemon as a whole: run in-process on an address the kernel picks, supervised, and
+//! honest with systemd's watchdog.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, Manager, Sandbox, notification_to, smtp_send};
+use sealpost::app::{App, AppError};
+use sealpost::config;
+
+/// Settings for a sandbox, with the SMTP listener on a port the kernel picks.
+fn settings(sb: &Sandbox) -> config::Settings {
+    let mut settings = config::load(Some(&sb.config)).unwrap().settings;
+    settings.smtp.listen = "127.0.0.1:0".parse().unwrap();
+    settings
+}
+
+/// `App::bind` binds before anything runs, so a test (or an embedding) learns the address
+/// instead of racing for a free port; the real daemon then serves on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_runs_in_process_on_a_port_the_kernel_picks() {
+    let sb = Sandbox::with_keyring("");
+    let app = App::bind(settings(&sb)).await.unwrap();
+    let addr = app.smtp_addr().unwrap();
+    assert_ne!(addr.port(), 0);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(app.run(stop.clone().cancelled_owned()));
+    let greeting = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 128];
+        let n = s.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    })
+    .await
+    .unwrap();
+    assert!(greeting.starts_with("220 mx.example.test"), "{greeting}");
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+/// When a critical part stops — here the store's writer thread, which every write goes
+/// through — the daemon does not carry on half-alive: it drains and returns the failure, and
+/// the process exits non-zero so systemd restarts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_that_stops_stops_the_daemon_with_an_error() {
+    let sb = Sandbox::with_keyring("");
+    let app = App::bind(settings(&sb)).await.unwrap();
+    let store = app.store().clone();
+    let running = tokio::spawn(app.run(std::future::pending::<()>()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store.close().await;
+    let ended = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the daemon stops by itself")
+        .unwrap();
+    match ended {
+        Err(AppError::Failed(f)) => assert!(f.part.contains("writer"), "{f}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A write that is stuck (another process holds the database's write lock) stops the watchdog
+/// keep-alives, so systemd would restart a daemon that can no longer file anything; they come
+/// back once the write goes through.
+#[test]
+fn a_stuck_write_stops_the_watchdog() {
+    let sb = Sandbox::with_keyring("");
+    let thread = sb.new_thread("convenience", "Lab results", "Your results are in.");
+    let mgr = Manager::new();
+    let child = common::start(&sb, &mgr, &[("WATCHDOG_USEC", "1000000")]);
+    mgr.expect("READY=1");
+    assert!(mgr.count_within("WATCHDOG=1", Duration::from_secs(2)) >= 2);
+    let notification = notification_to(&sb, "jane@example.test");
+    let (to, raw) = common::client_reply(
+        &notification,
+        "jane@example.test",
+        "Written while the database is locked.",
+        "stuck@x.test",
+    );
+    let lock = rusqlite::Connection::open(sb.data_dir().join("sealpost.db")).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // The reply waits for the lock (up to ten seconds), and the watchdog hears nothing.
+    let sender = std::thread::spawn({
+        let port = sb.smtp_port;
+        move || smtp_send(port, "jane@example.test", &[&to], &raw, None)
+    });
+    // Stuck for longer than the watchdog interval (one second) before counting; the lock is
+    // let go well inside the writer's ten-second wait.
+    let _ = mgr.count_within("WATCHDOG=1", Duration::from_millis(2500));
+    let while_stuck = mgr.count_within("WATCHDOG=1", Duration::from_secs(3));
+    lock.execute_batch("ROLLBACK").unwrap();
+    let answer = sender.join().unwrap();
+    assert!(while_stuck == 0, "{while_stuck} keep-alives while stuck");
+    assert!(mgr.count_within("WATCHDOG=1", Duration::from_secs(3)) >= 2);
+    // The reply was asked to come again (451) or filed once the lock went.
+    let code = answer["data"][0].as_i64().unwrap();
+    assert!(code == 451 || code == 250, "{answer}");
+    let daemon = Daemon {
+        child: Some(child),
+        mgr,
+    };
+    let _ = thread;
+    daemon.stop();
+}
