@@ -205,3 +205,21 @@ fn no_plaintext_in_any_database_file() {
         "the write-ahead log is left behind after a clean stop"
     );
 }
+
+/// A value from the configuration that cannot be used when the daemon starts — a TLS key that
+/// is not a key, a relay password file gone missing between loading and starting — is a
+/// configuration error like one that does not parse: exit status 64, the key named.
+#[test]
+fn unusable_values_found_at_start_exit_64_naming_the_key() {
+    let sb = Sandbox::new("");
+    let junk = sb.dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let sb = Sandbox::new(&format!(
+        "tls_cert = \"{0}\"\ntls_key = \"{0}\"\n",
+        junk.display()
+    ));
+    let out = sb.run(&["serve"]);
+    assert_eq!(out.status, 64, "{}", out.stderr);
+    assert!(out.stderr.contains("smtp.tls_cert"), "{}", out.stderr);
+    assert!(out.stderr.contains("invalid configuration"), "{}", out.stderr);
+}
