@@ -221,5 +221,9 @@ fn unusable_values_found_at_start_exit_64_naming_the_key() {
     let out = sb.run(&["serve"]);
     assert_eq!(out.status, 64, "{}", out.stderr);
     assert!(out.stderr.contains("smtp.tls_cert"), "{}", out.stderr);
-    assert!(out.stderr.contains("invalid configuration"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("invalid configuration"),
+        "{}",
+        out.stderr
+    );
 }

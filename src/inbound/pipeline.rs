@@ -12,6 +12,7 @@
 //! The outcome is a value; the SMTP door turns it into a reply code, the IMAP door into a move.
 //! Each outcome is logged once, with ids and reasons only: never content, never a token.
 
+use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -185,6 +186,29 @@ impl From<Panicked> for Stop {
     fn from(_: Panicked) -> Stop {
         Stop::Panicked
     }
+}
+
+/// One message going through the pipeline.
+struct Incoming<'a> {
+    envelope: &'a Envelope,
+    raw: Arc<Vec<u8>>,
+    /// Its inbound ledger id (and, if held, its held id).
+    id: i64,
+    /// Set when a person releases a held message.
+    release: Option<&'a Release>,
+}
+
+/// A step's result: the value the next step needs, or the outcome that settles the message.
+type Step<T> = Result<ControlFlow<Outcome, T>, Stop>;
+
+/// Takes a step: its value, or returns the outcome it settled on.
+macro_rules! step {
+    ($e:expr) => {
+        match $e? {
+            ControlFlow::Continue(v) => v,
+            ControlFlow::Break(outcome) => return Ok(outcome),
+        }
+    };
 }
 
 /// How a reply reached its thread.
@@ -440,7 +464,13 @@ impl Pipeline {
     pub async fn process(&self, envelope: &Envelope, raw: Vec<u8>) -> Result<Outcome, Temporary> {
         let raw = Arc::new(raw);
         let id = MessageId::random().0;
-        let decided = AssertUnwindSafe(self.decide(envelope, raw.clone(), id, None))
+        let incoming = Incoming {
+            envelope,
+            raw: raw.clone(),
+            id,
+            release: None,
+        };
+        let decided = AssertUnwindSafe(self.decide(&incoming))
             .catch_unwind()
             .await;
         let outcome = match decided {
@@ -505,14 +535,15 @@ impl Pipeline {
             held,
             by: by.to_owned(),
         };
-        let decided = AssertUnwindSafe(self.decide(
+        let incoming = Incoming {
             envelope,
-            Arc::new(raw),
-            MessageId::random().0,
-            Some(&release),
-        ))
-        .catch_unwind()
-        .await;
+            raw: Arc::new(raw),
+            id: MessageId::random().0,
+            release: Some(&release),
+        };
+        let decided = AssertUnwindSafe(self.decide(&incoming))
+            .catch_unwind()
+            .await;
         let outcome = match decided {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(Stop::Temporary(StoreError::HeldDecided(id)))) => {
@@ -597,173 +628,238 @@ impl Pipeline {
         }
     }
 
-    async fn decide(
-        &self,
-        envelope: &Envelope,
-        raw: Arc<Vec<u8>>,
-        id: i64,
-        release: Option<&Release>,
-    ) -> Result<Outcome, Stop> {
-        let parsed = match self.read(envelope, &raw).await? {
+    /// The pipeline's steps in order; each either hands its result to the next or settles
+    /// the outcome (`ControlFlow::Break`).
+    async fn decide(&self, m: &Incoming<'_>) -> Result<Outcome, Stop> {
+        let parsed = step!(self.parse(m).await);
+        step!(self.classify(m, &parsed).await);
+        let (target, link) = step!(self.target_of(m, &parsed).await);
+        let mut item = self.ledger(
+            m.envelope,
+            m.id,
+            Some(target.thread),
+            Some(parsed.header_id.clone()),
+        );
+        step!(
+            self.accepts_email(m, &parsed, &target, link, &mut item)
+                .await
+        );
+        let text = step!(self.reply_text(m, &parsed, &target, &mut item).await);
+        self.file(
+            item,
+            m.envelope,
+            m.raw.clone(),
+            target.participant.id,
+            &text,
+            m.release,
+        )
+        .await
+    }
+
+    /// Parses the bytes (off the async workers when they are many); a message over the
+    /// structural caps is held unparsed, unless a person is releasing it.
+    async fn parse(&self, m: &Incoming<'_>) -> Step<Box<Parsed>> {
+        let parsed = match self.read(m.envelope, &m.raw).await? {
             Read::Parsed(p) => p,
             Read::Malformed => {
-                let item = self.ledger(envelope, id, None, None);
-                self.record(item, LedgerOutcome::Rejected, "malformed", None)
-                    .await?;
-                return Ok(Outcome::Rejected {
-                    reason: "malformed",
-                });
+                let item = self.ledger(m.envelope, m.id, None, None);
+                return self
+                    .settle(item, LedgerOutcome::Rejected, "malformed", None)
+                    .await;
             }
             Read::ParserFailed => return Err(Stop::Panicked),
-            Read::TooComplex(why) if release.is_none() => {
+            Read::TooComplex(why) if m.release.is_none() => {
                 info!(
-                    door = envelope.door.as_str(),
+                    door = m.envelope.door.as_str(),
                     cap = why,
                     "message over a structural cap"
                 );
-                let mut item = self.ledger(envelope, id, None, None);
-                return self
+                let mut item = self.ledger(m.envelope, m.id, None, None);
+                let held = self
                     .hold(
                         &mut item,
-                        envelope,
-                        &raw,
+                        m.envelope,
+                        &m.raw,
                         HoldReason::TooComplex,
                         None,
                         None,
                     )
-                    .await;
+                    .await?;
+                return Ok(ControlFlow::Break(held));
             }
             // A person decided to file it anyway: parse it, caps or not (its size is bounded).
-            Read::TooComplex(_) => match self
-                .heavy
-                .run_for(raw.len(), {
-                    let (raw, null_sender, domain) =
-                        (raw.clone(), envelope.null_sender, self.reply_domain.clone());
-                    move || Parsed::parse(&raw, null_sender, &domain)
-                })
-                .await?
-            {
-                Ok(p) => Box::new(p),
-                Err(Unparsable::NotAMessage) => {
-                    return Ok(Outcome::Rejected {
-                        reason: "malformed",
-                    });
+            Read::TooComplex(_) => {
+                let (raw, null_sender, domain) = (
+                    m.raw.clone(),
+                    m.envelope.null_sender,
+                    self.reply_domain.clone(),
+                );
+                let parsed = self
+                    .heavy
+                    .run_for(raw.len(), move || Parsed::parse(&raw, null_sender, &domain))
+                    .await?;
+                match parsed {
+                    Ok(p) => Box::new(p),
+                    Err(Unparsable::NotAMessage) => {
+                        return Ok(ControlFlow::Break(Outcome::Rejected {
+                            reason: "malformed",
+                        }));
+                    }
+                    Err(Unparsable::ParserFailed) => return Err(Stop::Panicked),
                 }
-                Err(Unparsable::ParserFailed) => return Err(Stop::Panicked),
-            },
+            }
         };
-        let header_id = Some(parsed.header_id.clone());
+        Ok(ControlFlow::Continue(parsed))
+    }
 
-        // Classification comes first: an auto-reply or a bounce is never filed, token or not.
+    /// Classification comes first: an auto-reply, a loop or a bounce is never filed, token or
+    /// not.
+    async fn classify(&self, m: &Incoming<'_>, parsed: &Parsed) -> Step<()> {
+        let header_id = Some(parsed.header_id.clone());
+        let item = || self.ledger(m.envelope, m.id, None, header_id.clone());
         match &parsed.class {
             Class::Loop => {
-                let item = self.ledger(envelope, id, None, header_id);
-                self.record(item, LedgerOutcome::Ignored, "loop", None)
-                    .await?;
-                return Ok(Outcome::Ignored { reason: "loop" });
+                self.settle(item(), LedgerOutcome::Ignored, "loop", None)
+                    .await
             }
             Class::AutoReply(why) => {
-                let item = self.ledger(envelope, id, None, header_id);
-                self.record(item, LedgerOutcome::Ignored, why, None).await?;
-                return Ok(Outcome::Ignored {
+                self.record(item(), LedgerOutcome::Ignored, why, None)
+                    .await?;
+                Ok(ControlFlow::Break(Outcome::Ignored {
                     reason: "auto-reply",
-                });
+                }))
             }
-            Class::Bounce(dsn) => {
-                return self
-                    .delivery_status(envelope, &parsed, id, header_id, dsn)
-                    .await;
-            }
-            Class::Personal => {}
+            Class::Bounce(dsn) => Ok(ControlFlow::Break(
+                self.delivery_status(m.envelope, parsed, m.id, header_id.clone(), dsn)
+                    .await?,
+            )),
+            Class::Personal => Ok(ControlFlow::Continue(())),
         }
+    }
 
-        let Some((target, link)) = self.find_target(envelope, &parsed).await? else {
-            let postmaster = envelope.rcpt_to.iter().any(|r| {
-                r.trim_matches(|c| c == '<' || c == '>')
-                    .split('@')
-                    .next()
-                    .is_some_and(|l| l.eq_ignore_ascii_case("postmaster"))
-            });
-            let (outcome, reason) = if postmaster {
-                (LedgerOutcome::Ignored, "postmaster")
-            } else {
-                (LedgerOutcome::Rejected, "no-valid-token")
-            };
-            let item = self.ledger(envelope, id, None, header_id);
-            self.record(item, outcome, reason, None).await?;
-            return Ok(if postmaster {
-                Outcome::Ignored { reason }
-            } else {
-                Outcome::Rejected { reason }
-            });
-        };
-        let thread = target.thread;
-        let participant = target.participant.id;
-        let mut item = self.ledger(envelope, id, Some(thread), header_id);
+    /// The thread and participant the message answers, and how it says so; mail that names
+    /// none is ignored (postmaster) or rejected.
+    async fn target_of(&self, m: &Incoming<'_>, parsed: &Parsed) -> Step<(TokenTarget, Link)> {
+        if let Some(found) = self.find_target(m.envelope, parsed).await? {
+            return Ok(ControlFlow::Continue(found));
+        }
+        let postmaster = m.envelope.rcpt_to.iter().any(|r| {
+            r.trim_matches(|c| c == '<' || c == '>')
+                .split('@')
+                .next()
+                .is_some_and(|l| l.eq_ignore_ascii_case("postmaster"))
+        });
+        let item = self.ledger(m.envelope, m.id, None, Some(parsed.header_id.clone()));
+        if postmaster {
+            self.settle(item, LedgerOutcome::Ignored, "postmaster", None)
+                .await
+        } else {
+            self.settle(item, LedgerOutcome::Rejected, "no-valid-token", None)
+                .await
+        }
+    }
 
-        if let Err(reason) = check_sender(envelope, &parsed, &target) {
-            self.record(item, LedgerOutcome::Rejected, reason, None)
-                .await?;
-            return Ok(Outcome::Rejected { reason });
+    /// Whether this thread takes this message by email: the sender must be the participant,
+    /// the thread in convenience mode and open; a reply reached only through a Message-ID is
+    /// held (unless a person is releasing it).
+    async fn accepts_email(
+        &self,
+        m: &Incoming<'_>,
+        parsed: &Parsed,
+        target: &TokenTarget,
+        link: Link,
+        item: &mut Inbound,
+    ) -> Step<()> {
+        if let Err(reason) = check_sender(m.envelope, parsed, target) {
+            return self
+                .settle(item.clone(), LedgerOutcome::Rejected, reason, None)
+                .await;
         }
         // A content-free notice only goes to a participant reached through their own token: a
         // Message-ID is no proof the sender is them.
+        let participant = target.participant.id;
         let notice_to = |why| (link == Link::Token).then_some((participant, why));
         if target.mode == Mode::Secure {
             let notice = notice_to(NoticeReason::SecureThread);
-            self.record(item, LedgerOutcome::Rejected, "secure-thread", notice)
-                .await?;
-            return Ok(Outcome::Rejected {
-                reason: "secure-thread",
-            });
-        }
-        if target.closed {
-            let notice = notice_to(NoticeReason::ThreadClosed);
-            self.record(item, LedgerOutcome::Rejected, "thread-closed", notice)
-                .await?;
-            return Ok(Outcome::Rejected {
-                reason: "thread-closed",
-            });
-        }
-        if link == Link::Reference && release.is_none() {
             return self
-                .hold(
-                    &mut item,
-                    envelope,
-                    &raw,
-                    HoldReason::LinkedByReferences,
-                    Some(participant),
-                    None,
+                .settle(
+                    item.clone(),
+                    LedgerOutcome::Rejected,
+                    "secure-thread",
+                    notice,
                 )
                 .await;
         }
+        if target.closed {
+            let notice = notice_to(NoticeReason::ThreadClosed);
+            return self
+                .settle(
+                    item.clone(),
+                    LedgerOutcome::Rejected,
+                    "thread-closed",
+                    notice,
+                )
+                .await;
+        }
+        if link == Link::Reference && m.release.is_none() {
+            let reason = HoldReason::LinkedByReferences;
+            let held = self
+                .hold(item, m.envelope, &m.raw, reason, Some(participant), None)
+                .await?;
+            return Ok(ControlFlow::Break(held));
+        }
+        Ok(ControlFlow::Continue(()))
+    }
 
-        let mut text = self.extract(thread, &parsed).await?;
-        if text.trim().is_empty() {
-            match (release, parsed.body.as_deref()) {
-                // A person looked at it and wants it filed: file what the message says.
-                (Some(_), Some(body)) if !body.trim().is_empty() => text = body.trim().to_owned(),
-                (Some(_), _) => {
-                    return Ok(Outcome::Rejected {
-                        reason: "empty-reply",
-                    });
-                }
-                (None, _) => {
-                    return self
-                        .hold(
-                            &mut item,
-                            envelope,
-                            &raw,
-                            HoldReason::EmptyReply,
-                            Some(participant),
-                            Some(NoticeReason::EmptyReply),
-                        )
-                        .await;
-                }
+    /// What the person wrote. Nothing new: held, and they get the content-free notice — or,
+    /// when a person releases it, the message's whole text is filed.
+    async fn reply_text(
+        &self,
+        m: &Incoming<'_>,
+        parsed: &Parsed,
+        target: &TokenTarget,
+        item: &mut Inbound,
+    ) -> Step<String> {
+        let text = self.extract(target.thread, parsed).await?;
+        if !text.trim().is_empty() {
+            return Ok(ControlFlow::Continue(text));
+        }
+        match (m.release, parsed.body.as_deref()) {
+            (Some(_), Some(body)) if !body.trim().is_empty() => {
+                Ok(ControlFlow::Continue(body.trim().to_owned()))
+            }
+            (Some(_), _) => Ok(ControlFlow::Break(Outcome::Rejected {
+                reason: "empty-reply",
+            })),
+            (None, _) => {
+                let held = self
+                    .hold(
+                        item,
+                        m.envelope,
+                        &m.raw,
+                        HoldReason::EmptyReply,
+                        Some(target.participant.id),
+                        Some(NoticeReason::EmptyReply),
+                    )
+                    .await?;
+                Ok(ControlFlow::Break(held))
             }
         }
-        self.file(item, envelope, raw, participant, &text, release)
-            .await
+    }
+
+    /// Records an outcome that files nothing and settles on it.
+    async fn settle<T>(
+        &self,
+        item: Inbound,
+        outcome: LedgerOutcome,
+        reason: &'static str,
+        notice: Option<(ParticipantId, NoticeReason)>,
+    ) -> Step<T> {
+        self.record(item, outcome, reason, notice).await?;
+        Ok(ControlFlow::Break(match outcome {
+            LedgerOutcome::Ignored => Outcome::Ignored { reason },
+            _ => Outcome::Rejected { reason },
+        }))
     }
 
     /// Parses and classifies on the blocking pool.
