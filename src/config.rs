@@ -499,8 +499,18 @@ impl Settings {
         Ok(())
     }
 
-    /// Checks the settings as a whole; the error names the first bad key.
+    /// Checks the settings as a whole, section by section; the error names the first bad key.
     fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.validate_general()?;
+        self.validate_database()?;
+        self.validate_smtp()?;
+        self.validate_imap()?;
+        self.validate_outbound()?;
+        self.validate_policy()
+    }
+
+    /// The `general` section: a name and a URL that can go into notifications.
+    fn validate_general(&self) -> Result<(), (&'static str, String)> {
         let fail = |key: &'static str, msg: String| Err((key, msg));
         if self.general.organization.is_empty() || has_control(&self.general.organization) {
             return fail(
@@ -511,6 +521,12 @@ impl Settings {
         if let Err(msg) = check_url(&self.general.public_url) {
             return fail("general.public_url", msg);
         }
+        Ok(())
+    }
+
+    /// The `database` section: a URL of a backend this build can open.
+    fn validate_database(&self) -> Result<(), (&'static str, String)> {
+        let fail = |key: &'static str, msg: String| Err((key, msg));
         let url = &self.database.url;
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return fail(
@@ -521,6 +537,12 @@ impl Settings {
         if !url.starts_with("sqlite:") {
             return fail("database.url", "expected a sqlite:// URL".into());
         }
+        Ok(())
+    }
+
+    /// The `smtp` section: names, limits, deadlines and TLS files.
+    fn validate_smtp(&self) -> Result<(), (&'static str, String)> {
+        let fail = |key: &'static str, msg: String| Err((key, msg));
         if !is_domain(&self.smtp.hostname) {
             return fail(
                 "smtp.hostname",
@@ -592,6 +614,12 @@ impl Settings {
             }
             (None, None) => {}
         }
+        Ok(())
+    }
+
+    /// The `imap` section: complete when enabled, never a password in clear text off loopback.
+    fn validate_imap(&self) -> Result<(), (&'static str, String)> {
+        let fail = |key: &'static str, msg: String| Err((key, msg));
         if let Some(ca) = &self.imap.ca_file {
             readable(ca).or_else(|m| fail("imap.ca_file", m))?;
         }
@@ -630,6 +658,12 @@ impl Settings {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The `outbound` section: files that can be read, sane retry limits, a relay when one is named.
+    fn validate_outbound(&self) -> Result<(), (&'static str, String)> {
+        let fail = |key: &'static str, msg: String| Err((key, msg));
         if let Some(p) = &self.outbound.smtp_password_file {
             readable(p).or_else(|m| fail("outbound.smtp_password_file", m))?;
         }
@@ -679,6 +713,12 @@ impl Settings {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// The `policy` section.
+    fn validate_policy(&self) -> Result<(), (&'static str, String)> {
+        let fail = |key: &'static str, msg: String| Err((key, msg));
         if !(1..=3650).contains(&self.policy.token_ttl_days) {
             return fail("policy.token_ttl_days", "must be between 1 and 3650".into());
         }
