@@ -108,59 +108,23 @@ impl Composer {
         ReplyToken::issue(&self.keyring, d.thread_id, d.recipient.id, d.created_at)
     }
 
-    /// Builds the message for `d` with Message-ID `message_id` (as fixed in the outbox).
+    /// Builds the message for `d` with Message-ID `message_id` (as fixed in the outbox): the
+    /// headers every notification has, then what its kind may say.
     pub fn compose(&self, d: &Delivery, message_id: &str, now: i64) -> Notification {
-        let link_token = LinkToken::issue(&self.keyring, d.thread_id, d.recipient.id, d.created_at);
-        let link = format!("{}/m/{}", self.public_url, link_token.as_str());
-        let recipient_name = d
-            .recipient
-            .display_name
-            .clone()
-            .unwrap_or_else(|| d.recipient.address.to_string());
-        let mut text_values: HashMap<&str, String> = HashMap::from([
-            ("organization", self.organization.clone()),
-            ("link", link.clone()),
-            ("recipient_name", recipient_name.clone()),
-        ]);
-        let mut html_values: HashMap<&str, String> = text_values
-            .iter()
-            .map(|(k, v)| (*k, escape_html(v)))
-            .collect();
-
-        let to = match &d.recipient.display_name {
-            Some(n) => HeaderAddress::new_address(Some(n.clone()), d.recipient.address.to_string()),
-            None => HeaderAddress::new_address(None::<String>, d.recipient.address.to_string()),
-        };
-        let from =
-            HeaderAddress::new_address(self.from.name.clone(), self.from.address.to_string());
-        // RFC 3834: a notice answers a person's message; a notification is generated.
-        let auto = match d.content {
-            DeliveryContent::Notice(_) => "auto-replied",
-            _ => "auto-generated",
-        };
-        let mut builder = MessageBuilder::new()
-            .from(from)
-            .to(to)
-            .message_id(message_id.to_owned())
-            .date(now)
-            .header("Auto-Submitted", Raw::new(auto))
-            .header("X-Auto-Response-Suppress", Raw::new("All"))
-            .header(LOOP_HEADER, Raw::new(self.reply_domain.clone()));
-
+        let mut values = self.common_values(d);
+        let mut builder = self.headers(d, message_id, now);
         let (subject, text, html) = match &d.content {
             DeliveryContent::Secure => (
-                self.templates.secure_subject.render(&text_values),
-                self.templates.secure_text.render(&text_values),
-                self.templates.secure_html.render(&html_values),
+                &self.templates.secure_subject,
+                &self.templates.secure_text,
+                &self.templates.secure_html,
             ),
             DeliveryContent::Notice(reason) => {
-                let why = notice_text(*reason).to_owned();
-                html_values.insert("reason", escape_html(&why));
-                text_values.insert("reason", why);
+                values.set("reason", notice_text(*reason));
                 (
-                    self.templates.notice_subject.render(&text_values),
-                    self.templates.notice_text.render(&text_values),
-                    self.templates.notice_html.render(&html_values),
+                    &self.templates.notice_subject,
+                    &self.templates.notice_text,
+                    &self.templates.notice_html,
                 )
             }
             DeliveryContent::Convenience {
@@ -168,43 +132,19 @@ impl Composer {
                 message,
                 history,
             } => {
-                let subject = one_line(subject);
-                let author = author_line(message);
-                for (k, v) in [
-                    ("subject", subject.clone()),
-                    ("author", author),
-                    ("notice", self.notice.clone()),
-                    ("marker", REPLY_MARKER.to_owned()),
-                ] {
-                    html_values.insert(k, escape_html(&v));
-                    text_values.insert(k, v);
-                }
-                text_values.insert("body", message.body.clone());
-                html_values.insert("body", html_paragraphs(&message.body));
-                text_values.insert("history", text_history(history));
-                html_values.insert("history", html_history(history));
-
-                let reply_to = self.reply_token(d).address(&self.reply_domain);
-                builder = builder.reply_to(HeaderAddress::new_address(
-                    Some(self.organization.clone()),
-                    reply_to,
-                ));
-                if let Some(last) = d.references.last() {
-                    builder = builder
-                        .in_reply_to(HeaderMessageId::new(last.clone()))
-                        .references(HeaderMessageId::new_list(d.references.iter().cloned()));
-                }
+                self.convenience_values(&mut values, subject, message, history);
+                builder = self.reply_headers(builder, d);
                 (
-                    one_line(&self.templates.convenience_subject.render(&text_values)),
-                    self.templates.convenience_text.render(&text_values),
-                    self.templates.convenience_html.render(&html_values),
+                    &self.templates.convenience_subject,
+                    &self.templates.convenience_text,
+                    &self.templates.convenience_html,
                 )
             }
         };
         let bytes = builder
-            .subject(one_line(&subject))
-            .text_body(text)
-            .html_body(html)
+            .subject(one_line(&subject.render(&values.text)))
+            .text_body(text.render(&values.text))
+            .html_body(html.render(&values.html))
             .write_to_vec()
             .expect("writing to memory cannot fail");
         Notification {
@@ -218,6 +158,105 @@ impl Composer {
             recipient: d.recipient.address.to_string(),
             bytes,
         }
+    }
+
+    /// What every notification's templates may use: the practice, the recipient's name and
+    /// their secure link.
+    fn common_values(&self, d: &Delivery) -> Values {
+        let link_token = LinkToken::issue(&self.keyring, d.thread_id, d.recipient.id, d.created_at);
+        let mut values = Values::default();
+        values.set("organization", &self.organization);
+        values.set(
+            "link",
+            &format!("{}/m/{}", self.public_url, link_token.as_str()),
+        );
+        values.set(
+            "recipient_name",
+            d.recipient
+                .display_name
+                .as_deref()
+                .unwrap_or(d.recipient.address.as_str()),
+        );
+        values
+    }
+
+    /// The headers every notification has: From, To, Message-ID, Date, and the marks that keep
+    /// auto-responders quiet and Sealpost from answering itself.
+    fn headers(&self, d: &Delivery, message_id: &str, now: i64) -> MessageBuilder<'static> {
+        let to = HeaderAddress::new_address(
+            d.recipient.display_name.clone(),
+            d.recipient.address.to_string(),
+        );
+        let from =
+            HeaderAddress::new_address(self.from.name.clone(), self.from.address.to_string());
+        // RFC 3834: a notice answers a person's message; a notification is generated.
+        let auto = match d.content {
+            DeliveryContent::Notice(_) => "auto-replied",
+            _ => "auto-generated",
+        };
+        MessageBuilder::new()
+            .from(from)
+            .to(to)
+            .message_id(message_id.to_owned())
+            .date(now)
+            .header("Auto-Submitted", Raw::new(auto))
+            .header("X-Auto-Response-Suppress", Raw::new("All"))
+            .header(LOOP_HEADER, Raw::new(self.reply_domain.clone()))
+    }
+
+    /// The content a convenience notification carries: the subject, the message, the
+    /// conversation before it, the marker line and the notice that email is not protected.
+    fn convenience_values(
+        &self,
+        values: &mut Values,
+        subject: &str,
+        message: &MessageView,
+        history: &[MessageView],
+    ) {
+        values.set("subject", &one_line(subject));
+        values.set("author", &author_line(message));
+        values.set("notice", &self.notice);
+        values.set("marker", REPLY_MARKER);
+        values.set_both("body", &message.body, html_paragraphs(&message.body));
+        values.set_both("history", &text_history(history), html_history(history));
+    }
+
+    /// A convenience notification's reply headers: the participant's own reply address, and
+    /// the earlier notifications it follows (for threading).
+    fn reply_headers(
+        &self,
+        builder: MessageBuilder<'static>,
+        d: &Delivery,
+    ) -> MessageBuilder<'static> {
+        let reply_to = self.reply_token(d).address(&self.reply_domain);
+        let builder = builder.reply_to(HeaderAddress::new_address(
+            Some(self.organization.clone()),
+            reply_to,
+        ));
+        match d.references.last() {
+            Some(last) => builder
+                .in_reply_to(HeaderMessageId::new(last.clone()))
+                .references(HeaderMessageId::new_list(d.references.iter().cloned())),
+            None => builder,
+        }
+    }
+}
+
+/// Template values, each in its text form and escaped for HTML.
+#[derive(Default)]
+struct Values {
+    text: HashMap<&'static str, String>,
+    html: HashMap<&'static str, String>,
+}
+
+impl Values {
+    fn set(&mut self, name: &'static str, value: &str) {
+        self.set_both(name, value, escape_html(value));
+    }
+
+    fn set_both(&mut self, name: &'static str, text: &str, html: String) {
+        self.text.insert(name, text.to_owned());
+        self.html.insert(name, html);
     }
 }
 
