@@ -7,8 +7,10 @@
 
 use std::collections::HashMap;
 
-use super::model::{Attempt, Delivery, DeliveryContent, MessageView, NotificationRecord};
-use super::rows::{OutboxRow, parse};
+use super::model::{
+    Attempt, Delivery, DeliveryContent, MessageView, NotificationRecord, ParticipantView,
+};
+use super::rows::{MessageRow, OutboxRow, ParticipantRow, ThreadRow, parse};
 use super::sealing;
 use super::sqlite::read;
 use super::sqlite::write::{Done, Op};
@@ -93,14 +95,35 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = read::deliveries(self.pool(), ids, HISTORY_LIMIT as i64).await?;
-        // Names are sealed under their thread's key (cached, so usually no query).
-        let mut recipients = HashMap::with_capacity(rows.recipients.len());
-        for p in rows.recipients {
+        let recipients = self.open_recipients(rows.recipients).await?;
+        let conversations = self.open_conversations(rows.threads)?;
+        Ok(ids
+            .iter()
+            .map(|id| delivery(*id, &rows.outbox, &recipients, &conversations))
+            .collect())
+    }
+
+    /// The recipients, their names opened with their threads' keys (cached: usually no query).
+    async fn open_recipients(
+        &self,
+        rows: Vec<ParticipantRow>,
+    ) -> Result<HashMap<i64, ParticipantView>, StoreError> {
+        let mut recipients = HashMap::with_capacity(rows.len());
+        for p in rows {
             let key = self.thread_key(ThreadId(p.thread_id)).await?;
             recipients.insert(p.id, sealing::open_participant(&key, p)?);
         }
-        let mut opened: HashMap<i64, (String, Vec<(i64, MessageView)>)> = HashMap::new();
-        for (t, messages) in rows.threads {
+        Ok(recipients)
+    }
+
+    /// Per thread of a convenience notification: its subject and the messages of the windows
+    /// read, opened, with their sequence numbers.
+    fn open_conversations(
+        &self,
+        threads: Vec<(ThreadRow, Vec<MessageRow>)>,
+    ) -> Result<HashMap<i64, Conversation>, StoreError> {
+        let mut opened = HashMap::with_capacity(threads.len());
+        for (t, messages) in threads {
             let thread = t.thread();
             let key = sealing::thread_key(self.keyring(), &t)?;
             let views = messages
@@ -109,64 +132,7 @@ impl Store {
                 .collect::<Result<Vec<_>, StoreError>>()?;
             opened.insert(t.id, (sealing::open_subject(&key, &t)?, views));
         }
-        let outbox = rows.outbox;
-        Ok(ids
-            .iter()
-            .map(|id| {
-                let row = outbox
-                    .get(&id.0)
-                    .ok_or_else(|| StoreError::Corrupt(format!("notification {id} vanished")))?;
-                let recipient = recipients.get(&row.participant_id).ok_or_else(|| {
-                    StoreError::Corrupt(format!("recipient of notification {id}"))
-                })?;
-                let mode: Mode = parse("mode", &row.mode)?;
-                let content = match (mode, row.message_id) {
-                    _ if row.kind != "message" => DeliveryContent::Notice(parse::<NoticeReason>(
-                        "notification kind",
-                        &row.kind,
-                    )?),
-                    (Mode::Secure, _) => DeliveryContent::Secure,
-                    (Mode::Convenience, None) => {
-                        return Err(StoreError::Corrupt(format!(
-                            "convenience notification {id} names no message"
-                        )));
-                    }
-                    (Mode::Convenience, Some(message_id)) => {
-                        let (subject, messages) = opened.get(&row.thread_id).ok_or_else(|| {
-                            StoreError::Corrupt(format!("thread of notification {id}"))
-                        })?;
-                        let at = messages
-                            .iter()
-                            .position(|(_, m)| m.id.0 == message_id)
-                            .ok_or_else(|| {
-                                StoreError::Corrupt(format!("message of notification {id}"))
-                            })?;
-                        let seq = messages[at].0;
-                        DeliveryContent::Convenience {
-                            subject: subject.clone(),
-                            message: messages[at].1.clone(),
-                            // Newest first: the messages of its own window only.
-                            history: messages[..at]
-                                .iter()
-                                .rev()
-                                .take_while(|(s, _)| *s >= seq - HISTORY_LIMIT as i64)
-                                .map(|(_, m)| m.clone())
-                                .collect(),
-                        }
-                    }
-                };
-                Ok(Delivery {
-                    id: *id,
-                    thread_id: ThreadId(row.thread_id),
-                    recipient: recipient.clone(),
-                    created_at: row.created_at,
-                    attempts: row.attempts,
-                    email_message_id: row.email_message_id.clone(),
-                    references: Vec::new(),
-                    content,
-                })
-            })
-            .collect())
+        Ok(opened)
     }
 
     /// Fills in each delivery's References: the Message-IDs of the earlier notifications of the
@@ -243,6 +209,68 @@ impl Store {
             .map(OutboxRow::record)
             .collect()
     }
+}
+
+/// A thread's subject and the messages read for a batch, with their sequence numbers.
+type Conversation = (String, Vec<(i64, MessageView)>);
+
+/// One claimed notification with what it may say: nothing for a secure one, a fixed sentence
+/// for a notice, the message and the ten before it for a convenience one.
+fn delivery(
+    id: NotificationId,
+    outbox: &HashMap<i64, OutboxRow>,
+    recipients: &HashMap<i64, ParticipantView>,
+    conversations: &HashMap<i64, Conversation>,
+) -> Result<Delivery, StoreError> {
+    let row = outbox
+        .get(&id.0)
+        .ok_or_else(|| StoreError::Corrupt(format!("notification {id} vanished")))?;
+    let recipient = recipients
+        .get(&row.participant_id)
+        .ok_or_else(|| StoreError::Corrupt(format!("recipient of notification {id}")))?;
+    let mode: Mode = parse("mode", &row.mode)?;
+    let content = match (mode, row.message_id) {
+        _ if row.kind != "message" => {
+            DeliveryContent::Notice(parse::<NoticeReason>("notification kind", &row.kind)?)
+        }
+        (Mode::Secure, _) => DeliveryContent::Secure,
+        (Mode::Convenience, None) => {
+            return Err(StoreError::Corrupt(format!(
+                "convenience notification {id} names no message"
+            )));
+        }
+        (Mode::Convenience, Some(message_id)) => {
+            let (subject, messages) = conversations
+                .get(&row.thread_id)
+                .ok_or_else(|| StoreError::Corrupt(format!("thread of notification {id}")))?;
+            let at = messages
+                .iter()
+                .position(|(_, m)| m.id.0 == message_id)
+                .ok_or_else(|| StoreError::Corrupt(format!("message of notification {id}")))?;
+            let seq = messages[at].0;
+            DeliveryContent::Convenience {
+                subject: subject.clone(),
+                message: messages[at].1.clone(),
+                // Newest first: the messages of its own window only.
+                history: messages[..at]
+                    .iter()
+                    .rev()
+                    .take_while(|(s, _)| *s >= seq - HISTORY_LIMIT as i64)
+                    .map(|(_, m)| m.clone())
+                    .collect(),
+            }
+        }
+    };
+    Ok(Delivery {
+        id,
+        thread_id: ThreadId(row.thread_id),
+        recipient: recipient.clone(),
+        created_at: row.created_at,
+        attempts: row.attempts,
+        email_message_id: row.email_message_id.clone(),
+        references: Vec::new(),
+        content,
+    })
 }
 
 #[cfg(test)]
