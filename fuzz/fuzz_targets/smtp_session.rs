@@ -12,7 +12,6 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use sealpost::crypto::{Keyring, ReplyToken};
 use sealpost::domain::{Address, Mode, Role, Via};
-use sealpost::inbound::committer::Committer;
 use sealpost::inbound::pipeline::Pipeline;
 use sealpost::inbound::smtp::budget::DataBudget;
 use sealpost::inbound::smtp::session::{SessionParams, Shared, serve};
@@ -58,8 +57,6 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         let token = ReplyToken::issue(&keyring, posted.thread_id, jane, sealpost::clock::now());
         let pipeline = Pipeline::new(
             store.clone(),
-            keyring,
-            Committer::start(store.clone()).unwrap().0,
             "reply.example.test",
             "mx.example.test",
             30,
