@@ -22,6 +22,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
 use crate::crypto::{KeyError, Keyring};
+use crate::domain::AuthPolicy;
+use crate::inbound::auth::{AuthSetupError, Checker};
 use crate::inbound::imap::Poller;
 use crate::inbound::pipeline::Pipeline;
 use crate::inbound::smtp;
@@ -64,6 +66,8 @@ pub enum AppError {
     },
     #[error(transparent)]
     Failed(#[from] PartFailed),
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
 }
 
 impl AppError {
@@ -80,6 +84,7 @@ impl AppError {
             AppError::Transport(TransportError::Tls(_)) => Some("outbound.smtp_ca_file"),
             AppError::Transport(TransportError::Spool { .. }) => Some("outbound.spool_dir"),
             AppError::Imap(_) => Some("imap.ca_file"),
+            AppError::Auth(_) => Some("auth.dns_servers"),
             AppError::Key(KeyError::Permissions { .. } | KeyError::Malformed { .. }) => {
                 Some("keys.path")
             }
@@ -126,18 +131,43 @@ pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
 
 /// The inbound pipeline as the configuration describes it; `wake` is told when something was
 /// filed (the outbox has work).
-pub fn pipeline(settings: &Settings, store: &Store, wake: Arc<Notify>) -> Pipeline {
+pub fn pipeline(
+    settings: &Settings,
+    store: &Store,
+    wake: Arc<Notify>,
+    auth: Arc<Checker>,
+) -> Pipeline {
     Pipeline::new(
         store.clone(),
         &settings.smtp.reply_domain,
         &settings.smtp.hostname,
         settings.policy.token_ttl_days,
         wake,
+        auth,
     )
     .with_boilerplate(vec![
         settings.general.organization.clone(),
         settings.outbound.convenience_notice.clone(),
     ])
+}
+
+/// Says at start what sender authentication will not do, where the settings leave a gap.
+fn warn_about_auth(settings: &Settings) {
+    let auth = &settings.auth;
+    if auth.policy == AuthPolicy::Off {
+        warn!(
+            "auth.policy = off: reply senders are not authenticated; anyone who has seen a \
+             reply address can write into its thread as the participant"
+        );
+        return;
+    }
+    if auth.trusted_authserv_ids.is_empty() && (settings.imap.enabled || !auth.trusted_relays.is_empty()) {
+        warn!(
+            policy = auth.policy.as_str(),
+            "auth.trusted_authserv_ids is empty: replies that come through a relay (the IMAP \
+             door, auth.trusted_relays) carry no results Sealpost trusts and will be held"
+        );
+    }
 }
 
 /// Runs the daemon until `shutdown` completes (or a part of it fails: see [`App::run`]).
@@ -199,7 +229,9 @@ impl App {
             addr: settings.smtp.listen,
             source,
         })?;
-        let pipeline = pipeline(&settings, &store, wake.clone());
+        let auth = Arc::new(Checker::new(&settings.auth, &settings.smtp.hostname)?);
+        warn_about_auth(&settings);
+        let pipeline = pipeline(&settings, &store, wake.clone(), auth);
         let poller = settings
             .imap
             .enabled

@@ -8,14 +8,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::Serialize;
 
 use crate::domain::kinds::vocabulary;
-use crate::domain::{Mailbox, Mode};
+use crate::domain::{AuthPolicy, Mailbox, Mode};
 
 /// Where the configuration file is looked for when neither `--config` nor `$SEALPOST_CONFIG`
 /// names one.
@@ -60,6 +60,7 @@ pub struct Settings {
     pub imap: Imap,
     pub outbound: Outbound,
     pub policy: Policy,
+    pub auth: Auth,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -159,6 +160,81 @@ pub struct Outbound {
 pub struct Policy {
     pub default_mode: Mode,
     pub token_ttl_days: u32,
+}
+
+/// Sender authentication of inbound replies (see `inbound::auth`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Auth {
+    pub policy: AuthPolicy,
+    /// Resolvers asked for SPF, DKIM and DMARC records, as `IP` or `IP:port`; empty means the
+    /// system's (`/etc/resolv.conf`).
+    pub dns_servers: Vec<SocketAddr>,
+    /// How long one DNS query may take; a whole check gets a few of these.
+    pub dns_timeout_secs: u64,
+    /// The `authserv-id`s whose `Authentication-Results` headers are believed: the names of
+    /// the practice's own mail servers that checked the message before Sealpost saw it (the
+    /// IMAP door, and SMTP from `trusted_relays`). Everyone else's are ignored.
+    pub trusted_authserv_ids: Vec<String>,
+    /// SMTP clients (addresses or networks) that are the practice's own relays: their
+    /// `Authentication-Results` are used instead of checking SPF against the relay's address.
+    pub trusted_relays: Vec<Network>,
+}
+
+/// An IP network such as `192.0.2.0/24` or `::1` (a single address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Network, String> {
+        let bad = || format!("'{s}' is not an IP address or network such as 192.0.2.0/24");
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Network { addr, prefix })
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Serialize for Network {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Where a setting's value came from, for error messages.
@@ -313,6 +389,13 @@ impl Settings {
                 default_mode: Mode::Secure,
                 token_ttl_days: 30,
             },
+            auth: Auth {
+                policy: AuthPolicy::RequireDmarcPass,
+                dns_servers: Vec::new(),
+                dns_timeout_secs: 5,
+                trusted_authserv_ids: Vec::new(),
+                trusted_relays: Vec::new(),
+            },
         }
     }
 
@@ -348,11 +431,24 @@ impl Settings {
                         toml::Value::String(v) => v.clone(),
                         toml::Value::Integer(v) => v.to_string(),
                         toml::Value::Boolean(v) => v.to_string(),
+                        // A list is given to the key's parser as its items joined by commas,
+                        // the same text the environment would carry.
+                        toml::Value::Array(items)
+                            if items.iter().all(|i| matches!(i, toml::Value::String(_))) =>
+                        {
+                            items
+                                .iter()
+                                .filter_map(|i| i.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        }
                         _ => {
                             return Err(ConfigError {
                                 key: name,
                                 origin,
-                                message: "expected a string, a whole number or true/false".into(),
+                                message: "expected a string, a list of strings, a whole number \
+                                          or true/false"
+                                    .into(),
                             });
                         }
                     };
@@ -494,6 +590,26 @@ impl Settings {
             "outbound.convenience_notice" => self.outbound.convenience_notice = v.trim().to_owned(),
             "policy.default_mode" => self.policy.default_mode = word(v)?,
             "policy.token_ttl_days" => self.policy.token_ttl_days = number(v)?,
+            "auth.policy" => self.auth.policy = word(v)?,
+            "auth.dns_servers" => {
+                self.auth.dns_servers = list(v)
+                    .map(|s| {
+                        s.parse::<SocketAddr>()
+                            .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                            .map_err(|_| {
+                                format!("'{s}' is not an IP address or IP:port of a DNS resolver")
+                            })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "auth.dns_timeout_secs" => self.auth.dns_timeout_secs = number(v)?,
+            "auth.trusted_authserv_ids" => {
+                self.auth.trusted_authserv_ids =
+                    list(v).map(|s| s.to_ascii_lowercase()).collect()
+            }
+            "auth.trusted_relays" => {
+                self.auth.trusted_relays = list(v).map(str::parse).collect::<Result<_, _>>()?
+            }
             _ => return Err("unknown setting".into()),
         }
         Ok(())
@@ -506,7 +622,8 @@ impl Settings {
         self.validate_smtp()?;
         self.validate_imap()?;
         self.validate_outbound()?;
-        self.validate_policy()
+        self.validate_policy()?;
+        self.validate_auth()
     }
 
     /// The `general` section: a name and a URL that can go into notifications.
@@ -725,6 +842,25 @@ impl Settings {
         Ok(())
     }
 
+    /// The `auth` section.
+    fn validate_auth(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=60).contains(&self.auth.dns_timeout_secs) {
+            return Err(("auth.dns_timeout_secs", "must be between 1 and 60".into()));
+        }
+        if let Some(id) = self
+            .auth
+            .trusted_authserv_ids
+            .iter()
+            .find(|id| !id.bytes().all(|b| b.is_ascii_graphic() && !b"();\"\\".contains(&b)))
+        {
+            return Err((
+                "auth.trusted_authserv_ids",
+                format!("'{id}' is not an authserv-id (a host name, as the relay writes it)"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The settings as TOML, with any password inside `database.url` replaced by `***`.
     pub fn to_redacted_toml(&self) -> String {
         let mut copy = self.clone();
@@ -750,6 +886,12 @@ fn lookup<'a>(env: &'a Env, name: &str) -> Option<&'a str> {
 
 fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
+}
+
+/// The items of a list setting: separated by commas or white space, empty items dropped.
+fn list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
 }
 
 fn path(v: &str) -> Result<PathBuf, String> {

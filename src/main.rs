@@ -8,6 +8,7 @@
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -20,6 +21,7 @@ use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
 use sealpost::domain::{Address, Mailbox, Mode, Role, ThreadId, Via};
 use sealpost::domain::{DeliveryStatus, HeldStatus};
+use sealpost::inbound::auth::Checker;
 use sealpost::inbound::pipeline::{Envelope, Outcome};
 use sealpost::logging::{self, LogFormat};
 use sealpost::store::{HeldSummary, NewParticipant, NewThread, Store, StoreError};
@@ -398,6 +400,7 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                 "mode": v.mode.as_str(),
                 "status": if v.closed { "closed" } else { "open" },
                 "created_at": clock::rfc3339(v.created_at),
+                "held": v.held,
                 "participants": v.participants.iter().map(|p| json!({
                     "address": p.address.as_str(),
                     "role": p.role.as_str(),
@@ -410,6 +413,7 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                     "body": m.body,
                     "via": m.via.as_str(),
                     "created_at": clock::rfc3339(m.created_at),
+                    "auth": m.auth,
                 })).collect::<Vec<_>>(),
             }))
         }
@@ -434,6 +438,7 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                     "mode": t.mode.as_str(),
                     "participants": t.participants,
                     "messages": t.messages,
+                    "held": t.held,
                     "last_activity": clock::rfc3339(t.last_activity_at),
                 }))?;
             }
@@ -531,6 +536,7 @@ fn held_json(h: &HeldSummary) -> serde_json::Value {
         "size": h.size,
         "decided_at": h.decided_at.map(clock::rfc3339),
         "decided_by": h.decided_by,
+        "auth": h.auth,
     })
 }
 
@@ -587,9 +593,14 @@ async fn held_command(settings: &Settings, store: &Store, cmd: HeldCommand) -> a
             if h.summary.status != HeldStatus::Held {
                 bail!("held message {id:016x} was already {}", h.summary.status);
             }
-            let pipeline = app::pipeline(settings, store, Default::default());
+            // A release files the message as if it had passed: nothing is checked again (the
+            // filed message records who released it and what was found before).
+            let unchecked = Arc::new(Checker::off());
+            let pipeline = app::pipeline(settings, store, Default::default(), unchecked);
             let envelope = Envelope::from_held(&h.envelope, h.summary.door);
-            let outcome = pipeline.release(id, &envelope, h.raw, &by).await?;
+            let outcome = pipeline
+                .release(id, &envelope, h.raw, &by, h.summary.auth.clone())
+                .await?;
             let (status, detail) = match &outcome {
                 Outcome::Filed { thread, message } => (
                     "filed",

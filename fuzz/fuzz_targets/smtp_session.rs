@@ -61,6 +61,21 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             "mx.example.test",
             30,
             Default::default(),
+            // The relay path: what the session's client sends is read as a relay's
+            // Authentication-Results (parsed, never trusted blindly), with no DNS.
+            Arc::new(
+                sealpost::inbound::auth::Checker::new(
+                    &sealpost::config::Auth {
+                        policy: sealpost::domain::AuthPolicy::RequireDmarcPass,
+                        dns_servers: vec!["127.0.0.1:9".parse().unwrap()],
+                        dns_timeout_secs: 1,
+                        trusted_authserv_ids: vec!["mx.example.test".into()],
+                        trusted_relays: vec!["127.0.0.1".parse().unwrap()],
+                    },
+                    "mx.example.test",
+                )
+                .unwrap(),
+            ),
         );
         let shared = Arc::new(Shared {
             params: SessionParams {

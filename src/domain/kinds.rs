@@ -140,6 +140,28 @@ vocabulary!(
         /// Its structure is beyond what any person's reply has (thousands of header fields or
         /// parts, deeply nested multiparts): kept, not parsed.
         TooComplex => "too-complex",
+        /// The sender did not authenticate as the participant's domain (SPF, DKIM, DMARC) as
+        /// `auth.policy` requires: the `From:` may be forged.
+        AuthFailed => "auth-failed",
+        /// `From:` names more than one mailbox (or there is more than one `From:` field):
+        /// which of them wrote it cannot be told, so no one is taken to have.
+        MultipleFrom => "multiple-from",
+    }
+);
+
+vocabulary!(
+    /// How strictly a reply's sender must authenticate before it is filed (`auth.policy`).
+    AuthPolicy {
+        /// DMARC passes; for a domain that publishes no DMARC record, a DKIM signature or an
+        /// SPF pass aligned with the `From:` domain. Anything else is held.
+        RequireDmarcPass => "require-dmarc-pass",
+        /// Only mail that fails outright is held: DMARC fails, or (no DMARC record) SPF fails
+        /// with no aligned DKIM signature. Unsigned mail from domains that publish nothing is
+        /// filed.
+        QuarantineOnFail => "quarantine-on-fail",
+        /// Nothing is checked: anyone who has seen a reply address can write as its
+        /// participant. Logged as a warning at start.
+        Off => "off",
     }
 );
 

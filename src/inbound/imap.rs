@@ -360,7 +360,7 @@ impl Poller {
                     .store
                     .imap_outcome(uidvalidity, i64::from(uid))
                     .await
-                    .map_err(Temporary)?
+                    .map_err(Temporary::Store)?
                 {
                     // Decided before (a crash came between the commit and the move).
                     Some(outcome) => decided.push((uid, outcome.is_filed())),
@@ -395,6 +395,7 @@ impl Poller {
                             verified: Vec::new(),
                             door: Via::Imap,
                             imap: Some((uidvalidity, i64::from(uid))),
+                            peer: None,
                         };
                         async move { (uid, self.pipeline.process(&envelope, raw).await) }
                     }))
@@ -461,7 +462,7 @@ impl Poller {
             .commit_inbound(item)
             .await
             .map(drop)
-            .map_err(|e| ImapError::Storage(Temporary(e)))
+            .map_err(|e| ImapError::Storage(Temporary::Store(e)))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Inbound email: one pipeline for every door (SMTP listener, IMAP poller).
 
+pub mod auth;
 pub mod classify;
 pub mod heavy;
 pub mod imap;

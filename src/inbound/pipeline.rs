@@ -4,10 +4,12 @@
 //! [`read`](Pipeline::read) (parse and classify, off the async workers) → the reply token
 //! ([`find_target`](Pipeline::find_target): recipient address, the message's own recipient
 //! headers, then a Message-ID it answers) → [`check_sender`] → the thread's mode and state →
-//! [`extract`](Pipeline::extract) the reply text → [`file`](Pipeline::file) (sealed, committed,
-//! the others notified). A message that cannot be filed safely is **held**: sealed in the held
-//! queue with its reason, never lost — when handling it panicked, when only a Message-ID
-//! linked it to a thread, or when nothing new was written.
+//! [`authenticate`](Pipeline::authenticate) the sender (SPF, DKIM, DMARC; see [`super::auth`])
+//! → [`extract`](Pipeline::extract) the reply text → [`file`](Pipeline::file) (sealed,
+//! committed, the others notified). A message that cannot be filed safely is **held**: sealed
+//! in the held queue with its reason, never lost — when handling it panicked, when its sender
+//! did not authenticate, when only a Message-ID linked it to a thread and its sender did not
+//! authenticate, or when nothing new was written.
 //!
 //! The outcome is a value; the SMTP door turns it into a reply code, the IMAP door into a move.
 //! Each outcome is logged once, with ids and reasons only: never content, never a token.
@@ -22,6 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use super::auth::{Checker, Decision, Peer, Verdict};
 use super::classify::{Class, Dsn, classify, referenced_ids};
 use super::heavy::{Heavy, Panicked};
 use super::mime::{self, Unparsable};
@@ -33,7 +36,7 @@ use crate::crypto::token::{
 use crate::crypto::{Keyring, ReplyToken, TokenError};
 use crate::domain::mail::{REPLY_MARKER, legacy_notification_of};
 use crate::domain::{
-    Address, HoldReason, LedgerOutcome, MessageId, Mode, NoticeReason, NotificationId,
+    Address, AuthPolicy, HoldReason, LedgerOutcome, MessageId, Mode, NoticeReason, NotificationId,
     ParticipantId, ThreadId, Via,
 };
 use crate::store::{
@@ -59,6 +62,8 @@ pub struct Envelope {
     pub door: Via,
     /// (UIDVALIDITY, UID) for the IMAP door.
     pub imap: Option<(i64, i64)>,
+    /// The SMTP client, for SPF (the SMTP door only).
+    pub peer: Option<Peer>,
 }
 
 impl Envelope {
@@ -80,6 +85,7 @@ impl Envelope {
             verified: Vec::new(),
             door,
             imap: held.imap,
+            peer: None,
         }
     }
 }
@@ -156,8 +162,13 @@ pub enum RecipientError {
 
 /// A failure that means "try again later" (SMTP 451, IMAP: leave the message in place).
 #[derive(Debug, thiserror::Error)]
-#[error("temporary failure: {0}")]
-pub struct Temporary(#[from] pub StoreError);
+pub enum Temporary {
+    #[error("temporary failure: {0}")]
+    Store(#[from] StoreError),
+    /// DNS did not answer the sender authentication checks: never taken as a pass.
+    #[error("temporary failure: sender authentication could not be completed (DNS)")]
+    Auth,
+}
 
 /// Why a held message could not be released.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +184,8 @@ pub enum ReleaseError {
 /// How a step stopped the pipeline without an outcome.
 enum Stop {
     Temporary(StoreError),
+    /// Sender authentication needs DNS answers it did not get.
+    AuthRetry,
     Panicked,
 }
 
@@ -228,6 +241,8 @@ struct Parsed {
     class: Class,
     /// The first address in `From:`, if it is one Sealpost accepts.
     from: Option<Address>,
+    /// Mailboxes named by every `From:` field together (one, for a reply a person wrote).
+    from_mailboxes: usize,
     /// Reply tokens in the recipient headers (Delivered-To, X-Original-To, To, Cc).
     header_tokens: Vec<String>,
     /// Where the final MTA said it delivered (Delivered-To, X-Original-To): for the IMAP door,
@@ -296,6 +311,13 @@ impl Parsed {
             header_id,
             class: classify(&message, null_sender),
             from: first_address(message.from()),
+            from_mailboxes: message
+                .header_values("From")
+                .map(|v| match v {
+                    HeaderValue::Address(a) => a.iter().count().max(1),
+                    _ => 1,
+                })
+                .sum(),
             header_tokens,
             delivered_to,
             references: referenced_ids(&message),
@@ -381,6 +403,7 @@ pub struct Pipeline {
     /// Configured text every notification carries (organisation, notice), recognised in
     /// replies like the messages themselves.
     boilerplate: Vec<String>,
+    auth: Arc<Checker>,
 }
 
 impl Pipeline {
@@ -396,6 +419,7 @@ impl Pipeline {
         hostname: &str,
         ttl_days: u32,
         outbox: Arc<Notify>,
+        auth: Arc<Checker>,
     ) -> Pipeline {
         Pipeline {
             keyring: store.shared_keyring(),
@@ -406,6 +430,7 @@ impl Pipeline {
             ttl_days,
             outbox,
             boilerplate: Vec::new(),
+            auth,
         }
     }
 
@@ -476,7 +501,14 @@ impl Pipeline {
         let outcome = match decided {
             Ok(Ok(outcome)) => outcome,
             // The database is busy or away: the sender tries again later.
-            Ok(Err(Stop::Temporary(e))) if e.is_transient() => return Err(Temporary(e)),
+            Ok(Err(Stop::Temporary(e))) if e.is_transient() => return Err(Temporary::Store(e)),
+            Ok(Err(Stop::AuthRetry)) => {
+                info!(
+                    door = envelope.door.as_str(),
+                    "sender authentication incomplete (DNS); asking the sender to retry"
+                );
+                return Err(Temporary::Auth);
+            }
             // Anything else would fail the same way on every retry (stored data that does not
             // open, a defect): the message is held, not bounced back and forth for days.
             failed => {
@@ -504,10 +536,11 @@ impl Pipeline {
                 )
                 .await
                 .map_err(|e| match e {
-                    Stop::Temporary(e) => Temporary(e),
+                    Stop::Temporary(e) => Temporary::Store(e),
+                    Stop::AuthRetry => Temporary::Auth,
                     // Sealing and committing bytes do not look at what they say; a panic
                     // here is not about this message.
-                    Stop::Panicked => Temporary(StoreError::Unavailable(
+                    Stop::Panicked => Temporary::Store(StoreError::Unavailable(
                         "cannot hold a message: sealing it failed".into(),
                     )),
                 })?
@@ -521,19 +554,23 @@ impl Pipeline {
     }
 
     /// Runs a held message through the pipeline again, as a person decided: the rules that
-    /// held it (only a Message-ID linked it; nothing new seemed written) no longer hold it.
-    /// Filing and marking the held message released are one commit. Every other check still
-    /// applies (the sender must be the participant, the thread must be open).
+    /// held it (its sender did not authenticate; only a Message-ID linked it; nothing new
+    /// seemed written) no longer hold it, and the filed message records who released it and
+    /// what authentication had found (`held_auth`). Filing and marking the held message
+    /// released are one commit. Every other check still applies (the `From:` address must be
+    /// the participant's, the thread must be open).
     pub async fn release(
         &self,
         held: i64,
         envelope: &Envelope,
         raw: Vec<u8>,
         by: &str,
+        held_auth: Option<String>,
     ) -> Result<Outcome, ReleaseError> {
         let release = Release {
             held,
             by: by.to_owned(),
+            held_auth,
         };
         let incoming = Incoming {
             envelope,
@@ -549,7 +586,8 @@ impl Pipeline {
             Ok(Err(Stop::Temporary(StoreError::HeldDecided(id)))) => {
                 return Err(ReleaseError::Decided(id));
             }
-            Ok(Err(Stop::Temporary(e))) => return Err(Temporary(e).into()),
+            Ok(Err(Stop::Temporary(e))) => return Err(Temporary::Store(e).into()),
+            Ok(Err(Stop::AuthRetry)) => return Err(Temporary::Auth.into()),
             Ok(Err(Stop::Panicked)) | Err(_) => return Err(ReleaseError::StillFailing),
         };
         log_outcome(envelope.door, &outcome);
@@ -608,12 +646,30 @@ impl Pipeline {
         participant: Option<ParticipantId>,
         notice: Option<NoticeReason>,
     ) -> Result<Outcome, Stop> {
+        self.hold_with(item, envelope, raw, reason, participant, notice, None)
+            .await
+    }
+
+    /// [`hold`](Self::hold), recording what sender authentication found.
+    #[allow(clippy::too_many_arguments)]
+    async fn hold_with(
+        &self,
+        item: &mut Inbound,
+        envelope: &Envelope,
+        raw: &Arc<Vec<u8>>,
+        reason: HoldReason,
+        participant: Option<ParticipantId>,
+        notice: Option<NoticeReason>,
+        verdict: Option<&Verdict>,
+    ) -> Result<Outcome, Stop> {
         let (keyring, raw, held_envelope, id) =
             (self.keyring.clone(), raw.clone(), envelope.held(), item.id);
+        let auth = verdict.map(Verdict::summary);
         let held = self
             .heavy
             .run_for(raw.len(), move || {
                 SealedHeld::seal(&keyring, id, &held_envelope, &raw, reason, participant)
+                    .with_auth(auth)
             })
             .await?;
         item.action = InboundAction::Hold {
@@ -644,13 +700,30 @@ impl Pipeline {
             self.accepts_email(m, &parsed, &target, link, &mut item)
                 .await
         );
-        let text = step!(self.reply_text(m, &parsed, &target, &mut item).await);
+        let verdict = step!(
+            self.authenticate(m, &parsed, &target, link, &mut item)
+                .await
+        );
+        let text = step!(
+            self.reply_text(m, &parsed, &target, &verdict, &mut item)
+                .await
+        );
+        let auth = match (m.release, verdict) {
+            (Some(r), _) => format!(
+                "released by {}; held with: {}",
+                r.by,
+                r.held_auth.as_deref().unwrap_or("no authentication results")
+            ),
+            (None, Some(v)) => v.summary(),
+            (None, None) => String::new(),
+        };
         self.file(
             item,
             m.envelope,
             m.raw.clone(),
             target.participant.id,
             &text,
+            &auth,
             m.release,
         )
         .await
@@ -759,9 +832,8 @@ impl Pipeline {
         }
     }
 
-    /// Whether this thread takes this message by email: the sender must be the participant,
-    /// the thread in convenience mode and open; a reply reached only through a Message-ID is
-    /// held (unless a person is releasing it).
+    /// Whether this thread takes this message by email: one author, whose `From:` address is
+    /// the participant's; the thread in convenience mode and open.
     async fn accepts_email(
         &self,
         m: &Incoming<'_>,
@@ -770,13 +842,24 @@ impl Pipeline {
         link: Link,
         item: &mut Inbound,
     ) -> Step<()> {
+        // Checked first: with two authors, "the" From address depends on which one a reader
+        // (ours, a DMARC checker, a mail client) takes.
+        if parsed.from_mailboxes != 1 && m.release.is_none() {
+            let reason = HoldReason::MultipleFrom;
+            let participant = Some(target.participant.id);
+            let held = self
+                .hold(item, m.envelope, &m.raw, reason, participant, None)
+                .await?;
+            return Ok(ControlFlow::Break(held));
+        }
         if let Err(reason) = check_sender(m.envelope, parsed, target) {
             return self
                 .settle(item.clone(), LedgerOutcome::Rejected, reason, None)
                 .await;
         }
-        // A content-free notice only goes to a participant reached through their own token: a
-        // Message-ID is no proof the sender is them.
+        // A content-free notice goes to the participant whose token the message carries. It
+        // says only that the reply was not filed, so a forged sender learns nothing; a reply
+        // linked by a Message-ID alone gets none (it proves nothing about who wrote it).
         let participant = target.participant.id;
         let notice_to = |why| (link == Link::Token).then_some((participant, why));
         if target.mode == Mode::Secure {
@@ -801,14 +884,67 @@ impl Pipeline {
                 )
                 .await;
         }
-        if link == Link::Reference && m.release.is_none() {
-            let reason = HoldReason::LinkedByReferences;
-            let held = self
-                .hold(item, m.envelope, &m.raw, reason, Some(participant), None)
-                .await?;
-            return Ok(ControlFlow::Break(held));
-        }
         Ok(ControlFlow::Continue(()))
+    }
+
+    /// Is the sender the participant? One mailbox in `From:`, and its domain vouching for the
+    /// message as `auth.policy` requires; a reply linked only by a Message-ID must
+    /// authenticate whatever the policy. A message that does not is held, and nobody is told:
+    /// the token's owner may not be who wrote it. A DNS failure asks the sender to retry.
+    /// Skipped when a person releases a held message (they decided; what authentication found
+    /// then is recorded with the filed message). The verdict is `None` only then.
+    async fn authenticate(
+        &self,
+        m: &Incoming<'_>,
+        parsed: &Parsed,
+        target: &TokenTarget,
+        link: Link,
+        item: &mut Inbound,
+    ) -> Step<Option<Verdict>> {
+        if m.release.is_some() {
+            return Ok(ControlFlow::Continue(None));
+        }
+        let participant = Some(target.participant.id);
+        let verdict = self
+            .auth
+            .verdict(
+                &m.raw,
+                m.envelope.peer.as_ref(),
+                m.envelope.mail_from.as_deref(),
+            )
+            .await;
+        let domain = target.participant.address.domain();
+        let decision = verdict.decide(self.auth.policy(), domain);
+        // A Message-ID is not a secret: a reply linked by one alone needs a sender proven to
+        // be the participant, whatever the policy.
+        let proven = verdict.decide(AuthPolicy::RequireDmarcPass, domain) == Decision::File;
+        let reason = match (decision, link) {
+            (Decision::Retry, _) => return Err(Stop::AuthRetry),
+            (Decision::File, Link::Token) => return Ok(ControlFlow::Continue(Some(verdict))),
+            (Decision::File, Link::Reference) if proven => {
+                return Ok(ControlFlow::Continue(Some(verdict)));
+            }
+            (_, Link::Reference) => HoldReason::LinkedByReferences,
+            (Decision::Hold, Link::Token) => HoldReason::AuthFailed,
+        };
+        info!(
+            door = m.envelope.door.as_str(),
+            policy = self.auth.policy().as_str(),
+            auth = %verdict,
+            "sender not authenticated as the participant's domain"
+        );
+        let held = self
+            .hold_with(
+                item,
+                m.envelope,
+                &m.raw,
+                reason,
+                participant,
+                None,
+                Some(&verdict),
+            )
+            .await?;
+        Ok(ControlFlow::Break(held))
     }
 
     /// What the person wrote. Nothing new: held, and they get the content-free notice — or,
@@ -818,6 +954,7 @@ impl Pipeline {
         m: &Incoming<'_>,
         parsed: &Parsed,
         target: &TokenTarget,
+        verdict: &Option<Verdict>,
         item: &mut Inbound,
     ) -> Step<String> {
         let text = self.extract(target.thread, parsed).await?;
@@ -833,13 +970,14 @@ impl Pipeline {
             })),
             (None, _) => {
                 let held = self
-                    .hold(
+                    .hold_with(
                         item,
                         m.envelope,
                         &m.raw,
                         HoldReason::EmptyReply,
                         Some(target.participant.id),
                         Some(NoticeReason::EmptyReply),
+                        verdict.as_ref(),
                     )
                     .await?;
                 Ok(ControlFlow::Break(held))
@@ -908,13 +1046,14 @@ impl Pipeline {
         raw: Arc<Vec<u8>>,
         participant: ParticipantId,
         text: &str,
+        auth: &str,
         release: Option<&Release>,
     ) -> Result<Outcome, Stop> {
         let thread = item.thread.expect("a filing has a thread");
         let sealer = self.store.sealer(thread).await?;
         let (ledger_id, size, via) = (item.id, raw.len(), envelope.door);
         let text = text.to_owned();
-        let (message, raw) = self
+        let (mut message, raw) = self
             .heavy
             .run_for(size, move || {
                 (
@@ -923,6 +1062,7 @@ impl Pipeline {
                 )
             })
             .await?;
+        message.auth = (!auth.is_empty()).then(|| auth.to_owned());
         item.action = InboundAction::File {
             message,
             raw,

@@ -29,6 +29,7 @@ impl HeldRow {
             size: self.size,
             decided_at: self.decided_at,
             decided_by: self.decided_by.clone(),
+            auth: self.auth.clone(),
         })
     }
 }

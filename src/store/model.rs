@@ -57,6 +57,8 @@ pub struct MessageView {
     pub body: String,
     pub via: Via,
     pub created_at: i64,
+    /// What sender authentication found, for a reply that came by email.
+    pub auth: Option<String>,
 }
 
 /// A whole thread, opened.
@@ -67,6 +69,9 @@ pub struct ThreadView {
     pub mode: Mode,
     pub closed: bool,
     pub created_at: i64,
+    /// Messages held for review that name this thread (their senders get nothing: the
+    /// sender may be forged; staff see that they are waiting).
+    pub held: i64,
     pub participants: Vec<ParticipantView>,
     pub messages: Vec<MessageView>,
 }
@@ -79,6 +84,8 @@ pub struct ThreadSummary {
     pub mode: Mode,
     pub participants: i64,
     pub messages: i64,
+    /// Held messages waiting for a decision.
+    pub held: i64,
     pub last_activity_at: i64,
 }
 
@@ -254,6 +261,8 @@ pub struct HeldSummary {
     pub size: i64,
     pub decided_at: Option<i64>,
     pub decided_by: Option<String>,
+    /// What sender authentication found before it was held, if it ran.
+    pub auth: Option<String>,
 }
 
 /// A held message, opened.
@@ -270,4 +279,6 @@ pub struct HeldMessage {
 pub struct Release {
     pub held: i64,
     pub by: String,
+    /// What sender authentication found when it was held, for the filed message's record.
+    pub held_auth: Option<String>,
 }

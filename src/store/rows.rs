@@ -46,6 +46,8 @@ pub(crate) struct ThreadCountsRow {
     pub thread: ThreadRow,
     pub participants: i64,
     pub messages: i64,
+    /// Messages held for review that name this thread, not yet decided.
+    pub held: i64,
 }
 
 #[derive(FromRow)]
@@ -69,6 +71,7 @@ pub(crate) struct MessageRow {
     pub via: String,
     pub created_at: i64,
     pub seq: i64,
+    pub auth: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -118,6 +121,7 @@ pub(crate) struct HeldRow {
     pub status: String,
     pub decided_at: Option<i64>,
     pub decided_by: Option<String>,
+    pub auth: Option<String>,
 }
 
 /// A stored word (mode, role, status…) parsed, or the row is corrupt.

@@ -17,6 +17,9 @@ pub struct SealedMessage {
     pub author: ParticipantId,
     body: Vec<u8>,
     pub via: Via,
+    /// What sender authentication found, for a reply that came by email (see
+    /// `inbound::auth::Verdict::summary`).
+    pub auth: Option<String>,
 }
 
 impl SealedMessage {
@@ -62,6 +65,7 @@ impl Sealer {
                 .key
                 .seal(Binding::MessageBody(self.thread, id), body.as_bytes()),
             via,
+            auth: None,
         }
     }
 
@@ -173,6 +177,8 @@ pub struct SealedHeld {
     size: i64,
     pub reason: HoldReason,
     pub participant: Option<ParticipantId>,
+    /// What sender authentication found, when it ran before the message was held.
+    pub auth: Option<String>,
 }
 
 impl SealedHeld {
@@ -194,7 +200,14 @@ impl SealedHeld {
             size: raw.len() as i64,
             reason,
             participant,
+            auth: None,
         }
+    }
+
+    /// The same, recording what sender authentication found.
+    pub fn with_auth(mut self, auth: Option<String>) -> SealedHeld {
+        self.auth = auth;
+        self
     }
 
     pub(crate) fn columns(&self) -> (i64, &[u8], &[u8], &[u8], i64) {
@@ -283,6 +296,7 @@ pub(crate) fn open_message(
         body: utf8(body, || format!("body of message {id}"))?,
         via: parse("via", &row.via)?,
         created_at: row.created_at,
+        auth: row.auth,
     })
 }
 

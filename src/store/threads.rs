@@ -88,7 +88,7 @@ impl Store {
 
     /// A whole thread with its subject, names and messages opened.
     pub async fn thread(&self, thread: ThreadId) -> Result<ThreadView, StoreError> {
-        let (row, participants, messages) = read::thread_whole(self.pool(), thread).await?;
+        let (row, participants, messages, held) = read::thread_whole(self.pool(), thread).await?;
         let key = sealing::thread_key(self.keyring(), &row)?;
         Ok(ThreadView {
             id: thread,
@@ -96,6 +96,7 @@ impl Store {
             mode: parse("mode", &row.mode)?,
             closed: row.status == "closed",
             created_at: row.created_at,
+            held,
             participants: participants
                 .into_iter()
                 .map(|p| sealing::open_participant(&key, p))
@@ -120,6 +121,7 @@ impl Store {
                     mode: parse("mode", &r.thread.mode)?,
                     participants: r.participants,
                     messages: r.messages,
+                    held: r.held,
                     last_activity_at: r.thread.last_activity_at,
                 })
             })

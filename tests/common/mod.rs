@@ -63,7 +63,17 @@ pub fn binary() -> &'static str {
 
 impl Sandbox {
     /// A sandbox whose configuration has `extra` appended (TOML).
+    ///
+    /// Unless `extra` has an `[auth]` section, sender authentication is off: these tests send
+    /// from 127.0.0.1 as made-up domains that publish nothing. tests/auth.rs checks it, with
+    /// its own DNS server.
     pub fn new(extra: &str) -> Sandbox {
+        let auth_off = if extra.contains("[auth]") {
+            ""
+        } else {
+            "\n[auth]\npolicy = \"off\"\n"
+        };
+        let extra = format!("{extra}{auth_off}");
         let dir = tempfile::tempdir().expect("temporary directory");
         let config = dir.path().join("sealpost.toml");
         let data = dir.path().join("data");

@@ -15,6 +15,27 @@ pub(super) const PANIC_TRIGGER: &[u8] = b"X-Test-Provoke-Panic: yes";
 
 const DOMAIN: &str = "reply.example.test";
 
+/// The practice's relay, whose `Authentication-Results` the pipeline believes.
+const RELAY: &str = "mx.practice.test";
+
+/// What the relay writes for a message from Jane that authenticated.
+const PASSED: &str = "Authentication-Results: mx.practice.test; spf=pass \
+    smtp.mailfrom=jane@example.test; dkim=pass header.d=example.test; dmarc=pass \
+    header.from=example.test\r\n";
+
+/// A checker that requires DMARC and believes only [`RELAY`]; these tests give no SMTP peer,
+/// so every verdict comes from the relay's header (no DNS).
+fn relay_checker() -> Arc<Checker> {
+    let auth = crate::config::Auth {
+        policy: AuthPolicy::RequireDmarcPass,
+        dns_servers: vec!["127.0.0.1:9".parse().unwrap()],
+        dns_timeout_secs: 1,
+        trusted_authserv_ids: vec![RELAY.into()],
+        trusted_relays: Vec::new(),
+    };
+    Arc::new(Checker::new(&auth, "mx.example.test").unwrap())
+}
+
 struct World {
     fixture: TestStore,
     pipeline: Pipeline,
@@ -46,6 +67,7 @@ async fn world() -> World {
         "mx.example.test",
         30,
         Arc::new(Notify::new()),
+        relay_checker(),
     );
     World {
         pipeline,
@@ -66,10 +88,17 @@ fn envelope(from: &str, to: &[&str]) -> Envelope {
         verified: Vec::new(),
         door: Via::Smtp,
         imap: None,
+        peer: None,
     }
 }
 
+/// A reply from Jane that the relay says authenticated.
 fn message(extra_headers: &str, to: &str, id: &str, body: &str) -> Vec<u8> {
+    unauthenticated(&format!("{PASSED}{extra_headers}"), to, id, body)
+}
+
+/// The same without the relay's results.
+fn unauthenticated(extra_headers: &str, to: &str, id: &str, body: &str) -> Vec<u8> {
     format!(
         "From: jane@example.test\r\nTo: {to}\r\nMessage-ID: <{id}>\r\nSubject: Re: S\r\n{extra_headers}\r\n{body}\r\n"
     )
@@ -108,7 +137,7 @@ async fn a_panic_holds_the_message_and_nothing_else() {
     let outcome = w.pipeline.process(&env, ok).await.unwrap();
     assert!(matches!(outcome, Outcome::Filed { .. }), "{outcome:?}");
 
-    let again = w.pipeline.release(id, &env, raw, "staff").await;
+    let again = w.pipeline.release(id, &env, raw, "staff", None).await;
     assert!(
         matches!(again, Err(ReleaseError::StillFailing)),
         "{again:?}"
@@ -129,11 +158,12 @@ async fn a_panic_holds_the_message_and_nothing_else() {
 }
 
 /// Regression: a Message-ID of one of our notifications in References was enough to file a
-/// reply into its thread. Now it is held, and a person's release files it.
+/// reply into its thread. Now it is held unless its sender authenticates, and a person's
+/// release files it.
 #[tokio::test]
 async fn a_reply_linked_only_by_a_message_id_is_held_until_released() {
     let w = world().await;
-    let raw = message(
+    let raw = unauthenticated(
         &format!(
             "In-Reply-To: <{0}>\r\nReferences: <{0}>\r\n",
             w.notification_id
@@ -168,7 +198,7 @@ async fn a_reply_linked_only_by_a_message_id_is_held_until_released() {
         }
     );
 
-    let released = w.pipeline.release(id, &env, raw.clone(), "dr.lee").await;
+    let released = w.pipeline.release(id, &env, raw.clone(), "dr.lee", None).await;
     assert!(
         matches!(released, Ok(Outcome::Filed { .. })),
         "{released:?}"
@@ -177,7 +207,7 @@ async fn a_reply_linked_only_by_a_message_id_is_held_until_released() {
     let held = w.fixture.store.held(id).await.unwrap();
     assert_eq!(held.summary.status, HeldStatus::Released);
     assert_eq!(held.summary.decided_by.as_deref(), Some("dr.lee"));
-    let twice = w.pipeline.release(id, &env, raw, "dr.lee").await;
+    let twice = w.pipeline.release(id, &env, raw, "dr.lee", None).await;
     assert!(matches!(twice, Err(ReleaseError::Decided(_))), "{twice:?}");
     assert_eq!(bodies(&w).await.len(), 2);
 }
@@ -357,7 +387,7 @@ async fn a_message_over_the_structural_caps_is_held_unparsed() {
         panic!("{outcome:?}");
     };
     assert_eq!(reason, HoldReason::TooComplex);
-    let released = w.pipeline.release(id, &env, raw, "staff").await.unwrap();
+    let released = w.pipeline.release(id, &env, raw, "staff", None).await.unwrap();
     assert!(matches!(released, Outcome::Filed { .. }), "{released:?}");
     assert_eq!(bodies(&w).await[1], "Still a reply.");
     for (raw, cap) in [
@@ -411,11 +441,172 @@ async fn a_database_that_is_away_asks_for_a_retry() {
     let raw = message("", &w.reply_to, "later@x", "Try me later.");
     let outcome = w.pipeline.process(&env, raw).await;
     assert!(
-        matches!(&outcome, Err(e) if e.0.is_transient()),
+        matches!(&outcome, Err(Temporary::Store(e)) if e.is_transient()),
         "{outcome:?}"
     );
     assert!(matches!(
         w.pipeline.check_recipient(&w.reply_to).await,
         Err(RecipientError::Unavailable)
     ));
+}
+
+/// Regression (issue 12): a forged `From:` with the participant's address, and the relay's
+/// `dmarc=fail`, was filed as the participant's message. Now it is held; the participant is
+/// told nothing (the sender may be forged); staff see the count; a release files it and says
+/// who released it and what authentication had found.
+#[tokio::test]
+async fn a_forged_sender_is_held_and_nobody_is_told() {
+    let w = world().await;
+    let outbox_before = w.fixture.store.list_notifications(None, None).await.unwrap().len();
+    let raw = unauthenticated(
+        "Authentication-Results: mx.practice.test; spf=fail smtp.mailfrom=jane@example.test; \
+         dkim=none; dmarc=fail (p=reject) header.from=example.test\r\n",
+        &w.reply_to,
+        "forged@x",
+        "Please send my records to this new address.",
+    );
+    let env = envelope("jane@example.test", &[&w.reply_to]);
+    let outcome = w.pipeline.process(&env, raw.clone()).await.unwrap();
+    let Outcome::Held { id, reason } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(reason, HoldReason::AuthFailed);
+    assert_eq!(bodies(&w).await.len(), 1, "nothing filed");
+    assert_eq!(
+        w.fixture.store.list_notifications(None, None).await.unwrap().len(),
+        outbox_before,
+        "no notice to the token's owner"
+    );
+    let view = w.fixture.store.thread(w.thread).await.unwrap();
+    assert_eq!(view.held, 1, "staff see that something waits");
+    let held = w.fixture.store.held(id).await.unwrap();
+    let auth = held.summary.auth.clone().expect("the verdict is kept");
+    assert!(auth.contains("dmarc=fail") && auth.contains("mx.practice.test"), "{auth}");
+
+    let released = w
+        .pipeline
+        .release(id, &env, raw, "dr.lee", held.summary.auth.clone())
+        .await
+        .unwrap();
+    assert!(matches!(released, Outcome::Filed { .. }), "{released:?}");
+    let view = w.fixture.store.thread(w.thread).await.unwrap();
+    assert_eq!(view.held, 0);
+    let filed = view.messages.last().unwrap();
+    let record = filed.auth.as_deref().unwrap();
+    assert!(record.starts_with("released by dr.lee; held with: "), "{record}");
+    assert!(record.contains("dmarc=fail"), "{record}");
+}
+
+/// Only the configured relay's results count: a sender's own `Authentication-Results`
+/// claiming a pass (under any other authserv-id, or below the relay's) is ignored.
+#[tokio::test]
+async fn results_from_anyone_but_the_relay_are_ignored() {
+    let w = world().await;
+    let env = envelope("jane@example.test", &[&w.reply_to]);
+    let claims = "Authentication-Results: attacker.test; dmarc=pass header.from=example.test\r\n\
+                  Authentication-Results: mx.practice.test.attacker.test; dmarc=pass \
+                  header.from=example.test\r\n";
+    let raw = unauthenticated(claims, &w.reply_to, "claims@x", "Trust me.");
+    let outcome = w.pipeline.process(&env, raw).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Held { reason: HoldReason::AuthFailed, .. }),
+        "{outcome:?}"
+    );
+    // The relay's own header, topmost, decides even with a forged pass below it.
+    let raw = unauthenticated(
+        "Authentication-Results: mx.practice.test; dmarc=fail header.from=example.test\r\n\
+         Authentication-Results: mx.practice.test; dmarc=pass header.from=example.test\r\n",
+        &w.reply_to,
+        "below@x",
+        "Trust me too.",
+    );
+    let outcome = w.pipeline.process(&env, raw).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Held { reason: HoldReason::AuthFailed, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(bodies(&w).await.len(), 1);
+}
+
+/// A pass for another domain than the participant's is no pass for the participant.
+#[tokio::test]
+async fn a_pass_for_another_domain_is_held() {
+    let w = world().await;
+    let env = envelope("jane@example.test", &[&w.reply_to]);
+    let raw = unauthenticated(
+        "Authentication-Results: mx.practice.test; dkim=pass header.d=attacker.test; \
+         dmarc=pass header.from=attacker.test\r\n",
+        &w.reply_to,
+        "other-domain@x",
+        "Hello.",
+    );
+    let outcome = w.pipeline.process(&env, raw).await.unwrap();
+    assert!(
+        matches!(outcome, Outcome::Held { reason: HoldReason::AuthFailed, .. }),
+        "{outcome:?}"
+    );
+}
+
+/// `From:` naming two mailboxes (or two `From:` fields) is held: who wrote it cannot be told.
+#[tokio::test]
+async fn more_than_one_author_is_held() {
+    let w = world().await;
+    let env = envelope("jane@example.test", &[&w.reply_to]);
+    for (n, extra) in [
+        "From: someone@attacker.test\r\n",
+        "X-Note: the From below names two\r\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut raw = message(extra, &w.reply_to, &format!("two-{n}@x"), "Who wrote me?");
+        if n == 1 {
+            let text = String::from_utf8(raw).unwrap().replacen(
+                "From: jane@example.test",
+                "From: jane@example.test, someone@attacker.test",
+                1,
+            );
+            raw = text.into_bytes();
+        }
+        let outcome = w.pipeline.process(&env, raw).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Held { reason: HoldReason::MultipleFrom, .. }),
+            "{n}: {outcome:?}"
+        );
+    }
+    assert_eq!(bodies(&w).await.len(), 1);
+}
+
+/// What authentication found is kept with the filed message; a reply linked only by a
+/// Message-ID is filed when its sender authenticates.
+#[tokio::test]
+async fn the_verdict_is_recorded_and_an_authenticated_reference_is_filed() {
+    let w = world().await;
+    let env = envelope("jane@example.test", &[&w.reply_to]);
+    let raw = message("", &w.reply_to, "ok@x", "Thank you, see you Tuesday.");
+    let outcome = w.pipeline.process(&env, raw).await.unwrap();
+    assert!(matches!(outcome, Outcome::Filed { .. }), "{outcome:?}");
+    let refs = message(
+        &format!("In-Reply-To: <{0}>\r\nReferences: <{0}>\r\n", w.notification_id),
+        "postmaster@reply.example.test",
+        "refs-authenticated@x",
+        "Written from another device.",
+    );
+    let env = envelope("jane@example.test", &["postmaster@reply.example.test"]);
+    let outcome = w.pipeline.process(&env, refs).await.unwrap();
+    assert!(matches!(outcome, Outcome::Filed { .. }), "{outcome:?}");
+    let view = w.fixture.store.thread(w.thread).await.unwrap();
+    let filed = &view.messages[1..];
+    assert_eq!(filed.len(), 2);
+    for m in filed {
+        assert_eq!(
+            m.auth.as_deref(),
+            Some(
+                "spf=pass smtp.mailfrom=example.test; dkim=pass header.d=example.test; \
+                 dmarc=pass header.from=example.test (from mx.practice.test)"
+            )
+        );
+    }
+    // Staff posts carry no verdict.
+    assert_eq!(view.messages[0].auth, None);
 }

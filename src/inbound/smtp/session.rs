@@ -17,6 +17,7 @@
 //! table evicts (see [`super::slots`]), or a daemon that is shutting down, answers `421`
 //! instead of dropping the connection.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ use tracing::{debug, info, warn};
 use super::budget::{DataBudget, Drawn};
 use super::slots::Slot;
 use crate::domain::Via;
+use crate::inbound::auth::Peer;
 use crate::inbound::pipeline::{Envelope, Outcome, Pipeline, Recipient, RecipientError};
 use crate::store::TokenTarget;
 
@@ -106,11 +108,16 @@ struct Transaction {
 
 /// Serves one connection to its end. The caller's span names the peer; `slot` is its place
 /// in the connection table.
-pub async fn serve<S>(stream: S, shared: Arc<Shared>, shutdown: CancellationToken, slot: Slot)
-where
+pub async fn serve<S>(
+    stream: S,
+    peer: IpAddr,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    slot: Slot,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut session = Session::new(shared.clone(), slot);
+    let mut session = Session::new(shared.clone(), slot, peer);
     if let Exit::StartTls(stream) = session.run(stream, true, &shutdown).await {
         let acceptor = shared
             .params
@@ -133,6 +140,8 @@ where
 struct Session {
     shared: Arc<Shared>,
     slot: Slot,
+    /// The client's address, for SPF.
+    peer: IpAddr,
     helo: Option<String>,
     tls: bool,
     txn: Transaction,
@@ -153,11 +162,12 @@ async fn send<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8], limit: Durati
 }
 
 impl Session {
-    fn new(shared: Arc<Shared>, slot: Slot) -> Session {
+    fn new(shared: Arc<Shared>, slot: Slot, peer: IpAddr) -> Session {
         let deadline = Instant::now() + shared.params.max_duration;
         Session {
             shared,
             slot,
+            peer,
             helo: None,
             tls: false,
             txn: Transaction::default(),
@@ -552,6 +562,10 @@ impl Session {
             verified: std::mem::take(&mut self.txn.verified),
             door: Via::Smtp,
             imap: None,
+            peer: Some(Peer {
+                ip: self.peer,
+                helo: self.helo.clone().unwrap_or_default(),
+            }),
         };
         let raw = std::mem::take(&mut self.message);
         // The message's share of the budget stays drawn until it has been handled.

@@ -47,6 +47,7 @@ fn message(id: i64, body: &str, at: i64) -> MessageView {
         body: body.into(),
         via: Via::Cli,
         created_at: at,
+        auth: None,
     }
 }
 

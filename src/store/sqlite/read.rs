@@ -15,7 +15,7 @@ use crate::store::rows::{
 
 const PARTICIPANT_COLUMNS: &str = "id, thread_id, address, display_name_sealed, role, revoked_at";
 const MESSAGE_COLUMNS: &str =
-    "m.id, m.author_id, p.address, p.display_name_sealed, m.body, m.via, m.created_at, m.seq";
+    "m.id, m.author_id, p.address, p.display_name_sealed, m.body, m.via, m.created_at, m.seq, m.auth";
 
 /// `$from, $from+1, …` for `n` values.
 fn placeholders(n: usize, from: usize) -> String {
@@ -66,11 +66,12 @@ pub(crate) async fn thread(pool: &SqlitePool, id: ThreadId) -> Result<ThreadRow,
         .ok_or(StoreError::UnknownThread(id))
 }
 
-/// A thread with its participants and messages, from one connection.
+/// A thread with its participants, messages and the count of its held messages not yet
+/// decided, from one connection.
 pub(crate) async fn thread_whole(
     pool: &SqlitePool,
     id: ThreadId,
-) -> Result<(ThreadRow, Vec<ParticipantRow>, Vec<MessageRow>), StoreError> {
+) -> Result<(ThreadRow, Vec<ParticipantRow>, Vec<MessageRow>, i64), StoreError> {
     let mut conn = pool.acquire().await?;
     let row: ThreadRow = sqlx::query_as("SELECT * FROM threads WHERE id = $1")
         .bind(id.0)
@@ -92,7 +93,12 @@ pub(crate) async fn thread_whole(
     .bind(id.0)
     .fetch_all(&mut *conn)
     .await?;
-    Ok((row, participants, messages))
+    let held: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM held WHERE thread_id = $1 AND status = 'held'")
+            .bind(id.0)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok((row, participants, messages, held))
 }
 
 /// Every thread with its counts, most recently active first.
@@ -100,7 +106,8 @@ pub(crate) async fn threads(pool: &SqlitePool) -> Result<Vec<ThreadCountsRow>, S
     Ok(sqlx::query_as(
         "SELECT t.*,
             (SELECT COUNT(*) FROM participants p WHERE p.thread_id = t.id) AS participants,
-            (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id) AS messages
+            (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id) AS messages,
+            (SELECT COUNT(*) FROM held h WHERE h.thread_id = t.id AND h.status = 'held') AS held
          FROM threads t ORDER BY t.last_activity_at DESC, t.id",
     )
     .fetch_all(pool)

@@ -214,9 +214,9 @@ fn insert_message(
     now: i64,
 ) -> Result<Posted, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO messages (id, thread_id, seq, author_id, body, via, created_at)
+        "INSERT INTO messages (id, thread_id, seq, author_id, body, via, created_at, auth)
          VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = ?2),
-                 ?3, ?4, ?5, ?6)",
+                 ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         message.id.0,
@@ -224,7 +224,8 @@ fn insert_message(
         message.author.0,
         message.body(),
         message.via.as_str(),
-        now
+        now,
+        message.auth
     ])?;
     conn.prepare_cached("UPDATE threads SET last_activity_at = ?1 WHERE id = ?2")?
         .execute(params![now, thread.0])?;
@@ -413,8 +414,8 @@ fn hold(
     let (key_id, wrapped, envelope, raw, size) = held.columns();
     conn.prepare_cached(
         "INSERT INTO held (id, received_at, door, reason, thread_id, participant_id,
-                           header_message_id, size, key_id, wrapped_key, envelope, raw)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                           header_message_id, size, key_id, wrapped_key, envelope, raw, auth)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         item.id,
@@ -428,7 +429,8 @@ fn hold(
         key_id,
         wrapped,
         envelope,
-        raw
+        raw,
+        held.auth
     ])?;
     ledger(
         conn,

@@ -37,6 +37,7 @@ async fn world(max_bytes: usize, read_timeout: Duration) -> World {
         "mx.example.test",
         30,
         Arc::new(Notify::new()),
+        Arc::new(crate::inbound::auth::Checker::off()),
     );
     World {
         store,
@@ -72,7 +73,13 @@ struct Client {
 impl Client {
     fn start(w: &World, shutdown: CancellationToken) -> Client {
         let (client, server) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(serve(server, w.shared.clone(), shutdown, Slot::detached()));
+        tokio::spawn(serve(
+            server,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            w.shared.clone(),
+            shutdown,
+            Slot::detached(),
+        ));
         Client {
             io: client,
             pending: Vec::new(),
