@@ -161,7 +161,9 @@ fn warn_about_auth(settings: &Settings) {
         );
         return;
     }
-    if auth.trusted_authserv_ids.is_empty() && (settings.imap.enabled || !auth.trusted_relays.is_empty()) {
+    if auth.trusted_authserv_ids.is_empty()
+        && (settings.imap.enabled || !auth.trusted_relays.is_empty())
+    {
         warn!(
             policy = auth.policy.as_str(),
             "auth.trusted_authserv_ids is empty: replies that come through a relay (the IMAP \

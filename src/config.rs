@@ -195,11 +195,15 @@ impl Network {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -604,8 +608,7 @@ impl Settings {
             }
             "auth.dns_timeout_secs" => self.auth.dns_timeout_secs = number(v)?,
             "auth.trusted_authserv_ids" => {
-                self.auth.trusted_authserv_ids =
-                    list(v).map(|s| s.to_ascii_lowercase()).collect()
+                self.auth.trusted_authserv_ids = list(v).map(|s| s.to_ascii_lowercase()).collect()
             }
             "auth.trusted_relays" => {
                 self.auth.trusted_relays = list(v).map(str::parse).collect::<Result<_, _>>()?
@@ -847,12 +850,10 @@ impl Settings {
         if !(1..=60).contains(&self.auth.dns_timeout_secs) {
             return Err(("auth.dns_timeout_secs", "must be between 1 and 60".into()));
         }
-        if let Some(id) = self
-            .auth
-            .trusted_authserv_ids
-            .iter()
-            .find(|id| !id.bytes().all(|b| b.is_ascii_graphic() && !b"();\"\\".contains(&b)))
-        {
+        if let Some(id) = self.auth.trusted_authserv_ids.iter().find(|id| {
+            !id.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"();\"\\".contains(&b))
+        }) {
             return Err((
                 "auth.trusted_authserv_ids",
                 format!("'{id}' is not an authserv-id (a host name, as the relay writes it)"),

@@ -291,3 +291,61 @@ fn starttls_polling_and_copy_expunge_without_idle_or_move() {
         out.stderr
     );
 }
+
+/// Behind IMAP, Sealpost cannot check SPF: it believes the topmost `Authentication-Results`
+/// of the configured authserv-id (the practice's own mail server) and nothing else.
+#[test]
+fn trusted_authentication_results_decide_on_the_imap_door() {
+    let dovecot = Dovecot::start();
+    let auth = "[auth]\npolicy = \"require-dmarc-pass\"\ndns_servers = [\"127.0.0.1:9\"]\n\
+                trusted_authserv_ids = [\"mx.practice.test\"]\n";
+    let sb = Sandbox::with_keyring(&imap_config(&dovecot, "none", dovecot.imap_port, auth));
+    let thread = sb.new_thread("convenience", "Lab results", "Your results are in.");
+    let daemon = Daemon::start(&sb, &[]);
+    let notification = notification_to(&sb, JANE);
+    let mut imap = dovecot.client("sealpost");
+    let pass = "Authentication-Results: mx.practice.test;\r\n spf=pass smtp.mailfrom=jane@example.test;\r\n dkim=pass header.d=example.test;\r\n dmarc=pass (p=REJECT) header.from=example.test\r\n";
+    let claim = "Authentication-Results: mx.example.test; dmarc=pass header.from=example.test\r\n";
+    let fail = "Authentication-Results: mx.practice.test; spf=fail smtp.mailfrom=jane@example.test; dmarc=fail header.from=example.test\r\n";
+    for (n, (headers, text)) in [
+        (pass, "Believed: the practice's server checked me."),
+        (claim, "Claimed: a header anyone could write."),
+        (
+            &*format!("{fail}{pass}"),
+            "Failed, with a forged pass below.",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (_, raw) = client_reply(&notification, JANE, text, &format!("ar{n}@x.test"));
+        let mut with = headers.as_bytes().to_vec();
+        with.extend_from_slice(&raw);
+        imap.append("INBOX", &with);
+    }
+    wait_for(Duration::from_secs(30), || {
+        (imap.count("INBOX") == 0).then_some(())
+    })
+    .expect("every message handled");
+    let msgs = messages(&sb, &thread);
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert_eq!(
+        msgs[1]["body"],
+        "Believed: the practice's server checked me."
+    );
+    assert!(
+        msgs[1]["auth"]
+            .as_str()
+            .unwrap()
+            .ends_with("(from mx.practice.test)"),
+        "{msgs:?}"
+    );
+    let show = sb.run(&["thread", "show", &thread]).ok().json();
+    assert_eq!(show["held"], 2);
+    let held = sb.run(&["held", "list"]).ok().json_lines();
+    assert!(
+        held.iter()
+            .all(|h| h["reason"] == "auth-failed" && h["door"] == "imap")
+    );
+    daemon.stop();
+}

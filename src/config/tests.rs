@@ -295,3 +295,75 @@ fn redacted_output_hides_database_password() {
         "{out}"
     );
 }
+
+#[test]
+fn auth_defaults_to_requiring_dmarc() {
+    let s = Settings::from_sources(None, &env(&[])).unwrap();
+    assert_eq!(s.auth.policy, AuthPolicy::RequireDmarcPass);
+    assert!(s.auth.dns_servers.is_empty(), "the system's resolvers");
+    assert!(s.auth.trusted_authserv_ids.is_empty());
+}
+
+#[test]
+fn auth_lists_come_from_toml_arrays_and_from_the_environment() {
+    let s = from_file(
+        &format!(
+            "{MINIMAL}[auth]\npolicy = \"quarantine-on-fail\"\ndns_servers = [\"192.0.2.53\", \"[2001:db8::53]:5353\"]\ntrusted_authserv_ids = [\"MX.Example.TEST\"]\ntrusted_relays = [\"127.0.0.1\", \"10.0.0.0/8\"]\n"
+        ),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.auth.policy, AuthPolicy::QuarantineOnFail);
+    assert_eq!(
+        s.auth.dns_servers,
+        vec![
+            "192.0.2.53:53".parse().unwrap(),
+            "[2001:db8::53]:5353".parse().unwrap()
+        ]
+    );
+    assert_eq!(s.auth.trusted_authserv_ids, vec!["mx.example.test"]);
+    let relays = &s.auth.trusted_relays;
+    assert!(relays[0].contains("127.0.0.1".parse().unwrap()));
+    assert!(!relays[0].contains("127.0.0.2".parse().unwrap()));
+    assert!(relays[1].contains("10.200.3.4".parse().unwrap()));
+    assert!(
+        relays[1].contains("::ffff:10.1.1.1".parse().unwrap()),
+        "v4-mapped"
+    );
+    assert!(!relays[1].contains("11.0.0.1".parse().unwrap()));
+
+    let s = from_file(
+        MINIMAL,
+        &[
+            ("SEALPOST_AUTH__DNS_SERVERS", "127.0.0.1:5300, 127.0.0.2"),
+            ("SEALPOST_AUTH__POLICY", "off"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.auth.dns_servers.len(), 2);
+    assert_eq!(s.auth.policy, AuthPolicy::Off);
+}
+
+#[test]
+fn bad_auth_values_name_their_key() {
+    for (text, key) in [
+        ("[auth]\npolicy = \"lenient\"\n", "auth.policy"),
+        (
+            "[auth]\ndns_servers = [\"resolver.example\"]\n",
+            "auth.dns_servers",
+        ),
+        (
+            "[auth]\ntrusted_relays = [\"10.0.0.0/33\"]\n",
+            "auth.trusted_relays",
+        ),
+        ("[auth]\ndns_timeout_secs = 0\n", "auth.dns_timeout_secs"),
+        (
+            "[auth]\ntrusted_authserv_ids = [\"mx;evil\"]\n",
+            "auth.trusted_authserv_ids",
+        ),
+        ("[auth]\ntrusted_relays = [1, 2]\n", "auth.trusted_relays"),
+    ] {
+        let err = from_file(&format!("{MINIMAL}{text}"), &[]).unwrap_err();
+        assert_eq!(err.key, key, "{text}: {err}");
+    }
+}

@@ -9,5 +9,6 @@ pub mod text;
 pub use address::{Address, AddressError, Mailbox};
 pub use ids::{MessageId, NotificationId, ParticipantId, ThreadId};
 pub use kinds::{
-    AuthPolicy, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, Mode, NoticeReason, Role, Via,
+    AuthPolicy, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, Mode, NoticeReason, Role,
+    Via,
 };

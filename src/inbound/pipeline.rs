@@ -224,6 +224,46 @@ macro_rules! step {
     };
 }
 
+/// Why and for whom a message is held.
+struct Hold<'v> {
+    reason: HoldReason,
+    /// The participant it names, when known (for staff's view of the thread).
+    participant: Option<ParticipantId>,
+    /// The content-free notice the participant gets, if any.
+    notice: Option<NoticeReason>,
+    /// What sender authentication found, when it ran.
+    verdict: Option<&'v Verdict>,
+}
+
+impl<'v> Hold<'v> {
+    fn because(reason: HoldReason) -> Hold<'v> {
+        Hold {
+            reason,
+            participant: None,
+            notice: None,
+            verdict: None,
+        }
+    }
+
+    fn of(self, participant: ParticipantId) -> Hold<'v> {
+        Hold {
+            participant: Some(participant),
+            ..self
+        }
+    }
+
+    fn notice(self, notice: NoticeReason) -> Hold<'v> {
+        Hold {
+            notice: Some(notice),
+            ..self
+        }
+    }
+
+    fn with(self, verdict: Option<&'v Verdict>) -> Hold<'v> {
+        Hold { verdict, ..self }
+    }
+}
+
 /// How a reply reached its thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
@@ -530,9 +570,7 @@ impl Pipeline {
                     &mut item,
                     envelope,
                     &raw,
-                    HoldReason::ProcessingFailed,
-                    None,
-                    None,
+                    Hold::because(HoldReason::ProcessingFailed),
                 )
                 .await
                 .map_err(|e| match e {
@@ -642,26 +680,14 @@ impl Pipeline {
         item: &mut Inbound,
         envelope: &Envelope,
         raw: &Arc<Vec<u8>>,
-        reason: HoldReason,
-        participant: Option<ParticipantId>,
-        notice: Option<NoticeReason>,
+        hold: Hold<'_>,
     ) -> Result<Outcome, Stop> {
-        self.hold_with(item, envelope, raw, reason, participant, notice, None)
-            .await
-    }
-
-    /// [`hold`](Self::hold), recording what sender authentication found.
-    #[allow(clippy::too_many_arguments)]
-    async fn hold_with(
-        &self,
-        item: &mut Inbound,
-        envelope: &Envelope,
-        raw: &Arc<Vec<u8>>,
-        reason: HoldReason,
-        participant: Option<ParticipantId>,
-        notice: Option<NoticeReason>,
-        verdict: Option<&Verdict>,
-    ) -> Result<Outcome, Stop> {
+        let Hold {
+            reason,
+            participant,
+            notice,
+            verdict,
+        } = hold;
         let (keyring, raw, held_envelope, id) =
             (self.keyring.clone(), raw.clone(), envelope.held(), item.id);
         let auth = verdict.map(Verdict::summary);
@@ -700,10 +726,7 @@ impl Pipeline {
             self.accepts_email(m, &parsed, &target, link, &mut item)
                 .await
         );
-        let verdict = step!(
-            self.authenticate(m, &parsed, &target, link, &mut item)
-                .await
-        );
+        let verdict = step!(self.authenticate(m, &target, link, &mut item).await);
         let text = step!(
             self.reply_text(m, &parsed, &target, &verdict, &mut item)
                 .await
@@ -712,21 +735,15 @@ impl Pipeline {
             (Some(r), _) => format!(
                 "released by {}; held with: {}",
                 r.by,
-                r.held_auth.as_deref().unwrap_or("no authentication results")
+                r.held_auth
+                    .as_deref()
+                    .unwrap_or("no authentication results")
             ),
             (None, Some(v)) => v.summary(),
             (None, None) => String::new(),
         };
-        self.file(
-            item,
-            m.envelope,
-            m.raw.clone(),
-            target.participant.id,
-            &text,
-            &auth,
-            m.release,
-        )
-        .await
+        self.file(item, m, target.participant.id, &text, &auth)
+            .await
     }
 
     /// Parses the bytes (off the async workers when they are many); a message over the
@@ -753,9 +770,7 @@ impl Pipeline {
                         &mut item,
                         m.envelope,
                         &m.raw,
-                        HoldReason::TooComplex,
-                        None,
-                        None,
+                        Hold::because(HoldReason::TooComplex),
                     )
                     .await?;
                 return Ok(ControlFlow::Break(held));
@@ -845,11 +860,8 @@ impl Pipeline {
         // Checked first: with two authors, "the" From address depends on which one a reader
         // (ours, a DMARC checker, a mail client) takes.
         if parsed.from_mailboxes != 1 && m.release.is_none() {
-            let reason = HoldReason::MultipleFrom;
-            let participant = Some(target.participant.id);
-            let held = self
-                .hold(item, m.envelope, &m.raw, reason, participant, None)
-                .await?;
+            let hold = Hold::because(HoldReason::MultipleFrom).of(target.participant.id);
+            let held = self.hold(item, m.envelope, &m.raw, hold).await?;
             return Ok(ControlFlow::Break(held));
         }
         if let Err(reason) = check_sender(m.envelope, parsed, target) {
@@ -896,7 +908,6 @@ impl Pipeline {
     async fn authenticate(
         &self,
         m: &Incoming<'_>,
-        parsed: &Parsed,
         target: &TokenTarget,
         link: Link,
         item: &mut Inbound,
@@ -904,7 +915,6 @@ impl Pipeline {
         if m.release.is_some() {
             return Ok(ControlFlow::Continue(None));
         }
-        let participant = Some(target.participant.id);
         let verdict = self
             .auth
             .verdict(
@@ -934,14 +944,13 @@ impl Pipeline {
             "sender not authenticated as the participant's domain"
         );
         let held = self
-            .hold_with(
+            .hold(
                 item,
                 m.envelope,
                 &m.raw,
-                reason,
-                participant,
-                None,
-                Some(&verdict),
+                Hold::because(reason)
+                    .of(target.participant.id)
+                    .with(Some(&verdict)),
             )
             .await?;
         Ok(ControlFlow::Break(held))
@@ -970,14 +979,14 @@ impl Pipeline {
             })),
             (None, _) => {
                 let held = self
-                    .hold_with(
+                    .hold(
                         item,
                         m.envelope,
                         &m.raw,
-                        HoldReason::EmptyReply,
-                        Some(target.participant.id),
-                        Some(NoticeReason::EmptyReply),
-                        verdict.as_ref(),
+                        Hold::because(HoldReason::EmptyReply)
+                            .of(target.participant.id)
+                            .notice(NoticeReason::EmptyReply)
+                            .with(verdict.as_ref()),
                     )
                     .await?;
                 Ok(ControlFlow::Break(held))
@@ -1042,16 +1051,15 @@ impl Pipeline {
     async fn file(
         &self,
         mut item: Inbound,
-        envelope: &Envelope,
-        raw: Arc<Vec<u8>>,
+        m: &Incoming<'_>,
         participant: ParticipantId,
         text: &str,
         auth: &str,
-        release: Option<&Release>,
     ) -> Result<Outcome, Stop> {
         let thread = item.thread.expect("a filing has a thread");
         let sealer = self.store.sealer(thread).await?;
-        let (ledger_id, size, via) = (item.id, raw.len(), envelope.door);
+        let (raw, release) = (m.raw.clone(), m.release);
+        let (ledger_id, size, via) = (item.id, raw.len(), m.envelope.door);
         let text = text.to_owned();
         let (mut message, raw) = self
             .heavy

@@ -2,6 +2,8 @@
 //! binary run against them.
 #![allow(dead_code)]
 
+pub mod dns;
+
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -111,7 +111,12 @@ impl Checker {
 
     /// The verdict on one message. `peer` is the SMTP client (none for the IMAP door);
     /// `mail_from` the envelope sender (none for a null sender or when unknown).
-    pub async fn verdict(&self, raw: &[u8], peer: Option<&Peer>, mail_from: Option<&str>) -> Verdict {
+    pub async fn verdict(
+        &self,
+        raw: &[u8],
+        peer: Option<&Peer>,
+        mail_from: Option<&str>,
+    ) -> Verdict {
         let Some(resolver) = &self.resolver else {
             return Verdict::empty(Source::Unchecked);
         };

@@ -17,14 +17,20 @@ pub fn trusted_verdict<'a>(
     trusted: &[String],
 ) -> Verdict {
     for (name, value) in headers {
-        if !name.trim_ascii().eq_ignore_ascii_case(b"authentication-results") {
+        if !name
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"authentication-results")
+        {
             continue;
         }
         let value = String::from_utf8_lossy(value);
         let Some(parsed) = parse(&value) else {
             continue;
         };
-        if trusted.iter().any(|t| t.eq_ignore_ascii_case(&parsed.authserv_id)) {
+        if trusted
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(&parsed.authserv_id))
+        {
             return parsed.verdict();
         }
     }
@@ -145,7 +151,11 @@ fn domain_of(v: &str) -> String {
 fn parse(value: &str) -> Option<Header> {
     let clean = strip_comments(value);
     let mut parts = split_outside_quotes(&clean, ';').into_iter();
-    let authserv_id = parts.next()?.split_whitespace().next()?.to_ascii_lowercase();
+    let authserv_id = parts
+        .next()?
+        .split_whitespace()
+        .next()?
+        .to_ascii_lowercase();
     let mut results = Vec::new();
     for part in parts {
         let mut tokens = tokens(part).into_iter();
@@ -165,7 +175,10 @@ fn parse(value: &str) -> Option<Header> {
             if let Some((name, value)) = token.split_once('=')
                 && name.contains('.')
             {
-                properties.push((name.to_ascii_lowercase(), value.trim_matches('"').to_owned()));
+                properties.push((
+                    name.to_ascii_lowercase(),
+                    value.trim_matches('"').to_owned(),
+                ));
             }
         }
         results.push(MethodResult {

@@ -198,7 +198,10 @@ async fn a_reply_linked_only_by_a_message_id_is_held_until_released() {
         }
     );
 
-    let released = w.pipeline.release(id, &env, raw.clone(), "dr.lee", None).await;
+    let released = w
+        .pipeline
+        .release(id, &env, raw.clone(), "dr.lee", None)
+        .await;
     assert!(
         matches!(released, Ok(Outcome::Filed { .. })),
         "{released:?}"
@@ -387,7 +390,11 @@ async fn a_message_over_the_structural_caps_is_held_unparsed() {
         panic!("{outcome:?}");
     };
     assert_eq!(reason, HoldReason::TooComplex);
-    let released = w.pipeline.release(id, &env, raw, "staff", None).await.unwrap();
+    let released = w
+        .pipeline
+        .release(id, &env, raw, "staff", None)
+        .await
+        .unwrap();
     assert!(matches!(released, Outcome::Filed { .. }), "{released:?}");
     assert_eq!(bodies(&w).await[1], "Still a reply.");
     for (raw, cap) in [
@@ -457,7 +464,13 @@ async fn a_database_that_is_away_asks_for_a_retry() {
 #[tokio::test]
 async fn a_forged_sender_is_held_and_nobody_is_told() {
     let w = world().await;
-    let outbox_before = w.fixture.store.list_notifications(None, None).await.unwrap().len();
+    let outbox_before = w
+        .fixture
+        .store
+        .list_notifications(None, None)
+        .await
+        .unwrap()
+        .len();
     let raw = unauthenticated(
         "Authentication-Results: mx.practice.test; spf=fail smtp.mailfrom=jane@example.test; \
          dkim=none; dmarc=fail (p=reject) header.from=example.test\r\n",
@@ -473,7 +486,12 @@ async fn a_forged_sender_is_held_and_nobody_is_told() {
     assert_eq!(reason, HoldReason::AuthFailed);
     assert_eq!(bodies(&w).await.len(), 1, "nothing filed");
     assert_eq!(
-        w.fixture.store.list_notifications(None, None).await.unwrap().len(),
+        w.fixture
+            .store
+            .list_notifications(None, None)
+            .await
+            .unwrap()
+            .len(),
         outbox_before,
         "no notice to the token's owner"
     );
@@ -481,7 +499,10 @@ async fn a_forged_sender_is_held_and_nobody_is_told() {
     assert_eq!(view.held, 1, "staff see that something waits");
     let held = w.fixture.store.held(id).await.unwrap();
     let auth = held.summary.auth.clone().expect("the verdict is kept");
-    assert!(auth.contains("dmarc=fail") && auth.contains("mx.practice.test"), "{auth}");
+    assert!(
+        auth.contains("dmarc=fail") && auth.contains("mx.practice.test"),
+        "{auth}"
+    );
 
     let released = w
         .pipeline
@@ -493,7 +514,10 @@ async fn a_forged_sender_is_held_and_nobody_is_told() {
     assert_eq!(view.held, 0);
     let filed = view.messages.last().unwrap();
     let record = filed.auth.as_deref().unwrap();
-    assert!(record.starts_with("released by dr.lee; held with: "), "{record}");
+    assert!(
+        record.starts_with("released by dr.lee; held with: "),
+        "{record}"
+    );
     assert!(record.contains("dmarc=fail"), "{record}");
 }
 
@@ -509,7 +533,13 @@ async fn results_from_anyone_but_the_relay_are_ignored() {
     let raw = unauthenticated(claims, &w.reply_to, "claims@x", "Trust me.");
     let outcome = w.pipeline.process(&env, raw).await.unwrap();
     assert!(
-        matches!(outcome, Outcome::Held { reason: HoldReason::AuthFailed, .. }),
+        matches!(
+            outcome,
+            Outcome::Held {
+                reason: HoldReason::AuthFailed,
+                ..
+            }
+        ),
         "{outcome:?}"
     );
     // The relay's own header, topmost, decides even with a forged pass below it.
@@ -522,7 +552,13 @@ async fn results_from_anyone_but_the_relay_are_ignored() {
     );
     let outcome = w.pipeline.process(&env, raw).await.unwrap();
     assert!(
-        matches!(outcome, Outcome::Held { reason: HoldReason::AuthFailed, .. }),
+        matches!(
+            outcome,
+            Outcome::Held {
+                reason: HoldReason::AuthFailed,
+                ..
+            }
+        ),
         "{outcome:?}"
     );
     assert_eq!(bodies(&w).await.len(), 1);
@@ -542,7 +578,13 @@ async fn a_pass_for_another_domain_is_held() {
     );
     let outcome = w.pipeline.process(&env, raw).await.unwrap();
     assert!(
-        matches!(outcome, Outcome::Held { reason: HoldReason::AuthFailed, .. }),
+        matches!(
+            outcome,
+            Outcome::Held {
+                reason: HoldReason::AuthFailed,
+                ..
+            }
+        ),
         "{outcome:?}"
     );
 }
@@ -570,7 +612,13 @@ async fn more_than_one_author_is_held() {
         }
         let outcome = w.pipeline.process(&env, raw).await.unwrap();
         assert!(
-            matches!(outcome, Outcome::Held { reason: HoldReason::MultipleFrom, .. }),
+            matches!(
+                outcome,
+                Outcome::Held {
+                    reason: HoldReason::MultipleFrom,
+                    ..
+                }
+            ),
             "{n}: {outcome:?}"
         );
     }
@@ -587,7 +635,10 @@ async fn the_verdict_is_recorded_and_an_authenticated_reference_is_filed() {
     let outcome = w.pipeline.process(&env, raw).await.unwrap();
     assert!(matches!(outcome, Outcome::Filed { .. }), "{outcome:?}");
     let refs = message(
-        &format!("In-Reply-To: <{0}>\r\nReferences: <{0}>\r\n", w.notification_id),
+        &format!(
+            "In-Reply-To: <{0}>\r\nReferences: <{0}>\r\n",
+            w.notification_id
+        ),
         "postmaster@reply.example.test",
         "refs-authenticated@x",
         "Written from another device.",

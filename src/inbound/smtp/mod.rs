@@ -64,7 +64,8 @@ pub async fn listen(
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(
-            session::serve(stream, peer.ip(), shared, shutdown, slot).instrument(info_span!("smtp", %peer)),
+            session::serve(stream, peer.ip(), shared, shutdown, slot)
+                .instrument(info_span!("smtp", %peer)),
         );
     }
     info!("SMTP listener stopped accepting connections");
