@@ -127,6 +127,7 @@ fuzz_target!(init: contained::install(), |data: &[u8]| {
         let (mut client, server) = tokio::io::duplex(256 * 1024);
         let session = tokio::spawn(serve(
             server,
+            std::net::Ipv4Addr::LOCALHOST.into(),
             w.shared.clone(),
             CancellationToken::new(),
             Slot::detached(),
