@@ -26,10 +26,19 @@ if [ ${#need_debs[@]} -gt 0 ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_debs[@]}" >/dev/null
 fi
+pip_install() {
+  python3 -m pip install --quiet "$@" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "$@"
+}
 if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   echo "test.sh: installing aiosmtpd" >&2
-  python3 -m pip install --quiet 'aiosmtpd==1.4.6' 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages 'aiosmtpd==1.4.6'
+  pip_install 'aiosmtpd==1.4.6'
+fi
+# A second DKIM implementation checks Sealpost's signatures (tests/peers/dkim_verify.py);
+# PyNaCl lets it check Ed25519 ones.
+if ! python3 -c 'import dkim, nacl' 2>/dev/null; then
+  echo "test.sh: installing dkimpy and PyNaCl" >&2
+  pip_install 'dkimpy==1.1.8' 'PyNaCl==1.6.2'
 fi
 # Postfix's tools live in /usr/sbin, which is not on every user's PATH.
 export PATH="$PATH:/usr/sbin:/sbin"

@@ -31,6 +31,7 @@ use crate::inbound::smtp::budget::DataBudget;
 use crate::inbound::smtp::session::{SessionParams, Shared};
 use crate::inbound::smtp::slots::Slots;
 use crate::outbound::compose::{Composer, Identity};
+use crate::outbound::dkim::{Dkim, DkimError};
 use crate::outbound::templates::{TemplateError, Templates};
 use crate::outbound::transport::{Transport, TransportError};
 use crate::outbound::worker::{RetryPolicy, Worker};
@@ -68,6 +69,8 @@ pub enum AppError {
     Failed(#[from] PartFailed),
     #[error(transparent)]
     Auth(#[from] AuthSetupError),
+    #[error(transparent)]
+    Dkim(#[from] DkimError),
 }
 
 impl AppError {
@@ -85,6 +88,7 @@ impl AppError {
             AppError::Transport(TransportError::Spool { .. }) => Some("outbound.spool_dir"),
             AppError::Imap(_) => Some("imap.ca_file"),
             AppError::Auth(_) => Some("auth.dns_servers"),
+            AppError::Dkim(_) => Some("outbound.dkim_key"),
             AppError::Key(KeyError::Permissions { .. } | KeyError::Malformed { .. }) => {
                 Some("keys.path")
             }
@@ -151,6 +155,30 @@ pub fn pipeline(
     ])
 }
 
+/// The DKIM key, when one is configured.
+fn dkim(settings: &Settings) -> Result<Option<Arc<Dkim>>, DkimError> {
+    let (Some(selector), Some(key)) = (
+        &settings.outbound.dkim_selector,
+        &settings.outbound.dkim_key,
+    ) else {
+        if settings.outbound.transport == crate::config::Transport::Smtp {
+            warn!(
+                "outbound.dkim_key is not set: notifications are not DKIM-signed, so receivers \
+                 cannot tell them from forgeries (make a key with `sealpost dkim-keygen`)"
+            );
+        }
+        return Ok(None);
+    };
+    let dkim = Dkim::load(key, &settings.dkim_domain(), selector)?;
+    info!(
+        domain = %dkim.domain,
+        selector = %dkim.selector,
+        algorithm = dkim.algorithm(),
+        "notifications are DKIM-signed"
+    );
+    Ok(Some(Arc::new(dkim)))
+}
+
 /// Says at start what sender authentication will not do, where the settings leave a gap.
 fn warn_about_auth(settings: &Settings) {
     let auth = &settings.auth;
@@ -213,7 +241,8 @@ impl App {
         let wake = Arc::new(Notify::new());
         let worker = Worker::new(
             store.clone(),
-            Composer::new(Identity::of(&settings), templates, keyring.clone()),
+            Composer::new(Identity::of(&settings), templates, keyring.clone())
+                .with_dkim(dkim(&settings)?),
             transport,
             RetryPolicy {
                 base_secs: settings.outbound.retry_base_secs,

@@ -154,6 +154,13 @@ pub struct Outbound {
     pub templates_dir: Option<PathBuf>,
     /// The line in convenience notifications saying email is not end-to-end protected.
     pub convenience_notice: String,
+    /// The DKIM selector: the key is published at `<selector>._domainkey.<dkim domain>`.
+    pub dkim_selector: Option<String>,
+    /// The DKIM private key (PEM; Ed25519, or RSA of 2048 bits or more).
+    pub dkim_key: Option<PathBuf>,
+    /// The signing domain (`d=`); the domain of `outbound.from` when not set, so that DMARC
+    /// aligns.
+    pub dkim_domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -388,6 +395,9 @@ impl Settings {
                     "This conversation continues by ordinary email for your convenience; \
                     email is not end-to-end protected."
                         .into(),
+                dkim_selector: None,
+                dkim_key: None,
+                dkim_domain: None,
             },
             policy: Policy {
                 default_mode: Mode::Secure,
@@ -592,6 +602,15 @@ impl Settings {
             "outbound.max_attempts" => self.outbound.max_attempts = number(v)?,
             "outbound.templates_dir" => self.outbound.templates_dir = optional_path(v),
             "outbound.convenience_notice" => self.outbound.convenience_notice = v.trim().to_owned(),
+            "outbound.dkim_selector" => {
+                self.outbound.dkim_selector =
+                    Some(v.trim().to_ascii_lowercase()).filter(|s| !s.is_empty())
+            }
+            "outbound.dkim_key" => self.outbound.dkim_key = optional_path(v),
+            "outbound.dkim_domain" => {
+                self.outbound.dkim_domain =
+                    Some(v.trim().to_ascii_lowercase()).filter(|s| !s.is_empty())
+            }
             "policy.default_mode" => self.policy.default_mode = word(v)?,
             "policy.token_ttl_days" => self.policy.token_ttl_days = number(v)?,
             "auth.policy" => self.auth.policy = word(v)?,
@@ -833,7 +852,53 @@ impl Settings {
                 );
             }
         }
+        self.validate_dkim()
+    }
+
+    /// `outbound.dkim_*`: a selector and a key, or neither.
+    fn validate_dkim(&self) -> Result<(), (&'static str, String)> {
+        let o = &self.outbound;
+        match (&o.dkim_selector, &o.dkim_key) {
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err((
+                    "outbound.dkim_key",
+                    "required when outbound.dkim_selector is set (make one with \
+                     `sealpost dkim-keygen`)"
+                        .into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "outbound.dkim_selector",
+                    "required when outbound.dkim_key is set".into(),
+                ));
+            }
+            (Some(selector), Some(key)) => {
+                if !is_domain(selector) {
+                    return Err((
+                        "outbound.dkim_selector",
+                        format!("'{selector}' is not a DNS label such as s2026"),
+                    ));
+                }
+                readable(key).map_err(|m| ("outbound.dkim_key", m))?;
+            }
+        }
+        if let Some(d) = &o.dkim_domain
+            && !is_domain(d)
+        {
+            return Err(("outbound.dkim_domain", format!("'{d}' is not a domain")));
+        }
         Ok(())
+    }
+
+    /// The domain notifications are signed for: `outbound.dkim_domain`, else the domain of
+    /// `outbound.from`.
+    pub fn dkim_domain(&self) -> String {
+        self.outbound
+            .dkim_domain
+            .clone()
+            .unwrap_or_else(|| self.outbound.from.address.domain().to_owned())
     }
 
     /// The `policy` section.

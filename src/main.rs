@@ -24,6 +24,7 @@ use sealpost::domain::{DeliveryStatus, HeldStatus};
 use sealpost::inbound::auth::Checker;
 use sealpost::inbound::pipeline::{Envelope, Outcome};
 use sealpost::logging::{self, LogFormat};
+use sealpost::outbound::dkim;
 use sealpost::store::{HeldSummary, NewParticipant, NewThread, Store, StoreError};
 
 /// Email gateway for secure message threads.
@@ -54,6 +55,21 @@ enum Command {
         /// Add a new current key and keep the old ones for reading and verifying.
         #[arg(long)]
         rotate: bool,
+    },
+    /// Make a DKIM key for signing notifications, and print the DNS record to publish.
+    DkimKeygen {
+        /// Where to write the private key (PEM, readable by its owner only); an existing
+        /// file is never overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// rsa (2048 bits: every receiver checks it) or ed25519 (smaller; some receivers
+        /// still ignore it).
+        #[arg(long, default_value = "rsa", value_name = "ALGORITHM")]
+        algorithm: String,
+        /// The selector to publish the key under (default: outbound.dkim_selector, else
+        /// sYYYYMM of today).
+        #[arg(long, value_name = "NAME")]
+        selector: Option<String>,
     },
     /// Create, post to and read threads.
     #[command(subcommand)]
@@ -257,6 +273,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write!(out, "{}", settings.to_redacted_toml())?;
         }
         Command::Keygen { rotate } => keygen(&settings, rotate)?,
+        Command::DkimKeygen {
+            out,
+            algorithm,
+            selector,
+        } => dkim_keygen(&settings, &out, &algorithm, selector)?,
         Command::Thread(cmd) => runtime.block_on(thread(&settings, cmd))?,
         Command::ReplyText { file, explain } => reply_text(file, explain)?,
         Command::Outbox(OutboxCommand::List { status, thread }) => {
@@ -299,6 +320,79 @@ fn keygen(settings: &Settings, rotate: bool) -> anyhow::Result<()> {
         "path": path.display().to_string(),
         "current_key_id": keyring.current_id(),
         "keys": keyring.key_ids().iter().map(|(id, at)| json!({"key_id": id, "created_at": clock::rfc3339(*at)})).collect::<Vec<_>>(),
+    }))
+}
+
+fn dkim_keygen(
+    settings: &Settings,
+    out: &std::path::Path,
+    algorithm: &str,
+    selector: Option<String>,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let algorithm = match algorithm.to_ascii_lowercase().as_str() {
+        "rsa" | "rsa2048" | "rsa-sha256" => dkim::Algorithm::Rsa2048,
+        "ed25519" | "ed25519-sha256" => dkim::Algorithm::Ed25519,
+        other => bail!("--algorithm {other}: expected rsa or ed25519"),
+    };
+    let selector = selector
+        .or_else(|| settings.outbound.dkim_selector.clone())
+        .unwrap_or_else(|| format!("s{}", &clock::rfc3339(clock::now())[..7].replace('-', "")));
+    let selector = selector.to_ascii_lowercase();
+    if selector.is_empty()
+        || !selector
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        bail!("--selector {selector}: expected a DNS label such as s2026");
+    }
+    let key = dkim::generate(algorithm)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| {
+            format!(
+                "cannot create {} (an existing key is never replaced)",
+                out.display()
+            )
+        })?;
+    if let Err(e) = file
+        .write_all(key.pem.as_bytes())
+        .and_then(|_| file.sync_all())
+    {
+        let _ = std::fs::remove_file(out);
+        return Err(e).with_context(|| format!("cannot write {}", out.display()));
+    }
+    let domain = settings.dkim_domain();
+    let name = format!("{selector}._domainkey.{domain}");
+    // Zone files take at most 255 characters per string; longer records are several.
+    let strings = key
+        .record
+        .as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    eprintln!(
+        "sealpost: DKIM key written to {}. Publish the TXT record below, then set\n  \
+         outbound.dkim_selector = \"{selector}\"\n  outbound.dkim_key = \"{}\"\n\
+         and restart the daemon.",
+        out.display(),
+        out.display()
+    );
+    print_json(json!({
+        "key_file": out.display().to_string(),
+        "algorithm": match algorithm {
+            dkim::Algorithm::Rsa2048 => "rsa-sha256",
+            dkim::Algorithm::Ed25519 => "ed25519-sha256",
+        },
+        "domain": domain,
+        "selector": selector,
+        "record_name": name,
+        "record": key.record,
+        "zone_line": format!("{name}. 3600 IN TXT ( {strings} )"),
     }))
 }
 

@@ -392,3 +392,170 @@ fn queued_notifications_survive_a_crash_and_restart() {
     }
     assert_eq!(ids.len(), 4);
 }
+
+/// Checks a notification's DKIM signature twice: with mail-auth over DNS (the test's server
+/// publishing `record`), and with dkimpy, a second implementation.
+fn dkim_verdicts(
+    message: &[u8],
+    name: &str,
+    record: &str,
+    dns: &common::dns::TestDns,
+) -> (bool, bool) {
+    use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator};
+    let mut ns = NameServerConfig::udp_and_tcp(dns.addr.ip());
+    for c in &mut ns.connections {
+        c.port = dns.addr.port();
+    }
+    let resolver = MessageAuthenticator::new(
+        ResolverConfig::from_parts(None, Vec::new(), vec![ns]),
+        ResolverOpts::default(),
+    )
+    .unwrap();
+    let parsed = AuthenticatedMessage::parse(message).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outputs = runtime.block_on(resolver.verify_dkim(&parsed));
+    let mail_auth = !outputs.is_empty() && outputs.iter().all(|o| *o.result() == DkimResult::Pass);
+
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/dkim_verify.py");
+    let mut child = std::process::Command::new("python3")
+        .args([script, "--record", record, "--name", name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with dkimpy is required (scripts/test.sh installs it)");
+    child.stdin.take().unwrap().write_all(message).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "dkim_verify.py failed");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (mail_auth, v["ok"] == true)
+}
+
+/// Every notification is DKIM-signed with the key `sealpost dkim-keygen` made, for the
+/// domain of `outbound.from`; the record it prints verifies the signature in two
+/// implementations, spooled and relayed alike, and any change to the message breaks it.
+#[test]
+fn notifications_are_dkim_signed_with_the_generated_key() {
+    for algorithm in ["rsa", "ed25519"] {
+        let dns = common::dns::TestDns::start();
+        let peer_dir = tempfile::tempdir().unwrap();
+        let peer = SmtpPeer::start(peer_dir.path(), &[]);
+        let keys = tempfile::tempdir().unwrap();
+        let key = keys.path().join("dkim.pem");
+        let base = "[outbound]\nfrom = \"Lee Family Practice <noreply@practice.test>\"\n";
+        let made = Sandbox::new(base)
+            .run(&[
+                "dkim-keygen",
+                "--out",
+                key.to_str().unwrap(),
+                "--algorithm",
+                algorithm,
+                "--selector",
+                "s1",
+            ])
+            .ok()
+            .json();
+        assert_eq!(made["record_name"], "s1._domainkey.practice.test");
+        let record = made["record"].as_str().unwrap().to_owned();
+        let zone = made["zone_line"].as_str().unwrap();
+        assert!(
+            zone.starts_with("s1._domainkey.practice.test. 3600 IN TXT ( \""),
+            "{zone}"
+        );
+        dns.txt("s1._domainkey.practice.test", &record);
+        let mode = std::fs::metadata(&key).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        // An existing key is never replaced.
+        let again = Sandbox::new(base).run(&["dkim-keygen", "--out", key.to_str().unwrap()]);
+        assert_ne!(again.status, 0);
+
+        let dkim = format!("dkim_selector = \"s1\"\ndkim_key = \"{}\"\n", key.display());
+        for relayed in [false, true] {
+            let config = if relayed {
+                smtp_config(&peer, "none", &dkim)
+                    .replace("noreply@example.test", "noreply@practice.test")
+            } else {
+                format!("{base}{dkim}")
+            };
+            let sb = Sandbox::with_keyring(&config);
+            sb.new_thread("convenience", "Your results", "All is well, see you soon.");
+            sb.new_thread("secure", "Your results", "Nothing of this goes out.");
+            let daemon = Daemon::start(&sb, &[]);
+            let rows = wait_outbox(&sb, LIMIT, all_sent(2));
+            daemon.stop();
+            let messages: Vec<Vec<u8>> = if relayed {
+                let got = peer.received();
+                got[got.len() - 2..]
+                    .iter()
+                    .map(|r| peer.message(r["file"].as_str().unwrap()))
+                    .collect()
+            } else {
+                rows.iter()
+                    .map(|r| spool_file(&sb, r["id"].as_str().unwrap()))
+                    .collect()
+            };
+            for m in &messages {
+                let text = String::from_utf8_lossy(m);
+                assert!(text.starts_with("DKIM-Signature:"), "{text}");
+                assert!(text.contains("d=practice.test") && text.contains("s=s1"));
+                let (mail_auth, dkimpy) =
+                    dkim_verdicts(m, "s1._domainkey.practice.test", &record, &dns);
+                assert!(
+                    mail_auth && dkimpy,
+                    "{algorithm} relayed={relayed}: {mail_auth} {dkimpy}"
+                );
+                // One changed byte in the body, or an added From:, and neither accepts it.
+                let body_at = text.find("\r\n\r\n").unwrap() + 10;
+                let mut tampered = m.clone();
+                tampered[body_at] ^= 0x01;
+                let (mail_auth, dkimpy) =
+                    dkim_verdicts(&tampered, "s1._domainkey.practice.test", &record, &dns);
+                assert!(
+                    !mail_auth && !dkimpy,
+                    "{algorithm}: a changed body still verifies"
+                );
+                let mut extra_from = b"From: someone@attacker.test\r\n".to_vec();
+                let head_end = text.find("\r\n\r\n").unwrap();
+                extra_from.splice(0..0, m[..head_end + 2].iter().copied());
+                extra_from.extend_from_slice(&m[head_end + 2..]);
+                let (mail_auth, dkimpy) =
+                    dkim_verdicts(&extra_from, "s1._domainkey.practice.test", &record, &dns);
+                assert!(
+                    !mail_auth && !dkimpy,
+                    "{algorithm}: an added From: still verifies"
+                );
+            }
+        }
+    }
+}
+
+/// A DKIM key that cannot be used stops the daemon at start, naming the key (exit 64).
+#[test]
+fn an_unusable_dkim_key_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("dkim.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let sb = Sandbox::with_keyring(&format!(
+        "[outbound]\ndkim_selector = \"s1\"\ndkim_key = \"{}\"\n",
+        key.display()
+    ));
+    let out = sb.run(&["serve"]);
+    assert_eq!(out.status, 64, "{}", out.stderr);
+    assert!(out.stderr.contains("outbound.dkim_key"), "{}", out.stderr);
+    // A selector without a key is caught when the configuration is read.
+    let sb = Sandbox::new("[outbound]\ndkim_selector = \"s1\"\n");
+    let out = sb.run(&["check-config"]);
+    assert_ne!(out.status, 0);
+    assert!(out.stderr.contains("outbound.dkim_key"), "{}", out.stderr);
+}

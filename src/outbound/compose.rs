@@ -18,6 +18,7 @@ use mail_builder::headers::address::Address as HeaderAddress;
 use mail_builder::headers::message_id::MessageId as HeaderMessageId;
 use mail_builder::headers::raw::Raw;
 
+use super::dkim::Dkim;
 use super::templates::Templates;
 use crate::clock;
 use crate::config::Settings;
@@ -53,6 +54,8 @@ pub struct Composer {
     reply_domain: String,
     from: Mailbox,
     notice: String,
+    /// Signs every notification when configured.
+    dkim: Option<Arc<Dkim>>,
 }
 
 /// Who the notifications come from and what they say about it, from the configuration.
@@ -93,7 +96,14 @@ impl Composer {
             reply_domain: identity.reply_domain,
             from: identity.from,
             notice: identity.convenience_notice,
+            dkim: None,
         }
+    }
+
+    /// Signs every notification with `dkim`.
+    pub fn with_dkim(mut self, dkim: Option<Arc<Dkim>>) -> Composer {
+        self.dkim = dkim;
+        self
     }
 
     /// The Message-ID this delivery gets if it has none yet. It names the notification and
@@ -147,6 +157,15 @@ impl Composer {
             .html_body(html.render(&values.html))
             .write_to_vec()
             .expect("writing to memory cannot fail");
+        let bytes = match &self.dkim {
+            None => bytes,
+            Some(dkim) => dkim.sign(&bytes).unwrap_or_else(|e| {
+                // The key loaded at start and signs in memory: this is a defect, and an
+                // unsigned notification is better than none.
+                tracing::error!(notification = %d.id, error = %e, "DKIM signing failed; sent unsigned");
+                bytes
+            }),
+        };
         Notification {
             id: d.id,
             message_id: message_id.to_owned(),
