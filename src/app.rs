@@ -247,6 +247,7 @@ impl App {
             RetryPolicy {
                 base_secs: settings.outbound.retry_base_secs,
                 max_attempts: settings.outbound.max_attempts,
+                tls_fallback_after_secs: settings.outbound.tls_fallback_after,
             },
             wake.clone(),
         );

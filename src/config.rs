@@ -161,6 +161,9 @@ pub struct Outbound {
     /// The signing domain (`d=`); the domain of `outbound.from` when not set, so that DMARC
     /// aligns.
     pub dkim_domain: Option<String>,
+    /// How long a convenience notification waits for TLS to the relay before it is sent as a
+    /// secure (content-free) notification instead, in seconds (the file takes "1h", "30m").
+    pub tls_fallback_after: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -398,6 +401,7 @@ impl Settings {
                 dkim_selector: None,
                 dkim_key: None,
                 dkim_domain: None,
+                tls_fallback_after: 3600,
             },
             policy: Policy {
                 default_mode: Mode::Secure,
@@ -607,6 +611,7 @@ impl Settings {
                     Some(v.trim().to_ascii_lowercase()).filter(|s| !s.is_empty())
             }
             "outbound.dkim_key" => self.outbound.dkim_key = optional_path(v),
+            "outbound.tls_fallback_after" => self.outbound.tls_fallback_after = duration(v)?,
             "outbound.dkim_domain" => {
                 self.outbound.dkim_domain =
                     Some(v.trim().to_ascii_lowercase()).filter(|s| !s.is_empty())
@@ -829,6 +834,9 @@ impl Settings {
                 "must be between 1 and 86400".into(),
             );
         }
+        if self.outbound.tls_fallback_after > 7 * 86_400 {
+            return fail("outbound.tls_fallback_after", "must be at most 7d".into());
+        }
         if !(1..=100).contains(&self.outbound.max_attempts) {
             return fail("outbound.max_attempts", "must be between 1 and 100".into());
         }
@@ -975,6 +983,14 @@ fn number<T: FromStr>(v: &str) -> Result<T, String> {
     v.trim()
         .parse()
         .map_err(|_| format!("'{v}' is not a whole number in range"))
+}
+
+/// Seconds, from a number of seconds or a duration such as `90s`, `30m`, `1h 30m`.
+fn duration(v: &str) -> Result<u64, String> {
+    let v = v.trim();
+    v.parse::<u64>()
+        .or_else(|_| humantime::parse_duration(v).map(|d| d.as_secs()))
+        .map_err(|_| format!("'{v}' is not a duration such as 3600, 90s, 30m or 1h"))
 }
 
 fn boolean(v: &str) -> Result<bool, String> {

@@ -587,6 +587,7 @@ async fn outbox_list(
             "created_at": clock::rfc3339(n.created_at),
             "sent_at": n.sent_at.map(clock::rfc3339),
             "relay_reply": n.relay_reply,
+            "tls": n.tls,
         }))?;
     }
     Ok(())

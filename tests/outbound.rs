@@ -277,13 +277,75 @@ fn relay_with_starttls_and_auth() {
     );
     let sb = Sandbox::with_keyring(&smtp_config(&peer, "starttls", &extra));
     sb.new_thread("secure", "S", "B");
+    sb.new_thread("convenience", "S", "Content goes over TLS.");
     let daemon = Daemon::start(&sb, &[]);
-    wait_outbox(&sb, LIMIT, all_sent(1));
+    let rows = wait_outbox(&sb, LIMIT, all_sent(2));
     daemon.stop();
     let got = peer.received();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0]["tls"], true);
-    assert_eq!(got[0]["auth"], "sealpost");
+    assert_eq!(got.len(), 2);
+    for r in &got {
+        assert_eq!(r["tls"], true);
+        assert_eq!(r["auth"], "sealpost");
+    }
+    // Each delivery records how its connection was protected.
+    for row in &rows {
+        let tls = row["tls"].as_str().unwrap();
+        assert!(
+            tls.starts_with("TLSv1.3 TLS13_") || tls.starts_with("TLSv1.2 TLS_"),
+            "{row}"
+        );
+    }
+    assert!(rows.iter().any(|r| r["mode"] == "convenience"));
+}
+
+/// A relay that offers no STARTTLS never receives content: the secure notification goes out
+/// (in clear text, as it carries none), the convenience one is deferred and, once
+/// `outbound.tls_fallback_after` has passed, sent as a secure notification instead.
+#[test]
+fn content_is_never_sent_without_tls() {
+    let peer_dir = tempfile::tempdir().unwrap();
+    let peer = SmtpPeer::start(peer_dir.path(), &[]);
+    let sb = Sandbox::with_keyring(&smtp_config(
+        &peer,
+        "starttls",
+        "tls_fallback_after = \"4s\"\n",
+    ));
+    sb.new_thread("secure", "Results", "Nothing of this goes out.");
+    let secret = "Your biopsy came back clear";
+    sb.new_thread("convenience", "Results", secret);
+    let daemon = Daemon::start(&sb, &[]);
+    let deferred = wait_outbox(&sb, LIMIT, |rows| {
+        rows.iter()
+            .any(|r| r["mode"] == "convenience" && r["status"] == "deferred")
+            && rows.iter().any(|r| r["status"] == "sent")
+    });
+    let waiting = deferred.iter().find(|r| r["status"] == "deferred").unwrap();
+    let err = waiting["last_error"].as_str().unwrap();
+    assert!(err.contains("no TLS to the relay"), "{err}");
+    let sent = deferred.iter().find(|r| r["status"] == "sent").unwrap();
+    assert_eq!(
+        sent["tls"], "none",
+        "content-free, so clear text is acceptable"
+    );
+
+    let rows = wait_outbox(&sb, LIMIT, all_sent(2));
+    daemon.stop();
+    for row in &rows {
+        assert_eq!(row["mode"], "secure", "{row}");
+        assert_eq!(row["tls"], "none");
+    }
+    let got = peer.received();
+    assert_eq!(got.len(), 2);
+    for r in &got {
+        assert_eq!(r["tls"], false);
+        let raw = peer.message(r["file"].as_str().unwrap());
+        let text = visible_text(&raw);
+        assert!(
+            !text.contains(secret),
+            "content went out in clear text: {text}"
+        );
+        assert!(!String::from_utf8_lossy(&raw).contains("biopsy"));
+    }
 }
 
 #[test]

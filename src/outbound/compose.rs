@@ -42,6 +42,8 @@ pub struct Notification {
     pub recipient: String,
     /// The whole message, CRLF line endings.
     pub bytes: Vec<u8>,
+    /// It carries a message's content (convenience mode): never sent in clear text.
+    pub carries_content: bool,
 }
 
 /// Builds notifications from deliveries, with the site's templates and keys.
@@ -176,6 +178,7 @@ impl Composer {
             ),
             recipient: d.recipient.address.to_string(),
             bytes,
+            carries_content: matches!(d.content, DeliveryContent::Convenience { .. }),
         }
     }
 

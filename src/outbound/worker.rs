@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::compose::{Composer, mode_of};
-use super::transport::Transport;
+use super::transport::{Delivered, Transport};
 use crate::clock;
-use crate::domain::NotificationId;
+use crate::domain::{Mode, NotificationId};
 use crate::logging::redact_addresses;
-use crate::store::{Attempt, Delivery, Store};
+use crate::store::{Attempt, Delivery, DeliveryContent, Store};
 
 /// How long a claim holds before another worker may take the row.
 const LEASE_SECS: i64 = 300;
@@ -35,6 +35,9 @@ const MAX_BACKOFF_SECS: u64 = 6 * 3600;
 pub struct RetryPolicy {
     pub base_secs: u64,
     pub max_attempts: u32,
+    /// A convenience notification that could not get TLS to the relay for this long after it
+    /// was queued goes out as a secure one.
+    pub tls_fallback_after_secs: u64,
 }
 
 impl RetryPolicy {
@@ -192,12 +195,33 @@ impl Worker {
             .saturating_add(1);
         let mode = mode_of(d);
         let domain = d.recipient.address.domain().to_owned();
-        let result = self.transport.deliver(&n).await;
+        let mut result = self.transport.deliver(&n).await;
+        let mut as_secure = false;
+        if result.as_ref().is_err_and(|e| e.no_tls)
+            && clock::now() - d.created_at >= self.policy.tls_fallback_after_secs as i64
+        {
+            // Content never goes in clear text; after waiting this long for TLS, the recipient
+            // gets what a secure thread would send: that there is a message, and the link.
+            warn!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, "no TLS to the relay for too long; sending a secure notification instead");
+            let secure = Delivery {
+                content: DeliveryContent::Secure,
+                ..d.clone()
+            };
+            let n = self.composer.compose(&secure, message_id, clock::now());
+            result = self.transport.deliver(&n).await;
+            as_secure = true;
+        }
         let now = clock::now();
         match result {
-            Ok(reply) => {
-                info!(notification = %id, thread = %d.thread_id, %mode, recipient_domain = %domain, attempt, "notification sent");
-                Attempt::Sent { reply, at: now }
+            Ok(Delivered { reply, tls }) => {
+                let mode = if as_secure { Mode::Secure } else { mode };
+                info!(notification = %id, thread = %d.thread_id, %mode, recipient_domain = %domain, attempt, tls = tls.as_deref().unwrap_or("-"), "notification sent");
+                Attempt::Sent {
+                    reply,
+                    at: now,
+                    tls,
+                    as_secure,
+                }
             }
             Err(e) if e.permanent => {
                 warn!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, error = %redact_addresses(&e.message), "notification failed permanently");
@@ -234,6 +258,7 @@ mod tests {
         let p = RetryPolicy {
             base_secs: 60,
             max_attempts: 10,
+            tls_fallback_after_secs: 3600,
         };
         for attempt in 1..=8u32 {
             let nominal = (60u64 << (attempt - 1)).min(MAX_BACKOFF_SECS) as f64;

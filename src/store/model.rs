@@ -104,6 +104,8 @@ pub struct NotificationRecord {
     pub created_at: i64,
     pub sent_at: Option<i64>,
     pub relay_reply: Option<String>,
+    /// How the connection to the relay was protected when it was sent.
+    pub tls: Option<String>,
 }
 
 /// What a notification may say. A secure-mode notification is loaded without opening the
@@ -142,7 +144,15 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
     /// Accepted by the relay (or spool), with its reply.
-    Sent { reply: String, at: i64 },
+    Sent {
+        reply: String,
+        at: i64,
+        /// How the connection to the relay was protected (`None` for the spool).
+        tls: Option<String>,
+        /// A convenience notification that went out as a secure one: TLS to the relay could
+        /// not be had for content (`outbound.tls_fallback_after`).
+        as_secure: bool,
+    },
     /// A temporary failure; try again at `next_attempt_at`.
     Deferred { error: String, next_attempt_at: i64 },
     /// A permanent failure (5xx, or no attempts left).

@@ -38,6 +38,7 @@ impl OutboxRow {
             created_at: self.created_at,
             sent_at: self.sent_at,
             relay_reply: self.relay_reply,
+            tls: self.tls,
         })
     }
 }

@@ -90,6 +90,7 @@ pub(crate) struct OutboxRow {
     pub relay_reply: Option<String>,
     pub created_at: i64,
     pub sent_at: Option<i64>,
+    pub tls: Option<String>,
 }
 
 /// Where a token (or a notification) points: the participant and their thread's state.

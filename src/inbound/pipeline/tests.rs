@@ -278,6 +278,8 @@ async fn only_a_verified_delivery_report_changes_a_status() {
             crate::store::Attempt::Sent {
                 reply: "250 ok".into(),
                 at: clock::now(),
+                tls: None,
+                as_secure: false,
             },
         )])
         .await

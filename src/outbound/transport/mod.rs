@@ -9,12 +9,25 @@ pub use spool::SpoolTransport;
 use super::compose::Notification;
 use crate::config::{Outbound, Transport as TransportKind};
 
+/// A notification the receiving side accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Its answer (`250 2.0.0 queued as …`, or where the spool put it).
+    pub reply: String,
+    /// How the connection was protected: `TLSv1.3 TLS13_AES_256_GCM_SHA384`, or `none`;
+    /// `None` when nothing went over a network (the spool).
+    pub tls: Option<String>,
+}
+
 /// A failed delivery, classified the way the outbox needs it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct DeliveryError {
     /// A 5xx answer: retrying will not help.
     pub permanent: bool,
+    /// TLS to the relay could not be established, and the notification carries content: it
+    /// was not sent (see `outbound.tls_fallback_after`).
+    pub no_tls: bool,
     /// What went wrong, for the outbox's `last_error` (a relay reply or a connection error;
     /// never message content).
     pub message: String,
@@ -24,6 +37,7 @@ impl DeliveryError {
     pub fn temporary(message: impl Into<String>) -> DeliveryError {
         DeliveryError {
             permanent: false,
+            no_tls: false,
             message: message.into(),
         }
     }
@@ -64,9 +78,12 @@ impl Transport {
     }
 
     /// Hands one notification over; on success returns the receiving side's answer.
-    pub async fn deliver(&mut self, n: &Notification) -> Result<String, DeliveryError> {
+    pub async fn deliver(&mut self, n: &Notification) -> Result<Delivered, DeliveryError> {
         match self {
-            Transport::Spool(s) => s.deliver(n).await,
+            Transport::Spool(s) => s
+                .deliver(n)
+                .await
+                .map(|reply| Delivered { reply, tls: None }),
             Transport::Smtp(s) => s.deliver(n).await,
         }
     }

@@ -1,6 +1,12 @@
 //! The SMTP transport: delivery through a relay, with STARTTLS, implicit TLS or (loopback only)
 //! plain text, optional AUTH, verified certificates and explicit timeouts.
 //!
+//! A notification that carries content is only ever sent over TLS (or to a loopback relay
+//! configured without it). With STARTTLS, a relay that does not offer it still gets the
+//! content-free notifications — secure ones and notices — in clear text; one whose TLS
+//! handshake or certificate fails gets nothing (that is a misconfiguration or an attack, not
+//! an old relay). Each delivery records how its connection was protected.
+//!
 //! One connection is kept open across a burst of notifications and closed after
 //! [`IDLE_CLOSE`] without use. A reused connection that turns out to be dead (the relay closed
 //! it) is replaced once, transparently, before the attempt counts as failed.
@@ -14,7 +20,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tracing::debug;
 
-use super::{DeliveryError, TransportError};
+use super::{Delivered, DeliveryError, TransportError};
 use crate::config::{Outbound, SmtpTls};
 use crate::outbound::compose::Notification;
 
@@ -46,6 +52,30 @@ impl Relay {
             Relay::Plain(c) => c.quit().await,
             Relay::Tls(c) => c.quit().await,
         };
+    }
+
+    fn is_plain(&self) -> bool {
+        matches!(self, Relay::Plain(_))
+    }
+
+    /// How the connection is protected, for the delivery's record.
+    fn protection(&self) -> String {
+        match self {
+            Relay::Plain(_) => "none".to_owned(),
+            Relay::Tls(c) => {
+                let conn = c.tls_connection();
+                let version = match conn.protocol_version() {
+                    Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+                    Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+                    Some(other) => format!("{other:?}"),
+                    None => "TLS".to_owned(),
+                };
+                match conn.negotiated_cipher_suite() {
+                    Some(suite) => format!("{version} {:?}", suite.suite()),
+                    None => version,
+                }
+            }
+        }
     }
 }
 
@@ -79,32 +109,63 @@ impl SmtpTransport {
         })
     }
 
-    async fn connect(&self) -> Result<Relay, DeliveryError> {
+    /// Opens a connection fit for a notification that does (or does not) carry content.
+    async fn connect(&self, content: bool) -> Result<Relay, DeliveryError> {
         // mail-send writes a message and its final "." in separate writes; without TCP_NODELAY
         // Nagle's algorithm holds that last write for the peer's delayed ACK (40 ms a message).
-        let result = match self.tls {
-            SmtpTls::None => self.builder.connect_plain().await.map(|c| {
+        let plain = || async {
+            self.builder.connect_plain().await.map(|c| {
                 let _ = c.stream.set_nodelay(true);
                 Relay::Plain(c)
-            }),
-            SmtpTls::Starttls | SmtpTls::Implicit => self.builder.connect().await.map(|c| {
-                let _ = c.stream.get_ref().0.set_nodelay(true);
-                Relay::Tls(Box::new(c))
-            }),
+            })
+        };
+        let result = match self.tls {
+            SmtpTls::None => plain().await,
+            SmtpTls::Starttls | SmtpTls::Implicit => {
+                match self.builder.connect().await.map(|c| {
+                    let _ = c.stream.get_ref().0.set_nodelay(true);
+                    Relay::Tls(Box::new(c))
+                }) {
+                    Err(mail_send::Error::MissingStartTls) if !content => {
+                        debug!(
+                            "the relay offers no STARTTLS; a content-free notification goes in clear text"
+                        );
+                        plain().await
+                    }
+                    other => other,
+                }
+            }
         };
         result.map_err(|e| {
+            let no_tls = content && is_tls_failure(&e);
             let mut e = classify(e);
             // A refused login or a missing STARTTLS is a configuration problem the admin can
             // fix; keep the notification queued rather than failing it.
             e.permanent = false;
-            e.message = format!("connecting to the relay: {}", e.message);
+            e.no_tls = no_tls;
+            e.message = if no_tls {
+                format!(
+                    "no TLS to the relay ({}); a notification with content is never sent in \
+                     clear text",
+                    e.message
+                )
+            } else {
+                format!("connecting to the relay: {}", e.message)
+            };
             e
         })
     }
 
-    pub async fn deliver(&mut self, n: &Notification) -> Result<String, DeliveryError> {
+    pub async fn deliver(&mut self, n: &Notification) -> Result<Delivered, DeliveryError> {
+        let content = n.carries_content;
         let reused = match self.open.take() {
-            Some((relay, last)) if last.elapsed() < IDLE_CLOSE => Some(relay),
+            // A clear-text connection opened for content-free mail is no place for content.
+            Some((relay, last))
+                if last.elapsed() < IDLE_CLOSE
+                    && !(content && relay.is_plain() && self.tls != SmtpTls::None) =>
+            {
+                Some(relay)
+            }
             Some((relay, _)) => {
                 relay.quit().await;
                 None
@@ -114,7 +175,7 @@ impl SmtpTransport {
         let was_reused = reused.is_some();
         let mut relay = match reused {
             Some(r) => r,
-            None => self.connect().await?,
+            None => self.connect(content).await?,
         };
         let message = || {
             Message::new(
@@ -126,13 +187,17 @@ impl SmtpTransport {
         let mut result = relay.send(message()).await;
         if was_reused && result.as_ref().is_err_and(connection_lost) {
             debug!("reused relay connection was closed; reconnecting");
-            relay = self.connect().await?;
+            relay = self.connect(content).await?;
             result = relay.send(message()).await;
         }
         match result {
             Ok(reply) => {
+                let tls = Some(relay.protection());
                 self.open = Some((relay, Instant::now()));
-                Ok(wire_form(&reply))
+                Ok(Delivered {
+                    reply: wire_form(&reply),
+                    tls,
+                })
             }
             Err(e) => {
                 let lost = connection_lost(&e);
@@ -170,10 +235,23 @@ fn connection_lost(e: &mail_send::Error) -> bool {
     )
 }
 
+/// TLS could not be had: the relay does not offer it, refused it, or its certificate did
+/// not verify.
+fn is_tls_failure(e: &mail_send::Error) -> bool {
+    matches!(
+        e,
+        mail_send::Error::MissingStartTls
+            | mail_send::Error::Tls(_)
+            | mail_send::Error::InvalidTLSName
+            | mail_send::Error::UnexpectedReply(_)
+    )
+}
+
 fn classify(e: mail_send::Error) -> DeliveryError {
     match e {
         mail_send::Error::UnexpectedReply(r) => DeliveryError {
             permanent: r.code >= 500,
+            no_tls: false,
             message: wire_form(&r),
         },
         mail_send::Error::AuthenticationFailed(r) => {

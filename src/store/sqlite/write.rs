@@ -694,14 +694,23 @@ fn record_attempts(
     now: i64,
 ) -> Result<(), StoreError> {
     for (id, attempt) in attempts {
+        let (mut tls, mut as_secure) = (None, false);
         let (status, error, reply, next, sent_at) = match attempt {
-            Attempt::Sent { reply, at } => (
-                DeliveryStatus::Sent,
-                None,
-                Some(reply.as_str()),
-                *at,
-                Some(*at),
-            ),
+            Attempt::Sent {
+                reply,
+                at,
+                tls: protected,
+                as_secure: secure,
+            } => {
+                (tls, as_secure) = (protected.as_deref(), *secure);
+                (
+                    DeliveryStatus::Sent,
+                    None,
+                    Some(reply.as_str()),
+                    *at,
+                    Some(*at),
+                )
+            }
             Attempt::Deferred {
                 error,
                 next_attempt_at,
@@ -732,11 +741,23 @@ fn record_attempts(
             .prepare_cached(
                 "UPDATE outbox SET status = ?1, attempts = attempts + ?2, last_error = ?3,
                         relay_reply = COALESCE(?4, relay_reply), next_attempt_at = ?5,
-                        sent_at = COALESCE(?6, sent_at), claimed_by = NULL, claimed_until = NULL
+                        sent_at = COALESCE(?6, sent_at), claimed_by = NULL, claimed_until = NULL,
+                        tls = COALESCE(?8, tls),
+                        mode = CASE WHEN ?9 THEN 'secure' ELSE mode END
                  WHERE id = ?7 RETURNING thread_id",
             )?
             .query_row(
-                params![status.as_str(), counts, error, reply, next, sent_at, id.0],
+                params![
+                    status.as_str(),
+                    counts,
+                    error,
+                    reply,
+                    next,
+                    sent_at,
+                    id.0,
+                    tls,
+                    as_secure
+                ],
                 |r| r.get(0),
             )
             .optional()?;
@@ -744,7 +765,11 @@ fn record_attempts(
             conn,
             thread.map(ThreadId),
             &format!("notification.{}", status.as_str()),
-            serde_json::json!({"notification_id": id.to_string()}),
+            if as_secure {
+                serde_json::json!({"notification_id": id.to_string(), "sent_as": "secure"})
+            } else {
+                serde_json::json!({"notification_id": id.to_string()})
+            },
             now,
         )?;
     }
