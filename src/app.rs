@@ -149,10 +149,16 @@ pub fn pipeline(
         wake,
         auth,
     )
-    .with_boilerplate(vec![
-        settings.general.organization.clone(),
-        settings.outbound.convenience_notice.clone(),
-    ])
+    .with_boilerplate(
+        [
+            settings.general.organization.clone(),
+            settings.outbound.convenience_notice.clone(),
+            Identity::of(settings).recognition_sentence(),
+        ]
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect(),
+    )
 }
 
 /// The DKIM key, when one is configured.
@@ -236,6 +242,10 @@ impl App {
         crate::tls::install_default_provider();
         let keyring = Arc::new(load_or_create_keyring(&settings.keys.path)?);
         let templates = Templates::load(settings.outbound.templates_dir.as_deref())?;
+        templates.check(
+            !settings.general.recognition_phrase.is_empty(),
+            settings.outbound.secure_links,
+        )?;
         let transport = Transport::new(&settings.outbound, &settings.smtp.hostname)?;
         let store = Store::open(&settings.database.url, keyring.clone()).await?;
         let wake = Arc::new(Notify::new());

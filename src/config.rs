@@ -71,6 +71,9 @@ pub struct General {
     pub organization: String,
     /// Base of the links in notifications (`<public_url>/m/<token>`), without a trailing slash.
     pub public_url: String,
+    /// A phrase every notification (and the web view) shows, so recipients can tell the
+    /// practice's mail from phishing; empty: none.
+    pub recognition_phrase: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +157,9 @@ pub struct Outbound {
     pub templates_dir: Option<PathBuf>,
     /// The line in convenience notifications saying email is not end-to-end protected.
     pub convenience_notice: String,
+    /// Notifications carry a link to the message; `false` for practices that teach their
+    /// patients never to click links in mail ("sign in at the portal as usual").
+    pub secure_links: bool,
     /// The DKIM selector: the key is published at `<selector>._domainkey.<dkim domain>`.
     pub dkim_selector: Option<String>,
     /// The DKIM private key (PEM; Ed25519, or RSA of 2048 bits or more).
@@ -340,6 +346,7 @@ impl Settings {
                 data_dir,
                 organization: "Sealpost".into(),
                 public_url: "http://localhost:8080".into(),
+                recognition_phrase: String::new(),
             },
             database: Database { url: String::new() },
             keys: Keys {
@@ -398,6 +405,7 @@ impl Settings {
                     "This conversation continues by ordinary email for your convenience; \
                     email is not end-to-end protected."
                         .into(),
+                secure_links: true,
                 dkim_selector: None,
                 dkim_key: None,
                 dkim_domain: None,
@@ -553,6 +561,9 @@ impl Settings {
         match key {
             "general.data_dir" => self.general.data_dir = path(v)?,
             "general.organization" => self.general.organization = v.trim().to_owned(),
+            "general.recognition_phrase" => {
+                self.general.recognition_phrase = v.split_whitespace().collect::<Vec<_>>().join(" ")
+            }
             "general.public_url" => {
                 self.general.public_url = v.trim().trim_end_matches('/').to_owned()
             }
@@ -611,6 +622,7 @@ impl Settings {
                     Some(v.trim().to_ascii_lowercase()).filter(|s| !s.is_empty())
             }
             "outbound.dkim_key" => self.outbound.dkim_key = optional_path(v),
+            "outbound.secure_links" => self.outbound.secure_links = boolean(v)?,
             "outbound.tls_fallback_after" => self.outbound.tls_fallback_after = duration(v)?,
             "outbound.dkim_domain" => {
                 self.outbound.dkim_domain =
@@ -664,6 +676,19 @@ impl Settings {
         }
         if let Err(msg) = check_url(&self.general.public_url) {
             return fail("general.public_url", msg);
+        }
+        let phrase = &self.general.recognition_phrase;
+        if has_control(phrase) || crate::domain::text::has_hidden_characters(phrase) {
+            return fail(
+                "general.recognition_phrase",
+                "must be plain text (no control, format or direction characters)".into(),
+            );
+        }
+        if phrase.chars().count() > 100 {
+            return fail(
+                "general.recognition_phrase",
+                "must be at most 100 characters: a few words people remember".into(),
+            );
         }
         Ok(())
     }

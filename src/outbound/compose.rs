@@ -56,6 +56,9 @@ pub struct Composer {
     reply_domain: String,
     from: Mailbox,
     notice: String,
+    /// The recognition phrase sentence, text and HTML (both empty when there is none).
+    recognition: (String, String),
+    links: bool,
     /// Signs every notification when configured.
     dkim: Option<Arc<Dkim>>,
 }
@@ -73,6 +76,12 @@ pub struct Identity {
     pub from: Mailbox,
     /// The warning convenience notifications carry (`outbound.convenience_notice`).
     pub convenience_notice: String,
+    /// The phrase every notification shows so recipients can tell it from phishing
+    /// (`general.recognition_phrase`; empty: none).
+    pub recognition_phrase: String,
+    /// Notifications carry a link to the message (`outbound.secure_links`); without, they say
+    /// to sign in at the portal as usual.
+    pub links: bool,
 }
 
 impl Identity {
@@ -84,13 +93,41 @@ impl Identity {
             reply_domain: settings.smtp.reply_domain.clone(),
             from: settings.outbound.from.clone(),
             convenience_notice: settings.outbound.convenience_notice.clone(),
+            recognition_phrase: settings.general.recognition_phrase.clone(),
+            links: settings.outbound.secure_links,
         }
+    }
+
+    /// The sentence that shows the recognition phrase (empty when there is none).
+    pub fn recognition_sentence(&self) -> String {
+        if self.recognition_phrase.is_empty() {
+            return String::new();
+        }
+        format!(
+            "Our security phrase: {}. Every email from {} shows it; if it is missing or wrong, \
+             the email is not from us.",
+            self.recognition_phrase, self.organization
+        )
     }
 }
 
 impl Composer {
     pub fn new(identity: Identity, templates: Templates, keyring: Arc<Keyring>) -> Composer {
+        let sentence = identity.recognition_sentence();
+        let recognition_html = if sentence.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<p style=\"border-left: 3px solid #2a6; padding-left: 8px;\">Our security \
+                 phrase: <strong>{}</strong>. Every email from {} shows it; if it is missing \
+                 or wrong, the email is not from us.</p>",
+                escape_html(&identity.recognition_phrase),
+                escape_html(&identity.organization)
+            )
+        };
         Composer {
+            recognition: (sentence, recognition_html),
+            links: identity.links,
             templates,
             keyring,
             organization: identity.organization,
@@ -188,9 +225,28 @@ impl Composer {
         let link_token = LinkToken::issue(&self.keyring, d.thread_id, d.recipient.id, d.created_at);
         let mut values = Values::default();
         values.set("organization", &self.organization);
-        values.set(
-            "link",
-            &format!("{}/m/{}", self.public_url, link_token.as_str()),
+        let link = format!("{}/m/{}", self.public_url, link_token.as_str());
+        if self.links {
+            values.set("link", &link);
+            values.set_both(
+                "access",
+                &format!("Read it securely here: {link}"),
+                format!("<a href=\"{}\">Read it securely</a>", escape_html(&link)),
+            );
+        } else {
+            // Templates using {{link}} are refused at start in this case; the portal's address
+            // is shown as text, never as a link.
+            let access = format!(
+                "To read it, sign in at {} as you usually do. This email contains no link, \
+                 so that you never need to click one.",
+                self.public_url
+            );
+            values.set("access", &access);
+        }
+        values.set_both(
+            "recognition",
+            &self.recognition.0,
+            self.recognition.1.clone(),
         );
         values.set(
             "recipient_name",

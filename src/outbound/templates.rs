@@ -10,15 +10,32 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Placeholders a secure-mode template may use: nothing about the thread or its messages.
-pub const SECURE_PLACEHOLDERS: &[&str] = &["organization", "link", "recipient_name"];
+/// `access` is how to read the message (the link, or "sign in as usual" when
+/// `outbound.secure_links` is off); `recognition` the practice's recognition phrase.
+pub const SECURE_PLACEHOLDERS: &[&str] = &[
+    "organization",
+    "link",
+    "access",
+    "recognition",
+    "recipient_name",
+];
 
 /// Placeholders a notice template may use: like secure mode, plus the fixed reason sentence.
-pub const NOTICE_PLACEHOLDERS: &[&str] = &["organization", "link", "recipient_name", "reason"];
+pub const NOTICE_PLACEHOLDERS: &[&str] = &[
+    "organization",
+    "link",
+    "access",
+    "recognition",
+    "recipient_name",
+    "reason",
+];
 
 /// Placeholders a convenience-mode template may use.
 pub const CONVENIENCE_PLACEHOLDERS: &[&str] = &[
     "organization",
     "link",
+    "access",
+    "recognition",
     "recipient_name",
     "subject",
     "author",
@@ -44,6 +61,16 @@ pub enum TemplateError {
     },
     #[error("template {name}: '{{{{' without a closing '}}}}'")]
     Unclosed { name: String },
+    #[error(
+        "template {name} does not show the recognition phrase: add {{{{recognition}}}} \
+         (general.recognition_phrase is set, and every notification must carry it)"
+    )]
+    NoRecognition { name: String },
+    #[error(
+        "template {name} uses {{{{link}}}}, but outbound.secure_links = false promises \
+         notifications without links: use {{{{access}}}}"
+    )]
+    Link { name: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +113,13 @@ impl Template {
             pieces.push(Piece::Literal(rest.to_owned()));
         }
         Ok(Template { pieces })
+    }
+
+    /// Whether the template uses placeholder `name`.
+    pub fn uses(&self, name: &str) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Slot(s) if s == name))
     }
 
     /// Fills the placeholders from `values` (a missing value renders as nothing).
@@ -169,6 +203,42 @@ impl Templates {
             notice_text: t("notice.txt", NOTICE_PLACEHOLDERS)?,
             notice_html: t("notice.html", NOTICE_PLACEHOLDERS)?,
         })
+    }
+
+    /// The body templates (text and HTML of each kind), by file name.
+    fn bodies(&self) -> [(&'static str, &Template); 6] {
+        [
+            ("secure.txt", &self.secure_text),
+            ("secure.html", &self.secure_html),
+            ("convenience.txt", &self.convenience_text),
+            ("convenience.html", &self.convenience_html),
+            ("notice.txt", &self.notice_text),
+            ("notice.html", &self.notice_html),
+        ]
+    }
+
+    /// Checks the templates keep the promises the configuration makes: the recognition phrase
+    /// in every notification (`recognition`), and no link in any (`!links`).
+    pub fn check(&self, recognition: bool, links: bool) -> Result<(), TemplateError> {
+        for (name, t) in self.bodies() {
+            if recognition && !t.uses("recognition") {
+                return Err(TemplateError::NoRecognition { name: name.into() });
+            }
+            if !links && t.uses("link") {
+                return Err(TemplateError::Link { name: name.into() });
+            }
+        }
+        let subjects = [
+            ("secure.subject.txt", &self.secure_subject),
+            ("convenience.subject.txt", &self.convenience_subject),
+            ("notice.subject.txt", &self.notice_subject),
+        ];
+        if !links && let Some((name, _)) = subjects.iter().find(|(_, t)| t.uses("link")) {
+            return Err(TemplateError::Link {
+                name: (*name).into(),
+            });
+        }
+        Ok(())
     }
 }
 

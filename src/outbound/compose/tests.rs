@@ -2,18 +2,26 @@ use super::*;
 use crate::config::Settings;
 use crate::crypto::{LinkToken, ReplyToken};
 use crate::domain::{Address, MessageId, NotificationId, ParticipantId, Role, ThreadId, Via};
+use crate::outbound::templates::TemplateError;
 use crate::store::ParticipantView;
 use mail_parser::MessageParser;
 
 const NOW: i64 = 1_795_000_000;
 
 fn settings() -> Settings {
+    settings_with("", "")
+}
+
+/// Settings with extra lines in `[general]` and `[outbound]`.
+fn settings_with(general: &str, outbound: &str) -> Settings {
     Settings::from_sources(
         Some((
             std::path::Path::new("t.toml"),
-            "[general]\norganization = \"Lee Family Practice\"\npublic_url = \"https://portal.example.test\"\n\
-             [smtp]\nreply_domain = \"reply.example.test\"\n\
-             [outbound]\nfrom = \"Lee Family Practice <noreply@example.test>\"\n",
+            &format!(
+                "[general]\norganization = \"Lee Family Practice\"\npublic_url = \"https://portal.example.test\"\n{general}\
+                 [smtp]\nreply_domain = \"reply.example.test\"\n\
+                 [outbound]\nfrom = \"Lee Family Practice <noreply@example.test>\"\n{outbound}"
+            ),
         )),
         &Vec::new(),
     )
@@ -106,8 +114,9 @@ fn secure_notification_shape() {
     let text = m.body_text(0).unwrap();
     let link = text
         .lines()
-        .find(|l| l.starts_with("https://portal.example.test/m/"))
+        .find_map(|l| l.strip_prefix("Read it securely here: "))
         .expect("a link");
+    assert!(link.starts_with("https://portal.example.test/m/"), "{link}");
     let token = link.rsplit('/').next().unwrap();
     let t = LinkToken::verify(token, &ring, NOW, 30).unwrap();
     assert_eq!(t.claims.thread_id, ThreadId(0x1234));
@@ -234,4 +243,84 @@ fn message_ids_are_opaque_and_recognised() {
         let token = ReplyToken::issue(&ring, d.thread_id, d.recipient.id, d.created_at);
         assert!(!id.contains(token.as_str()));
     }
+}
+
+/// Every kind of notification, as the recipient sees it: (text, HTML).
+fn every_kind(c: &Composer) -> Vec<(String, String)> {
+    let convenience = DeliveryContent::Convenience {
+        subject: "Results".into(),
+        message: message(1, "All is well.", NOW),
+        history: vec![],
+    };
+    [
+        DeliveryContent::Secure,
+        DeliveryContent::Notice(NoticeReason::SecureThread),
+        convenience,
+    ]
+    .into_iter()
+    .map(|content| {
+        let n = compose(c, &delivery(content, vec![]));
+        let m = MessageParser::default().parse(&n.bytes).unwrap();
+        (
+            m.body_text(0).unwrap().into_owned(),
+            m.body_html(0).unwrap().into_owned(),
+        )
+    })
+    .collect()
+}
+
+/// The practice's recognition phrase is in every notification, text and HTML, escaped.
+#[test]
+fn every_notification_shows_the_recognition_phrase() {
+    let ring = Arc::new(Keyring::generate());
+    let s = settings_with("recognition_phrase = \"blue <heron> & tide\"\n", "");
+    let c = Composer::new(Identity::of(&s), Templates::load(None).unwrap(), ring);
+    for (text, html) in every_kind(&c) {
+        assert!(
+            text.contains("Our security phrase: blue <heron> & tide."),
+            "{text}"
+        );
+        assert!(
+            html.contains("<strong>blue &lt;heron&gt; &amp; tide</strong>"),
+            "{html}"
+        );
+    }
+    // Without a phrase, nothing is said about one.
+    for (text, _) in every_kind(&composer(&Arc::new(Keyring::generate()))) {
+        assert!(!text.contains("security phrase"), "{text}");
+    }
+}
+
+/// `outbound.secure_links = false`: no notification carries a link or a link token; they say
+/// where to sign in instead.
+#[test]
+fn without_secure_links_no_notification_has_a_link() {
+    let ring = Arc::new(Keyring::generate());
+    let s = settings_with("", "secure_links = false\n");
+    let c = Composer::new(Identity::of(&s), Templates::load(None).unwrap(), ring);
+    for (text, html) in every_kind(&c) {
+        assert!(!text.contains("/m/") && !html.contains("/m/"), "{text}");
+        assert!(!html.contains("<a "), "{html}");
+        assert!(
+            text.contains("sign in at https://portal.example.test as you usually do"),
+            "{text}"
+        );
+    }
+}
+
+/// Templates that would break those promises are refused when the daemon starts.
+#[test]
+fn templates_must_keep_the_promises() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secure.txt"), "Hello, read {{link}}\n").unwrap();
+    let t = Templates::load(Some(dir.path())).unwrap();
+    assert!(matches!(
+        t.check(false, false),
+        Err(TemplateError::Link { .. })
+    ));
+    assert!(matches!(
+        t.check(true, true),
+        Err(TemplateError::NoRecognition { .. })
+    ));
+    Templates::load(None).unwrap().check(true, false).unwrap();
 }
