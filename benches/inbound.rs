@@ -87,6 +87,7 @@ fn main() {
     let ring = Arc::new(Keyring::load(&sb.keyring_path()).unwrap());
     let url = format!("sqlite://{}", sb.data_dir().join("sealpost.db").display());
     let store = runtime.block_on(Store::open(&url, ring.clone())).unwrap();
+    sb.consent("jane@example.test");
     let posted = runtime
         .block_on(store.create_thread(NewThread {
             subject: "Lab results".into(),

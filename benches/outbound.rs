@@ -14,8 +14,9 @@ use common::harness::{Daemon, Sandbox};
 use common::{Sink, count_arg, free_port, timed, tool};
 use sealpost::crypto::Keyring;
 use sealpost::domain::DeliveryStatus;
+use sealpost::domain::consent::CONVENIENCE_WARNING;
 use sealpost::domain::{Address, Mode, Role, Via};
-use sealpost::store::{NewParticipant, NewThread, Store};
+use sealpost::store::{Consent, NewParticipant, NewThread, Store};
 
 fn main() {
     let n = count_arg(2000);
@@ -57,6 +58,17 @@ fn main() {
     runtime.block_on(async {
         for t in 0..n.div_ceil(per_thread) {
             let recipients = per_thread.min(n - t * per_thread);
+            for r in 0..recipients {
+                store
+                    .set_consent(Consent {
+                        address: Address::parse(&format!("patient{t}-{r}@example.test")).unwrap(),
+                        convenience: true,
+                        text: CONVENIENCE_WARNING.into(),
+                        by: "bench".into(),
+                    })
+                    .await
+                    .unwrap();
+            }
             store
                 .create_thread(NewThread {
                     subject: format!("Appointment {t}"),

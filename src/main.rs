@@ -19,13 +19,14 @@ use sealpost::clock;
 use sealpost::config::{self, ConfigError, Settings};
 use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
+use sealpost::domain::consent::CONVENIENCE_WARNING;
 use sealpost::domain::{Address, Mailbox, Mode, Role, ThreadId, Via};
 use sealpost::domain::{DeliveryStatus, HeldStatus};
 use sealpost::inbound::auth::Checker;
 use sealpost::inbound::pipeline::{Envelope, Outcome};
 use sealpost::logging::{self, LogFormat};
 use sealpost::outbound::dkim;
-use sealpost::store::{HeldSummary, NewParticipant, NewThread, Store, StoreError};
+use sealpost::store::{Consent, HeldSummary, NewParticipant, NewThread, Store, StoreError};
 
 /// Email gateway for secure message threads.
 #[derive(Parser)]
@@ -77,6 +78,9 @@ enum Command {
     /// Examine reply tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The people the practice writes to: consent to convenience mode.
+    #[command(subcommand)]
+    Person(PersonCommand),
     /// Print the reply text of an email: what the person wrote, without quoted history,
     /// reply headers or signature.
     ReplyText {
@@ -201,6 +205,31 @@ struct BodyArg {
 }
 
 #[derive(Subcommand)]
+enum PersonCommand {
+    /// Record whether a person agreed to convenience mode (message content by ordinary email).
+    /// Without it they get secure notifications, in every thread.
+    Consent {
+        /// The person's email address.
+        address: String,
+        /// yes: they were shown the warning that email is not fully protected, and agreed;
+        /// no: they declined or withdrew.
+        #[arg(long, value_name = "yes|no")]
+        convenience: String,
+        /// The text they were shown (default: Sealpost's standard warning).
+        #[arg(long, value_name = "TEXT")]
+        text: Option<String>,
+        /// Who recorded it, for the audit trail (default: $SUDO_USER, else $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
+    /// Print what the directory knows of a person.
+    Show {
+        /// The person's email address.
+        address: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Verify a token (or a `reply+TOKEN@domain` address) and print what it says.
     Inspect {
@@ -287,6 +316,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(inspect(&settings, &token_or_address))?
         }
         Command::Held(cmd) => runtime.block_on(held(&settings, cmd))?,
+        Command::Person(cmd) => runtime.block_on(person(&settings, cmd))?,
     }
     Ok(())
 }
@@ -320,6 +350,59 @@ fn keygen(settings: &Settings, rotate: bool) -> anyhow::Result<()> {
         "path": path.display().to_string(),
         "current_key_id": keyring.current_id(),
         "keys": keyring.key_ids().iter().map(|(id, at)| json!({"key_id": id, "created_at": clock::rfc3339(*at)})).collect::<Vec<_>>(),
+    }))
+}
+
+async fn person(settings: &Settings, cmd: PersonCommand) -> anyhow::Result<()> {
+    let store = app::open_store(settings).await?;
+    let result = person_command(&store, cmd).await;
+    store.close().await;
+    result
+}
+
+async fn person_command(store: &Store, cmd: PersonCommand) -> anyhow::Result<()> {
+    let parse = |a: &str| Address::parse(a).map_err(|e| anyhow::anyhow!("{a}: {e}"));
+    let address = match cmd {
+        PersonCommand::Consent {
+            address,
+            convenience,
+            text,
+            by,
+        } => {
+            let convenience = match convenience.to_ascii_lowercase().as_str() {
+                "yes" | "true" => true,
+                "no" | "false" => false,
+                other => bail!("--convenience {other}: expected yes or no"),
+            };
+            let text = text.unwrap_or_else(|| CONVENIENCE_WARNING.to_owned());
+            if text.trim().is_empty() || sealpost::domain::text::has_hidden_characters(&text) {
+                bail!("--text: expected the plain text the person was shown");
+            }
+            let address = parse(&address)?;
+            store
+                .set_consent(Consent {
+                    address: address.clone(),
+                    convenience,
+                    text,
+                    by: format!("cli:{}", decided_by(by)?),
+                })
+                .await?;
+            address
+        }
+        PersonCommand::Show { address } => parse(&address)?,
+    };
+    let Some(p) = store.person(&address).await? else {
+        bail!("{address} is not in the directory (no choice about convenience mode recorded)");
+    };
+    print_json(json!({
+        "person_id": p.id.to_string(),
+        "address": p.address.as_str(),
+        "convenience": p.convenience.map(|c| if c { "yes" } else { "no" }),
+        "convenience_at": p.convenience_at.map(clock::rfc3339),
+        "convenience_text": p.convenience_text,
+        "convenience_by": p.convenience_by,
+        "created_at": clock::rfc3339(p.created_at),
+        "updated_at": clock::rfc3339(p.updated_at),
     }))
 }
 

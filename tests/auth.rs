@@ -121,6 +121,7 @@ impl World {
     /// A convenience thread with `jane@domain`; returns the thread and Jane's notification.
     fn thread_with(&self, domain: &str) -> (String, Vec<u8>) {
         let jane = format!("jane@{domain}");
+        self.sb.consent(&jane);
         let out = self
             .sb
             .run_with_stdin(

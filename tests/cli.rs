@@ -354,3 +354,144 @@ fn help_on_every_command() {
         );
     }
 }
+
+/// Convenience mode reaches only the recipients who consented; the others in the same thread
+/// get secure notifications, and withdrawing consent turns what is still queued secure.
+#[test]
+fn consent_decides_who_gets_content() {
+    let sb = Sandbox::with_keyring("");
+    let none = sb.run(&["person", "show", "tom@example.test"]);
+    assert_fails(none, "not in the directory");
+    assert_fails(
+        sb.run(&[
+            "person",
+            "consent",
+            "tom@example.test",
+            "--convenience",
+            "maybe",
+        ]),
+        "--convenience maybe: expected yes or no",
+    );
+    let jane = sb
+        .run(&[
+            "person",
+            "consent",
+            "Jane@Example.TEST",
+            "--convenience",
+            "yes",
+            "--by",
+            "reception",
+        ])
+        .ok()
+        .json();
+    assert_eq!(jane["address"], "jane@example.test");
+    assert_eq!(jane["convenience"], "yes");
+    assert_eq!(jane["convenience_by"], "cli:reception");
+    assert!(
+        jane["convenience_text"]
+            .as_str()
+            .unwrap()
+            .contains("not fully protected"),
+        "the standard warning is recorded: {jane}"
+    );
+    assert!(jane["convenience_at"].as_str().unwrap().ends_with('Z'));
+
+    let thread = sb
+        .run_with_stdin(
+            &[
+                "thread",
+                "new",
+                "--from",
+                "lee@clinic.example.test",
+                "--to",
+                "jane@example.test",
+                "--to",
+                "tom@example.test",
+                "--subject",
+                "Lab results",
+                "--mode",
+                "convenience",
+            ],
+            "Your results are in.",
+        )
+        .ok()
+        .json()["thread_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let modes = |sb: &Sandbox| -> Vec<(String, String, String)> {
+        let mut rows: Vec<_> = sb
+            .run(&["outbox", "list", "--thread", &thread])
+            .ok()
+            .json_lines()
+            .iter()
+            .map(|r| {
+                (
+                    r["recipient"].as_str().unwrap().to_owned(),
+                    r["mode"].as_str().unwrap().to_owned(),
+                    r["created_at"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let first = modes(&sb);
+    let pairs: Vec<(&str, &str)> = first
+        .iter()
+        .map(|(r, m, _)| (r.as_str(), m.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("jane@example.test", "convenience"),
+            ("tom@example.test", "secure")
+        ],
+        "Tom never consented"
+    );
+
+    // Tom agrees: the next message reaches him with content.
+    sb.run(&[
+        "person",
+        "consent",
+        "tom@example.test",
+        "--convenience",
+        "yes",
+        "--text",
+        "Told on the phone that email is not fully protected.",
+        "--by",
+        "reception",
+    ])
+    .ok();
+    sb.post(&thread, "lee@clinic.example.test", "One more thing.")
+        .ok();
+    let rows = modes(&sb);
+    let toms: Vec<&str> = rows
+        .iter()
+        .filter(|(r, _, _)| r == "tom@example.test")
+        .map(|(_, m, _)| m.as_str())
+        .collect();
+    assert!(toms.contains(&"convenience"), "{rows:?}");
+
+    // Jane withdraws: her notifications still in the queue (no daemon runs) go secure.
+    let jane = sb
+        .run(&[
+            "person",
+            "consent",
+            "jane@example.test",
+            "--convenience",
+            "no",
+            "--by",
+            "jane-by-phone",
+        ])
+        .ok()
+        .json();
+    assert_eq!(jane["convenience"], "no");
+    let rows = modes(&sb);
+    assert!(
+        rows.iter()
+            .filter(|(r, _, _)| r == "jane@example.test")
+            .all(|(_, m, _)| m == "secure"),
+        "{rows:?}"
+    );
+}

@@ -243,6 +243,34 @@ fn delivery_status_notification_updates_the_notification() {
         row["last_error"].as_str().unwrap().contains("5.1.1"),
         "{row}"
     );
+    // The bounced notification carried content: Jane goes back to secure notifications, and
+    // Dr Lee is told (content-free).
+    let jane = sb.run(&["person", "show", JANE]).ok().json();
+    assert_eq!(jane["convenience"], "no", "{jane}");
+    assert_eq!(jane["convenience_by"], "bounce", "{jane}");
+    let rows = wait_outbox(&sb, Duration::from_secs(30), |rows| {
+        rows.iter().any(|r| {
+            r["recipient"] == "lee@clinic.example.test" && r["kind"] == "notice-made-secure"
+        })
+    });
+    let notice = rows
+        .iter()
+        .find(|r| r["recipient"] == "lee@clinic.example.test" && r["kind"] == "notice-made-secure")
+        .unwrap();
+    let spooled = sb
+        .data_dir()
+        .join("spool")
+        .join(format!("{}.eml", notice["id"].as_str().unwrap()));
+    let spooled = wait_for(Duration::from_secs(30), || std::fs::read(&spooled).ok()).unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&spooled)
+        .unwrap();
+    let text = parsed.body_text(0).unwrap();
+    assert!(text.contains("secure notifications only"), "{text}");
+    assert!(
+        !String::from_utf8_lossy(&spooled).contains("All values are normal"),
+        "a notice carries no content"
+    );
     // A bounce address that was not handed out is refused.
     let forged = bounce.replace(&id, "0000000000000001");
     let out = smtp_send(sb.smtp_port, "<>", &[&forged], dsn.as_bytes(), None);

@@ -58,6 +58,10 @@ define_id!(
     /// One notification in the outbox.
     NotificationId
 );
+define_id!(
+    /// One person in the practice's directory.
+    PersonId
+);
 
 /// The text given is not an id of the form Sealpost prints.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -107,6 +107,9 @@ vocabulary!(
         ThreadClosed => "notice-closed",
         /// Nothing new was written.
         EmptyReply => "notice-empty",
+        /// To staff: a recipient's convenience notification bounced or was reported as spam,
+        /// so they get secure notifications from now on.
+        RecipientMadeSecure => "notice-made-secure",
     }
 );
 

@@ -1,13 +1,14 @@
 //! Threads, participants, messages and modes: plain types and rules, no I/O.
 
 pub mod address;
+pub mod consent;
 pub mod ids;
 pub mod kinds;
 pub mod mail;
 pub mod text;
 
 pub use address::{Address, AddressError, Mailbox};
-pub use ids::{MessageId, NotificationId, ParticipantId, ThreadId};
+pub use ids::{MessageId, NotificationId, ParticipantId, PersonId, ThreadId};
 pub use kinds::{
     AuthPolicy, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, Mode, NoticeReason, Role,
     Via,

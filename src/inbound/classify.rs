@@ -32,6 +32,9 @@ pub struct Dsn {
     pub diagnostic: Option<String>,
     /// The Message-ID of the message it is about, when the report includes its headers.
     pub original_message_id: Option<String>,
+    /// A spam complaint: an ARF feedback report (RFC 5965) from the recipient's provider,
+    /// with its Feedback-Type (`abuse`, `fraud`, …).
+    pub complaint: Option<String>,
 }
 
 impl Dsn {
@@ -119,6 +122,26 @@ fn delivery_report(m: &Message<'_>) -> Option<Dsn> {
                     _ => String::new(),
                 };
                 read_status_fields(&text, &mut dsn);
+            }
+            ("message", "feedback-report") => {
+                let text = match &part.body {
+                    PartType::Text(t) => t.to_string(),
+                    PartType::Binary(b) | PartType::InlineBinary(b) => {
+                        String::from_utf8_lossy(b).into_owned()
+                    }
+                    _ => String::new(),
+                };
+                let kind = text
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.trim()
+                            .eq_ignore_ascii_case("feedback-type")
+                            .then(|| value.trim().to_ascii_lowercase())
+                    })
+                    .filter(|v| !v.is_empty() && v.len() <= 40)
+                    .unwrap_or_else(|| "abuse".to_owned());
+                dsn.complaint = Some(kind);
             }
             ("message", "rfc822") | ("message", "global") => {
                 if let PartType::Message(inner) = &part.body {

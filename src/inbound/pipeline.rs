@@ -874,7 +874,9 @@ impl Pipeline {
         // linked by a Message-ID alone gets none (it proves nothing about who wrote it).
         let participant = target.participant.id;
         let notice_to = |why| (link == Link::Token).then_some((participant, why));
-        if target.mode == Mode::Secure {
+        // A recipient who has not consented to convenience mode (or withdrew it) is in a
+        // secure thread as far as email goes.
+        if target.mode == Mode::Secure || !target.by_email {
             let notice = notice_to(NoticeReason::SecureThread);
             return self
                 .settle(
@@ -1195,6 +1197,10 @@ impl Pipeline {
         let thread = self.store.notification_thread(notification).await?;
         let mut item = self.ledger(envelope, id, thread, header_id);
         let detail = match (&dsn.status, &dsn.diagnostic) {
+            _ if dsn.complaint.is_some() => format!(
+                "complaint ({}) from the recipient's mail provider",
+                dsn.complaint.as_deref().unwrap_or("abuse")
+            ),
             (Some(s), Some(d)) => format!("{s} {d}"),
             (Some(s), None) => s.clone(),
             (None, Some(d)) => d.clone(),
@@ -1204,6 +1210,7 @@ impl Pipeline {
             notification,
             failed: dsn.is_failure() || dsn.action.is_empty(),
             verified: verified.is_some(),
+            complaint: dsn.complaint.is_some(),
             detail: detail
                 .chars()
                 .filter(|c| !c.is_control())

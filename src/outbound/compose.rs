@@ -347,6 +347,9 @@ fn notice_text(reason: NoticeReason) -> &'static str {
         NoticeReason::ThreadClosed => {
             "This conversation has been closed, so your email reply was not added to it. Please use the secure link below if you need to get in touch."
         }
+        NoticeReason::RecipientMadeSecure => {
+            "A notification with message content to one of the recipients of this conversation bounced or was reported as unwanted, so they now receive secure notifications only. Please check their email address, and ask them before turning convenience mode back on for them."
+        }
         NoticeReason::EmptyReply => {
             "We could not find any new text in your email reply, so nothing was added to the conversation. Please write your answer above the quoted message and send it again."
         }

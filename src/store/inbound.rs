@@ -24,6 +24,7 @@ impl TargetRow {
                 role: parse("role", &self.role)?,
                 revoked: self.revoked_at.is_some(),
             },
+            by_email: self.role == "staff" || self.convenience.as_deref() == Some("yes"),
         })
     }
 }

@@ -17,6 +17,7 @@ mod inbound;
 mod migration_tests;
 mod model;
 mod outbox;
+mod people;
 mod rows;
 pub(crate) mod sealing;
 mod sqlite;
@@ -37,9 +38,10 @@ use sqlite::writer::Writer;
 
 pub use error::{ErrorClass, StoreError};
 pub use model::{
-    Attempt, Committed, Delivery, DeliveryContent, HeldEnvelope, HeldMessage, HeldSummary, Inbound,
-    InboundAction, MessageView, NewParticipant, NewThread, NotificationRecord, ParticipantRef,
-    ParticipantView, Posted, Release, ThreadSummary, ThreadView, TokenTarget,
+    Attempt, Committed, Consent, Delivery, DeliveryContent, HeldEnvelope, HeldMessage, HeldSummary,
+    Inbound, InboundAction, MessageView, NewParticipant, NewThread, NotificationRecord,
+    ParticipantRef, ParticipantView, PersonView, Posted, Release, ThreadSummary, ThreadView,
+    TokenTarget,
 };
 pub use sealing::{SealedHeld, SealedMessage, SealedRaw, Sealer};
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::sealing::{SealedHeld, SealedMessage, SealedRaw};
 use crate::domain::{
     Address, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, MessageId, Mode, NoticeReason,
-    NotificationId, ParticipantId, Role, ThreadId, Via,
+    NotificationId, ParticipantId, PersonId, Role, ThreadId, Via,
 };
 
 /// A person to add to a new thread.
@@ -161,6 +161,33 @@ pub enum Attempt {
     Cancelled { at: i64 },
 }
 
+/// A person's choice about convenience mode (content by email), as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub address: Address,
+    /// Agreed to receive message content by ordinary email.
+    pub convenience: bool,
+    /// What they were shown when they chose.
+    pub text: String,
+    /// How it was recorded: `cli:NAME`, `web`, `api`; `bounce` or `complaint` when Sealpost
+    /// withdrew it.
+    pub by: String,
+}
+
+/// A person in the directory, as far as it goes yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonView {
+    pub id: PersonId,
+    pub address: Address,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// `None` when never asked.
+    pub convenience: Option<bool>,
+    pub convenience_at: Option<i64>,
+    pub convenience_text: Option<String>,
+    pub convenience_by: Option<String>,
+}
+
 /// Where a verified reply token points.
 #[derive(Debug, Clone)]
 pub struct TokenTarget {
@@ -168,6 +195,9 @@ pub struct TokenTarget {
     pub mode: Mode,
     pub closed: bool,
     pub participant: ParticipantRef,
+    /// The participant may write by email in a convenience thread: staff, or a recipient who
+    /// consented to convenience mode.
+    pub by_email: bool,
 }
 
 /// A participant as the inbound side needs it: who, not what they are called (display names
@@ -209,6 +239,8 @@ pub enum InboundAction {
         notification: NotificationId,
         failed: bool,
         verified: bool,
+        /// A spam complaint (an ARF feedback report), not a bounce.
+        complaint: bool,
         detail: String,
     },
 }

@@ -93,9 +93,23 @@ pub(crate) struct OutboxRow {
     pub tls: Option<String>,
 }
 
+#[derive(FromRow)]
+pub(crate) struct PersonRow {
+    pub id: i64,
+    pub address: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub convenience: Option<String>,
+    pub convenience_at: Option<i64>,
+    pub convenience_text: Option<String>,
+    pub convenience_by: Option<String>,
+}
+
 /// Where a token (or a notification) points: the participant and their thread's state.
 #[derive(FromRow)]
 pub(crate) struct TargetRow {
+    /// The person's convenience consent (`yes`/`no`), when they have a directory entry.
+    pub convenience: Option<String>,
     pub id: i64,
     pub address: String,
     pub role: String,

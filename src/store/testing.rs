@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{NewParticipant, NewThread, Posted, Store};
+use super::{Consent, NewParticipant, NewThread, Posted, Store};
 use crate::crypto::Keyring;
 use crate::domain::{Address, Mode, ParticipantId, Role, ThreadId, Via};
 
@@ -29,8 +29,18 @@ pub(crate) async fn open() -> TestStore {
     }
 }
 
-/// Opens a convenience thread from Lee to Jane with `body` as its first message.
+/// Opens a convenience thread from Lee to Jane with `body` as its first message; Jane has
+/// consented to convenience mode.
 pub(crate) async fn clinic_thread(store: &Store, body: &str) -> Posted {
+    store
+        .set_consent(Consent {
+            address: Address::parse(JANE).unwrap(),
+            convenience: true,
+            text: "Email is not fully protected.".into(),
+            by: "test".into(),
+        })
+        .await
+        .unwrap();
     let person = |address: &str, role| NewParticipant {
         address: Address::parse(address).unwrap(),
         display_name: None,

@@ -141,13 +141,31 @@ impl Sandbox {
         child.wait_with_output().expect("wait for sealpost").into()
     }
 
-    /// Opens a thread through the CLI and returns its id.
     /// `thread post THREAD --from FROM` with `body` on standard input.
     pub fn post(&self, thread: &str, from: &str, body: &str) -> Run {
         self.run_with_stdin(&["thread", "post", thread, "--from", from], body)
     }
 
+    /// Records that `address` agreed to convenience mode (`person consent`).
+    pub fn consent(&self, address: &str) {
+        self.run(&[
+            "person",
+            "consent",
+            address,
+            "--convenience",
+            "yes",
+            "--by",
+            "test",
+        ])
+        .ok();
+    }
+
+    /// Opens a thread from Dr Lee to Jane (who consented to convenience mode, when `mode` is
+    /// convenience) and returns its id.
     pub fn new_thread(&self, mode: &str, subject: &str, body: &str) -> String {
+        if mode == "convenience" {
+            self.consent("jane@example.test");
+        }
         let out = self
             .run_with_stdin(
                 &[

@@ -295,7 +295,10 @@ async fn only_a_verified_delivery_report_changes_a_status() {
         store
             .list_notifications(None, Some(w.thread))
             .await
-            .unwrap()[0]
+            .unwrap()
+            .into_iter()
+            .find(|n| n.id == w.notification)
+            .unwrap()
             .status
     };
     let postmaster = "postmaster@reply.example.test";
@@ -323,11 +326,73 @@ async fn only_a_verified_delivery_report_changes_a_status() {
         .await
         .unwrap();
     assert_eq!(status().await, DeliveryStatus::Sent);
+    let jane = Address::parse("jane@example.test").unwrap();
+    assert_eq!(
+        store.person(&jane).await.unwrap().unwrap().convenience,
+        Some(true)
+    );
     w.pipeline
         .process(&envelope("", &[&bounce]), dsn(&bounce))
         .await
         .unwrap();
     assert_eq!(status().await, DeliveryStatus::Bounced);
+    // A hard bounce of a convenience notification: Jane gets no more content by email, and
+    // the thread's staff are told.
+    let person = store.person(&jane).await.unwrap().unwrap();
+    assert_eq!(person.convenience, Some(false));
+    assert_eq!(person.convenience_by.as_deref(), Some("bounce"));
+    let notices: Vec<_> = store
+        .list_notifications(None, Some(w.thread))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.kind == "notice-made-secure")
+        .collect();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].recipient, "lee@clinic.test");
+}
+
+/// A complaint (an ARF feedback report) about a convenience notification, to its bounce
+/// address, withdraws the recipient's consent like a hard bounce; Jane's next notification in
+/// the thread is a secure one.
+#[tokio::test]
+async fn a_spam_complaint_makes_the_recipient_secure() {
+    let w = world().await;
+    let store = &w.fixture.store;
+    let bounce = bounce_address(&w.fixture.keyring, w.notification.0, DOMAIN);
+    let arf = format!(
+        "From: fbl@provider.test\r\nTo: {bounce}\r\nSubject: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"F\"\r\n\r\n--F\r\nContent-Type: text/plain\r\n\r\nA user reported this as spam.\r\n--F\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: FBL/1.0\r\nVersion: 1\r\n--F\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{}>\r\n--F--\r\n",
+        w.notification_id
+    );
+    let outcome = w
+        .pipeline
+        .process(&envelope("", &[&bounce]), arf.into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::DeliveryStatus {
+            notification: w.notification
+        }
+    );
+    let jane = Address::parse("jane@example.test").unwrap();
+    let person = store.person(&jane).await.unwrap().unwrap();
+    assert_eq!(person.convenience, Some(false));
+    assert_eq!(person.convenience_by.as_deref(), Some("complaint"));
+    // Lee posts again: Jane's notification is secure, though the thread is in convenience mode.
+    let lee = Address::parse("lee@clinic.test").unwrap();
+    store
+        .post_message(w.thread, &lee, "Please confirm your address.", Via::Cli)
+        .await
+        .unwrap();
+    let latest = store
+        .list_notifications(None, Some(w.thread))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.recipient == "jane@example.test" && n.kind == "message")
+        .unwrap();
+    assert_eq!(latest.mode, Mode::Secure);
 }
 
 /// Regression: a rejected message with a valid token kept its whole raw copy. Only filed
@@ -662,4 +727,31 @@ async fn the_verdict_is_recorded_and_an_authenticated_reference_is_filed() {
     }
     // Staff posts carry no verdict.
     assert_eq!(view.messages[0].auth, None);
+}
+
+/// A recipient who withdrew consent is in a secure thread as far as email goes: their reply is
+/// not filed, and they are told (content-free) to answer through the secure link.
+#[tokio::test]
+async fn a_reply_without_consent_is_not_filed() {
+    let w = world().await;
+    w.fixture
+        .store
+        .set_consent(crate::store::Consent {
+            address: Address::parse("jane@example.test").unwrap(),
+            convenience: false,
+            text: "Email is not fully protected.".into(),
+            by: "cli:staff".into(),
+        })
+        .await
+        .unwrap();
+    let env = envelope("jane@example.test", &[&w.reply_to]);
+    let raw = message("", &w.reply_to, "no-consent@x", "Here is my answer.");
+    let outcome = w.pipeline.process(&env, raw).await.unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Rejected {
+            reason: "secure-thread"
+        }
+    );
+    assert_eq!(bodies(&w).await.len(), 1);
 }

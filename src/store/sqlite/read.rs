@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, FromRow, Sqlite, SqliteConnection, SqlitePool};
 
-use crate::domain::{DeliveryStatus, HeldStatus, NotificationId, ParticipantId, ThreadId};
+use crate::domain::{Address, DeliveryStatus, HeldStatus, NotificationId, ParticipantId, ThreadId};
 use crate::store::StoreError;
 use crate::store::rows::{
-    HeldRow, MessageRow, OutboxRow, ParticipantRow, TargetRow, ThreadCountsRow, ThreadRow,
+    HeldRow, MessageRow, OutboxRow, ParticipantRow, PersonRow, TargetRow, ThreadCountsRow,
+    ThreadRow,
 };
 
 const PARTICIPANT_COLUMNS: &str = "id, thread_id, address, display_name_sealed, role, revoked_at";
@@ -120,7 +121,8 @@ pub(crate) async fn target(
     participant: ParticipantId,
 ) -> Result<Option<TargetRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT p.id, p.address, p.role, p.revoked_at, p.thread_id, t.mode, t.status
+        "SELECT p.id, p.address, p.role, p.revoked_at, p.thread_id, t.mode, t.status,
+                (SELECT convenience FROM people WHERE address = p.address) AS convenience
          FROM participants p JOIN threads t ON t.id = p.thread_id
          WHERE p.id = $1 AND p.thread_id = $2",
     )
@@ -380,6 +382,17 @@ pub(crate) async fn notifications(
     .bind(thread.map(|t| t.0))
     .fetch_all(pool)
     .await?)
+}
+
+/// A person's directory entry, by address.
+pub(crate) async fn person(
+    pool: &SqlitePool,
+    address: &Address,
+) -> Result<Option<PersonRow>, StoreError> {
+    Ok(sqlx::query_as("SELECT * FROM people WHERE address = $1")
+        .bind(address.as_str())
+        .fetch_optional(pool)
+        .await?)
 }
 
 pub(crate) async fn held_list(

@@ -8,12 +8,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::{
     Address, DeliveryStatus, LedgerOutcome, Mode, NoticeReason, NotificationId, ParticipantId,
-    ThreadId,
+    PersonId, ThreadId,
 };
 use crate::store::sealing::{SealedPost, SealedThread};
 use crate::store::{
-    Attempt, Committed, Inbound, InboundAction, Posted, Release, SealedHeld, SealedMessage,
-    StoreError,
+    Attempt, Committed, Consent, Inbound, InboundAction, Posted, Release, SealedHeld,
+    SealedMessage, StoreError,
 };
 
 /// A write, as the writer thread runs it.
@@ -39,6 +39,7 @@ pub(crate) enum Op {
         id: i64,
         by: String,
     },
+    SetConsent(Consent),
     /// Moves display names written in clear before schema version 3 into their sealed column.
     SealNames(Vec<(ParticipantId, Vec<u8>)>),
     /// Re-normalised participant addresses (schema version 3).
@@ -63,6 +64,7 @@ impl Op {
             Op::FixMessageIds(_) => "fix-message-ids",
             Op::RecordAttempts(_) => "record-attempts",
             Op::RejectHeld { .. } => "reject-held",
+            Op::SetConsent(_) => "set-consent",
             Op::SealNames(_) => "seal-names",
             Op::SetAddresses(_) => "set-addresses",
             #[cfg(test)]
@@ -106,6 +108,7 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
         Op::FixMessageIds(c) => fix_message_ids(conn, c).map(Done::MessageIds),
         Op::RecordAttempts(a) => record_attempts(conn, a, now).map(|_| Done::Nothing),
         Op::RejectHeld { id, by } => reject_held(conn, *id, by, now).map(|_| Done::Nothing),
+        Op::SetConsent(c) => set_consent(conn, c, now).map(|_| Done::Nothing),
         Op::SealNames(names) => {
             for (id, sealed) in names {
                 conn.prepare_cached(
@@ -229,17 +232,22 @@ fn insert_message(
     ])?;
     conn.prepare_cached("UPDATE threads SET last_activity_at = ?1 WHERE id = ?2")?
         .execute(params![now, thread.0])?;
-    let recipients: Vec<(i64, String)> = conn
+    // Content goes by email only to staff and to recipients who consented to it.
+    let recipients: Vec<(i64, String, bool)> = conn
         .prepare_cached(
-            "SELECT id, address FROM participants
-             WHERE thread_id = ?1 AND id <> ?2 AND revoked_at IS NULL ORDER BY address",
+            "SELECT p.id, p.address,
+                    p.role = 'staff' OR EXISTS (SELECT 1 FROM people pe
+                        WHERE pe.address = p.address AND pe.convenience = 'yes')
+             FROM participants p
+             WHERE p.thread_id = ?1 AND p.id <> ?2 AND p.revoked_at IS NULL ORDER BY p.address",
         )?
         .query_map(params![thread.0, message.author.0], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<Result<_, _>>()?;
     let mut notifications = Vec::with_capacity(recipients.len());
-    for (participant, address) in recipients {
+    for (participant, address, may_have_content) in recipients {
+        let mode = if may_have_content { mode } else { Mode::Secure };
         let n = NotificationId::random();
         conn.prepare_cached(
             "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
@@ -364,6 +372,7 @@ fn inbound(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Sto
             notification,
             failed,
             verified,
+            complaint,
             detail,
         } => {
             // Only a report that reached the notification's own bounce address with a null
@@ -374,6 +383,7 @@ fn inbound(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Sto
                      WHERE id = ?2 AND status IN ('sent', 'queued', 'deferred')",
                 )?
                 .execute(params![detail, notification.0])?;
+                revert_to_secure(conn, *notification, *complaint, now)?;
             }
             ledger(
                 conn,
@@ -532,7 +542,122 @@ fn file(
     Ok(Committed::Filed(posted))
 }
 
-/// Queues a content-free notice to a verified participant, at most one a day each. Returns
+/// After a hard bounce or a complaint about a convenience notification: its recipient no
+/// longer gets content by email (their consent is withdrawn, by "bounce" or "complaint"), and
+/// the thread's staff get a content-free notice saying so.
+fn revert_to_secure(
+    conn: &Connection,
+    notification: NotificationId,
+    complaint: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    let row: Option<(i64, String, String)> = conn
+        .prepare_cached(
+            "SELECT o.thread_id, p.address, o.mode FROM outbox o
+             JOIN participants p ON p.id = o.participant_id
+             WHERE o.id = ?1 AND o.kind = 'message' AND p.role = 'recipient'",
+        )?
+        .query_row([notification.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((thread, address, mode)) = row else {
+        return Ok(());
+    };
+    if mode != Mode::Convenience.as_str() {
+        return Ok(());
+    }
+    let address = Address::parse(&address)
+        .map_err(|_| StoreError::Corrupt(format!("address of notification {notification}")))?;
+    let (by, text) = if complaint {
+        (
+            "complaint",
+            "Withdrawn by Sealpost: the recipient's mail provider reported a convenience notification as unwanted.",
+        )
+    } else {
+        (
+            "bounce",
+            "Withdrawn by Sealpost: a convenience notification bounced.",
+        )
+    };
+    set_consent(
+        conn,
+        &Consent {
+            address,
+            convenience: false,
+            text: text.to_owned(),
+            by: by.to_owned(),
+        },
+        now,
+    )?;
+    let staff: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM participants
+             WHERE thread_id = ?1 AND role = 'staff' AND revoked_at IS NULL",
+        )?
+        .query_map([thread], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for s in staff {
+        queue_notice(
+            conn,
+            ThreadId(thread),
+            ParticipantId(s),
+            NoticeReason::RecipientMadeSecure,
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// Records a person's choice about convenience mode (creating their directory entry when
+/// needed). Withdrawn consent also turns their convenience notifications still waiting to go
+/// out into secure ones.
+pub(crate) fn set_consent(conn: &Connection, c: &Consent, now: i64) -> Result<(), StoreError> {
+    let choice = if c.convenience { "yes" } else { "no" };
+    let person = conn
+        .prepare_cached(
+            "INSERT INTO people (id, address, created_at, updated_at, convenience, convenience_at,
+                             convenience_text, convenience_by)
+         VALUES (?1, ?2, ?3, ?3, ?4, ?3, ?5, ?6)
+         ON CONFLICT (address) DO UPDATE SET updated_at = ?3, convenience = ?4,
+             convenience_at = ?3, convenience_text = ?5, convenience_by = ?6
+         RETURNING id",
+        )?
+        .query_row(
+            params![
+                PersonId::random().0,
+                c.address.as_str(),
+                now,
+                choice,
+                c.text,
+                c.by
+            ],
+            |r| r.get::<_, i64>(0),
+        )?;
+    let downgraded = if c.convenience {
+        0
+    } else {
+        conn.prepare_cached(
+            "UPDATE outbox SET mode = 'secure'
+             WHERE mode = 'convenience' AND kind = 'message'
+               AND status IN ('queued', 'deferred') AND claimed_by IS NULL
+               AND participant_id IN (SELECT id FROM participants
+                                      WHERE address = ?1 AND role = 'recipient')",
+        )?
+        .execute([c.address.as_str()])?
+    };
+    event(
+        conn,
+        None,
+        "person.consent",
+        serde_json::json!({"person": person, "convenience": choice, "by": c.by, "queued_made_secure": downgraded}),
+        now,
+    )?;
+    Ok(())
+}
+
+/// Queues a content-free notice to a verified participant. Answers to a reply that could not
+/// be filed go out at most once a day to each (whoever can send mail from that address could
+/// otherwise make us write to it at will); a notice to staff that a recipient was made secure
+/// is bounded already (at most one per convenience notification) and always goes. Returns
 /// whether one was queued.
 fn queue_notice(
     conn: &Connection,
@@ -541,14 +666,17 @@ fn queue_notice(
     why: NoticeReason,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let recent: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM outbox
-             WHERE participant_id = ?1 AND kind LIKE 'notice-%' AND created_at > ?2",
-        )?
-        .query_row(params![participant.0, now - 86_400], |r| r.get(0))?;
-    if recent > 0 {
-        return Ok(false);
+    if why != NoticeReason::RecipientMadeSecure {
+        let recent: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM outbox
+                 WHERE participant_id = ?1 AND kind IN ('notice-secure', 'notice-closed',
+                       'notice-empty') AND created_at > ?2",
+            )?
+            .query_row(params![participant.0, now - 86_400], |r| r.get(0))?;
+        if recent > 0 {
+            return Ok(false);
+        }
     }
     let (address, mode, revoked): (String, String, bool) = conn
         .prepare_cached(
