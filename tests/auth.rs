@@ -232,6 +232,30 @@ fn spf_results_decide_for_domains_without_dmarc() {
         auth.contains("dmarc=none") && auth.ends_with("(checked by Sealpost)"),
         "{auth}"
     );
+    // A second reply from the same domain is checked from the resolver's cache: the SPF
+    // record, and the DMARC record's absence, were each asked for once.
+    let (reply_to, raw) = client_reply(
+        &notification_to(&w.sb, "jane@spf-pass.test"),
+        "Jane <jane@spf-pass.test>",
+        "And one more question.",
+        "second@mail.spf-pass.test",
+    );
+    let out = smtp_send(
+        w.sb.smtp_port,
+        "jane@spf-pass.test",
+        &[&reply_to],
+        &raw,
+        None,
+    );
+    assert!(filed(&out["data"]), "{out}");
+    assert_eq!(messages(&w.sb, &thread).len(), 3);
+    assert_eq!(w.dns.asked("spf-pass.test"), 1, "{:?}", w.dns.asked_all());
+    assert_eq!(
+        w.dns.asked("_dmarc.spf-pass.test"),
+        1,
+        "{:?}",
+        w.dns.asked_all()
+    );
 
     for domain in ["spf-fail.test", "spf-softfail.test", "spf-none.test"] {
         let (thread, data) = w.reply(domain, &format!("jane@{domain}"), None, false);

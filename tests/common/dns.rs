@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mail_auth::hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
-use mail_auth::hickory_resolver::proto::rr::rdata::{A, TXT};
+use mail_auth::hickory_resolver::proto::rr::rdata::{A, SOA, TXT};
 use mail_auth::hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 /// How the server treats one name.
@@ -27,6 +27,8 @@ enum Behaviour {
 struct Zone {
     records: HashMap<(String, RecordType), Vec<RData>>,
     behaviour: HashMap<String, Behaviour>,
+    /// Queries asked, by name and type.
+    asked: HashMap<(String, RecordType), u64>,
 }
 
 pub struct TestDns {
@@ -153,6 +155,29 @@ impl TestDns {
         self.set(name, Behaviour::Answer)
     }
 
+    /// How often `name` was asked about (any type).
+    pub fn asked(&self, name: &str) -> u64 {
+        let name = key(name);
+        let zone = self.zone.lock().unwrap();
+        zone.asked
+            .iter()
+            .filter(|((n, _), _)| *n == name)
+            .map(|(_, c)| c)
+            .sum()
+    }
+
+    /// Every name and type asked about, with how often.
+    pub fn asked_all(&self) -> Vec<(String, String, u64)> {
+        let zone = self.zone.lock().unwrap();
+        let mut all: Vec<_> = zone
+            .asked
+            .iter()
+            .map(|((n, t), c)| (n.clone(), t.to_string(), *c))
+            .collect();
+        all.sort();
+        all
+    }
+
     fn add(&self, name: &str, kind: RecordType, data: RData) -> &Self {
         let mut zone = self.zone.lock().unwrap();
         zone.records
@@ -182,7 +207,11 @@ fn answer(zone: &Mutex<Zone>, query: &[u8], max: usize) -> Option<Vec<u8>> {
     }
     let q = query.queries.first()?.clone();
     let name = key(&q.name().to_ascii());
-    let zone = zone.lock().unwrap();
+    let mut zone = zone.lock().unwrap();
+    *zone
+        .asked
+        .entry((name.clone(), q.query_type()))
+        .or_default() += 1;
     let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
     reply.metadata.authoritative = true;
     reply.metadata.recursion_desired = query.metadata.recursion_desired;
@@ -218,6 +247,19 @@ fn answer(zone: &Mutex<Zone>, query: &[u8], max: usize) -> Option<Vec<u8>> {
             } else {
                 ResponseCode::NXDomain
             };
+            // As a real authoritative server does: the zone's SOA, whose minimum is how long
+            // resolvers may remember that the answer is empty (RFC 2308).
+            let apex = Name::from_ascii("test.").unwrap();
+            let soa = SOA::new(
+                Name::from_ascii("ns.test.").unwrap(),
+                Name::from_ascii("hostmaster.test.").unwrap(),
+                1,
+                3600,
+                600,
+                86400,
+                300,
+            );
+            reply.add_authority(Record::from_rdata(apex, 300, RData::SOA(soa)));
         }
     }
     let bytes = reply.to_vec().ok()?;
