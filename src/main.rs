@@ -583,6 +583,10 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                     "role": p.role.as_str(),
                     "display_name": p.display_name,
                     "revoked": p.revoked,
+                    // What their notifications carry: content only in a convenience thread,
+                    // and there only to staff and to recipients who agreed.
+                    "content_by_email": v.mode == Mode::Convenience
+                        && (p.role == Role::Staff || p.consented == Some(true)),
                 })).collect::<Vec<_>>(),
                 "messages": v.messages.iter().map(|m| json!({
                     "message_id": m.id.to_string(),

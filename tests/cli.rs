@@ -449,6 +449,26 @@ fn consent_decides_who_gets_content() {
         ],
         "Tom never consented"
     );
+    let show = sb.run(&["thread", "show", &thread]).ok().json();
+    let content: Vec<(&str, bool)> = show["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["address"].as_str().unwrap(),
+                p["content_by_email"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        content,
+        vec![
+            ("lee@clinic.example.test", true),
+            ("jane@example.test", true),
+            ("tom@example.test", false)
+        ]
+    );
 
     // Tom agrees: the next message reaches him with content.
     sb.run(&[

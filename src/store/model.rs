@@ -45,6 +45,9 @@ pub struct ParticipantView {
     pub display_name: Option<String>,
     pub role: Role,
     pub revoked: bool,
+    /// Whether the person agreed to convenience mode; `None` when they were never asked. Only
+    /// staff and those who agreed get content in a convenience thread.
+    pub consented: Option<bool>,
 }
 
 /// A message, opened.

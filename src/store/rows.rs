@@ -58,6 +58,8 @@ pub(crate) struct ParticipantRow {
     pub display_name_sealed: Option<Vec<u8>>,
     pub role: String,
     pub revoked_at: Option<i64>,
+    /// The person's choice about convenience mode ('yes', 'no'), if recorded.
+    pub convenience: Option<String>,
 }
 
 /// A message with its author's address and sealed name.

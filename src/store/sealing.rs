@@ -274,6 +274,7 @@ pub(crate) fn open_participant(
         )?,
         role: parse("role", &row.role)?,
         revoked: row.revoked_at.is_some(),
+        consented: row.convenience.as_deref().map(|c| c == "yes"),
     })
 }
 

@@ -43,6 +43,7 @@ fn recipient() -> ParticipantView {
         display_name: Some("Jane Doe".into()),
         role: Role::Recipient,
         revoked: false,
+        consented: Some(true),
     }
 }
 
