@@ -88,3 +88,67 @@ fn hostile_fixtures_are_handled() {
     }
     assert!(cases >= 2);
 }
+
+/// One case of `fixtures/reply-text/languages/*.txt`: "=== name", the reply as the person's
+/// client laid it out, "--- expected", what must be filed.
+struct LanguageCase {
+    file: String,
+    name: String,
+    input: String,
+    expected: String,
+}
+
+fn language_cases() -> Vec<LanguageCase> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/reply-text/languages");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    paths.sort();
+    let mut cases = Vec::new();
+    for path in paths {
+        let file = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for block in text.split("\n=== ").skip(1) {
+            let (name, rest) = block.split_once('\n').unwrap();
+            let (input, expected) = rest
+                .split_once("--- expected\n")
+                .unwrap_or_else(|| panic!("{file}: {name}: no '--- expected' line"));
+            cases.push(LanguageCase {
+                file: file.clone(),
+                name: name.to_owned(),
+                input: input.to_owned(),
+                expected: expected.trim_end().to_owned(),
+            });
+        }
+    }
+    cases
+}
+
+/// Replies in 25 languages, from each client family: every case's reply text is exactly what
+/// the person wrote. Failures are listed together, by language.
+#[test]
+fn every_language_and_client_family() {
+    let cases = language_cases();
+    let languages: std::collections::BTreeSet<&str> =
+        cases.iter().map(|c| c.file.as_str()).collect();
+    assert!(languages.len() >= 25, "{languages:?}");
+    let mut failures = Vec::new();
+    for c in &cases {
+        let got = sealpost::inbound::reply_text::from_body(&c.input).text;
+        if got.trim_end() != c.expected {
+            failures.push(format!(
+                "{}: {}\n  expected: {:?}\n  got:      {:?}",
+                c.file, c.name, c.expected, got
+            ));
+        }
+    }
+    println!(
+        "{} language fixtures in {} languages, {} failed",
+        cases.len(),
+        languages.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

@@ -17,6 +17,7 @@
 pub mod html;
 pub mod known;
 pub mod patterns;
+pub mod vocabulary;
 
 use std::fmt;
 
@@ -224,6 +225,12 @@ fn extract(body: &str, known: &Known, explain: bool) -> Extraction {
     if !known.is_empty() && !removed.contains(&Some(Reason::Marker)) {
         end = cut_sent_copy(&lines, &mut removed, end, known);
     }
+
+    // 1c. A phone's or an app's sign-off with typed text above it and more below: the client
+    // put it at the end of what the person wrote, so what follows is the old message, even
+    // without a header ("Get Outlook for Android" and then the message replied to). A forward
+    // below it is the person's, and stays.
+    end = cut_below_sign_off(&lines, &mut removed, end);
 
     // 2. History blocks. Where a list footer starts is looked up once, not per header.
     let footer = footer_start(&lines, 0, end);
@@ -434,6 +441,44 @@ fn quoted_run_end(lines: &[&str], mut i: usize, end: usize) -> usize {
     last + 1
 }
 
+/// Step 1c of [`extract`]: returns the new end.
+fn cut_below_sign_off(lines: &[&str], removed: &mut [Option<Reason>], end: usize) -> usize {
+    let mut typed_above = false;
+    for k in 0..end {
+        let line = lines[k];
+        if removed[k].is_some() || is_blank(line) {
+            continue;
+        }
+        if is_quoted(line) {
+            // Quotes above the sign-off: the reply is bottom- or inline-posted, and what
+            // follows the sign-off is not the client's copy of the old message.
+            return end;
+        }
+        if !is_sign_off(line) {
+            typed_above = true;
+            continue;
+        }
+        // Only a sign-off as clients write it, on a line of its own: short, no comma (the
+        // person's "Envoyé de mon téléphone, désolée" may go on below), and a blank line or a
+        // rule after it.
+        let bare = TRAILING_LINK.replace(line, "");
+        let clean = !bare.contains(',') && bare.split_whitespace().count() <= 8;
+        let apart = k + 1 >= end || is_blank(lines[k + 1]) || SEPARATOR.is_match(lines[k + 1]);
+        if !typed_above || !clean || !apart {
+            typed_above = true;
+            continue;
+        }
+        let below = skip_blank(lines, k + 1, end);
+        if below >= end || FORWARD.is_match(lines[below]) || only_signature(lines, below, end) {
+            return end;
+        }
+        removed[k] = Some(Reason::SignOff);
+        mark(removed, below, end, Reason::History);
+        return k;
+    }
+    end
+}
+
 /// Cuts copies of sent messages: with text typed above the first copy and nothing but copies,
 /// quotes, template lines (links, rules, short lines) below, everything from the copy down is
 /// history (a top-posted reply); with nothing typed above, only the copy and the header above
@@ -562,15 +607,33 @@ fn only_closing(lines: &[&str], from: usize, end: usize) -> bool {
         && CLOSING.is_match(content[0])
 }
 
-/// Where a mailing-list footer ("____", then the list's name and address) starts among lines
-/// `from..end`; `end` when there is none.
+/// Where a mailing-list footer starts among lines `from..end`; `end` when there is none. A
+/// footer is what follows the last rule ("____") or signature delimiter: a few short lines
+/// (the list's name, address and link), or a few lines of any length that say what a list
+/// says ("To unsubscribe …", "You received this message because …").
 fn footer_start(lines: &[&str], from: usize, end: usize) -> usize {
-    (from..end)
+    let Some(s) = (from..end)
         .rev()
-        .find(|k| SEPARATOR.is_match(lines[*k]))
-        .filter(|s| short_unquoted_tail(lines, s + 1, end, 6))
-        .unwrap_or(end)
+        .take(MAX_FOOTER_SCAN)
+        .find(|k| SEPARATOR.is_match(lines[*k]) || SIGNATURE_DELIMITER.is_match(lines[*k]))
+    else {
+        return end;
+    };
+    let short = SEPARATOR.is_match(lines[s]) && short_unquoted_tail(lines, s + 1, end, 6);
+    let listy = || {
+        at_most(lines, s + 1, end, 8).is_some_and(|tail| {
+            !tail.is_empty()
+                && tail
+                    .iter()
+                    .all(|l| !is_quoted(l) && l.len() <= MAX_HEADER_LINE)
+                && tail.iter().any(|l| LIST_FOOTER.is_match(l))
+        })
+    };
+    if short || listy() { s } else { end }
 }
+
+/// How far up from the end a list footer's rule is looked for.
+const MAX_FOOTER_SCAN: usize = 24;
 
 /// Puts an attribution that shares a line with the person's text ("reply On Wed, Apr 4, 2012
 /// at 3:59 PM, bob@example.com wrote:", "reply--- On …") on a line of its own, when quoted
@@ -674,7 +737,7 @@ fn strip_header_above(lines: &[&str], removed: &mut [Option<Reason>], at: usize)
         let first = top - span;
         if is_attribution(&join(&lines[first..top]))
             && (span == 1
-                || ATTRIBUTION_OPENER.is_match(lines[first])
+                || opens_attribution(lines[first])
                 || !is_attribution(&join(&lines[first + 1..top])))
         {
             mark(removed, first, at, Reason::ReplyHeader);
@@ -708,9 +771,20 @@ fn join(lines: &[&str]) -> String {
     lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
 }
 
-/// Whether a line is a mobile or web-client sign-off (short lines only).
+/// Whether a line is a mobile or web-client sign-off (short lines only, a glued link aside).
 fn is_sign_off(line: &str) -> bool {
-    line.len() <= 80 && SIGN_OFF.is_match(line)
+    if line.len() > MAX_HEADER_LINE {
+        return false;
+    }
+    let bare = TRAILING_LINK.replace(line, "");
+    bare.chars().count() <= 80
+        && (SIGN_OFF.is_match(&bare) || SIGN_OFF_ANY_LANGUAGE.is_match(&bare))
+}
+
+/// Whether a line may be the first of an attribution wrapped over several lines: it starts
+/// like one ("On", "Le", "Am", a number…) or carries a date and a time.
+fn opens_attribution(line: &str) -> bool {
+    ATTRIBUTION_OPENER.is_match(line) || DATED_LINE.is_match(line)
 }
 
 /// Whether `text` (a line, or wrapped lines joined) is an attribution line, also when wrapped
@@ -728,6 +802,7 @@ fn is_attribution(text: &str) -> bool {
         || ATTRIBUTION.is_match(text)
         || ATTRIBUTION.is_match(bare)
         || DATED_ADDRESS_HEADER.is_match(text)
+        || ATTRIBUTION_BY_VERB.is_match(bare)
 }
 
 /// If a reply header starts at line `i`, how many lines it spans.
@@ -761,7 +836,7 @@ fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
         // line: otherwise this line is the person's text just above a one-line attribution.
         if is_attribution(&join(&lines[i..i + span]))
             && (span == 1
-                || ATTRIBUTION_OPENER.is_match(line)
+                || opens_attribution(line)
                 || !is_attribution(&join(&lines[i + 1..i + span])))
         {
             return Some(span);

@@ -13,8 +13,34 @@ use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
 
+use super::vocabulary::{DEVICES, alternation, words};
+
 fn re(p: &str) -> Regex {
     Regex::new(p).expect("built-in pattern compiles")
+}
+
+/// Leading marks a header line may carry: spaces, and the direction marks right-to-left
+/// clients put before a label.
+const LEAD: &str = r"^[\s\u{200e}\u{200f}\u{202a}-\u{202e}]*";
+
+/// A date or a time as clients write them in attributions: a time of day ("17:50", "17.50"),
+/// a year, a numeric date.
+const DATE_OR_TIME: &str =
+    r"(\d{1,2}[:.]\d{2}|(?-u:\b)(19|20)\d{2}(?-u:\b)|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}年|\d{4}년)";
+
+/// An address, bare or in brackets.
+const ADDRESS: &str = r"[^\s<>()\[\]@]+@[^\s<>()\[\]@]+\.[^\s<>()\[\]@]+";
+
+/// Attribution verbs written right after the name, without a space in between (Chinese,
+/// Japanese, Korean) or with one (everyone else).
+fn verbs() -> (String, String) {
+    let all = words(|l| l.wrote);
+    let (unspaced, spaced): (Vec<&str>, Vec<&str>) = all.iter().partition(|w| {
+        w.chars()
+            .next()
+            .is_some_and(|c| matches!(c as u32, 0x3040..=0x30ff | 0x4e00..=0x9fff | 0xac00..=0xd7af))
+    });
+    (alternation(&spaced), alternation(&unspaced))
 }
 
 /// A whole attribution line (possibly two or three wrapped lines joined with a space).
@@ -43,10 +69,10 @@ pub static ATTRIBUTION: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?i)^(den|på|d\.)(?-u:\b).*(?-u:\b)skrev(?-u:\b).*:?$",
         r"(?i)^.*(?-u:\b)skrev\s+(den|på)(?-u:\b).*:$",
         // Finnish, Polish, Czech, Turkish, Russian
-        r"(?i)^.*(?-u:\b)kirjoitti\s*:?$",
+        r"(?i)^.*\S\s+kirjoitti\s*:?$",
         r"(?i)^(w dniu|dnia|dne)(?-u:\b).*(?-u:\b)(napisał|napisała|napsal|napsala)(?-u:\b).*:?$",
         r"(?i)^.*(?-u:\b)tarihinde(?-u:\b).*(?-u:\b)yazdı\s*:?$",
-        r"(?i)^.*(написал|написала|пишет)\s*:?$",
+        r"(?i)^.*\S\s+(написал|написала|пишет)\s*:?$",
         // Gmail's numeric dates: "2013/7/20 Sam <sam@example.com>", "2016-03-03 17:21
         // GMT+01:00 Some One"
         r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s.*<[^>\s]+@[^>\s]+>\s*:?$",
@@ -59,21 +85,45 @@ pub static ATTRIBUTION: LazyLock<RegexSet> = LazyLock::new(|| {
     .expect("built-in patterns compile")
 });
 
+/// Attributions in any listed language, by their shape: a date, a time or an address, then
+/// the language's verb at the very end ("pe 20. lokak. 2017 klo 17.50 Name <n@x> kirjoitti:",
+/// "Pe vin., 20 oct. 2017 la 17:50, Name <n@x> a scris:"), or the verb first and the date
+/// after it, before a final colon ("Name <n@x> kirjoitti 20.10.2017 kello 17.50:", "Name
+/// <n@x> ezt írta (időpont: 2017. okt. 20., P, 17:50):").
+pub static ATTRIBUTION_BY_VERB: LazyLock<RegexSet> = LazyLock::new(|| {
+    let (spaced, unspaced) = verbs();
+    let marks = r"(\s*\((a|la|ла|а|ła)\))?\s*[:：]?\s*";
+    RegexSet::new([
+        format!(r"(?i)^.*({DATE_OR_TIME}|{ADDRESS}).*[\s>)\x22'»”,]({spaced}){marks}$"),
+        format!(r"(?i)^.*({DATE_OR_TIME}|{ADDRESS}).*({unspaced}){marks}$"),
+        format!(r"(?i)^.*[\s>)\x22]({spaced})\s.*{DATE_OR_TIME}.*[:：]\s*$"),
+    ])
+    .expect("built-in patterns compile")
+});
+
+/// A line that carries a date and a time of day, so may be the first line of an attribution
+/// whose name and verb were wrapped onto the next ("pe 20. lokakuuta 2017 klo 17.50 Name
+/// <n@x>" / "kirjoitti:").
+pub static DATED_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?-u:\b)(19|20)\d{2}(?-u:\b).*(?-u:\b)\d{1,2}[:.]\d{2}(?-u:\b)|(?-u:\b)\d{1,2}[:.]\d{2}(?-u:\b).*(?-u:\b)(19|20)\d{2}(?-u:\b)")
+});
+
 /// A date and an address ending in a colon, in any language: "2016-10-24 15:36 GMT+02:00 Foo
 /// <foo@bar.test>:", "23 mar 2017 21:25 \"Neil\" <n@x.test> napisał(a):", "26.06.2014, 14:41,
 /// \"Alexander\" <a@x.test>:". Needs a digit, an address in brackets, quotes or parentheses
 /// (or after mailto:), and the final colon.
 pub static DATED_ADDRESS_HEADER: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"^.*\d.*([<(\[]\s*(mailto:)?[^\s<>()\[\]@]+@[^\s<>()\[\]]+\s*[>)\]]|mailto:\S+@\S+).*[:：]$",
-    )
+    let address = r"([<(\[]\s*(mailto:)?[^\s<>()\[\]@]+@[^\s<>()\[\]]+\s*[>)\]]|mailto:\S+@\S+)";
+    re(&format!(r"^(.*\d.*{address}|.*{address}.*\d).*[:：]$"))
 });
 
-/// A header block may start with its Date line (some clients put it first).
+/// A header block may start with its Date line (some clients put it first; Orange's webmail
+/// writes "Message du 20/10/17 17:50" without a colon).
 pub static HEADER_DATE: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^\s*[*_]{0,2}(date|sent|datum|fecha|data|envoyé|gesendet|verzonden|enviado|inviato)[*_]{0,2}\s*[:：]\s*\S",
-    )
+    let sent = alternation(&words(|l| l.sent));
+    re(&format!(
+        r"(?i){LEAD}[*_]{{0,2}}(({sent})[*_]{{0,2}}\s*[:：]\s*\S|message du\s*:?\s*\d)"
+    ))
 });
 
 /// Where an attribution starts inside a line the person also typed on ("reply On Wed, Apr 4,
@@ -101,7 +151,7 @@ pub static TIME_OF_DAY: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u:\b)\d{1,2}:
 
 /// Words that begin an attribution line, so a wrapped one is recognised from its first line.
 pub static ATTRIBUTION_OPENER: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^\s*(on|le|am|el|op|il|in data|em|no dia|den|på|w dniu|dnia|dne|在|\d+)(?-u:\b)")
+    re(r"(?i)^\s*(on|le|am|el|op|il|in data|em|no dia|den|på|w dniu|dnia|dne|pe|vào|στις|в|у|في|ב|在|\d+)(?-u:\b)")
 });
 
 /// A sign-off made of a hyphen and a name ("-Abhishek Kona"), recognised only as the last line.
@@ -110,37 +160,79 @@ pub static ATTRIBUTION_OPENER: LazyLock<Regex> = LazyLock::new(|| {
 pub static DASH_NAME: LazyLock<Regex> =
     LazyLock::new(|| re(r"^\s*-\s?\p{Lu}[\p{L}.'’-]*( [\p{L}.'’-]+){0,3}\s*$"));
 
-/// "-----Original Message-----" and its translations.
+/// "-----Original Message-----" and its translations, between dashes, underscores or "=".
 pub static ORIGINAL_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^[\s\-_*]*(original message|reply message|antwort nachricht|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|mensagem original|originalmeddelande|oprindelig meddelelse|opprinnelig melding|alkuperäinen viesti|wiadomość oryginalna|исходное сообщение)[\s\-_*]*$",
-    )
+    let original = alternation(&words(|l| l.original));
+    re(&format!(
+        r"(?i)^[\s\-_*=]*({original}|originalmeddelande|mensagem original)[\s\-_*=]*[:：]?[\s\-_*=]*$"
+    ))
 });
 
-/// "---------- Forwarded message ---------" / "Begin forwarded message:": a forward the person
-/// chose to send, kept whole.
+/// "---------- Forwarded message ---------" / "Begin forwarded message:" and their
+/// translations: a forward the person chose to send, kept whole.
 pub static FORWARD: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^[\s\-_*>]*(forwarded message|begin forwarded message|weitergeleitete nachricht|message transféré|début du message réexpédié|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht)[\s\-_*:]*$",
-    )
+    let forwarded = alternation(&words(|l| l.forwarded));
+    re(&format!(
+        r"(?i)^[\s\-_*=>]*({forwarded})[\s\-_*=:：]*$"
+    ))
 });
 
-/// The first line of an Outlook header block ("From: …", "*De :* …").
+/// The first line of an Outlook header block ("From: …", "*De :* …", "Lähettäjä: …").
 pub static HEADER_FROM: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^\s*[*_]{0,2}(from|de|von|van|da|från|fra|od|от|lähettäjä|发件人|寄件者|差出人|보낸 사람)[*_]{0,2}\s*[:：][*_]{0,2}\s*\S",
-    )
+    let from = alternation(&words(|l| l.from));
+    re(&format!(
+        r"(?i){LEAD}[*_]{{0,2}}({from}|差出人)[*_]{{0,2}}\s*[:：][*_]{{0,2}}\s*\S"
+    ))
 });
 
-/// Other lines of an Outlook header block.
+/// Other lines of an Outlook header block (when it was sent, to whom, copy, subject).
 pub static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?i)^\s*[*_]{0,2}(sent|date|to|cc|bcc|subject|reply-to|envoyé|date d'envoi|à|objet|gesendet|datum|an|betreff|verzonden|aan|onderwerp|enviado|fecha|para|asunto|assunto|inviato|data|a|oggetto|risposta|skickat|till|ämne|sendt|til|emne|lähetetty|vastaanottaja|aihe|wysłano|do|temat|отправлено|кому|тема|发送时间|收件人|主题|日期|寄件日期|送信日時|宛先|件名)[*_]{0,2}\s*[:：]",
-    )
+    let mut labels = words(|l| l.sent);
+    labels.extend(words(|l| l.to));
+    labels.extend(words(|l| l.cc));
+    labels.extend(words(|l| l.subject));
+    labels.extend(["risposta", "date d'envoi"]);
+    labels.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
+    labels.dedup();
+    let labels = alternation(&labels);
+    re(&format!(r"(?i){LEAD}[*_]{{0,2}}({labels})[*_]{{0,2}}\s*[:：]"))
 });
 
 /// A line made only of separator characters, such as Outlook's underscore rule.
 pub static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*([_\-=*~]\s*){8,}$"));
+
+/// Phone and app sign-offs in every listed language: the language's opening words, then
+/// within a few words a device or an app ("Envoyé de mon iPhone", "Gesendet von Outlook für
+/// Android", "Wysłane z mojego Galaxy"), or the device first and the language's closing words
+/// ("iPhoneから送信", "iPhone'umdan gönderildi", "iPhone에서 보냄"). A link glued to the end
+/// ("…für Android<https://aka.ms/ghei36>") is taken off before matching ([`TRAILING_LINK`]).
+pub static SIGN_OFF_ANY_LANGUAGE: LazyLock<RegexSet> = LazyLock::new(|| {
+    let prefixes = alternation(&words(|l| l.sent_from));
+    let suffixes = alternation(&words(|l| l.sent_from_suffix));
+    let mut devices = DEVICES.to_vec();
+    devices.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
+    devices.dedup();
+    let devices = alternation(&devices);
+    RegexSet::new([
+        format!(r"(?i)^\s*({prefixes})[\s:-]*([^\s,]+\s+){{0,3}}[^\s,]*({devices})\S*(\s+[^\s,]+){{0,3}}\s*[.!]?\s*$"),
+        format!(r"(?i)^\s*([^\s,]+\s+){{0,3}}[^\s,]*({devices})[^\s,]*(\s+[^\s,]+){{0,2}}\s*({suffixes})\s*[.!]?\s*$"),
+        // Chinese writes the device between the words: "发自我的iPhone", "从我的华为手机发送".
+        r"^\s*(发自|来自|從|从)我的\s*\S{1,20}\s*$".to_owned(),
+    ])
+    .expect("built-in patterns compile")
+});
+
+/// A link glued to the end of a sign-off: "<https://aka.ms/o0ukef>", "[https://…]",
+/// "(https://…)".
+pub static TRAILING_LINK: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\s*[<\[(]\s*(https?://|mailto:)[^>\])\s]*\s*[>\])]\s*$"));
+
+/// Words of a mailing list's footer ("To unsubscribe …", "You received this message because
+/// you are subscribed to the Google Groups …", a listinfo link): a block at the end with one
+/// of them is the list's, not the person's.
+pub static LIST_FOOTER: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)(mailing list|listinfo|unsubscribe|you received this message because you are subscribed|googlegroups\.com|groups\.io|mailman|abbestellen|abmelden|désinscri|désabonn|darse de baja|cancelar (la )?suscripci|annullare l'iscrizione|cancellarti|afmelden|uitschrijven|avregistrer|avsluta prenumerationen|afmeld|peruuta tilaus|wypisać|odhlásit|leiratkoz|dezabon|abonelikten çık|отписаться|відписатися)")
+});
 
 /// A signature delimiter: `-- ` (RFC 3676) or a bare `--`.
 pub static SIGNATURE_DELIMITER: LazyLock<Regex> = LazyLock::new(|| re(r"^--\s?$"));
@@ -166,12 +258,12 @@ pub static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
         // Parenthesised or bracketed: "(Sent from mobile device)", "<<sent by galaxy>>"
         r"|[(<]{1,2}\s*sent (from|by|with) (a |my )?\S.{0,30}[)>]{1,2}",
         // Other languages
-        r"|von meinem .{1,40} gesendet\.?|gesendet von meinem .{1,40}",
-        r"|diese nachricht wurde von meinem .{1,60} gesendet\.?",
-        r"|envoy[ée] (de|depuis) mon .{1,40}|enviado desde mi .{1,40}|enviado do meu .{1,40}",
-        r"|inviato da(l mio)? .{1,40}|verzonden (vanaf|met) .{1,40}",
-        r"|skickat från min .{1,40}|sendt fra min .{1,40}|отправлено с .{1,40}",
-        r"|iphoneから送信|(从|從)我的\s*.{1,20}(发送|傳送|送出)",
+        r"|von meinem [^,]{1,40} gesendet\.?|gesendet von meinem [^,]{1,40}",
+        r"|diese nachricht wurde von meinem [^,]{1,60} gesendet\.?",
+        r"|envoy[ée] (de|depuis) mon [^,]{1,40}|enviado desde mi [^,]{1,40}|enviado do meu [^,]{1,40}",
+        r"|inviato da(l mio)? [^,]{1,40}|verzonden (vanaf|met) [^,]{1,40}",
+        r"|skickat från min [^,]{1,40}|sendt fra min [^,]{1,40}|отправлено с [^,]{1,40}",
+        r"|iphoneから送信|(从|從)我的\s*[^,]{1,20}(发送|傳送|送出)",
         r")\s*$",
     ))
 });
