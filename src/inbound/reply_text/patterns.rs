@@ -25,8 +25,7 @@ const LEAD: &str = r"^[\s\u{200e}\u{200f}\u{202a}-\u{202e}]*";
 
 /// A date or a time as clients write them in attributions: a time of day ("17:50", "17.50"),
 /// a year, a numeric date.
-const DATE_OR_TIME: &str =
-    r"(\d{1,2}[:.]\d{2}|(?-u:\b)(19|20)\d{2}(?-u:\b)|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}年|\d{4}년)";
+const DATE_OR_TIME: &str = r"(\d{1,2}[:.]\d{2}|(?-u:\b)(19|20)\d{2}(?-u:\b)|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}年|\d{4}년)";
 
 /// An address, bare or in brackets.
 const ADDRESS: &str = r"[^\s<>()\[\]@]+@[^\s<>()\[\]@]+\.[^\s<>()\[\]@]+";
@@ -36,9 +35,9 @@ const ADDRESS: &str = r"[^\s<>()\[\]@]+@[^\s<>()\[\]@]+\.[^\s<>()\[\]@]+";
 fn verbs() -> (String, String) {
     let all = words(|l| l.wrote);
     let (unspaced, spaced): (Vec<&str>, Vec<&str>) = all.iter().partition(|w| {
-        w.chars()
-            .next()
-            .is_some_and(|c| matches!(c as u32, 0x3040..=0x30ff | 0x4e00..=0x9fff | 0xac00..=0xd7af))
+        w.chars().next().is_some_and(
+            |c| matches!(c as u32, 0x3040..=0x30ff | 0x4e00..=0x9fff | 0xac00..=0xd7af),
+        )
     });
     (alternation(&spaced), alternation(&unspaced))
 }
@@ -105,7 +104,9 @@ pub static ATTRIBUTION_BY_VERB: LazyLock<RegexSet> = LazyLock::new(|| {
 /// whose name and verb were wrapped onto the next ("pe 20. lokakuuta 2017 klo 17.50 Name
 /// <n@x>" / "kirjoitti:").
 pub static DATED_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?-u:\b)(19|20)\d{2}(?-u:\b).*(?-u:\b)\d{1,2}[:.]\d{2}(?-u:\b)|(?-u:\b)\d{1,2}[:.]\d{2}(?-u:\b).*(?-u:\b)(19|20)\d{2}(?-u:\b)")
+    re(
+        r"(?-u:\b)(19|20)\d{2}(?-u:\b).*(?-u:\b)\d{1,2}[:.]\d{2}(?-u:\b)|(?-u:\b)\d{1,2}[:.]\d{2}(?-u:\b).*(?-u:\b)(19|20)\d{2}(?-u:\b)",
+    )
 });
 
 /// A date and an address ending in a colon, in any language: "2016-10-24 15:36 GMT+02:00 Foo
@@ -151,7 +152,9 @@ pub static TIME_OF_DAY: LazyLock<Regex> = LazyLock::new(|| re(r"(?-u:\b)\d{1,2}:
 
 /// Words that begin an attribution line, so a wrapped one is recognised from its first line.
 pub static ATTRIBUTION_OPENER: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^\s*(on|le|am|el|op|il|in data|em|no dia|den|på|w dniu|dnia|dne|pe|vào|στις|в|у|في|ב|在|\d+)(?-u:\b)")
+    re(
+        r"(?i)^\s*(on|le|am|el|op|il|in data|em|no dia|den|på|w dniu|dnia|dne|pe|vào|στις|в|у|في|ב|在|\d+)(?-u:\b)",
+    )
 });
 
 /// A sign-off made of a hyphen and a name ("-Abhishek Kona"), recognised only as the last line.
@@ -172,9 +175,7 @@ pub static ORIGINAL_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
 /// translations: a forward the person chose to send, kept whole.
 pub static FORWARD: LazyLock<Regex> = LazyLock::new(|| {
     let forwarded = alternation(&words(|l| l.forwarded));
-    re(&format!(
-        r"(?i)^[\s\-_*=>]*({forwarded})[\s\-_*=:：]*$"
-    ))
+    re(&format!(r"(?i)^[\s\-_*=>]*({forwarded})[\s\-_*=:：]*$"))
 });
 
 /// The first line of an Outlook header block ("From: …", "*De :* …", "Lähettäjä: …").
@@ -195,7 +196,9 @@ pub static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
     labels.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
     labels.dedup();
     let labels = alternation(&labels);
-    re(&format!(r"(?i){LEAD}[*_]{{0,2}}({labels})[*_]{{0,2}}\s*[:：]"))
+    re(&format!(
+        r"(?i){LEAD}[*_]{{0,2}}({labels})[*_]{{0,2}}\s*[:：]"
+    ))
 });
 
 /// A line made only of separator characters, such as Outlook's underscore rule.
@@ -231,7 +234,9 @@ pub static TRAILING_LINK: LazyLock<Regex> =
 /// you are subscribed to the Google Groups …", a listinfo link): a block at the end with one
 /// of them is the list's, not the person's.
 pub static LIST_FOOTER: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)(mailing list|listinfo|unsubscribe|you received this message because you are subscribed|googlegroups\.com|groups\.io|mailman|abbestellen|abmelden|désinscri|désabonn|darse de baja|cancelar (la )?suscripci|annullare l'iscrizione|cancellarti|afmelden|uitschrijven|avregistrer|avsluta prenumerationen|afmeld|peruuta tilaus|wypisać|odhlásit|leiratkoz|dezabon|abonelikten çık|отписаться|відписатися)")
+    re(
+        r"(?i)(mailing list|listinfo|unsubscribe|you received this message because you are subscribed|googlegroups\.com|groups\.io|mailman|abbestellen|abmelden|désinscri|désabonn|darse de baja|cancelar (la )?suscripci|annullare l'iscrizione|cancellarti|afmelden|uitschrijven|avregistrer|avsluta prenumerationen|afmeld|peruuta tilaus|wypisać|odhlásit|leiratkoz|dezabon|abonelikten çık|отписаться|відписатися)",
+    )
 });
 
 /// A signature delimiter: `-- ` (RFC 3676) or a bare `--`.
