@@ -277,6 +277,32 @@ pub static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
 mod tests {
     use super::*;
 
+    /// Every date format of the vocabulary, in an attribution of its language's shape, is
+    /// recognised: "<date>, Name <n@x> <verb>:" and "<date> Name <n@x>:" (no verb, as Gmail
+    /// writes Russian and Hebrew).
+    #[test]
+    fn every_language_date_makes_an_attribution() {
+        for l in super::super::vocabulary::LANGUAGES {
+            for date in l.dates {
+                let with_verb = format!("{date}, Dr Lee <lee@clinic.example> {}:", l.wrote[0]);
+                assert!(
+                    ATTRIBUTION_BY_VERB.is_match(&with_verb),
+                    "{}: {with_verb}",
+                    l.code
+                );
+                let without = format!("{date} Dr Lee <lee@clinic.example>:");
+                assert!(
+                    DATED_ADDRESS_HEADER.is_match(&without),
+                    "{}: {without}",
+                    l.code
+                );
+                // Without the address, the date and time alone must still count.
+                let bare = format!("{date}, Dr Lee {}:", l.wrote[0]);
+                assert!(ATTRIBUTION_BY_VERB.is_match(&bare), "{}: {bare}", l.code);
+            }
+        }
+    }
+
     #[test]
     fn attributions() {
         for line in [

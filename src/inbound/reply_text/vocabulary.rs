@@ -52,6 +52,11 @@ pub struct Language {
     /// How such a sign-off ends when the device comes first ("iPhoneから送信", "iPhone'umdan
     /// gönderildi").
     pub sent_from_suffix: &'static [&'static str],
+    /// How the clients above write a date in this language (Gmail's attribution, Outlook's
+    /// Sent line, Apple Mail's): not matched as such — an attribution is recognised by its
+    /// shape, a date or a time anywhere in it — but each must count as one, which a test
+    /// checks.
+    pub dates: &'static [&'static str],
 }
 
 /// The 25 languages with the most email users, English first.
@@ -75,6 +80,12 @@ pub const LANGUAGES: &[Language] = &[
             "get outlook for android",
         ],
         sent_from_suffix: &[],
+        dates: &[
+            "Fri, Oct 20, 2017 at 5:50 PM",
+            "20 Oct 2017, at 17:50",
+            "Friday, October 20, 2017 5:50 PM",
+            "10/20/2017 5:50 PM",
+        ],
     },
     Language {
         code: "es",
@@ -93,6 +104,10 @@ pub const LANGUAGES: &[Language] = &[
             "obtener outlook para",
         ],
         sent_from_suffix: &[],
+        dates: &[
+            "vie, 20 oct 2017 a las 17:50",
+            "viernes, 20 de octubre de 2017 17:50",
+        ],
     },
     Language {
         code: "pt",
@@ -113,6 +128,10 @@ pub const LANGUAGES: &[Language] = &[
             "obtenha o outlook para",
         ],
         sent_from_suffix: &[],
+        dates: &[
+            "sex., 20 de out. de 2017 às 17:50",
+            "20 de out de 2017, à(s) 17:50",
+        ],
     },
     Language {
         code: "fr",
@@ -140,6 +159,11 @@ pub const LANGUAGES: &[Language] = &[
             "télécharger outlook pour",
         ],
         sent_from_suffix: &[],
+        dates: &[
+            "ven. 20 oct. 2017 à 17:50",
+            "vendredi 20 octobre 2017 17:50",
+            "20/10/17 17:50",
+        ],
     },
     Language {
         code: "de",
@@ -169,6 +193,11 @@ pub const LANGUAGES: &[Language] = &[
             "outlook für",
         ],
         sent_from_suffix: &[],
+        dates: &[
+            "Fr., 20. Okt. 2017 um 17:50 Uhr",
+            "20.10.2017 um 17:50",
+            "Freitag, 20. Oktober 2017 17:50",
+        ],
     },
     Language {
         code: "it",
@@ -188,6 +217,10 @@ pub const LANGUAGES: &[Language] = &[
             "ottieni outlook per",
         ],
         sent_from_suffix: &[],
+        dates: &[
+            "ven 20 ott 2017 alle ore 17:50",
+            "venerdì 20 ottobre 2017 17:50",
+        ],
     },
     Language {
         code: "nl",
@@ -208,6 +241,7 @@ pub const LANGUAGES: &[Language] = &[
             "outlook voor",
         ],
         sent_from_suffix: &[],
+        dates: &["vr 20 okt. 2017 om 17:50", "vrijdag 20 oktober 2017 17:50"],
     },
     Language {
         code: "da",
@@ -229,6 +263,7 @@ pub const LANGUAGES: &[Language] = &[
         ],
         sent_from: &["sendt fra min", "sendt fra", "hent outlook til"],
         sent_from_suffix: &[],
+        dates: &["fre. 20. okt. 2017 kl. 17.50", "20. oktober 2017 17:50"],
     },
     Language {
         code: "no",
@@ -246,6 +281,10 @@ pub const LANGUAGES: &[Language] = &[
         ],
         sent_from: &["sendt fra min", "sendt fra", "få outlook for"],
         sent_from_suffix: &[],
+        dates: &[
+            "fre. 20. okt. 2017 kl. 17:50",
+            "fredag 20. oktober 2017 17:50",
+        ],
     },
     Language {
         code: "sv",
@@ -262,6 +301,11 @@ pub const LANGUAGES: &[Language] = &[
         ],
         sent_from: &["skickat från min", "skickat från", "hämta outlook för"],
         sent_from_suffix: &[],
+        dates: &[
+            "fre 20 okt. 2017 kl 17:50",
+            "den 20 oktober 2017 17:50",
+            "2017-10-20 kl. 17:50",
+        ],
     },
     Language {
         code: "fi",
@@ -275,6 +319,7 @@ pub const LANGUAGES: &[Language] = &[
         forwarded: &["välitetty viesti", "edelleenlähetetty viesti"],
         sent_from: &["lähetetty", "hanki outlook for", "hanki outlook"],
         sent_from_suffix: &[],
+        dates: &["pe 20. lokak. 2017 klo 17.50", "20.10.2017 kello 17.50"],
     },
     Language {
         code: "pl",
@@ -305,6 +350,7 @@ pub const LANGUAGES: &[Language] = &[
             "pobierz outlook dla",
         ],
         sent_from_suffix: &[],
+        dates: &["pt., 20 paź 2017 o 17:50", "20.10.2017, o godz. 17:50"],
     },
     Language {
         code: "cs",
@@ -323,6 +369,7 @@ pub const LANGUAGES: &[Language] = &[
             "stáhnout outlook pro",
         ],
         sent_from_suffix: &[],
+        dates: &["pá 20. 10. 2017 v 17:50", "pátek 20. října 2017 17:50"],
     },
     Language {
         code: "hu",
@@ -342,6 +389,7 @@ pub const LANGUAGES: &[Language] = &[
             "az outlook for",
         ],
         sent_from_suffix: &[],
+        dates: &["2017. okt. 20., P, 17:50", "2017. 10. 20. 17:50"],
     },
     Language {
         code: "ro",
@@ -364,6 +412,10 @@ pub const LANGUAGES: &[Language] = &[
             "descărcați outlook pentru",
         ],
         sent_from_suffix: &[],
+        dates: &[
+            "vin., 20 oct. 2017 la 17:50",
+            "vineri, 20 octombrie 2017 17:50",
+        ],
     },
     Language {
         code: "tr",
@@ -379,6 +431,7 @@ pub const LANGUAGES: &[Language] = &[
         forwarded: &["iletilen mesaj", "iletilen ileti", "yönlendirilmiş ileti"],
         sent_from: &["ios için outlook", "android için outlook"],
         sent_from_suffix: &["gönderildi", "alın"],
+        dates: &["20 Eki 2017 Cum, 17:50", "20 Ekim 2017 Cuma 17:50"],
     },
     Language {
         code: "el",
@@ -392,6 +445,10 @@ pub const LANGUAGES: &[Language] = &[
         forwarded: &["προωθημένο μήνυμα", "αρχή προωθημένου μηνύματος"],
         sent_from: &["στάλθηκε από", "εστάλη από", "λήψη του outlook για"],
         sent_from_suffix: &[],
+        dates: &[
+            "Παρ, 20 Οκτ 2017 στις 5:50 μ.μ.",
+            "Παρασκευή, 20 Οκτωβρίου 2017 5:50 μμ",
+        ],
     },
     Language {
         code: "ru",
@@ -409,6 +466,7 @@ pub const LANGUAGES: &[Language] = &[
         ],
         sent_from: &["отправлено с", "отправлено из", "получить outlook для"],
         sent_from_suffix: &[],
+        dates: &["пт, 20 окт. 2017 г. в 17:50", "20.10.2017 17:50"],
     },
     Language {
         code: "uk",
@@ -426,6 +484,7 @@ pub const LANGUAGES: &[Language] = &[
         forwarded: &["переслане повідомлення", "початок пересланого повідомлення"],
         sent_from: &["надіслано з", "надіслано із", "отримати outlook для"],
         sent_from_suffix: &[],
+        dates: &["пт, 20 жовт. 2017 о 17:50", "20 жовтня 2017 р. 17:50"],
     },
     Language {
         code: "ar",
@@ -439,6 +498,10 @@ pub const LANGUAGES: &[Language] = &[
         forwarded: &["رسالة معاد توجيهها", "الرسالة المعاد توجيهها"],
         sent_from: &["تم الإرسال من", "أرسلت من", "مرسل من"],
         sent_from_suffix: &[],
+        dates: &[
+            "الجمعة، 20 أكتوبر 2017 في 5:50 م",
+            "الجمعة، ٢٠ أكتوبر ٢٠١٧ ٥:٥٠ م",
+        ],
     },
     Language {
         code: "he",
@@ -452,6 +515,10 @@ pub const LANGUAGES: &[Language] = &[
         forwarded: &["הודעה שהועברה", "תחילת ההודעה המועברת"],
         sent_from: &["נשלח מ", "נשלח מה"],
         sent_from_suffix: &[],
+        dates: &[
+            "יום ו׳, 20 באוק׳ 2017 ב-17:50",
+            "יום שישי 20 אוקטובר 2017 17:50",
+        ],
     },
     Language {
         code: "ja",
@@ -465,6 +532,7 @@ pub const LANGUAGES: &[Language] = &[
         forwarded: &["転送されたメッセージ", "転送メッセージ"],
         sent_from: &[],
         sent_from_suffix: &["から送信", "を入手"],
+        dates: &["2017年10月20日(金) 17:50", "2017/10/20 17:50"],
     },
     Language {
         code: "zh",
@@ -478,6 +546,7 @@ pub const LANGUAGES: &[Language] = &[
         forwarded: &["转发的邮件", "轉寄的郵件", "转发邮件"],
         sent_from: &["发自我的", "从我的", "從我的", "来自我的"],
         sent_from_suffix: &["发送", "傳送", "送出"],
+        dates: &["2017年10月20日周五 下午5:50", "2017年10月20日 17:50"],
     },
     Language {
         code: "ko",
@@ -491,6 +560,7 @@ pub const LANGUAGES: &[Language] = &[
         forwarded: &["전달된 메시지", "전달된 메일"],
         sent_from: &[],
         sent_from_suffix: &["에서 보냄", "에서 보냄.", "에서 전송"],
+        dates: &["2017년 10월 20일 (금) 오후 5:50", "2017. 10. 20. 오후 5:50"],
     },
     Language {
         code: "vi",
@@ -504,6 +574,10 @@ pub const LANGUAGES: &[Language] = &[
         forwarded: &["thư được chuyển tiếp", "tin nhắn được chuyển tiếp"],
         sent_from: &["gửi từ", "được gửi từ", "nhận outlook cho"],
         sent_from_suffix: &[],
+        dates: &[
+            "Th 6, 20 thg 10, 2017 vào lúc 17:50",
+            "Thứ Sáu, ngày 20 tháng 10 năm 2017 17:50",
+        ],
     },
 ];
 
@@ -686,6 +760,7 @@ mod tests {
                     );
                 }
             }
+            assert!(!l.dates.is_empty(), "{}: no date formats", l.code);
             assert!(
                 !l.sent_from.is_empty() || !l.sent_from_suffix.is_empty(),
                 "{}: no sign-off",
