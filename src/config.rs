@@ -1,8 +1,11 @@
 //! Typed settings: one TOML file, overridable key by key from the environment.
 //!
 //! Every setting has a name `section.key`. The file sets it as `[section] key = value`, the
-//! environment as `SEALPOST_<SECTION>__<KEY>`. Both go through the same typed parser, so a bad
+//! environment as `SEALPOST_<SECTION>__<KEY>`. The config crate layers them over the built-in
+//! defaults and serde deserialises the result into the typed sections below; each field names
+//! its reader in [`de`], which takes a TOML value and the environment's text alike, so a bad
 //! value is reported the same way wherever it came from: one line naming the key and its origin.
+//! A new setting is a field with a default: nothing else to extend.
 //! Unknown keys are errors, not warnings: a misspelt `smtp.max_mesage_bytes` silently ignored is
 //! a limit the admin believes in and does not have.
 
@@ -12,10 +15,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::kinds::vocabulary;
 use crate::domain::{AuthPolicy, Mailbox, Mode};
+
+mod de;
 
 /// Where the configuration file is looked for when neither `--config` nor `$SEALPOST_CONFIG`
 /// names one.
@@ -51,7 +56,8 @@ vocabulary!(
 );
 
 /// All settings, after defaults, the file and the environment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub general: General,
     pub database: Database,
@@ -63,136 +69,203 @@ pub struct Settings {
     pub auth: Auth,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct General {
     /// Where SQLite, the spool and (by default) the keyring live.
+    #[serde(deserialize_with = "de::path")]
     pub data_dir: PathBuf,
     /// The practice's name, shown in notifications.
+    #[serde(deserialize_with = "de::trimmed")]
     pub organization: String,
     /// Base of the links in notifications (`<public_url>/m/<token>`), without a trailing slash.
+    #[serde(deserialize_with = "de::url")]
     pub public_url: String,
     /// A phrase every notification (and the web view) shows, so recipients can tell the
     /// practice's mail from phishing; empty: none.
+    #[serde(deserialize_with = "de::phrase")]
     pub recognition_phrase: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Database {
+    #[serde(deserialize_with = "de::trimmed")]
     pub url: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Keys {
+    #[serde(deserialize_with = "de::path")]
     pub path: PathBuf,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Smtp {
+    #[serde(deserialize_with = "de::listen_address")]
     pub listen: SocketAddr,
+    #[serde(deserialize_with = "de::lower")]
     pub hostname: String,
+    #[serde(deserialize_with = "de::lower")]
     pub reply_domain: String,
+    #[serde(deserialize_with = "de::number")]
     pub max_message_bytes: u64,
+    #[serde(default, deserialize_with = "de::optional_path")]
     pub tls_cert: Option<PathBuf>,
+    #[serde(default, deserialize_with = "de::optional_path")]
     pub tls_key: Option<PathBuf>,
     /// Sessions served at once. When all are taken, the longest-idle session makes room for a
     /// new one; if none is idle, the new one is answered 421.
+    #[serde(deserialize_with = "de::number")]
     pub max_connections: usize,
     /// Sessions from one IP address at once (behind a relay, every session comes from the
     /// relay: allow it as many as it opens).
+    #[serde(deserialize_with = "de::number")]
     pub max_connections_per_ip: usize,
     /// Recipients accepted in one transaction.
+    #[serde(deserialize_with = "de::number")]
     pub max_recipients: usize,
     /// Failed commands (including refused recipients) before a session is closed.
+    #[serde(deserialize_with = "de::number")]
     pub max_errors: u32,
     /// How long a client may take from the greeting to its first EHLO/HELO.
+    #[serde(deserialize_with = "de::number")]
     pub ehlo_timeout_secs: u64,
     /// How long a client may take for each whole command after the previous reply (trickling
     /// a byte at a time does not extend it), and the longest pause while sending a message.
+    #[serde(deserialize_with = "de::number")]
     pub timeout_secs: u64,
     /// Bytes per second a message must keep arriving at (after 30 seconds' grace).
+    #[serde(deserialize_with = "de::number")]
     pub min_data_rate: u64,
     /// How long one session may last.
+    #[serde(deserialize_with = "de::number")]
     pub max_session_secs: u64,
     /// Message bytes all sessions together may hold in memory; a session over it gets 452.
+    #[serde(deserialize_with = "de::number")]
     pub max_inflight_bytes: u64,
     /// Size limit for mail addressed only to postmaster or bounce addresses (reports, never
     /// replies); `max_message_bytes` when that is smaller.
+    #[serde(deserialize_with = "de::number")]
     pub max_report_bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Imap {
+    #[serde(deserialize_with = "de::boolean")]
     pub enabled: bool,
+    #[serde(deserialize_with = "de::trimmed")]
     pub host: String,
+    #[serde(deserialize_with = "de::number")]
     pub port: u16,
+    #[serde(deserialize_with = "de::word")]
     pub tls: ImapTls,
+    #[serde(default, deserialize_with = "de::optional_path")]
     pub ca_file: Option<PathBuf>,
+    #[serde(deserialize_with = "de::verbatim")]
     pub username: String,
+    #[serde(default, deserialize_with = "de::optional_path")]
     pub password_file: Option<PathBuf>,
+    #[serde(deserialize_with = "de::trimmed")]
     pub mailbox: String,
+    #[serde(deserialize_with = "de::trimmed")]
     pub processed_mailbox: String,
+    #[serde(deserialize_with = "de::trimmed")]
     pub rejected_mailbox: String,
+    #[serde(deserialize_with = "de::number")]
     pub poll_interval_secs: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Outbound {
+    #[serde(deserialize_with = "de::word")]
     pub transport: Transport,
+    #[serde(deserialize_with = "de::path")]
     pub spool_dir: PathBuf,
+    #[serde(deserialize_with = "de::parsed")]
     pub from: Mailbox,
+    #[serde(deserialize_with = "de::trimmed")]
     pub smtp_host: String,
+    #[serde(deserialize_with = "de::number")]
     pub smtp_port: u16,
+    #[serde(deserialize_with = "de::word")]
     pub smtp_tls: SmtpTls,
+    #[serde(default, deserialize_with = "de::optional_text")]
     pub smtp_username: Option<String>,
+    #[serde(default, deserialize_with = "de::optional_path")]
     pub smtp_password_file: Option<PathBuf>,
     /// An extra CA to trust for the relay's certificate (besides the system's roots).
+    #[serde(default, deserialize_with = "de::optional_path")]
     pub smtp_ca_file: Option<PathBuf>,
     /// Limit for connecting and for each SMTP command to the relay.
+    #[serde(deserialize_with = "de::number")]
     pub smtp_timeout_secs: u64,
     /// First retry delay after a temporary failure; doubles with each attempt (with jitter).
+    #[serde(deserialize_with = "de::number")]
     pub retry_base_secs: u64,
     /// After this many attempts a notification is marked failed.
+    #[serde(deserialize_with = "de::number")]
     pub max_attempts: u32,
     /// A directory with templates that replace the built-in ones (same file names).
+    #[serde(default, deserialize_with = "de::optional_path")]
     pub templates_dir: Option<PathBuf>,
     /// The line in convenience notifications saying email is not end-to-end protected.
+    #[serde(deserialize_with = "de::trimmed")]
     pub convenience_notice: String,
     /// Notifications carry a link to the message; `false` for practices that teach their
     /// patients never to click links in mail ("sign in at the portal as usual").
+    #[serde(deserialize_with = "de::boolean")]
     pub secure_links: bool,
     /// The DKIM selector: the key is published at `<selector>._domainkey.<dkim domain>`.
+    #[serde(default, deserialize_with = "de::optional_lower")]
     pub dkim_selector: Option<String>,
     /// The DKIM private key (PEM; Ed25519, or RSA of 2048 bits or more).
+    #[serde(default, deserialize_with = "de::optional_path")]
     pub dkim_key: Option<PathBuf>,
     /// The signing domain (`d=`); the domain of `outbound.from` when not set, so that DMARC
     /// aligns.
+    #[serde(default, deserialize_with = "de::optional_lower")]
     pub dkim_domain: Option<String>,
     /// How long a convenience notification waits for TLS to the relay before it is sent as a
     /// secure (content-free) notification instead, in seconds (the file takes "1h", "30m").
+    #[serde(deserialize_with = "de::duration")]
     pub tls_fallback_after: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Policy {
+    #[serde(deserialize_with = "de::word")]
     pub default_mode: Mode,
+    #[serde(deserialize_with = "de::number")]
     pub token_ttl_days: u32,
 }
 
 /// Sender authentication of inbound replies (see `inbound::auth`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Auth {
+    #[serde(deserialize_with = "de::word")]
     pub policy: AuthPolicy,
     /// Resolvers asked for SPF, DKIM and DMARC records, as `IP` or `IP:port`; empty means the
     /// system's (`/etc/resolv.conf`).
+    #[serde(default, deserialize_with = "de::resolvers")]
     pub dns_servers: Vec<SocketAddr>,
     /// How long one DNS query may take; a whole check gets a few of these.
+    #[serde(deserialize_with = "de::number")]
     pub dns_timeout_secs: u64,
     /// The `authserv-id`s whose `Authentication-Results` headers are believed: the names of
     /// the practice's own mail servers that checked the message before Sealpost saw it (the
     /// IMAP door, and SMTP from `trusted_relays`). Everyone else's are ignored.
+    #[serde(default, deserialize_with = "de::lower_list")]
     pub trusted_authserv_ids: Vec<String>,
     /// SMTP clients (addresses or networks) that are the practice's own relays: their
     /// `Authentication-Results` are used instead of checking SPF against the relay's address.
+    #[serde(default, deserialize_with = "de::parsed_list")]
     pub trusted_relays: Vec<Network>,
 }
 
@@ -348,9 +421,13 @@ impl Settings {
                 public_url: "http://localhost:8080".into(),
                 recognition_phrase: String::new(),
             },
-            database: Database { url: String::new() },
+            // Derived from data_dir after loading, unless set (the placeholders must read
+            // back as valid values).
+            database: Database {
+                url: "sqlite://./data/sealpost.db".into(),
+            },
             keys: Keys {
-                path: PathBuf::new(),
+                path: PathBuf::from("./data/keyring.json"),
             },
             smtp: Smtp {
                 listen: "127.0.0.1:2525".parse().expect("valid literal"),
@@ -387,7 +464,7 @@ impl Settings {
             },
             outbound: Outbound {
                 transport: Transport::Spool,
-                spool_dir: PathBuf::new(),
+                spool_dir: PathBuf::from("./data/spool"),
                 from: "Sealpost <sealpost@localhost>"
                     .parse()
                     .expect("valid literal"),
@@ -426,8 +503,15 @@ impl Settings {
     }
 
     /// Builds settings from an optional file `(path, text)` and the environment, then validates.
+    ///
+    /// The layers are the config crate's: the built-in defaults, then the file, then
+    /// `SEALPOST_<SECTION>__<KEY>` variables, deserialised into the typed sections (each key's
+    /// reader is in [`de`]). Before that, every key given is checked against the keys the
+    /// defaults have, so an unknown one is named exactly, with where it came from.
     pub fn from_sources(file: Option<(&Path, &str)>, env: &Env) -> Result<Settings, ConfigError> {
-        let mut s = Settings::defaults(env);
+        let defaults = Settings::defaults(env);
+        let known = known_keys(&defaults);
+        // Which source set each key: the environment overrides the file.
         let mut origins: HashMap<String, Origin> = HashMap::new();
 
         if let Some((path, text)) = file {
@@ -451,43 +535,21 @@ impl Settings {
                         message: "expected a [section] of settings".into(),
                     });
                 };
-                for (key, value) in keys {
+                for key in keys.keys() {
                     let name = format!("{section}.{key}");
-                    let text = match value {
-                        toml::Value::String(v) => v.clone(),
-                        toml::Value::Integer(v) => v.to_string(),
-                        toml::Value::Boolean(v) => v.to_string(),
-                        // A list is given to the key's parser as its items joined by commas,
-                        // the same text the environment would carry.
-                        toml::Value::Array(items)
-                            if items.iter().all(|i| matches!(i, toml::Value::String(_))) =>
-                        {
-                            items
-                                .iter()
-                                .filter_map(|i| i.as_str())
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        }
-                        _ => {
-                            return Err(ConfigError {
-                                key: name,
-                                origin,
-                                message: "expected a string, a list of strings, a whole number \
-                                          or true/false"
-                                    .into(),
-                            });
-                        }
-                    };
-                    s.apply(&name, &text).map_err(|message| ConfigError {
-                        key: name.clone(),
-                        origin: origin.clone(),
-                        message,
-                    })?;
+                    if !known.contains(&name) {
+                        return Err(ConfigError {
+                            key: name,
+                            origin,
+                            message: "unknown setting".into(),
+                        });
+                    }
                     origins.insert(name, origin.clone());
                 }
             }
         }
 
+        let mut overrides = config::Map::new();
         for (var, value) in env {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
                 continue;
@@ -505,13 +567,54 @@ impl Settings {
                 });
             };
             let name = format!("{}.{}", section.to_lowercase(), key.to_lowercase());
-            s.apply(&name, value).map_err(|message| ConfigError {
-                key: name.clone(),
-                origin: origin.clone(),
-                message,
-            })?;
+            if !known.contains(&name) {
+                return Err(ConfigError {
+                    key: name,
+                    origin,
+                    message: "unknown setting".into(),
+                });
+            }
+            overrides.insert(var.clone(), value.clone());
             origins.insert(name, origin);
         }
+
+        // A setting nobody set is reported against the file when there is one: that is where
+        // the admin has to add it.
+        let origin_of = |key: &str| -> Origin {
+            match (origins.get(key), file) {
+                (Some(o), _) => o.clone(),
+                (None, Some((path, _))) => Origin::File(path.to_owned()),
+                (None, None) => Origin::Default,
+            }
+        };
+
+        let layered = || -> Result<Settings, config::ConfigError> {
+            let mut builder =
+                config::Config::builder().add_source(config::Config::try_from(&defaults)?);
+            if let Some((_, text)) = file {
+                builder =
+                    builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
+            }
+            builder
+                .add_source(
+                    config::Environment::with_prefix("SEALPOST")
+                        .prefix_separator("_")
+                        .separator("__")
+                        .source(Some(overrides.clone())),
+                )
+                .build()?
+                .try_deserialize()
+        };
+        let mut s = layered().map_err(|e| {
+            let (key, message) = explain(e);
+            // "auth.trusted_relays[0]" is the setting auth.trusted_relays.
+            let key = key.split('[').next().unwrap_or_default().to_owned();
+            ConfigError {
+                origin: origin_of(&key),
+                key,
+                message,
+            }
+        })?;
 
         // Settings derived from data_dir unless given explicitly.
         if !origins.contains_key("database.url") {
@@ -532,15 +635,6 @@ impl Settings {
             s.outbound.spool_dir = s.general.data_dir.join("spool");
         }
 
-        // A setting nobody set is reported against the file when there is one: that is where
-        // the admin has to add it.
-        let origin_of = |key: &str| -> Origin {
-            match (origins.get(key), file) {
-                (Some(o), _) => o.clone(),
-                (None, Some((path, _))) => Origin::File(path.to_owned()),
-                (None, None) => Origin::Default,
-            }
-        };
         if file.is_some() && !origins.contains_key("smtp.reply_domain") {
             return Err(ConfigError {
                 key: "smtp.reply_domain".into(),
@@ -554,104 +648,6 @@ impl Settings {
             message,
         })?;
         Ok(s)
-    }
-
-    /// Sets one key from its text form; the error says what is wrong with the value.
-    fn apply(&mut self, key: &str, v: &str) -> Result<(), String> {
-        match key {
-            "general.data_dir" => self.general.data_dir = path(v)?,
-            "general.organization" => self.general.organization = v.trim().to_owned(),
-            "general.recognition_phrase" => {
-                self.general.recognition_phrase = v.split_whitespace().collect::<Vec<_>>().join(" ")
-            }
-            "general.public_url" => {
-                self.general.public_url = v.trim().trim_end_matches('/').to_owned()
-            }
-            "database.url" => self.database.url = v.trim().to_owned(),
-            "keys.path" => self.keys.path = path(v)?,
-            "smtp.listen" => {
-                self.smtp.listen = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("'{v}' is not an address:port such as 127.0.0.1:2525"))?
-            }
-            "smtp.hostname" => self.smtp.hostname = v.trim().to_ascii_lowercase(),
-            "smtp.reply_domain" => self.smtp.reply_domain = v.trim().to_ascii_lowercase(),
-            "smtp.max_message_bytes" => self.smtp.max_message_bytes = number(v)?,
-            "smtp.tls_cert" => self.smtp.tls_cert = optional_path(v),
-            "smtp.tls_key" => self.smtp.tls_key = optional_path(v),
-            "smtp.max_connections" => self.smtp.max_connections = number(v)?,
-            "smtp.max_connections_per_ip" => self.smtp.max_connections_per_ip = number(v)?,
-            "smtp.max_recipients" => self.smtp.max_recipients = number(v)?,
-            "smtp.max_errors" => self.smtp.max_errors = number(v)?,
-            "smtp.ehlo_timeout_secs" => self.smtp.ehlo_timeout_secs = number(v)?,
-            "smtp.timeout_secs" => self.smtp.timeout_secs = number(v)?,
-            "smtp.min_data_rate" => self.smtp.min_data_rate = number(v)?,
-            "smtp.max_session_secs" => self.smtp.max_session_secs = number(v)?,
-            "smtp.max_inflight_bytes" => self.smtp.max_inflight_bytes = number(v)?,
-            "smtp.max_report_bytes" => self.smtp.max_report_bytes = number(v)?,
-            "imap.enabled" => self.imap.enabled = boolean(v)?,
-            "imap.host" => self.imap.host = v.trim().to_owned(),
-            "imap.port" => self.imap.port = number(v)?,
-            "imap.tls" => self.imap.tls = word(v)?,
-            "imap.ca_file" => self.imap.ca_file = optional_path(v),
-            "imap.username" => self.imap.username = v.to_owned(),
-            "imap.password_file" => self.imap.password_file = optional_path(v),
-            "imap.mailbox" => self.imap.mailbox = v.trim().to_owned(),
-            "imap.processed_mailbox" => self.imap.processed_mailbox = v.trim().to_owned(),
-            "imap.rejected_mailbox" => self.imap.rejected_mailbox = v.trim().to_owned(),
-            "imap.poll_interval_secs" => self.imap.poll_interval_secs = number(v)?,
-            "outbound.transport" => self.outbound.transport = word(v)?,
-            "outbound.spool_dir" => self.outbound.spool_dir = path(v)?,
-            "outbound.from" => self.outbound.from = v.parse()?,
-            "outbound.smtp_host" => self.outbound.smtp_host = v.trim().to_owned(),
-            "outbound.smtp_port" => self.outbound.smtp_port = number(v)?,
-            "outbound.smtp_tls" => self.outbound.smtp_tls = word(v)?,
-            "outbound.smtp_username" => {
-                self.outbound.smtp_username = (!v.is_empty()).then(|| v.to_owned())
-            }
-            "outbound.smtp_password_file" => self.outbound.smtp_password_file = optional_path(v),
-            "outbound.smtp_ca_file" => self.outbound.smtp_ca_file = optional_path(v),
-            "outbound.smtp_timeout_secs" => self.outbound.smtp_timeout_secs = number(v)?,
-            "outbound.retry_base_secs" => self.outbound.retry_base_secs = number(v)?,
-            "outbound.max_attempts" => self.outbound.max_attempts = number(v)?,
-            "outbound.templates_dir" => self.outbound.templates_dir = optional_path(v),
-            "outbound.convenience_notice" => self.outbound.convenience_notice = v.trim().to_owned(),
-            "outbound.dkim_selector" => {
-                self.outbound.dkim_selector =
-                    Some(v.trim().to_ascii_lowercase()).filter(|s| !s.is_empty())
-            }
-            "outbound.dkim_key" => self.outbound.dkim_key = optional_path(v),
-            "outbound.secure_links" => self.outbound.secure_links = boolean(v)?,
-            "outbound.tls_fallback_after" => self.outbound.tls_fallback_after = duration(v)?,
-            "outbound.dkim_domain" => {
-                self.outbound.dkim_domain =
-                    Some(v.trim().to_ascii_lowercase()).filter(|s| !s.is_empty())
-            }
-            "policy.default_mode" => self.policy.default_mode = word(v)?,
-            "policy.token_ttl_days" => self.policy.token_ttl_days = number(v)?,
-            "auth.policy" => self.auth.policy = word(v)?,
-            "auth.dns_servers" => {
-                self.auth.dns_servers = list(v)
-                    .map(|s| {
-                        s.parse::<SocketAddr>()
-                            .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                            .map_err(|_| {
-                                format!("'{s}' is not an IP address or IP:port of a DNS resolver")
-                            })
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            "auth.dns_timeout_secs" => self.auth.dns_timeout_secs = number(v)?,
-            "auth.trusted_authserv_ids" => {
-                self.auth.trusted_authserv_ids = list(v).map(|s| s.to_ascii_lowercase()).collect()
-            }
-            "auth.trusted_relays" => {
-                self.auth.trusted_relays = list(v).map(str::parse).collect::<Result<_, _>>()?
-            }
-            _ => return Err("unknown setting".into()),
-        }
-        Ok(())
     }
 
     /// Checks the settings as a whole, section by section; the error names the first bad key.
@@ -976,6 +972,41 @@ impl Settings {
     }
 }
 
+/// Every `section.key` there is: the keys of the defaults (a key that is none by default is
+/// there too, as a null).
+fn known_keys(defaults: &Settings) -> std::collections::HashSet<String> {
+    let value = serde_json::to_value(defaults).expect("settings always serialise");
+    let mut keys = std::collections::HashSet::new();
+    if let serde_json::Value::Object(sections) = value {
+        for (section, fields) in sections {
+            if let serde_json::Value::Object(fields) = fields {
+                keys.extend(fields.keys().map(|k| format!("{section}.{k}")));
+            }
+        }
+    }
+    keys
+}
+
+/// A deserialisation error as (key, what is wrong).
+fn explain(e: config::ConfigError) -> (String, String) {
+    match e {
+        config::ConfigError::At { error, key, .. } => {
+            let (inner, message) = explain(*error);
+            (key.filter(|k| !k.is_empty()).unwrap_or(inner), message)
+        }
+        config::ConfigError::Type {
+            unexpected,
+            expected,
+            key,
+            ..
+        } => (
+            key.unwrap_or_default(),
+            format!("expected {expected}, not {unexpected}"),
+        ),
+        other => (String::new(), other.to_string()),
+    }
+}
+
 fn lookup<'a>(env: &'a Env, name: &str) -> Option<&'a str> {
     env.iter()
         .find(|(k, _)| k == name)
@@ -985,51 +1016,6 @@ fn lookup<'a>(env: &'a Env, name: &str) -> Option<&'a str> {
 
 fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
-}
-
-/// The items of a list setting: separated by commas or white space, empty items dropped.
-fn list(v: &str) -> impl Iterator<Item = &str> {
-    v.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-}
-
-fn path(v: &str) -> Result<PathBuf, String> {
-    if v.trim().is_empty() {
-        return Err("must not be empty".into());
-    }
-    Ok(PathBuf::from(v.trim()))
-}
-
-fn optional_path(v: &str) -> Option<PathBuf> {
-    (!v.trim().is_empty()).then(|| PathBuf::from(v.trim()))
-}
-
-fn number<T: FromStr>(v: &str) -> Result<T, String> {
-    v.trim()
-        .parse()
-        .map_err(|_| format!("'{v}' is not a whole number in range"))
-}
-
-/// Seconds, from a number of seconds or a duration such as `90s`, `30m`, `1h 30m`.
-fn duration(v: &str) -> Result<u64, String> {
-    let v = v.trim();
-    v.parse::<u64>()
-        .or_else(|_| humantime::parse_duration(v).map(|d| d.as_secs()))
-        .map_err(|_| format!("'{v}' is not a duration such as 3600, 90s, 30m or 1h"))
-}
-
-fn boolean(v: &str) -> Result<bool, String> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" | "on" => Ok(true),
-        "false" | "no" | "0" | "off" => Ok(false),
-        _ => Err(format!("'{v}' is not true or false")),
-    }
-}
-
-fn word<T: FromStr<Err = crate::domain::kinds::UnknownValue>>(v: &str) -> Result<T, String> {
-    v.trim()
-        .parse()
-        .map_err(|e: crate::domain::kinds::UnknownValue| format!("'{v}': {e}"))
 }
 
 fn readable(p: &Path) -> Result<(), String> {

@@ -367,3 +367,61 @@ fn bad_auth_values_name_their_key() {
         assert_eq!(err.key, key, "{text}: {err}");
     }
 }
+
+#[test]
+fn environment_values_are_read_like_the_file() {
+    let s = from_file(
+        MINIMAL,
+        &[
+            ("SEALPOST_GENERAL__ORGANIZATION", "  Lee, Smith & Co  "),
+            ("SEALPOST_IMAP__ENABLED", "no"),
+            ("SEALPOST_OUTBOUND__TLS_FALLBACK_AFTER", "30m"),
+            (
+                "SEALPOST_AUTH__TRUSTED_AUTHSERV_IDS",
+                "MX1.Example.TEST mx2.example.test",
+            ),
+            ("SEALPOST_OUTBOUND__SMTP_USERNAME", ""),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        s.general.organization, "Lee, Smith & Co",
+        "a comma is not a list"
+    );
+    assert!(!s.imap.enabled);
+    assert_eq!(s.outbound.tls_fallback_after, 1800);
+    assert_eq!(
+        s.auth.trusted_authserv_ids,
+        vec!["mx1.example.test", "mx2.example.test"]
+    );
+    assert_eq!(s.outbound.smtp_username, None, "empty is none");
+
+    let e = err(MINIMAL, &[("SEALPOST_SMTP__MAX_CONNECTIONS", "lots")]);
+    assert_eq!(e.key, "smtp.max_connections");
+    assert_eq!(
+        e.origin,
+        Origin::Env("SEALPOST_SMTP__MAX_CONNECTIONS".into())
+    );
+    assert!(e.message.contains("'lots' is not a whole number"), "{e}");
+}
+
+/// What `check-config` prints is a configuration file that loads back into the same
+/// settings (every word in the form the loader takes).
+#[test]
+fn printed_settings_load_back() {
+    let s = from_file(
+        &format!(
+            "{MINIMAL}[auth]\npolicy = \"quarantine-on-fail\"\ntrusted_relays = [\"10.0.0.0/8\"]\n[outbound]\ntls_fallback_after = \"2h\"\n"
+        ),
+        &[],
+    )
+    .unwrap();
+    let printed = s.to_redacted_toml();
+    let again = from_file(&printed, &[]).unwrap();
+    assert_eq!(again.to_redacted_toml(), printed);
+    assert_eq!(again.auth.policy, AuthPolicy::QuarantineOnFail);
+    assert!(
+        printed.contains("policy = \"quarantine-on-fail\""),
+        "{printed}"
+    );
+}
