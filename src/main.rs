@@ -20,13 +20,15 @@ use sealpost::config::{self, ConfigError, Settings};
 use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
 use sealpost::domain::consent::CONVENIENCE_WARNING;
-use sealpost::domain::{Address, Mailbox, Mode, Role, ThreadId, Via};
+use sealpost::domain::{Address, Mailbox, Mode, PersonKind, Role, ThreadId, Via};
 use sealpost::domain::{DeliveryStatus, HeldStatus};
 use sealpost::inbound::auth::Checker;
 use sealpost::inbound::pipeline::{Envelope, Outcome};
 use sealpost::logging::{self, LogFormat};
 use sealpost::outbound::dkim;
-use sealpost::store::{Consent, HeldSummary, NewParticipant, NewThread, Store, StoreError};
+use sealpost::store::{
+    Consent, HeldSummary, NewParticipant, NewThread, PersonDetails, PersonView, Store, StoreError,
+};
 
 /// Email gateway for secure message threads.
 #[derive(Parser)]
@@ -78,7 +80,8 @@ enum Command {
     /// Examine reply tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// The people the practice writes to: consent to convenience mode.
+    /// The practice's directory of people: patients, staff, colleagues; their details and
+    /// their consent to convenience mode.
     #[command(subcommand)]
     Person(PersonCommand),
     /// Print the reply text of an email: what the person wrote, without quoted history,
@@ -134,7 +137,7 @@ enum OutboxCommand {
     /// Print one line per notification, newest first.
     List {
         /// Only notifications with this status.
-        #[arg(long, value_parser = ["queued", "sent", "deferred", "failed", "bounced", "cancelled"])]
+        #[arg(long, value_parser = ["queued", "sent", "deferred", "failed", "bounced", "cancelled", "suppressed"])]
         status: Option<String>,
         /// Only notifications of this thread.
         #[arg(long, value_name = "ID")]
@@ -204,8 +207,64 @@ struct BodyArg {
     body_file: Option<PathBuf>,
 }
 
+/// What `person add` and `person update` may set. On update, an option left out keeps what
+/// is there and an empty value ("") clears it.
+#[derive(clap::Args)]
+struct PersonFields {
+    /// patient, staff or colleague.
+    #[arg(long, value_parser = ["patient", "staff", "colleague"])]
+    kind: Option<String>,
+    /// The name to address them by.
+    #[arg(long)]
+    name: Option<String>,
+    /// A staff member's title ("Nurse", "Dr").
+    #[arg(long)]
+    title: Option<String>,
+    /// A colleague's practice.
+    #[arg(long)]
+    practice: Option<String>,
+    /// A patient's date of birth, YYYY-MM-DD (sealed in the database).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    birth_date: Option<String>,
+    /// Mobile number in international form, +4915112345678 (sealed in the database).
+    #[arg(long, value_name = "+E164")]
+    mobile: Option<String>,
+    /// off: they opted out of notifications (recorded as suppressed, never sent).
+    #[arg(long, value_parser = ["on", "off"])]
+    notifications: Option<String>,
+    /// registered, invited or locked.
+    #[arg(long, value_parser = ["registered", "invited", "locked"])]
+    status: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum PersonCommand {
+    /// Add a person to the directory (an address that is already there is refused: use
+    /// update).
+    Add {
+        /// The person's email address.
+        address: String,
+        #[command(flatten)]
+        fields: PersonFields,
+    },
+    /// Change what the directory says about a person.
+    Update {
+        /// The person's email address.
+        address: String,
+        #[command(flatten)]
+        fields: PersonFields,
+    },
+    /// Print one line per person, by address.
+    List {
+        /// Only people of this kind.
+        #[arg(long, value_parser = ["patient", "staff", "colleague"])]
+        kind: Option<String>,
+    },
+    /// Remove a person who is no longer a participant of any thread.
+    Remove {
+        /// The person's email address.
+        address: String,
+    },
     /// Record whether a person agreed to convenience mode (message content by ordinary email).
     /// Without it they get secure notifications, in every thread.
     Consent {
@@ -390,20 +449,103 @@ async fn person_command(store: &Store, cmd: PersonCommand) -> anyhow::Result<()>
             address
         }
         PersonCommand::Show { address } => parse(&address)?,
+        PersonCommand::Add { address, fields } => {
+            let address = parse(&address)?;
+            if store.person(&address).await?.is_some() {
+                bail!("{address} is already in the directory; use `person update`");
+            }
+            let kind = fields.kind.as_deref().unwrap_or("patient");
+            let base = PersonDetails::new(kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
+            let details = fields.apply(base)?;
+            let p = store.put_person(&address, &details).await?;
+            return print_json(person_json(&p));
+        }
+        PersonCommand::Update { address, fields } => {
+            let address = parse(&address)?;
+            let Some(existing) = store.person(&address).await? else {
+                bail!("{address} is not in the directory; use `person add`");
+            };
+            let details = fields.apply(existing.details)?;
+            let p = store.put_person(&address, &details).await?;
+            return print_json(person_json(&p));
+        }
+        PersonCommand::List { kind } => {
+            let kind = kind
+                .map(|k| k.parse::<PersonKind>().map_err(|e| anyhow::anyhow!("{e}")))
+                .transpose()?;
+            for p in store.people(kind).await? {
+                print_json(person_json(&p))?;
+            }
+            return Ok(());
+        }
+        PersonCommand::Remove { address } => {
+            let address = parse(&address)?;
+            store.remove_person(&address).await?;
+            return print_json(json!({"removed": address.as_str()}));
+        }
     };
     let Some(p) = store.person(&address).await? else {
-        bail!("{address} is not in the directory (no choice about convenience mode recorded)");
+        bail!("{address} is not in the directory");
     };
-    print_json(json!({
+    print_json(person_json(&p))
+}
+
+impl PersonFields {
+    /// `details` with the options given applied and checked.
+    fn apply(self, mut d: PersonDetails) -> anyhow::Result<PersonDetails> {
+        use sealpost::domain::person;
+        if let Some(kind) = self.kind {
+            d.kind = kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let check = |r: Result<Option<String>, String>| r.map_err(|e| anyhow::anyhow!(e));
+        if let Some(v) = self.name {
+            d.name = check(person::text("name", &v))?;
+        }
+        if let Some(v) = self.title {
+            d.title = check(person::text("title", &v))?;
+        }
+        if let Some(v) = self.practice {
+            d.practice = check(person::text("practice", &v))?;
+        }
+        if let Some(v) = self.birth_date {
+            let today = &clock::rfc3339(clock::now())[..10];
+            d.birth_date = check(person::birth_date(&v, today))?;
+        }
+        if let Some(v) = self.mobile {
+            d.mobile = check(person::mobile(&v))?;
+        }
+        if let Some(v) = self.notifications {
+            d.notifications = v == "on";
+        }
+        if let Some(v) = self.status {
+            d.status = v.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        d.check().map_err(|e| anyhow::anyhow!(e))?;
+        Ok(d)
+    }
+}
+
+/// A person as the CLI prints them: personal data opened (the CLI runs with the keyring).
+fn person_json(p: &PersonView) -> serde_json::Value {
+    let d = &p.details;
+    json!({
         "person_id": p.id.to_string(),
         "address": p.address.as_str(),
+        "kind": d.kind.as_str(),
+        "name": d.name,
+        "title": d.title,
+        "practice": d.practice,
+        "birth_date": d.birth_date,
+        "mobile": d.mobile,
+        "notifications": if d.notifications { "on" } else { "off" },
+        "status": d.status.as_str(),
         "convenience": p.convenience.map(|c| if c { "yes" } else { "no" }),
         "convenience_at": p.convenience_at.map(clock::rfc3339),
         "convenience_text": p.convenience_text,
         "convenience_by": p.convenience_by,
         "created_at": clock::rfc3339(p.created_at),
         "updated_at": clock::rfc3339(p.updated_at),
-    }))
+    })
 }
 
 fn dkim_keygen(

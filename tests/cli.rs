@@ -515,3 +515,189 @@ fn consent_decides_who_gets_content() {
         "{rows:?}"
     );
 }
+
+/// The directory: add, show, update, list, remove; personal data sealed in the database;
+/// someone who opted out of notifications gets none (recorded as suppressed).
+#[test]
+fn people_directory() {
+    let sb = Sandbox::with_keyring("");
+    let jane = sb
+        .run(&[
+            "person",
+            "add",
+            "Jane@Example.TEST",
+            "--name",
+            "Jane Doe",
+            "--birth-date",
+            "1984-03-07",
+            "--mobile",
+            "+49 151 1234 5678",
+        ])
+        .ok()
+        .json();
+    assert_eq!(jane["address"], "jane@example.test");
+    assert_eq!(jane["kind"], "patient");
+    assert_eq!(jane["name"], "Jane Doe");
+    assert_eq!(jane["birth_date"], "1984-03-07");
+    assert_eq!(jane["mobile"], "+4915112345678");
+    assert_eq!(jane["notifications"], "on");
+    assert_eq!(jane["status"], "registered");
+    assert_eq!(jane["person_id"].as_str().unwrap().len(), 16);
+
+    assert_fails(
+        sb.run(&["person", "add", "jane@example.test"]),
+        "already in the directory; use `person update`",
+    );
+    assert_fails(
+        sb.run(&["person", "update", "nobody@example.test", "--name", "X"]),
+        "not in the directory; use `person add`",
+    );
+    assert_fails(
+        sb.run(&[
+            "person",
+            "add",
+            "kim@example.test",
+            "--birth-date",
+            "1984-02-30",
+        ]),
+        "is not a date such as",
+    );
+    assert_fails(
+        sb.run(&["person", "add", "kim@example.test", "--mobile", "0151 1234"]),
+        "not a number in international form",
+    );
+    assert_fails(
+        sb.run(&["person", "add", "kim@example.test", "--name", "Kim\u{202e}"]),
+        "plain text",
+    );
+    assert_fails(
+        sb.run(&[
+            "person",
+            "add",
+            "lee@clinic.example.test",
+            "--kind",
+            "staff",
+            "--birth-date",
+            "1970-01-01",
+        ]),
+        "a date of birth is kept only for people of kind patient",
+    );
+    let lee = sb
+        .run(&[
+            "person",
+            "add",
+            "lee@clinic.example.test",
+            "--kind",
+            "staff",
+            "--title",
+            "Dr",
+            "--name",
+            "Dr Lee",
+        ])
+        .ok()
+        .json();
+    assert_eq!(lee["title"], "Dr");
+
+    // Update keeps what is not named, and "" clears.
+    let jane = sb
+        .run(&[
+            "person",
+            "update",
+            "jane@example.test",
+            "--notifications",
+            "off",
+            "--mobile",
+            "",
+        ])
+        .ok()
+        .json();
+    assert_eq!(jane["notifications"], "off");
+    assert_eq!(jane["mobile"], serde_json::Value::Null);
+    assert_eq!(jane["name"], "Jane Doe");
+    assert_eq!(jane["birth_date"], "1984-03-07");
+
+    // A thread: Tom becomes a person by taking part; Jane opted out, so hers is suppressed.
+    let thread = sb
+        .run_with_stdin(
+            &[
+                "thread",
+                "new",
+                "--from",
+                "lee@clinic.example.test",
+                "--to",
+                "jane@example.test",
+                "--to",
+                "tom@example.test",
+                "--subject",
+                "Lab results",
+            ],
+            "Your results are in.",
+        )
+        .ok()
+        .json()["thread_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rows = sb
+        .run(&["outbox", "list", "--thread", &thread])
+        .ok()
+        .json_lines();
+    let status = |who: &str| {
+        rows.iter()
+            .find(|r| r["recipient"] == who)
+            .unwrap_or_else(|| panic!("no row for {who}: {rows:?}"))["status"]
+            .clone()
+    };
+    assert_eq!(status("jane@example.test"), "suppressed");
+    assert_eq!(status("tom@example.test"), "queued");
+    let people = sb.run(&["person", "list"]).ok().json_lines();
+    let addresses: Vec<&str> = people
+        .iter()
+        .map(|p| p["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        addresses,
+        vec![
+            "jane@example.test",
+            "lee@clinic.example.test",
+            "tom@example.test"
+        ]
+    );
+    let staff = sb
+        .run(&["person", "list", "--kind", "staff"])
+        .ok()
+        .json_lines();
+    assert_eq!(staff.len(), 1);
+
+    // Personal data never reaches the database file in clear.
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(sb.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("sealpost.db") {
+            stored.extend(std::fs::read(path).unwrap());
+        }
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    for secret in ["Jane Doe", "1984-03-07", "4915112345678", "Dr Lee"] {
+        assert!(!stored.contains(secret), "{secret} is in the database file");
+    }
+
+    // Removal: refused while a participant, done once they are not.
+    assert_fails(
+        sb.run(&["person", "remove", "tom@example.test"]),
+        "is a participant of 1 thread(s)",
+    );
+    sb.run(&[
+        "thread",
+        "remove-participant",
+        &thread,
+        "--address",
+        "tom@example.test",
+    ])
+    .ok();
+    sb.run(&["person", "remove", "tom@example.test"]).ok();
+    assert_fails(
+        sb.run(&["person", "show", "tom@example.test"]),
+        "not in the directory",
+    );
+}

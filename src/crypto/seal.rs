@@ -55,6 +55,11 @@ pub enum Binding {
     HeldRaw(i64),
     /// The envelope (sender, recipients) a held message came with.
     HeldEnvelope(i64),
+    /// The data key of one person in the directory.
+    PersonKey(i64),
+    /// A field of a person's directory entry that is personal data: `name`, `birth_date`,
+    /// `mobile`.
+    PersonField(i64, &'static str),
 }
 
 impl Binding {
@@ -69,6 +74,8 @@ impl Binding {
             Binding::HeldKey(h) => format!("sealpost/v1/held-key/{h:016x}"),
             Binding::HeldRaw(h) => format!("sealpost/v1/held-raw/{h:016x}"),
             Binding::HeldEnvelope(h) => format!("sealpost/v1/held-envelope/{h:016x}"),
+            Binding::PersonKey(p) => format!("sealpost/v1/person-key/{p:016x}"),
+            Binding::PersonField(p, f) => format!("sealpost/v1/person-{f}/{p:016x}"),
         }
         .into_bytes()
     }
@@ -133,6 +140,20 @@ impl DataKey {
         wrapped: &WrappedKey,
     ) -> Result<DataKey, SealError> {
         DataKey::unwrap_as(keyring, Binding::HeldKey(held), wrapped)
+    }
+
+    /// Wraps the key of person `person` (see [`Binding::PersonKey`]).
+    pub fn wrap_person(&self, keyring: &Keyring, person: i64) -> WrappedKey {
+        self.wrap_as(keyring, Binding::PersonKey(person))
+    }
+
+    /// Unwraps the key of person `person`.
+    pub fn unwrap_person(
+        keyring: &Keyring,
+        person: i64,
+        wrapped: &WrappedKey,
+    ) -> Result<DataKey, SealError> {
+        DataKey::unwrap_as(keyring, Binding::PersonKey(person), wrapped)
     }
 
     fn wrap_as(&self, keyring: &Keyring, binding: Binding) -> WrappedKey {

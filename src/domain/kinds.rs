@@ -93,6 +93,30 @@ vocabulary!(
         Bounced => "bounced",
         /// Its participant was removed before it went out.
         Cancelled => "cancelled",
+        /// Its recipient opted out of notifications: recorded, never sent.
+        Suppressed => "suppressed",
+    }
+);
+
+vocabulary!(
+    /// Who a person in the directory is to the practice.
+    PersonKind {
+        Patient => "patient",
+        /// A clinician or another member of staff.
+        Staff => "staff",
+        /// Someone at another practice.
+        Colleague => "colleague",
+    }
+);
+
+vocabulary!(
+    /// Where a person stands with the secure web view.
+    PersonStatus {
+        Registered => "registered",
+        /// Sent an invitation, not registered yet.
+        Invited => "invited",
+        /// Locked out after failed identity checks, until staff unlock them.
+        Locked => "locked",
     }
 );
 

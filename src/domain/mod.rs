@@ -5,11 +5,12 @@ pub mod consent;
 pub mod ids;
 pub mod kinds;
 pub mod mail;
+pub mod person;
 pub mod text;
 
 pub use address::{Address, AddressError, Mailbox};
 pub use ids::{MessageId, NotificationId, ParticipantId, PersonId, ThreadId};
 pub use kinds::{
-    AuthPolicy, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, Mode, NoticeReason, Role,
-    Via,
+    AuthPolicy, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, Mode, NoticeReason,
+    PersonKind, PersonStatus, Role, Via,
 };

@@ -39,6 +39,10 @@ pub enum StoreError {
     Revoked(ThreadId),
     #[error("held message {0:016x} was already released or rejected")]
     HeldDecided(i64),
+    #[error("{0} is not in the directory")]
+    UnknownPerson(Address),
+    #[error("{address} is a participant of {threads} thread(s); remove them from those first")]
+    PersonInUse { address: Address, threads: i64 },
     #[error("{0}")]
     Invalid(String),
     #[error("storage unavailable: {0}")]
@@ -53,10 +57,12 @@ impl StoreError {
         match self {
             StoreError::UnknownThread(_)
             | StoreError::NotParticipant { .. }
-            | StoreError::UnknownHeld(_) => ErrorClass::NotFound,
-            StoreError::ThreadClosed(_) | StoreError::Revoked(_) | StoreError::HeldDecided(_) => {
-                ErrorClass::Closed
-            }
+            | StoreError::UnknownHeld(_)
+            | StoreError::UnknownPerson(_) => ErrorClass::NotFound,
+            StoreError::ThreadClosed(_)
+            | StoreError::Revoked(_)
+            | StoreError::HeldDecided(_)
+            | StoreError::PersonInUse { .. } => ErrorClass::Closed,
             StoreError::Invalid(_) => ErrorClass::Invalid,
             StoreError::Unavailable(_) => ErrorClass::Unavailable,
             StoreError::Corrupt(_) => ErrorClass::Corrupt,

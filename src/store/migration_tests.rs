@@ -139,6 +139,38 @@ async fn version_2_databases_are_cleaned_up() {
         raw,
         vec![("rejected".to_owned(), false), ("filed".to_owned(), true)]
     );
+    // Version 6: everyone who took part is in the directory (staff as staff), under the
+    // normal form of their address, and their participants point at them.
+    let people: Vec<(String, String)> = store
+        .people(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.address.to_string(), p.details.kind.as_str().to_owned()))
+        .collect();
+    assert_eq!(
+        people,
+        vec![
+            (
+                "jane@xn--bcher-kva.example".to_owned(),
+                "patient".to_owned()
+            ),
+            ("lee@clinic.test".to_owned(), "staff".to_owned())
+        ]
+    );
+    let linked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM participants p JOIN people pe ON pe.id = p.person_id
+         WHERE pe.address = p.address",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(linked, 2);
+    let status: String = sqlx::query_scalar("SELECT status FROM outbox")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "sent", "the outbox survived its copy");
     // Opening again changes nothing more.
     store.close().await;
     let again = Store::open(&url, keyring).await.unwrap();

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::sealing::{SealedHeld, SealedMessage, SealedRaw};
 use crate::domain::{
     Address, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, MessageId, Mode, NoticeReason,
-    NotificationId, ParticipantId, PersonId, Role, ThreadId, Via,
+    NotificationId, ParticipantId, PersonId, PersonKind, PersonStatus, Role, ThreadId, Via,
 };
 
 /// A person to add to a new thread.
@@ -177,18 +177,72 @@ pub struct Consent {
     pub by: String,
 }
 
-/// A person in the directory, as far as it goes yet.
+/// A person in the directory, opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonView {
     pub id: PersonId,
     pub address: Address,
     pub created_at: i64,
     pub updated_at: i64,
+    pub details: PersonDetails,
     /// `None` when never asked.
     pub convenience: Option<bool>,
     pub convenience_at: Option<i64>,
     pub convenience_text: Option<String>,
     pub convenience_by: Option<String>,
+}
+
+/// What staff record about a person (`person add|update`); the personal data among it (name,
+/// date of birth, mobile number) is sealed in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonDetails {
+    pub kind: PersonKind,
+    pub name: Option<String>,
+    /// A staff member's title ("Nurse", "Dr").
+    pub title: Option<String>,
+    /// A colleague's practice.
+    pub practice: Option<String>,
+    /// A patient's date of birth, `YYYY-MM-DD`.
+    pub birth_date: Option<String>,
+    /// E.164 (`+4915112345678`).
+    pub mobile: Option<String>,
+    /// Whether they get notifications at all.
+    pub notifications: bool,
+    pub status: PersonStatus,
+}
+
+impl PersonDetails {
+    /// Whether the details fit the person's kind: a date of birth is a patient's, a title
+    /// staff's, a practice a colleague's.
+    pub fn check(&self) -> Result<(), String> {
+        let misplaced = |field: &str, value: &Option<String>, kind: PersonKind| {
+            if value.is_some() && self.kind != kind {
+                Err(format!(
+                    "{field} is kept only for people of kind {kind} (this one is {})",
+                    self.kind
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        misplaced("a date of birth", &self.birth_date, PersonKind::Patient)?;
+        misplaced("a title", &self.title, PersonKind::Staff)?;
+        misplaced("a practice", &self.practice, PersonKind::Colleague)
+    }
+
+    /// What a person the practice has not described yet is taken to be.
+    pub fn new(kind: PersonKind) -> PersonDetails {
+        PersonDetails {
+            kind,
+            name: None,
+            title: None,
+            practice: None,
+            birth_date: None,
+            mobile: None,
+            notifications: true,
+            status: PersonStatus::Registered,
+        }
+    }
 }
 
 /// Where a verified reply token points.

@@ -105,6 +105,16 @@ pub(crate) struct PersonRow {
     pub convenience_at: Option<i64>,
     pub convenience_text: Option<String>,
     pub convenience_by: Option<String>,
+    pub kind: String,
+    pub title: Option<String>,
+    pub practice: Option<String>,
+    pub notifications: String,
+    pub status: String,
+    pub key_id: Option<i64>,
+    pub wrapped_key: Option<Vec<u8>>,
+    pub name_sealed: Option<Vec<u8>>,
+    pub birth_date_sealed: Option<Vec<u8>>,
+    pub mobile_sealed: Option<Vec<u8>>,
 }
 
 /// Where a token (or a notification) points: the participant and their thread's state.

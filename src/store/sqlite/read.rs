@@ -396,6 +396,19 @@ pub(crate) async fn person(
         .await?)
 }
 
+/// Everyone in the directory, of one kind or all, by address.
+pub(crate) async fn people(
+    pool: &SqlitePool,
+    kind: Option<crate::domain::PersonKind>,
+) -> Result<Vec<PersonRow>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT * FROM people WHERE ($1 IS NULL OR kind = $1) ORDER BY address")
+            .bind(kind.map(crate::domain::PersonKind::as_str))
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 pub(crate) async fn held_list(
     pool: &SqlitePool,
     status: Option<HeldStatus>,

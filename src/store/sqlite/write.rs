@@ -8,8 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::{
     Address, DeliveryStatus, LedgerOutcome, Mode, NoticeReason, NotificationId, ParticipantId,
-    PersonId, ThreadId,
+    PersonId, PersonKind, Role, ThreadId,
 };
+use crate::store::people::SealedPerson;
 use crate::store::sealing::{SealedPost, SealedThread};
 use crate::store::{
     Attempt, Committed, Consent, Inbound, InboundAction, Posted, Release, SealedHeld,
@@ -40,6 +41,8 @@ pub(crate) enum Op {
         by: String,
     },
     SetConsent(Consent),
+    PutPerson(Box<SealedPerson>),
+    RemovePerson(Address),
     /// Moves display names written in clear before schema version 3 into their sealed column.
     SealNames(Vec<(ParticipantId, Vec<u8>)>),
     /// Re-normalised participant addresses (schema version 3).
@@ -65,6 +68,8 @@ impl Op {
             Op::RecordAttempts(_) => "record-attempts",
             Op::RejectHeld { .. } => "reject-held",
             Op::SetConsent(_) => "set-consent",
+            Op::PutPerson(_) => "put-person",
+            Op::RemovePerson(_) => "remove-person",
             Op::SealNames(_) => "seal-names",
             Op::SetAddresses(_) => "set-addresses",
             #[cfg(test)]
@@ -109,6 +114,8 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
         Op::RecordAttempts(a) => record_attempts(conn, a, now).map(|_| Done::Nothing),
         Op::RejectHeld { id, by } => reject_held(conn, *id, by, now).map(|_| Done::Nothing),
         Op::SetConsent(c) => set_consent(conn, c, now).map(|_| Done::Nothing),
+        Op::PutPerson(p) => put_person(conn, p, now).map(|_| Done::Nothing),
+        Op::RemovePerson(a) => remove_person(conn, a, now).map(|_| Done::Nothing),
         Op::SealNames(names) => {
             for (id, sealed) in names {
                 conn.prepare_cached(
@@ -121,8 +128,7 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
         }
         Op::SetAddresses(addresses) => {
             for (id, address) in addresses {
-                conn.prepare_cached("UPDATE participants SET address = ?1 WHERE id = ?2")?
-                    .execute(params![address.as_str(), id.0])?;
+                set_address(conn, *id, address)?;
             }
             Ok(Done::Nothing)
         }
@@ -148,10 +154,27 @@ fn create_thread(conn: &Connection, t: &SealedThread, now: i64) -> Result<Posted
         now
     ])?;
     for p in &t.participants {
+        // Everyone in a thread is in the directory: a new address becomes a person (staff if
+        // they write as staff, else a patient) whom staff may describe later.
+        let kind = if p.role == Role::Staff {
+            PersonKind::Staff
+        } else {
+            PersonKind::Patient
+        };
+        conn.prepare_cached(
+            "INSERT INTO people (id, address, created_at, updated_at, kind)
+             VALUES (?1, ?2, ?3, ?3, ?4) ON CONFLICT (address) DO NOTHING",
+        )?
+        .execute(params![
+            PersonId::random().0,
+            p.address.as_str(),
+            now,
+            kind.as_str()
+        ])?;
         conn.prepare_cached(
             "INSERT INTO participants (id, thread_id, address, display_name_sealed, role,
-                                       created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                       created_at, person_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT id FROM people WHERE address = ?3))",
         )?
         .execute(params![
             p.id.0,
@@ -232,7 +255,8 @@ fn insert_message(
     ])?;
     conn.prepare_cached("UPDATE threads SET last_activity_at = ?1 WHERE id = ?2")?
         .execute(params![now, thread.0])?;
-    // Content goes by email only to staff and to recipients who consented to it.
+    // Content goes by email only to staff and to recipients who consented to it; someone who
+    // opted out of notifications gets a row recorded as suppressed, never sent.
     let recipients: Vec<(i64, String, bool)> = conn
         .prepare_cached(
             "SELECT p.id, p.address,
@@ -251,9 +275,9 @@ fn insert_message(
         let n = NotificationId::random();
         conn.prepare_cached(
             "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
-                                 mode, next_attempt_at, created_at)
+                                 mode, next_attempt_at, created_at, status)
              VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), ?2, ?3, ?4, ?5,
-                     'message', ?6, ?7, ?7)",
+                     'message', ?6, ?7, ?7, CASE WHEN EXISTS (SELECT 1 FROM people WHERE address = ?5 AND notifications = 'off') THEN 'suppressed' ELSE 'queued' END)",
         )?
         .execute(params![
             n.0,
@@ -607,6 +631,132 @@ fn revert_to_secure(
     Ok(())
 }
 
+/// A participant's address in its normal form (schema version 3), and their person with it:
+/// the person takes the normal form too, or, when someone already has it, the participant
+/// joins them and the person left with no one (made by the migration, nothing recorded) goes.
+fn set_address(conn: &Connection, id: ParticipantId, address: &Address) -> Result<(), StoreError> {
+    let old_person: Option<i64> = conn
+        .prepare_cached("SELECT person_id FROM participants WHERE id = ?1")?
+        .query_row([id.0], |r| r.get(0))
+        .optional()?
+        .flatten();
+    conn.prepare_cached("UPDATE participants SET address = ?1 WHERE id = ?2")?
+        .execute(params![address.as_str(), id.0])?;
+    conn.prepare_cached(
+        "UPDATE people SET address = ?1 WHERE id = ?2
+           AND NOT EXISTS (SELECT 1 FROM people WHERE address = ?1)",
+    )?
+    .execute(params![address.as_str(), old_person])?;
+    conn.prepare_cached(
+        "UPDATE participants SET person_id = (SELECT id FROM people WHERE address = ?1)
+         WHERE id = ?2",
+    )?
+    .execute(params![address.as_str(), id.0])?;
+    conn.prepare_cached(
+        "DELETE FROM people WHERE id = ?1 AND address <> ?2
+           AND wrapped_key IS NULL AND convenience IS NULL
+           AND NOT EXISTS (SELECT 1 FROM participants WHERE person_id = ?1)",
+    )?
+    .execute(params![old_person, address.as_str()])?;
+    Ok(())
+}
+
+/// Writes a person's directory entry (not their consent). The entry's id and key were read
+/// before sealing: if someone else created or keyed the same person meanwhile, the sealed
+/// fields would not open, so the write is refused and may be tried again.
+fn put_person(conn: &Connection, p: &SealedPerson, now: i64) -> Result<(), StoreError> {
+    let existing: Option<(i64, bool)> = conn
+        .prepare_cached("SELECT id, wrapped_key IS NOT NULL FROM people WHERE address = ?1")?
+        .query_row([p.address.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let raced = || {
+        StoreError::Unavailable(format!(
+            "{} was changed at the same time; try again",
+            p.address
+        ))
+    };
+    match existing {
+        Some((id, _)) if id != p.id.0 => return Err(raced()),
+        Some((_, true)) if p.new_key.is_some() => return Err(raced()),
+        Some((_, false)) if p.new_key.is_none() => return Err(raced()),
+        None if p.new_key.is_none() => return Err(raced()),
+        _ => {}
+    }
+    let (key_id, wrapped) = match &p.new_key {
+        Some(k) => (Some(i64::from(k.key_id)), Some(k.sealed.as_slice())),
+        None => (None, None),
+    };
+    conn.prepare_cached(
+        "INSERT INTO people (id, address, created_at, updated_at, kind, title, practice,
+                             notifications, status, key_id, wrapped_key, name_sealed,
+                             birth_date_sealed, mobile_sealed)
+         VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (address) DO UPDATE SET updated_at = ?3, kind = ?4, title = ?5,
+             practice = ?6, notifications = ?7, status = ?8,
+             key_id = COALESCE(?9, key_id), wrapped_key = COALESCE(?10, wrapped_key),
+             name_sealed = ?11, birth_date_sealed = ?12, mobile_sealed = ?13",
+    )?
+    .execute(params![
+        p.id.0,
+        p.address.as_str(),
+        now,
+        p.kind.as_str(),
+        p.title,
+        p.practice,
+        if p.notifications { "on" } else { "off" },
+        p.status.as_str(),
+        key_id,
+        wrapped,
+        p.name,
+        p.birth_date,
+        p.mobile
+    ])?;
+    event(
+        conn,
+        None,
+        "person.updated",
+        serde_json::json!({"person": p.id.0, "kind": p.kind.as_str(),
+            "notifications": p.notifications, "status": p.status.as_str()}),
+        now,
+    )?;
+    Ok(())
+}
+
+/// Removes a person who takes part in no thread any more; their sealed data is unreadable
+/// without the key that goes with the row.
+fn remove_person(conn: &Connection, address: &Address, now: i64) -> Result<(), StoreError> {
+    let id: Option<i64> = conn
+        .prepare_cached("SELECT id FROM people WHERE address = ?1")?
+        .query_row([address.as_str()], |r| r.get(0))
+        .optional()?;
+    let Some(id) = id else {
+        return Err(StoreError::UnknownPerson(address.clone()));
+    };
+    let threads: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM participants WHERE address = ?1 AND revoked_at IS NULL",
+        )?
+        .query_row([address.as_str()], |r| r.get(0))?;
+    if threads > 0 {
+        return Err(StoreError::PersonInUse {
+            address: address.clone(),
+            threads,
+        });
+    }
+    conn.prepare_cached("UPDATE participants SET person_id = NULL WHERE person_id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM people WHERE id = ?1")?
+        .execute([id])?;
+    event(
+        conn,
+        None,
+        "person.removed",
+        serde_json::json!({"person": id}),
+        now,
+    )?;
+    Ok(())
+}
+
 /// Records a person's choice about convenience mode (creating their directory entry when
 /// needed). Withdrawn consent also turns their convenience notifications still waiting to go
 /// out into secure ones.
@@ -690,9 +840,10 @@ fn queue_notice(
     }
     conn.prepare_cached(
         "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
-                             mode, next_attempt_at, created_at)
+                             mode, next_attempt_at, created_at, status)
          VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), ?2, NULL, ?3, ?4, ?5,
-                 ?6, ?7, ?7)",
+                 ?6, ?7, ?7, CASE WHEN EXISTS (SELECT 1 FROM people WHERE address = ?4
+                 AND notifications = 'off') THEN 'suppressed' ELSE 'queued' END)",
     )?
     .execute(params![
         NotificationId::random().0,
