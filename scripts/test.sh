@@ -2,7 +2,7 @@
 # Runs every check and test of Sealpost: the one command the README gives, and what CI runs.
 #
 # On a fresh Debian machine it first installs the real servers and clients the integration
-# tests talk to (Dovecot, Postfix's smtp-sink/smtp-source, swaks, s-nail, mutt, aiosmtpd,
+# tests talk to (Dovecot, Postfix's smtp-sink/smtp-source, swaks, s-nail, mutt, curl, aiosmtpd,
 # systemd-analyze), and cargo-fuzz for the fuzz targets. A missing one is installed, never
 # skipped.
 set -euo pipefail
@@ -17,6 +17,7 @@ have s-nail || need_debs+=(s-nail)
 have mutt || need_debs+=(mutt)
 have systemd-analyze || need_debs+=(systemd)
 have openssl || need_debs+=(openssl)
+have curl || need_debs+=(curl ca-certificates)
 have python3 || need_debs+=(python3 python3-pip)
 
 if [ ${#need_debs[@]} -gt 0 ]; then

@@ -222,6 +222,8 @@ pub struct App {
     shared: Arc<Shared>,
     slots: Arc<Slots>,
     poller: Option<Poller>,
+    /// The API's listener and routes, when `api.enabled`.
+    api: Option<(TcpListener, axum::Router)>,
     summary: String,
 }
 
@@ -287,6 +289,23 @@ impl App {
             })
             .transpose()
             .map_err(AppError::Imap)?;
+        let api = if settings.api.enabled {
+            let listener = listen(settings.api.listen).map_err(|source| AppError::Listen {
+                addr: settings.api.listen,
+                source,
+            })?;
+            let state = crate::http::api::ApiState {
+                store: store.clone(),
+                wake: wake.clone(),
+                default_mode: settings.policy.default_mode,
+            };
+            Some((
+                listener,
+                crate::http::api::router(state, settings.api.max_body_bytes),
+            ))
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             params: session_params(&settings.smtp, tls),
             pipeline,
@@ -310,12 +329,18 @@ impl App {
             listener,
             shared,
             poller,
+            api,
         })
     }
 
     /// Where the SMTP listener is bound.
     pub fn smtp_addr(&self) -> std::io::Result<std::net::SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where the API listener is bound, when it is enabled.
+    pub fn api_addr(&self) -> Option<std::net::SocketAddr> {
+        self.api.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The store the daemon runs on.
@@ -340,6 +365,7 @@ impl App {
             shared,
             slots,
             poller,
+            api,
             summary,
         } = self;
         // With SQLite this is the only process delivering: claims left by a killed
@@ -371,6 +397,14 @@ impl App {
             "the SMTP listener"
         });
 
+        if let Some((listener, router)) = api {
+            info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "API listener bound");
+            let s = stop.clone();
+            parts.spawn(async move {
+                crate::http::serve(listener, router, s).await;
+                "the API listener"
+            });
+        }
         info!(key_id = keyring.current_id(), %summary, "sealpost is ready");
         notify(&[NotifyState::Ready, NotifyState::Status("ready")]);
         let failed = supervise(&mut parts, &store, shutdown).await;

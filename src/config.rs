@@ -67,6 +67,7 @@ pub struct Settings {
     pub outbound: Outbound,
     pub policy: Policy,
     pub auth: Auth,
+    pub api: Api,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,6 +268,25 @@ pub struct Auth {
     /// `Authentication-Results` are used instead of checking SPF against the relay's address.
     #[serde(default, deserialize_with = "de::parsed_list")]
     pub trusted_relays: Vec<Network>,
+}
+
+/// The HTTP API for the practice's own systems (`/v1`, `/healthz`, `/readyz`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// Whether `sealpost serve` serves it.
+    #[serde(deserialize_with = "de::boolean")]
+    pub enabled: bool,
+    #[serde(deserialize_with = "de::listen_address")]
+    pub listen: SocketAddr,
+    /// Serve plain HTTP on an address other than loopback (behind a TLS proxy on the same
+    /// network); refused otherwise, since API keys and personal data would cross the network
+    /// in clear.
+    #[serde(deserialize_with = "de::boolean")]
+    pub allow_plaintext: bool,
+    /// Largest request body accepted (413 above it).
+    #[serde(deserialize_with = "de::number")]
+    pub max_body_bytes: usize,
 }
 
 /// An IP network such as `192.0.2.0/24` or `::1` (a single address).
@@ -492,6 +512,12 @@ impl Settings {
                 default_mode: Mode::Secure,
                 token_ttl_days: 30,
             },
+            api: Api {
+                enabled: true,
+                listen: "127.0.0.1:8081".parse().expect("valid literal"),
+                allow_plaintext: false,
+                max_body_bytes: 1024 * 1024,
+            },
             auth: Auth {
                 policy: AuthPolicy::RequireDmarcPass,
                 dns_servers: Vec::new(),
@@ -658,7 +684,8 @@ impl Settings {
         self.validate_imap()?;
         self.validate_outbound()?;
         self.validate_policy()?;
-        self.validate_auth()
+        self.validate_auth()?;
+        self.validate_api()
     }
 
     /// The `general` section: a name and a URL that can go into notifications.
@@ -940,6 +967,28 @@ impl Settings {
     }
 
     /// The `auth` section.
+    fn validate_api(&self) -> Result<(), (&'static str, String)> {
+        let api = &self.api;
+        if api.enabled && !api.listen.ip().is_loopback() && !api.allow_plaintext {
+            return Err((
+                "api.listen",
+                format!(
+                    "{} is not a loopback address: the API speaks plain HTTP, so put a TLS \
+                     proxy in front and set api.allow_plaintext = true (Sealpost does not \
+                     terminate TLS for the API yet)",
+                    api.listen
+                ),
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&api.max_body_bytes) {
+            return Err((
+                "api.max_body_bytes",
+                "expected between 1024 and 67108864 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_auth(&self) -> Result<(), (&'static str, String)> {
         if !(1..=60).contains(&self.auth.dns_timeout_secs) {
             return Err(("auth.dns_timeout_secs", "must be between 1 and 60".into()));

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod http;
 pub mod inbound;
 pub mod logging;
 pub mod outbound;

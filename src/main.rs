@@ -20,7 +20,9 @@ use sealpost::config::{self, ConfigError, Settings};
 use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
 use sealpost::domain::consent::CONVENIENCE_WARNING;
-use sealpost::domain::{Address, Mailbox, Mode, PersonKind, Role, ThreadId, Via};
+use sealpost::domain::{
+    Address, ApiKeyId, ApiScope, Mailbox, Mode, PersonKind, Role, ThreadId, Via,
+};
 use sealpost::domain::{DeliveryStatus, HeldStatus};
 use sealpost::inbound::auth::Checker;
 use sealpost::inbound::pipeline::{Envelope, Outcome};
@@ -99,6 +101,29 @@ enum Command {
     /// Review held mail: messages kept sealed, not filed, until a person decides.
     #[command(subcommand)]
     Held(HeldCommand),
+    /// Keys for the HTTP API.
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Make a key and print it once (only a hash of it is kept).
+    Create {
+        /// What it is for ("portal", "ehr").
+        #[arg(long)]
+        name: String,
+        /// read: GET only; write: also change threads and people; admin: everything.
+        #[arg(long, default_value = "write", value_parser = ["read", "write", "admin"])]
+        scope: String,
+    },
+    /// Print one line per key (never the key itself).
+    List,
+    /// Revoke a key: requests with it are refused from now on.
+    Revoke {
+        /// The key's id, as `apikey list` prints it.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -376,6 +401,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Held(cmd) => runtime.block_on(held(&settings, cmd))?,
         Command::Person(cmd) => runtime.block_on(person(&settings, cmd))?,
+        Command::Apikey(cmd) => runtime.block_on(apikey(&settings, cmd))?,
     }
     Ok(())
 }
@@ -410,6 +436,50 @@ fn keygen(settings: &Settings, rotate: bool) -> anyhow::Result<()> {
         "current_key_id": keyring.current_id(),
         "keys": keyring.key_ids().iter().map(|(id, at)| json!({"key_id": id, "created_at": clock::rfc3339(*at)})).collect::<Vec<_>>(),
     }))
+}
+
+async fn apikey(settings: &Settings, cmd: ApikeyCommand) -> anyhow::Result<()> {
+    let store = app::open_store(settings).await?;
+    let result = async {
+        match cmd {
+            ApikeyCommand::Create { name, scope } => {
+                let name = sealpost::domain::person::text("--name", &name)
+                    .map_err(|e| anyhow::anyhow!(e))?
+                    .context("--name: give the key a name")?;
+                let scope: ApiScope = scope.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let key = store.create_api_key(&name, scope).await?;
+                print_json(json!({
+                    "id": key.id.to_string(),
+                    "name": name,
+                    "scope": scope.as_str(),
+                    "key": key.key,
+                    "note": "shown once: store it in the client's secret store",
+                }))
+            }
+            ApikeyCommand::List => {
+                for k in store.api_keys().await? {
+                    print_json(json!({
+                        "id": k.id.to_string(),
+                        "name": k.name,
+                        "scope": k.scope.as_str(),
+                        "created_at": clock::rfc3339(k.created_at),
+                        "revoked_at": k.revoked_at.map(clock::rfc3339),
+                    }))?;
+                }
+                Ok(())
+            }
+            ApikeyCommand::Revoke { id } => {
+                let id: ApiKeyId = id
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("'{id}' is not a key id: {e}"))?;
+                store.revoke_api_key(id).await?;
+                print_json(json!({"revoked": id.to_string()}))
+            }
+        }
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 async fn person(settings: &Settings, cmd: PersonCommand) -> anyhow::Result<()> {

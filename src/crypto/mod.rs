@@ -21,3 +21,27 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     getrandom::fill(&mut b).expect("the operating system's random generator is unavailable");
     b
 }
+
+/// Whether two byte strings are equal, in time that depends only on their lengths (digests of
+/// secrets: API keys). Lengths are not secret here.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
+    diff == 0
+}
+
+#[cfg(test)]
+mod eq_tests {
+    #[test]
+    fn constant_time_eq() {
+        assert!(super::constant_time_eq(b"abc", b"abc"));
+        assert!(!super::constant_time_eq(b"abc", b"abd"));
+        assert!(!super::constant_time_eq(b"abc", b"ab"));
+        assert!(super::constant_time_eq(b"", b""));
+    }
+}

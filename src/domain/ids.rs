@@ -62,6 +62,10 @@ define_id!(
     /// One person in the practice's directory.
     PersonId
 );
+define_id!(
+    /// One API key (the public half of `sp_<id>_<secret>`).
+    ApiKeyId
+);
 
 /// The text given is not an id of the form Sealpost prints.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -99,6 +99,30 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// What an API key may do. Each scope includes the ones before it.
+    ApiScope {
+        /// Read: GET requests.
+        Read => "read",
+        /// Also change threads, messages, people.
+        Write => "write",
+        /// Also administer (keys, webhooks).
+        Admin => "admin",
+    }
+);
+
+impl ApiScope {
+    /// Whether a key of this scope may do what `needed` allows.
+    pub fn allows(self, needed: ApiScope) -> bool {
+        let rank = |s: ApiScope| match s {
+            ApiScope::Read => 0,
+            ApiScope::Write => 1,
+            ApiScope::Admin => 2,
+        };
+        rank(self) >= rank(needed)
+    }
+}
+
+vocabulary!(
     /// Who a person in the directory is to the practice.
     PersonKind {
         Patient => "patient",

@@ -9,8 +9,8 @@ pub mod person;
 pub mod text;
 
 pub use address::{Address, AddressError, Mailbox};
-pub use ids::{MessageId, NotificationId, ParticipantId, PersonId, ThreadId};
+pub use ids::{ApiKeyId, MessageId, NotificationId, ParticipantId, PersonId, ThreadId};
 pub use kinds::{
-    AuthPolicy, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, Mode, NoticeReason,
-    PersonKind, PersonStatus, Role, Via,
+    ApiScope, AuthPolicy, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, Mode,
+    NoticeReason, PersonKind, PersonStatus, Role, Via,
 };

@@ -10,6 +10,7 @@
 //! migrations, the writer thread that runs every write). A PostgreSQL backend would stand
 //! beside it behind the same facade.
 
+pub mod api_keys;
 mod error;
 mod held;
 mod inbound;
@@ -104,6 +105,12 @@ impl Store {
     /// by a defect).
     pub fn writer_running(&self) -> bool {
         self.inner.writer.running()
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
     }
 
     /// Finishes the writes in hand, stops the writer thread, then closes the pool (the last

@@ -17,6 +17,8 @@ pub struct Sandbox {
     pub config: PathBuf,
     /// The port of the daemon's SMTP listener on 127.0.0.1.
     pub smtp_port: u16,
+    /// Where `sealpost serve` serves the HTTP API (unless the test configured `[api]`).
+    pub api_port: u16,
 }
 
 /// What a finished command printed.
@@ -75,7 +77,14 @@ impl Sandbox {
         } else {
             "\n[auth]\npolicy = \"off\"\n"
         };
-        let extra = format!("{extra}{auth_off}");
+        // The API listens on a port of its own, unless `extra` says where.
+        let api_port = free_port();
+        let api = if extra.contains("[api]") {
+            String::new()
+        } else {
+            format!("\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n")
+        };
+        let extra = format!("{extra}{auth_off}{api}");
         let dir = tempfile::tempdir().expect("temporary directory");
         let config = dir.path().join("sealpost.toml");
         let data = dir.path().join("data");
@@ -92,6 +101,7 @@ impl Sandbox {
             dir,
             config,
             smtp_port,
+            api_port,
         }
     }
 

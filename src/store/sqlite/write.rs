@@ -7,9 +7,10 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::{
-    Address, DeliveryStatus, LedgerOutcome, Mode, NoticeReason, NotificationId, ParticipantId,
-    PersonId, PersonKind, Role, ThreadId,
+    Address, ApiKeyId, DeliveryStatus, LedgerOutcome, Mode, NoticeReason, NotificationId,
+    ParticipantId, PersonId, PersonKind, Role, ThreadId,
 };
+use crate::store::api_keys::ApiKeyRecord;
 use crate::store::people::SealedPerson;
 use crate::store::sealing::{SealedPost, SealedThread};
 use crate::store::{
@@ -42,6 +43,8 @@ pub(crate) enum Op {
     },
     SetConsent(Consent),
     PutPerson(Box<SealedPerson>),
+    CreateApiKey(ApiKeyRecord),
+    RevokeApiKey(ApiKeyId),
     RemovePerson(Address),
     /// Moves display names written in clear before schema version 3 into their sealed column.
     SealNames(Vec<(ParticipantId, Vec<u8>)>),
@@ -69,6 +72,8 @@ impl Op {
             Op::RejectHeld { .. } => "reject-held",
             Op::SetConsent(_) => "set-consent",
             Op::PutPerson(_) => "put-person",
+            Op::CreateApiKey(_) => "create-api-key",
+            Op::RevokeApiKey(_) => "revoke-api-key",
             Op::RemovePerson(_) => "remove-person",
             Op::SealNames(_) => "seal-names",
             Op::SetAddresses(_) => "set-addresses",
@@ -115,6 +120,47 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
         Op::RejectHeld { id, by } => reject_held(conn, *id, by, now).map(|_| Done::Nothing),
         Op::SetConsent(c) => set_consent(conn, c, now).map(|_| Done::Nothing),
         Op::PutPerson(p) => put_person(conn, p, now).map(|_| Done::Nothing),
+        Op::CreateApiKey(k) => {
+            conn.prepare_cached(
+                "INSERT INTO api_keys (id, name, scope, secret_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                k.id.0,
+                k.name,
+                k.scope.as_str(),
+                k.secret_hash,
+                now
+            ])?;
+            event(
+                conn,
+                None,
+                "apikey.created",
+                serde_json::json!({"key": k.id.to_string(), "scope": k.scope.as_str()}),
+                now,
+            )?;
+            Ok(Done::Nothing)
+        }
+        Op::RevokeApiKey(id) => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                )?
+                .execute(params![now, id.0])?;
+            if n == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "no API key {id} that is not already revoked"
+                )));
+            }
+            event(
+                conn,
+                None,
+                "apikey.revoked",
+                serde_json::json!({"key": id.to_string()}),
+                now,
+            )?;
+            Ok(Done::Nothing)
+        }
         Op::RemovePerson(a) => remove_person(conn, a, now).map(|_| Done::Nothing),
         Op::SealNames(names) => {
             for (id, sealed) in names {

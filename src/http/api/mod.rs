@@ -1,0 +1,207 @@
+//! The `/v1` API: the practice's portal, EHR or CRM drives Sealpost through it. Every route is
+//! registered through utoipa's router, so the OpenAPI document (`/v1/openapi.json`) is made
+//! from the same code that serves the routes.
+
+mod people;
+mod threads;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::problem::Problem;
+use crate::domain::{ApiKeyId, ApiScope, Mode};
+use crate::store::Store;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    /// Wakes the outbox worker after a post queued notifications.
+    pub wake: Arc<Notify>,
+    /// `policy.default_mode`, for threads created without a mode.
+    pub default_mode: Mode,
+}
+
+/// The key a request was made with.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub key: ApiKeyId,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sealpost API",
+        description = "Secure message threads bridged to email: people, threads, messages and their notifications.",
+    ),
+    modifiers(&BearerKeys),
+    tags(
+        (name = "people", description = "The practice's directory"),
+        (name = "threads", description = "Secure message threads, their messages and notifications"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerKeys;
+
+impl utoipa::Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "api_key",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// The `/v1` routes with their OpenAPI document.
+fn v1() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(people::list, people::create))
+        .routes(routes!(people::get, people::update, people::remove))
+        .routes(routes!(people::consent))
+        .routes(routes!(threads::list, threads::create))
+        .routes(routes!(threads::get))
+        .routes(routes!(threads::post_message))
+        .routes(routes!(threads::notifications))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the API (also served at `/v1/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    v1().1
+}
+
+/// The whole HTTP API: `/v1` behind API keys, `/v1/openapi.json`, `/healthz`, `/readyz`.
+pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
+    let (v1, doc) = v1();
+    let doc = Arc::new(doc);
+    let v1 = v1.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        authenticate,
+    ));
+    Router::new()
+        .merge(v1)
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "no-such-route", "No such route")
+                .detail("see /v1/openapi.json for the routes there are")
+        })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// Ready when the database answers.
+async fn ready(State(state): State<ApiState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(_) => Problem::unavailable().into_response(),
+    }
+}
+
+/// Checks the API key and its scope: reading needs `read`, anything else `write`.
+async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    let key = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(key) = key else {
+        return Problem::unauthorized().into_response();
+    };
+    let (id, scope) = match state.store.check_api_key(key).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Problem::unauthorized().into_response(),
+        Err(e) => return Problem::from(e).into_response(),
+    };
+    let needed = match *request.method() {
+        Method::GET | Method::HEAD => ApiScope::Read,
+        _ => ApiScope::Write,
+    };
+    if !scope.allows(needed) {
+        return Problem::forbidden(needed.as_str()).into_response();
+    }
+    request.extensions_mut().insert(Caller { key: id });
+    next.run(request).await
+}
+
+/// A JSON body whose rejections are problems: 415 without a JSON content type, 400 for
+/// malformed JSON, 422 naming the field for JSON of the wrong shape, 413 over the size limit.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Send JSON with Content-Type: application/json",
+            )),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "The body is not valid JSON",
+            )
+            .detail(e.body_text())),
+            Err(JsonRejection::JsonDataError(e)) => Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "wrong-shape",
+                "The JSON does not have the expected fields and types",
+            )
+            .detail(e.body_text())),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    "The body is larger than api.max_body_bytes",
+                ))
+            }
+            Err(e) => Err(Problem::new(
+                e.status(),
+                "bad-request",
+                "The body cannot be read",
+            )),
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! `/v1/threads`: open a thread with its first message, read it, post into it, and see what
+//! became of its notifications.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiJson, ApiState};
+use crate::clock;
+use crate::domain::{Address, Mode, Role, ThreadId, Via};
+use crate::http::problem::Problem;
+use crate::store::{NewParticipant, NewThread, ThreadSummary, ThreadView};
+
+/// Someone taking part: an address and, optionally, the name to show.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Who {
+    #[schema(example = "jane@example.net")]
+    pub address: String,
+    pub name: Option<String>,
+}
+
+/// A new thread and its first message, written by a member of staff.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewThreadRequest {
+    pub subject: String,
+    /// secure (default: policy.default_mode) or convenience.
+    pub mode: Option<String>,
+    /// The staff member who writes.
+    pub from: Who,
+    /// The recipients (at least one).
+    pub to: Vec<Who>,
+    pub body: String,
+}
+
+/// What a post created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostedResponse {
+    pub thread_id: String,
+    pub message_id: String,
+    /// One per other participant.
+    pub notifications: Vec<String>,
+}
+
+/// A message to post as a participant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    /// The participant who writes.
+    pub from: String,
+    pub body: String,
+}
+
+/// A thread in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThreadItem {
+    pub thread_id: String,
+    pub subject: String,
+    pub mode: String,
+    pub participants: i64,
+    pub messages: i64,
+    /// Replies held for review that name this thread.
+    pub held: i64,
+    pub last_activity: String,
+}
+
+impl From<ThreadSummary> for ThreadItem {
+    fn from(t: ThreadSummary) -> ThreadItem {
+        ThreadItem {
+            thread_id: t.id.to_string(),
+            subject: t.subject,
+            mode: t.mode.as_str().to_owned(),
+            participants: t.participants,
+            messages: t.messages,
+            held: t.held,
+            last_activity: clock::rfc3339(t.last_activity_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Participant {
+    pub address: String,
+    pub name: Option<String>,
+    /// staff or recipient.
+    pub role: String,
+    pub removed: bool,
+    /// Whether their notifications carry content.
+    pub content_by_email: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Message {
+    pub message_id: String,
+    pub from: String,
+    pub body: String,
+    /// cli, api, smtp, imap or web.
+    pub via: String,
+    pub created_at: String,
+    /// What sender authentication found, for a reply that came by email.
+    pub auth: Option<String>,
+}
+
+/// A thread with its participants and messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Thread {
+    pub thread_id: String,
+    pub subject: String,
+    pub mode: String,
+    /// open or closed.
+    pub status: String,
+    pub created_at: String,
+    pub held: i64,
+    pub participants: Vec<Participant>,
+    pub messages: Vec<Message>,
+}
+
+impl From<ThreadView> for Thread {
+    fn from(v: ThreadView) -> Thread {
+        Thread {
+            thread_id: v.id.to_string(),
+            subject: v.subject,
+            mode: v.mode.as_str().to_owned(),
+            status: if v.closed { "closed" } else { "open" }.to_owned(),
+            created_at: clock::rfc3339(v.created_at),
+            held: v.held,
+            participants: v
+                .participants
+                .iter()
+                .map(|p| Participant {
+                    address: p.address.to_string(),
+                    name: p.display_name.clone(),
+                    role: p.role.as_str().to_owned(),
+                    removed: p.revoked,
+                    content_by_email: v.mode == Mode::Convenience
+                        && (p.role == Role::Staff || p.consented == Some(true)),
+                })
+                .collect(),
+            messages: v
+                .messages
+                .into_iter()
+                .map(|m| Message {
+                    message_id: m.id.to_string(),
+                    from: m.author_address.to_string(),
+                    body: m.body,
+                    via: m.via.as_str().to_owned(),
+                    created_at: clock::rfc3339(m.created_at),
+                    auth: m.auth,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One notification: the "direct status" of a message to one recipient.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Notification {
+    pub notification_id: String,
+    pub recipient: String,
+    /// message, or notice-… for a content-free notice.
+    pub kind: String,
+    pub mode: String,
+    /// queued, sent, deferred, failed, bounced, cancelled or suppressed.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+fn thread_id(text: &str) -> Result<ThreadId, Problem> {
+    text.parse()
+        .map_err(|_| Problem::not_found(format!("no thread {text}")))
+}
+
+fn who(field: &str, w: Who, role: Role) -> Result<NewParticipant, Problem> {
+    let address = Address::parse(&w.address)
+        .map_err(|e| Problem::invalid(field, format!("{}: {e}", w.address)))?;
+    let display_name = match w.name {
+        Some(n) => {
+            crate::domain::person::text("name", &n).map_err(|e| Problem::invalid(field, e))?
+        }
+        None => None,
+    };
+    Ok(NewParticipant {
+        address,
+        display_name,
+        role,
+    })
+}
+
+/// List threads, most recently active first.
+#[utoipa::path(get, path = "/v1/threads", tag = "threads",
+    responses((status = 200, body = Vec<ThreadItem>), (status = 401, body = Problem)))]
+pub async fn list(State(state): State<ApiState>) -> Result<axum::Json<Vec<ThreadItem>>, Problem> {
+    let threads = state.store.list_threads().await?;
+    Ok(axum::Json(
+        threads.into_iter().map(ThreadItem::from).collect(),
+    ))
+}
+
+/// Open a thread with its first message; each recipient is notified.
+#[utoipa::path(post, path = "/v1/threads", tag = "threads", request_body = NewThreadRequest,
+    responses((status = 201, body = PostedResponse), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+pub async fn create(
+    State(state): State<ApiState>,
+    ApiJson(req): ApiJson<NewThreadRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    let subject = req.subject.trim().to_owned();
+    if subject.is_empty() || subject.chars().any(char::is_control) {
+        return Err(Problem::invalid("subject", "expected one line of text"));
+    }
+    let mode = match req.mode.as_deref() {
+        Some(m) => m
+            .parse::<Mode>()
+            .map_err(|e| Problem::invalid("mode", format!("{e}")))?,
+        None => state.default_mode,
+    };
+    if req.to.is_empty() {
+        return Err(Problem::invalid("to", "name at least one recipient"));
+    }
+    let author = who("from", req.from, Role::Staff)?;
+    let others = req
+        .to
+        .into_iter()
+        .map(|w| who("to", w, Role::Recipient))
+        .collect::<Result<Vec<_>, _>>()?;
+    let posted = state
+        .store
+        .create_thread(NewThread {
+            subject,
+            mode,
+            author,
+            others,
+            body: req.body,
+            via: Via::Api,
+        })
+        .await?;
+    state.wake.notify_one();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(PostedResponse {
+            thread_id: posted.thread_id.to_string(),
+            message_id: posted.message_id.to_string(),
+            notifications: posted
+                .notifications
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }),
+    ))
+}
+
+/// One thread, with its participants and messages (opened).
+#[utoipa::path(get, path = "/v1/threads/{thread_id}", tag = "threads",
+    params(("thread_id" = String, Path, description = "16 hexadecimal digits")),
+    responses((status = 200, body = Thread), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn get(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Thread>, Problem> {
+    let view = state.store.thread(thread_id(&id)?).await?;
+    Ok(axum::Json(view.into()))
+}
+
+/// Post a message into an open thread as one of its participants.
+#[utoipa::path(post, path = "/v1/threads/{thread_id}/messages", tag = "threads", request_body = NewMessage,
+    params(("thread_id" = String, Path, description = "16 hexadecimal digits")),
+    responses((status = 201, body = PostedResponse), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+pub async fn post_message(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(msg): ApiJson<NewMessage>,
+) -> Result<impl IntoResponse, Problem> {
+    let thread = thread_id(&id)?;
+    let from = Address::parse(&msg.from)
+        .map_err(|e| Problem::invalid("from", format!("{}: {e}", msg.from)))?;
+    let posted = state
+        .store
+        .post_message(thread, &from, &msg.body, Via::Api)
+        .await?;
+    state.wake.notify_one();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(PostedResponse {
+            thread_id: posted.thread_id.to_string(),
+            message_id: posted.message_id.to_string(),
+            notifications: posted
+                .notifications
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }),
+    ))
+}
+
+/// The notifications of a thread and where each stands.
+#[utoipa::path(get, path = "/v1/threads/{thread_id}/notifications", tag = "threads",
+    params(("thread_id" = String, Path, description = "16 hexadecimal digits")),
+    responses((status = 200, body = Vec<Notification>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn notifications(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<Notification>>, Problem> {
+    let thread = thread_id(&id)?;
+    // A thread that does not exist is a 404, not an empty list.
+    state.store.thread(thread).await?;
+    let rows = state.store.list_notifications(None, Some(thread)).await?;
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|n| Notification {
+                notification_id: n.id.to_string(),
+                recipient: n.recipient,
+                kind: n.kind,
+                mode: n.mode.as_str().to_owned(),
+                status: n.status.as_str().to_owned(),
+                attempts: n.attempts,
+                last_error: n.last_error,
+                created_at: clock::rfc3339(n.created_at),
+                sent_at: n.sent_at.map(clock::rfc3339),
+            })
+            .collect(),
+    ))
+}
