@@ -41,7 +41,16 @@ impl Api {
     ) -> Reply {
         let mut c = Command::new("curl");
         // No "Expect: 100-continue": one status line per reply.
-        c.args(["-s", "-i", "-X", method, "--max-time", "20", "-H", "Expect:"]);
+        c.args([
+            "-s",
+            "-i",
+            "-X",
+            method,
+            "--max-time",
+            "20",
+            "-H",
+            "Expect:",
+        ]);
         if let Some(k) = key {
             c.args(["-H", &format!("Authorization: Bearer {k}")]);
         }

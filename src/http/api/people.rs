@@ -72,13 +72,16 @@ impl From<PersonView> for Person {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPerson {
+    #[schema(format = Email)]
     pub address: String,
     #[schema(value_type = Option<String>, example = "patient")]
     pub kind: Option<String>,
     pub name: Option<String>,
     pub title: Option<String>,
     pub practice: Option<String>,
+    #[schema(format = Date)]
     pub birth_date: Option<String>,
+    #[schema(example = "+4915112345678")]
     pub mobile: Option<String>,
     pub notifications: Option<bool>,
     #[schema(example = "registered")]
@@ -192,7 +195,7 @@ fn apply(mut d: PersonDetails, p: PersonPatch) -> Result<PersonDetails, Problem>
 
 /// List the directory.
 #[utoipa::path(get, path = "/v1/people", tag = "people", params(ListQuery),
-    responses((status = 200, body = Vec<Person>), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = Vec<Person>), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<ApiState>,
     Query(q): Query<ListQuery>,
@@ -204,9 +207,9 @@ pub async fn list(
 
 /// Add a person.
 #[utoipa::path(post, path = "/v1/people", tag = "people", request_body = NewPerson,
-    responses((status = 201, body = Person), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
-        (status = 415, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Person), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<ApiState>,
     ApiJson(new): ApiJson<NewPerson>,
@@ -245,7 +248,7 @@ pub async fn create(
 /// One person.
 #[utoipa::path(get, path = "/v1/people/{address}", tag = "people",
     params(("address" = String, Path, description = "The person's email address")),
-    responses((status = 200, body = Person), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Person), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<ApiState>,
     Path(addr): Path<String>,
@@ -262,9 +265,9 @@ pub async fn get(
 /// Change what the directory says about a person.
 #[utoipa::path(patch, path = "/v1/people/{address}", tag = "people", request_body = PersonPatch,
     params(("address" = String, Path, description = "The person's email address")),
-    responses((status = 200, body = Person), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem), (status = 413, body = Problem),
-        (status = 415, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Person), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<ApiState>,
     Path(addr): Path<String>,
@@ -285,8 +288,8 @@ pub async fn update(
 /// Remove a person who takes part in no thread.
 #[utoipa::path(delete, path = "/v1/people/{address}", tag = "people",
     params(("address" = String, Path, description = "The person's email address")),
-    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn remove(
     State(state): State<ApiState>,
     Path(addr): Path<String>,
@@ -299,8 +302,8 @@ pub async fn remove(
 /// Record a person's choice about convenience mode (content by ordinary email).
 #[utoipa::path(put, path = "/v1/people/{address}/consent", tag = "people", request_body = ConsentChoice,
     params(("address" = String, Path, description = "The person's email address")),
-    responses((status = 200, body = Person), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Person), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn consent(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,

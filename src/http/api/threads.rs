@@ -17,7 +17,7 @@ use crate::store::{NewParticipant, NewThread, ThreadSummary, ThreadView};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Who {
-    #[schema(example = "jane@example.net")]
+    #[schema(example = "jane@example.net", format = Email)]
     pub address: String,
     pub name: Option<String>,
 }
@@ -26,13 +26,16 @@ pub struct Who {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewThreadRequest {
+    #[schema(min_length = 1)]
     pub subject: String,
     /// secure (default: policy.default_mode) or convenience.
     pub mode: Option<String>,
     /// The staff member who writes.
     pub from: Who,
     /// The recipients (at least one).
+    #[schema(min_items = 1)]
     pub to: Vec<Who>,
+    #[schema(min_length = 1)]
     pub body: String,
 }
 
@@ -50,7 +53,9 @@ pub struct PostedResponse {
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
     /// The participant who writes.
+    #[schema(format = Email)]
     pub from: String,
+    #[schema(min_length = 1)]
     pub body: String,
 }
 
@@ -194,7 +199,7 @@ fn who(field: &str, w: Who, role: Role) -> Result<NewParticipant, Problem> {
 
 /// List threads, most recently active first.
 #[utoipa::path(get, path = "/v1/threads", tag = "threads",
-    responses((status = 200, body = Vec<ThreadItem>), (status = 401, body = Problem)))]
+    responses((status = 200, body = Vec<ThreadItem>), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn list(State(state): State<ApiState>) -> Result<axum::Json<Vec<ThreadItem>>, Problem> {
     let threads = state.store.list_threads().await?;
     Ok(axum::Json(
@@ -204,8 +209,8 @@ pub async fn list(State(state): State<ApiState>) -> Result<axum::Json<Vec<Thread
 
 /// Open a thread with its first message; each recipient is notified.
 #[utoipa::path(post, path = "/v1/threads", tag = "threads", request_body = NewThreadRequest,
-    responses((status = 201, body = PostedResponse), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = PostedResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<ApiState>,
     ApiJson(req): ApiJson<NewThreadRequest>,
@@ -258,7 +263,7 @@ pub async fn create(
 /// One thread, with its participants and messages (opened).
 #[utoipa::path(get, path = "/v1/threads/{thread_id}", tag = "threads",
     params(("thread_id" = String, Path, description = "16 hexadecimal digits")),
-    responses((status = 200, body = Thread), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Thread), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -270,9 +275,9 @@ pub async fn get(
 /// Post a message into an open thread as one of its participants.
 #[utoipa::path(post, path = "/v1/threads/{thread_id}/messages", tag = "threads", request_body = NewMessage,
     params(("thread_id" = String, Path, description = "16 hexadecimal digits")),
-    responses((status = 201, body = PostedResponse), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = PostedResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn post_message(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -303,7 +308,7 @@ pub async fn post_message(
 /// The notifications of a thread and where each stands.
 #[utoipa::path(get, path = "/v1/threads/{thread_id}/notifications", tag = "threads",
     params(("thread_id" = String, Path, description = "16 hexadecimal digits")),
-    responses((status = 200, body = Vec<Notification>), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<Notification>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn notifications(
     State(state): State<ApiState>,
     Path(id): Path<String>,
