@@ -289,6 +289,13 @@ impl App {
             })
             .transpose()
             .map_err(AppError::Imap)?;
+        if settings.api.enabled && !settings.api.listen.ip().is_loopback() {
+            warn!(
+                listen = %settings.api.listen,
+                "api.allow_plaintext: the API serves plain HTTP beyond loopback; keys and \
+                 personal data must reach it only through a TLS proxy"
+            );
+        }
         let api = if settings.api.enabled {
             let listener = listen(settings.api.listen).map_err(|source| AppError::Listen {
                 addr: settings.api.listen,
@@ -298,6 +305,7 @@ impl App {
                 store: store.clone(),
                 wake: wake.clone(),
                 default_mode: settings.policy.default_mode,
+                max_body_bytes: settings.api.max_body_bytes,
             };
             Some((
                 listener,

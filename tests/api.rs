@@ -31,6 +31,18 @@ impl Api {
         self.call_with(method, path, key, body, "application/json")
     }
 
+    /// A JSON POST with an Idempotency-Key.
+    fn post_once(&self, path: &str, key: &str, idempotency: &str, body: &str) -> Reply {
+        self.request(
+            "POST",
+            path,
+            Some(key),
+            Some(body),
+            "application/json",
+            &[&format!("Idempotency-Key: {idempotency}")],
+        )
+    }
+
     fn call_with(
         &self,
         method: &str,
@@ -39,7 +51,22 @@ impl Api {
         body: Option<&str>,
         content_type: &str,
     ) -> Reply {
+        self.request(method, path, key, body, content_type, &[])
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+        content_type: &str,
+        headers: &[&str],
+    ) -> Reply {
         let mut c = Command::new("curl");
+        for h in headers {
+            c.args(["-H", h]);
+        }
         // No "Expect: 100-continue": one status line per reply.
         c.args([
             "-s",
@@ -333,15 +360,30 @@ fn directory_threads_and_notifications() {
             .status,
         404
     );
-    sb.run(&["thread", "close", &thread]).ok();
-    let r = api.call(
-        "POST",
-        &format!("/v1/threads/{thread}/messages"),
-        w,
-        Some(r#"{"from": "lee@clinic.example.test", "body": "Late."}"#),
-    );
+    let r = api.call("POST", &format!("/v1/threads/{thread}/close"), w, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "closed");
+    let late = || {
+        api.call(
+            "POST",
+            &format!("/v1/threads/{thread}/messages"),
+            w,
+            Some(r#"{"from": "lee@clinic.example.test", "body": "Late."}"#),
+        )
+    };
+    let r = late();
     assert_eq!(r.status, 409);
+    assert_eq!(r.problem_type(), "urn:sealpost:problem:closed");
+    let r = api.call("POST", &format!("/v1/threads/{thread}/reopen"), w, None);
+    assert_eq!(r.body["status"], "open");
+    assert_eq!(late().status, 201);
+    let path = format!("/v1/threads/{thread}/participants/tom@example.test");
+    assert_eq!(api.call("DELETE", &path, w, None).status, 204);
+    assert_eq!(api.call("DELETE", &path, w, None).status, 404);
     let r = api.call("DELETE", "/v1/people/tom@example.test", w, None);
+    assert_eq!(r.status, 204, "no longer in a thread: {}", r.body);
+    sb.run(&["thread", "close", &thread]).ok();
+    let r = api.call("DELETE", "/v1/people/jane@example.test", w, None);
     assert_eq!(r.status, 409);
     assert_eq!(r.problem_type(), "urn:sealpost:problem:person-in-use");
     daemon.stop();
@@ -379,6 +421,9 @@ fn openapi_document_covers_every_route() {
         ("GET", "/v1/threads/{thread_id}"),
         ("POST", "/v1/threads/{thread_id}/messages"),
         ("GET", "/v1/threads/{thread_id}/notifications"),
+        ("POST", "/v1/threads/{thread_id}/close"),
+        ("POST", "/v1/threads/{thread_id}/reopen"),
+        ("DELETE", "/v1/threads/{thread_id}/participants/{address}"),
     ] {
         assert!(
             operations
@@ -400,5 +445,61 @@ fn openapi_document_covers_every_route() {
         );
         assert!(r.status < 500, "{method} {path}: {}", r.status);
     }
+    daemon.stop();
+}
+
+/// A POST retried with the same Idempotency-Key gets the first answer, not a second thread.
+#[test]
+fn idempotent_posts() {
+    let sb = Sandbox::with_keyring("");
+    let (_, write) = key(&sb, "write");
+    let (_, other) = key(&sb, "write");
+    let daemon = Daemon::start(&sb, &[]);
+    let api = Api { port: sb.api_port };
+    let body = json!({"subject": "Lab results", "from": {"address": "lee@clinic.example.test"},
+                      "to": [{"address": "jane@example.test"}], "body": "Your results are in."})
+    .to_string();
+    let first = api.post_once("/v1/threads", &write, "retry-1", &body);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = api.post_once("/v1/threads", &write, "retry-1", &body);
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body, first.body, "the same answer");
+    assert!(again.headers.contains("idempotent-replayed: true"));
+    let threads = api.call("GET", "/v1/threads", Some(&write), None);
+    assert_eq!(
+        threads.body.as_array().unwrap().len(),
+        1,
+        "one thread, not two"
+    );
+
+    // The same key for a different request is refused; another key's keys are its own.
+    let changed = body.replace("Your results", "Other results");
+    let r = api.post_once("/v1/threads", &write, "retry-1", &changed);
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.problem_type(),
+        "urn:sealpost:problem:idempotency-key-reused"
+    );
+    let r = api.post_once("/v1/threads", &other, "retry-1", &changed);
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // An error answer is kept too (the request was not carried out; retrying changes nothing).
+    let bad =
+        r#"{"subject": "", "from": {"address": "lee@clinic.example.test"}, "to": [], "body": "x"}"#;
+    let r = api.post_once("/v1/threads", &write, "retry-2", bad);
+    assert_eq!(r.status, 400);
+    let r2 = api.post_once("/v1/threads", &write, "retry-2", bad);
+    assert_eq!(r2.status, 400);
+    assert!(r2.headers.contains("idempotent-replayed: true"));
+    assert!(r2.headers.contains("application/problem+json"));
+    let r = api.request(
+        "POST",
+        "/v1/threads",
+        Some(&write),
+        Some(&body),
+        "application/json",
+        &["Idempotency-Key: \u{7f}bad key"],
+    );
+    assert_eq!(r.status, 400);
     daemon.stop();
 }

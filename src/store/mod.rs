@@ -13,6 +13,7 @@
 pub mod api_keys;
 mod error;
 mod held;
+pub mod idempotency;
 mod inbound;
 #[cfg(test)]
 mod migration_tests;

@@ -68,6 +68,11 @@ impl Store {
         self.write(Op::CloseThread(thread)).await.map(drop)
     }
 
+    /// Re-opens a closed thread: posts and email replies are taken again.
+    pub async fn reopen_thread(&self, thread: ThreadId) -> Result<(), StoreError> {
+        self.write(Op::ReopenThread(thread)).await.map(drop)
+    }
+
     /// Removes a participant from a thread, at once: their queued and deferred notifications
     /// are cancelled, their reply tokens stop working (refused at `RCPT TO`, and re-checked
     /// when a reply is committed). The row stays, for the messages they wrote. Returns how

@@ -33,6 +33,8 @@ pub struct ApiState {
     pub wake: Arc<Notify>,
     /// `policy.default_mode`, for threads created without a mode.
     pub default_mode: Mode,
+    /// `api.max_body_bytes`.
+    pub max_body_bytes: usize,
 }
 
 /// The key a request was made with.
@@ -81,6 +83,9 @@ fn v1() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(threads::get))
         .routes(routes!(threads::post_message))
         .routes(routes!(threads::notifications))
+        .routes(routes!(threads::close))
+        .routes(routes!(threads::reopen))
+        .routes(routes!(threads::remove_participant))
         .split_for_parts()
 }
 
@@ -93,10 +98,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
     let (v1, doc) = v1();
     let doc = Arc::new(doc);
-    let v1 = v1.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        authenticate,
-    ));
+    // The key is checked first (the outer layer), then a POST's Idempotency-Key.
+    let v1 = v1
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotent,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ));
     Router::new()
         .merge(v1)
         .route(
@@ -159,6 +170,115 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
     }
     request.extensions_mut().insert(Caller { key: id });
     next.run(request).await
+}
+
+/// The header a client sends to make a POST safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// A POST with an `Idempotency-Key` is answered once: a retry of the same request (same key,
+/// method, path and body) within 24 hours gets the first answer again, marked
+/// `Idempotent-Replayed: true`; the same key for a different request is refused (422), and so
+/// is one whose first request is still being answered (409). Answers with a 5xx status are
+/// not kept: a retry may succeed.
+async fn idempotent(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    use sha2::{Digest, Sha256};
+
+    use crate::store::idempotency::Seen;
+
+    let Some(key) = request.headers().get(IDEMPOTENCY_KEY) else {
+        return next.run(request).await;
+    };
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let key = match key.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            k.to_owned()
+        }
+        _ => {
+            return Problem::invalid(
+                "Idempotency-Key",
+                "expected 1 to 255 visible ASCII characters",
+            )
+            .into_response();
+        }
+    };
+    let Some(caller) = request.extensions().get::<Caller>().copied() else {
+        return Problem::unauthorized().into_response();
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, state.max_body_bytes).await else {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "The body is larger than api.max_body_bytes",
+        )
+        .into_response();
+    };
+    let mut hash = Sha256::new();
+    hash.update(parts.method.as_str().as_bytes());
+    hash.update(b" ");
+    hash.update(parts.uri.path().as_bytes());
+    hash.update(b"\n");
+    hash.update(&bytes);
+    let fingerprint = hash.finalize().to_vec();
+    match state
+        .store
+        .idempotency_begin(caller.key, &key, fingerprint)
+        .await
+    {
+        Err(e) => Problem::from(e).into_response(),
+        Ok(Seen::Mismatch) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "This Idempotency-Key was used for a different request",
+        )
+        .field("Idempotency-Key")
+        .into_response(),
+        Ok(Seen::InProgress) => Problem {
+            retry_after: Some(1),
+            ..Problem::conflict(
+                "idempotency-in-progress",
+                "the first request with this Idempotency-Key is still being answered",
+            )
+        }
+        .into_response(),
+        Ok(Seen::Answered { status, body }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let content_type = if status.is_success() {
+                "application/json"
+            } else {
+                "application/problem+json"
+            };
+            (
+                status,
+                [
+                    (axum::http::header::CONTENT_TYPE, content_type),
+                    (
+                        axum::http::HeaderName::from_static("idempotent-replayed"),
+                        "true",
+                    ),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Ok(Seen::New) => {
+            let response = next
+                .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await;
+            let (parts, body) = response.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let keep =
+                (!parts.status.is_server_error()).then(|| (parts.status.as_u16(), body.to_vec()));
+            if let Err(e) = state.store.idempotency_finish(caller.key, &key, keep).await {
+                tracing::warn!(error = %e, "cannot record the answer to an idempotent request");
+            }
+            Response::from_parts(parts, axum::body::Body::from(body))
+        }
+    }
 }
 
 /// A JSON body whose rejections are problems: 415 without a JSON content type, 400 for

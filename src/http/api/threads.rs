@@ -209,6 +209,7 @@ pub async fn list(State(state): State<ApiState>) -> Result<axum::Json<Vec<Thread
 
 /// Open a thread with its first message; each recipient is notified.
 #[utoipa::path(post, path = "/v1/threads", tag = "threads", request_body = NewThreadRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the POST safe to retry: the same request with the same key within 24 hours gets the first answer again")),
     responses((status = 201, body = PostedResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
@@ -274,7 +275,7 @@ pub async fn get(
 
 /// Post a message into an open thread as one of its participants.
 #[utoipa::path(post, path = "/v1/threads/{thread_id}/messages", tag = "threads", request_body = NewMessage,
-    params(("thread_id" = String, Path, description = "16 hexadecimal digits")),
+    params(("thread_id" = String, Path, description = "16 hexadecimal digits"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the POST safe to retry: the same request with the same key within 24 hours gets the first answer again")),
     responses((status = 201, body = PostedResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
@@ -332,4 +333,62 @@ pub async fn notifications(
             })
             .collect(),
     ))
+}
+
+/// Close a thread (the seeds call it archive): no more posts; email replies get a
+/// content-free notice instead of being filed. Closing a closed thread changes nothing.
+#[utoipa::path(post, path = "/v1/threads/{thread_id}/close", tag = "threads",
+    params(("thread_id" = String, Path, description = "16 hexadecimal digits")),
+    responses((status = 200, body = Thread), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn close(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Thread>, Problem> {
+    let thread = thread_id(&id)?;
+    state.store.close_thread(thread).await?;
+    Ok(axum::Json(state.store.thread(thread).await?.into()))
+}
+
+/// Re-open a closed thread.
+#[utoipa::path(post, path = "/v1/threads/{thread_id}/reopen", tag = "threads",
+    params(("thread_id" = String, Path, description = "16 hexadecimal digits")),
+    responses((status = 200, body = Thread), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn reopen(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Thread>, Problem> {
+    let thread = thread_id(&id)?;
+    state.store.reopen_thread(thread).await?;
+    Ok(axum::Json(state.store.thread(thread).await?.into()))
+}
+
+/// Remove a participant at once: their waiting notifications are cancelled and their reply
+/// address stops working.
+#[utoipa::path(delete, path = "/v1/threads/{thread_id}/participants/{address}", tag = "threads",
+    params(("thread_id" = String, Path, description = "16 hexadecimal digits"),
+        ("address" = String, Path, description = "The participant's email address")),
+    responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn remove_participant(
+    State(state): State<ApiState>,
+    Path((id, address)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
+    let thread = thread_id(&id)?;
+    let address = Address::parse(&address)
+        .map_err(|e| Problem::invalid("address", format!("{address}: {e}")))?;
+    state
+        .store
+        .remove_participant(thread, &address)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotParticipant { .. } => Problem::not_found(e.to_string()),
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
 }

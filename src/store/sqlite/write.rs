@@ -11,6 +11,7 @@ use crate::domain::{
     ParticipantId, PersonId, PersonKind, Role, ThreadId,
 };
 use crate::store::api_keys::ApiKeyRecord;
+use crate::store::idempotency::{IdempotencyKey, KEEP_SECS, Seen};
 use crate::store::people::SealedPerson;
 use crate::store::sealing::{SealedPost, SealedThread};
 use crate::store::{
@@ -23,6 +24,7 @@ pub(crate) enum Op {
     CreateThread(SealedThread),
     Post(SealedPost),
     CloseThread(ThreadId),
+    ReopenThread(ThreadId),
     RemoveParticipant(ThreadId, Address),
     Inbound(Inbound),
     ReleaseClaims {
@@ -44,6 +46,12 @@ pub(crate) enum Op {
     SetConsent(Consent),
     PutPerson(Box<SealedPerson>),
     CreateApiKey(ApiKeyRecord),
+    IdempotencyBegin(IdempotencyKey),
+    IdempotencyFinish {
+        api_key: ApiKeyId,
+        key: String,
+        answer: Option<(u16, Vec<u8>)>,
+    },
     RevokeApiKey(ApiKeyId),
     RemovePerson(Address),
     /// Moves display names written in clear before schema version 3 into their sealed column.
@@ -62,6 +70,7 @@ impl Op {
             Op::CreateThread(_) => "create-thread",
             Op::Post(_) => "post",
             Op::CloseThread(_) => "close-thread",
+            Op::ReopenThread(_) => "reopen-thread",
             Op::RemoveParticipant(..) => "remove-participant",
             Op::Inbound(_) => "inbound",
             Op::ReleaseClaims { .. } => "release-claims",
@@ -73,6 +82,8 @@ impl Op {
             Op::SetConsent(_) => "set-consent",
             Op::PutPerson(_) => "put-person",
             Op::CreateApiKey(_) => "create-api-key",
+            Op::IdempotencyBegin(_) => "idempotency-begin",
+            Op::IdempotencyFinish { .. } => "idempotency-finish",
             Op::RevokeApiKey(_) => "revoke-api-key",
             Op::RemovePerson(_) => "remove-person",
             Op::SealNames(_) => "seal-names",
@@ -90,6 +101,7 @@ pub(crate) enum Done {
     Count(u64),
     Claimed(Vec<NotificationId>),
     MessageIds(Vec<String>),
+    Seen(Seen),
     Nothing,
 }
 
@@ -98,7 +110,8 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
     match op {
         Op::CreateThread(t) => create_thread(conn, t, now).map(Done::Posted),
         Op::Post(p) => post(conn, p, now).map(Done::Posted),
-        Op::CloseThread(t) => close_thread(conn, *t, now).map(|_| Done::Nothing),
+        Op::CloseThread(t) => close_thread(conn, *t, "closed", now).map(|_| Done::Nothing),
+        Op::ReopenThread(t) => close_thread(conn, *t, "open", now).map(|_| Done::Nothing),
         Op::RemoveParticipant(t, a) => remove_participant(conn, *t, a, now).map(Done::Count),
         Op::Inbound(item) => inbound(conn, item, now).map(Done::Committed),
         Op::ReleaseClaims { owner } => release_claims(conn, owner).map(Done::Count),
@@ -120,6 +133,25 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
         Op::RejectHeld { id, by } => reject_held(conn, *id, by, now).map(|_| Done::Nothing),
         Op::SetConsent(c) => set_consent(conn, c, now).map(|_| Done::Nothing),
         Op::PutPerson(p) => put_person(conn, p, now).map(|_| Done::Nothing),
+        Op::IdempotencyBegin(k) => idempotency_begin(conn, k, now).map(Done::Seen),
+        Op::IdempotencyFinish {
+            api_key,
+            key,
+            answer,
+        } => {
+            match answer {
+                Some((status, body)) => conn
+                    .prepare_cached(
+                        "UPDATE idempotency SET status = ?1, body = ?2
+                         WHERE api_key_id = ?3 AND key = ?4",
+                    )?
+                    .execute(params![status, body, api_key.0, key])?,
+                None => conn
+                    .prepare_cached("DELETE FROM idempotency WHERE api_key_id = ?1 AND key = ?2")?
+                    .execute(params![api_key.0, key])?,
+            };
+            Ok(Done::Nothing)
+        }
         Op::CreateApiKey(k) => {
             conn.prepare_cached(
                 "INSERT INTO api_keys (id, name, scope, secret_hash, created_at)
@@ -354,20 +386,32 @@ fn insert_message(
     })
 }
 
-fn close_thread(conn: &Connection, thread: ThreadId, now: i64) -> Result<(), StoreError> {
-    let updated = conn
-        .prepare_cached("UPDATE threads SET status = 'closed' WHERE id = ?1")?
-        .execute([thread.0])?;
-    if updated == 0 {
+/// Closes (`status` "closed") or re-opens ("open") a thread; doing it twice changes nothing
+/// and records nothing more.
+fn close_thread(
+    conn: &Connection,
+    thread: ThreadId,
+    status: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let current: Option<String> = conn
+        .prepare_cached("SELECT status FROM threads WHERE id = ?1")?
+        .query_row([thread.0], |r| r.get(0))
+        .optional()?;
+    let Some(current) = current else {
         return Err(StoreError::UnknownThread(thread));
+    };
+    if current == status {
+        return Ok(());
     }
-    event(
-        conn,
-        Some(thread),
-        "thread.closed",
-        serde_json::json!({}),
-        now,
-    )
+    conn.prepare_cached("UPDATE threads SET status = ?1 WHERE id = ?2")?
+        .execute(params![status, thread.0])?;
+    let kind = if status == "closed" {
+        "thread.closed"
+    } else {
+        "thread.reopened"
+    };
+    event(conn, Some(thread), kind, serde_json::json!({}), now)
 }
 
 fn remove_participant(
@@ -705,6 +749,37 @@ fn set_address(conn: &Connection, id: ParticipantId, address: &Address) -> Resul
     )?
     .execute(params![old_person, address.as_str()])?;
     Ok(())
+}
+
+/// Looks up (and, the first time, records) a request's Idempotency-Key; answers older than a
+/// day are forgotten first.
+fn idempotency_begin(conn: &Connection, k: &IdempotencyKey, now: i64) -> Result<Seen, StoreError> {
+    conn.prepare_cached("DELETE FROM idempotency WHERE created_at < ?1")?
+        .execute([now - KEEP_SECS])?;
+    let row: Option<(Vec<u8>, Option<u16>, Option<Vec<u8>>)> = conn
+        .prepare_cached(
+            "SELECT fingerprint, status, body FROM idempotency WHERE api_key_id = ?1 AND key = ?2",
+        )?
+        .query_row(params![k.api_key.0, k.key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    Ok(match row {
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO idempotency (api_key_id, key, fingerprint, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![k.api_key.0, k.key, k.fingerprint, now])?;
+            Seen::New
+        }
+        Some((fingerprint, _, _)) if fingerprint != k.fingerprint => Seen::Mismatch,
+        Some((_, Some(status), body)) => Seen::Answered {
+            status,
+            body: body.unwrap_or_default(),
+        },
+        Some((_, None, _)) => Seen::InProgress,
+    })
 }
 
 /// Writes a person's directory entry (not their consent). The entry's id and key were read

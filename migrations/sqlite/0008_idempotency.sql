@@ -1,0 +1,14 @@
+-- Idempotency-Key on API POSTs: the first answer to (key, Idempotency-Key) is kept 24 hours and
+-- given again to a retry of the same request. `fingerprint` is the SHA-256 of the method, path
+-- and body; a different request under the same Idempotency-Key is refused. A row without
+-- `status` is a request still being answered.
+CREATE TABLE idempotency (
+    api_key_id  INTEGER NOT NULL,
+    key         TEXT    NOT NULL,
+    fingerprint BLOB    NOT NULL,
+    status      INTEGER,
+    body        BLOB,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (api_key_id, key)
+);
+CREATE INDEX idempotency_age ON idempotency (created_at);
