@@ -751,12 +751,15 @@ fn set_address(conn: &Connection, id: ParticipantId, address: &Address) -> Resul
     Ok(())
 }
 
+/// A remembered request: its fingerprint, and its answer once there is one.
+type Remembered = (Vec<u8>, Option<u16>, Option<Vec<u8>>);
+
 /// Looks up (and, the first time, records) a request's Idempotency-Key; answers older than a
 /// day are forgotten first.
 fn idempotency_begin(conn: &Connection, k: &IdempotencyKey, now: i64) -> Result<Seen, StoreError> {
     conn.prepare_cached("DELETE FROM idempotency WHERE created_at < ?1")?
         .execute([now - KEEP_SECS])?;
-    let row: Option<(Vec<u8>, Option<u16>, Option<Vec<u8>>)> = conn
+    let row: Option<Remembered> = conn
         .prepare_cached(
             "SELECT fingerprint, status, body FROM idempotency WHERE api_key_id = ?1 AND key = ?2",
         )?
