@@ -328,7 +328,8 @@ fn directory_threads_and_notifications() {
         "{content:?}"
     );
     let list = api.call("GET", "/v1/threads", w, None);
-    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list.body["next_cursor"], Value::Null);
 
     // The notifications go out (spool) and their status shows.
     let n = common::wait_for(std::time::Duration::from_secs(30), || {
@@ -467,7 +468,7 @@ fn idempotent_posts() {
     assert!(again.headers.contains("idempotent-replayed: true"));
     let threads = api.call("GET", "/v1/threads", Some(&write), None);
     assert_eq!(
-        threads.body.as_array().unwrap().len(),
+        threads.body["items"].as_array().unwrap().len(),
         1,
         "one thread, not two"
     );
@@ -501,5 +502,96 @@ fn idempotent_posts() {
         &["Idempotency-Key: \u{7f}bad key"],
     );
     assert_eq!(r.status, 400);
+    daemon.stop();
+}
+
+/// Pages of threads stay stable while threads are made; filters narrow them.
+#[test]
+fn thread_pages_and_filters() {
+    let sb = Sandbox::with_keyring("");
+    let (_, write) = key(&sb, "write");
+    let daemon = Daemon::start(&sb, &[]);
+    let api = Api { port: sb.api_port };
+    let w = Some(write.as_str());
+    let make = |to: &str| {
+        let r = api.call(
+            "POST",
+            "/v1/threads",
+            w,
+            Some(
+                &json!({"subject": "S", "from": {"address": "lee@clinic.example.test"},
+                        "to": [{"address": to}], "body": "Hello."})
+                .to_string(),
+            ),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["thread_id"].as_str().unwrap().to_owned()
+    };
+    let mut made: Vec<String> = (0..5)
+        .map(|i| make(&format!("p{i}@example.test")))
+        .collect();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/threads?limit=2&cursor={c}"),
+            None => "/v1/threads?limit=2".to_owned(),
+        };
+        let page = api.call("GET", &path, w, None);
+        assert_eq!(page.status, 200, "{}", page.body);
+        seen.extend(
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["thread_id"].as_str().unwrap().to_owned()),
+        );
+        pages += 1;
+        if pages == 1 {
+            // A thread made while paging lands before the first page, not in the next ones.
+            make("late@example.test");
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), seen.len(), "no thread twice: {seen:?}");
+    made.sort();
+    assert_eq!(sorted, made, "every thread made before paging, once");
+
+    let only = api.call("GET", "/v1/threads?participant=p3@example.test", w, None);
+    assert_eq!(only.body["items"].as_array().unwrap().len(), 1);
+    let open = api.call("GET", "/v1/threads?status=closed", w, None);
+    assert_eq!(open.body["items"].as_array().unwrap().len(), 0);
+    let future = api.call(
+        "GET",
+        "/v1/threads?updated_since=2100-01-01T00:00:00Z",
+        w,
+        None,
+    );
+    assert_eq!(future.body["items"].as_array().unwrap().len(), 0);
+    let past = api.call(
+        "GET",
+        "/v1/threads?updated_since=2000-01-01T00:00:00Z",
+        w,
+        None,
+    );
+    assert_eq!(past.body["items"].as_array().unwrap().len(), 6);
+    for (query, field) in [
+        ("cursor=bogus", "cursor"),
+        ("limit=0", "limit"),
+        ("status=archived", "status"),
+        ("updated_since=yesterday", "updated_since"),
+    ] {
+        let r = api.call("GET", &format!("/v1/threads?{query}"), w, None);
+        assert_eq!(r.status, 400, "{query}");
+        assert_eq!(r.body["field"], field, "{query}");
+    }
     daemon.stop();
 }

@@ -79,12 +79,30 @@ pub struct ThreadView {
     pub messages: Vec<MessageView>,
 }
 
+/// Which threads, and where a page starts.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadFilter {
+    /// Only closed (`true`) or open (`false`) threads.
+    pub closed: Option<bool>,
+    /// Only threads with this participant.
+    pub participant: Option<Address>,
+    /// Only threads active at or after this time.
+    pub updated_since: Option<i64>,
+    /// After the thread with this `seq`, in the newest-first order.
+    pub after: Option<i64>,
+    pub limit: usize,
+}
+
 /// One line of the thread list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadSummary {
     pub id: ThreadId,
     pub subject: String,
     pub mode: Mode,
+    pub closed: bool,
+    pub created_at: i64,
+    /// Where it stands among all threads, by creation.
+    pub seq: i64,
     pub participants: i64,
     pub messages: i64,
     /// Held messages waiting for a decision.

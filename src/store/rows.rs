@@ -17,6 +17,8 @@ pub(crate) struct ThreadRow {
     pub subject: Vec<u8>,
     pub created_at: i64,
     pub last_activity_at: i64,
+    /// Creation order (schema version 9).
+    pub seq: Option<i64>,
 }
 
 impl ThreadRow {

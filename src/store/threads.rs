@@ -1,8 +1,8 @@
 //! Threads, participants and messages: opening a thread, posting, closing, removing a
 //! participant, reading.
 
-use super::model::{NewThread, Posted, ThreadSummary, ThreadView};
-use super::rows::parse;
+use super::model::{NewThread, Posted, ThreadFilter, ThreadSummary, ThreadView};
+use super::rows::{ThreadCountsRow, parse};
 use super::sealing;
 use super::sqlite::read;
 use super::sqlite::write::{Done, Op};
@@ -115,15 +115,28 @@ impl Store {
 
     /// Every thread, most recently active first.
     pub async fn list_threads(&self) -> Result<Vec<ThreadSummary>, StoreError> {
-        read::threads(self.pool())
-            .await?
-            .into_iter()
+        self.summaries(read::threads(self.pool()).await?)
+    }
+
+    /// One page of threads, newest first (see [`ThreadFilter`]).
+    pub async fn threads_page(
+        &self,
+        filter: &ThreadFilter,
+    ) -> Result<Vec<ThreadSummary>, StoreError> {
+        self.summaries(read::threads_page(self.pool(), filter).await?)
+    }
+
+    fn summaries(&self, rows: Vec<ThreadCountsRow>) -> Result<Vec<ThreadSummary>, StoreError> {
+        rows.into_iter()
             .map(|r| {
                 let key = sealing::thread_key(self.keyring(), &r.thread)?;
                 Ok(ThreadSummary {
                     id: r.thread.thread(),
                     subject: sealing::open_subject(&key, &r.thread)?,
                     mode: parse("mode", &r.thread.mode)?,
+                    closed: r.thread.status == "closed",
+                    created_at: r.thread.created_at,
+                    seq: r.thread.seq.unwrap_or_default(),
                     participants: r.participants,
                     messages: r.messages,
                     held: r.held,

@@ -281,6 +281,30 @@ async fn idempotent(State(state): State<ApiState>, request: Request, next: Next)
     }
 }
 
+/// A query string whose rejections are problems (400, naming what is wrong).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|e| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-query",
+                    "The query string has a parameter with an invalid value",
+                )
+                .detail(e.body_text())
+            })
+    }
+}
+
 /// A JSON body whose rejections are problems: 415 without a JSON content type, 400 for
 /// malformed JSON, 422 naming the field for JSON of the wrong shape, 413 over the size limit.
 pub struct ApiJson<T>(pub T);

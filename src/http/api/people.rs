@@ -1,13 +1,13 @@
 //! `/v1/people`: the directory, and each person's consent to convenience mode.
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiState, Caller};
+use super::{ApiJson, ApiQuery, ApiState, Caller};
 use crate::clock;
 use crate::domain::consent::CONVENIENCE_WARNING;
 use crate::domain::{Address, PersonKind, person};
@@ -198,7 +198,7 @@ fn apply(mut d: PersonDetails, p: PersonPatch) -> Result<PersonDetails, Problem>
     responses((status = 200, body = Vec<Person>), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<ApiState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<Vec<Person>>, Problem> {
     let kind = q.kind.as_deref().map(kind).transpose()?;
     let people = state.store.people(kind).await?;

@@ -5,13 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiState};
+use super::{ApiJson, ApiQuery, ApiState};
 use crate::clock;
 use crate::domain::{Address, Mode, Role, ThreadId, Via};
 use crate::http::problem::Problem;
-use crate::store::{NewParticipant, NewThread, ThreadSummary, ThreadView};
+use crate::store::{NewParticipant, NewThread, ThreadFilter, ThreadSummary, ThreadView};
 
 /// Someone taking part: an address and, optionally, the name to show.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -65,6 +65,9 @@ pub struct ThreadItem {
     pub thread_id: String,
     pub subject: String,
     pub mode: String,
+    /// open or closed.
+    pub status: String,
+    pub created_at: String,
     pub participants: i64,
     pub messages: i64,
     /// Replies held for review that name this thread.
@@ -78,6 +81,8 @@ impl From<ThreadSummary> for ThreadItem {
             thread_id: t.id.to_string(),
             subject: t.subject,
             mode: t.mode.as_str().to_owned(),
+            status: if t.closed { "closed" } else { "open" }.to_owned(),
+            created_at: clock::rfc3339(t.created_at),
             participants: t.participants,
             messages: t.messages,
             held: t.held,
@@ -197,14 +202,109 @@ fn who(field: &str, w: Who, role: Role) -> Result<NewParticipant, Problem> {
     })
 }
 
-/// List threads, most recently active first.
-#[utoipa::path(get, path = "/v1/threads", tag = "threads",
-    responses((status = 200, body = Vec<ThreadItem>), (status = 401, body = Problem, content_type = "application/problem+json")))]
-pub async fn list(State(state): State<ApiState>) -> Result<axum::Json<Vec<ThreadItem>>, Problem> {
-    let threads = state.store.list_threads().await?;
-    Ok(axum::Json(
-        threads.into_iter().map(ThreadItem::from).collect(),
-    ))
+/// A page of threads, and where the next one starts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThreadPage {
+    pub items: Vec<ThreadItem>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// open or closed.
+    pub status: Option<String>,
+    /// Only threads with this participant (an email address).
+    pub participant: Option<String>,
+    /// Only threads active at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    pub updated_since: Option<String>,
+    /// From a previous page's next_cursor.
+    pub cursor: Option<String>,
+    /// Threads per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+}
+
+/// The cursor after `t`: where it stands in the newest-first order, opaque to clients.
+fn cursor_after(t: &ThreadSummary) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(format!("t{}", t.seq).as_bytes())
+}
+
+fn parse_cursor(text: &str) -> Option<i64> {
+    let raw = data_encoding::BASE64URL_NOPAD
+        .decode(text.as_bytes())
+        .ok()?;
+    String::from_utf8(raw).ok()?.strip_prefix('t')?.parse().ok()
+}
+
+/// List threads, newest first, a page at a time. Threads created while a client pages
+/// through do not shift the pages it has not read yet.
+#[utoipa::path(get, path = "/v1/threads", tag = "threads", params(ListQuery),
+    responses((status = 200, body = ThreadPage), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn list(
+    State(state): State<ApiState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<axum::Json<ThreadPage>, Problem> {
+    let closed = match q.status.as_deref() {
+        None => None,
+        Some("open") => Some(false),
+        Some("closed") => Some(true),
+        Some(other) => {
+            return Err(Problem::invalid(
+                "status",
+                format!("'{other}': expected open or closed"),
+            ));
+        }
+    };
+    let participant = q
+        .participant
+        .as_deref()
+        .map(|a| {
+            Address::parse(a).map_err(|e| Problem::invalid("participant", format!("{a}: {e}")))
+        })
+        .transpose()?;
+    let updated_since = q
+        .updated_since
+        .as_deref()
+        .map(|t| {
+            humantime::parse_rfc3339_weak(t)
+                .ok()
+                .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_secs()).ok())
+                .ok_or_else(|| {
+                    Problem::invalid("updated_since", format!("'{t}' is not an RFC 3339 time"))
+                })
+        })
+        .transpose()?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            parse_cursor(c).ok_or_else(|| Problem::invalid("cursor", "not a cursor this API gave"))
+        })
+        .transpose()?;
+    let limit = match q.limit {
+        None => 50,
+        Some(n @ 1..=200) => n as usize,
+        Some(n) => return Err(Problem::invalid("limit", format!("{n}: expected 1 to 200"))),
+    };
+    let filter = ThreadFilter {
+        closed,
+        participant,
+        updated_since,
+        after,
+        // One more than asked, to know whether there is a next page.
+        limit: limit + 1,
+    };
+    let mut threads = state.store.threads_page(&filter).await?;
+    let more = threads.len() > limit;
+    threads.truncate(limit);
+    let next_cursor = more.then(|| threads.last().map(cursor_after)).flatten();
+    Ok(axum::Json(ThreadPage {
+        items: threads.into_iter().map(ThreadItem::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// Open a thread with its first message; each recipient is notified.

@@ -115,6 +115,35 @@ pub(crate) async fn threads(pool: &SqlitePool) -> Result<Vec<ThreadCountsRow>, S
     .await?)
 }
 
+/// One page of threads with their counts, newest first (by `seq`, so that threads made while
+/// a client pages through do not shift the pages it has not read yet).
+pub(crate) async fn threads_page(
+    pool: &SqlitePool,
+    f: &crate::store::ThreadFilter,
+) -> Result<Vec<ThreadCountsRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT t.*,
+            (SELECT COUNT(*) FROM participants p WHERE p.thread_id = t.id) AS participants,
+            (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id) AS messages,
+            (SELECT COUNT(*) FROM held h WHERE h.thread_id = t.id AND h.status = 'held') AS held
+         FROM threads t
+         WHERE ($1 IS NULL OR t.status = $1)
+           AND ($2 IS NULL OR EXISTS (SELECT 1 FROM participants p
+                                      WHERE p.thread_id = t.id AND p.address = $2))
+           AND ($3 IS NULL OR t.last_activity_at >= $3)
+           AND ($4 IS NULL OR t.seq < $4)
+         ORDER BY t.seq DESC
+         LIMIT $5",
+    )
+    .bind(f.closed.map(|c| if c { "closed" } else { "open" }))
+    .bind(f.participant.as_ref().map(|a| a.as_str().to_owned()))
+    .bind(f.updated_since)
+    .bind(f.after)
+    .bind(i64::try_from(f.limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await?)
+}
+
 /// The participant `participant` of `thread`, with the thread's mode and status.
 pub(crate) async fn target(
     pool: &SqlitePool,

@@ -220,8 +220,9 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
 
 fn create_thread(conn: &Connection, t: &SealedThread, now: i64) -> Result<Posted, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO threads (id, mode, key_id, wrapped_key, subject, created_at, last_activity_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        "INSERT INTO threads (id, mode, key_id, wrapped_key, subject, created_at, last_activity_at,
+                              seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM threads))",
     )?
     .execute(params![
         t.thread.0,
