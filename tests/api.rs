@@ -327,6 +327,32 @@ fn directory_threads_and_notifications() {
         content.contains(&("tom@example.test".into(), false)),
         "{content:?}"
     );
+    // The audit trail as a feed: what happened, never what was written.
+    let events = api.call("GET", "/v1/events?after=0", w, None);
+    assert_eq!(events.status, 200);
+    let kinds: Vec<&str> = events
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"thread.created") && kinds.contains(&"message.posted"),
+        "{kinds:?}"
+    );
+    assert!(
+        !events.body.to_string().contains("Your results"),
+        "no content in events"
+    );
+    let last = events.body.as_array().unwrap().last().unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let none = api.call("GET", &format!("/v1/events?after={last}"), w, None);
+    assert_eq!(none.body.as_array().unwrap().len(), 0);
+    let inbound = api.call("GET", "/v1/inbound?since=2000-01-01T00:00:00Z", w, None);
+    assert_eq!(inbound.status, 200);
+    assert_eq!(inbound.body, json!([]));
     let list = api.call("GET", "/v1/threads", w, None);
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(list.body["next_cursor"], Value::Null);
@@ -425,6 +451,8 @@ fn openapi_document_covers_every_route() {
         ("POST", "/v1/threads/{thread_id}/close"),
         ("POST", "/v1/threads/{thread_id}/reopen"),
         ("DELETE", "/v1/threads/{thread_id}/participants/{address}"),
+        ("GET", "/v1/events"),
+        ("GET", "/v1/inbound"),
     ] {
         assert!(
             operations

@@ -12,6 +12,7 @@
 
 pub mod api_keys;
 mod error;
+pub mod feed;
 mod held;
 pub mod idempotency;
 mod inbound;

@@ -2,6 +2,7 @@
 //! registered through utoipa's router, so the OpenAPI document (`/v1/openapi.json`) is made
 //! from the same code that serves the routes.
 
+mod feeds;
 mod people;
 mod threads;
 
@@ -53,6 +54,7 @@ pub struct Caller {
     tags(
         (name = "people", description = "The practice's directory"),
         (name = "threads", description = "Secure message threads, their messages and notifications"),
+        (name = "feeds", description = "The audit trail and the inbound ledger, never content"),
     )
 )]
 struct ApiDoc;
@@ -86,6 +88,8 @@ fn v1() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(threads::close))
         .routes(routes!(threads::reopen))
         .routes(routes!(threads::remove_participant))
+        .routes(routes!(feeds::events))
+        .routes(routes!(feeds::inbound))
         .split_for_parts()
 }
 
