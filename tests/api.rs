@@ -512,6 +512,24 @@ fn idempotent_posts() {
     let r = api.post_once("/v1/threads", &other, "retry-1", &changed);
     assert_eq!(r.status, 201, "{}", r.body);
 
+    // A remembered answer with personal data in it is sealed like the rest.
+    let person = json!({"address": "kim@example.test", "name": "Kimberly Quux-Remembered",
+                        "mobile": "+4915199887766"})
+    .to_string();
+    let first = api.post_once("/v1/people", &write, "person-1", &person);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = api.post_once("/v1/people", &write, "person-1", &person);
+    assert_eq!(again.body, first.body);
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(sb.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("sealpost.db") {
+            stored.extend(std::fs::read(path).unwrap());
+        }
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(!stored.contains("Quux-Remembered") && !stored.contains("4915199887766"));
+
     // An error answer is kept too (the request was not carried out; retrying changes nothing).
     let bad =
         r#"{"subject": "", "from": {"address": "lee@clinic.example.test"}, "to": [], "body": "x"}"#;

@@ -57,6 +57,9 @@ pub enum Binding {
     HeldEnvelope(i64),
     /// The data key of one person in the directory.
     PersonKey(i64),
+    /// The data key of a remembered API answer, and the answer (by API key).
+    IdempotentKey(i64),
+    IdempotentAnswer(i64),
     /// A field of a person's directory entry that is personal data: `name`, `birth_date`,
     /// `mobile`.
     PersonField(i64, &'static str),
@@ -75,6 +78,8 @@ impl Binding {
             Binding::HeldRaw(h) => format!("sealpost/v1/held-raw/{h:016x}"),
             Binding::HeldEnvelope(h) => format!("sealpost/v1/held-envelope/{h:016x}"),
             Binding::PersonKey(p) => format!("sealpost/v1/person-key/{p:016x}"),
+            Binding::IdempotentKey(k) => format!("sealpost/v1/idempotent-key/{k:016x}"),
+            Binding::IdempotentAnswer(k) => format!("sealpost/v1/idempotent-answer/{k:016x}"),
             Binding::PersonField(p, f) => format!("sealpost/v1/person-{f}/{p:016x}"),
         }
         .into_bytes()
@@ -154,6 +159,20 @@ impl DataKey {
         wrapped: &WrappedKey,
     ) -> Result<DataKey, SealError> {
         DataKey::unwrap_as(keyring, Binding::PersonKey(person), wrapped)
+    }
+
+    /// Wraps the key of an answer remembered for API key `api_key`.
+    pub fn wrap_idempotent(&self, keyring: &Keyring, api_key: i64) -> WrappedKey {
+        self.wrap_as(keyring, Binding::IdempotentKey(api_key))
+    }
+
+    /// Unwraps the key of an answer remembered for API key `api_key`.
+    pub fn unwrap_idempotent(
+        keyring: &Keyring,
+        api_key: i64,
+        wrapped: &WrappedKey,
+    ) -> Result<DataKey, SealError> {
+        DataKey::unwrap_as(keyring, Binding::IdempotentKey(api_key), wrapped)
     }
 
     fn wrap_as(&self, keyring: &Keyring, binding: Binding) -> WrappedKey {

@@ -1,8 +1,10 @@
 //! Remembered answers to API requests sent with an `Idempotency-Key`, so that a client that
-//! retries after a lost answer gets the same one instead of a second thread or message.
+//! retries after a lost answer gets the same one instead of a second thread or message. An
+//! answer may carry personal data (a person as created), so it is sealed like the rest.
 
 use super::sqlite::write::{Done, Op};
 use super::{Store, StoreError};
+use crate::crypto::{Binding, DataKey, KeyId, WrappedKey};
 use crate::domain::ApiKeyId;
 
 /// How long an answer is remembered.
@@ -21,12 +23,34 @@ pub enum Seen {
     InProgress,
 }
 
+/// What the writer found: like [`Seen`], with the answer still sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Found {
+    New,
+    Answered {
+        status: u16,
+        sealed: Vec<u8>,
+        key_id: i64,
+        wrapped: Vec<u8>,
+    },
+    Mismatch,
+    InProgress,
+}
+
 /// The key of one remembered request.
 #[derive(Debug, Clone)]
 pub(crate) struct IdempotencyKey {
     pub api_key: ApiKeyId,
     pub key: String,
     pub fingerprint: Vec<u8>,
+}
+
+/// An answer to keep, sealed.
+#[derive(Debug, Clone)]
+pub(crate) struct SealedAnswer {
+    pub status: u16,
+    pub sealed: Vec<u8>,
+    pub wrapped: WrappedKey,
 }
 
 impl Store {
@@ -37,7 +61,7 @@ impl Store {
         key: &str,
         fingerprint: Vec<u8>,
     ) -> Result<Seen, StoreError> {
-        match self
+        let found = match self
             .write(Op::IdempotencyBegin(IdempotencyKey {
                 api_key,
                 key: key.to_owned(),
@@ -45,20 +69,54 @@ impl Store {
             }))
             .await?
         {
-            Done::Seen(seen) => Ok(seen),
-            _ => Err(StoreError::Corrupt(
-                "unexpected answer to idempotency-begin".into(),
-            )),
-        }
+            Done::Found(found) => found,
+            _ => {
+                return Err(StoreError::Corrupt(
+                    "unexpected answer to idempotency-begin".into(),
+                ));
+            }
+        };
+        Ok(match found {
+            Found::New => Seen::New,
+            Found::Mismatch => Seen::Mismatch,
+            Found::InProgress => Seen::InProgress,
+            Found::Answered {
+                status,
+                sealed,
+                key_id,
+                wrapped,
+            } => {
+                let corrupt = || StoreError::Corrupt(format!("remembered answer of key {api_key}"));
+                let wrapped = WrappedKey {
+                    key_id: KeyId::try_from(key_id).map_err(|_| corrupt())?,
+                    sealed: wrapped,
+                };
+                let data_key = DataKey::unwrap_idempotent(self.keyring(), api_key.0, &wrapped)
+                    .map_err(|_| corrupt())?;
+                let body = data_key
+                    .open(Binding::IdempotentAnswer(api_key.0), &sealed)
+                    .map_err(|_| corrupt())?;
+                Seen::Answered { status, body }
+            }
+        })
     }
 
-    /// Keeps the answer, or forgets the request (`None`: it failed in a way a retry may fix).
+    /// Keeps the answer, sealed, or forgets the request (`None`: it failed in a way a retry
+    /// may fix).
     pub async fn idempotency_finish(
         &self,
         api_key: ApiKeyId,
         key: &str,
         answer: Option<(u16, Vec<u8>)>,
     ) -> Result<(), StoreError> {
+        let answer = answer.map(|(status, body)| {
+            let data_key = DataKey::generate();
+            SealedAnswer {
+                status,
+                sealed: data_key.seal(Binding::IdempotentAnswer(api_key.0), &body),
+                wrapped: data_key.wrap_idempotent(self.keyring(), api_key.0),
+            }
+        });
         self.write(Op::IdempotencyFinish {
             api_key,
             key: key.to_owned(),

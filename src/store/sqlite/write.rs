@@ -11,7 +11,7 @@ use crate::domain::{
     ParticipantId, PersonId, PersonKind, Role, ThreadId,
 };
 use crate::store::api_keys::ApiKeyRecord;
-use crate::store::idempotency::{IdempotencyKey, KEEP_SECS, Seen};
+use crate::store::idempotency::{Found, IdempotencyKey, KEEP_SECS, SealedAnswer};
 use crate::store::people::SealedPerson;
 use crate::store::sealing::{SealedPost, SealedThread};
 use crate::store::{
@@ -50,7 +50,7 @@ pub(crate) enum Op {
     IdempotencyFinish {
         api_key: ApiKeyId,
         key: String,
-        answer: Option<(u16, Vec<u8>)>,
+        answer: Option<SealedAnswer>,
     },
     RevokeApiKey(ApiKeyId),
     RemovePerson(Address),
@@ -101,7 +101,7 @@ pub(crate) enum Done {
     Count(u64),
     Claimed(Vec<NotificationId>),
     MessageIds(Vec<String>),
-    Seen(Seen),
+    Found(Found),
     Nothing,
 }
 
@@ -133,19 +133,27 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
         Op::RejectHeld { id, by } => reject_held(conn, *id, by, now).map(|_| Done::Nothing),
         Op::SetConsent(c) => set_consent(conn, c, now).map(|_| Done::Nothing),
         Op::PutPerson(p) => put_person(conn, p, now).map(|_| Done::Nothing),
-        Op::IdempotencyBegin(k) => idempotency_begin(conn, k, now).map(Done::Seen),
+        Op::IdempotencyBegin(k) => idempotency_begin(conn, k, now).map(Done::Found),
         Op::IdempotencyFinish {
             api_key,
             key,
             answer,
         } => {
             match answer {
-                Some((status, body)) => conn
+                Some(a) => conn
                     .prepare_cached(
-                        "UPDATE idempotency SET status = ?1, body = ?2
-                         WHERE api_key_id = ?3 AND key = ?4",
+                        "UPDATE idempotency SET status = ?1, body = ?2, key_id = ?3,
+                                                wrapped_key = ?4
+                         WHERE api_key_id = ?5 AND key = ?6",
                     )?
-                    .execute(params![status, body, api_key.0, key])?,
+                    .execute(params![
+                        a.status,
+                        a.sealed,
+                        i64::from(a.wrapped.key_id),
+                        a.wrapped.sealed,
+                        api_key.0,
+                        key
+                    ])?,
                 None => conn
                     .prepare_cached("DELETE FROM idempotency WHERE api_key_id = ?1 AND key = ?2")?
                     .execute(params![api_key.0, key])?,
@@ -752,20 +760,28 @@ fn set_address(conn: &Connection, id: ParticipantId, address: &Address) -> Resul
     Ok(())
 }
 
-/// A remembered request: its fingerprint, and its answer once there is one.
-type Remembered = (Vec<u8>, Option<u16>, Option<Vec<u8>>);
+/// A remembered request: its fingerprint, and its answer (sealed, with its wrapped key) once
+/// there is one.
+type Remembered = (
+    Vec<u8>,
+    Option<u16>,
+    Option<Vec<u8>>,
+    Option<i64>,
+    Option<Vec<u8>>,
+);
 
 /// Looks up (and, the first time, records) a request's Idempotency-Key; answers older than a
 /// day are forgotten first.
-fn idempotency_begin(conn: &Connection, k: &IdempotencyKey, now: i64) -> Result<Seen, StoreError> {
+fn idempotency_begin(conn: &Connection, k: &IdempotencyKey, now: i64) -> Result<Found, StoreError> {
     conn.prepare_cached("DELETE FROM idempotency WHERE created_at < ?1")?
         .execute([now - KEEP_SECS])?;
     let row: Option<Remembered> = conn
         .prepare_cached(
-            "SELECT fingerprint, status, body FROM idempotency WHERE api_key_id = ?1 AND key = ?2",
+            "SELECT fingerprint, status, body, key_id, wrapped_key FROM idempotency
+             WHERE api_key_id = ?1 AND key = ?2",
         )?
         .query_row(params![k.api_key.0, k.key], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .optional()?;
     Ok(match row {
@@ -775,14 +791,16 @@ fn idempotency_begin(conn: &Connection, k: &IdempotencyKey, now: i64) -> Result<
                  VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![k.api_key.0, k.key, k.fingerprint, now])?;
-            Seen::New
+            Found::New
         }
-        Some((fingerprint, _, _)) if fingerprint != k.fingerprint => Seen::Mismatch,
-        Some((_, Some(status), body)) => Seen::Answered {
+        Some((fingerprint, ..)) if fingerprint != k.fingerprint => Found::Mismatch,
+        Some((_, Some(status), Some(sealed), Some(key_id), Some(wrapped))) => Found::Answered {
             status,
-            body: body.unwrap_or_default(),
+            sealed,
+            key_id,
+            wrapped,
         },
-        Some((_, None, _)) => Seen::InProgress,
+        Some(_) => Found::InProgress,
     })
 }
 
