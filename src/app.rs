@@ -306,6 +306,9 @@ impl App {
                 wake: wake.clone(),
                 default_mode: settings.policy.default_mode,
                 max_body_bytes: settings.api.max_body_bytes,
+                rate_limit: Arc::new(crate::http::rate_limit::RateLimit::new(
+                    settings.api.requests_per_minute,
+                )),
             };
             Some((
                 listener,

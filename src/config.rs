@@ -287,6 +287,10 @@ pub struct Api {
     /// Largest request body accepted (413 above it).
     #[serde(deserialize_with = "de::number")]
     pub max_body_bytes: usize,
+    /// Requests one API key may make per minute (a burst of as many, then that rate); over
+    /// it, 429 with Retry-After. 0: no limit.
+    #[serde(deserialize_with = "de::number")]
+    pub requests_per_minute: u32,
 }
 
 /// An IP network such as `192.0.2.0/24` or `::1` (a single address).
@@ -517,6 +521,7 @@ impl Settings {
                 listen: "127.0.0.1:8081".parse().expect("valid literal"),
                 allow_plaintext: false,
                 max_body_bytes: 1024 * 1024,
+                requests_per_minute: 6000,
             },
             auth: Auth {
                 policy: AuthPolicy::RequireDmarcPass,

@@ -641,3 +641,35 @@ fn thread_pages_and_filters() {
     }
     daemon.stop();
 }
+
+/// A key over `api.requests_per_minute` is answered 429 with Retry-After; another key is not.
+#[test]
+fn rate_limited_per_key() {
+    let port = common::free_port();
+    let sb = Sandbox::with_keyring(&format!(
+        "\n[api]\nlisten = \"127.0.0.1:{port}\"\nrequests_per_minute = 3\n"
+    ));
+    let (_, first) = key(&sb, "read");
+    let (_, second) = key(&sb, "read");
+    let daemon = Daemon::start(&sb, &[]);
+    let api = Api { port };
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| api.call("GET", "/v1/people", Some(&first), None).status)
+        .collect();
+    assert_eq!(&statuses[..3], &[200, 200, 200], "{statuses:?}");
+    assert!(statuses[3..].contains(&429), "{statuses:?}");
+    let r = api.call("GET", "/v1/people", Some(&first), None);
+    assert_eq!(r.status, 429);
+    assert_eq!(r.problem_type(), "urn:sealpost:problem:rate-limited");
+    assert!(r.headers.contains("retry-after: "), "{}", r.headers);
+    assert_eq!(
+        api.call("GET", "/v1/people", Some(&second), None).status,
+        200
+    );
+    let doc = api.call("GET", "/v1/openapi.json", None, None);
+    assert!(
+        doc.body["paths"]["/v1/people"]["get"]["responses"]["429"].is_object(),
+        "429 is documented"
+    );
+    daemon.stop();
+}

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod problem;
+pub mod rate_limit;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

@@ -36,6 +36,8 @@ pub struct ApiState {
     pub default_mode: Mode,
     /// `api.max_body_bytes`.
     pub max_body_bytes: usize,
+    /// `api.requests_per_minute`, per key.
+    pub rate_limit: Arc<crate::http::rate_limit::RateLimit>,
 }
 
 /// The key a request was made with.
@@ -75,9 +77,40 @@ impl utoipa::Modify for BearerKeys {
     }
 }
 
+/// Any request with a key may be over its rate (`api.requests_per_minute`): every operation
+/// documents 429.
+fn document_rate_limit(openapi: &mut utoipa::openapi::OpenApi) {
+    let too_many = utoipa::openapi::ResponseBuilder::new()
+        .description("Too many requests with this API key; see Retry-After")
+        .content(
+            "application/problem+json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    for item in openapi.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.responses
+                .responses
+                .entry("429".to_owned())
+                .or_insert_with(|| too_many.clone().into());
+        }
+    }
+}
+
 /// The `/v1` routes with their OpenAPI document.
 fn v1() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(people::list, people::create))
         .routes(routes!(people::get, people::update, people::remove))
         .routes(routes!(people::consent))
@@ -90,7 +123,9 @@ fn v1() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(threads::remove_participant))
         .routes(routes!(feeds::events))
         .routes(routes!(feeds::inbound))
-        .split_for_parts()
+        .split_for_parts();
+    document_rate_limit(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document of the API (also served at `/v1/openapi.json`).
@@ -171,6 +206,20 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
     };
     if !scope.allows(needed) {
         return Problem::forbidden(needed.as_str()).into_response();
+    }
+    if let Err(wait) = state.rate_limit.take(id) {
+        return Problem {
+            retry_after: Some(wait),
+            ..Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests with this API key",
+            )
+            .detail(format!(
+                "api.requests_per_minute is reached; retry in {wait} s"
+            ))
+        }
+        .into_response();
     }
     request.extensions_mut().insert(Caller { key: id });
     next.run(request).await
