@@ -1,7 +1,9 @@
 //! Every parse of untrusted input runs in time and memory linear in its size: adversarial
 //! messages of each shape that once cost quadratic time or memory (or could), at two sizes,
 //! measured for peak heap and time; at four times the size each may cost at most five times
-//! as much. And a generator of hostile text near every boundary: no panic.
+//! as much memory and ten times as much time (quadratic work costs sixteen times as much; the
+//! wider bound for time leaves room for a machine that is busy with other work, as CI
+//! machines are). And a generator of hostile text near every boundary: no panic.
 //!
 //! Everything is measured in the one test of this binary, so no other test's allocations or
 //! CPU share the measurement. Time is the best of several runs, and a shape whose time ratio
@@ -240,7 +242,7 @@ fn hostile_input_costs_linear_time_and_memory() {
                 ));
                 break;
             }
-            if time_ratio < 5.0 {
+            if time_ratio < 10.0 {
                 break;
             }
             if attempt == 3 {

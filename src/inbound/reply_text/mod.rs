@@ -880,10 +880,12 @@ fn header_block_len(lines: &[&str], i: usize, end: usize) -> Option<usize> {
     let mut k = i + 1;
     let mut headers = 1;
     let mut timestamped = is_timestamp_line(lines[i]);
+    let mut mail_like = is_mail_like(lines[i]);
     while k < end && k <= i + 10 {
         if is_header_line(lines[k]) {
             headers += 1;
             timestamped |= is_timestamp_line(lines[k]);
+            mail_like |= is_mail_like(lines[k]);
         } else if is_blank(lines[k]) || !lines[k].starts_with([' ', '\t', '<', '[']) {
             break;
         }
@@ -891,8 +893,16 @@ fn header_block_len(lines: &[&str], i: usize, end: usize) -> Option<usize> {
     }
     // Two lines are enough when one is a Date/Sent line with a time of day, as mail headers
     // carry ("From: …" + "Date: Wed, 16 May 2012 00:15:02 -0600"); a person's "From: 3 May /
-    // To: 10 May" has none.
-    (headers >= 3 || (headers == 2 && timestamped)).then_some(k - i)
+    // To: 10 May" has none. Three or more need something only a client writes: a dated
+    // Date/Sent line or an address — a person's "De : ma part… / À : mardi… / Objet : …"
+    // has neither.
+    (headers >= 3 && mail_like || (headers == 2 && timestamped)).then_some(k - i)
+}
+
+/// A header line as only a mail client writes it: a Date/Sent line with a date in it, or a
+/// line with an address.
+fn is_mail_like(line: &str) -> bool {
+    (HEADER_DATE.is_match(line) && line.chars().any(|c| c.is_numeric())) || line.contains('@')
 }
 
 fn is_timestamp_line(line: &str) -> bool {
