@@ -19,9 +19,32 @@ pub fn rfc3339(secs: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// Today's date in UTC, `YYYY-MM-DD` (what a date of birth is checked against).
+pub fn today() -> String {
+    rfc3339(now())[..10].to_owned()
+}
+
+/// Seconds since the Unix epoch from RFC 3339 (`2026-12-01T00:00:00Z`, offsets allowed);
+/// `None` for anything else, and for times before 1970.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    humantime::parse_rfc3339_weak(text)
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_what_it_formats() {
+        assert_eq!(parse_rfc3339("2026-11-21T02:34:45Z"), Some(1_795_228_485));
+        assert_eq!(parse_rfc3339(&rfc3339(1_795_228_485)), Some(1_795_228_485));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(today().len(), 10);
+    }
 
     #[test]
     fn formats_utc_seconds() {

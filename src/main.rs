@@ -578,8 +578,7 @@ impl PersonFields {
             d.practice = check(person::text("practice", &v))?;
         }
         if let Some(v) = self.birth_date {
-            let today = &clock::rfc3339(clock::now())[..10];
-            d.birth_date = check(person::birth_date(&v, today))?;
+            d.birth_date = check(person::birth_date(&v, &clock::today()))?;
         }
         if let Some(v) = self.mobile {
             d.mobile = check(person::mobile(&v))?;

@@ -104,10 +104,7 @@ pub async fn inbound(
 ) -> Result<axum::Json<Vec<InboundEntry>>, Problem> {
     let since = match q.since.as_deref() {
         None => 0,
-        Some(t) => humantime::parse_rfc3339_weak(t)
-            .ok()
-            .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
-            .and_then(|d| i64::try_from(d.as_secs()).ok())
+        Some(t) => clock::parse_rfc3339(t)
             .ok_or_else(|| Problem::invalid("since", format!("'{t}' is not an RFC 3339 time")))?,
     };
     let rows = state.store.inbound_since(since, limit(q.limit)?).await?;

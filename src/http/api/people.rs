@@ -164,7 +164,7 @@ fn apply(mut d: PersonDetails, p: PersonPatch) -> Result<PersonDetails, Problem>
     if let Some(k) = p.kind {
         d.kind = kind(&k)?;
     }
-    let today = clock::rfc3339(clock::now())[..10].to_owned();
+    let today = clock::today();
     set("name", &mut d.name, p.name, |v| person::text("name", v))?;
     set("title", &mut d.title, p.title, |v| person::text("title", v))?;
     set("practice", &mut d.practice, p.practice, |v| {

@@ -11,7 +11,7 @@ use super::{ApiJson, ApiQuery, ApiState};
 use crate::clock;
 use crate::domain::{Address, Mode, Role, ThreadId, Via};
 use crate::http::problem::Problem;
-use crate::store::{NewParticipant, NewThread, ThreadFilter, ThreadSummary, ThreadView};
+use crate::store::{NewParticipant, NewThread, Posted, ThreadFilter, ThreadSummary, ThreadView};
 
 /// Someone taking part: an address and, optionally, the name to show.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -46,6 +46,16 @@ pub struct PostedResponse {
     pub message_id: String,
     /// One per other participant.
     pub notifications: Vec<String>,
+}
+
+impl From<Posted> for PostedResponse {
+    fn from(p: Posted) -> PostedResponse {
+        PostedResponse {
+            thread_id: p.thread_id.to_string(),
+            message_id: p.message_id.to_string(),
+            notifications: p.notifications.iter().map(ToString::to_string).collect(),
+        }
+    }
 }
 
 /// A message to post as a participant.
@@ -268,13 +278,9 @@ pub async fn list(
         .updated_since
         .as_deref()
         .map(|t| {
-            humantime::parse_rfc3339_weak(t)
-                .ok()
-                .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
-                .and_then(|d| i64::try_from(d.as_secs()).ok())
-                .ok_or_else(|| {
-                    Problem::invalid("updated_since", format!("'{t}' is not an RFC 3339 time"))
-                })
+            clock::parse_rfc3339(t).ok_or_else(|| {
+                Problem::invalid("updated_since", format!("'{t}' is not an RFC 3339 time"))
+            })
         })
         .transpose()?;
     let after = q
@@ -349,15 +355,7 @@ pub async fn create(
     state.wake.notify_one();
     Ok((
         StatusCode::CREATED,
-        axum::Json(PostedResponse {
-            thread_id: posted.thread_id.to_string(),
-            message_id: posted.message_id.to_string(),
-            notifications: posted
-                .notifications
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-        }),
+        axum::Json(PostedResponse::from(posted)),
     ))
 }
 
@@ -394,15 +392,7 @@ pub async fn post_message(
     state.wake.notify_one();
     Ok((
         StatusCode::CREATED,
-        axum::Json(PostedResponse {
-            thread_id: posted.thread_id.to_string(),
-            message_id: posted.message_id.to_string(),
-            notifications: posted
-                .notifications
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-        }),
+        axum::Json(PostedResponse::from(posted)),
     ))
 }
 
