@@ -8,6 +8,5 @@ CREATE TABLE api_keys (
     scope        TEXT    NOT NULL CHECK (scope IN ('read', 'write', 'admin')),
     secret_hash  BLOB    NOT NULL,
     created_at   INTEGER NOT NULL,
-    revoked_at   INTEGER,
-    last_used_at INTEGER
+    revoked_at   INTEGER
 );

@@ -3,6 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::sqlite::read;
 use super::sqlite::write::Op;
 use super::{Store, StoreError};
 use crate::domain::{ApiKeyId, ApiScope};
@@ -18,7 +19,6 @@ pub struct ApiKeyView {
     pub scope: ApiScope,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
-    pub last_used_at: Option<i64>,
 }
 
 /// A new key: the only time its whole text exists.
@@ -37,9 +37,6 @@ pub(crate) struct ApiKeyRecord {
     pub scope: ApiScope,
     pub secret_hash: Vec<u8>,
 }
-
-/// id, name, scope, created_at, revoked_at, last_used_at.
-type KeyRow = (i64, String, String, i64, Option<i64>, Option<i64>);
 
 fn digest(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
@@ -80,21 +77,16 @@ impl Store {
 
     /// Every key, newest first.
     pub async fn api_keys(&self) -> Result<Vec<ApiKeyView>, StoreError> {
-        let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT id, name, scope, created_at, revoked_at, last_used_at FROM api_keys
-             ORDER BY created_at DESC, id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .map(|(id, name, scope, created_at, revoked_at, last_used_at)| {
+        read::api_keys(self.pool())
+            .await?
+            .into_iter()
+            .map(|(id, name, scope, created_at, revoked_at)| {
                 Ok(ApiKeyView {
                     id: ApiKeyId(id),
                     name,
                     scope: super::rows::parse("scope", &scope)?,
                     created_at,
                     revoked_at,
-                    last_used_at,
                 })
             })
             .collect()
@@ -114,12 +106,7 @@ impl Store {
         let Some((id, secret)) = split(key) else {
             return Ok(None);
         };
-        let row: Option<(Vec<u8>, String, Option<i64>)> =
-            sqlx::query_as("SELECT secret_hash, scope, revoked_at FROM api_keys WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(self.pool())
-                .await?;
-        let Some((stored, scope, revoked)) = row else {
+        let Some((stored, scope, revoked)) = read::api_key(self.pool(), id).await? else {
             return Ok(None);
         };
         let matches = crate::crypto::constant_time_eq(&stored, &digest(secret));

@@ -1,6 +1,7 @@
 //! The audit trail and the inbound ledger as feeds: read in id order from a point a client
 //! remembers, never content.
 
+use super::sqlite::read;
 use super::{Store, StoreError};
 
 /// One audit event.
@@ -34,13 +35,7 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let rows: Vec<(i64, i64, Option<i64>, String, String)> = sqlx::query_as(
-            "SELECT id, at, thread_id, kind, detail FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = read::events_after(self.pool(), after, limit).await?;
         Ok(rows
             .into_iter()
             .map(|(id, at, thread_id, kind, detail)| EventRecord {
@@ -59,14 +54,7 @@ impl Store {
         since: i64,
         limit: i64,
     ) -> Result<Vec<InboundRecord>, StoreError> {
-        let rows: Vec<InboundRow> = sqlx::query_as(
-            "SELECT id, received_at, door, thread_id, outcome, reason, filed_message_id
-             FROM inbound WHERE received_at >= $1 ORDER BY received_at DESC, id LIMIT $2",
-        )
-        .bind(since)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = read::inbound_since(self.pool(), since, limit).await?;
         Ok(rows
             .into_iter()
             .map(
@@ -87,7 +75,7 @@ impl Store {
 }
 
 /// id, received_at, door, thread_id, outcome, reason, filed_message_id.
-type InboundRow = (
+pub(crate) type InboundRow = (
     i64,
     i64,
     String,

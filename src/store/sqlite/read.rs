@@ -438,6 +438,62 @@ pub(crate) async fn people(
     )
 }
 
+/// Every API key (id, name, scope, created_at, revoked_at), newest first.
+pub(crate) async fn api_keys(
+    pool: &SqlitePool,
+) -> Result<Vec<(i64, String, String, i64, Option<i64>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, scope, created_at, revoked_at FROM api_keys
+         ORDER BY created_at DESC, id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One API key's secret hash, scope and revocation time.
+pub(crate) async fn api_key(
+    pool: &SqlitePool,
+    id: crate::domain::ApiKeyId,
+) -> Result<Option<(Vec<u8>, String, Option<i64>)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT secret_hash, scope, revoked_at FROM api_keys WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Audit events after `after` (id, at, thread_id, kind, detail), oldest first.
+pub(crate) async fn events_after(
+    pool: &SqlitePool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64, Option<i64>, String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, at, thread_id, kind, detail FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Inbound ledger entries since `since`, newest first (never the raw copy).
+pub(crate) async fn inbound_since(
+    pool: &SqlitePool,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<crate::store::feed::InboundRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, received_at, door, thread_id, outcome, reason, filed_message_id
+         FROM inbound WHERE received_at >= $1 ORDER BY received_at DESC, id LIMIT $2",
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
 pub(crate) async fn held_list(
     pool: &SqlitePool,
     status: Option<HeldStatus>,
