@@ -34,6 +34,7 @@ use crate::outbound::compose::{Composer, Identity};
 use crate::outbound::dkim::{Dkim, DkimError};
 use crate::outbound::templates::{TemplateError, Templates};
 use crate::outbound::transport::{Transport, TransportError};
+use crate::outbound::webhook::{WebhookPolicy, WebhookSender};
 use crate::outbound::worker::{RetryPolicy, Worker};
 use crate::store::{Store, StoreError};
 
@@ -71,6 +72,8 @@ pub enum AppError {
     Auth(#[from] AuthSetupError),
     #[error(transparent)]
     Dkim(#[from] DkimError),
+    #[error(transparent)]
+    Webhooks(#[from] crate::outbound::webhook::WebhookSetupError),
 }
 
 impl AppError {
@@ -89,6 +92,7 @@ impl AppError {
             AppError::Imap(_) => Some("imap.ca_file"),
             AppError::Auth(_) => Some("auth.dns_servers"),
             AppError::Dkim(_) => Some("outbound.dkim_key"),
+            AppError::Webhooks(_) => Some("webhooks.ca_file"),
             AppError::Key(KeyError::Permissions { .. } | KeyError::Malformed { .. }) => {
                 Some("keys.path")
             }
@@ -217,6 +221,7 @@ pub struct App {
     store: Store,
     keyring: Arc<Keyring>,
     worker: Worker,
+    webhooks: WebhookSender,
     wake: Arc<Notify>,
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -263,6 +268,15 @@ impl App {
             },
             wake.clone(),
         );
+        let webhooks = WebhookSender::new(
+            store.clone(),
+            WebhookPolicy {
+                retry_for_secs: i64::try_from(settings.webhooks.retry_for).unwrap_or(86_400),
+                timeout: Duration::from_secs(settings.webhooks.timeout_secs),
+            },
+            settings.webhooks.ca_file.as_deref(),
+            worker.owner(),
+        )?;
         let tls = match (&settings.smtp.tls_cert, &settings.smtp.tls_key) {
             (Some(cert), Some(key)) => {
                 Some(TlsAcceptor::from(crate::tls::server_config(cert, key)?))
@@ -309,6 +323,7 @@ impl App {
                 rate_limit: Arc::new(crate::http::rate_limit::RateLimit::new(
                     settings.api.requests_per_minute,
                 )),
+                webhook_allow_plaintext: settings.webhooks.allow_plaintext,
             };
             Some((
                 listener,
@@ -336,6 +351,7 @@ impl App {
             store,
             keyring,
             worker,
+            webhooks,
             wake,
             listener,
             shared,
@@ -371,6 +387,7 @@ impl App {
             store,
             keyring,
             worker,
+            webhooks,
             wake: _wake,
             listener,
             shared,
@@ -393,6 +410,11 @@ impl App {
         parts.spawn(async move {
             worker.run(s).await;
             "the outbox worker"
+        });
+        let s = stop.clone();
+        parts.spawn(async move {
+            webhooks.run(s).await;
+            "the webhook sender"
         });
         if let Some(poller) = poller {
             let s = stop.clone();

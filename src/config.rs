@@ -68,6 +68,7 @@ pub struct Settings {
     pub policy: Policy,
     pub auth: Auth,
     pub api: Api,
+    pub webhooks: Webhooks,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -291,6 +292,33 @@ pub struct Api {
     /// it, 429 with Retry-After. 0: no limit.
     #[serde(deserialize_with = "de::number")]
     pub requests_per_minute: u32,
+    /// A certificate chain (PEM) to serve the API over TLS with, and its key: needed for a
+    /// listener beyond loopback unless `allow_plaintext` says a proxy terminates TLS.
+    #[serde(default, deserialize_with = "de::optional_path")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, deserialize_with = "de::optional_path")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Deliveries of webhooks to the practice's systems (subscriptions are made with `sealpost
+/// webhook add` or the API).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {
+    /// How long a delivery that keeps failing is retried before it is marked failed, in
+    /// seconds (the file takes "24h").
+    #[serde(deserialize_with = "de::duration")]
+    pub retry_for: u64,
+    /// How long one attempt may take (connect, send, answer), in seconds.
+    #[serde(deserialize_with = "de::number")]
+    pub timeout_secs: u64,
+    /// Accept `http://` URLs that are not loopback. Payloads carry only ids, but anyone on the
+    /// path would learn them and could replay a delivery within its timestamp tolerance.
+    #[serde(deserialize_with = "de::boolean")]
+    pub allow_plaintext: bool,
+    /// Certificates (PEM) to trust for receivers, besides the system's (a private CA).
+    #[serde(default, deserialize_with = "de::optional_path")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// An IP network such as `192.0.2.0/24` or `::1` (a single address).
@@ -522,6 +550,14 @@ impl Settings {
                 allow_plaintext: false,
                 max_body_bytes: 1024 * 1024,
                 requests_per_minute: 6000,
+                tls_cert: None,
+                tls_key: None,
+            },
+            webhooks: Webhooks {
+                retry_for: 24 * 3600,
+                timeout_secs: 10,
+                allow_plaintext: false,
+                ca_file: None,
             },
             auth: Auth {
                 policy: AuthPolicy::RequireDmarcPass,
@@ -690,7 +726,8 @@ impl Settings {
         self.validate_outbound()?;
         self.validate_policy()?;
         self.validate_auth()?;
-        self.validate_api()
+        self.validate_api()?;
+        self.validate_webhooks()
     }
 
     /// The `general` section: a name and a URL that can go into notifications.
@@ -974,13 +1011,20 @@ impl Settings {
     /// The `auth` section.
     fn validate_api(&self) -> Result<(), (&'static str, String)> {
         let api = &self.api;
-        if api.enabled && !api.listen.ip().is_loopback() && !api.allow_plaintext {
+        if api.tls_cert.is_some() != api.tls_key.is_some() {
+            return Err((
+                "api.tls_cert",
+                "api.tls_cert and api.tls_key go together: set both or neither".into(),
+            ));
+        }
+        let tls = api.tls_cert.is_some();
+        if api.enabled && !tls && !api.listen.ip().is_loopback() && !api.allow_plaintext {
             return Err((
                 "api.listen",
                 format!(
-                    "{} is not a loopback address: the API speaks plain HTTP, so put a TLS \
-                     proxy in front and set api.allow_plaintext = true (Sealpost does not \
-                     terminate TLS for the API yet)",
+                    "{} is not a loopback address and the API would speak plain HTTP: set \
+                     api.tls_cert and api.tls_key, or put a TLS proxy in front and set \
+                     api.allow_plaintext = true",
                     api.listen
                 ),
             ));
@@ -989,6 +1033,20 @@ impl Settings {
             return Err((
                 "api.max_body_bytes",
                 "expected between 1024 and 67108864 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_webhooks(&self) -> Result<(), (&'static str, String)> {
+        let w = &self.webhooks;
+        if w.retry_for == 0 || w.retry_for > 7 * 86_400 {
+            return Err(("webhooks.retry_for", "expected between 1s and 7d".into()));
+        }
+        if !(1..=120).contains(&w.timeout_secs) {
+            return Err((
+                "webhooks.timeout_secs",
+                "expected between 1 and 120 seconds".into(),
             ));
         }
         Ok(())

@@ -20,14 +20,16 @@ use sealpost::config::{self, ConfigError, Settings};
 use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
 use sealpost::domain::consent::CONVENIENCE_WARNING;
+use sealpost::domain::webhook::{self, WebhookEvent};
 use sealpost::domain::{
-    Address, ApiKeyId, ApiScope, Mailbox, Mode, PersonKind, Role, ThreadId, Via,
+    Address, ApiKeyId, ApiScope, Mailbox, Mode, PersonKind, Role, ThreadId, Via, WebhookId,
 };
 use sealpost::domain::{DeliveryStatus, HeldStatus};
 use sealpost::inbound::auth::Checker;
 use sealpost::inbound::pipeline::{Envelope, Outcome};
 use sealpost::logging::{self, LogFormat};
 use sealpost::outbound::dkim;
+use sealpost::store::webhooks::DeliveryFilter;
 use sealpost::store::{
     Consent, HeldSummary, NewParticipant, NewThread, PersonDetails, PersonView, Store, StoreError,
 };
@@ -104,6 +106,47 @@ enum Command {
     /// Keys for the HTTP API.
     #[command(subcommand)]
     Apikey(ApikeyCommand),
+    /// Webhooks: signed HTTP POSTs to the practice's systems when something happens.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Subscribe a URL to events; prints the signing secret once.
+    Add {
+        /// Where deliveries are POSTed (https, or http to loopback).
+        #[arg(long)]
+        url: String,
+        /// Event types, comma-separated, or `*` for all: message.filed, notification.status,
+        /// inbound.rejected, inbound.ignored, inbound.held, held.decided, thread.created,
+        /// thread.closed, thread.reopened, participant.added, participant.removed,
+        /// person.updated, person.removed.
+        #[arg(long)]
+        events: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Print one line per subscription (never its secret).
+    List,
+    /// Remove a subscription; its pending deliveries are cancelled.
+    Remove {
+        /// The subscription's id, as `webhook list` prints it.
+        id: String,
+    },
+    /// Print deliveries, newest first.
+    Deliveries {
+        /// Only this subscription's.
+        #[arg(long)]
+        webhook: Option<String>,
+        /// Only those with this status.
+        #[arg(long, value_parser = ["pending", "delivered", "failed", "cancelled"])]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +238,22 @@ enum ThreadCommand {
     Close {
         /// The thread's id.
         thread_id: String,
+    },
+    /// Re-open a closed thread: posts and email replies are taken again.
+    Reopen {
+        /// The thread's id.
+        thread_id: String,
+    },
+    /// Add a participant to an open thread: notified of messages posted from now on.
+    AddParticipant {
+        /// The thread's id.
+        thread_id: String,
+        /// The participant (`addr` or `Name <addr>`).
+        #[arg(long, value_name = "ADDR")]
+        address: String,
+        /// staff or recipient.
+        #[arg(long, default_value = "recipient", value_parser = ["staff", "recipient"])]
+        role: String,
     },
     /// Remove a participant: no more notifications, and their reply addresses stop working.
     RemoveParticipant {
@@ -402,6 +461,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Held(cmd) => runtime.block_on(held(&settings, cmd))?,
         Command::Person(cmd) => runtime.block_on(person(&settings, cmd))?,
         Command::Apikey(cmd) => runtime.block_on(apikey(&settings, cmd))?,
+        Command::Webhook(cmd) => runtime.block_on(webhook(&settings, cmd))?,
     }
     Ok(())
 }
@@ -436,6 +496,92 @@ fn keygen(settings: &Settings, rotate: bool) -> anyhow::Result<()> {
         "current_key_id": keyring.current_id(),
         "keys": keyring.key_ids().iter().map(|(id, at)| json!({"key_id": id, "created_at": clock::rfc3339(*at)})).collect::<Vec<_>>(),
     }))
+}
+
+fn webhook_id(text: &str) -> anyhow::Result<WebhookId> {
+    text.parse()
+        .map_err(|e| anyhow::anyhow!("'{text}' is not a webhook id: {e}"))
+}
+
+async fn webhook(settings: &Settings, cmd: WebhookCommand) -> anyhow::Result<()> {
+    let store = app::open_store(settings).await?;
+    let result = async {
+        match cmd {
+            WebhookCommand::Add {
+                url,
+                events,
+                description,
+            } => {
+                let url = webhook::check_url(&url, settings.webhooks.allow_plaintext)
+                    .map_err(|e| anyhow::anyhow!("--url: {e}"))?;
+                let events = WebhookEvent::parse_list(&events)
+                    .map_err(|e| anyhow::anyhow!("--events: {e}"))?;
+                if events.is_empty() {
+                    anyhow::bail!("--events: name at least one event type, or *");
+                }
+                let made = store
+                    .create_webhook(url.as_str(), &events, description.trim())
+                    .await?;
+                print_json(json!({
+                    "id": made.id.to_string(),
+                    "url": url.as_str(),
+                    "events": events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+                    "secret": made.secret,
+                    "note": "shown once: the receiver checks each delivery's webhook-signature with it",
+                }))
+            }
+            WebhookCommand::List => {
+                for w in store.webhooks().await? {
+                    print_json(json!({
+                        "id": w.id.to_string(),
+                        "url": w.url,
+                        "description": w.description,
+                        "events": w.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+                        "created_at": clock::rfc3339(w.created_at),
+                        "removed_at": w.removed_at.map(clock::rfc3339),
+                    }))?;
+                }
+                Ok(())
+            }
+            WebhookCommand::Remove { id } => {
+                let id = webhook_id(&id)?;
+                let cancelled = store.remove_webhook(id).await?;
+                print_json(json!({"removed": id.to_string(), "deliveries_cancelled": cancelled}))
+            }
+            WebhookCommand::Deliveries {
+                webhook,
+                status,
+                limit,
+            } => {
+                let filter = DeliveryFilter {
+                    webhook: webhook.as_deref().map(webhook_id).transpose()?,
+                    status,
+                    before: None,
+                    limit: limit.clamp(1, 10_000),
+                };
+                for d in store.webhook_deliveries(&filter).await? {
+                    print_json(json!({
+                        "id": format!("msg_{:016x}", d.id),
+                        "webhook_id": d.webhook_id.to_string(),
+                        "event_id": d.event_id,
+                        "type": d.event_type,
+                        "status": d.status,
+                        "attempts": d.attempts,
+                        "created_at": clock::rfc3339(d.created_at),
+                        "next_attempt_at": (d.status == "pending").then(|| clock::rfc3339(d.next_attempt_at)),
+                        "last_attempt_at": d.last_attempt_at.map(clock::rfc3339),
+                        "last_status": d.last_status,
+                        "last_error": d.last_error,
+                        "delivered_at": d.delivered_at.map(clock::rfc3339),
+                    }))?;
+                }
+                Ok(())
+            }
+        }
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 async fn apikey(settings: &Settings, cmd: ApikeyCommand) -> anyhow::Result<()> {
@@ -812,6 +958,25 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
         ThreadCommand::Close { thread_id: t } => {
             store.close_thread(thread_id(&t)?).await?;
             print_json(json!({"thread_id": t, "status": "closed"}))
+        }
+        ThreadCommand::Reopen { thread_id: t } => {
+            store.reopen_thread(thread_id(&t)?).await?;
+            print_json(json!({"thread_id": t, "status": "open"}))
+        }
+        ThreadCommand::AddParticipant {
+            thread_id: t,
+            address,
+            role,
+        } => {
+            let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+            let who = participant(&address, role)?;
+            let id = store.add_participant(thread_id(&t)?, &who).await?;
+            print_json(json!({
+                "thread_id": t,
+                "participant_id": id.to_string(),
+                "added": who.address.as_str(),
+                "role": role.as_str(),
+            }))
         }
         ThreadCommand::RemoveParticipant {
             thread_id: t,

@@ -4,121 +4,9 @@
 
 mod common;
 
-use std::process::Command;
-
+use common::http::{Api, key};
 use common::{Daemon, Sandbox};
 use serde_json::{Value, json};
-
-/// One response: status, headers (lower-case names), body (JSON when it is JSON).
-struct Reply {
-    status: u16,
-    headers: String,
-    body: Value,
-}
-
-impl Reply {
-    fn problem_type(&self) -> &str {
-        self.body["type"].as_str().unwrap_or("")
-    }
-}
-
-struct Api {
-    port: u16,
-}
-
-impl Api {
-    fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Reply {
-        self.call_with(method, path, key, body, "application/json")
-    }
-
-    /// A JSON POST with an Idempotency-Key.
-    fn post_once(&self, path: &str, key: &str, idempotency: &str, body: &str) -> Reply {
-        self.request(
-            "POST",
-            path,
-            Some(key),
-            Some(body),
-            "application/json",
-            &[&format!("Idempotency-Key: {idempotency}")],
-        )
-    }
-
-    fn call_with(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        body: Option<&str>,
-        content_type: &str,
-    ) -> Reply {
-        self.request(method, path, key, body, content_type, &[])
-    }
-
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        body: Option<&str>,
-        content_type: &str,
-        headers: &[&str],
-    ) -> Reply {
-        let mut c = Command::new("curl");
-        for h in headers {
-            c.args(["-H", h]);
-        }
-        // No "Expect: 100-continue": one status line per reply.
-        c.args([
-            "-s",
-            "-i",
-            "-X",
-            method,
-            "--max-time",
-            "20",
-            "-H",
-            "Expect:",
-        ]);
-        if let Some(k) = key {
-            c.args(["-H", &format!("Authorization: Bearer {k}")]);
-        }
-        if body.is_some() {
-            c.args(["-H", &format!("Content-Type: {content_type}")]);
-            c.args(["--data-binary", "@-"]);
-            c.stdin(std::process::Stdio::piped());
-        }
-        c.arg(format!("http://127.0.0.1:{}{path}", self.port));
-        c.stdout(std::process::Stdio::piped());
-        let mut child = c.spawn().expect("curl is required (apt-get install curl)");
-        if let Some(b) = body {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(b.as_bytes()).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-        Reply {
-            status,
-            headers: head.to_ascii_lowercase(),
-            body: serde_json::from_str(rest).unwrap_or(Value::String(rest.to_owned())),
-        }
-    }
-}
-
-fn key(sb: &Sandbox, scope: &str) -> (String, String) {
-    let out = sb
-        .run(&["apikey", "create", "--name", "portal", "--scope", scope])
-        .ok()
-        .json();
-    (
-        out["id"].as_str().unwrap().to_owned(),
-        out["key"].as_str().unwrap().to_owned(),
-    )
-}
 
 #[test]
 fn keys_scopes_and_errors() {
@@ -327,6 +215,92 @@ fn directory_threads_and_notifications() {
         content.contains(&("tom@example.test".into(), false)),
         "{content:?}"
     );
+
+    // Messages one by one, each with the status of its notifications.
+    let list = api.call("GET", &format!("/v1/threads/{thread}/messages"), w, None);
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body.as_array().unwrap().len(), 2);
+    assert_eq!(list.body[1]["body"], "One more thing.");
+    let first = list.body[0]["message_id"].as_str().unwrap();
+    let one = api.call(
+        "GET",
+        &format!("/v1/threads/{thread}/messages/{first}"),
+        w,
+        None,
+    );
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(one.body["body"], "Your results are in.");
+    let statuses = one.body["notifications"].as_array().unwrap();
+    assert_eq!(statuses.len(), 2, "{}", one.body);
+    assert!(statuses.iter().all(|n| n["message_id"] == first));
+    assert_eq!(
+        api.call(
+            "GET",
+            &format!("/v1/threads/{thread}/messages/00000000000000bb"),
+            w,
+            None
+        )
+        .status,
+        404
+    );
+
+    // Someone joins; they cannot join twice, nor come back once removed.
+    let r = api.call(
+        "POST",
+        &format!("/v1/threads/{thread}/participants"),
+        w,
+        Some(r#"{"address": "Sam@Example.TEST", "name": "Sam Roe"}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["address"], "sam@example.test");
+    assert_eq!(r.body["role"], "recipient");
+    let again = api.call(
+        "POST",
+        &format!("/v1/threads/{thread}/participants"),
+        w,
+        Some(r#"{"address": "sam@example.test"}"#),
+    );
+    assert_eq!(again.status, 409);
+    assert_eq!(
+        again.problem_type(),
+        "urn:sealpost:problem:already-participant"
+    );
+    let r = api.call(
+        "POST",
+        &format!("/v1/threads/{thread}/participants"),
+        w,
+        Some(r#"{"address": "not an address"}"#),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["field"], "address");
+    let r = api.call(
+        "POST",
+        &format!("/v1/threads/{thread}/messages"),
+        w,
+        Some(r#"{"from": "lee@clinic.example.test", "body": "Welcome, Sam."}"#),
+    );
+    assert_eq!(
+        r.body["notifications"].as_array().unwrap().len(),
+        3,
+        "Sam is notified of what is posted after he joined"
+    );
+    assert_eq!(
+        api.call(
+            "DELETE",
+            &format!("/v1/threads/{thread}/participants/sam@example.test"),
+            w,
+            None
+        )
+        .status,
+        204
+    );
+    let back = api.call(
+        "POST",
+        &format!("/v1/threads/{thread}/participants"),
+        w,
+        Some(r#"{"address": "sam@example.test"}"#),
+    );
+    assert_eq!(back.status, 409, "{}", back.body);
     // The audit trail as a feed: what happened, never what was written.
     let events = api.call("GET", "/v1/events?after=0", w, None);
     assert_eq!(events.status, 200);
@@ -366,15 +340,20 @@ fn directory_threads_and_notifications() {
             None,
         );
         let rows = r.body.as_array().cloned().unwrap_or_default();
-        (rows.len() == 4 && rows.iter().all(|n| n["status"] == "sent")).then_some(rows)
+        // Two per post to Jane and Tom, and Sam's (sent, or cancelled when he was removed).
+        let settled = rows.iter().all(|n| {
+            n["status"] == "sent"
+                || (n["recipient"] == "sam@example.test" && n["status"] == "cancelled")
+        });
+        (rows.len() == 7 && settled).then_some(rows)
     })
-    .expect("all four notifications sent");
+    .expect("every notification sent");
     let jane_modes: Vec<&str> = n
         .iter()
         .filter(|x| x["recipient"] == "jane@example.test")
         .map(|x| x["mode"].as_str().unwrap())
         .collect();
-    assert_eq!(jane_modes, vec!["convenience", "convenience"]);
+    assert_eq!(jane_modes, vec!["convenience"; 3]);
 
     // 404 for an unknown thread, 409 for a closed one; a person in a thread is not removed.
     assert_eq!(
@@ -421,7 +400,7 @@ fn directory_threads_and_notifications() {
 #[test]
 fn openapi_document_covers_every_route() {
     let sb = Sandbox::with_keyring("");
-    let (_, write) = key(&sb, "write");
+    let (_, write) = key(&sb, "admin");
     let daemon = Daemon::start(&sb, &[]);
     let api = Api { port: sb.api_port };
     let doc = api.call("GET", "/v1/openapi.json", None, None);
@@ -447,6 +426,14 @@ fn openapi_document_covers_every_route() {
         ("POST", "/v1/threads"),
         ("GET", "/v1/threads/{thread_id}"),
         ("POST", "/v1/threads/{thread_id}/messages"),
+        ("GET", "/v1/threads/{thread_id}/messages"),
+        ("GET", "/v1/threads/{thread_id}/messages/{message_id}"),
+        ("POST", "/v1/threads/{thread_id}/participants"),
+        ("GET", "/v1/webhooks"),
+        ("POST", "/v1/webhooks"),
+        ("GET", "/v1/webhooks/{webhook_id}"),
+        ("DELETE", "/v1/webhooks/{webhook_id}"),
+        ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
         ("GET", "/v1/threads/{thread_id}/notifications"),
         ("POST", "/v1/threads/{thread_id}/close"),
         ("POST", "/v1/threads/{thread_id}/reopen"),
@@ -464,7 +451,9 @@ fn openapi_document_covers_every_route() {
     for (method, path) in &operations {
         let concrete = path
             .replace("{address}", "nobody@example.test")
-            .replace("{thread_id}", "00000000000000aa");
+            .replace("{thread_id}", "00000000000000aa")
+            .replace("{message_id}", "00000000000000bb")
+            .replace("{webhook_id}", "00000000000000cc");
         let body = (method != "GET" && method != "DELETE").then_some("{}");
         let r = api.call(method, &concrete, Some(&write), body);
         assert_ne!(

@@ -22,7 +22,7 @@ fn schemathesis_finds_nothing() {
             "--name",
             "schemathesis",
             "--scope",
-            "write",
+            "admin",
         ])
         .ok()
         .json()["key"]

@@ -7,10 +7,12 @@
 pub mod keyring;
 pub mod seal;
 pub mod token;
+pub mod webhook;
 
 pub use keyring::{KeyError, KeyId, Keyring, Purpose};
 pub use seal::{Binding, DataKey, SealError, WrappedKey};
 pub use token::{LinkToken, ReplyToken, TokenClaims, TokenError};
+pub use webhook::WebhookSecret;
 
 /// Fills a buffer from the operating system's random generator.
 ///

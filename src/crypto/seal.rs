@@ -63,6 +63,8 @@ pub enum Binding {
     /// A field of a person's directory entry that is personal data: `name`, `birth_date`,
     /// `mobile`.
     PersonField(i64, &'static str),
+    /// The signing secret of one webhook subscription.
+    WebhookSecret(i64),
 }
 
 impl Binding {
@@ -81,6 +83,7 @@ impl Binding {
             Binding::IdempotentKey(k) => format!("sealpost/v1/idempotent-key/{k:016x}"),
             Binding::IdempotentAnswer(k) => format!("sealpost/v1/idempotent-answer/{k:016x}"),
             Binding::PersonField(p, f) => format!("sealpost/v1/person-{f}/{p:016x}"),
+            Binding::WebhookSecret(w) => format!("sealpost/v1/webhook-secret/{w:016x}"),
         }
         .into_bytes()
     }
@@ -175,7 +178,12 @@ impl DataKey {
         DataKey::unwrap_as(keyring, Binding::IdempotentKey(api_key), wrapped)
     }
 
-    fn wrap_as(&self, keyring: &Keyring, binding: Binding) -> WrappedKey {
+    /// The key's bytes, for a key used directly rather than to seal (a webhook's HMAC key).
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub(crate) fn wrap_as(&self, keyring: &Keyring, binding: Binding) -> WrappedKey {
         let key_id = keyring.current_id();
         let kek = keyring
             .derived(key_id, Purpose::AtRest)
@@ -186,7 +194,7 @@ impl DataKey {
         }
     }
 
-    fn unwrap_as(
+    pub(crate) fn unwrap_as(
         keyring: &Keyring,
         binding: Binding,
         wrapped: &WrappedKey,

@@ -66,6 +66,10 @@ define_id!(
     /// One API key (the public half of `sp_<id>_<secret>`).
     ApiKeyId
 );
+define_id!(
+    /// One webhook subscription.
+    WebhookId
+);
 
 /// The text given is not an id of the form Sealpost prints.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,9 +7,10 @@ pub mod kinds;
 pub mod mail;
 pub mod person;
 pub mod text;
+pub mod webhook;
 
 pub use address::{Address, AddressError, Mailbox};
-pub use ids::{ApiKeyId, MessageId, NotificationId, ParticipantId, PersonId, ThreadId};
+pub use ids::{ApiKeyId, MessageId, NotificationId, ParticipantId, PersonId, ThreadId, WebhookId};
 pub use kinds::{
     ApiScope, AuthPolicy, DeliveryStatus, HeldStatus, HoldReason, LedgerOutcome, Mode,
     NoticeReason, PersonKind, PersonStatus, Role, Via,

@@ -130,6 +130,9 @@ impl From<StoreError> for Problem {
             (_, StoreError::PersonInUse { .. }) => {
                 Problem::conflict("person-in-use", e.to_string())
             }
+            (_, StoreError::AlreadyParticipant { .. }) => {
+                Problem::conflict("already-participant", e.to_string())
+            }
             (ErrorClass::NotFound, StoreError::NotParticipant { .. }) => {
                 Problem::invalid("from", e.to_string())
             }

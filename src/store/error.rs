@@ -43,6 +43,14 @@ pub enum StoreError {
     UnknownPerson(Address),
     #[error("{address} is a participant of {threads} thread(s); remove them from those first")]
     PersonInUse { address: Address, threads: i64 },
+    #[error("{address} is already a participant of thread {thread}{}", if *removed { " (removed: a removed participant cannot be added back)" } else { "" })]
+    AlreadyParticipant {
+        thread: ThreadId,
+        address: Address,
+        removed: bool,
+    },
+    #[error("no webhook {0:016x}")]
+    UnknownWebhook(i64),
     #[error("{0}")]
     Invalid(String),
     #[error("storage unavailable: {0}")]
@@ -58,11 +66,13 @@ impl StoreError {
             StoreError::UnknownThread(_)
             | StoreError::NotParticipant { .. }
             | StoreError::UnknownHeld(_)
-            | StoreError::UnknownPerson(_) => ErrorClass::NotFound,
+            | StoreError::UnknownPerson(_)
+            | StoreError::UnknownWebhook(_) => ErrorClass::NotFound,
             StoreError::ThreadClosed(_)
             | StoreError::Revoked(_)
             | StoreError::HeldDecided(_)
-            | StoreError::PersonInUse { .. } => ErrorClass::Closed,
+            | StoreError::PersonInUse { .. }
+            | StoreError::AlreadyParticipant { .. } => ErrorClass::Closed,
             StoreError::Invalid(_) => ErrorClass::Invalid,
             StoreError::Unavailable(_) => ErrorClass::Unavailable,
             StoreError::Corrupt(_) => ErrorClass::Corrupt,

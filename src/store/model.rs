@@ -115,6 +115,8 @@ pub struct ThreadSummary {
 pub struct NotificationRecord {
     pub id: NotificationId,
     pub thread_id: ThreadId,
+    /// The message it announces (none for a notice).
+    pub message_id: Option<MessageId>,
     pub recipient: String,
     /// `message`, or `notice-…` for a rejection notice.
     pub kind: String,

@@ -15,7 +15,7 @@ use super::sealing;
 use super::sqlite::read;
 use super::sqlite::write::{Done, Op};
 use super::{Store, StoreError, unexpected};
-use crate::domain::{DeliveryStatus, Mode, NoticeReason, NotificationId, ThreadId};
+use crate::domain::{DeliveryStatus, MessageId, Mode, NoticeReason, NotificationId, ThreadId};
 
 /// How many earlier messages a convenience notification quotes.
 const HISTORY_LIMIT: usize = 10;
@@ -29,6 +29,7 @@ impl OutboxRow {
         Ok(NotificationRecord {
             id: NotificationId(self.id),
             thread_id: ThreadId(self.thread_id),
+            message_id: self.message_id.map(MessageId),
             recipient: self.recipient,
             kind: self.kind,
             mode: parse("mode", &self.mode)?,

@@ -71,6 +71,22 @@ impl Sealer {
 
     /// Seals a staff post by `from`, whose participant is looked up (and checked) in the
     /// transaction that inserts it: the body's seal does not name its author.
+    /// A new participant of this thread, their name sealed.
+    pub(crate) fn participant(
+        &self,
+        address: &Address,
+        name: Option<&str>,
+        role: Role,
+    ) -> SealedParticipant {
+        let id = ParticipantId::random();
+        SealedParticipant {
+            id,
+            address: address.clone(),
+            name: name.map(|n| self.participant_name(id, n)),
+            role,
+        }
+    }
+
     pub(crate) fn post(&self, from: &Address, body: &str, via: Via) -> SealedPost {
         SealedPost {
             thread: self.thread,

@@ -7,7 +7,7 @@ use super::sealing;
 use super::sqlite::read;
 use super::sqlite::write::{Done, Op};
 use super::{Store, StoreError, unexpected};
-use crate::domain::{Address, ThreadId, Via};
+use crate::domain::{Address, ParticipantId, ThreadId, Via};
 
 impl Store {
     /// Opens a thread with its first message; the notifications to every other participant are
@@ -89,6 +89,25 @@ impl Store {
             Done::Count(n) => Ok(n),
             _ => Err(unexpected("remove-participant")),
         }
+    }
+
+    /// Adds a participant to an open thread; they are notified of messages posted from now on
+    /// (not of earlier ones). Someone already in the thread, or removed from it, is refused
+    /// ([`StoreError::AlreadyParticipant`]).
+    pub async fn add_participant(
+        &self,
+        thread: ThreadId,
+        who: &super::model::NewParticipant,
+    ) -> Result<ParticipantId, StoreError> {
+        let participant = self.sealer(thread).await?.participant(
+            &who.address,
+            who.display_name.as_deref(),
+            who.role,
+        );
+        let id = participant.id;
+        self.write(Op::AddParticipant(thread, participant))
+            .await
+            .map(|_| id)
     }
 
     /// A whole thread with its subject, names and messages opened.

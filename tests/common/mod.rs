@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod http;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};

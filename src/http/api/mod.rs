@@ -5,6 +5,7 @@
 mod feeds;
 mod people;
 mod threads;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct ApiState {
     pub max_body_bytes: usize,
     /// `api.requests_per_minute`, per key.
     pub rate_limit: Arc<crate::http::rate_limit::RateLimit>,
+    /// `webhooks.allow_plaintext`: whether a subscription may name a non-loopback http URL.
+    pub webhook_allow_plaintext: bool,
 }
 
 /// The key a request was made with.
@@ -57,6 +60,7 @@ pub struct Caller {
         (name = "people", description = "The practice's directory"),
         (name = "threads", description = "Secure message threads, their messages and notifications"),
         (name = "feeds", description = "The audit trail and the inbound ledger, never content"),
+        (name = "webhooks", description = "Signed deliveries of events to the practice's systems (admin keys)"),
     )
 )]
 struct ApiDoc;
@@ -116,13 +120,18 @@ fn v1() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::consent))
         .routes(routes!(threads::list, threads::create))
         .routes(routes!(threads::get))
-        .routes(routes!(threads::post_message))
+        .routes(routes!(threads::messages, threads::post_message))
+        .routes(routes!(threads::message))
+        .routes(routes!(threads::add_participant))
         .routes(routes!(threads::notifications))
         .routes(routes!(threads::close))
         .routes(routes!(threads::reopen))
         .routes(routes!(threads::remove_participant))
         .routes(routes!(feeds::events))
         .routes(routes!(feeds::inbound))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::remove))
+        .routes(routes!(webhooks::deliveries))
         .split_for_parts();
     document_rate_limit(&mut doc);
     (router, doc)
@@ -181,7 +190,8 @@ async fn ready(State(state): State<ApiState>) -> Response {
     }
 }
 
-/// Checks the API key and its scope: reading needs `read`, anything else `write`.
+/// Checks the API key and its scope: reading needs `read`, anything else `write`, webhooks
+/// `admin`.
 async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
     let key = request
         .headers()
@@ -200,9 +210,15 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
         Ok(None) => return Problem::unauthorized().into_response(),
         Err(e) => return Problem::from(e).into_response(),
     };
-    let needed = match *request.method() {
-        Method::GET | Method::HEAD => ApiScope::Read,
-        _ => ApiScope::Write,
+    // Webhooks decide where the practice's events go and hold signing secrets: like keys,
+    // they are the administrator's.
+    let needed = if request.uri().path().starts_with("/v1/webhooks") {
+        ApiScope::Admin
+    } else {
+        match *request.method() {
+            Method::GET | Method::HEAD => ApiScope::Read,
+            _ => ApiScope::Write,
+        }
     };
     if !scope.allows(needed) {
         return Problem::forbidden(needed.as_str()).into_response();

@@ -9,9 +9,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiJson, ApiQuery, ApiState};
 use crate::clock;
-use crate::domain::{Address, Mode, Role, ThreadId, Via};
+use crate::domain::{Address, MessageId, Mode, Role, ThreadId, Via};
 use crate::http::problem::Problem;
-use crate::store::{NewParticipant, NewThread, Posted, ThreadFilter, ThreadSummary, ThreadView};
+use crate::store::{
+    MessageView, NewParticipant, NewThread, NotificationRecord, Posted, ThreadFilter,
+    ThreadSummary, ThreadView,
+};
 
 /// Someone taking part: an address and, optionally, the name to show.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -103,6 +106,7 @@ impl From<ThreadSummary> for ThreadItem {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Participant {
+    pub participant_id: String,
     pub address: String,
     pub name: Option<String>,
     /// staff or recipient.
@@ -122,6 +126,19 @@ pub struct Message {
     pub created_at: String,
     /// What sender authentication found, for a reply that came by email.
     pub auth: Option<String>,
+}
+
+impl From<MessageView> for Message {
+    fn from(m: MessageView) -> Message {
+        Message {
+            message_id: m.id.to_string(),
+            from: m.author_address.to_string(),
+            body: m.body,
+            via: m.via.as_str().to_owned(),
+            created_at: clock::rfc3339(m.created_at),
+            auth: m.auth,
+        }
+    }
 }
 
 /// A thread with its participants and messages.
@@ -151,6 +168,7 @@ impl From<ThreadView> for Thread {
                 .participants
                 .iter()
                 .map(|p| Participant {
+                    participant_id: p.id.to_string(),
                     address: p.address.to_string(),
                     name: p.display_name.clone(),
                     role: p.role.as_str().to_owned(),
@@ -159,18 +177,7 @@ impl From<ThreadView> for Thread {
                         && (p.role == Role::Staff || p.consented == Some(true)),
                 })
                 .collect(),
-            messages: v
-                .messages
-                .into_iter()
-                .map(|m| Message {
-                    message_id: m.id.to_string(),
-                    from: m.author_address.to_string(),
-                    body: m.body,
-                    via: m.via.as_str().to_owned(),
-                    created_at: clock::rfc3339(m.created_at),
-                    auth: m.auth,
-                })
-                .collect(),
+            messages: v.messages.into_iter().map(Message::from).collect(),
         }
     }
 }
@@ -179,6 +186,8 @@ impl From<ThreadView> for Thread {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Notification {
     pub notification_id: String,
+    /// The message it announces; null for a content-free notice.
+    pub message_id: Option<String>,
     pub recipient: String,
     /// message, or notice-… for a content-free notice.
     pub kind: String,
@@ -409,20 +418,131 @@ pub async fn notifications(
     state.store.thread(thread).await?;
     let rows = state.store.list_notifications(None, Some(thread)).await?;
     Ok(axum::Json(
-        rows.into_iter()
-            .map(|n| Notification {
-                notification_id: n.id.to_string(),
-                recipient: n.recipient,
-                kind: n.kind,
-                mode: n.mode.as_str().to_owned(),
-                status: n.status.as_str().to_owned(),
-                attempts: n.attempts,
-                last_error: n.last_error,
-                created_at: clock::rfc3339(n.created_at),
-                sent_at: n.sent_at.map(clock::rfc3339),
-            })
-            .collect(),
+        rows.into_iter().map(Notification::from).collect(),
     ))
+}
+
+impl From<NotificationRecord> for Notification {
+    fn from(n: NotificationRecord) -> Notification {
+        Notification {
+            notification_id: n.id.to_string(),
+            message_id: n.message_id.map(|m| m.to_string()),
+            recipient: n.recipient,
+            kind: n.kind,
+            mode: n.mode.as_str().to_owned(),
+            status: n.status.as_str().to_owned(),
+            attempts: n.attempts,
+            last_error: n.last_error,
+            created_at: clock::rfc3339(n.created_at),
+            sent_at: n.sent_at.map(clock::rfc3339),
+        }
+    }
+}
+
+/// The messages of a thread, oldest first (opened).
+#[utoipa::path(get, path = "/v1/threads/{thread_id}/messages", tag = "threads",
+    params(("thread_id" = String, Path, description = "16 hexadecimal digits")),
+    responses((status = 200, body = Vec<Message>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn messages(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<Message>>, Problem> {
+    let view = state.store.thread(thread_id(&id)?).await?;
+    Ok(axum::Json(
+        view.messages.into_iter().map(Message::from).collect(),
+    ))
+}
+
+/// One message with its notifications: the "direct status" of each recipient.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageWithStatus {
+    #[serde(flatten)]
+    pub message: Message,
+    pub notifications: Vec<Notification>,
+}
+
+/// One message of a thread, with where each of its notifications stands.
+#[utoipa::path(get, path = "/v1/threads/{thread_id}/messages/{message_id}", tag = "threads",
+    params(("thread_id" = String, Path, description = "16 hexadecimal digits"),
+        ("message_id" = String, Path, description = "16 hexadecimal digits")),
+    responses((status = 200, body = MessageWithStatus), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn message(
+    State(state): State<ApiState>,
+    Path((id, message)): Path<(String, String)>,
+) -> Result<axum::Json<MessageWithStatus>, Problem> {
+    let thread = thread_id(&id)?;
+    let missing = || Problem::not_found(format!("no message {message} in thread {id}"));
+    let message_id: MessageId = message.parse().map_err(|_| missing())?;
+    let view = state.store.thread(thread).await?;
+    let found = view
+        .messages
+        .into_iter()
+        .find(|m| m.id == message_id)
+        .ok_or_else(missing)?;
+    let notifications = state
+        .store
+        .list_notifications(None, Some(thread))
+        .await?
+        .into_iter()
+        .filter(|n| n.message_id == Some(message_id))
+        .map(Notification::from)
+        .collect();
+    Ok(axum::Json(MessageWithStatus {
+        message: found.into(),
+        notifications,
+    }))
+}
+
+/// Someone to add to a thread.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewParticipantRequest {
+    #[schema(example = "jane@example.net", format = Email)]
+    pub address: String,
+    pub name: Option<String>,
+    /// recipient (default) or staff.
+    pub role: Option<String>,
+}
+
+/// Add a participant to an open thread: they are notified of messages posted from now on.
+/// Someone already in the thread, or removed from it, is refused (409).
+#[utoipa::path(post, path = "/v1/threads/{thread_id}/participants", tag = "threads",
+    request_body = NewParticipantRequest,
+    params(("thread_id" = String, Path, description = "16 hexadecimal digits"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the POST safe to retry: the same request with the same key within 24 hours gets the first answer again")),
+    responses((status = 201, body = Participant), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn add_participant(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<NewParticipantRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    let thread = thread_id(&id)?;
+    let role = match req.role.as_deref() {
+        None => Role::Recipient,
+        Some(r) => r
+            .parse::<Role>()
+            .map_err(|e| Problem::invalid("role", format!("{e}")))?,
+    };
+    let new = who(
+        "address",
+        Who {
+            address: req.address,
+            name: req.name,
+        },
+        role,
+    )?;
+    let participant = state.store.add_participant(thread, &new).await?;
+    let view = state.store.thread(thread).await?;
+    let added = Thread::from(view)
+        .participants
+        .into_iter()
+        .find(|p| p.participant_id == participant.to_string())
+        .ok_or_else(|| Problem::not_found("the participant was removed meanwhile"))?;
+    Ok((StatusCode::CREATED, axum::Json(added)))
 }
 
 /// Close a thread (the seeds call it archive): no more posts; email replies get a

@@ -6,6 +6,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::webhooks;
+use crate::domain::webhook::WebhookEvent;
 use crate::domain::{
     Address, ApiKeyId, DeliveryStatus, LedgerOutcome, Mode, NoticeReason, NotificationId,
     ParticipantId, PersonId, PersonKind, Role, ThreadId,
@@ -13,7 +15,8 @@ use crate::domain::{
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::idempotency::{Found, IdempotencyKey, KEEP_SECS, SealedAnswer};
 use crate::store::people::SealedPerson;
-use crate::store::sealing::{SealedPost, SealedThread};
+use crate::store::sealing::{SealedParticipant, SealedPost, SealedThread};
+use crate::store::webhooks::{NewWebhookRow, WebhookAttempt};
 use crate::store::{
     Attempt, Committed, Consent, Inbound, InboundAction, Posted, Release, SealedHeld,
     SealedMessage, StoreError,
@@ -26,6 +29,7 @@ pub(crate) enum Op {
     CloseThread(ThreadId),
     ReopenThread(ThreadId),
     RemoveParticipant(ThreadId, Address),
+    AddParticipant(ThreadId, SealedParticipant),
     Inbound(Inbound),
     ReleaseClaims {
         owner: String,
@@ -54,6 +58,15 @@ pub(crate) enum Op {
     },
     RevokeApiKey(ApiKeyId),
     RemovePerson(Address),
+    CreateWebhook(NewWebhookRow),
+    RemoveWebhook(i64),
+    ClaimWebhookDeliveries {
+        owner: String,
+        now: i64,
+        limit: i64,
+        lease_secs: i64,
+    },
+    RecordWebhookAttempts(Vec<(i64, WebhookAttempt)>),
     /// Moves display names written in clear before schema version 3 into their sealed column.
     SealNames(Vec<(ParticipantId, Vec<u8>)>),
     /// Re-normalised participant addresses (schema version 3).
@@ -72,6 +85,7 @@ impl Op {
             Op::CloseThread(_) => "close-thread",
             Op::ReopenThread(_) => "reopen-thread",
             Op::RemoveParticipant(..) => "remove-participant",
+            Op::AddParticipant(..) => "add-participant",
             Op::Inbound(_) => "inbound",
             Op::ReleaseClaims { .. } => "release-claims",
             Op::Claim { .. } => "claim",
@@ -86,6 +100,10 @@ impl Op {
             Op::IdempotencyFinish { .. } => "idempotency-finish",
             Op::RevokeApiKey(_) => "revoke-api-key",
             Op::RemovePerson(_) => "remove-person",
+            Op::CreateWebhook(_) => "create-webhook",
+            Op::RemoveWebhook(_) => "remove-webhook",
+            Op::ClaimWebhookDeliveries { .. } => "claim-webhook-deliveries",
+            Op::RecordWebhookAttempts(_) => "record-webhook-attempts",
             Op::SealNames(_) => "seal-names",
             Op::SetAddresses(_) => "set-addresses",
             #[cfg(test)]
@@ -100,6 +118,7 @@ pub(crate) enum Done {
     Committed(Committed),
     Count(u64),
     Claimed(Vec<NotificationId>),
+    Ids(Vec<i64>),
     MessageIds(Vec<String>),
     Found(Found),
     Nothing,
@@ -113,6 +132,16 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
         Op::CloseThread(t) => close_thread(conn, *t, "closed", now).map(|_| Done::Nothing),
         Op::ReopenThread(t) => close_thread(conn, *t, "open", now).map(|_| Done::Nothing),
         Op::RemoveParticipant(t, a) => remove_participant(conn, *t, a, now).map(Done::Count),
+        Op::AddParticipant(t, p) => add_participant(conn, *t, p, now).map(|_| Done::Nothing),
+        Op::CreateWebhook(w) => webhooks::create(conn, w, now).map(|_| Done::Nothing),
+        Op::RemoveWebhook(id) => webhooks::remove(conn, *id, now).map(Done::Count),
+        Op::ClaimWebhookDeliveries {
+            owner,
+            now,
+            limit,
+            lease_secs,
+        } => webhooks::claim(conn, owner, *now, *limit, *lease_secs).map(Done::Ids),
+        Op::RecordWebhookAttempts(a) => webhooks::record(conn, a).map(|_| Done::Nothing),
         Op::Inbound(item) => inbound(conn, item, now).map(Done::Committed),
         Op::ReleaseClaims { owner } => release_claims(conn, owner).map(Done::Count),
         Op::Claim {
@@ -241,36 +270,7 @@ fn create_thread(conn: &Connection, t: &SealedThread, now: i64) -> Result<Posted
         now
     ])?;
     for p in &t.participants {
-        // Everyone in a thread is in the directory: a new address becomes a person (staff if
-        // they write as staff, else a patient) whom staff may describe later.
-        let kind = if p.role == Role::Staff {
-            PersonKind::Staff
-        } else {
-            PersonKind::Patient
-        };
-        conn.prepare_cached(
-            "INSERT INTO people (id, address, created_at, updated_at, kind)
-             VALUES (?1, ?2, ?3, ?3, ?4) ON CONFLICT (address) DO NOTHING",
-        )?
-        .execute(params![
-            PersonId::random().0,
-            p.address.as_str(),
-            now,
-            kind.as_str()
-        ])?;
-        conn.prepare_cached(
-            "INSERT INTO participants (id, thread_id, address, display_name_sealed, role,
-                                       created_at, person_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT id FROM people WHERE address = ?3))",
-        )?
-        .execute(params![
-            p.id.0,
-            t.thread.0,
-            p.address.as_str(),
-            p.name,
-            p.role.as_str(),
-            now
-        ])?;
+        insert_participant(conn, t.thread, p, now)?;
     }
     event(
         conn,
@@ -280,6 +280,46 @@ fn create_thread(conn: &Connection, t: &SealedThread, now: i64) -> Result<Posted
         now,
     )?;
     insert_message(conn, t.thread, t.mode, &t.first, now)
+}
+
+/// A participant's row, and their person in the directory. Everyone in a thread is in the
+/// directory: a new address becomes a person (staff if they write as staff, else a patient)
+/// whom staff may describe later.
+fn insert_participant(
+    conn: &Connection,
+    thread: ThreadId,
+    p: &SealedParticipant,
+    now: i64,
+) -> Result<(), StoreError> {
+    let kind = if p.role == Role::Staff {
+        PersonKind::Staff
+    } else {
+        PersonKind::Patient
+    };
+    conn.prepare_cached(
+        "INSERT INTO people (id, address, created_at, updated_at, kind)
+         VALUES (?1, ?2, ?3, ?3, ?4) ON CONFLICT (address) DO NOTHING",
+    )?
+    .execute(params![
+        PersonId::random().0,
+        p.address.as_str(),
+        now,
+        kind.as_str()
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO participants (id, thread_id, address, display_name_sealed, role,
+                                   created_at, person_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT id FROM people WHERE address = ?3))",
+    )?
+    .execute(params![
+        p.id.0,
+        thread.0,
+        p.address.as_str(),
+        p.name,
+        p.role.as_str(),
+        now
+    ])?;
+    Ok(())
 }
 
 fn post(conn: &Connection, p: &SealedPost, now: i64) -> Result<Posted, StoreError> {
@@ -459,6 +499,45 @@ fn remove_participant(
         now,
     )?;
     Ok(cancelled)
+}
+
+/// Adds a participant to an open thread (making them a person in the directory if they are
+/// new). Someone removed from the thread cannot be added back: their row, and the tokens bound
+/// to it, stay revoked; a new thread is the way to write to them again.
+fn add_participant(
+    conn: &Connection,
+    thread: ThreadId,
+    p: &SealedParticipant,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (_, status) = thread_state(conn, thread)?;
+    if status == "closed" {
+        return Err(StoreError::ThreadClosed(thread));
+    }
+    let existing: Option<Option<i64>> = conn
+        .prepare_cached(
+            "SELECT revoked_at FROM participants WHERE thread_id = ?1 AND address = ?2",
+        )?
+        .query_row(params![thread.0, p.address.as_str()], |r| r.get(0))
+        .optional()?;
+    if let Some(revoked) = existing {
+        return Err(StoreError::AlreadyParticipant {
+            thread,
+            address: p.address.clone(),
+            removed: revoked.is_some(),
+        });
+    }
+    insert_participant(conn, thread, p, now)?;
+    event(
+        conn,
+        Some(thread),
+        "participant.added",
+        serde_json::json!({
+            "participant_id": p.id.to_string(),
+            "role": p.role.as_str(),
+        }),
+        now,
+    )
 }
 
 /// One decided inbound message.
@@ -1044,12 +1123,17 @@ fn event(
         "INSERT INTO events (at, thread_id, kind, detail) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![now, thread.map(|t| t.0), kind, detail.to_string()])?;
+    if let Some(public) = WebhookEvent::of_audit(kind) {
+        let event_id = conn.last_insert_rowid();
+        webhooks::fan_out(conn, event_id, public, kind, thread, &detail, now)?;
+    }
     Ok(())
 }
 
 /// Releases every claim not held by `owner`: only valid while one process delivers (SQLite),
 /// when the claims of a process that died are known to be dead.
 fn release_claims(conn: &Connection, owner: &str) -> Result<u64, StoreError> {
+    webhooks::release_claims(conn, owner)?;
     Ok(conn
         .prepare_cached(
             "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL

@@ -1,0 +1,268 @@
+//! What a webhook tells a portal: the event types it can subscribe to, and the payload made
+//! from an audit event. Webhooks are the audit trail pushed out: every event that has a public
+//! type becomes one delivery per subscription, in the same transaction as the event, so a
+//! crash can lose neither. Payloads carry ids and statuses, never content: a portal that wants
+//! a message fetches it with its API key.
+
+use serde_json::{Map, Value};
+
+use super::ThreadId;
+use super::kinds::vocabulary;
+
+vocabulary!(
+    /// What a subscription can ask to be told.
+    WebhookEvent {
+        /// A message was filed: an email reply, or a post through the API or the CLI.
+        MessageFiled => "message.filed",
+        /// A notification changed status (sent, deferred, failed, bounced, cancelled).
+        NotificationStatus => "notification.status",
+        /// An inbound message was not filed, for a reason that will not change.
+        InboundRejected => "inbound.rejected",
+        /// An inbound message was not for a thread (an auto-reply, mail to postmaster).
+        InboundIgnored => "inbound.ignored",
+        /// An inbound message was put in the held queue.
+        InboundHeld => "inbound.held",
+        /// A held message was released into its thread or rejected.
+        HeldDecided => "held.decided",
+        ThreadCreated => "thread.created",
+        /// Closed — what the seed products call archived.
+        ThreadClosed => "thread.closed",
+        ThreadReopened => "thread.reopened",
+        ParticipantAdded => "participant.added",
+        ParticipantRemoved => "participant.removed",
+        /// A person's directory entry or consent changed.
+        PersonUpdated => "person.updated",
+        PersonRemoved => "person.removed",
+    }
+);
+
+impl WebhookEvent {
+    /// The public type of an audit event, if it has one.
+    pub fn of_audit(kind: &str) -> Option<WebhookEvent> {
+        Some(match kind {
+            "message.posted" => WebhookEvent::MessageFiled,
+            "inbound.rejected" => WebhookEvent::InboundRejected,
+            "inbound.ignored" => WebhookEvent::InboundIgnored,
+            "inbound.held" => WebhookEvent::InboundHeld,
+            "held.released" | "held.rejected" => WebhookEvent::HeldDecided,
+            "thread.created" => WebhookEvent::ThreadCreated,
+            "thread.closed" => WebhookEvent::ThreadClosed,
+            "thread.reopened" => WebhookEvent::ThreadReopened,
+            "participant.added" => WebhookEvent::ParticipantAdded,
+            "participant.removed" => WebhookEvent::ParticipantRemoved,
+            "person.updated" | "person.consent" => WebhookEvent::PersonUpdated,
+            "person.removed" => WebhookEvent::PersonRemoved,
+            _ => match kind.strip_prefix("notification.")? {
+                // A report nobody can vouch for, or one that changes nothing, is no change.
+                "delivery-report" | "delivery-report-unverified" => return None,
+                _ => WebhookEvent::NotificationStatus,
+            },
+        })
+    }
+
+    /// Parses a comma-separated list (`message.filed,thread.closed`); `*` means every type.
+    pub fn parse_list(text: &str) -> Result<Vec<WebhookEvent>, super::kinds::UnknownValue> {
+        if text.trim() == "*" {
+            return Ok(WebhookEvent::ALL.to_vec());
+        }
+        let mut events = Vec::new();
+        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            let event: WebhookEvent = word.parse()?;
+            if !events.contains(&event) {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+}
+
+/// Checks where a subscription sends to: an `https` URL, or `http` to loopback (a receiver on
+/// the same machine) unless plain HTTP elsewhere is allowed (`webhooks.allow_plaintext`). No
+/// user name or password in the URL: they would be shown wherever subscriptions are listed.
+pub fn check_url(text: &str, allow_plaintext: bool) -> Result<url::Url, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "a URL with a user name or password is not accepted; the signature \
+                    authenticates deliveries"
+                .into(),
+        );
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err("the URL has no host".into()),
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback || allow_plaintext => Ok(url),
+        "http" => Err(
+            "plain http is accepted only to loopback; use https (or set \
+             webhooks.allow_plaintext = true)"
+                .into(),
+        ),
+        other => Err(format!("the scheme {other} is not http or https")),
+    }
+}
+
+/// Detail keys that are ids or statuses, and the name each has in a payload. Anything else in
+/// an audit event's detail (a delivery report's text, who released a held message) stays out.
+const KEPT: &[(&str, &str)] = &[
+    ("message_id", "message_id"),
+    ("via", "via"),
+    ("notification_id", "notification_id"),
+    ("sent_as", "sent_as"),
+    ("held_id", "held_id"),
+    ("reason", "reason"),
+    ("door", "door"),
+    ("participant_id", "participant_id"),
+    ("notifications_cancelled", "notifications_cancelled"),
+    ("kind", "kind"),
+    ("mode", "mode"),
+    ("role", "role"),
+    ("participants", "participants"),
+    ("status", "status"),
+    ("notifications", "notifications"),
+    ("convenience", "convenience"),
+];
+
+/// The body of a delivery (the Standard Webhooks shape: `type`, `timestamp`, `data`).
+pub fn payload(
+    event: WebhookEvent,
+    audit_kind: &str,
+    thread: Option<ThreadId>,
+    detail: &Value,
+    at: i64,
+) -> String {
+    let mut data = Map::new();
+    if let Some(thread) = thread {
+        data.insert("thread_id".into(), Value::String(thread.to_string()));
+    }
+    for (from, to) in KEPT {
+        if let Some(v) = detail.get(*from) {
+            data.insert((*to).into(), v.clone());
+        }
+    }
+    if let Some(person) = detail.get("person").and_then(Value::as_i64) {
+        data.insert("person_id".into(), Value::String(format!("{person:016x}")));
+    }
+    match event {
+        WebhookEvent::NotificationStatus => {
+            let status = audit_kind
+                .strip_prefix("notification.")
+                .unwrap_or(audit_kind);
+            data.insert("status".into(), Value::String(status.to_owned()));
+        }
+        WebhookEvent::HeldDecided => {
+            let decision = if audit_kind == "held.released" {
+                "released"
+            } else {
+                "rejected"
+            };
+            data.insert("decision".into(), Value::String(decision.into()));
+        }
+        _ => {}
+    }
+    // A message posted by someone is "message.posted" in the audit trail and in an event's
+    // `notifications` count; a portal gets the count under a clearer name.
+    if event == WebhookEvent::MessageFiled
+        && let Some(n) = data.remove("notifications")
+    {
+        data.insert("notifications_queued".into(), n);
+    }
+    serde_json::json!({
+        "type": event.as_str(),
+        "timestamp": crate::clock::rfc3339(at),
+        "data": data,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_public_type_comes_from_some_audit_kind() {
+        let kinds = [
+            "message.posted",
+            "notification.sent",
+            "inbound.rejected",
+            "inbound.ignored",
+            "inbound.held",
+            "held.released",
+            "thread.created",
+            "thread.closed",
+            "thread.reopened",
+            "participant.added",
+            "participant.removed",
+            "person.updated",
+            "person.removed",
+        ];
+        for event in WebhookEvent::ALL {
+            assert!(
+                kinds
+                    .iter()
+                    .any(|k| WebhookEvent::of_audit(k) == Some(*event)),
+                "{event} is never sent"
+            );
+        }
+        assert_eq!(WebhookEvent::of_audit("apikey.created"), None);
+        assert_eq!(
+            WebhookEvent::of_audit("notification.delivery-report-unverified"),
+            None
+        );
+        assert_eq!(WebhookEvent::of_audit("inbound.filed"), None);
+    }
+
+    #[test]
+    fn a_payload_keeps_ids_and_statuses_and_drops_the_rest() {
+        let detail = serde_json::json!({
+            "notification_id": "00000000000000aa",
+            "detail": "550 5.1.1 <patient@example.com>: no such user",
+            "by": "alice",
+        });
+        let body = payload(
+            WebhookEvent::NotificationStatus,
+            "notification.bounced",
+            Some(ThreadId(0xbeef)),
+            &detail,
+            1_700_000_000,
+        );
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["type"], "notification.status");
+        assert_eq!(v["timestamp"], "2023-11-14T22:13:20Z");
+        assert_eq!(v["data"]["thread_id"], "000000000000beef");
+        assert_eq!(v["data"]["status"], "bounced");
+        assert_eq!(v["data"]["notification_id"], "00000000000000aa");
+        assert!(!body.contains("patient@example.com"), "{body}");
+        assert!(!body.contains("alice"), "{body}");
+    }
+
+    #[test]
+    fn urls_must_be_https_except_to_loopback() {
+        assert!(check_url("https://portal.example/hooks", false).is_ok());
+        assert!(check_url("http://127.0.0.1:9000/hooks", false).is_ok());
+        assert!(check_url("http://[::1]/h", false).is_ok());
+        assert!(check_url("http://localhost/h", false).is_ok());
+        assert!(check_url("http://portal.example/hooks", false).is_err());
+        assert!(check_url("http://portal.example/hooks", true).is_ok());
+        assert!(check_url("https://user:pw@portal.example/", false).is_err());
+        assert!(check_url("ftp://portal.example/", true).is_err());
+        assert!(check_url("portal.example", false).is_err());
+    }
+
+    #[test]
+    fn lists_parse_with_star_and_refuse_unknown_types() {
+        assert_eq!(
+            WebhookEvent::parse_list("message.filed, thread.closed,message.filed").unwrap(),
+            vec![WebhookEvent::MessageFiled, WebhookEvent::ThreadClosed]
+        );
+        assert_eq!(
+            WebhookEvent::parse_list("*").unwrap().len(),
+            WebhookEvent::ALL.len()
+        );
+        assert!(WebhookEvent::parse_list("message.read").is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! The writes of webhook subscriptions and deliveries (run by the writer thread, inside the
+//! batch's transaction like every other write).
+
+use rusqlite::{Connection, params};
+
+use crate::domain::ThreadId;
+use crate::domain::webhook::{self, WebhookEvent};
+use crate::store::StoreError;
+use crate::store::webhooks::{AttemptOutcome, NewWebhookRow, WebhookAttempt};
+
+/// Queues one delivery of an event to every live subscription that asked for its type, in the
+/// transaction that records the event.
+pub(crate) fn fan_out(
+    conn: &Connection,
+    event_id: i64,
+    public: WebhookEvent,
+    audit_kind: &str,
+    thread: Option<ThreadId>,
+    detail: &serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    // Most events have no subscriber: do not build a payload for nobody.
+    let wanted = conn
+        .prepare_cached(
+            "SELECT 1 FROM webhook_events e JOIN webhooks w ON w.id = e.webhook_id
+             WHERE e.event_type = ?1 AND w.removed_at IS NULL",
+        )?
+        .exists([public.as_str()])?;
+    if !wanted {
+        return Ok(());
+    }
+    let payload = webhook::payload(public, audit_kind, thread, detail, now);
+    conn.prepare_cached(
+        "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, created_at,
+                                         next_attempt_at)
+         SELECT e.webhook_id, ?1, ?2, ?3, ?4, ?4
+         FROM webhook_events e JOIN webhooks w ON w.id = e.webhook_id
+         WHERE e.event_type = ?2 AND w.removed_at IS NULL",
+    )?
+    .execute(params![event_id, public.as_str(), payload, now])?;
+    Ok(())
+}
+
+pub(crate) fn create(conn: &Connection, w: &NewWebhookRow, now: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO webhooks (id, url, description, key_id, wrapped_secret, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        w.id,
+        w.url,
+        w.description,
+        i64::from(w.wrapped.key_id),
+        w.wrapped.sealed,
+        now
+    ])?;
+    for event in &w.events {
+        conn.prepare_cached("INSERT INTO webhook_events (event_type, webhook_id) VALUES (?1, ?2)")?
+            .execute(params![event.as_str(), w.id])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO events (at, thread_id, kind, detail) VALUES (?1, NULL, 'webhook.created', ?2)",
+    )?
+    .execute(params![
+        now,
+        serde_json::json!({
+            "webhook_id": format!("{:016x}", w.id),
+            "events": w.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        })
+        .to_string()
+    ])?;
+    Ok(())
+}
+
+/// Removes a subscription: nothing more is queued for it and what was pending is cancelled.
+/// Returns how many pending deliveries were cancelled.
+pub(crate) fn remove(conn: &Connection, id: i64, now: i64) -> Result<u64, StoreError> {
+    let removed = conn
+        .prepare_cached("UPDATE webhooks SET removed_at = ?1 WHERE id = ?2 AND removed_at IS NULL")?
+        .execute(params![now, id])?;
+    if removed == 0 {
+        return Err(StoreError::UnknownWebhook(id));
+    }
+    let cancelled = conn
+        .prepare_cached(
+            "UPDATE webhook_deliveries SET status = 'cancelled', claimed_by = NULL,
+                    claimed_until = NULL
+             WHERE webhook_id = ?1 AND status = 'pending'",
+        )?
+        .execute([id])? as u64;
+    conn.prepare_cached(
+        "INSERT INTO events (at, thread_id, kind, detail) VALUES (?1, NULL, 'webhook.removed', ?2)",
+    )?
+    .execute(params![
+        now,
+        serde_json::json!({"webhook_id": format!("{id:016x}"), "deliveries_cancelled": cancelled})
+            .to_string()
+    ])?;
+    Ok(cancelled)
+}
+
+/// Claims up to `limit` due deliveries, oldest first, for `owner` until `now + lease_secs`.
+pub(crate) fn claim(
+    conn: &Connection,
+    owner: &str,
+    now: i64,
+    limit: i64,
+    lease_secs: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids: Vec<i64> = conn
+        .prepare_cached(
+            "UPDATE webhook_deliveries SET claimed_by = ?1, claimed_until = ?2
+             WHERE id IN (
+                 SELECT id FROM webhook_deliveries
+                 WHERE status = 'pending' AND next_attempt_at <= ?3
+                   AND (claimed_until IS NULL OR claimed_until < ?3)
+                 ORDER BY next_attempt_at, id LIMIT ?4)
+             RETURNING id",
+        )?
+        .query_map(params![owner, now + lease_secs, now, limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Records what became of attempts, releasing their claims.
+pub(crate) fn record(
+    conn: &Connection,
+    attempts: &[(i64, WebhookAttempt)],
+) -> Result<(), StoreError> {
+    for (id, a) in attempts {
+        let (status, next, delivered) = match a.outcome {
+            AttemptOutcome::Delivered => ("delivered", None, Some(a.at)),
+            AttemptOutcome::RetryAt(next) => ("pending", Some(next), None),
+            AttemptOutcome::GaveUp => ("failed", None, None),
+        };
+        conn.prepare_cached(
+            "UPDATE webhook_deliveries
+             SET status = ?1, attempts = attempts + 1, last_attempt_at = ?2, last_status = ?3,
+                 last_error = ?4, next_attempt_at = COALESCE(?5, next_attempt_at),
+                 delivered_at = ?6, claimed_by = NULL, claimed_until = NULL
+             WHERE id = ?7 AND status = 'pending'",
+        )?
+        .execute(params![
+            status,
+            a.at,
+            a.http_status,
+            a.error,
+            next,
+            delivered,
+            id
+        ])?;
+    }
+    Ok(())
+}
+
+/// Releases every delivery claim not held by `owner` (see the outbox's `release_claims`).
+pub(crate) fn release_claims(conn: &Connection, owner: &str) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until = NULL
+             WHERE claimed_by IS NOT NULL AND claimed_by <> ?1",
+        )?
+        .execute([owner])? as u64)
+}

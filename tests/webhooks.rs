@@ -1,0 +1,446 @@
+//! Webhooks against the real daemon and a real HTTP receiver (tests/peers/webhook_receiver.py):
+//! Standard Webhooks signatures checked here with an HMAC of our own, a retry after a 500, a
+//! delivery given up after the retry window, nothing lost across a kill -9, and HTTPS receivers
+//! whose certificates are verified.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::http::{Api, key};
+use common::{Daemon, Sandbox, free_port, wait_for};
+use hmac::{KeyInit, Mac};
+use serde_json::Value;
+
+/// The receiver, stopped when dropped.
+struct Receiver {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Receiver {
+    fn start(dir: &Path, port: u16, extra: &[&str]) -> Receiver {
+        use std::io::BufRead;
+        std::fs::create_dir_all(dir).unwrap();
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/peers/webhook_receiver.py"
+        );
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 is required to run the webhook receiver");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the webhook receiver did not start");
+        Receiver {
+            child,
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn received(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("received.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Checks a request the way a receiver following the Standard Webhooks specification does:
+/// the signature over `id.timestamp.body` with the secret, and a fresh timestamp. Returns the
+/// body as JSON.
+fn verify(secret: &str, request: &Value) -> Value {
+    let headers = &request["headers"];
+    let id = headers["webhook-id"].as_str().expect("webhook-id");
+    let ts = headers["webhook-timestamp"]
+        .as_str()
+        .expect("webhook-timestamp");
+    let sig = headers["webhook-signature"]
+        .as_str()
+        .expect("webhook-signature");
+    let body = request["body"].as_str().unwrap();
+    let key = data_encoding::BASE64
+        .decode(
+            secret
+                .strip_prefix("whsec_")
+                .expect("whsec_ prefix")
+                .as_bytes(),
+        )
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.{body}").as_bytes());
+    let expected = format!(
+        "v1,{}",
+        data_encoding::BASE64.encode(&mac.finalize().into_bytes())
+    );
+    assert!(
+        sig.split(' ').any(|s| s == expected),
+        "signature {sig} does not verify for {id}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let ts: i64 = ts.parse().unwrap();
+    assert!((now - ts).abs() < 300, "stale timestamp {ts}");
+    assert_eq!(
+        headers["content-type"].as_str(),
+        Some("application/json"),
+        "{request}"
+    );
+    serde_json::from_str(body).unwrap()
+}
+
+fn add_webhook(sb: &Sandbox, url: &str, events: &str) -> (String, String) {
+    let out = sb
+        .run(&["webhook", "add", "--url", url, "--events", events])
+        .ok()
+        .json();
+    (
+        out["id"].as_str().unwrap().to_owned(),
+        out["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn deliveries(sb: &Sandbox) -> Vec<Value> {
+    sb.run(&["webhook", "deliveries"]).ok().json_lines()
+}
+
+#[test]
+fn signed_deliveries_retried_after_a_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&tmp.path().join("rx"), free_port(), &["--fail-first", "1"]);
+    let sb = Sandbox::with_keyring("");
+
+    // What a subscription may name.
+    let r = sb.run(&[
+        "webhook",
+        "add",
+        "--url",
+        "http://portal.example.test/hooks",
+        "--events",
+        "*",
+    ]);
+    assert_ne!(r.status, 0);
+    assert!(r.stderr.contains("https"), "{}", r.stderr);
+    let r = sb.run(&[
+        "webhook",
+        "add",
+        "--url",
+        "https://portal.example.test/hooks",
+        "--events",
+        "message.read",
+    ]);
+    assert_ne!(r.status, 0);
+    assert!(r.stderr.contains("message.filed"), "{}", r.stderr);
+
+    let url = format!("http://127.0.0.1:{}/hooks/sealpost", receiver.port);
+    let (webhook, secret) = add_webhook(
+        &sb,
+        &url,
+        "thread.created,message.filed,notification.status,thread.closed,participant.added",
+    );
+    assert!(secret.starts_with("whsec_"));
+    let listed = sb.run(&["webhook", "list"]).ok().json();
+    assert_eq!(listed["id"], webhook.as_str());
+    assert!(!listed.to_string().contains(&secret[6..]), "never listed");
+
+    let daemon = Daemon::start(&sb, &[]);
+    let thread = sb.new_thread("secure", "Biopsy results", "The biopsy came back benign.\n");
+    sb.run(&[
+        "thread",
+        "add-participant",
+        &thread,
+        "--address",
+        "Sam <sam@example.test>",
+    ])
+    .ok();
+    sb.run(&["thread", "close", &thread]).ok();
+
+    // thread.created, message.filed, participant.added, thread.closed and one
+    // notification.status (sent) for Jane: five deliveries, the first one answered 500 once.
+    let got = wait_for(Duration::from_secs(30), || {
+        let d = deliveries(&sb);
+        (d.len() == 5 && d.iter().all(|d| d["status"] == "delivered")).then_some(d)
+    })
+    .unwrap_or_else(|| panic!("not all delivered: {:#?}", deliveries(&sb)));
+    let requests = receiver.received();
+    assert_eq!(
+        requests.len(),
+        6,
+        "five deliveries and one retry: {requests:#?}"
+    );
+    assert_eq!(requests[0]["answered"], 500);
+    let retried = requests[0]["headers"]["webhook-id"].as_str().unwrap();
+    let again: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["headers"]["webhook-id"] == retried)
+        .collect();
+    assert_eq!(again.len(), 2, "the failed delivery was sent again");
+    assert_eq!(again[0]["body"], again[1]["body"], "with the same body");
+    assert_eq!(
+        got.iter().find(|d| d["id"] == retried).expect("listed")["attempts"],
+        2
+    );
+
+    let mut types = Vec::new();
+    for request in &requests {
+        assert_eq!(request["path"], "/hooks/sealpost");
+        let body = verify(&secret, request);
+        assert_eq!(body["data"]["thread_id"], thread.as_str(), "{body}");
+        // Ids and statuses, never content: not the subject, not the body, not a name.
+        let text = body.to_string();
+        for secret_word in ["Biopsy", "benign", "Sam", "jane@"] {
+            assert!(!text.contains(secret_word), "{secret_word} in {text}");
+        }
+        types.push(body["type"].as_str().unwrap().to_owned());
+    }
+    for t in [
+        "thread.created",
+        "message.filed",
+        "participant.added",
+        "thread.closed",
+        "notification.status",
+    ] {
+        assert!(types.iter().any(|x| x == t), "{t} missing from {types:?}");
+    }
+    let status = requests
+        .iter()
+        .map(|r| verify(&secret, r))
+        .find(|b| b["type"] == "notification.status")
+        .unwrap();
+    assert_eq!(status["data"]["status"], "sent");
+
+    // The same through the API: admin keys only.
+    let (_, write) = key(&sb, "write");
+    let (_, admin) = key(&sb, "admin");
+    let api = Api { port: sb.api_port };
+    assert_eq!(
+        api.call("GET", "/v1/webhooks", Some(&write), None).status,
+        403
+    );
+    let r = api.call("GET", "/v1/webhooks", Some(&admin), None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body[0]["webhook_id"], webhook.as_str());
+    let r = api.call(
+        "GET",
+        &format!("/v1/webhooks/{webhook}/deliveries?status=delivered&limit=2"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+    let next = r.body["next_before"].as_str().unwrap().to_owned();
+    let r = api.call(
+        "GET",
+        &format!("/v1/webhooks/{webhook}/deliveries?before={next}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 3);
+    assert_eq!(r.body["next_before"], Value::Null);
+
+    // Made through the API, removed through the API: nothing more is queued for it.
+    let r = api.call(
+        "POST",
+        "/v1/webhooks",
+        Some(&admin),
+        Some(&format!(
+            r#"{{"url":"http://127.0.0.1:{}/second","events":["thread.reopened"]}}"#,
+            receiver.port
+        )),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body["secret"].as_str().unwrap().starts_with("whsec_"));
+    let second = r.body["webhook_id"].as_str().unwrap().to_owned();
+    let r = api.call(
+        "POST",
+        "/v1/webhooks",
+        Some(&admin),
+        Some(r#"{"url":"http://portal.example.test/x","events":["*"]}"#),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["field"], "url");
+    assert_eq!(
+        api.call(
+            "DELETE",
+            &format!("/v1/webhooks/{second}"),
+            Some(&admin),
+            None
+        )
+        .status,
+        204
+    );
+    sb.run(&["thread", "reopen", &thread]).ok();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        receiver.received().iter().all(|r| r["path"] != "/second"),
+        "a removed subscription gets nothing"
+    );
+    daemon.stop();
+}
+
+#[test]
+fn a_delivery_is_given_up_after_the_retry_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&tmp.path().join("rx"), free_port(), &["--status", "503"]);
+    let sb = Sandbox::with_keyring("[webhooks]\nretry_for = \"8s\"\n");
+    add_webhook(
+        &sb,
+        &format!("http://127.0.0.1:{}/h", receiver.port),
+        "thread.created",
+    );
+    let daemon = Daemon::start(&sb, &[]);
+    sb.new_thread("secure", "Hello", "Hello\n");
+    // Tried at once and 5 s later; the next try (30 s on) would be past the 8 s window.
+    let failed = wait_for(Duration::from_secs(30), || {
+        let d = deliveries(&sb);
+        (d.len() == 1 && d[0]["status"] == "failed").then(|| d[0].clone())
+    })
+    .unwrap_or_else(|| panic!("not given up: {:#?}", deliveries(&sb)));
+    assert_eq!(failed["attempts"], 2, "{failed}");
+    assert_eq!(failed["last_status"], 503);
+    assert_eq!(receiver.received().len(), 2);
+    let log = daemon.stop();
+    assert!(
+        log.stderr.contains("webhook delivery failed for good"),
+        "{}",
+        log.stderr
+    );
+}
+
+#[test]
+fn pending_deliveries_survive_a_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sb = Sandbox::with_keyring("");
+    let (_, secret) = add_webhook(
+        &sb,
+        &format!("http://127.0.0.1:{port}/h"),
+        "thread.created,message.filed",
+    );
+    // Nobody listens yet: every attempt fails to connect.
+    let daemon = Daemon::start(&sb, &[]);
+    let threads: Vec<String> = (0..3)
+        .map(|i| sb.new_thread("secure", &format!("Thread {i}"), "Hello\n"))
+        .collect();
+    wait_for(Duration::from_secs(20), || {
+        let d = deliveries(&sb);
+        (d.len() == 6 && d.iter().all(|d| d["attempts"].as_i64() >= Some(1))).then_some(())
+    })
+    .unwrap_or_else(|| panic!("not attempted: {:#?}", deliveries(&sb)));
+    assert!(
+        deliveries(&sb)
+            .iter()
+            .all(|d| d["status"] == "pending"
+                && d["last_error"].as_str().unwrap().contains("connect")),
+        "{:#?}",
+        deliveries(&sb)
+    );
+    daemon.kill();
+
+    let receiver = Receiver::start(&tmp.path().join("rx"), port, &[]);
+    let daemon = Daemon::start(&sb, &[]);
+    wait_for(Duration::from_secs(60), || {
+        deliveries(&sb)
+            .iter()
+            .all(|d| d["status"] == "delivered")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("not delivered after restart: {:#?}", deliveries(&sb)));
+    let requests = receiver.received();
+    let mut ids: Vec<&str> = requests
+        .iter()
+        .map(|r| r["headers"]["webhook-id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "every delivery arrived: {requests:#?}");
+    for t in &threads {
+        let for_thread = requests
+            .iter()
+            .map(|r| verify(&secret, r))
+            .filter(|b| b["data"]["thread_id"] == t.as_str())
+            .count();
+        assert!(for_thread >= 2, "thread {t}");
+    }
+    daemon.stop();
+}
+
+#[test]
+fn https_receivers_are_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trusted_dir = tmp.path().join("trusted");
+    let untrusted_dir = tmp.path().join("untrusted");
+    std::fs::create_dir_all(&trusted_dir).unwrap();
+    std::fs::create_dir_all(&untrusted_dir).unwrap();
+    let (cert, key) = common::self_signed_cert(&trusted_dir);
+    let (other_cert, other_key) = common::self_signed_cert(&untrusted_dir);
+    let trusted = Receiver::start(
+        &trusted_dir.join("rx"),
+        free_port(),
+        &["--tls", cert.to_str().unwrap(), key.to_str().unwrap()],
+    );
+    let untrusted = Receiver::start(
+        &untrusted_dir.join("rx"),
+        free_port(),
+        &[
+            "--tls",
+            other_cert.to_str().unwrap(),
+            other_key.to_str().unwrap(),
+        ],
+    );
+    let sb = Sandbox::with_keyring(&format!("[webhooks]\nca_file = \"{}\"\n", cert.display()));
+    let (good, secret) = add_webhook(
+        &sb,
+        &format!("https://localhost:{}/h", trusted.port),
+        "thread.created",
+    );
+    let (bad, _) = add_webhook(
+        &sb,
+        &format!("https://localhost:{}/h", untrusted.port),
+        "thread.created",
+    );
+    let daemon = Daemon::start(&sb, &[]);
+    sb.new_thread("secure", "Hello", "Hello\n");
+    let d = wait_for(Duration::from_secs(20), || {
+        let d = deliveries(&sb);
+        let done = d.len() == 2 && d.iter().all(|d| d["attempts"].as_i64() >= Some(1));
+        done.then_some(d)
+    })
+    .unwrap_or_else(|| panic!("not attempted: {:#?}", deliveries(&sb)));
+    let of = |id: &str| d.iter().find(|x| x["webhook_id"] == id).unwrap().clone();
+    assert_eq!(of(&good)["status"], "delivered", "{d:#?}");
+    let refused = of(&bad);
+    assert_eq!(refused["status"], "pending");
+    assert!(
+        refused["last_error"]
+            .as_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("certificate"),
+        "{refused}"
+    );
+    assert!(untrusted.received().is_empty());
+    verify(&secret, &trusted.received()[0]);
+    daemon.stop();
+}
