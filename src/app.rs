@@ -8,6 +8,7 @@ use std::future::Future;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -56,6 +57,8 @@ pub enum AppError {
     Tls(#[from] crate::tls::TlsError),
     #[error("imap.ca_file: {0}")]
     Imap(crate::tls::TlsError),
+    #[error("api.tls_cert / api.tls_key: {0}")]
+    ApiTls(crate::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -90,6 +93,7 @@ impl AppError {
             AppError::Transport(TransportError::Tls(_)) => Some("outbound.smtp_ca_file"),
             AppError::Transport(TransportError::Spool { .. }) => Some("outbound.spool_dir"),
             AppError::Imap(_) => Some("imap.ca_file"),
+            AppError::ApiTls(_) => Some("api.tls_cert / api.tls_key"),
             AppError::Auth(_) => Some("auth.dns_servers"),
             AppError::Dkim(_) => Some("outbound.dkim_key"),
             AppError::Webhooks(_) => Some("webhooks.ca_file"),
@@ -228,8 +232,17 @@ pub struct App {
     slots: Arc<Slots>,
     poller: Option<Poller>,
     /// The API's listener and routes, when `api.enabled`.
-    api: Option<(TcpListener, axum::Router)>,
+    api: Option<ApiListener>,
+    /// What `/readyz` answers: set once every part runs, cleared when draining starts.
+    ready: Arc<AtomicBool>,
     summary: String,
+}
+
+/// The API's socket, its TLS configuration when it terminates TLS, and its routes.
+struct ApiListener {
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    router: axum::Router,
 }
 
 /// Why a running daemon stopped other than on request.
@@ -303,13 +316,20 @@ impl App {
             })
             .transpose()
             .map_err(AppError::Imap)?;
-        if settings.api.enabled && !settings.api.listen.ip().is_loopback() {
+        let api_tls = match (&settings.api.tls_cert, &settings.api.tls_key) {
+            (Some(cert), Some(key)) if settings.api.enabled => {
+                Some(crate::tls::server_config(cert, key).map_err(AppError::ApiTls)?)
+            }
+            _ => None,
+        };
+        if settings.api.enabled && api_tls.is_none() && !settings.api.listen.ip().is_loopback() {
             warn!(
                 listen = %settings.api.listen,
                 "api.allow_plaintext: the API serves plain HTTP beyond loopback; keys and \
                  personal data must reach it only through a TLS proxy"
             );
         }
+        let ready = Arc::new(AtomicBool::new(false));
         let api = if settings.api.enabled {
             let listener = listen(settings.api.listen).map_err(|source| AppError::Listen {
                 addr: settings.api.listen,
@@ -324,11 +344,13 @@ impl App {
                     settings.api.requests_per_minute,
                 )),
                 webhook_allow_plaintext: settings.webhooks.allow_plaintext,
+                ready: ready.clone(),
             };
-            Some((
+            Some(ApiListener {
                 listener,
-                crate::http::api::router(state, settings.api.max_body_bytes),
-            ))
+                tls: api_tls,
+                router: crate::http::api::router(state, settings.api.max_body_bytes),
+            })
         } else {
             None
         };
@@ -357,6 +379,7 @@ impl App {
             shared,
             poller,
             api,
+            ready,
         })
     }
 
@@ -367,7 +390,7 @@ impl App {
 
     /// Where the API listener is bound, when it is enabled.
     pub fn api_addr(&self) -> Option<std::net::SocketAddr> {
-        self.api.as_ref().and_then(|(l, _)| l.local_addr().ok())
+        self.api.as_ref().and_then(|a| a.listener.local_addr().ok())
     }
 
     /// The store the daemon runs on.
@@ -394,6 +417,7 @@ impl App {
             slots,
             poller,
             api,
+            ready,
             summary,
         } = self;
         // With SQLite this is the only process delivering: claims left by a killed
@@ -430,18 +454,25 @@ impl App {
             "the SMTP listener"
         });
 
-        if let Some((listener, router)) = api {
-            info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "API listener bound");
+        if let Some(ApiListener {
+            listener,
+            tls,
+            router,
+        }) = api
+        {
+            info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tls = tls.is_some(), "API listener bound");
             let s = stop.clone();
             parts.spawn(async move {
-                crate::http::serve(listener, router, s).await;
+                crate::http::serve(listener, tls, router, s).await;
                 "the API listener"
             });
         }
+        ready.store(true, Ordering::Relaxed);
         info!(key_id = keyring.current_id(), %summary, "sealpost is ready");
         notify(&[NotifyState::Ready, NotifyState::Status("ready")]);
         let failed = supervise(&mut parts, &store, shutdown).await;
 
+        ready.store(false, Ordering::Relaxed);
         info!("shutting down");
         notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
         // Stop accepting and delivering; sessions in progress answer 421 at their next read, a

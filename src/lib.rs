@@ -14,6 +14,7 @@ pub mod domain;
 pub mod http;
 pub mod inbound;
 pub mod logging;
+pub mod metrics;
 pub mod outbound;
 pub mod store;
 pub mod supervise;

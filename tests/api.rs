@@ -662,3 +662,145 @@ fn rate_limited_per_key() {
     );
     daemon.stop();
 }
+
+/// `/metrics` tells what happened at every door, by closed vocabularies only; `/readyz` says
+/// ready once the daemon runs.
+#[test]
+fn metrics_count_what_happened() {
+    let sb = Sandbox::with_keyring("");
+    let (_, write) = key(&sb, "write");
+    let daemon = Daemon::start(&sb, &[]);
+    let api = Api { port: sb.api_port };
+    assert_eq!(api.call("GET", "/readyz", None, None).status, 200);
+
+    let thread = sb.new_thread("secure", "Scan", "Your scan is booked.\n");
+    common::wait_outbox(&sb, std::time::Duration::from_secs(20), |rows| {
+        rows.iter().all(|r| r["status"] == "sent")
+    });
+    assert_eq!(
+        api.call("GET", "/v1/people", Some(&write), None).status,
+        200
+    );
+    assert_eq!(
+        api.call("GET", "/v1/threads/00000000000000aa", Some(&write), None)
+            .status,
+        404
+    );
+    // An SMTP session: mail to postmaster is not for a thread, a made-up reply address is
+    // refused at RCPT.
+    let sent = common::smtp_send(
+        sb.smtp_port,
+        "someone@example.net",
+        &["postmaster@reply.example.test", "r-bogus@reply.example.test"],
+        b"From: someone@example.net\r\nTo: postmaster@reply.example.test\r\nSubject: hi\r\n\r\nhello\r\n",
+        None,
+    );
+    let refused = sent["rcpt"]["r-bogus@reply.example.test"][0]
+        .as_i64()
+        .unwrap();
+    assert!(refused >= 500, "{sent}");
+
+    let r = api.call("GET", "/metrics", None, None);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers
+            .contains("content-type: application/openmetrics-text"),
+        "{}",
+        r.headers
+    );
+    let text = r.body.as_str().unwrap().to_owned();
+    for expected in [
+        "sealpost_smtp_sessions_total{result=\"accepted\"} 1".to_owned(),
+        format!("sealpost_smtp_refusals_total{{code=\"{refused}\"}} 1"),
+        "sealpost_inbound_messages_total{door=\"smtp\",outcome=\"ignored\",reason=\"postmaster\"} 1"
+            .to_owned(),
+        "sealpost_outbox_attempts_total{result=\"sent\"} 1".to_owned(),
+        "sealpost_outbox_notifications{status=\"sent\"} 1".to_owned(),
+        "sealpost_outbox_notifications{status=\"failed\"} 0".to_owned(),
+        "sealpost_notification_delivery_seconds_count 1".to_owned(),
+        "sealpost_held_messages 0".to_owned(),
+        "sealpost_api_requests_total{route=\"/v1/people\",method=\"GET\",status=\"200\"} 1"
+            .to_owned(),
+        "sealpost_api_requests_total{route=\"/v1/threads/{thread_id}\",method=\"GET\",status=\"404\"} 1"
+            .to_owned(),
+        "sealpost_api_request_duration_seconds_count{route=\"/v1/people\",method=\"GET\"} 1"
+            .to_owned(),
+    ] {
+        assert!(text.contains(&expected), "{expected} missing from:\n{text}");
+    }
+    assert!(text.contains("sealpost_store_commit_duration_seconds_count"));
+    assert!(text.ends_with("# EOF\n"));
+    // Never an address, a thread id, or a subject.
+    for private in ["example.net", "example.test", thread.as_str(), "Scan"] {
+        assert!(!text.contains(private), "{private} in /metrics");
+    }
+    let stopped = daemon.stop();
+    assert_eq!(stopped.status, 0);
+}
+
+/// With api.tls_cert/api.tls_key the API speaks only TLS, with that certificate; a client that
+/// connects and never finishes its handshake holds up nobody else.
+#[test]
+fn api_over_tls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, tls_key) = common::self_signed_cert(tmp.path());
+    let port = common::free_port();
+    let sb = Sandbox::with_keyring(&format!(
+        "[api]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        tls_key.display()
+    ));
+    let (_, read) = key(&sb, "read");
+    let daemon = Daemon::start(&sb, &[]);
+    // A silent client, connected first.
+    let _silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let curl = |url: &str, extra: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "10",
+            ])
+            .args(extra)
+            .arg(url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ca = cert.to_str().unwrap();
+    let auth = format!("Authorization: Bearer {read}");
+    assert_eq!(
+        curl(
+            &format!("https://localhost:{port}/v1/people"),
+            &["--cacert", ca, "-H", &auth]
+        ),
+        "200"
+    );
+    assert_eq!(
+        curl(
+            &format!("https://localhost:{port}/healthz"),
+            &["--cacert", ca]
+        ),
+        "200"
+    );
+    // Not trusted without the certificate; no answer in plain HTTP.
+    assert_eq!(
+        curl(&format!("https://localhost:{port}/healthz"), &[]),
+        "000"
+    );
+    assert_eq!(
+        curl(&format!("http://127.0.0.1:{port}/healthz"), &[]),
+        "000"
+    );
+    daemon.stop();
+
+    // Anywhere but loopback needs TLS (or a proxy, said so).
+    let sb = Sandbox::new("[api]\nlisten = \"0.0.0.0:0\"\n");
+    let r = sb.run(&["check-config"]);
+    assert_eq!(r.status, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("api.tls_cert"), "{}", r.stderr);
+}

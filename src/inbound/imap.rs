@@ -187,6 +187,11 @@ impl Poller {
                 Err(e) => e,
             };
             self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            set_state("disconnected");
+            crate::metrics::count(
+                &crate::metrics::metrics().imap_polls,
+                [("result", "connection-lost")],
+            );
             let jitter = 0.75
                 + 0.5
                     * (u32::from_be_bytes(crate::crypto::random_bytes::<4>()) as f64
@@ -285,6 +290,7 @@ impl Poller {
             can_move,
         };
         loop {
+            set_state("polling");
             let mailbox = timed(session.select(&p.mailbox)).await?;
             let uidvalidity = i64::from(mailbox.uid_validity.ok_or(ImapError::NoUidValidity)?);
             if mailbox.exists > 0 {
@@ -293,6 +299,7 @@ impl Poller {
             }
             // A full pass worked: the connection is healthy again.
             *backoff = BACKOFF_FIRST;
+            crate::metrics::count(&crate::metrics::metrics().imap_polls, [("result", "ok")]);
             if shutdown.is_cancelled() {
                 let _ = timed(session.logout()).await;
                 return Ok(());
@@ -301,6 +308,7 @@ impl Poller {
                 let mut handle = session.idle();
                 timed(handle.init()).await?;
                 debug!("IMAP idle");
+                set_state("idle");
                 let result = {
                     let (wait, stop) = handle.wait_with_timeout(IDLE_REISSUE);
                     tokio::pin!(wait);
@@ -323,6 +331,7 @@ impl Poller {
                 }
                 session = timed(handle.done()).await?;
             } else {
+                set_state("waiting");
                 tokio::select! {
                     _ = tokio::time::sleep(p.poll_interval) => {}
                     _ = shutdown.cancelled() => {}
@@ -541,6 +550,16 @@ fn return_path_is_null(raw: &[u8]) -> bool {
         l.split_once(':')
             .is_some_and(|(n, v)| n.eq_ignore_ascii_case("return-path") && v.trim() == "<>")
     })
+}
+
+/// Sets the poller's state gauge: 1 for `state`, 0 for the others.
+fn set_state(state: &str) {
+    let family = &crate::metrics::metrics().imap_state;
+    for s in ["polling", "idle", "waiting", "disconnected"] {
+        family
+            .get_or_create(&crate::metrics::labels([("state", s)]))
+            .set(i64::from(s == state));
+    }
 }
 
 #[cfg(test)]

@@ -1246,6 +1246,18 @@ fn check_sender(
 
 fn log_outcome(door: Via, outcome: &Outcome) {
     let door = door.as_str();
+    let (word, reason) = match outcome {
+        Outcome::Filed { .. } => ("filed", ""),
+        Outcome::Duplicate { .. } => ("duplicate", ""),
+        Outcome::Held { reason, .. } => ("held", reason.as_str()),
+        Outcome::Rejected { reason } => ("rejected", *reason),
+        Outcome::DeliveryStatus { .. } => ("delivery-status", ""),
+        Outcome::Ignored { reason } => ("ignored", *reason),
+    };
+    crate::metrics::count(
+        &crate::metrics::metrics().inbound,
+        [("door", door), ("outcome", word), ("reason", reason)],
+    );
     match outcome {
         Outcome::Filed { thread, message } => {
             info!(door, outcome = "filed", %thread, message_id = %message, "inbound message filed")

@@ -165,6 +165,10 @@ impl WebhookSender {
                     attempts,
                     "webhook delivered"
                 );
+                crate::metrics::count(
+                    &crate::metrics::metrics().webhook_attempts,
+                    [("result", "delivered")],
+                );
                 return WebhookAttempt {
                     at: now,
                     http_status: Some(response.status().as_u16()),
@@ -179,6 +183,17 @@ impl WebhookSender {
             Err(e) => (None, describe(&e)),
         };
         let outcome = self.policy.after_failure(d.created_at, attempts, now);
+        crate::metrics::count(
+            &crate::metrics::metrics().webhook_attempts,
+            [(
+                "result",
+                if outcome == AttemptOutcome::GaveUp {
+                    "failed"
+                } else {
+                    "retry"
+                },
+            )],
+        );
         match outcome {
             AttemptOutcome::GaveUp => warn!(
                 webhook = %d.webhook_id,

@@ -175,7 +175,9 @@ impl Worker {
             if shutdown.is_cancelled() {
                 break;
             }
-            attempts.push((d.id, self.attempt(d, message_id).await));
+            let attempt = self.attempt(d, message_id).await;
+            count_attempt(d, &attempt);
+            attempts.push((d.id, attempt));
             delivered += 1;
         }
         for d in &loaded[delivered..] {
@@ -246,6 +248,25 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// Counts an attempt, and how long a sent notification waited since it was queued.
+fn count_attempt(d: &Delivery, attempt: &Attempt) {
+    let m = crate::metrics::metrics();
+    let result = match attempt {
+        Attempt::Sent {
+            as_secure: true, ..
+        } => "sent-as-secure",
+        Attempt::Sent { .. } => "sent",
+        Attempt::Deferred { .. } => "deferred",
+        Attempt::Failed { .. } => "failed",
+        Attempt::Cancelled { .. } => "cancelled",
+    };
+    crate::metrics::count(&m.outbox_attempts, [("result", result)]);
+    if let Attempt::Sent { at, .. } = attempt {
+        let waited = u64::try_from(at - d.created_at).unwrap_or(0);
+        crate::metrics::observe(&m.delivery_latency, [], Duration::from_secs(waited));
     }
 }
 

@@ -111,6 +111,12 @@ impl Store {
     }
 
     /// Whether the database answers (readiness).
+    /// How many outbox rows, webhook deliveries and held messages there are by status:
+    /// (`outbox` | `webhook` | `held`, status, count).
+    pub async fn status_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        sqlite::read::status_counts(self.pool()).await
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.pool()).await?;
         Ok(())

@@ -41,6 +41,8 @@ pub struct ApiState {
     pub rate_limit: Arc<crate::http::rate_limit::RateLimit>,
     /// `webhooks.allow_plaintext`: whether a subscription may name a non-loopback http URL.
     pub webhook_allow_plaintext: bool,
+    /// Set once every part of the daemon runs; cleared when it starts draining.
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The key a request was made with.
@@ -142,7 +144,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     v1().1
 }
 
-/// The whole HTTP API: `/v1` behind API keys, `/v1/openapi.json`, `/healthz`, `/readyz`.
+/// The whole HTTP API: `/v1` behind API keys; `/v1/openapi.json`, `/healthz`, `/readyz` and
+/// `/metrics` without (they tell counts and states, never content, ids or addresses).
 pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
     let (v1, doc) = v1();
     let doc = Arc::new(doc);
@@ -167,6 +170,10 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route(
+            "/metrics",
+            get(|State(state): State<ApiState>| crate::http::metrics::scrape(State(state.store))),
+        )
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, "no-such-route", "No such route")
                 .detail("see /v1/openapi.json for the routes there are")
@@ -179,11 +186,21 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
             )
         })
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(crate::http::metrics::track))
         .with_state(state)
 }
 
-/// Ready when the database answers.
+/// Ready when every part of the daemon has started (its listeners bound, the keyring loaded,
+/// the store open) and is not draining, and the database answers now.
 async fn ready(State(state): State<ApiState>) -> Response {
+    if !state.ready.load(std::sync::atomic::Ordering::Relaxed) {
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Sealpost is starting or shutting down",
+        )
+        .into_response();
+    }
     match state.store.ping().await {
         Ok(()) => "ready\n".into_response(),
         Err(_) => Problem::unavailable().into_response(),

@@ -54,6 +54,10 @@ pub async fn listen(
                     ),
                 };
                 info!(%peer, reason, "connection refused: over the connection limit");
+                crate::metrics::count(
+                    &crate::metrics::metrics().smtp_sessions,
+                    [("result", reason)],
+                );
                 tasks.spawn(async move {
                     let _ =
                         tokio::time::timeout(Duration::from_secs(2), stream.write_all(text)).await;
@@ -61,6 +65,10 @@ pub async fn listen(
                 continue;
             }
         };
+        crate::metrics::count(
+            &crate::metrics::metrics().smtp_sessions,
+            [("result", "accepted")],
+        );
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(

@@ -597,6 +597,13 @@ impl Session {
 }
 
 fn reply(out: &mut Vec<u8>, code: u16, esc: &str, text: &str) {
+    if code >= 400 {
+        let code = code.to_string();
+        crate::metrics::count(
+            &crate::metrics::metrics().smtp_refusals,
+            [("code", code.as_str())],
+        );
+    }
     let line = if esc.is_empty() {
         format!("{code} {text}\r\n")
     } else {

@@ -497,6 +497,22 @@ pub(crate) async fn due_delivery(
     .await?)
 }
 
+/// Counts of what is stored, for metrics: (table, status, count) for the outbox, webhook
+/// deliveries and held mail.
+pub(crate) async fn status_counts(
+    pool: &SqlitePool,
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT 'outbox', status, COUNT(*) FROM outbox GROUP BY status
+         UNION ALL
+         SELECT 'webhook', status, COUNT(*) FROM webhook_deliveries GROUP BY status
+         UNION ALL
+         SELECT 'held', status, COUNT(*) FROM held GROUP BY status",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// When the next pending, unclaimed webhook delivery is due.
 pub(crate) async fn next_webhook_due(pool: &SqlitePool) -> Result<Option<i64>, StoreError> {
     let now = crate::clock::now();

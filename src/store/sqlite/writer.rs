@@ -138,7 +138,13 @@ fn serve(mut conn: Connection, jobs: mpsc::Receiver<Job>, beat: &Beat) {
             }
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().unzip();
+        let started = Instant::now();
         let results = commit(&mut conn, &ops);
+        crate::metrics::observe(
+            &crate::metrics::metrics().store_commit,
+            [],
+            started.elapsed(),
+        );
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
         }
