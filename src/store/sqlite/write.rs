@@ -481,13 +481,26 @@ fn remove_participant(
             thread,
             address: address.clone(),
         })?;
-    let cancelled = conn
+    let cancelled_ids: Vec<i64> = conn
         .prepare_cached(
             "UPDATE outbox SET status = 'cancelled', last_error = 'participant removed',
                     next_attempt_at = ?1
-             WHERE participant_id = ?2 AND status IN ('queued', 'deferred')",
+             WHERE participant_id = ?2 AND status IN ('queued', 'deferred')
+             RETURNING id",
         )?
-        .execute(params![now, participant])? as u64;
+        .query_map(params![now, participant], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    // Each is a change of status, told like any other (and to webhooks).
+    for id in &cancelled_ids {
+        event(
+            conn,
+            Some(thread),
+            "notification.cancelled",
+            serde_json::json!({"notification_id": NotificationId(*id).to_string()}),
+            now,
+        )?;
+    }
+    let cancelled = cancelled_ids.len() as u64;
     event(
         conn,
         Some(thread),
