@@ -63,6 +63,25 @@ fn replies_through_idle_forged_mail_rejected_and_reconnects() {
     })
     .expect("moved to processed");
     assert_eq!(imap.count("INBOX"), 0);
+    // The poller's state and its polls show in /metrics.
+    let api = common::http::Api { port: sb.api_port };
+    let metrics = wait_for(Duration::from_secs(20), || {
+        let text = api.call("GET", "/metrics", None, None).body;
+        let text = text.as_str()?.to_owned();
+        text.contains("sealpost_imap_state{state=\"idle\"} 1")
+            .then_some(text)
+    })
+    .expect("the poller idles");
+    assert!(
+        metrics.contains(
+            "sealpost_inbound_messages_total{door=\"imap\",outcome=\"filed\",reason=\"\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sealpost_imap_polls_total{result=\"ok\"}"),
+        "{metrics}"
+    );
 
     // A forged one: rejected folder, not filed.
     let forged = b"From: jane@example.test\r\nTo: reply+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@reply.example.test\r\nSubject: Re: Lab results\r\nMessage-ID: <forged@x.test>\r\n\r\nlet me in\r\n";

@@ -67,6 +67,12 @@ impl WebhookEvent {
         }
         let mut events = Vec::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            // The seed products call closing a conversation archiving it.
+            let word = if word == "thread.archived" {
+                "thread.closed"
+            } else {
+                word
+            };
             let event: WebhookEvent = word.parse()?;
             if !events.contains(&event) {
                 events.push(event);
@@ -264,5 +270,9 @@ mod tests {
             WebhookEvent::ALL.len()
         );
         assert!(WebhookEvent::parse_list("message.read").is_err());
+        assert_eq!(
+            WebhookEvent::parse_list("thread.archived").unwrap(),
+            vec![WebhookEvent::ThreadClosed]
+        );
     }
 }
