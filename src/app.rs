@@ -59,6 +59,8 @@ pub enum AppError {
     Imap(crate::tls::TlsError),
     #[error("api.tls_cert / api.tls_key: {0}")]
     ApiTls(crate::tls::TlsError),
+    #[error("web.tls_cert / web.tls_key: {0}")]
+    WebTls(crate::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -94,6 +96,7 @@ impl AppError {
             AppError::Transport(TransportError::Spool { .. }) => Some("outbound.spool_dir"),
             AppError::Imap(_) => Some("imap.ca_file"),
             AppError::ApiTls(_) => Some("api.tls_cert / api.tls_key"),
+            AppError::WebTls(_) => Some("web.tls_cert / web.tls_key"),
             AppError::Auth(_) => Some("auth.dns_servers"),
             AppError::Dkim(_) => Some("outbound.dkim_key"),
             AppError::Webhooks(_) => Some("webhooks.ca_file"),
@@ -233,12 +236,15 @@ pub struct App {
     poller: Option<Poller>,
     /// The API's listener and routes, when `api.enabled`.
     api: Option<ApiListener>,
+    /// The web view's, when `web.enabled`.
+    web: Option<ApiListener>,
     /// What `/readyz` answers: set once every part runs, cleared when draining starts.
     ready: Arc<AtomicBool>,
     summary: String,
 }
 
-/// The API's socket, its TLS configuration when it terminates TLS, and its routes.
+/// An HTTP listener (the API's, the web view's): its socket, its TLS configuration when it
+/// terminates TLS, and its routes.
 struct ApiListener {
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -354,6 +360,51 @@ impl App {
         } else {
             None
         };
+        let web = if settings.web.enabled {
+            let tls = match (&settings.web.tls_cert, &settings.web.tls_key) {
+                (Some(cert), Some(key)) => {
+                    Some(crate::tls::server_config(cert, key).map_err(AppError::WebTls)?)
+                }
+                _ => None,
+            };
+            if tls.is_none() && !settings.web.listen.ip().is_loopback() {
+                warn!(
+                    listen = %settings.web.listen,
+                    "web.allow_plaintext: the web view serves plain HTTP beyond loopback; it must be reached only through a TLS proxy"
+                );
+            }
+            let listener = listen(settings.web.listen).map_err(|source| AppError::Listen {
+                addr: settings.web.listen,
+                source,
+            })?;
+            let state = crate::http::web::WebState {
+                store: store.clone(),
+                keyring: keyring.clone(),
+                wake: wake.clone(),
+                organization: settings.general.organization.clone(),
+                recognition_phrase: settings.general.recognition_phrase.clone(),
+                notice: settings.web.notice.clone(),
+                secure_cookies: settings.general.public_url.starts_with("https://"),
+                verify: settings.web.verify,
+                max_failures: settings.web.max_failures,
+                session_idle: i64::try_from(settings.web.session_idle).unwrap_or(900),
+                session_max: i64::try_from(settings.web.session_max).unwrap_or(43_200),
+                token_ttl_days: settings.policy.token_ttl_days,
+                per_address: Arc::new(crate::http::rate_limit::RateLimit::new(
+                    settings.web.attempts_per_minute,
+                )),
+                per_person: Arc::new(crate::http::rate_limit::RateLimit::new(
+                    settings.web.attempts_per_minute,
+                )),
+            };
+            Some(ApiListener {
+                listener,
+                tls,
+                router: crate::http::web::router(state),
+            })
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             params: session_params(&settings.smtp, tls),
             pipeline,
@@ -379,6 +430,7 @@ impl App {
             shared,
             poller,
             api,
+            web,
             ready,
         })
     }
@@ -417,6 +469,7 @@ impl App {
             slots,
             poller,
             api,
+            web,
             ready,
             summary,
         } = self;
@@ -463,8 +516,21 @@ impl App {
             info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tls = tls.is_some(), "API listener bound");
             let s = stop.clone();
             parts.spawn(async move {
-                crate::http::serve(listener, tls, router, s).await;
+                crate::http::serve("api", listener, tls, router, s).await;
                 "the API listener"
+            });
+        }
+        if let Some(ApiListener {
+            listener,
+            tls,
+            router,
+        }) = web
+        {
+            info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tls = tls.is_some(), "web view listener bound");
+            let s = stop.clone();
+            parts.spawn(async move {
+                crate::http::serve("web", listener, tls, router, s).await;
+                "the web view listener"
             });
         }
         ready.store(true, Ordering::Relaxed);

@@ -69,6 +69,7 @@ pub struct Settings {
     pub auth: Auth,
     pub api: Api,
     pub webhooks: Webhooks,
+    pub web: Web,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -299,6 +300,54 @@ pub struct Api {
     #[serde(default, deserialize_with = "de::optional_path")]
     pub tls_key: Option<PathBuf>,
 }
+
+/// The secure web view: where the link in a secure notification leads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Web {
+    /// Whether `sealpost serve` serves it.
+    #[serde(deserialize_with = "de::boolean")]
+    pub enabled: bool,
+    #[serde(deserialize_with = "de::listen_address")]
+    pub listen: SocketAddr,
+    /// A certificate chain and key (PEM) to terminate TLS with; normally a reverse proxy does.
+    #[serde(default, deserialize_with = "de::optional_path")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, deserialize_with = "de::optional_path")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address other than loopback (a TLS proxy on the same network).
+    #[serde(deserialize_with = "de::boolean")]
+    pub allow_plaintext: bool,
+    /// How a recipient proves who they are: `dob` (date of birth from the directory) or
+    /// `dob+lastname` (and their last name).
+    #[serde(deserialize_with = "de::word")]
+    pub verify: WebVerify,
+    /// Failed checks in a row before the person is locked out (staff are told).
+    #[serde(deserialize_with = "de::number")]
+    pub max_failures: u32,
+    /// A signed-in page unused this long signs the person out, in seconds ("15m").
+    #[serde(deserialize_with = "de::duration")]
+    pub session_idle: u64,
+    /// However active, a session ends this long after sign-in, in seconds ("12h").
+    #[serde(deserialize_with = "de::duration")]
+    pub session_max: u64,
+    /// Sign-in attempts per minute from one address, and for one person.
+    #[serde(deserialize_with = "de::number")]
+    pub attempts_per_minute: u32,
+    /// Shown above every conversation.
+    #[serde(deserialize_with = "de::trimmed")]
+    pub notice: String,
+}
+
+crate::domain::kinds::vocabulary!(
+    /// What the web view asks for before it shows anything.
+    WebVerify {
+        /// The date of birth on file.
+        Dob => "dob",
+        /// The date of birth and the last name on file.
+        DobLastname => "dob+lastname",
+    }
+);
 
 /// Deliveries of webhooks to the practice's systems (subscriptions are made with `sealpost
 /// webhook add` or the API).
@@ -553,6 +602,21 @@ impl Settings {
                 tls_cert: None,
                 tls_key: None,
             },
+            web: Web {
+                enabled: true,
+                listen: "127.0.0.1:8080".parse().expect("valid literal"),
+                tls_cert: None,
+                tls_key: None,
+                allow_plaintext: false,
+                verify: WebVerify::Dob,
+                max_failures: 3,
+                session_idle: 15 * 60,
+                session_max: 12 * 3600,
+                attempts_per_minute: 10,
+                notice: "For non-urgent requests only. In an emergency, call your local emergency \
+                         number."
+                    .into(),
+            },
             webhooks: Webhooks {
                 retry_for: 24 * 3600,
                 timeout_secs: 10,
@@ -727,6 +791,7 @@ impl Settings {
         self.validate_policy()?;
         self.validate_auth()?;
         self.validate_api()?;
+        self.validate_web()?;
         self.validate_webhooks()
     }
 
@@ -1034,6 +1099,53 @@ impl Settings {
                 "api.max_body_bytes",
                 "expected between 1024 and 67108864 bytes".into(),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_web(&self) -> Result<(), (&'static str, String)> {
+        let web = &self.web;
+        if web.tls_cert.is_some() != web.tls_key.is_some() {
+            return Err((
+                "web.tls_cert",
+                "web.tls_cert and web.tls_key go together: set both or neither".into(),
+            ));
+        }
+        if web.enabled
+            && web.tls_cert.is_none()
+            && !web.listen.ip().is_loopback()
+            && !web.allow_plaintext
+        {
+            return Err((
+                "web.listen",
+                format!(
+                    "{} is not a loopback address and the web view would speak plain HTTP: set \
+                     web.tls_cert and web.tls_key, or put a TLS proxy in front and set \
+                     web.allow_plaintext = true",
+                    web.listen
+                ),
+            ));
+        }
+        if web.enabled && self.api.enabled && web.listen == self.api.listen {
+            return Err((
+                "web.listen",
+                "the web view and the API need different addresses".into(),
+            ));
+        }
+        if !(1..=20).contains(&web.max_failures) {
+            return Err(("web.max_failures", "expected 1 to 20".into()));
+        }
+        if !(60..=86_400).contains(&web.session_idle) {
+            return Err(("web.session_idle", "expected between 1m and 24h".into()));
+        }
+        if web.session_max < web.session_idle || web.session_max > 7 * 86_400 {
+            return Err((
+                "web.session_max",
+                "expected at least web.session_idle and at most 7d".into(),
+            ));
+        }
+        if web.attempts_per_minute == 0 {
+            return Err(("web.attempts_per_minute", "expected at least 1".into()));
         }
         Ok(())
     }

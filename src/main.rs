@@ -349,6 +349,14 @@ enum PersonCommand {
         /// The person's email address.
         address: String,
     },
+    /// Lift a lockout of the secure web view (after failed identity checks).
+    Unlock {
+        /// The person's email address.
+        address: String,
+        /// Who unlocks (recorded in the audit trail).
+        #[arg(long)]
+        by: String,
+    },
     /// Record whether a person agreed to convenience mode (message content by ordinary email).
     /// Without it they get secure notifications, in every thread.
     Consent {
@@ -698,6 +706,15 @@ async fn person_command(store: &Store, cmd: PersonCommand) -> anyhow::Result<()>
             let address = parse(&address)?;
             store.remove_person(&address).await?;
             return print_json(json!({"removed": address.as_str()}));
+        }
+        PersonCommand::Unlock { address, by } => {
+            let address = parse(&address)?;
+            let by = by.trim();
+            if by.is_empty() {
+                bail!("--by: say who unlocks");
+            }
+            store.unlock_person(&address, &format!("cli:{by}")).await?;
+            return print_json(json!({"unlocked": address.as_str()}));
         }
     };
     let Some(p) = store.person(&address).await? else {

@@ -422,6 +422,7 @@ fn openapi_document_covers_every_route() {
         ("PATCH", "/v1/people/{address}"),
         ("DELETE", "/v1/people/{address}"),
         ("PUT", "/v1/people/{address}/consent"),
+        ("POST", "/v1/people/{address}/unlock"),
         ("GET", "/v1/threads"),
         ("POST", "/v1/threads"),
         ("GET", "/v1/threads/{thread_id}"),

@@ -35,6 +35,9 @@ pub enum Purpose {
     /// Tagging notification Message-IDs, so Sealpost can tell its own from forged ones without a
     /// database read. Such a tag authorises nothing: it is no reply token.
     MessageId,
+    /// Anti-forgery tokens of the web view's forms, derived from the link or session they
+    /// belong to (nothing to store).
+    WebForm,
 }
 
 impl Purpose {
@@ -44,6 +47,7 @@ impl Purpose {
             Purpose::LinkToken => b"sealpost/v1/link-token",
             Purpose::AtRest => b"sealpost/v1/at-rest-wrap",
             Purpose::MessageId => b"sealpost/v1/message-id",
+            Purpose::WebForm => b"sealpost/v1/web-form",
         }
     }
 }
@@ -86,6 +90,7 @@ struct MasterKey {
     link: Zeroizing<[u8; 32]>,
     at_rest: Zeroizing<[u8; 32]>,
     message_id: Zeroizing<[u8; 32]>,
+    web_form: Zeroizing<[u8; 32]>,
 }
 
 impl MasterKey {
@@ -103,6 +108,7 @@ impl MasterKey {
             link: derive(Purpose::LinkToken),
             at_rest: derive(Purpose::AtRest),
             message_id: derive(Purpose::MessageId),
+            web_form: derive(Purpose::WebForm),
             secret,
         }
     }
@@ -182,6 +188,7 @@ impl Keyring {
             Purpose::LinkToken => &k.link,
             Purpose::AtRest => &k.at_rest,
             Purpose::MessageId => &k.message_id,
+            Purpose::WebForm => &k.web_form,
         })
     }
 

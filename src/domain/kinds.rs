@@ -157,6 +157,9 @@ vocabulary!(
         /// To staff: a recipient's convenience notification bounced or was reported as spam,
         /// so they get secure notifications from now on.
         RecipientMadeSecure => "notice-made-secure",
+        /// To staff: a recipient failed the web view's identity check too often and is locked
+        /// out until someone unlocks them.
+        RecipientLocked => "notice-locked",
     }
 );
 

@@ -1,22 +1,27 @@
-//! Requests per API key, as a token bucket: a key may spend `per_minute` requests at once and
-//! gets them back at `per_minute / 60` a second. A client over it is answered 429 with
-//! `Retry-After`, so a runaway loop in a portal cannot starve the daemon.
+//! Requests per API key (or per address, or per person on the web view), as a token bucket: a
+//! key may spend `per_minute` requests at once and gets them back at `per_minute / 60` a
+//! second. A client over it is answered 429 with `Retry-After`, so a runaway loop in a portal
+//! cannot starve the daemon, nor a guesser try dates of birth at speed.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::domain::ApiKeyId;
 
+/// Buckets kept before full ones are forgotten (a full bucket is the same as none).
+const MAX_BUCKETS: usize = 100_000;
+
 /// The buckets of all keys.
-pub struct RateLimit {
+pub struct RateLimit<K = ApiKeyId> {
     per_minute: u32,
-    buckets: Mutex<HashMap<ApiKeyId, (f64, Instant)>>,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
-impl RateLimit {
+impl<K: Hash + Eq> RateLimit<K> {
     /// `per_minute` 0: no limit.
-    pub fn new(per_minute: u32) -> RateLimit {
+    pub fn new(per_minute: u32) -> RateLimit<K> {
         RateLimit {
             per_minute,
             buckets: Mutex::new(HashMap::new()),
@@ -24,7 +29,7 @@ impl RateLimit {
     }
 
     /// Takes one request from `key`'s bucket; `Err(seconds)` until one is back.
-    pub fn take(&self, key: ApiKeyId) -> Result<(), u64> {
+    pub fn take(&self, key: K) -> Result<(), u64> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -32,6 +37,11 @@ impl RateLimit {
         let refill = capacity / 60.0;
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= MAX_BUCKETS {
+            buckets.retain(|_, (tokens, last)| {
+                *tokens + now.duration_since(*last).as_secs_f64() * refill < capacity
+            });
+        }
         let (tokens, last) = buckets.entry(key).or_insert((capacity, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * refill).min(capacity);
         *last = now;
@@ -50,7 +60,7 @@ mod tests {
 
     #[test]
     fn a_burst_then_waiting() {
-        let limit = RateLimit::new(3);
+        let limit = RateLimit::<ApiKeyId>::new(3);
         let key = ApiKeyId(7);
         assert!(limit.take(key).is_ok());
         assert!(limit.take(key).is_ok());
@@ -61,6 +71,6 @@ mod tests {
             limit.take(ApiKeyId(8)).is_ok(),
             "each key has its own bucket"
         );
-        assert!(RateLimit::new(0).take(key).is_ok());
+        assert!(RateLimit::<ApiKeyId>::new(0).take(key).is_ok());
     }
 }

@@ -350,6 +350,9 @@ fn notice_text(reason: NoticeReason) -> &'static str {
         NoticeReason::RecipientMadeSecure => {
             "A notification with message content to one of the recipients of this conversation bounced or was reported as unwanted, so they now receive secure notifications only. Please check their email address, and ask them before turning convenience mode back on for them."
         }
+        NoticeReason::RecipientLocked => {
+            "A recipient of this conversation failed the identity check on the secure web view too many times and is locked out of it. Please confirm who they are, then unlock them (sealpost person unlock, or the API)."
+        }
         NoticeReason::EmptyReply => {
             "We could not find any new text in your email reply, so nothing was added to the conversation. Please write your answer above the quoted message and send it again."
         }

@@ -27,6 +27,7 @@ mod sqlite;
 #[cfg(test)]
 pub(crate) mod testing;
 mod threads;
+pub mod web;
 pub mod webhooks;
 
 use std::collections::HashMap;

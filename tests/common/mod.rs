@@ -20,6 +20,8 @@ pub struct Sandbox {
     pub smtp_port: u16,
     /// Where `sealpost serve` serves the HTTP API (unless the test configured `[api]`).
     pub api_port: u16,
+    /// Where it serves the web view (unless the test configured `[web]`).
+    pub web_port: u16,
 }
 
 /// What a finished command printed.
@@ -85,7 +87,14 @@ impl Sandbox {
         } else {
             format!("\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n")
         };
-        let extra = format!("{extra}{auth_off}{api}");
+        // And so does the web view.
+        let web_port = free_port();
+        let web = if extra.contains("[web]") {
+            String::new()
+        } else {
+            format!("\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n")
+        };
+        let extra = format!("{extra}{auth_off}{api}{web}");
         let dir = tempfile::tempdir().expect("temporary directory");
         let config = dir.path().join("sealpost.toml");
         let data = dir.path().join("data");
@@ -103,6 +112,7 @@ impl Sandbox {
             config,
             smtp_port,
             api_port,
+            web_port,
         }
     }
 

@@ -120,6 +120,7 @@ fn v1() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::list, people::create))
         .routes(routes!(people::get, people::update, people::remove))
         .routes(routes!(people::consent))
+        .routes(routes!(people::unlock))
         .routes(routes!(threads::list, threads::create))
         .routes(routes!(threads::get))
         .routes(routes!(threads::messages, threads::post_message))

@@ -345,3 +345,26 @@ pub async fn consent(
         .ok_or_else(|| Problem::not_found(format!("{address} is not in the directory")))?;
     Ok(axum::Json(p.into()))
 }
+
+/// Lift a person's lockout of the secure web view (after failed identity checks).
+#[utoipa::path(post, path = "/v1/people/{address}/unlock", tag = "people",
+    params(("address" = String, Path, description = "The person's email address")),
+    responses((status = 200, body = Person), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn unlock(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(addr): Path<String>,
+) -> Result<axum::Json<Person>, Problem> {
+    let address = address(&addr)?;
+    state
+        .store
+        .unlock_person(&address, &format!("api:{}", caller.key))
+        .await?;
+    let p = state
+        .store
+        .person(&address)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("{address} is not in the directory")))?;
+    Ok(axum::Json(p.into()))
+}

@@ -8,6 +8,7 @@
 //! so a PostgreSQL backend can stand beside it.
 
 pub(super) mod read;
+pub(super) mod web;
 pub(super) mod webhooks;
 pub(super) mod write;
 pub(super) mod writer;

@@ -513,6 +513,51 @@ pub(crate) async fn status_counts(
     .await?)
 }
 
+/// A web session by its hash: (person_id, participant_id, the participant's thread, the
+/// person's address, created_at, last_seen_at, ended_at).
+#[allow(clippy::type_complexity)]
+pub(crate) async fn web_session(
+    pool: &SqlitePool,
+    id_hash: &[u8],
+) -> Result<Option<(i64, i64, i64, String, i64, i64, Option<i64>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT s.person_id, s.participant_id, p.thread_id, pe.address, s.created_at,
+                s.last_seen_at, s.ended_at
+         FROM web_sessions s JOIN participants p ON p.id = s.participant_id
+              JOIN people pe ON pe.id = s.person_id
+         WHERE s.id_hash = $1",
+    )
+    .bind(id_hash)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// The messages of `thread` that `participant` has seen on the web view.
+pub(crate) async fn reads(
+    pool: &SqlitePool,
+    participant: i64,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT message_id, read_at FROM message_reads WHERE participant_id = $1")
+            .bind(participant)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// The latest notification sent or queued to `address` (its creation time), in any thread.
+pub(crate) async fn latest_notification_to(
+    pool: &SqlitePool,
+    address: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM outbox WHERE recipient = $1 AND kind = 'message'",
+    )
+    .bind(address)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// When the next pending, unclaimed webhook delivery is due.
 pub(crate) async fn next_webhook_due(pool: &SqlitePool) -> Result<Option<i64>, StoreError> {
     let now = crate::clock::now();

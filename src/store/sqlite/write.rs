@@ -6,7 +6,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::webhooks;
+use super::{web, webhooks};
 use crate::domain::webhook::WebhookEvent;
 use crate::domain::{
     Address, ApiKeyId, DeliveryStatus, LedgerOutcome, Mode, NoticeReason, NotificationId,
@@ -67,6 +67,7 @@ pub(crate) enum Op {
         lease_secs: i64,
     },
     RecordWebhookAttempts(Vec<(i64, WebhookAttempt)>),
+    Web(web::WebOp),
     /// Moves display names written in clear before schema version 3 into their sealed column.
     SealNames(Vec<(ParticipantId, Vec<u8>)>),
     /// Re-normalised participant addresses (schema version 3).
@@ -104,6 +105,7 @@ impl Op {
             Op::RemoveWebhook(_) => "remove-webhook",
             Op::ClaimWebhookDeliveries { .. } => "claim-webhook-deliveries",
             Op::RecordWebhookAttempts(_) => "record-webhook-attempts",
+            Op::Web(op) => op.name(),
             Op::SealNames(_) => "seal-names",
             Op::SetAddresses(_) => "set-addresses",
             #[cfg(test)]
@@ -142,6 +144,7 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
             lease_secs,
         } => webhooks::claim(conn, owner, *now, *limit, *lease_secs).map(Done::Ids),
         Op::RecordWebhookAttempts(a) => webhooks::record(conn, a).map(|_| Done::Nothing),
+        Op::Web(op) => web::apply(conn, op, now),
         Op::Inbound(item) => inbound(conn, item, now).map(Done::Committed),
         Op::ReleaseClaims { owner } => release_claims(conn, owner).map(Done::Count),
         Op::Claim {
@@ -1044,14 +1047,17 @@ pub(crate) fn set_consent(conn: &Connection, c: &Consent, now: i64) -> Result<()
 /// otherwise make us write to it at will); a notice to staff that a recipient was made secure
 /// is bounded already (at most one per convenience notification) and always goes. Returns
 /// whether one was queued.
-fn queue_notice(
+pub(crate) fn queue_notice(
     conn: &Connection,
     thread: ThreadId,
     participant: ParticipantId,
     why: NoticeReason,
     now: i64,
 ) -> Result<bool, StoreError> {
-    if why != NoticeReason::RecipientMadeSecure {
+    if !matches!(
+        why,
+        NoticeReason::RecipientMadeSecure | NoticeReason::RecipientLocked
+    ) {
         let recent: i64 = conn
             .prepare_cached(
                 "SELECT COUNT(*) FROM outbox
@@ -1125,7 +1131,7 @@ fn ledger(
 }
 
 /// An audit event. `detail` holds ids, counts and reasons, never content.
-fn event(
+pub(crate) fn event(
     conn: &Connection,
     thread: Option<ThreadId>,
     kind: &str,

@@ -1,0 +1,385 @@
+//! A signed-in person's conversations: the inbox, one conversation with its reply form, the
+//! choice about email (convenience mode), and signing out. Nothing here answers without a
+//! live session, and a person sees only threads they take part in.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{Page, WebState, initials, render, session_hash};
+use crate::clock;
+use crate::domain::consent::CONVENIENCE_WARNING;
+use crate::domain::{Mode, ThreadId, Via};
+use crate::store::web::WebSession;
+use crate::store::{Consent, ThreadFilter, ThreadView};
+
+/// One message as the page shows it.
+struct MessageItem {
+    id: String,
+    mine: bool,
+    unread: bool,
+    badge: String,
+    author: String,
+    at: String,
+    at_iso: String,
+    paragraphs: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/thread.html")]
+struct ThreadPage {
+    page: Page,
+    notice: String,
+    thread_id: String,
+    subject: String,
+    closed: bool,
+    messages: Vec<MessageItem>,
+    reply_label: &'static str,
+    convenience_offer: bool,
+    consented: bool,
+    warning: &'static str,
+}
+
+/// One conversation in the inbox.
+struct ThreadItem {
+    id: String,
+    subject: String,
+    last: String,
+    unread: usize,
+    closed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "web/inbox.html")]
+struct InboxPage {
+    page: Page,
+    notice: String,
+    threads: Vec<ThreadItem>,
+    unread: usize,
+    all: bool,
+}
+
+/// A time as a person reads it (UTC: the page has no script to know their zone).
+fn shown(at: i64) -> String {
+    let iso = clock::rfc3339(at);
+    format!("{} {} UTC", &iso[..10], &iso[11..16])
+}
+
+impl WebState {
+    /// The thread, if the session's person takes part in it (and was not removed).
+    async fn thread_of(&self, session: &WebSession, thread: &str) -> Option<ThreadView> {
+        let id: ThreadId = thread.parse().ok()?;
+        let view = self.store.thread(id).await.ok()?;
+        view.participants
+            .iter()
+            .any(|p| p.address == session.address && !p.revoked)
+            .then_some(view)
+    }
+
+    fn not_found(&self) -> Response {
+        self.message(
+            StatusCode::NOT_FOUND,
+            "Conversation not found",
+            vec!["There is no such conversation among yours.".into()],
+        )
+    }
+}
+
+/// `GET /t/<thread>`: the conversation, oldest first; what others wrote is marked read.
+pub async fn thread(
+    State(state): State<WebState>,
+    Path(thread): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((session, cookie)) = state.session(&headers).await else {
+        return state.signed_out();
+    };
+    let Some(view) = state.thread_of(&session, &thread).await else {
+        return state.not_found();
+    };
+    let me = view
+        .participants
+        .iter()
+        .find(|p| p.address == session.address)
+        .expect("thread_of checked it");
+    let my_id = me.id;
+    let recipient = me.role == crate::domain::Role::Recipient;
+    let consented = me.consented == Some(true);
+    let reads = state.store.reads(my_id).await.unwrap_or_default();
+    let mut newly_read = Vec::new();
+    let messages = view
+        .messages
+        .iter()
+        .map(|m| {
+            let mine = m.author == my_id;
+            let unread = !mine && !reads.contains_key(&m.id);
+            if unread {
+                newly_read.push(m.id);
+            }
+            MessageItem {
+                id: m.id.to_string(),
+                mine,
+                unread,
+                badge: if mine {
+                    "Me".into()
+                } else {
+                    initials(m.author_name.as_deref(), m.author_address.as_str())
+                },
+                author: if mine {
+                    "Me".into()
+                } else {
+                    m.author_name
+                        .clone()
+                        .unwrap_or_else(|| m.author_address.to_string())
+                },
+                at: shown(m.created_at),
+                at_iso: clock::rfc3339(m.created_at),
+                paragraphs: m
+                    .body
+                    .split("\n\n")
+                    .map(|p| p.trim_matches('\n').to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+            }
+        })
+        .collect();
+    let last_is_mine = view.messages.last().is_some_and(|m| m.author == my_id);
+    let page = ThreadPage {
+        page: state.frame_for(&cookie),
+        notice: state.notice.clone(),
+        thread_id: view.id.to_string(),
+        subject: view.subject.clone(),
+        closed: view.closed,
+        messages,
+        // The seed's wording: a reply answers the practice, a follow-up adds to one's own.
+        reply_label: if last_is_mine {
+            "Send a follow-up"
+        } else {
+            "Reply"
+        },
+        convenience_offer: recipient && view.mode == Mode::Convenience && !view.closed,
+        consented,
+        warning: CONVENIENCE_WARNING,
+    };
+    let response = render(StatusCode::OK, page);
+    if let Err(e) = state.store.mark_read(my_id, &newly_read).await {
+        tracing::warn!(error = %e, "cannot record read receipts");
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    all: Option<String>,
+}
+
+/// `GET /inbox`: the person's conversations, most recently active first; closed ones only
+/// when asked for all.
+pub async fn inbox(
+    State(state): State<WebState>,
+    Query(q): Query<InboxQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((session, cookie)) = state.session(&headers).await else {
+        return state.signed_out();
+    };
+    let all = q.all.is_some();
+    let filter = ThreadFilter {
+        closed: if all { None } else { Some(false) },
+        participant: Some(session.address.clone()),
+        updated_since: None,
+        after: None,
+        limit: 200,
+    };
+    let Ok(mut summaries) = state.store.threads_page(&filter).await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    summaries.sort_by_key(|t| std::cmp::Reverse(t.last_activity_at));
+    let mut threads = Vec::new();
+    let mut unread_total = 0;
+    for t in summaries {
+        let Some(view) = state.thread_of(&session, &t.id.to_string()).await else {
+            continue;
+        };
+        let Some(me) = view
+            .participants
+            .iter()
+            .find(|p| p.address == session.address)
+        else {
+            continue;
+        };
+        let reads = state.store.reads(me.id).await.unwrap_or_default();
+        let unread = view
+            .messages
+            .iter()
+            .filter(|m| m.author != me.id && !reads.contains_key(&m.id))
+            .count();
+        unread_total += unread;
+        threads.push(ThreadItem {
+            id: t.id.to_string(),
+            subject: t.subject,
+            last: shown(t.last_activity_at),
+            unread,
+            closed: t.closed,
+        });
+    }
+    render(
+        StatusCode::OK,
+        InboxPage {
+            page: state.frame_for(&cookie),
+            notice: state.notice.clone(),
+            threads,
+            unread: unread_total,
+            all,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// `POST /t/<thread>/reply`: files the message (via the web) and notifies the others, as an
+/// email reply would.
+pub async fn reply(
+    State(state): State<WebState>,
+    Path(thread): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<ReplyForm>,
+) -> Response {
+    let Some((session, cookie)) = state.session(&headers).await else {
+        return state.signed_out();
+    };
+    if !state.form_token_ok("session", &cookie, &form.csrf) {
+        return state.forged();
+    }
+    let Some(view) = state.thread_of(&session, &thread).await else {
+        return state.not_found();
+    };
+    let body = form.body.replace("\r\n", "\n");
+    if body.trim().is_empty() || body.len() > 20_000 {
+        return state.message(
+            StatusCode::BAD_REQUEST,
+            "Nothing was sent",
+            vec!["Please write a message of up to 20,000 characters.".into()],
+        );
+    }
+    match state
+        .store
+        .post_message(view.id, &session.address, body.trim_end(), Via::Web)
+        .await
+    {
+        Ok(posted) => {
+            state.wake.notify_one();
+            tracing::info!(thread = %view.id, message_id = %posted.message_id, "web view: message filed");
+            (
+                StatusCode::SEE_OTHER,
+                [(
+                    header::LOCATION,
+                    format!("/t/{}#m-{}", view.id, posted.message_id),
+                )],
+            )
+                .into_response()
+        }
+        Err(crate::store::StoreError::ThreadClosed(_)) => state.message(
+            StatusCode::CONFLICT,
+            "This conversation is closed",
+            vec!["Your message was not sent.".into()],
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot file a message from the web view");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    thread: String,
+    #[serde(default)]
+    convenience: String,
+}
+
+/// `POST /consent`: the person's one-click choice about receiving content by email, recorded
+/// with the warning they were shown.
+pub async fn consent(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<ConsentForm>,
+) -> Response {
+    let Some((session, cookie)) = state.session(&headers).await else {
+        return state.signed_out();
+    };
+    if !state.form_token_ok("session", &cookie, &form.csrf) {
+        return state.forged();
+    }
+    let Some(view) = state.thread_of(&session, &form.thread).await else {
+        return state.not_found();
+    };
+    let convenience = match form.convenience.as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => return state.forged(),
+    };
+    let recorded = state
+        .store
+        .set_consent(Consent {
+            address: session.address.clone(),
+            convenience,
+            text: CONVENIENCE_WARNING.to_owned(),
+            by: "web".into(),
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "cannot record a choice about email");
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, format!("/t/{}", view.id))],
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct SignOutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /signout`: ends the session here and in the browser.
+pub async fn sign_out(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<SignOutForm>,
+) -> Response {
+    let Some((_, cookie)) = state.session(&headers).await else {
+        return state.signed_out();
+    };
+    if !state.form_token_ok("session", &cookie, &form.csrf) {
+        return state.forged();
+    }
+    if let Err(e) = state.store.web_sign_out(&session_hash(&cookie)).await {
+        tracing::error!(error = %e, "cannot end a web session");
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let mut page = state.message(
+        StatusCode::OK,
+        "You are signed out",
+        vec!["To read your messages again, open the link in the latest email about them.".into()],
+    );
+    if let Ok(v) = state.clear_cookie_header().parse() {
+        page.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    page
+}

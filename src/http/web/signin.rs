@@ -1,0 +1,242 @@
+//! Signing in from a link: `GET /m/<token>` asks who the person is, `POST /m/<token>` checks
+//! it against the directory. A link that does not open gets one neutral page whatever the
+//! cause; failed checks are counted and lock the person out at `web.max_failures` (staff are
+//! told); attempts are limited per client address and per person.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{Page, WebState, client_ip, render, session_hash};
+use crate::config::WebVerify;
+use crate::crypto::LinkToken;
+use crate::domain::PersonStatus;
+use crate::store::{PersonView, TokenTarget};
+
+#[derive(Template)]
+#[template(path = "web/signin.html")]
+struct SignInPage {
+    page: Page,
+    action: String,
+    csrf: String,
+    error: String,
+    ask_last_name: bool,
+}
+
+/// The sign-in form's fields.
+#[derive(Deserialize)]
+pub struct Identity {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    birth_date: String,
+    #[serde(default)]
+    last_name: String,
+}
+
+/// What a link names, when it opens: its participant (active, in an existing thread) and
+/// their directory entry.
+async fn opened(state: &WebState, token: &str) -> Option<(TokenTarget, PersonView)> {
+    let link = LinkToken::verify(
+        token,
+        &state.keyring,
+        crate::clock::now(),
+        state.token_ttl_days,
+    )
+    .ok()?;
+    let target = state.store.token_target(&link.claims).await.ok()??;
+    if target.participant.revoked {
+        return None;
+    }
+    let person = state
+        .store
+        .person(&target.participant.address)
+        .await
+        .ok()??;
+    Some((target, person))
+}
+
+impl WebState {
+    fn form(&self, token: &str, error: String, status: StatusCode) -> Response {
+        render(
+            status,
+            SignInPage {
+                page: self.frame(),
+                action: format!("/m/{token}"),
+                csrf: self.form_token("signin", token),
+                error,
+                ask_last_name: self.verify == WebVerify::DobLastname,
+            },
+        )
+    }
+
+    fn locked(&self) -> Response {
+        self.message(
+            StatusCode::FORBIDDEN,
+            "Access is locked",
+            vec![
+                "Your details could not be confirmed too many times, so access to your secure messages is locked for your protection.".into(),
+                format!("Please contact {} to unlock it.", self.organization),
+            ],
+        )
+    }
+
+    fn cannot_check(&self) -> Response {
+        self.message(
+            StatusCode::FORBIDDEN,
+            "We cannot confirm who you are online",
+            vec![format!(
+                "{} has not recorded the details needed to confirm who you are. Please contact them.",
+                self.organization
+            )],
+        )
+    }
+
+    fn too_many(&self, wait: u64) -> Response {
+        let mut r = self.message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Please wait a moment",
+            vec![format!(
+                "There were too many attempts. Please try again in {wait} seconds."
+            )],
+        );
+        if let Ok(v) = wait.to_string().parse() {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
+    }
+}
+
+/// `GET /m/<token>`.
+pub async fn show_form(State(state): State<WebState>, Path(token): Path<String>) -> Response {
+    let Some((_, person)) = opened(&state, &token).await else {
+        return state.invalid_link();
+    };
+    if person.details.status == PersonStatus::Locked {
+        return state.locked();
+    }
+    if person.details.birth_date.is_none() {
+        return state.cannot_check();
+    }
+    state.form(&token, String::new(), StatusCode::OK)
+}
+
+/// `POST /m/<token>`.
+pub async fn check_identity(
+    State(state): State<WebState>,
+    Path(token): Path<String>,
+    peer: ConnectInfo<crate::http::Peer>,
+    headers: HeaderMap,
+    Form(identity): Form<Identity>,
+) -> Response {
+    if !state.form_token_ok("signin", &token, &identity.csrf) {
+        return state.forged();
+    }
+    let Some((target, person)) = opened(&state, &token).await else {
+        return state.invalid_link();
+    };
+    if person.details.status == PersonStatus::Locked {
+        return state.locked();
+    }
+    if let Err(wait) = state
+        .per_address
+        .take(client_ip(&peer, &headers))
+        .and_then(|()| state.per_person.take(person.id))
+    {
+        return state.too_many(wait);
+    }
+    let Some(on_file) = person.details.birth_date.as_deref() else {
+        return state.cannot_check();
+    };
+    let mut matches = crate::crypto::constant_time_eq(
+        birth_date(&identity.birth_date).as_bytes(),
+        on_file.as_bytes(),
+    );
+    if state.verify == WebVerify::DobLastname {
+        let last = person
+            .details
+            .name
+            .as_deref()
+            .and_then(|n| n.split_whitespace().last())
+            .map(str::to_lowercase)
+            .unwrap_or_default();
+        let given = identity.last_name.trim().to_lowercase();
+        // Both compared, whatever the first gave, so the time says nothing about which failed.
+        let name_ok =
+            !last.is_empty() && crate::crypto::constant_time_eq(last.as_bytes(), given.as_bytes());
+        matches &= name_ok;
+    }
+    if !matches {
+        let failures = match state
+            .store
+            .web_check_failed(person.id, target.thread, state.max_failures)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record a failed identity check");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        };
+        tracing::info!(person = %person.id, failures, "web view: identity check failed");
+        if failures >= u64::from(state.max_failures) {
+            return state.locked();
+        }
+        let left = u64::from(state.max_failures) - failures;
+        return state.form(
+            &token,
+            format!(
+                "These details do not match our records. {left} attempt{} left before access is locked.",
+                if left == 1 { "" } else { "s" }
+            ),
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    let cookie = data_encoding::BASE64URL_NOPAD.encode(&crate::crypto::random_bytes::<32>());
+    if let Err(e) = state
+        .store
+        .web_sign_in(session_hash(&cookie), person.id, target.participant.id)
+        .await
+    {
+        tracing::error!(error = %e, "cannot open a web session");
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    tracing::info!(person = %person.id, "web view: signed in");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, state.session_cookie_header(&cookie)),
+            (header::LOCATION, format!("/t/{}", target.thread)),
+        ],
+    )
+        .into_response()
+}
+
+/// A date of birth as typed, in the directory's form (`YYYY-MM-DD`): a date field sends that
+/// already; typed by hand, `DD.MM.YYYY` is understood too. Anything else stays as it is (and
+/// matches nothing).
+fn birth_date(text: &str) -> String {
+    let text = text.trim();
+    let parts: Vec<&str> = text.split('.').collect();
+    if let [d, m, y] = parts.as_slice()
+        && y.len() == 4
+        && let (Ok(d), Ok(m)) = (d.parse::<u8>(), m.parse::<u8>())
+    {
+        return format!("{y}-{m:02}-{d:02}");
+    }
+    text.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_of_birth_as_typed() {
+        assert_eq!(super::birth_date("1984-03-07"), "1984-03-07");
+        assert_eq!(super::birth_date(" 7.3.1984 "), "1984-03-07");
+        assert_eq!(super::birth_date("07.03.1984"), "1984-03-07");
+        assert_eq!(super::birth_date("03/07/1984"), "03/07/1984");
+    }
+}

@@ -1,0 +1,146 @@
+//! What the secure web view keeps: sessions (known by a hash of their cookie), failed identity
+//! checks and lockout, and which messages a participant has seen.
+
+use std::collections::HashMap;
+
+use super::sqlite::read;
+use super::sqlite::web::WebOp;
+use super::sqlite::write::{Done, Op};
+use super::{Store, StoreError, unexpected};
+use crate::domain::{Address, MessageId, ParticipantId, PersonId, ThreadId};
+
+/// A signed-in session, as found by its cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub person: PersonId,
+    pub address: Address,
+    /// The participant whose link opened it, and their thread.
+    pub participant: ParticipantId,
+    pub thread: ThreadId,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+impl Store {
+    /// Counts a failed identity check; returns the failures in a row (the person is locked
+    /// and the thread's staff told when they reach `max_failures`).
+    pub async fn web_check_failed(
+        &self,
+        person: PersonId,
+        thread: ThreadId,
+        max_failures: u32,
+    ) -> Result<u64, StoreError> {
+        match self
+            .write(Op::Web(WebOp::CheckFailed {
+                person,
+                thread,
+                max_failures,
+            }))
+            .await?
+        {
+            Done::Count(n) => Ok(n),
+            _ => Err(unexpected("web-check-failed")),
+        }
+    }
+
+    /// Opens a session known by `id_hash` for the person behind `participant`.
+    pub async fn web_sign_in(
+        &self,
+        id_hash: Vec<u8>,
+        person: PersonId,
+        participant: ParticipantId,
+    ) -> Result<(), StoreError> {
+        self.write(Op::Web(WebOp::SignIn {
+            id_hash,
+            person,
+            participant,
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// The live session known by `id_hash`: not ended, used within `idle` seconds, younger
+    /// than `max` seconds. A session found is marked as used (at most once a minute).
+    pub async fn web_session(
+        &self,
+        id_hash: &[u8],
+        now: i64,
+        idle: i64,
+        max: i64,
+    ) -> Result<Option<WebSession>, StoreError> {
+        let Some((person, participant, thread, address, created_at, last_seen_at, ended)) =
+            read::web_session(self.pool(), id_hash).await?
+        else {
+            return Ok(None);
+        };
+        if ended.is_some() || now - last_seen_at > idle || now - created_at > max {
+            return Ok(None);
+        }
+        if now - last_seen_at >= 60 {
+            self.write(Op::Web(WebOp::Touch(id_hash.to_vec()))).await?;
+        }
+        Ok(Some(WebSession {
+            person: PersonId(person),
+            address: Address::parse(&address)
+                .map_err(|_| StoreError::Corrupt(format!("address of person {person:016x}")))?,
+            participant: ParticipantId(participant),
+            thread: ThreadId(thread),
+            created_at,
+            last_seen_at,
+        }))
+    }
+
+    /// Ends a session.
+    pub async fn web_sign_out(&self, id_hash: &[u8]) -> Result<(), StoreError> {
+        self.write(Op::Web(WebOp::SignOut(id_hash.to_vec())))
+            .await
+            .map(drop)
+    }
+
+    /// Records that `participant` saw `messages` (the first time is kept).
+    pub async fn mark_read(
+        &self,
+        participant: ParticipantId,
+        messages: &[MessageId],
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.write(Op::Web(WebOp::Read {
+            participant,
+            messages: messages.iter().map(|m| m.0).collect(),
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// When `participant` first saw each message they saw.
+    pub async fn reads(
+        &self,
+        participant: ParticipantId,
+    ) -> Result<HashMap<MessageId, i64>, StoreError> {
+        Ok(read::reads(self.pool(), participant.0)
+            .await?
+            .into_iter()
+            .map(|(m, at)| (MessageId(m), at))
+            .collect())
+    }
+
+    /// When the newest message notification to `address` was queued, in any thread.
+    pub async fn latest_notification_to(
+        &self,
+        address: &Address,
+    ) -> Result<Option<i64>, StoreError> {
+        read::latest_notification_to(self.pool(), address.as_str()).await
+    }
+
+    /// Lifts a lockout (`by`: who did, for the audit trail).
+    pub async fn unlock_person(&self, address: &Address, by: &str) -> Result<(), StoreError> {
+        self.write(Op::Web(WebOp::Unlock {
+            address: address.clone(),
+            by: by.to_owned(),
+        }))
+        .await
+        .map(drop)
+    }
+}

@@ -1,0 +1,409 @@
+//! The secure web view over real HTTP (curl) against the real daemon: the link in a spooled
+//! secure notification, the identity check, sessions and their cookies, forms without their
+//! anti-forgery token, reading and replying, lockout and unlock, rate limits, and that nothing
+//! with content is served without a session.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Daemon, Sandbox, notification_to, visible_text, wait_outbox};
+
+const JANE: &str = "jane@example.test";
+
+/// One answer: status, headers (lower-case), body.
+struct Page {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Page {
+    /// The value of the form's anti-forgery field.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
+        let rest = &self.body[at + 19..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+
+    /// A header's value (the name in lower case); values of `set-cookie` keep their case,
+    /// others are lower-cased.
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            (n.trim().eq_ignore_ascii_case(name)).then(|| {
+                let v = v.trim();
+                if name == "set-cookie" || name == "location" {
+                    v.to_owned()
+                } else {
+                    v.to_ascii_lowercase()
+                }
+            })
+        })
+    }
+}
+
+/// A request to the web view: `form` is url-encoded pairs, `cookie` the session's value.
+fn call(port: u16, method: &str, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Page {
+    let mut c = Command::new("curl");
+    c.args(["-s", "-i", "-X", method, "--max-time", "20"]);
+    if let Some(v) = cookie {
+        c.args(["-H", &format!("Cookie: sealpost_session={v}")]);
+    }
+    for (k, v) in form {
+        c.args(["--data-urlencode", &format!("{k}={v}")]);
+    }
+    let out = c
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl is required");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Page {
+        status: head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {text:?}")),
+        headers: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// The `/m/<token>` path of the link in Jane's latest secure notification.
+fn link_path(sb: &Sandbox) -> String {
+    let raw = notification_to(sb, JANE);
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = message.body_text(0).unwrap().into_owned();
+    let at = text
+        .find("https://portal.example.test/m/")
+        .expect("a link in the notification");
+    let rest = &text[at + "https://portal.example.test".len()..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '<' || c == '"' || c == '>')
+        .unwrap_or(rest.len());
+    rest[..end].to_owned()
+}
+
+/// A sandbox where Jane is in the directory with her date of birth, and a secure thread from
+/// Dr Lee to her.
+fn setup(extra: &str) -> (Sandbox, String) {
+    let sb = Sandbox::with_keyring(extra);
+    sb.run(&[
+        "person",
+        "add",
+        JANE,
+        "--name",
+        "Jane Doe",
+        "--birth-date",
+        "1984-03-07",
+    ])
+    .ok();
+    let thread = sb.new_thread(
+        "secure",
+        "Biopsy results",
+        "The biopsy came back benign.\n\nNo further treatment is needed.",
+    );
+    (sb, thread)
+}
+
+/// Signs in with the right date of birth; returns the session cookie's value.
+fn sign_in(port: u16, link: &str) -> String {
+    let form = call(port, "GET", link, None, &[]);
+    assert_eq!(form.status, 200, "{}", form.body);
+    let r = call(
+        port,
+        "POST",
+        link,
+        None,
+        &[("csrf", &form.csrf()), ("birth_date", "1984-03-07")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = r.header("set-cookie").expect("a session cookie");
+    cookie
+        .strip_prefix("sealpost_session=")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn sign_in_read_and_reply() {
+    let (sb, thread) = setup("");
+    let daemon = Daemon::start(&sb, &[]);
+    let port = sb.web_port;
+    let link = link_path(&sb);
+
+    // Links that do not open all get the same neutral page.
+    let bogus = call(port, "GET", "/m/nonsense", None, &[]);
+    let mut tampered = link.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'a' { 'b' } else { 'a' });
+    let tampered = call(port, "GET", &tampered, None, &[]);
+    for p in [&bogus, &tampered] {
+        assert_eq!(p.status, 404);
+        assert!(
+            p.body.contains("This link is not valid any more"),
+            "{}",
+            p.body
+        );
+        assert!(p.body.contains("Lee Family Practice"));
+    }
+    assert_eq!(
+        bogus.body, tampered.body,
+        "the same page, whatever the cause"
+    );
+
+    // The form: every protective header, and nothing of the conversation.
+    let form = call(port, "GET", &link, None, &[]);
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("Your date of birth"), "{}", form.body);
+    assert!(form.body.contains("<html lang=\"en\">"));
+    assert!(form.body.contains("name=\"viewport\""));
+    for (name, value) in [
+        ("x-frame-options", "deny"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert_eq!(form.header(name).as_deref(), Some(value), "{name}");
+    }
+    let csp = form.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    for secret in ["Biopsy", "benign"] {
+        assert!(!form.body.contains(secret));
+    }
+
+    // Nothing with content without a session.
+    for path in [format!("/t/{thread}"), "/inbox".to_owned()] {
+        let p = call(port, "GET", &path, None, &[]);
+        assert_eq!(p.status, 401, "{path}");
+        assert!(!p.body.contains("Biopsy"), "{path}");
+    }
+
+    // A form without its token is refused; wrong dates are counted.
+    let r = call(port, "POST", &link, None, &[("birth_date", "1984-03-07")]);
+    assert_eq!(r.status, 403);
+    let csrf = form.csrf();
+    let r = call(
+        port,
+        "POST",
+        &link,
+        None,
+        &[("csrf", &csrf), ("birth_date", "1984-07-03")],
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("2 attempts left"), "{}", r.body);
+    let r = call(
+        port,
+        "POST",
+        &link,
+        None,
+        &[("csrf", &csrf), ("birth_date", "1985-03-07")],
+    );
+    assert!(r.body.contains("1 attempt left"), "{}", r.body);
+
+    // The right one (as typed by hand) opens a session.
+    let r = call(
+        port,
+        "POST",
+        &link,
+        None,
+        &[("csrf", &csrf), ("birth_date", "07.03.1984")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some(format!("/t/{thread}")));
+    let set = r.header("set-cookie").unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"] {
+        assert!(set.contains(flag), "{flag} missing from {set}");
+    }
+    let cookie = set
+        .strip_prefix("sealpost_session=")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Reading: the message, with its paragraphs, marked new the first time.
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Biopsy results"));
+    assert!(page.body.contains("The biopsy came back benign."));
+    assert!(page.body.contains("No further treatment is needed."));
+    assert!(page.body.contains("class=\"new\""), "unread the first time");
+    assert_eq!(page.header("cache-control").as_deref(), Some("no-store"));
+    let again = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    assert!(
+        !again.body.contains("class=\"new\""),
+        "read the second time"
+    );
+    let inbox = call(port, "GET", "/inbox", Some(&cookie), &[]);
+    assert_eq!(inbox.status, 200);
+    assert!(inbox.body.contains("Biopsy results"));
+
+    // Replying: refused without the form's token, filed with it, and Dr Lee is notified.
+    let reply = format!("/t/{thread}/reply");
+    let r = call(
+        port,
+        "POST",
+        &reply,
+        Some(&cookie),
+        &[("body", "Thank you!")],
+    );
+    assert_eq!(r.status, 403);
+    let r = call(
+        port,
+        "POST",
+        &reply,
+        Some(&cookie),
+        &[
+            ("csrf", &page.csrf()),
+            ("body", "Thank you, that is a relief.\r\nSee you in March."),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    let last = shown["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["via"], "web");
+    assert_eq!(last["from"], JANE);
+    assert_eq!(
+        last["body"],
+        "Thank you, that is a relief.\nSee you in March."
+    );
+    wait_outbox(&sb, Duration::from_secs(20), |rows| {
+        rows.iter()
+            .any(|r| r["recipient"] == "lee@clinic.example.test" && r["kind"] == "message")
+    });
+
+    // Signing out ends the session here, not only in the browser.
+    let r = call(
+        port,
+        "POST",
+        "/signout",
+        Some(&cookie),
+        &[("csrf", &page.csrf())],
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]).status,
+        401
+    );
+
+    // No content and no date of birth in the logs; the session store holds only hashes.
+    let log = daemon.stop();
+    for secret in ["benign", "relief", "1984", "Biopsy"] {
+        assert!(!log.stderr.contains(secret), "{secret} in the log");
+    }
+    let db = std::fs::read(sb.data_dir().join("sealpost.db")).unwrap_or_default();
+    assert!(
+        !db.windows(cookie.len()).any(|w| w == cookie.as_bytes()),
+        "the cookie's value is not stored"
+    );
+}
+
+#[test]
+fn lockout_tells_staff_and_unlock_lifts_it() {
+    let (sb, _thread) = setup("");
+    let daemon = Daemon::start(&sb, &[]);
+    let port = sb.web_port;
+    let link = link_path(&sb);
+    let csrf = call(port, "GET", &link, None, &[]).csrf();
+    for _ in 0..3 {
+        call(
+            port,
+            "POST",
+            &link,
+            None,
+            &[("csrf", &csrf), ("birth_date", "2001-01-01")],
+        );
+    }
+    let locked = call(port, "GET", &link, None, &[]);
+    assert_eq!(locked.status, 403);
+    assert!(locked.body.contains("locked"), "{}", locked.body);
+    // Even the right date does not open it now.
+    let r = call(
+        port,
+        "POST",
+        &link,
+        None,
+        &[("csrf", &csrf), ("birth_date", "1984-03-07")],
+    );
+    assert_eq!(r.status, 403);
+    let person = sb.run(&["person", "show", JANE]).ok().json();
+    assert_eq!(person["status"], "locked", "{person}");
+    // Dr Lee is told, without content.
+    let rows = wait_outbox(&sb, Duration::from_secs(20), |rows| {
+        rows.iter().any(|r| {
+            r["recipient"] == "lee@clinic.example.test"
+                && r["kind"] == "notice-locked"
+                && r["status"] == "sent"
+        })
+    });
+    let notice = rows.iter().find(|r| r["kind"] == "notice-locked").unwrap();
+    let raw = std::fs::read(
+        sb.data_dir()
+            .join("spool")
+            .join(format!("{}.eml", notice["id"].as_str().unwrap())),
+    )
+    .unwrap();
+    let text = visible_text(&raw);
+    assert!(text.contains("locked out"), "{text}");
+    assert!(
+        !text.contains("benign") && !text.contains("Biopsy"),
+        "{text}"
+    );
+
+    sb.run(&["person", "unlock", JANE, "--by", "reception"])
+        .ok();
+    assert_eq!(
+        sb.run(&["person", "show", JANE]).ok().json()["status"],
+        "registered"
+    );
+    sign_in(port, &link);
+    let events = sb.run(&["person", "show", JANE]).ok().json();
+    assert_eq!(events["status"], "registered");
+    daemon.stop();
+}
+
+#[test]
+fn attempts_are_rate_limited() {
+    // With a [web] section of its own the sandbox does not choose the port.
+    let port = common::free_port();
+    let (sb, _) = setup(&format!(
+        "[web]\nlisten = \"127.0.0.1:{port}\"\nattempts_per_minute = 2\nmax_failures = 10\n"
+    ));
+    let daemon = Daemon::start(&sb, &[]);
+    let link = link_path(&sb);
+    let csrf = call(port, "GET", &link, None, &[]).csrf();
+    let attempt = || {
+        call(
+            port,
+            "POST",
+            &link,
+            None,
+            &[("csrf", &csrf), ("birth_date", "2001-01-01")],
+        )
+    };
+    assert_eq!(attempt().status, 401);
+    assert_eq!(attempt().status, 401);
+    let third = attempt();
+    assert_eq!(third.status, 429);
+    assert!(third.header("retry-after").is_some());
+    daemon.stop();
+}
