@@ -266,6 +266,9 @@ impl App {
     pub async fn bind(settings: Settings) -> Result<App, AppError> {
         ensure_dir(&settings.general.data_dir)?;
         crate::tls::install_default_provider();
+        for w in settings.warnings() {
+            warn!("{w}");
+        }
         let keyring = Arc::new(load_or_create_keyring(&settings.keys.path)?);
         let templates = Templates::load(settings.outbound.templates_dir.as_deref())?;
         templates.check(

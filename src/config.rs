@@ -1180,6 +1180,19 @@ impl Settings {
         Ok(())
     }
 
+    /// What is valid but probably not meant: said by `check-config` and at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.general.public_url.starts_with("https://") {
+            out.push(format!(
+                "general.public_url ({}) is not https: secure links and the web view's \
+                 session cookies would cross the network in clear",
+                self.general.public_url
+            ));
+        }
+        out
+    }
+
     /// The settings as TOML, with any password inside `database.url` replaced by `***`.
     pub fn to_redacted_toml(&self) -> String {
         let mut copy = self.clone();

@@ -434,6 +434,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             app::serve(settings, stop).await
         })?,
         Command::CheckConfig => {
+            for w in settings.warnings() {
+                eprintln!("sealpost: warning: {w}");
+            }
             let source = loaded
                 .file
                 .map(|p| p.display().to_string())

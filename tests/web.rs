@@ -407,3 +407,21 @@ fn attempts_are_rate_limited() {
     assert!(third.header("retry-after").is_some());
     daemon.stop();
 }
+
+/// `check-config` says so when links would not be https.
+#[test]
+fn check_config_warns_about_a_plain_public_url() {
+    let sb = Sandbox::new("");
+    let r = sb.run(&["check-config"]).ok();
+    assert!(!r.stderr.contains("public_url"), "{}", r.stderr);
+    let text = std::fs::read_to_string(&sb.config)
+        .unwrap()
+        .replace("https://portal.example.test", "http://portal.example.test");
+    std::fs::write(&sb.config, text).unwrap();
+    let r = sb.run(&["check-config"]).ok();
+    assert!(
+        r.stderr.contains("warning: general.public_url"),
+        "{}",
+        r.stderr
+    );
+}
