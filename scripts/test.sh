@@ -3,7 +3,7 @@
 #
 # On a fresh Debian machine it first installs the real servers and clients the integration
 # tests talk to (Dovecot, Postfix's smtp-sink/smtp-source, swaks, s-nail, mutt, curl, aiosmtpd,
-# systemd-analyze; wrk for `cargo bench --bench api`), and cargo-fuzz for the fuzz targets. A missing one is installed, never
+# systemd-analyze, chromium and chromium-driver; wrk for `cargo bench --bench api`), and cargo-fuzz for the fuzz targets. A missing one is installed, never
 # skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,8 @@ have systemd-analyze || need_debs+=(systemd)
 have openssl || need_debs+=(openssl)
 have curl || need_debs+=(curl ca-certificates)
 have wrk || need_debs+=(wrk)
+# The web view's browser tests drive Debian's chromium through chromium-driver.
+{ have chromium && have chromedriver; } || need_debs+=(chromium chromium-driver)
 have python3 || need_debs+=(python3 python3-pip)
 
 if [ ${#need_debs[@]} -gt 0 ]; then

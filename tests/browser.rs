@@ -1,0 +1,268 @@
+//! The secure web view in a real browser: Debian's chromium, driven through chromium-driver
+//! (WebDriver) by fantoccini. A recipient opens the link from a spooled secure notification,
+//! gets the date of birth wrong twice, then right, reads, replies, and the practice's
+//! notification is queued. Screenshots of the conversation and the inbox at 360 and 1280 px
+//! wide are saved under `target/tmp/screenshots/` for a person to look at.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Daemon, Sandbox, free_port, notification_to, wait_for, wait_outbox};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const JANE: &str = "jane@example.test";
+
+/// chromedriver on a port of its own, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let path = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect(
+                "chromedriver is required for the browser tests (Debian packages chromium and \
+                 chromium-driver; `bash scripts/test.sh` installs them)",
+            );
+        let port = free_port();
+        let child = Command::new(path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        wait_for(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(drop)
+        })
+        .expect("chromedriver listens");
+        Driver { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--lang=en-US",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a chromium session through chromedriver")
+}
+
+/// Saves a screenshot of the page at `width` px wide.
+async fn screenshot(c: &Client, width: u32, name: &str) {
+    c.set_window_size(width, 900).await.unwrap();
+    let png = c.screenshot().await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}-{width}.png")), png).unwrap();
+}
+
+/// Types a date of birth into the date field as the directory has it. A date field's typing
+/// order depends on the browser's locale, so the value is set the way a date picker sets it.
+async fn enter_birth_date(c: &Client, date: &str) {
+    c.execute(
+        "document.getElementById('birth_date').value = arguments[0];",
+        vec![serde_json::json!(date)],
+    )
+    .await
+    .unwrap();
+}
+
+async fn body_text(c: &Client) -> String {
+    for _ in 0..50 {
+        // A page being replaced by the next one answers "stale element": read again.
+        if let Ok(main) = c.find(Locator::Css("main")).await
+            && let Ok(text) = main.text().await
+        {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no page to read");
+}
+
+/// The page's text once it contains `needle` (after a click, the next page may take a moment).
+async fn text_with(c: &Client, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = body_text(c).await;
+        if last.contains(needle) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{needle:?} never shown; the page says: {last}");
+}
+
+#[test]
+fn a_recipient_signs_in_reads_and_replies_in_chromium() {
+    let sb = Sandbox::with_keyring("");
+    sb.run(&[
+        "person",
+        "add",
+        JANE,
+        "--name",
+        "Jane Doe",
+        "--birth-date",
+        "1984-03-07",
+    ])
+    .ok();
+    sb.run(&[
+        "person",
+        "add",
+        "lee@clinic.example.test",
+        "--kind",
+        "staff",
+        "--name",
+        "Anna Lee",
+        "--title",
+        "Dr",
+    ])
+    .ok();
+    let thread = sb.new_thread(
+        "secure",
+        "Biopsy results",
+        "Dear Jane,\n\nThe biopsy came back benign. No further treatment is needed.\n\nBest wishes,\nDr Lee",
+    );
+    let daemon = Daemon::start(&sb, &[]);
+    let raw = notification_to(&sb, JANE);
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = message.body_text(0).unwrap().into_owned();
+    let at = text.find("/m/").expect("a link");
+    let token: String = text[at + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let base = format!("http://127.0.0.1:{}", sb.web_port);
+
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+        c.goto(&format!("{base}/m/{token}")).await.unwrap();
+        assert!(body_text(&c).await.contains("You have a secure message"));
+        screenshot(&c, 360, "signin").await;
+
+        for wrong in ["1984-07-03", "1948-03-07"] {
+            enter_birth_date(&c, wrong).await;
+            c.find(Locator::Css("button[type=submit]"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            text_with(&c, "do not match our records").await;
+        }
+        text_with(&c, "1 attempt left").await;
+        enter_birth_date(&c, "1984-03-07").await;
+        c.find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+
+        // The conversation.
+        let shown = text_with(&c, "Biopsy results").await;
+        assert!(shown.contains("The biopsy came back benign."), "{shown}");
+        assert!(shown.contains("DL Dr Lee"), "{shown}");
+        assert_eq!(
+            c.current_url().await.unwrap().path(),
+            format!("/t/{thread}")
+        );
+        let cookies = c.get_all_cookies().await.unwrap();
+        let session = cookies
+            .iter()
+            .find(|k| k.name() == "sealpost_session")
+            .expect("a session cookie");
+        assert_eq!(session.http_only(), Some(true));
+        assert_eq!(format!("{:?}", session.same_site()), "Some(Strict)");
+        screenshot(&c, 1280, "conversation").await;
+        screenshot(&c, 360, "conversation").await;
+
+        // A reply, typed.
+        c.find(Locator::Css("textarea#body"))
+            .await
+            .unwrap()
+            .send_keys("Thank you, that is a relief. See you in March.")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form.reply button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let shown = text_with(&c, "See you in March.").await;
+        assert!(shown.contains("Send a follow-up"), "{shown}");
+
+        c.goto(&format!("{base}/inbox")).await.unwrap();
+        let shown = body_text(&c).await;
+        assert!(shown.contains("Biopsy results"), "{shown}");
+        screenshot(&c, 1280, "inbox").await;
+        screenshot(&c, 360, "inbox").await;
+
+        // Signing out: the conversation is not shown any more.
+        c.goto(&format!("{base}/t/{thread}")).await.unwrap();
+        c.find(Locator::Css("header form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_with(&c, "You are signed out").await;
+        c.goto(&format!("{base}/t/{thread}")).await.unwrap();
+        let shown = text_with(&c, "Please sign in again").await;
+        assert!(!shown.contains("benign"), "{shown}");
+        c.close().await.unwrap();
+    });
+
+    // Filed from the web, and Dr Lee's notification is queued.
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    let last = shown["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["via"], "web");
+    assert_eq!(
+        last["body"],
+        "Thank you, that is a relief. See you in March."
+    );
+    wait_outbox(&sb, Duration::from_secs(20), |rows| {
+        rows.iter()
+            .any(|r| r["recipient"] == "lee@clinic.example.test" && r["kind"] == "message")
+    });
+    daemon.stop();
+}
