@@ -3,8 +3,8 @@
 #
 # On a fresh Debian machine it first installs the real servers and clients the integration
 # tests talk to (Dovecot, Postfix's smtp-sink/smtp-source, swaks, s-nail, mutt, curl, aiosmtpd,
-# systemd-analyze, chromium and chromium-driver; wrk for `cargo bench --bench api`), and cargo-fuzz for the fuzz targets. A missing one is installed, never
-# skipped.
+# systemd-analyze, chromium and chromium-driver; wrk for `cargo bench --bench api`), and
+# cargo-fuzz for the fuzz targets. A missing one is installed, never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
