@@ -425,3 +425,151 @@ fn check_config_warns_about_a_plain_public_url() {
         r.stderr
     );
 }
+
+#[test]
+fn archive_reopen_cancel_and_a_new_message() {
+    let (sb, thread) = setup("");
+    let daemon = Daemon::start(&sb, &[]);
+    let port = sb.web_port;
+    let cookie = sign_in(port, &link_path(&sb));
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    let csrf = page.csrf();
+    assert!(page.body.contains("Archive this conversation"));
+    assert!(
+        !page.body.contains("Cancel this message"),
+        "not Jane's message"
+    );
+
+    // Jane writes, then takes it back: gone on both sides, the audit trail keeps it.
+    let r = call(
+        port,
+        "POST",
+        &format!("/t/{thread}/reply"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("body", "Sorry, wrong conversation.")],
+    );
+    assert_eq!(r.status, 303);
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    assert!(page.body.contains("Cancel this message"), "{}", page.body);
+    let mine = sb.run(&["thread", "show", &thread]).ok().json()["messages"][1]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = call(
+        port,
+        "POST",
+        &format!("/t/{thread}/cancel"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("message", &mine)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    assert_eq!(shown["messages"].as_array().unwrap().len(), 1);
+    assert!(!shown.to_string().contains("wrong conversation"));
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    assert!(!page.body.contains("wrong conversation"));
+
+    // Once answered, a message cannot be taken back.
+    call(
+        port,
+        "POST",
+        &format!("/t/{thread}/reply"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("body", "When is my next appointment?")],
+    );
+    let second = sb.run(&["thread", "show", &thread]).ok().json()["messages"][1]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sb.post(&thread, "lee@clinic.example.test", "Tuesday at 10.")
+        .ok();
+    let r = call(
+        port,
+        "POST",
+        &format!("/t/{thread}/cancel"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("message", &second)],
+    );
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        sb.run(&["thread", "show", &thread]).ok().json()["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Archive: closed for everyone, listed only under all conversations; re-open.
+    let r = call(
+        port,
+        "POST",
+        &format!("/t/{thread}/archive"),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        sb.run(&["thread", "show", &thread]).ok().json()["status"],
+        "closed"
+    );
+    let inbox = call(port, "GET", "/inbox", Some(&cookie), &[]);
+    assert!(!inbox.body.contains("Biopsy results"));
+    let all = call(port, "GET", "/inbox?all=1", Some(&cookie), &[]);
+    assert!(all.body.contains("Biopsy results"));
+    let r = call(
+        port,
+        "POST",
+        &format!("/t/{thread}/reopen"),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        sb.run(&["thread", "show", &thread]).ok().json()["status"],
+        "open"
+    );
+
+    // A new message to Dr Lee, who wrote to her: a new thread, and he is notified.
+    let form = call(port, "GET", "/new", Some(&cookie), &[]);
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("lee@clinic.example.test"));
+    let r = call(
+        port,
+        "POST",
+        "/new",
+        Some(&cookie),
+        &[
+            ("csrf", &csrf),
+            ("to", "lee@clinic.example.test"),
+            ("subject", "Prescription"),
+            ("body", "Could you renew my prescription?"),
+            ("no_reply", "yes"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let new_thread = r.header("location").unwrap()[3..].to_owned();
+    let shown = sb.run(&["thread", "show", &new_thread]).ok().json();
+    assert_eq!(shown["subject"], "Prescription");
+    assert_eq!(shown["status"], "closed", "no reply needed closes it");
+    assert_eq!(shown["messages"][0]["via"], "web");
+    wait_outbox(&sb, Duration::from_secs(20), |rows| {
+        rows.iter().any(|r| {
+            r["recipient"] == "lee@clinic.example.test" && r["thread_id"] == new_thread.as_str()
+        })
+    });
+    // Only staff who wrote to her can be written to.
+    let r = call(
+        port,
+        "POST",
+        "/new",
+        Some(&cookie),
+        &[
+            ("csrf", &csrf),
+            ("to", "someone@elsewhere.test"),
+            ("subject", "Hi"),
+            ("body", "Hi"),
+        ],
+    );
+    assert_eq!(r.status, 404);
+    daemon.stop();
+}

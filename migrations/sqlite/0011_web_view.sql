@@ -23,3 +23,8 @@ CREATE TABLE message_reads (
     read_at         INTEGER NOT NULL,
     PRIMARY KEY (message_id, participant_id)
 ) WITHOUT ROWID;
+
+-- A message its author cancelled before anyone acted on it (read it, or wrote after it): it
+-- is gone from every view and its body is destroyed; the row stays for the audit trail and
+-- the notifications that pointed at it.
+ALTER TABLE messages ADD COLUMN cancelled_at INTEGER;

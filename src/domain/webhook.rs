@@ -14,6 +14,8 @@ vocabulary!(
     WebhookEvent {
         /// A message was filed: an email reply, or a post through the API or the CLI.
         MessageFiled => "message.filed",
+        /// Its author took a message back before anyone acted on it (the web view).
+        MessageCancelled => "message.cancelled",
         /// A notification changed status (sent, deferred, failed, bounced, cancelled).
         NotificationStatus => "notification.status",
         /// An inbound message was not filed, for a reason that will not change.
@@ -41,6 +43,7 @@ impl WebhookEvent {
     pub fn of_audit(kind: &str) -> Option<WebhookEvent> {
         Some(match kind {
             "message.posted" => WebhookEvent::MessageFiled,
+            "message.cancelled" => WebhookEvent::MessageCancelled,
             "inbound.rejected" => WebhookEvent::InboundRejected,
             "inbound.ignored" => WebhookEvent::InboundIgnored,
             "inbound.held" => WebhookEvent::InboundHeld,
@@ -195,6 +198,7 @@ mod tests {
     fn every_public_type_comes_from_some_audit_kind() {
         let kinds = [
             "message.posted",
+            "message.cancelled",
             "notification.sent",
             "inbound.rejected",
             "inbound.ignored",

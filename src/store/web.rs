@@ -134,6 +134,31 @@ impl Store {
         read::latest_notification_to(self.pool(), address.as_str()).await
     }
 
+    /// Takes back `message`, written by `author`, while nobody acted on it.
+    pub async fn cancel_message(
+        &self,
+        thread: ThreadId,
+        message: MessageId,
+        author: ParticipantId,
+    ) -> Result<(), StoreError> {
+        self.write(Op::Web(WebOp::Cancel {
+            thread,
+            message,
+            author,
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// Whether anyone but `author` saw `message` on the web view.
+    pub async fn read_by_others(
+        &self,
+        message: MessageId,
+        author: ParticipantId,
+    ) -> Result<bool, StoreError> {
+        read::read_by_others(self.pool(), message.0, author.0).await
+    }
+
     /// Lifts a lockout (`by`: who did, for the audit trail).
     pub async fn unlock_person(&self, address: &Address, by: &str) -> Result<(), StoreError> {
         self.write(Op::Web(WebOp::Unlock {

@@ -20,6 +20,8 @@ use crate::store::{Consent, ThreadFilter, ThreadView};
 struct MessageItem {
     id: String,
     mine: bool,
+    /// Its author may take it back: theirs, the last one, and nobody read it yet.
+    cancellable: bool,
     unread: bool,
     badge: String,
     author: String,
@@ -60,6 +62,22 @@ struct InboxPage {
     threads: Vec<ThreadItem>,
     unread: usize,
     all: bool,
+    /// Someone of the practice wrote to them: they may write a new message.
+    can_write: bool,
+}
+
+/// A member of staff a person may write to.
+struct StaffItem {
+    address: String,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/new.html")]
+struct NewPage {
+    page: Page,
+    notice: String,
+    staff: Vec<StaffItem>,
 }
 
 /// A time as a person reads it (UTC: the page has no script to know their zone).
@@ -109,6 +127,16 @@ pub async fn thread(
     let recipient = me.role == crate::domain::Role::Recipient;
     let consented = me.consented == Some(true);
     let reads = state.store.reads(my_id).await.unwrap_or_default();
+    // Only the last message can be taken back, and only while nobody read it.
+    let cancellable = match view.messages.last() {
+        Some(last) if last.author == my_id && !view.closed => !state
+            .store
+            .read_by_others(last.id, my_id)
+            .await
+            .unwrap_or(true),
+        _ => false,
+    };
+    let last_id = view.messages.last().map(|m| m.id);
     let mut newly_read = Vec::new();
     let messages = view
         .messages
@@ -122,6 +150,7 @@ pub async fn thread(
             MessageItem {
                 id: m.id.to_string(),
                 mine,
+                cancellable: cancellable && Some(m.id) == last_id,
                 unread,
                 badge: if mine {
                     "Me".into()
@@ -200,6 +229,7 @@ pub async fn inbox(
     summaries.sort_by_key(|t| std::cmp::Reverse(t.last_activity_at));
     let mut threads = Vec::new();
     let mut unread_total = 0;
+    let can_write = !state.staff_of(&session).await.is_empty();
     for t in summaries {
         let Some(view) = state.thread_of(&session, &t.id.to_string()).await else {
             continue;
@@ -234,6 +264,7 @@ pub async fn inbox(
             threads,
             unread: unread_total,
             all,
+            can_write,
         },
     )
 }
@@ -382,4 +413,262 @@ pub async fn sign_out(
         page.headers_mut().insert(header::SET_COOKIE, v);
     }
     page
+}
+
+impl WebState {
+    /// Staff who wrote to the person in one of their threads (whom they may write to anew).
+    async fn staff_of(&self, session: &WebSession) -> Vec<StaffItem> {
+        let filter = ThreadFilter {
+            closed: None,
+            participant: Some(session.address.clone()),
+            updated_since: None,
+            after: None,
+            limit: 200,
+        };
+        let mut staff: Vec<StaffItem> = Vec::new();
+        for t in self.store.threads_page(&filter).await.unwrap_or_default() {
+            let Ok(view) = self.store.thread(t.id).await else {
+                continue;
+            };
+            for p in &view.participants {
+                let wrote = view.messages.iter().any(|m| m.author == p.id);
+                if p.role == crate::domain::Role::Staff
+                    && !p.revoked
+                    && wrote
+                    && !staff.iter().any(|s| s.address == p.address.as_str())
+                {
+                    staff.push(StaffItem {
+                        address: p.address.to_string(),
+                        name: p
+                            .display_name
+                            .clone()
+                            .unwrap_or_else(|| p.address.to_string()),
+                    });
+                }
+            }
+        }
+        staff
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// The session, its form token checked, and the thread it names among the person's.
+async fn acting(
+    state: &WebState,
+    headers: &HeaderMap,
+    csrf: &str,
+    thread: &str,
+) -> Result<(WebSession, ThreadView), Response> {
+    let Some((session, cookie)) = state.session(headers).await else {
+        return Err(state.signed_out());
+    };
+    if !state.form_token_ok("session", &cookie, csrf) {
+        return Err(state.forged());
+    }
+    let Some(view) = state.thread_of(&session, thread).await else {
+        return Err(state.not_found());
+    };
+    Ok((session, view))
+}
+
+fn back_to(thread: ThreadId) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, format!("/t/{thread}"))],
+    )
+        .into_response()
+}
+
+/// `POST /t/<thread>/archive`: closes the whole conversation (shown again under "all").
+pub async fn archive(
+    State(state): State<WebState>,
+    Path(thread): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let (_, view) = match acting(&state, &headers, &form.csrf, &thread).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    match state.store.close_thread(view.id).await {
+        Ok(()) => back_to(view.id),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot archive a conversation");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// `POST /t/<thread>/reopen`.
+pub async fn reopen(
+    State(state): State<WebState>,
+    Path(thread): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let (_, view) = match acting(&state, &headers, &form.csrf, &thread).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    match state.store.reopen_thread(view.id).await {
+        Ok(()) => back_to(view.id),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot re-open a conversation");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// `POST /t/<thread>/cancel`: takes back one's own last message while nobody acted on it.
+pub async fn cancel(
+    State(state): State<WebState>,
+    Path(thread): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let (session, view) = match acting(&state, &headers, &form.csrf, &thread).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
+    let Ok(message) = form.message.parse() else {
+        return state.not_found();
+    };
+    let Some(me) = view
+        .participants
+        .iter()
+        .find(|p| p.address == session.address)
+    else {
+        return state.not_found();
+    };
+    match state.store.cancel_message(view.id, message, me.id).await {
+        Ok(()) => back_to(view.id),
+        Err(crate::store::StoreError::Invalid(_) | crate::store::StoreError::ThreadClosed(_)) => {
+            state.message(
+                StatusCode::CONFLICT,
+                "This message can no longer be cancelled",
+                vec!["It was read or answered already.".into()],
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot cancel a message");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// `GET /new`: a new message to a member of staff who wrote to the person before.
+pub async fn new_form(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let Some((session, cookie)) = state.session(&headers).await else {
+        return state.signed_out();
+    };
+    let staff = state.staff_of(&session).await;
+    if staff.is_empty() {
+        return state.not_found();
+    }
+    render(
+        StatusCode::OK,
+        NewPage {
+            page: state.frame_for(&cookie),
+            notice: state.notice.clone(),
+            staff,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NewForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    body: String,
+    no_reply: Option<String>,
+}
+
+/// `POST /new`: opens a secure thread from the person to the member of staff, who is notified;
+/// "no reply needed" closes it at once.
+pub async fn new_message(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Form(form): Form<NewForm>,
+) -> Response {
+    let Some((session, cookie)) = state.session(&headers).await else {
+        return state.signed_out();
+    };
+    if !state.form_token_ok("session", &cookie, &form.csrf) {
+        return state.forged();
+    }
+    let staff = state.staff_of(&session).await;
+    let Some(to) = staff.iter().find(|s| s.address == form.to.trim()) else {
+        return state.not_found();
+    };
+    let subject = form.subject.trim();
+    let body = form.body.replace("\r\n", "\n");
+    if subject.is_empty()
+        || subject.chars().count() > 200
+        || subject.chars().any(char::is_control)
+        || body.trim().is_empty()
+        || body.len() > 20_000
+    {
+        return state.message(
+            StatusCode::BAD_REQUEST,
+            "Nothing was sent",
+            vec![
+                "Please give a subject (one line) and a message of up to 20,000 characters.".into(),
+            ],
+        );
+    }
+    let Ok(staff_address) = crate::domain::Address::parse(&to.address) else {
+        return state.not_found();
+    };
+    let name = state
+        .store
+        .person(&session.address)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| p.details.name);
+    let created = state
+        .store
+        .create_thread(crate::store::NewThread {
+            subject: subject.to_owned(),
+            mode: Mode::Secure,
+            author: crate::store::NewParticipant {
+                address: session.address.clone(),
+                display_name: name,
+                role: crate::domain::Role::Recipient,
+            },
+            others: vec![crate::store::NewParticipant {
+                address: staff_address,
+                display_name: Some(to.name.clone()),
+                role: crate::domain::Role::Staff,
+            }],
+            body: body.trim_end().to_owned(),
+            via: Via::Web,
+        })
+        .await;
+    let posted = match created {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open a thread from the web view");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    state.wake.notify_one();
+    if form.no_reply.is_some()
+        && let Err(e) = state.store.close_thread(posted.thread_id).await
+    {
+        tracing::warn!(error = %e, "cannot close a no-reply-needed thread");
+    }
+    back_to(posted.thread_id)
 }

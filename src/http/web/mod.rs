@@ -87,6 +87,13 @@ pub fn router(state: WebState) -> Router {
         .route("/inbox", get(conversation::inbox))
         .route("/t/{thread}", get(conversation::thread))
         .route("/t/{thread}/reply", post(conversation::reply))
+        .route("/t/{thread}/archive", post(conversation::archive))
+        .route("/t/{thread}/reopen", post(conversation::reopen))
+        .route("/t/{thread}/cancel", post(conversation::cancel))
+        .route(
+            "/new",
+            get(conversation::new_form).post(conversation::new_message),
+        )
         .route("/consent", post(conversation::consent))
         .route("/signout", post(conversation::sign_out))
         .fallback(|State(state): State<WebState>| async move {

@@ -89,7 +89,7 @@ pub(crate) async fn thread_whole(
     let messages = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {MESSAGE_COLUMNS}
          FROM messages m JOIN participants p ON p.id = m.author_id
-         WHERE m.thread_id = $1 ORDER BY m.seq"
+         WHERE m.thread_id = $1 AND m.cancelled_at IS NULL ORDER BY m.seq"
     )))
     .bind(id.0)
     .fetch_all(&mut *conn)
@@ -107,7 +107,7 @@ pub(crate) async fn threads(pool: &SqlitePool) -> Result<Vec<ThreadCountsRow>, S
     Ok(sqlx::query_as(
         "SELECT t.*,
             (SELECT COUNT(*) FROM participants p WHERE p.thread_id = t.id) AS participants,
-            (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id) AS messages,
+            (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id AND m.cancelled_at IS NULL) AS messages,
             (SELECT COUNT(*) FROM held h WHERE h.thread_id = t.id AND h.status = 'held') AS held
          FROM threads t ORDER BY t.last_activity_at DESC, t.id",
     )
@@ -124,7 +124,7 @@ pub(crate) async fn threads_page(
     Ok(sqlx::query_as(
         "SELECT t.*,
             (SELECT COUNT(*) FROM participants p WHERE p.thread_id = t.id) AS participants,
-            (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id) AS messages,
+            (SELECT COUNT(*) FROM messages m WHERE m.thread_id = t.id AND m.cancelled_at IS NULL) AS messages,
             (SELECT COUNT(*) FROM held h WHERE h.thread_id = t.id AND h.status = 'held') AS held
          FROM threads t
          WHERE ($1 IS NULL OR t.status = $1)
@@ -185,7 +185,7 @@ pub(crate) async fn sent_bodies(
 ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, body FROM messages
-         WHERE thread_id = $1
+         WHERE thread_id = $1 AND cancelled_at IS NULL
            AND (seq > (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = $1) - $2
                 OR seq BETWEEN (SELECT m.seq FROM outbox o JOIN messages m ON m.id = o.message_id
                                 WHERE o.id = $3 AND o.thread_id = $1) - $2 + 1
@@ -316,7 +316,7 @@ pub(crate) async fn deliveries(
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS}
              FROM messages m JOIN participants p ON p.id = m.author_id
-             WHERE m.thread_id = $1 AND ({})
+             WHERE m.thread_id = $1 AND m.cancelled_at IS NULL AND ({})
              ORDER BY m.seq",
             ranges.join(" OR ")
         );
@@ -543,6 +543,21 @@ pub(crate) async fn reads(
             .fetch_all(pool)
             .await?,
     )
+}
+
+/// Whether anyone but `author` saw `message`.
+pub(crate) async fn read_by_others(
+    pool: &SqlitePool,
+    message: i64,
+    author: i64,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM message_reads WHERE message_id = $1 AND participant_id <> $2)",
+    )
+    .bind(message)
+    .bind(author)
+    .fetch_one(pool)
+    .await?)
 }
 
 /// The latest notification sent or queued to `address` (its creation time), in any thread.

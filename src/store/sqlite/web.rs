@@ -3,7 +3,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::write::{Done, event, queue_notice};
-use crate::domain::{Address, NoticeReason, ParticipantId, PersonId, ThreadId};
+use crate::domain::{
+    Address, MessageId, NoticeReason, NotificationId, ParticipantId, PersonId, ThreadId,
+};
 use crate::store::StoreError;
 
 /// A write of the web view.
@@ -33,6 +35,12 @@ pub(crate) enum WebOp {
         address: Address,
         by: String,
     },
+    /// The author takes back a message nobody acted on yet.
+    Cancel {
+        thread: ThreadId,
+        message: MessageId,
+        author: ParticipantId,
+    },
 }
 
 impl WebOp {
@@ -44,6 +52,7 @@ impl WebOp {
             WebOp::SignOut(_) => "web-sign-out",
             WebOp::Read { .. } => "web-read",
             WebOp::Unlock { .. } => "unlock-person",
+            WebOp::Cancel { .. } => "cancel-message",
         }
     }
 }
@@ -106,6 +115,11 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
             }
             Ok(Done::Nothing)
         }
+        WebOp::Cancel {
+            thread,
+            message,
+            author,
+        } => cancel(conn, *thread, *message, *author, now).map(|_| Done::Nothing),
         WebOp::Unlock { address, by } => {
             let person: Option<i64> = conn
                 .prepare_cached(
@@ -182,4 +196,77 @@ fn check_failed(
         }
     }
     Ok(Done::Count(u64::try_from(failures).unwrap_or(0)))
+}
+
+/// Takes back a message: only its author, only while nobody read it on the web view or wrote
+/// after it, only in an open thread. Its body is destroyed, its waiting notifications are
+/// cancelled; the audit trail keeps that it happened.
+fn cancel(
+    conn: &Connection,
+    thread: ThreadId,
+    message: MessageId,
+    author: ParticipantId,
+    now: i64,
+) -> Result<(), StoreError> {
+    let found: Option<(i64, i64, Option<i64>, String)> = conn
+        .prepare_cached(
+            "SELECT m.author_id, m.seq, m.cancelled_at, t.status
+             FROM messages m JOIN threads t ON t.id = m.thread_id
+             WHERE m.id = ?1 AND m.thread_id = ?2",
+        )?
+        .query_row(params![message.0, thread.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((by, seq, cancelled, status)) = found else {
+        return Err(StoreError::UnknownThread(thread));
+    };
+    let refuse = |why: &str| {
+        Err(StoreError::Invalid(format!(
+            "the message cannot be cancelled: {why}"
+        )))
+    };
+    if by != author.0 || cancelled.is_some() {
+        return refuse("it is not yours to cancel");
+    }
+    if status == "closed" {
+        return Err(StoreError::ThreadClosed(thread));
+    }
+    let acted_on = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM message_reads WHERE message_id = ?1 AND participant_id <> ?2)
+                 OR EXISTS (SELECT 1 FROM messages WHERE thread_id = ?3 AND seq > ?4
+                            AND cancelled_at IS NULL)",
+        )?
+        .query_row(params![message.0, author.0, thread.0, seq], |r| r.get::<_, bool>(0))?;
+    if acted_on {
+        return refuse("it was read or answered already");
+    }
+    conn.prepare_cached("UPDATE messages SET cancelled_at = ?1, body = x'' WHERE id = ?2")?
+        .execute(params![now, message.0])?;
+    let cancelled: Vec<i64> = conn
+        .prepare_cached(
+            "UPDATE outbox SET status = 'cancelled', last_error = 'message cancelled',
+                    next_attempt_at = ?1
+             WHERE message_id = ?2 AND status IN ('queued', 'deferred') AND claimed_by IS NULL
+             RETURNING id",
+        )?
+        .query_map(params![now, message.0], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in &cancelled {
+        event(
+            conn,
+            Some(thread),
+            "notification.cancelled",
+            serde_json::json!({"notification_id": NotificationId(*id).to_string()}),
+            now,
+        )?;
+    }
+    event(
+        conn,
+        Some(thread),
+        "message.cancelled",
+        serde_json::json!({"message_id": message.to_string(), "participant_id": author.to_string()}),
+        now,
+    )
 }
