@@ -298,6 +298,18 @@ impl Manager {
         n
     }
 
+    /// Reads datagrams until one contains `state`; the error when the read timeout passes.
+    pub fn wait_for(&self, state: &str) -> std::io::Result<()> {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = self.socket.recv(&mut buf)?;
+            let msg = String::from_utf8_lossy(&buf[..n]);
+            if msg.lines().any(|l| l == state) {
+                return Ok(());
+            }
+        }
+    }
+
     /// Reads datagrams until one contains `state`, failing after the read timeout.
     pub fn expect(&self, state: &str) {
         let mut buf = [0u8; 4096];
@@ -363,8 +375,13 @@ impl Daemon {
     /// Starts the daemon and waits until it reports READY=1.
     pub fn start(sb: &Sandbox, env: &[(&str, &str)]) -> Daemon {
         let mgr = Manager::new();
-        let child = start(sb, &mgr, env);
-        mgr.expect("READY=1");
+        let mut child = start(sb, &mgr, env);
+        if let Err(e) = mgr.wait_for("READY=1") {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(sb.dir.path().join("daemon.log")).unwrap_or_default();
+            panic!("no READY=1 from the daemon ({e}); it said:\n{log}");
+        }
         Daemon {
             child: Some(child),
             mgr,
@@ -394,13 +411,27 @@ impl Drop for Daemon {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, for a server to listen on.
+///
+/// Chosen below the kernel's range of ephemeral ports (32768 and up): a port from that range
+/// can be taken, between this call and the server's bind, by any client's outgoing connection
+/// (curl, the daemon's own SMTP client) — with many tests running at once, that happened.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    for attempt in 0..1000u64 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000
+            + ((seed ^ std::process::id() as u64).wrapping_add(n * 7919 + attempt) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
 }
 
 /// A self-signed certificate for localhost / 127.0.0.1, made with openssl: (cert, key).
