@@ -318,8 +318,9 @@ pub struct Web {
     /// Serve plain HTTP on an address other than loopback (a TLS proxy on the same network).
     #[serde(deserialize_with = "de::boolean")]
     pub allow_plaintext: bool,
-    /// How a recipient proves who they are: `dob` (date of birth from the directory) or
-    /// `dob+lastname` (and their last name).
+    /// How a recipient proves who they are: `dob` (date of birth from the directory),
+    /// `dob+lastname` (and their last name), or `passcode` (one staff set with `sealpost person
+    /// passcode`).
     #[serde(deserialize_with = "de::word")]
     pub verify: WebVerify,
     /// Failed checks in a row before the person is locked out (staff are told).
@@ -346,6 +347,8 @@ crate::domain::kinds::vocabulary!(
         Dob => "dob",
         /// The date of birth and the last name on file.
         DobLastname => "dob+lastname",
+        /// A passcode staff gave the person (kept as an Argon2id hash).
+        Passcode => "passcode",
     }
 );
 

@@ -349,6 +349,18 @@ enum PersonCommand {
         /// The person's email address.
         address: String,
     },
+    /// Set the passcode a person gives on the secure web view (web.verify = "passcode"), read
+    /// from standard input (never from the command line, where other users could see it).
+    Passcode {
+        /// The person's email address.
+        address: String,
+        /// Remove the passcode instead.
+        #[arg(long)]
+        clear: bool,
+        /// Who sets it (recorded in the audit trail).
+        #[arg(long)]
+        by: String,
+    },
     /// Lift a lockout of the secure web view (after failed identity checks).
     Unlock {
         /// The person's email address.
@@ -709,6 +721,26 @@ async fn person_command(store: &Store, cmd: PersonCommand) -> anyhow::Result<()>
             let address = parse(&address)?;
             store.remove_person(&address).await?;
             return print_json(json!({"removed": address.as_str()}));
+        }
+        PersonCommand::Passcode { address, clear, by } => {
+            let address = parse(&address)?;
+            let by = by.trim();
+            if by.is_empty() {
+                bail!("--by: say who sets the passcode");
+            }
+            let passcode = if clear {
+                None
+            } else {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_line(&mut text)
+                    .context("cannot read the passcode from standard input")?;
+                Some(text.trim_end_matches(['\r', '\n']).to_owned())
+            };
+            store
+                .set_passcode(&address, passcode.as_deref(), &format!("cli:{by}"))
+                .await?;
+            return print_json(json!({"address": address.as_str(), "passcode": !clear}));
         }
         PersonCommand::Unlock { address, by } => {
             let address = parse(&address)?;

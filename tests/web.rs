@@ -573,3 +573,50 @@ fn archive_reopen_cancel_and_a_new_message() {
     assert_eq!(r.status, 404);
     daemon.stop();
 }
+
+/// `web.verify = "passcode"`: a passcode staff set (read from standard input, kept hashed).
+#[test]
+fn a_passcode_set_by_staff() {
+    let port = common::free_port();
+    let (sb, _) = setup(&format!(
+        "[web]\nlisten = \"127.0.0.1:{port}\"\nverify = \"passcode\"\n"
+    ));
+    let daemon = Daemon::start(&sb, &[]);
+    let link = link_path(&sb);
+    // None set yet: nothing to check against.
+    let r = call(port, "GET", &link, None, &[]);
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("cannot confirm who you are"), "{}", r.body);
+    let r = sb.run_with_stdin(
+        &["person", "passcode", JANE, "--by", "reception"],
+        "blue-harbour-42\n",
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let db = std::fs::read(sb.data_dir().join("sealpost.db")).unwrap_or_default();
+    assert!(
+        !db.windows(15).any(|w| w == b"blue-harbour-42"),
+        "only a hash is kept"
+    );
+    let form = call(port, "GET", &link, None, &[]);
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("name=\"passcode\""), "{}", form.body);
+    assert!(!form.body.contains("birth_date"));
+    let csrf = form.csrf();
+    let r = call(
+        port,
+        "POST",
+        &link,
+        None,
+        &[("csrf", &csrf), ("passcode", "blue-harbour-41")],
+    );
+    assert_eq!(r.status, 401);
+    let r = call(
+        port,
+        "POST",
+        &link,
+        None,
+        &[("csrf", &csrf), ("passcode", "blue-harbour-42")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    daemon.stop();
+}

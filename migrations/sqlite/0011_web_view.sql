@@ -15,6 +15,9 @@ CREATE INDEX web_sessions_person ON web_sessions (person_id);
 
 -- Failed identity checks in a row; at web.max_failures the person's status becomes 'locked'.
 ALTER TABLE people ADD COLUMN failed_checks INTEGER NOT NULL DEFAULT 0;
+-- A passcode set by staff (web.verify = "passcode"), as an Argon2id PHC string: never the
+-- passcode itself.
+ALTER TABLE people ADD COLUMN passcode_hash TEXT;
 
 -- When a participant first saw a message on the web view ("read at" for staff).
 CREATE TABLE message_reads (

@@ -5,6 +5,7 @@
 //! sign a token.
 
 pub mod keyring;
+pub mod passcode;
 pub mod seal;
 pub mod token;
 pub mod webhook;

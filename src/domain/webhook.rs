@@ -53,9 +53,8 @@ impl WebhookEvent {
             "thread.reopened" => WebhookEvent::ThreadReopened,
             "participant.added" => WebhookEvent::ParticipantAdded,
             "participant.removed" => WebhookEvent::ParticipantRemoved,
-            "person.updated" | "person.consent" | "person.locked" | "person.unlocked" => {
-                WebhookEvent::PersonUpdated
-            }
+            "person.updated" | "person.consent" | "person.locked" | "person.unlocked"
+            | "person.passcode" => WebhookEvent::PersonUpdated,
             "person.removed" => WebhookEvent::PersonRemoved,
             _ => match kind.strip_prefix("notification.")? {
                 // A report nobody can vouch for, or one that changes nothing, is no change.

@@ -159,6 +159,31 @@ impl Store {
         read::read_by_others(self.pool(), message.0, author.0).await
     }
 
+    /// Sets a person's web-view passcode (hashed with Argon2id here), or clears it.
+    pub async fn set_passcode(
+        &self,
+        address: &Address,
+        passcode: Option<&str>,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let hash = passcode
+            .map(crate::crypto::passcode::hash)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.write(Op::Web(WebOp::SetPasscode {
+            address: address.clone(),
+            hash,
+            by: by.to_owned(),
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// The stored passcode hash of a person, if staff set one.
+    pub async fn passcode_hash(&self, person: PersonId) -> Result<Option<String>, StoreError> {
+        read::passcode_hash(self.pool(), person.0).await
+    }
+
     /// Lifts a lockout (`by`: who did, for the audit trail).
     pub async fn unlock_person(&self, address: &Address, by: &str) -> Result<(), StoreError> {
         self.write(Op::Web(WebOp::Unlock {

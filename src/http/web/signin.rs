@@ -24,6 +24,7 @@ struct SignInPage {
     csrf: String,
     error: String,
     ask_last_name: bool,
+    ask_passcode: bool,
 }
 
 /// The sign-in form's fields.
@@ -35,6 +36,8 @@ pub struct Identity {
     birth_date: String,
     #[serde(default)]
     last_name: String,
+    #[serde(default)]
+    passcode: String,
 }
 
 /// What a link names, when it opens: its participant (active, in an existing thread) and
@@ -69,8 +72,20 @@ impl WebState {
                 csrf: self.form_token("signin", token),
                 error,
                 ask_last_name: self.verify == WebVerify::DobLastname,
+                ask_passcode: self.verify == WebVerify::Passcode,
             },
         )
+    }
+
+    /// Whether the directory has what the configured check needs for this person.
+    async fn can_check(&self, person: &PersonView) -> bool {
+        match self.verify {
+            WebVerify::Dob => person.details.birth_date.is_some(),
+            WebVerify::DobLastname => {
+                person.details.birth_date.is_some() && person.details.name.is_some()
+            }
+            WebVerify::Passcode => matches!(self.store.passcode_hash(person.id).await, Ok(Some(_))),
+        }
     }
 
     fn locked(&self) -> Response {
@@ -118,7 +133,7 @@ pub async fn show_form(State(state): State<WebState>, Path(token): Path<String>)
     if person.details.status == PersonStatus::Locked {
         return state.locked();
     }
-    if person.details.birth_date.is_none() {
+    if !state.can_check(&person).await {
         return state.cannot_check();
     }
     state.form(&token, String::new(), StatusCode::OK)
@@ -148,13 +163,34 @@ pub async fn check_identity(
     {
         return state.too_many(wait);
     }
-    let Some(on_file) = person.details.birth_date.as_deref() else {
+    if !state.can_check(&person).await {
         return state.cannot_check();
+    }
+    let mut matches = match state.verify {
+        WebVerify::Passcode => {
+            let stored = state
+                .store
+                .passcode_hash(person.id)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let given = identity.passcode.clone();
+            // Argon2 takes a while on purpose: off the async workers.
+            tokio::task::spawn_blocking(move || crate::crypto::passcode::matches(&given, &stored))
+                .await
+                .unwrap_or(false)
+        }
+        WebVerify::Dob | WebVerify::DobLastname => crate::crypto::constant_time_eq(
+            birth_date(&identity.birth_date).as_bytes(),
+            person
+                .details
+                .birth_date
+                .as_deref()
+                .unwrap_or("")
+                .as_bytes(),
+        ),
     };
-    let mut matches = crate::crypto::constant_time_eq(
-        birth_date(&identity.birth_date).as_bytes(),
-        on_file.as_bytes(),
-    );
     if state.verify == WebVerify::DobLastname {
         let last = person
             .details

@@ -545,6 +545,20 @@ pub(crate) async fn reads(
     )
 }
 
+/// A person's passcode hash.
+pub(crate) async fn passcode_hash(
+    pool: &SqlitePool,
+    person: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT passcode_hash FROM people WHERE id = $1")
+            .bind(person)
+            .fetch_optional(pool)
+            .await?
+            .flatten(),
+    )
+}
+
 /// Whether anyone but `author` saw `message`.
 pub(crate) async fn read_by_others(
     pool: &SqlitePool,

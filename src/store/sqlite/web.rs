@@ -35,6 +35,12 @@ pub(crate) enum WebOp {
         address: Address,
         by: String,
     },
+    /// Sets (or, with `None`, clears) the passcode hash of the person at `address`.
+    SetPasscode {
+        address: Address,
+        hash: Option<String>,
+        by: String,
+    },
     /// The author takes back a message nobody acted on yet.
     Cancel {
         thread: ThreadId,
@@ -53,6 +59,7 @@ impl WebOp {
             WebOp::Read { .. } => "web-read",
             WebOp::Unlock { .. } => "unlock-person",
             WebOp::Cancel { .. } => "cancel-message",
+            WebOp::SetPasscode { .. } => "set-passcode",
         }
     }
 }
@@ -120,6 +127,26 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
             message,
             author,
         } => cancel(conn, *thread, *message, *author, now).map(|_| Done::Nothing),
+        WebOp::SetPasscode { address, hash, by } => {
+            let person: Option<i64> = conn
+                .prepare_cached(
+                    "UPDATE people SET passcode_hash = ?1, updated_at = ?2 WHERE address = ?3
+                     RETURNING id",
+                )?
+                .query_row(params![hash, now, address.as_str()], |r| r.get(0))
+                .optional()?;
+            let Some(person) = person else {
+                return Err(StoreError::UnknownPerson(address.clone()));
+            };
+            event(
+                conn,
+                None,
+                "person.passcode",
+                serde_json::json!({"person": person, "set": hash.is_some(), "by": by}),
+                now,
+            )?;
+            Ok(Done::Nothing)
+        }
         WebOp::Unlock { address, by } => {
             let person: Option<i64> = conn
                 .prepare_cached(
