@@ -620,3 +620,72 @@ fn a_passcode_set_by_staff() {
     assert_eq!(r.status, 303, "{}", r.body);
     daemon.stop();
 }
+
+/// #12 on the web view: the recognition phrase heads every page, and a recipient of a
+/// convenience thread chooses with one click, shown the warning, whether content comes by email.
+#[test]
+fn recognition_phrase_and_the_choice_about_email() {
+    let sb = Sandbox::with_keyring("");
+    sb.run(&["person", "add", JANE, "--birth-date", "1984-03-07"])
+        .ok();
+    let out = sb
+        .run_with_stdin(
+            &[
+                "thread",
+                "new",
+                "--from",
+                "Dr Lee <lee@clinic.example.test>",
+                "--to",
+                JANE,
+                "--subject",
+                "Physio",
+                "--mode",
+                "convenience",
+            ],
+            "Your physio starts Monday.",
+        )
+        .ok()
+        .json();
+    let thread = out["thread_id"].as_str().unwrap().to_owned();
+    let daemon = Daemon::start(
+        &sb,
+        &[("SEALPOST_GENERAL__RECOGNITION_PHRASE", "blue heron")],
+    );
+    let port = sb.web_port;
+    // Jane never agreed: her notification is a secure one, with a link.
+    let link = link_path(&sb);
+    let form = call(port, "GET", &link, None, &[]);
+    assert!(form.body.contains("blue heron"), "{}", form.body);
+    let cookie = sign_in(port, &link);
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    assert!(page.body.contains("blue heron"));
+    assert!(
+        page.body.contains("Email is not fully protected"),
+        "{}",
+        page.body
+    );
+    let r = call(
+        port,
+        "POST",
+        "/consent",
+        Some(&cookie),
+        &[
+            ("csrf", &page.csrf()),
+            ("thread", &thread),
+            ("convenience", "yes"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let person = sb.run(&["person", "show", JANE]).ok().json();
+    assert_eq!(person["convenience"], "yes", "{person}");
+    assert_eq!(person["convenience_by"], "web", "{person}");
+    assert!(
+        person["convenience_text"]
+            .as_str()
+            .unwrap()
+            .contains("not fully protected")
+    );
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    assert!(page.body.contains("Stop sending messages by email"));
+    daemon.stop();
+}
