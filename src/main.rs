@@ -1004,6 +1004,10 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                     "via": m.via.as_str(),
                     "created_at": clock::rfc3339(m.created_at),
                     "auth": m.auth,
+                    "read_by": v.read_by(m.id).iter().map(|(a, at)| json!({
+                        "address": a.as_str(),
+                        "read_at": clock::rfc3339(*at),
+                    })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             }))
         }

@@ -247,6 +247,13 @@ fn sign_in_read_and_reply() {
         !again.body.contains("class=\"new\""),
         "read the second time"
     );
+    // Staff see who read it, and when.
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    assert_eq!(
+        shown["messages"][0]["read_by"][0]["address"], JANE,
+        "{shown}"
+    );
+    assert!(shown["messages"][0]["read_by"][0]["read_at"].is_string());
     let inbox = call(port, "GET", "/inbox", Some(&cookie), &[]);
     assert_eq!(inbox.status, 200);
     assert!(inbox.body.contains("Biopsy results"));

@@ -45,8 +45,8 @@ pub use error::{ErrorClass, StoreError};
 pub use model::{
     Attempt, Committed, Consent, Delivery, DeliveryContent, HeldEnvelope, HeldMessage, HeldSummary,
     Inbound, InboundAction, MessageView, NewParticipant, NewThread, NotificationRecord,
-    ParticipantRef, ParticipantView, PersonDetails, PersonView, Posted, Release, ThreadFilter,
-    ThreadSummary, ThreadView, TokenTarget,
+    ParticipantRef, ParticipantView, PersonDetails, PersonView, Posted, ReadReceipt, Release,
+    ThreadFilter, ThreadSummary, ThreadView, TokenTarget,
 };
 pub use sealing::{SealedHeld, SealedMessage, SealedRaw, Sealer};
 

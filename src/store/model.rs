@@ -77,6 +77,35 @@ pub struct ThreadView {
     pub held: i64,
     pub participants: Vec<ParticipantView>,
     pub messages: Vec<MessageView>,
+    /// Who saw which message on the web view, and when (first time).
+    pub reads: Vec<ReadReceipt>,
+}
+
+/// A participant saw a message on the web view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadReceipt {
+    pub message: MessageId,
+    pub participant: ParticipantId,
+    pub at: i64,
+}
+
+impl ThreadView {
+    /// Who (by address) saw `message`, and when, oldest first.
+    pub fn read_by(&self, message: MessageId) -> Vec<(Address, i64)> {
+        let mut out: Vec<(Address, i64)> = self
+            .reads
+            .iter()
+            .filter(|r| r.message == message)
+            .filter_map(|r| {
+                self.participants
+                    .iter()
+                    .find(|p| p.id == r.participant)
+                    .map(|p| (p.address.clone(), r.at))
+            })
+            .collect();
+        out.sort_by_key(|(_, at)| *at);
+        out
+    }
 }
 
 /// Which threads, and where a page starts.

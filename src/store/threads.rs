@@ -113,6 +113,15 @@ impl Store {
     /// A whole thread with its subject, names and messages opened.
     pub async fn thread(&self, thread: ThreadId) -> Result<ThreadView, StoreError> {
         let (row, participants, messages, held) = read::thread_whole(self.pool(), thread).await?;
+        let reads = read::thread_reads(self.pool(), thread)
+            .await?
+            .into_iter()
+            .map(|(m, p, at)| super::model::ReadReceipt {
+                message: crate::domain::MessageId(m),
+                participant: ParticipantId(p),
+                at,
+            })
+            .collect();
         let key = sealing::thread_key(self.keyring(), &row)?;
         Ok(ThreadView {
             id: thread,
@@ -129,6 +138,7 @@ impl Store {
                 .into_iter()
                 .map(|m| sealing::open_message(thread, &key, m))
                 .collect::<Result<_, _>>()?,
+            reads,
         })
     }
 

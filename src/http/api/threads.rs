@@ -126,11 +126,39 @@ pub struct Message {
     pub created_at: String,
     /// What sender authentication found, for a reply that came by email.
     pub auth: Option<String>,
+    /// Who saw it on the secure web view, and when (first time).
+    pub read_by: Vec<ReadBy>,
+}
+
+/// A read receipt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadBy {
+    pub address: String,
+    pub read_at: String,
+}
+
+impl Message {
+    /// A message of `view`, with its read receipts.
+    fn of(view: &ThreadView, m: MessageView) -> Message {
+        let read_by = view
+            .read_by(m.id)
+            .into_iter()
+            .map(|(a, at)| ReadBy {
+                address: a.to_string(),
+                read_at: clock::rfc3339(at),
+            })
+            .collect();
+        Message {
+            read_by,
+            ..Message::from(m)
+        }
+    }
 }
 
 impl From<MessageView> for Message {
     fn from(m: MessageView) -> Message {
         Message {
+            read_by: Vec::new(),
             message_id: m.id.to_string(),
             from: m.author_address.to_string(),
             body: m.body,
@@ -157,6 +185,12 @@ pub struct Thread {
 
 impl From<ThreadView> for Thread {
     fn from(v: ThreadView) -> Thread {
+        let messages = v
+            .messages
+            .iter()
+            .cloned()
+            .map(|m| Message::of(&v, m))
+            .collect();
         Thread {
             thread_id: v.id.to_string(),
             subject: v.subject,
@@ -177,7 +211,7 @@ impl From<ThreadView> for Thread {
                         && (p.role == Role::Staff || p.consented == Some(true)),
                 })
                 .collect(),
-            messages: v.messages.into_iter().map(Message::from).collect(),
+            messages,
         }
     }
 }
@@ -449,7 +483,11 @@ pub async fn messages(
 ) -> Result<axum::Json<Vec<Message>>, Problem> {
     let view = state.store.thread(thread_id(&id)?).await?;
     Ok(axum::Json(
-        view.messages.into_iter().map(Message::from).collect(),
+        view.messages
+            .iter()
+            .cloned()
+            .map(|m| Message::of(&view, m))
+            .collect(),
     ))
 }
 
@@ -476,8 +514,9 @@ pub async fn message(
     let view = state.store.thread(thread).await?;
     let found = view
         .messages
-        .into_iter()
+        .iter()
         .find(|m| m.id == message_id)
+        .cloned()
         .ok_or_else(missing)?;
     let notifications = state
         .store
@@ -488,7 +527,7 @@ pub async fn message(
         .map(Notification::from)
         .collect();
     Ok(axum::Json(MessageWithStatus {
-        message: found.into(),
+        message: Message::of(&view, found),
         notifications,
     }))
 }

@@ -545,6 +545,21 @@ pub(crate) async fn reads(
     )
 }
 
+/// The read receipts of a thread's messages: (message, participant, read_at).
+pub(crate) async fn thread_reads(
+    pool: &SqlitePool,
+    thread: ThreadId,
+) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT r.message_id, r.participant_id, r.read_at
+         FROM message_reads r JOIN messages m ON m.id = r.message_id
+         WHERE m.thread_id = $1 AND m.cancelled_at IS NULL",
+    )
+    .bind(thread.0)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// A person's passcode hash.
 pub(crate) async fn passcode_hash(
     pool: &SqlitePool,
