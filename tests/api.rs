@@ -423,6 +423,7 @@ fn openapi_document_covers_every_route() {
         ("DELETE", "/v1/people/{address}"),
         ("PUT", "/v1/people/{address}/consent"),
         ("POST", "/v1/people/{address}/unlock"),
+        ("PUT", "/v1/people/{address}/passcode"),
         ("GET", "/v1/threads"),
         ("POST", "/v1/threads"),
         ("GET", "/v1/threads/{thread_id}"),

@@ -594,11 +594,23 @@ fn a_passcode_set_by_staff() {
     let r = call(port, "GET", &link, None, &[]);
     assert_eq!(r.status, 403);
     assert!(r.body.contains("cannot confirm who you are"), "{}", r.body);
-    let r = sb.run_with_stdin(
-        &["person", "passcode", JANE, "--by", "reception"],
-        "blue-harbour-42\n",
+    // Set through the API (the CLI reads it from standard input: `person passcode`).
+    let (_, write) = common::http::key(&sb, "write");
+    let api = common::http::Api { port: sb.api_port };
+    let r = api.call(
+        "PUT",
+        &format!("/v1/people/{JANE}/passcode"),
+        Some(&write),
+        Some(r#"{"passcode": "short"}"#),
     );
-    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.status, 400);
+    let r = api.call(
+        "PUT",
+        &format!("/v1/people/{JANE}/passcode"),
+        Some(&write),
+        Some(r#"{"passcode": "blue-harbour-42"}"#),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
     let db = std::fs::read(sb.data_dir().join("sealpost.db")).unwrap_or_default();
     assert!(
         !db.windows(15).any(|w| w == b"blue-harbour-42"),
@@ -625,6 +637,23 @@ fn a_passcode_set_by_staff() {
         &[("csrf", &csrf), ("passcode", "blue-harbour-42")],
     );
     assert_eq!(r.status, 303, "{}", r.body);
+    // The CLI sets and clears it too.
+    let r = sb.run_with_stdin(
+        &["person", "passcode", JANE, "--by", "reception"],
+        "green-harbour-7\n",
+    );
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let r = call(
+        port,
+        "POST",
+        &link,
+        None,
+        &[("csrf", &csrf), ("passcode", "green-harbour-7")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    sb.run(&["person", "passcode", JANE, "--clear", "--by", "reception"])
+        .ok();
+    assert_eq!(call(port, "GET", &link, None, &[]).status, 403);
     daemon.stop();
 }
 

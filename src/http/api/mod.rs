@@ -121,6 +121,7 @@ fn v1() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::get, people::update, people::remove))
         .routes(routes!(people::consent))
         .routes(routes!(people::unlock))
+        .routes(routes!(people::passcode))
         .routes(routes!(threads::list, threads::create))
         .routes(routes!(threads::get))
         .routes(routes!(threads::messages, threads::post_message))

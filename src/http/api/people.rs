@@ -128,6 +128,15 @@ pub struct ConsentChoice {
     pub text: Option<String>,
 }
 
+/// A passcode for the secure web view (`web.verify = "passcode"`), or null to remove it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasscodeRequest {
+    /// 6 to 128 characters; kept only as an Argon2id hash.
+    #[schema(min_length = 6, max_length = 128)]
+    pub passcode: Option<String>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
     /// Only people of this kind: patient, staff or colleague.
@@ -367,4 +376,40 @@ pub async fn unlock(
         .await?
         .ok_or_else(|| Problem::not_found(format!("{address} is not in the directory")))?;
     Ok(axum::Json(p.into()))
+}
+
+/// Set (or, with null, remove) the passcode a person gives on the secure web view. It is
+/// never shown again: only an Argon2id hash is kept.
+#[utoipa::path(put, path = "/v1/people/{address}/passcode", tag = "people", request_body = PasscodeRequest,
+    params(("address" = String, Path, description = "The person's email address")),
+    responses((status = 204), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn passcode(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(addr): Path<String>,
+    ApiJson(req): ApiJson<PasscodeRequest>,
+) -> Result<StatusCode, Problem> {
+    let address = address(&addr)?;
+    if let Some(p) = &req.passcode {
+        let n = p.chars().count();
+        if !(crate::crypto::passcode::MIN_LEN..=crate::crypto::passcode::MAX_LEN).contains(&n)
+            || p.chars().any(char::is_control)
+        {
+            return Err(Problem::invalid(
+                "passcode",
+                "expected 6 to 128 characters without line breaks",
+            ));
+        }
+    }
+    state
+        .store
+        .set_passcode(
+            &address,
+            req.passcode.as_deref(),
+            &format!("api:{}", caller.key),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
