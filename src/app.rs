@@ -387,6 +387,7 @@ impl App {
                 organization: settings.general.organization.clone(),
                 recognition_phrase: settings.general.recognition_phrase.clone(),
                 notice: settings.web.notice.clone(),
+                billing_consent: settings.web.billing_consent,
                 secure_cookies: settings.general.public_url.starts_with("https://"),
                 verify: settings.web.verify,
                 max_failures: settings.web.max_failures,

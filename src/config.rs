@@ -338,6 +338,9 @@ pub struct Web {
     /// Shown above every conversation.
     #[serde(deserialize_with = "de::trimmed")]
     pub notice: String,
+    /// A new message from a recipient needs their agreement that answering it may be billed.
+    #[serde(deserialize_with = "de::boolean")]
+    pub billing_consent: bool,
 }
 
 crate::domain::kinds::vocabulary!(
@@ -619,6 +622,7 @@ impl Settings {
                 notice: "For non-urgent requests only. In an emergency, call your local emergency \
                          number."
                     .into(),
+                billing_consent: false,
             },
             webhooks: Webhooks {
                 retry_for: 24 * 3600,

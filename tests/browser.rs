@@ -231,6 +231,9 @@ fn a_recipient_signs_in_reads_and_replies_in_chromium() {
         assert!(shown.contains("Biopsy results"), "{shown}");
         screenshot(&c, 1280, "inbox").await;
         screenshot(&c, 360, "inbox").await;
+        c.goto(&format!("{base}/new")).await.unwrap();
+        text_with(&c, "New message").await;
+        screenshot(&c, 360, "new-message").await;
 
         // Signing out: the conversation is not shown any more.
         c.goto(&format!("{base}/t/{thread}")).await.unwrap();

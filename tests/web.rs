@@ -551,12 +551,19 @@ fn archive_reopen_cancel_and_a_new_message() {
             ("subject", "Prescription"),
             ("body", "Could you renew my prescription?"),
             ("no_reply", "yes"),
+            ("respond", "addressee"),
+            ("how", "phone"),
         ],
     );
     assert_eq!(r.status, 303, "{}", r.body);
     let new_thread = r.header("location").unwrap()[3..].to_owned();
     let shown = sb.run(&["thread", "show", &new_thread]).ok().json();
     assert_eq!(shown["subject"], "Prescription");
+    assert_eq!(
+        shown["messages"][0]["body"],
+        "Could you renew my prescription?\n\n[Please respond: only Dr Lee; Please answer by: a \
+         phone call; No reply needed]"
+    );
     assert_eq!(shown["status"], "closed", "no reply needed closes it");
     assert_eq!(shown["messages"][0]["via"], "web");
     wait_outbox(&sb, Duration::from_secs(20), |rows| {
@@ -723,5 +730,47 @@ fn recognition_phrase_and_the_choice_about_email() {
     );
     let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
     assert!(page.body.contains("Stop sending messages by email"));
+    daemon.stop();
+}
+
+/// `web.billing_consent`: a new message needs the writer's agreement that it may be billed.
+#[test]
+fn billing_consent_for_new_messages() {
+    let port = common::free_port();
+    let (sb, _) = setup(&format!(
+        "[web]\nlisten = \"127.0.0.1:{port}\"\nbilling_consent = true\n"
+    ));
+    let daemon = Daemon::start(&sb, &[]);
+    let cookie = sign_in(port, &link_path(&sb));
+    let form = call(port, "GET", "/new", Some(&cookie), &[]);
+    assert!(form.body.contains("may bill"), "{}", form.body);
+    let csrf = form.csrf();
+    let fields = |billing: bool| {
+        let mut f = vec![
+            ("csrf", csrf.as_str()),
+            ("to", "lee@clinic.example.test"),
+            ("subject", "Sick note"),
+            ("body", "I need a sick note for work."),
+        ];
+        if billing {
+            f.push(("billing", "yes"));
+        }
+        f
+    };
+    assert_eq!(
+        call(port, "POST", "/new", Some(&cookie), &fields(false)).status,
+        400
+    );
+    let r = call(port, "POST", "/new", Some(&cookie), &fields(true));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let thread = r.header("location").unwrap()[3..].to_owned();
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    assert!(
+        shown["messages"][0]["body"]
+            .as_str()
+            .unwrap()
+            .ends_with("[Agreed that answering may be billed]"),
+        "{shown}"
+    );
     daemon.stop();
 }

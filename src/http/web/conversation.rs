@@ -78,6 +78,7 @@ struct NewPage {
     page: Page,
     notice: String,
     staff: Vec<StaffItem>,
+    billing_consent: bool,
 }
 
 /// A time as a person reads it (UTC: the page has no script to know their zone).
@@ -578,6 +579,7 @@ pub async fn new_form(State(state): State<WebState>, headers: HeaderMap) -> Resp
             page: state.frame_for(&cookie),
             notice: state.notice.clone(),
             staff,
+            billing_consent: state.billing_consent,
         },
     )
 }
@@ -593,6 +595,11 @@ pub struct NewForm {
     #[serde(default)]
     body: String,
     no_reply: Option<String>,
+    #[serde(default)]
+    respond: String,
+    #[serde(default)]
+    how: String,
+    billing: Option<String>,
 }
 
 /// `POST /new`: opens a secure thread from the person to the member of staff, who is notified;
@@ -631,6 +638,36 @@ pub async fn new_message(
     let Ok(staff_address) = crate::domain::Address::parse(&to.address) else {
         return state.not_found();
     };
+    if state.billing_consent && form.billing.is_none() {
+        return state.message(
+            StatusCode::BAD_REQUEST,
+            "Nothing was sent",
+            vec!["Please confirm that you understand this request may be billed.".into()],
+        );
+    }
+    // The person's instructions travel with the message, where staff read it.
+    let mut instructions = Vec::new();
+    match form.respond.as_str() {
+        "addressee" => instructions.push(format!("Please respond: only {}", to.name)),
+        "" => {}
+        _ => return state.forged(),
+    }
+    match form.how.as_str() {
+        "phone" => instructions.push("Please answer by: a phone call".to_owned()),
+        "" => {}
+        _ => return state.forged(),
+    }
+    if form.no_reply.is_some() {
+        instructions.push("No reply needed".to_owned());
+    }
+    if state.billing_consent {
+        instructions.push("Agreed that answering may be billed".to_owned());
+    }
+    let body = if instructions.is_empty() {
+        body.trim_end().to_owned()
+    } else {
+        format!("{}\n\n[{}]", body.trim_end(), instructions.join("; "))
+    };
     let name = state
         .store
         .person(&session.address)
@@ -653,7 +690,7 @@ pub async fn new_message(
                 display_name: Some(to.name.clone()),
                 role: crate::domain::Role::Staff,
             }],
-            body: body.trim_end().to_owned(),
+            body,
             via: Via::Web,
         })
         .await;

@@ -46,6 +46,8 @@ pub struct WebState {
     pub organization: String,
     pub recognition_phrase: String,
     pub notice: String,
+    /// `web.billing_consent`: a new message needs the person's agreement that it may be billed.
+    pub billing_consent: bool,
     /// Whether the public URL is https: cookies are then `Secure`.
     pub secure_cookies: bool,
     pub verify: WebVerify,
