@@ -584,7 +584,7 @@ async fn webhook(settings: &Settings, cmd: WebhookCommand) -> anyhow::Result<()>
                 };
                 for d in store.webhook_deliveries(&filter).await? {
                     print_json(json!({
-                        "id": format!("msg_{:016x}", d.id),
+                        "id": sealpost::store::webhooks::delivery_id(d.id),
                         "webhook_id": d.webhook_id.to_string(),
                         "event_id": d.event_id,
                         "type": d.event_type,

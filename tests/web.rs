@@ -383,8 +383,11 @@ fn lockout_tells_staff_and_unlock_lifts_it() {
         "registered"
     );
     sign_in(port, &link);
-    let events = sb.run(&["person", "show", JANE]).ok().json();
-    assert_eq!(events["status"], "registered");
+    let after = sb.run(&["person", "show", JANE]).ok().json();
+    assert_eq!(
+        after["status"], "registered",
+        "signing in keeps the person unlocked"
+    );
     daemon.stop();
 }
 

@@ -30,18 +30,17 @@ pub async fn scrape(State(store): State<Store>) -> Response {
             }
             m.held.set(0);
             for (table, status, n) in rows {
-                match table.as_str() {
-                    "outbox" => m
-                        .outbox
-                        .get_or_create(&labels([("status", &status)]))
-                        .set(n),
-                    "webhook" => m
-                        .webhook_deliveries
-                        .get_or_create(&labels([("status", &status)]))
-                        .set(n),
-                    "held" if status == "held" => m.held.set(n),
-                    _ => 0,
+                let family = match table.as_str() {
+                    "outbox" => &m.outbox,
+                    "webhook" => &m.webhook_deliveries,
+                    _ => {
+                        if status == "held" {
+                            m.held.set(n);
+                        }
+                        continue;
+                    }
                 };
+                family.get_or_create(&labels([("status", &status)])).set(n);
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot read stored counts for /metrics"),

@@ -142,7 +142,7 @@ impl WebhookSender {
 
     /// One POST, and what it came to.
     async fn attempt(&self, d: &DueDelivery) -> WebhookAttempt {
-        let id = format!("msg_{:016x}", d.id);
+        let id = crate::store::webhooks::delivery_id(d.id);
         let now = clock::now();
         let signature = d.secret.sign(&id, now, d.payload.as_bytes());
         let sent = self

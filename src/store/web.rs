@@ -1,8 +1,6 @@
 //! What the secure web view keeps: sessions (known by a hash of their cookie), failed identity
 //! checks and lockout, and which messages a participant has seen.
 
-use std::collections::HashMap;
-
 use super::sqlite::read;
 use super::sqlite::web::WebOp;
 use super::sqlite::write::{Done, Op};
@@ -114,26 +112,6 @@ impl Store {
         .map(drop)
     }
 
-    /// When `participant` first saw each message they saw.
-    pub async fn reads(
-        &self,
-        participant: ParticipantId,
-    ) -> Result<HashMap<MessageId, i64>, StoreError> {
-        Ok(read::reads(self.pool(), participant.0)
-            .await?
-            .into_iter()
-            .map(|(m, at)| (MessageId(m), at))
-            .collect())
-    }
-
-    /// When the newest message notification to `address` was queued, in any thread.
-    pub async fn latest_notification_to(
-        &self,
-        address: &Address,
-    ) -> Result<Option<i64>, StoreError> {
-        read::latest_notification_to(self.pool(), address.as_str()).await
-    }
-
     /// Takes back `message`, written by `author`, while nobody acted on it.
     pub async fn cancel_message(
         &self,
@@ -148,15 +126,6 @@ impl Store {
         }))
         .await
         .map(drop)
-    }
-
-    /// Whether anyone but `author` saw `message` on the web view.
-    pub async fn read_by_others(
-        &self,
-        message: MessageId,
-        author: ParticipantId,
-    ) -> Result<bool, StoreError> {
-        read::read_by_others(self.pool(), message.0, author.0).await
     }
 
     /// Sets a person's web-view passcode (hashed with Argon2id here), or clears it.

@@ -9,6 +9,18 @@ use crate::crypto::{KeyId, WebhookSecret, WrappedKey};
 use crate::domain::WebhookId;
 use crate::domain::webhook::WebhookEvent;
 
+/// The `webhook-id` of a delivery (the same on every retry), as listed and sent.
+pub fn delivery_id(id: i64) -> String {
+    format!("msg_{id:016x}")
+}
+
+/// The row of a `webhook-id` this store made.
+pub fn parse_delivery_id(text: &str) -> Option<i64> {
+    text.strip_prefix("msg_")
+        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+        .filter(|n| *n > 0)
+}
+
 /// A subscription as listed: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookView {

@@ -149,6 +149,15 @@ fn kind(value: &str) -> Result<PersonKind, Problem> {
         .map_err(|e| Problem::invalid("kind", format!("{e}")))
 }
 
+/// The directory entry of `address`, or 404.
+async fn person(state: &ApiState, address: &Address) -> Result<PersonView, Problem> {
+    state
+        .store
+        .person(address)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("{address} is not in the directory")))
+}
+
 fn address(value: &str) -> Result<Address, Problem> {
     Address::parse(value).map_err(|e| Problem::invalid("address", format!("{value}: {e}")))
 }
@@ -264,11 +273,7 @@ pub async fn get(
     Path(addr): Path<String>,
 ) -> Result<axum::Json<Person>, Problem> {
     let address = address(&addr)?;
-    let p = state
-        .store
-        .person(&address)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("{address} is not in the directory")))?;
+    let p = person(&state, &address).await?;
     Ok(axum::Json(p.into()))
 }
 
@@ -284,11 +289,7 @@ pub async fn update(
     ApiJson(patch): ApiJson<PersonPatch>,
 ) -> Result<axum::Json<Person>, Problem> {
     let address = address(&addr)?;
-    let existing = state
-        .store
-        .person(&address)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("{address} is not in the directory")))?;
+    let existing = person(&state, &address).await?;
     let details = apply(existing.details, patch)?;
     Ok(axum::Json(
         state.store.put_person(&address, &details).await?.into(),
@@ -347,11 +348,7 @@ pub async fn consent(
             by: format!("api:{}", caller.key),
         })
         .await?;
-    let p = state
-        .store
-        .person(&address)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("{address} is not in the directory")))?;
+    let p = person(&state, &address).await?;
     Ok(axum::Json(p.into()))
 }
 
@@ -370,11 +367,7 @@ pub async fn unlock(
         .store
         .unlock_person(&address, &format!("api:{}", caller.key))
         .await?;
-    let p = state
-        .store
-        .person(&address)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("{address} is not in the directory")))?;
+    let p = person(&state, &address).await?;
     Ok(axum::Json(p.into()))
 }
 

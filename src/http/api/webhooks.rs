@@ -12,7 +12,9 @@ use crate::clock;
 use crate::domain::WebhookId;
 use crate::domain::webhook::{WebhookEvent, check_url};
 use crate::http::problem::Problem;
-use crate::store::webhooks::{DeliveryFilter, DeliveryView, WebhookView};
+use crate::store::webhooks::{
+    DeliveryFilter, DeliveryView, WebhookView, delivery_id, parse_delivery_id,
+};
 
 /// A subscription (never its secret).
 #[derive(Debug, Serialize, ToSchema)]
@@ -90,7 +92,7 @@ pub struct Delivery {
 impl From<DeliveryView> for Delivery {
     fn from(d: DeliveryView) -> Delivery {
         Delivery {
-            delivery_id: format!("msg_{:016x}", d.id),
+            delivery_id: delivery_id(d.id),
             webhook_id: d.webhook_id.to_string(),
             event_id: d.event_id,
             event_type: d.event_type,
@@ -241,9 +243,7 @@ pub async fn deliveries(
         .before
         .as_deref()
         .map(|b| {
-            b.strip_prefix("msg_")
-                .and_then(|hex| i64::from_str_radix(hex, 16).ok())
-                .filter(|n| *n > 0)
+            parse_delivery_id(b)
                 .ok_or_else(|| Problem::invalid("before", "not a delivery id this API gave"))
         })
         .transpose()?;
@@ -264,7 +264,7 @@ pub async fn deliveries(
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next_before = more
-        .then(|| items.last().map(|d| format!("msg_{:016x}", d.id)))
+        .then(|| items.last().map(|d| delivery_id(d.id)))
         .flatten();
     Ok(axum::Json(DeliveryPage {
         items: items.into_iter().map(Delivery::from).collect(),

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use super::{Page, WebState, initials, render, session_hash};
 use crate::clock;
 use crate::domain::consent::CONVENIENCE_WARNING;
-use crate::domain::{Mode, ThreadId, Via};
+use crate::domain::{MessageId, Mode, ParticipantId, ThreadId, Via};
 use crate::store::web::WebSession;
-use crate::store::{Consent, ThreadFilter, ThreadView};
+use crate::store::{Consent, ParticipantView, ThreadFilter, ThreadSummary, ThreadView};
 
 /// One message as the page shows it.
 struct MessageItem {
@@ -92,10 +92,7 @@ impl WebState {
     async fn thread_of(&self, session: &WebSession, thread: &str) -> Option<ThreadView> {
         let id: ThreadId = thread.parse().ok()?;
         let view = self.store.thread(id).await.ok()?;
-        view.participants
-            .iter()
-            .any(|p| p.address == session.address && !p.revoked)
-            .then_some(view)
+        me_in(&view, session).is_some().then_some(view)
     }
 
     fn not_found(&self) -> Response {
@@ -119,35 +116,26 @@ pub async fn thread(
     let Some(view) = state.thread_of(&session, &thread).await else {
         return state.not_found();
     };
-    let me = view
-        .participants
-        .iter()
-        .find(|p| p.address == session.address)
-        .expect("thread_of checked it");
+    let me = me_in(&view, &session).expect("thread_of checked it");
     let my_id = me.id;
     let recipient = me.role == crate::domain::Role::Recipient;
     let consented = me.consented == Some(true);
-    let reads = state.store.reads(my_id).await.unwrap_or_default();
+    let newly_read = unseen(&view, my_id);
     // Only the last message can be taken back, and only while nobody read it.
     let cancellable = match view.messages.last() {
-        Some(last) if last.author == my_id && !view.closed => !state
-            .store
-            .read_by_others(last.id, my_id)
-            .await
-            .unwrap_or(true),
+        Some(last) if last.author == my_id && !view.closed => !view
+            .reads
+            .iter()
+            .any(|r| r.message == last.id && r.participant != my_id),
         _ => false,
     };
     let last_id = view.messages.last().map(|m| m.id);
-    let mut newly_read = Vec::new();
     let messages = view
         .messages
         .iter()
         .map(|m| {
             let mine = m.author == my_id;
-            let unread = !mine && !reads.contains_key(&m.id);
-            if unread {
-                newly_read.push(m.id);
-            }
+            let unread = newly_read.contains(&m.id);
             MessageItem {
                 id: m.id.to_string(),
                 mine,
@@ -217,41 +205,22 @@ pub async fn inbox(
         return state.signed_out();
     };
     let all = q.all.is_some();
-    let filter = ThreadFilter {
-        closed: if all { None } else { Some(false) },
-        participant: Some(session.address.clone()),
-        updated_since: None,
-        after: None,
-        limit: 200,
-    };
-    let Ok(mut summaries) = state.store.threads_page(&filter).await else {
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    };
-    summaries.sort_by_key(|t| std::cmp::Reverse(t.last_activity_at));
+    let mine = state.threads_of(&session).await;
+    let can_write = !staff_in(mine.iter().map(|(_, v)| v)).is_empty();
     let mut threads = Vec::new();
     let mut unread_total = 0;
-    let can_write = !state.staff_of(&session).await.is_empty();
-    for t in summaries {
-        let Some(view) = state.thread_of(&session, &t.id.to_string()).await else {
+    for (t, view) in &mine {
+        if t.closed && !all {
+            continue;
+        }
+        let Some(me) = me_in(view, &session) else {
             continue;
         };
-        let Some(me) = view
-            .participants
-            .iter()
-            .find(|p| p.address == session.address)
-        else {
-            continue;
-        };
-        let reads = state.store.reads(me.id).await.unwrap_or_default();
-        let unread = view
-            .messages
-            .iter()
-            .filter(|m| m.author != me.id && !reads.contains_key(&m.id))
-            .count();
+        let unread = unseen(view, me.id).len();
         unread_total += unread;
         threads.push(ThreadItem {
             id: t.id.to_string(),
-            subject: t.subject,
+            subject: t.subject.clone(),
             last: shown(t.last_activity_at),
             unread,
             closed: t.closed,
@@ -286,14 +255,9 @@ pub async fn reply(
     headers: HeaderMap,
     Form(form): Form<ReplyForm>,
 ) -> Response {
-    let Some((session, cookie)) = state.session(&headers).await else {
-        return state.signed_out();
-    };
-    if !state.form_token_ok("session", &cookie, &form.csrf) {
-        return state.forged();
-    }
-    let Some(view) = state.thread_of(&session, &thread).await else {
-        return state.not_found();
+    let (session, view) = match acting(&state, &headers, &form.csrf, &thread).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
     let body = form.body.replace("\r\n", "\n");
     if body.trim().is_empty() || body.len() > 20_000 {
@@ -349,14 +313,9 @@ pub async fn consent(
     headers: HeaderMap,
     Form(form): Form<ConsentForm>,
 ) -> Response {
-    let Some((session, cookie)) = state.session(&headers).await else {
-        return state.signed_out();
-    };
-    if !state.form_token_ok("session", &cookie, &form.csrf) {
-        return state.forged();
-    }
-    let Some(view) = state.thread_of(&session, &form.thread).await else {
-        return state.not_found();
+    let (session, view) = match acting(&state, &headers, &form.csrf, &form.thread).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
     let convenience = match form.convenience.as_str() {
         "yes" => true,
@@ -376,11 +335,7 @@ pub async fn consent(
         tracing::error!(error = %e, "cannot record a choice about email");
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
-    (
-        StatusCode::SEE_OTHER,
-        [(header::LOCATION, format!("/t/{}", view.id))],
-    )
-        .into_response()
+    back_to(view.id)
 }
 
 #[derive(Deserialize)]
@@ -417,8 +372,9 @@ pub async fn sign_out(
 }
 
 impl WebState {
-    /// Staff who wrote to the person in one of their threads (whom they may write to anew).
-    async fn staff_of(&self, session: &WebSession) -> Vec<StaffItem> {
+    /// The person's conversations (those they take part in, not removed), with their
+    /// summaries, most recently active first. Each is opened once.
+    async fn threads_of(&self, session: &WebSession) -> Vec<(ThreadSummary, ThreadView)> {
         let filter = ThreadFilter {
             closed: None,
             participant: Some(session.address.clone()),
@@ -426,30 +382,70 @@ impl WebState {
             after: None,
             limit: 200,
         };
-        let mut staff: Vec<StaffItem> = Vec::new();
-        for t in self.store.threads_page(&filter).await.unwrap_or_default() {
-            let Ok(view) = self.store.thread(t.id).await else {
-                continue;
-            };
-            for p in &view.participants {
-                let wrote = view.messages.iter().any(|m| m.author == p.id);
-                if p.role == crate::domain::Role::Staff
-                    && !p.revoked
-                    && wrote
-                    && !staff.iter().any(|s| s.address == p.address.as_str())
-                {
-                    staff.push(StaffItem {
-                        address: p.address.to_string(),
-                        name: p
-                            .display_name
-                            .clone()
-                            .unwrap_or_else(|| p.address.to_string()),
-                    });
-                }
+        let mut summaries = self.store.threads_page(&filter).await.unwrap_or_default();
+        summaries.sort_by_key(|t| std::cmp::Reverse(t.last_activity_at));
+        let mut out = Vec::with_capacity(summaries.len());
+        for t in summaries {
+            if let Ok(view) = self.store.thread(t.id).await
+                && me_in(&view, session).is_some()
+            {
+                out.push((t, view));
             }
         }
-        staff
+        out
     }
+
+    /// Staff who wrote to the person (whom they may write to anew).
+    async fn staff_of(&self, session: &WebSession) -> Vec<StaffItem> {
+        let threads = self.threads_of(session).await;
+        staff_in(threads.iter().map(|(_, v)| v))
+    }
+}
+
+/// The session's person as a participant of `view`, unless they were removed.
+fn me_in<'v>(view: &'v ThreadView, session: &WebSession) -> Option<&'v ParticipantView> {
+    view.participants
+        .iter()
+        .find(|p| p.address == session.address && !p.revoked)
+}
+
+/// What others wrote in `view` that `me` has not seen yet.
+fn unseen(view: &ThreadView, me: ParticipantId) -> Vec<MessageId> {
+    view.messages
+        .iter()
+        .filter(|m| m.author != me)
+        .filter(|m| {
+            !view
+                .reads
+                .iter()
+                .any(|r| r.message == m.id && r.participant == me)
+        })
+        .map(|m| m.id)
+        .collect()
+}
+
+/// The staff participants who wrote in any of `views`, once each.
+fn staff_in<'v>(views: impl Iterator<Item = &'v ThreadView>) -> Vec<StaffItem> {
+    let mut staff: Vec<StaffItem> = Vec::new();
+    for view in views {
+        for p in &view.participants {
+            let wrote = view.messages.iter().any(|m| m.author == p.id);
+            if p.role == crate::domain::Role::Staff
+                && !p.revoked
+                && wrote
+                && !staff.iter().any(|s| s.address == p.address.as_str())
+            {
+                staff.push(StaffItem {
+                    address: p.address.to_string(),
+                    name: p
+                        .display_name
+                        .clone()
+                        .unwrap_or_else(|| p.address.to_string()),
+                });
+            }
+        }
+    }
+    staff
 }
 
 #[derive(Deserialize)]
@@ -494,17 +490,7 @@ pub async fn archive(
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let (_, view) = match acting(&state, &headers, &form.csrf, &thread).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
-    match state.store.close_thread(view.id).await {
-        Ok(()) => back_to(view.id),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot archive a conversation");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
-    }
+    set_closed(&state, &headers, &form, &thread, true).await
 }
 
 /// `POST /t/<thread>/reopen`.
@@ -514,14 +500,30 @@ pub async fn reopen(
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let (_, view) = match acting(&state, &headers, &form.csrf, &thread).await {
+    set_closed(&state, &headers, &form, &thread, false).await
+}
+
+/// Closes (archives) or re-opens a conversation of the session's person.
+async fn set_closed(
+    state: &WebState,
+    headers: &HeaderMap,
+    form: &ActionForm,
+    thread: &str,
+    closed: bool,
+) -> Response {
+    let (_, view) = match acting(state, headers, &form.csrf, thread).await {
         Ok(found) => found,
         Err(r) => return r,
     };
-    match state.store.reopen_thread(view.id).await {
+    let done = if closed {
+        state.store.close_thread(view.id).await
+    } else {
+        state.store.reopen_thread(view.id).await
+    };
+    match done {
         Ok(()) => back_to(view.id),
         Err(e) => {
-            tracing::error!(error = %e, "cannot re-open a conversation");
+            tracing::error!(error = %e, closed, "cannot archive or re-open a conversation");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }

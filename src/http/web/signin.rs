@@ -40,6 +40,21 @@ pub struct Identity {
     passcode: String,
 }
 
+/// What the directory holds for the configured identity check.
+enum OnFile {
+    BirthDate(String),
+    /// The date of birth, and the last word of the name, lower-cased.
+    BirthDateAndLastName(String, String),
+    /// An Argon2id PHC string.
+    Passcode(String),
+}
+
+/// Whether what was typed equals what is on file, in time that does not depend on where they
+/// differ.
+fn same(given: &str, on_file: &str) -> bool {
+    crate::crypto::constant_time_eq(given.as_bytes(), on_file.as_bytes())
+}
+
 /// What a link names, when it opens: its participant (active, in an existing thread) and
 /// their directory entry.
 async fn opened(state: &WebState, token: &str) -> Option<(TokenTarget, PersonView)> {
@@ -77,14 +92,28 @@ impl WebState {
         )
     }
 
-    /// Whether the directory has what the configured check needs for this person.
-    async fn can_check(&self, person: &PersonView) -> bool {
+    /// What the configured check compares with, if the directory has it for this person.
+    async fn on_file(&self, person: &PersonView) -> Option<OnFile> {
+        let date = person.details.birth_date.clone();
         match self.verify {
-            WebVerify::Dob => person.details.birth_date.is_some(),
+            WebVerify::Dob => date.map(OnFile::BirthDate),
             WebVerify::DobLastname => {
-                person.details.birth_date.is_some() && person.details.name.is_some()
+                let last = person
+                    .details
+                    .name
+                    .as_deref()?
+                    .split_whitespace()
+                    .last()?
+                    .to_lowercase();
+                Some(OnFile::BirthDateAndLastName(date?, last))
             }
-            WebVerify::Passcode => matches!(self.store.passcode_hash(person.id).await, Ok(Some(_))),
+            WebVerify::Passcode => self
+                .store
+                .passcode_hash(person.id)
+                .await
+                .ok()
+                .flatten()
+                .map(OnFile::Passcode),
         }
     }
 
@@ -133,7 +162,7 @@ pub async fn show_form(State(state): State<WebState>, Path(token): Path<String>)
     if person.details.status == PersonStatus::Locked {
         return state.locked();
     }
-    if !state.can_check(&person).await {
+    if state.on_file(&person).await.is_none() {
         return state.cannot_check();
     }
     state.form(&token, String::new(), StatusCode::OK)
@@ -163,48 +192,26 @@ pub async fn check_identity(
     {
         return state.too_many(wait);
     }
-    if !state.can_check(&person).await {
+    let Some(on_file) = state.on_file(&person).await else {
         return state.cannot_check();
-    }
-    let mut matches = match state.verify {
-        WebVerify::Passcode => {
-            let stored = state
-                .store
-                .passcode_hash(person.id)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_default();
+    };
+    let matches = match on_file {
+        OnFile::Passcode(stored) => {
             let given = identity.passcode.clone();
             // Argon2 takes a while on purpose: off the async workers.
             tokio::task::spawn_blocking(move || crate::crypto::passcode::matches(&given, &stored))
                 .await
                 .unwrap_or(false)
         }
-        WebVerify::Dob | WebVerify::DobLastname => crate::crypto::constant_time_eq(
-            birth_date(&identity.birth_date).as_bytes(),
-            person
-                .details
-                .birth_date
-                .as_deref()
-                .unwrap_or("")
-                .as_bytes(),
-        ),
+        OnFile::BirthDate(date) => same(&birth_date(&identity.birth_date), &date),
+        OnFile::BirthDateAndLastName(date, last) => {
+            // Both compared, whatever the first gave, so the time says nothing about which
+            // failed.
+            let date_ok = same(&birth_date(&identity.birth_date), &date);
+            let name_ok = same(&identity.last_name.trim().to_lowercase(), &last);
+            date_ok & name_ok
+        }
     };
-    if state.verify == WebVerify::DobLastname {
-        let last = person
-            .details
-            .name
-            .as_deref()
-            .and_then(|n| n.split_whitespace().last())
-            .map(str::to_lowercase)
-            .unwrap_or_default();
-        let given = identity.last_name.trim().to_lowercase();
-        // Both compared, whatever the first gave, so the time says nothing about which failed.
-        let name_ok =
-            !last.is_empty() && crate::crypto::constant_time_eq(last.as_bytes(), given.as_bytes());
-        matches &= name_ok;
-    }
     if !matches {
         let failures = match state
             .store

@@ -532,19 +532,6 @@ pub(crate) async fn web_session(
     .await?)
 }
 
-/// The messages of `thread` that `participant` has seen on the web view.
-pub(crate) async fn reads(
-    pool: &SqlitePool,
-    participant: i64,
-) -> Result<Vec<(i64, i64)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT message_id, read_at FROM message_reads WHERE participant_id = $1")
-            .bind(participant)
-            .fetch_all(pool)
-            .await?,
-    )
-}
-
 /// The read receipts of a thread's messages: (message, participant, read_at).
 pub(crate) async fn thread_reads(
     pool: &SqlitePool,
@@ -572,34 +559,6 @@ pub(crate) async fn passcode_hash(
             .await?
             .flatten(),
     )
-}
-
-/// Whether anyone but `author` saw `message`.
-pub(crate) async fn read_by_others(
-    pool: &SqlitePool,
-    message: i64,
-    author: i64,
-) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM message_reads WHERE message_id = $1 AND participant_id <> $2)",
-    )
-    .bind(message)
-    .bind(author)
-    .fetch_one(pool)
-    .await?)
-}
-
-/// The latest notification sent or queued to `address` (its creation time), in any thread.
-pub(crate) async fn latest_notification_to(
-    pool: &SqlitePool,
-    address: &str,
-) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT MAX(created_at) FROM outbox WHERE recipient = $1 AND kind = 'message'",
-    )
-    .bind(address)
-    .fetch_one(pool)
-    .await?)
 }
 
 /// When the next pending, unclaimed webhook delivery is due.

@@ -2,10 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::write::{Done, event, queue_notice};
-use crate::domain::{
-    Address, MessageId, NoticeReason, NotificationId, ParticipantId, PersonId, ThreadId,
-};
+use super::write::{Done, cancelled_events, event, notify_staff};
+use crate::domain::{Address, MessageId, NoticeReason, ParticipantId, PersonId, ThreadId};
 use crate::store::StoreError;
 
 /// A write of the web view.
@@ -205,22 +203,7 @@ fn check_failed(
             serde_json::json!({"person": person.0, "failures": failures}),
             now,
         )?;
-        let staff: Vec<i64> = conn
-            .prepare_cached(
-                "SELECT id FROM participants
-                 WHERE thread_id = ?1 AND role = 'staff' AND revoked_at IS NULL",
-            )?
-            .query_map([thread.0], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        for s in staff {
-            queue_notice(
-                conn,
-                thread,
-                ParticipantId(s),
-                NoticeReason::RecipientLocked,
-                now,
-            )?;
-        }
+        notify_staff(conn, thread, NoticeReason::RecipientLocked, now)?;
     }
     Ok(Done::Count(u64::try_from(failures).unwrap_or(0)))
 }
@@ -280,15 +263,7 @@ fn cancel(
         )?
         .query_map(params![now, message.0], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for id in &cancelled {
-        event(
-            conn,
-            Some(thread),
-            "notification.cancelled",
-            serde_json::json!({"notification_id": NotificationId(*id).to_string()}),
-            now,
-        )?;
-    }
+    cancelled_events(conn, thread, &cancelled, now)?;
     event(
         conn,
         Some(thread),

@@ -493,16 +493,7 @@ fn remove_participant(
         )?
         .query_map(params![now, participant], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    // Each is a change of status, told like any other (and to webhooks).
-    for id in &cancelled_ids {
-        event(
-            conn,
-            Some(thread),
-            "notification.cancelled",
-            serde_json::json!({"notification_id": NotificationId(*id).to_string()}),
-            now,
-        )?;
-    }
+    cancelled_events(conn, thread, &cancelled_ids, now)?;
     let cancelled = cancelled_ids.len() as u64;
     event(
         conn,
@@ -806,19 +797,49 @@ fn revert_to_secure(
         },
         now,
     )?;
+    notify_staff(
+        conn,
+        ThreadId(thread),
+        NoticeReason::RecipientMadeSecure,
+        now,
+    )
+}
+
+/// Queues a content-free notice about a recipient to every active staff participant of
+/// `thread`.
+pub(crate) fn notify_staff(
+    conn: &Connection,
+    thread: ThreadId,
+    why: NoticeReason,
+    now: i64,
+) -> Result<(), StoreError> {
     let staff: Vec<i64> = conn
         .prepare_cached(
             "SELECT id FROM participants
              WHERE thread_id = ?1 AND role = 'staff' AND revoked_at IS NULL",
         )?
-        .query_map([thread], |r| r.get(0))?
+        .query_map([thread.0], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for s in staff {
-        queue_notice(
+        queue_notice(conn, thread, ParticipantId(s), why, now)?;
+    }
+    Ok(())
+}
+
+/// Records each notification cancelled before it went out: a change of status, told like any
+/// other (and to webhooks).
+pub(crate) fn cancelled_events(
+    conn: &Connection,
+    thread: ThreadId,
+    notifications: &[i64],
+    now: i64,
+) -> Result<(), StoreError> {
+    for id in notifications {
+        event(
             conn,
-            ThreadId(thread),
-            ParticipantId(s),
-            NoticeReason::RecipientMadeSecure,
+            Some(thread),
+            "notification.cancelled",
+            serde_json::json!({"notification_id": NotificationId(*id).to_string()}),
             now,
         )?;
     }
@@ -1047,7 +1068,7 @@ pub(crate) fn set_consent(conn: &Connection, c: &Consent, now: i64) -> Result<()
 /// otherwise make us write to it at will); a notice to staff that a recipient was made secure
 /// is bounded already (at most one per convenience notification) and always goes. Returns
 /// whether one was queued.
-pub(crate) fn queue_notice(
+fn queue_notice(
     conn: &Connection,
     thread: ThreadId,
     participant: ParticipantId,
