@@ -33,6 +33,7 @@ use crate::inbound::smtp::session::{SessionParams, Shared};
 use crate::inbound::smtp::slots::Slots;
 use crate::outbound::compose::{Composer, Identity};
 use crate::outbound::dkim::{Dkim, DkimError};
+use crate::outbound::sms::{SmsSender, SmsSetupError};
 use crate::outbound::templates::{TemplateError, Templates};
 use crate::outbound::transport::{Transport, TransportError};
 use crate::outbound::webhook::{WebhookPolicy, WebhookSender};
@@ -79,6 +80,8 @@ pub enum AppError {
     Dkim(#[from] DkimError),
     #[error(transparent)]
     Webhooks(#[from] crate::outbound::webhook::WebhookSetupError),
+    #[error(transparent)]
+    Sms(#[from] SmsSetupError),
 }
 
 impl AppError {
@@ -100,6 +103,9 @@ impl AppError {
             AppError::Auth(_) => Some("auth.dns_servers"),
             AppError::Dkim(_) => Some("outbound.dkim_key"),
             AppError::Webhooks(_) => Some("webhooks.ca_file"),
+            AppError::Sms(SmsSetupError::Secret { key, .. }) => Some(key),
+            AppError::Sms(SmsSetupError::WebhookSecret) => Some("sms.webhook_secret_file"),
+            AppError::Sms(_) => Some("sms.provider"),
             AppError::Key(KeyError::Permissions { .. } | KeyError::Malformed { .. }) => {
                 Some("keys.path")
             }
@@ -229,6 +235,7 @@ pub struct App {
     keyring: Arc<Keyring>,
     worker: Worker,
     webhooks: WebhookSender,
+    sms: SmsSender,
     wake: Arc<Notify>,
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -278,10 +285,11 @@ impl App {
         let transport = Transport::new(&settings.outbound, &settings.smtp.hostname)?;
         let store = Store::open(&settings.database.url, keyring.clone()).await?;
         let wake = Arc::new(Notify::new());
+        let composer = Composer::new(Identity::of(&settings), templates, keyring.clone())
+            .with_dkim(dkim(&settings)?);
         let worker = Worker::new(
             store.clone(),
-            Composer::new(Identity::of(&settings), templates, keyring.clone())
-                .with_dkim(dkim(&settings)?),
+            composer.clone(),
             transport,
             RetryPolicy {
                 base_secs: settings.outbound.retry_base_secs,
@@ -297,6 +305,14 @@ impl App {
                 timeout: Duration::from_secs(settings.webhooks.timeout_secs),
             },
             settings.webhooks.ca_file.as_deref(),
+            worker.owner(),
+        )?;
+        let sms = SmsSender::new(
+            store.clone(),
+            &settings.sms,
+            &settings.general.organization,
+            composer,
+            Transport::new(&settings.outbound, &settings.smtp.hostname)?,
             worker.owner(),
         )?;
         let tls = match (&settings.smtp.tls_cert, &settings.smtp.tls_key) {
@@ -394,6 +410,8 @@ impl App {
                 session_idle: i64::try_from(settings.web.session_idle).unwrap_or(900),
                 session_max: i64::try_from(settings.web.session_max).unwrap_or(43_200),
                 token_ttl_days: settings.policy.token_ttl_days,
+                code_after_secs: i64::from(settings.web.code_after_hours) * 3600,
+                code_by_email: settings.sms.provider == crate::config::SmsProvider::Email,
                 per_address: Arc::new(crate::http::rate_limit::RateLimit::new(
                     settings.web.attempts_per_minute,
                 )),
@@ -429,6 +447,7 @@ impl App {
             keyring,
             worker,
             webhooks,
+            sms,
             wake,
             listener,
             shared,
@@ -467,6 +486,7 @@ impl App {
             keyring,
             worker,
             webhooks,
+            sms,
             wake: _wake,
             listener,
             shared,
@@ -496,6 +516,11 @@ impl App {
         parts.spawn(async move {
             webhooks.run(s).await;
             "the webhook sender"
+        });
+        let s = stop.clone();
+        parts.spawn(async move {
+            sms.run(s).await;
+            "the SMS sender"
         });
         if let Some(poller) = poller {
             let s = stop.clone();

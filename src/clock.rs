@@ -11,6 +11,26 @@ pub fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+        + offset()
+}
+
+/// Seconds the clock is moved forward by: in debug builds (the test suite's), the
+/// `TEST_CLOCK_OFFSET_SECS` variable, so tests can open a link "a day later" without
+/// waiting a day. Release builds have no such switch: their clock is the system's.
+#[cfg(debug_assertions)]
+fn offset() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        std::env::var("TEST_CLOCK_OFFSET_SECS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+#[cfg(not(debug_assertions))]
+fn offset() -> i64 {
+    0
 }
 
 /// RFC 3339 in UTC (`2026-11-22T02:34:45Z`), the form every JSON output uses.

@@ -70,6 +70,7 @@ pub struct Settings {
     pub api: Api,
     pub webhooks: Webhooks,
     pub web: Web,
+    pub sms: Sms,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -341,7 +342,54 @@ pub struct Web {
     /// A new message from a recipient needs their agreement that answering it may be billed.
     #[serde(deserialize_with = "de::boolean")]
     pub billing_consent: bool,
+    /// A link opened more than this many hours after it was sent (or after a newer link went
+    /// to the same person) asks first for the person's mobile number and a code sent to it
+    /// (`[sms]`). 0: never.
+    #[serde(deserialize_with = "de::number")]
+    pub code_after_hours: u32,
 }
+
+/// How the codes of the web view's 24-hour rule reach people.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sms {
+    /// `twilio`, `webhook` (a signed JSON POST to your own gateway), or `email` (the code goes
+    /// to the person's address, for practices without SMS).
+    #[serde(deserialize_with = "de::word")]
+    pub provider: SmsProvider,
+    /// Twilio's API root (tests point it elsewhere).
+    #[serde(deserialize_with = "de::url")]
+    pub twilio_base_url: String,
+    #[serde(deserialize_with = "de::trimmed")]
+    pub twilio_account_sid: String,
+    /// A file holding the account's auth token (the token never goes in this file).
+    #[serde(default, deserialize_with = "de::optional_path")]
+    pub twilio_auth_token_file: Option<PathBuf>,
+    /// The sending number (E.164) or a Messaging Service SID (`MG…`).
+    #[serde(deserialize_with = "de::trimmed")]
+    pub twilio_from: String,
+    /// Where the `webhook` provider POSTs `{"to", "body", "id"}`.
+    #[serde(deserialize_with = "de::url")]
+    pub webhook_url: String,
+    /// A file holding the webhook's signing secret, `whsec_<base64>` (Standard Webhooks).
+    #[serde(default, deserialize_with = "de::optional_path")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// How long one attempt may take, in seconds.
+    #[serde(deserialize_with = "de::number")]
+    pub timeout_secs: u64,
+}
+
+crate::domain::kinds::vocabulary!(
+    /// Where a code of the 24-hour rule is sent.
+    SmsProvider {
+        /// Twilio's Messages API (a form POST with basic auth).
+        Twilio => "twilio",
+        /// A signed JSON POST to a gateway of the practice's.
+        Webhook => "webhook",
+        /// An email to the person's address.
+        Email => "email",
+    }
+);
 
 crate::domain::kinds::vocabulary!(
     /// What the web view asks for before it shows anything.
@@ -623,6 +671,17 @@ impl Settings {
                          number."
                     .into(),
                 billing_consent: false,
+                code_after_hours: 24,
+            },
+            sms: Sms {
+                provider: SmsProvider::Email,
+                twilio_base_url: "https://api.twilio.com".into(),
+                twilio_account_sid: String::new(),
+                twilio_auth_token_file: None,
+                twilio_from: String::new(),
+                webhook_url: String::new(),
+                webhook_secret_file: None,
+                timeout_secs: 10,
             },
             webhooks: Webhooks {
                 retry_for: 24 * 3600,
@@ -799,6 +858,7 @@ impl Settings {
         self.validate_auth()?;
         self.validate_api()?;
         self.validate_web()?;
+        self.validate_sms()?;
         self.validate_webhooks()
     }
 
@@ -1155,6 +1215,62 @@ impl Settings {
             return Err(("web.attempts_per_minute", "expected at least 1".into()));
         }
         Ok(())
+    }
+
+    fn validate_sms(&self) -> Result<(), (&'static str, String)> {
+        let sms = &self.sms;
+        if self.web.code_after_hours > 24 * 365 {
+            return Err(("web.code_after_hours", "expected 0 to 8760".into()));
+        }
+        if !(1..=120).contains(&sms.timeout_secs) {
+            return Err(("sms.timeout_secs", "expected 1 to 120".into()));
+        }
+        let url_ok = |url: &str| match url.split_once("://") {
+            Some(("https", _)) => true,
+            Some(("http", rest)) => {
+                let host = rest.split(['/', '?']).next().unwrap_or("");
+                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                host == "localhost"
+                    || host
+                        .trim_matches(['[', ']'])
+                        .parse::<IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            _ => false,
+        };
+        match sms.provider {
+            SmsProvider::Email => Ok(()),
+            SmsProvider::Twilio => {
+                if !url_ok(&sms.twilio_base_url) {
+                    return Err((
+                        "sms.twilio_base_url",
+                        "expected an https URL (or http on loopback)".into(),
+                    ));
+                }
+                if sms.twilio_account_sid.is_empty() {
+                    return Err(("sms.twilio_account_sid", "required for twilio".into()));
+                }
+                if sms.twilio_from.is_empty() {
+                    return Err(("sms.twilio_from", "required for twilio".into()));
+                }
+                match &sms.twilio_auth_token_file {
+                    None => Err(("sms.twilio_auth_token_file", "required for twilio".into())),
+                    Some(p) => readable(p).map_err(|m| ("sms.twilio_auth_token_file", m)),
+                }
+            }
+            SmsProvider::Webhook => {
+                if !url_ok(&sms.webhook_url) {
+                    return Err((
+                        "sms.webhook_url",
+                        "expected an https URL (or http on loopback)".into(),
+                    ));
+                }
+                match &sms.webhook_secret_file {
+                    None => Err(("sms.webhook_secret_file", "required for webhook".into())),
+                    Some(p) => readable(p).map_err(|m| ("sms.webhook_secret_file", m)),
+                }
+            }
+        }
     }
 
     fn validate_webhooks(&self) -> Result<(), (&'static str, String)> {

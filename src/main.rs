@@ -109,6 +109,20 @@ enum Command {
     /// Webhooks: signed HTTP POSTs to the practice's systems when something happens.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// The codes of the web view's 24-hour rule, sent by SMS or email.
+    #[command(subcommand)]
+    Sms(SmsCommand),
+}
+
+#[derive(Subcommand)]
+enum SmsCommand {
+    /// Print the latest text messages (codes), newest first: status, attempts, last error.
+    /// Never the code or the number.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -485,6 +499,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Person(cmd) => runtime.block_on(person(&settings, cmd))?,
         Command::Apikey(cmd) => runtime.block_on(apikey(&settings, cmd))?,
         Command::Webhook(cmd) => runtime.block_on(webhook(&settings, cmd))?,
+        Command::Sms(SmsCommand::List { limit }) => runtime.block_on(async {
+            let store = app::open_store(&settings).await?;
+            let listed = store.sms_messages(limit.clamp(1, 10_000)).await;
+            store.close().await;
+            for m in listed? {
+                print_json(json!(m))?;
+            }
+            anyhow::Ok(())
+        })?,
     }
     Ok(())
 }

@@ -55,6 +55,9 @@ pub struct Metrics {
     pub imap_polls: Family<Labels, Counter>,
     /// Webhook delivery attempts, by result (delivered, retry, failed).
     pub webhook_attempts: Family<Labels, Counter>,
+    /// Attempts to send a code of the web view's 24-hour rule, by result (sent, retry,
+    /// failed).
+    pub sms_attempts: Family<Labels, Counter>,
     /// Webhook deliveries stored, by status (set when scraped).
     pub webhook_deliveries: Family<Labels, Gauge>,
     /// Held messages awaiting a decision (set when scraped).
@@ -80,6 +83,7 @@ impl Metrics {
             imap_state: Family::default(),
             imap_polls: Family::default(),
             webhook_attempts: Family::default(),
+            sms_attempts: Family::default(),
             webhook_deliveries: Family::default(),
             held: Gauge::default(),
             api_requests: Family::default(),
@@ -127,6 +131,11 @@ impl Metrics {
             "webhook_attempts",
             "Webhook delivery attempts, by result",
             m.webhook_attempts.clone(),
+        );
+        registry.register(
+            "sms_attempts",
+            "Attempts to send a sign-in code (SMS or email), by result",
+            m.sms_attempts.clone(),
         );
         registry.register(
             "webhook_deliveries",

@@ -777,3 +777,343 @@ fn billing_consent_for_new_messages() {
     );
     daemon.stop();
 }
+
+/// Jane's mobile number in the directory.
+const JANE_MOBILE: &str = "+44 7700 900123";
+
+/// The code in a text message's words ("…: your code is 12345. …").
+fn code_in(text: &str) -> String {
+    let at = text.find("code is ").expect("a code in the text") + "code is ".len();
+    let code: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert_eq!(code.len(), 5, "{text}");
+    code
+}
+
+/// A code that is not `code`.
+fn other_than(code: &str) -> String {
+    let n: u32 = code.parse().unwrap();
+    format!("{:05}", (n + 1) % 100_000)
+}
+
+#[test]
+fn a_link_opened_a_day_later_needs_a_code_sent_by_sms() {
+    use common::receiver::Receiver;
+    let secrets = tempfile::tempdir().unwrap();
+    let token = secrets.path().join("twilio-token");
+    std::fs::write(&token, "tw-secret-token\n").unwrap();
+    let twilio = Receiver::start(
+        &secrets.path().join("twilio"),
+        common::free_port(),
+        &["--status", "201"],
+    );
+    let (sb, _thread) = setup(&format!(
+        "[sms]\nprovider = \"twilio\"\ntwilio_base_url = \"http://127.0.0.1:{}\"\n\
+         twilio_account_sid = \"AC0123\"\ntwilio_auth_token_file = \"{}\"\n\
+         twilio_from = \"+15550001111\"\n",
+        twilio.port,
+        token.display()
+    ));
+    sb.run(&["person", "update", JANE, "--mobile", JANE_MOBILE])
+        .ok();
+    let port = sb.web_port;
+    // The notification goes out today…
+    let daemon = Daemon::start(&sb, &[]);
+    let link = link_path(&sb);
+    let fresh = call(port, "GET", &link, None, &[]);
+    assert!(fresh.body.contains("name=\"birth_date\""), "{}", fresh.body);
+    daemon.stop();
+
+    // …and is opened 25 hours later (the daemon's clock moved forward; debug builds only).
+    let daemon = Daemon::start(&sb, &[("TEST_CLOCK_OFFSET_SECS", "90000")]);
+    let ask = call(port, "GET", &link, None, &[]);
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(ask.body.contains("name=\"mobile\""), "{}", ask.body);
+    assert!(!ask.body.contains("birth_date"), "{}", ask.body);
+    let csrf = ask.csrf();
+    // The identity check is not open yet, even to the right date of birth.
+    let skip = call(
+        port,
+        "POST",
+        &link,
+        None,
+        &[("csrf", &csrf), ("birth_date", "1984-03-07")],
+    );
+    assert_eq!(skip.status, 403, "{}", skip.body);
+    assert!(skip.header("set-cookie").is_none());
+
+    // A number that is not Jane's: the same page as for hers, and no text message.
+    let number = format!("/m/{}/number", link.trim_start_matches("/m/"));
+    let wrong = call(
+        port,
+        "POST",
+        &number,
+        None,
+        &[("csrf", &csrf), ("mobile", "+44 7700 900999")],
+    );
+    assert_eq!(wrong.status, 200, "{}", wrong.body);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(twilio.received().is_empty(), "an SMS for a wrong number");
+
+    // Hers, typed the national way: one text message through Twilio's API.
+    let right = call(
+        port,
+        "POST",
+        &number,
+        None,
+        &[("csrf", &csrf), ("mobile", "07700 900123")],
+    );
+    assert_eq!(right.status, 200);
+    assert_eq!(right.body, wrong.body, "the answer tells the numbers apart");
+    let sent = common::wait_for(Duration::from_secs(20), || {
+        let r = twilio.received();
+        (!r.is_empty()).then_some(r)
+    })
+    .expect("a request to the SMS provider");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let request = &sent[0];
+    assert_eq!(
+        request["path"], "/2010-04-01/Accounts/AC0123/Messages.json",
+        "{request}"
+    );
+    let basic = data_encoding::BASE64.encode(b"AC0123:tw-secret-token");
+    assert_eq!(
+        request["headers"]["authorization"],
+        format!("Basic {basic}"),
+        "{request}"
+    );
+    let form: Vec<(String, String)> =
+        url::form_urlencoded::parse(request["body"].as_str().unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} in {form:?}"))
+    };
+    assert_eq!(
+        field("To"),
+        "+447700900123",
+        "the number as the directory keeps it"
+    );
+    assert_eq!(field("From"), "+15550001111");
+    let code = code_in(&field("Body"));
+    assert!(field("Body").starts_with("Lee Family Practice:"));
+
+    // A wrong code counts as a failed check; the right one opens the identity check.
+    let path = format!("/m/{}/code", link.trim_start_matches("/m/"));
+    let bad = call(
+        port,
+        "POST",
+        &path,
+        None,
+        &[("csrf", &csrf), ("code", &other_than(&code))],
+    );
+    assert_eq!(bad.status, 401, "{}", bad.body);
+    assert!(bad.body.contains("2 attempts left"), "{}", bad.body);
+    let good = call(
+        port,
+        "POST",
+        &path,
+        None,
+        &[("csrf", &csrf), ("code", &code)],
+    );
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert!(good.body.contains("name=\"birth_date\""), "{}", good.body);
+    let signed = call(
+        port,
+        "POST",
+        &link,
+        None,
+        &[("csrf", &csrf), ("birth_date", "1984-03-07")],
+    );
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert!(signed.header("set-cookie").is_some());
+
+    // The outbox of text messages says what happened, without the code or the number.
+    let listed = sb.run(&["sms", "list"]).ok();
+    let rows = listed.json_lines();
+    assert_eq!(rows.len(), 1, "{}", listed.stdout);
+    assert_eq!(rows[0]["status"], "sent");
+    assert!(!listed.stdout.contains(&code) && !listed.stdout.contains("7700"));
+    // Nor does the log.
+    let out = daemon.stop();
+    let log = format!(
+        "{}{}{}",
+        out.stdout,
+        out.stderr,
+        std::fs::read_to_string(sb.dir.path().join("daemon.log")).unwrap_or_default()
+    );
+    assert!(!log.contains(&code) && !log.contains("900123"), "{log}");
+}
+
+/// Jane's link of the setup's thread, and the link of a newer notification sent to her
+/// after it (of another conversation).
+fn older_and_newer_links(sb: &Sandbox) -> (String, String) {
+    let older = link_path(sb);
+    let before: Vec<_> = wait_outbox(sb, Duration::from_secs(30), |_| true)
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    sb.new_thread("secure", "Appointment", "Your appointment is on Monday.");
+    wait_outbox(sb, Duration::from_secs(60), |rows| {
+        rows.iter()
+            .any(|r| r["recipient"] == JANE && r["status"] == "sent" && !before.contains(&r["id"]))
+    });
+    let newer = link_path(sb);
+    assert_ne!(newer, older);
+    (older, newer)
+}
+
+#[test]
+fn an_older_link_needs_a_code_sent_by_email() {
+    // sms.provider defaults to "email".
+    let (sb, _first) = setup("");
+    let daemon = Daemon::start(&sb, &[]);
+    let port = sb.web_port;
+    let (older, newer) = older_and_newer_links(&sb);
+    // The newer link goes straight to the identity check; the older one asks for a code.
+    assert!(
+        call(port, "GET", &newer, None, &[])
+            .body
+            .contains("birth_date")
+    );
+    let ask = call(port, "GET", &older, None, &[]);
+    assert_eq!(ask.status, 200);
+    assert!(!ask.body.contains("name=\"mobile\""), "{}", ask.body);
+    assert!(ask.body.contains("Send me a code"), "{}", ask.body);
+    let csrf = ask.csrf();
+    let token = older.trim_start_matches("/m/").to_owned();
+    let r = call(
+        port,
+        "POST",
+        &format!("/m/{token}/number"),
+        None,
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("email address"), "{}", r.body);
+    // Asking again within a minute sends nothing new.
+    call(
+        port,
+        "POST",
+        &format!("/m/{token}/number"),
+        None,
+        &[("csrf", &csrf)],
+    );
+    let spool = sb.data_dir().join("spool");
+    let emails = common::wait_for(Duration::from_secs(20), || {
+        let found: Vec<Vec<u8>> = std::fs::read_dir(&spool)
+            .ok()?
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .filter(|b| String::from_utf8_lossy(b).contains("Subject: Your code for"))
+            .collect();
+        (!found.is_empty()).then_some(found)
+    })
+    .expect("a code email in the spool");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(emails.len(), 1, "a second code was sent within a minute");
+    let message = mail_parser::MessageParser::default()
+        .parse(&emails[0])
+        .unwrap();
+    assert_eq!(
+        message
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address()),
+        Some(JANE)
+    );
+    let code = code_in(&message.body_text(0).unwrap());
+    let good = call(
+        port,
+        "POST",
+        &format!("/m/{token}/code"),
+        None,
+        &[("csrf", &csrf), ("code", &code)],
+    );
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert!(good.body.contains("name=\"birth_date\""));
+    // The code opens only the link it was asked from, once.
+    let again = call(
+        port,
+        "POST",
+        &format!("/m/{token}/code"),
+        None,
+        &[("csrf", &csrf), ("code", &code)],
+    );
+    assert!(
+        again.body.contains("name=\"birth_date\""),
+        "passed codes keep the link open a while"
+    );
+    drop(daemon);
+}
+
+#[test]
+fn codes_through_a_signed_sms_webhook_are_retried() {
+    use common::receiver::{Receiver, verify};
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = format!(
+        "whsec_{}",
+        data_encoding::BASE64.encode(b"a gateway secret of 32 bytes....")
+    );
+    let secret_file = secrets.path().join("sms-secret");
+    std::fs::write(&secret_file, &secret).unwrap();
+    // The gateway fails the first request.
+    let gateway = Receiver::start(
+        &secrets.path().join("gateway"),
+        common::free_port(),
+        &["--fail-first", "1", "--status", "202"],
+    );
+    let (sb, _thread) = setup(&format!(
+        "[sms]\nprovider = \"webhook\"\nwebhook_url = \"http://127.0.0.1:{}/sms\"\n\
+         webhook_secret_file = \"{}\"\n",
+        gateway.port,
+        secret_file.display()
+    ));
+    sb.run(&["person", "update", JANE, "--mobile", JANE_MOBILE])
+        .ok();
+    let daemon = Daemon::start(&sb, &[]);
+    let port = sb.web_port;
+    let (older, _) = older_and_newer_links(&sb);
+    let ask = call(port, "GET", &older, None, &[]);
+    assert!(ask.body.contains("name=\"mobile\""), "{}", ask.body);
+    let r = call(
+        port,
+        "POST",
+        &format!("{older}/number"),
+        None,
+        &[("csrf", &ask.csrf()), ("mobile", JANE_MOBILE)],
+    );
+    assert_eq!(r.status, 200);
+    // Sent again after the failure (5 s later), with the same id, each signed.
+    let requests = common::wait_for(Duration::from_secs(30), || {
+        let r = gateway.received();
+        (r.len() >= 2).then_some(r)
+    })
+    .expect("the code sent again after the gateway failed");
+    assert_eq!(requests[0]["answered"], 500);
+    assert_eq!(requests[1]["answered"], 202);
+    assert_eq!(
+        requests[0]["headers"]["webhook-id"],
+        requests[1]["headers"]["webhook-id"]
+    );
+    let body = verify(&secret, &requests[1]);
+    assert_eq!(body["to"], "+447700900123");
+    assert_eq!(requests[1]["path"], "/sms");
+    let code = code_in(body["body"].as_str().unwrap());
+    let good = call(
+        port,
+        "POST",
+        &format!("{older}/code"),
+        None,
+        &[("csrf", &ask.csrf()), ("code", &code)],
+    );
+    assert!(good.body.contains("name=\"birth_date\""), "{}", good.body);
+    let listed = sb.run(&["sms", "list"]).ok().json_lines();
+    assert_eq!(listed[0]["status"], "sent");
+    assert_eq!(listed[0]["attempts"], 2);
+    drop(daemon);
+}

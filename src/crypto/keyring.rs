@@ -38,6 +38,9 @@ pub enum Purpose {
     /// Anti-forgery tokens of the web view's forms, derived from the link or session they
     /// belong to (nothing to store).
     WebForm,
+    /// The codes of the web view's 24-hour rule, computed from a stored nonce (so no code is
+    /// ever stored).
+    WebCode,
 }
 
 impl Purpose {
@@ -48,6 +51,7 @@ impl Purpose {
             Purpose::AtRest => b"sealpost/v1/at-rest-wrap",
             Purpose::MessageId => b"sealpost/v1/message-id",
             Purpose::WebForm => b"sealpost/v1/web-form",
+            Purpose::WebCode => b"sealpost/v1/web-code",
         }
     }
 }
@@ -91,6 +95,7 @@ struct MasterKey {
     at_rest: Zeroizing<[u8; 32]>,
     message_id: Zeroizing<[u8; 32]>,
     web_form: Zeroizing<[u8; 32]>,
+    web_code: Zeroizing<[u8; 32]>,
 }
 
 impl MasterKey {
@@ -109,6 +114,7 @@ impl MasterKey {
             at_rest: derive(Purpose::AtRest),
             message_id: derive(Purpose::MessageId),
             web_form: derive(Purpose::WebForm),
+            web_code: derive(Purpose::WebCode),
             secret,
         }
     }
@@ -189,6 +195,7 @@ impl Keyring {
             Purpose::AtRest => &k.at_rest,
             Purpose::MessageId => &k.message_id,
             Purpose::WebForm => &k.web_form,
+            Purpose::WebCode => &k.web_code,
         })
     }
 

@@ -8,6 +8,7 @@ pub mod keyring;
 pub mod passcode;
 pub mod seal;
 pub mod token;
+pub mod web_code;
 pub mod webhook;
 
 pub use keyring::{KeyError, KeyId, Keyring, Purpose};

@@ -51,8 +51,17 @@ impl WebhookSecret {
     }
 }
 
+/// The key bytes of a secret written as `whsec_<base64>` (what a gateway of the practice's
+/// shares with Sealpost); `None` for anything else.
+pub fn parse_secret(text: &str) -> Option<Vec<u8>> {
+    let key = data_encoding::BASE64
+        .decode(text.trim().strip_prefix(SECRET_PREFIX)?.as_bytes())
+        .ok()?;
+    (key.len() >= 16).then_some(key)
+}
+
 /// `v1,<base64 HMAC-SHA256(key, id.timestamp.body)>`.
-fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(id.as_bytes());
     mac.update(b".");

@@ -24,7 +24,7 @@ use crate::clock;
 use crate::config::Settings;
 use crate::crypto::{Keyring, LinkToken, ReplyToken};
 use crate::domain::NoticeReason;
-use crate::domain::{Mailbox, Mode, NotificationId};
+use crate::domain::{Address, Mailbox, Mode, NotificationId};
 use crate::store::{Delivery, DeliveryContent, MessageView};
 
 pub use crate::domain::mail::{LOOP_HEADER, REPLY_MARKER};
@@ -216,6 +216,55 @@ impl Composer {
             recipient: d.recipient.address.to_string(),
             bytes,
             carries_content: matches!(d.content, DeliveryContent::Convenience { .. }),
+        }
+    }
+
+    /// The email that carries a code of the web view's 24-hour rule (`sms.provider =
+    /// "email"`): the code, how long it lasts, the recognition phrase, nothing about any
+    /// conversation. Signed like every notification; bounces go to the From address.
+    pub fn code_email(&self, to: &Address, code: &str, now: i64) -> Notification {
+        let id = NotificationId::random();
+        let message_id = format!("code.{id}@{}", self.reply_domain);
+        let from =
+            HeaderAddress::new_address(self.from.name.clone(), self.from.address.to_string());
+        let mut text = format!(
+            "Your code is {code}\n\n\
+             Enter it to open your secure messages from {org}. It is valid for 10 minutes. \
+             Nobody from {org} will ever ask you for it: do not give it to anyone.\n\n\
+             If you did not ask for a code, you can ignore this email.\n",
+            org = self.organization
+        );
+        if !self.recognition.0.is_empty() {
+            text.push('\n');
+            text.push_str(&self.recognition.0);
+            text.push('\n');
+        }
+        let bytes = MessageBuilder::new()
+            .from(from)
+            .to(HeaderAddress::new_address(None::<String>, to.to_string()))
+            .message_id(message_id.clone())
+            .date(now)
+            .header("Auto-Submitted", Raw::new("auto-generated"))
+            .header("X-Auto-Response-Suppress", Raw::new("All"))
+            .header(LOOP_HEADER, Raw::new(self.reply_domain.clone()))
+            .subject(format!("Your code for {}", one_line(&self.organization)))
+            .text_body(text)
+            .write_to_vec()
+            .expect("writing to memory cannot fail");
+        let bytes = match &self.dkim {
+            None => bytes,
+            Some(dkim) => dkim.sign(&bytes).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "DKIM signing of a code email failed; sent unsigned");
+                bytes
+            }),
+        };
+        Notification {
+            id,
+            message_id,
+            envelope_from: self.from.address.to_string(),
+            recipient: to.to_string(),
+            bytes,
+            carries_content: false,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod compose;
 pub mod dkim;
+pub mod sms;
 pub mod templates;
 pub mod transport;
 pub mod webhook;

@@ -4,6 +4,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod receiver;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};

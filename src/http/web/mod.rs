@@ -9,6 +9,7 @@
 //! its SHA-256. Every form carries an anti-forgery token derived from the link or the session
 //! it belongs to, so nothing extra is stored.
 
+mod code;
 mod conversation;
 mod signin;
 
@@ -56,6 +57,11 @@ pub struct WebState {
     pub session_max: i64,
     /// `policy.token_ttl_days`: links older than this do not open.
     pub token_ttl_days: u32,
+    /// `web.code_after_hours` in seconds: a link older than this (or with a newer one sent
+    /// since) asks for a code first. 0: never.
+    pub code_after_secs: i64,
+    /// Codes go by email (`sms.provider = "email"`): no number is asked.
+    pub code_by_email: bool,
     pub per_address: Arc<RateLimit<IpAddr>>,
     pub per_person: Arc<RateLimit<PersonId>>,
 }
@@ -86,6 +92,8 @@ pub fn router(state: WebState) -> Router {
             "/m/{token}",
             get(signin::show_form).post(signin::check_identity),
         )
+        .route("/m/{token}/number", post(code::send_code))
+        .route("/m/{token}/code", post(code::check_code))
         .route("/inbox", get(conversation::inbox))
         .route("/t/{thread}", get(conversation::thread))
         .route("/t/{thread}/reply", post(conversation::reply))

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{Page, WebState, client_ip, render, session_hash};
 use crate::config::WebVerify;
-use crate::crypto::LinkToken;
+use crate::crypto::{LinkToken, TokenClaims};
 use crate::domain::PersonStatus;
 use crate::store::{PersonView, TokenTarget};
 
@@ -55,9 +55,12 @@ fn same(given: &str, on_file: &str) -> bool {
     crate::crypto::constant_time_eq(given.as_bytes(), on_file.as_bytes())
 }
 
-/// What a link names, when it opens: its participant (active, in an existing thread) and
-/// their directory entry.
-async fn opened(state: &WebState, token: &str) -> Option<(TokenTarget, PersonView)> {
+/// What a link names, when it opens: its claims, its participant (active, in an existing
+/// thread) and their directory entry.
+pub(super) async fn opened(
+    state: &WebState,
+    token: &str,
+) -> Option<(TokenClaims, TokenTarget, PersonView)> {
     let link = LinkToken::verify(
         token,
         &state.keyring,
@@ -74,11 +77,12 @@ async fn opened(state: &WebState, token: &str) -> Option<(TokenTarget, PersonVie
         .person(&target.participant.address)
         .await
         .ok()??;
-    Some((target, person))
+    Some((link.claims, target, person))
 }
 
 impl WebState {
-    fn form(&self, token: &str, error: String, status: StatusCode) -> Response {
+    /// The identity check's form.
+    pub(super) fn form(&self, token: &str, error: String, status: StatusCode) -> Response {
         render(
             status,
             SignInPage {
@@ -117,7 +121,7 @@ impl WebState {
         }
     }
 
-    fn locked(&self) -> Response {
+    pub(super) fn locked(&self) -> Response {
         self.message(
             StatusCode::FORBIDDEN,
             "Access is locked",
@@ -139,7 +143,32 @@ impl WebState {
         )
     }
 
-    fn too_many(&self, wait: u64) -> Response {
+    /// Counts a failed check (a wrong identity, a wrong code): `Ok` with the attempts left,
+    /// or the page to answer with (locked, or the store failed).
+    pub(super) async fn count_failure(
+        &self,
+        person: &PersonView,
+        thread: crate::domain::ThreadId,
+    ) -> Result<u64, Response> {
+        let failures = match self
+            .store
+            .web_check_failed(person.id, thread, self.max_failures)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record a failed check");
+                return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+            }
+        };
+        tracing::info!(person = %person.id, failures, "web view: a check failed");
+        if failures >= u64::from(self.max_failures) {
+            return Err(self.locked());
+        }
+        Ok(u64::from(self.max_failures) - failures)
+    }
+
+    pub(super) fn too_many(&self, wait: u64) -> Response {
         let mut r = self.message(
             StatusCode::TOO_MANY_REQUESTS,
             "Please wait a moment",
@@ -156,7 +185,7 @@ impl WebState {
 
 /// `GET /m/<token>`.
 pub async fn show_form(State(state): State<WebState>, Path(token): Path<String>) -> Response {
-    let Some((_, person)) = opened(&state, &token).await else {
+    let Some((link, _, person)) = opened(&state, &token).await else {
         return state.invalid_link();
     };
     if person.details.status == PersonStatus::Locked {
@@ -164,6 +193,9 @@ pub async fn show_form(State(state): State<WebState>, Path(token): Path<String>)
     }
     if state.on_file(&person).await.is_none() {
         return state.cannot_check();
+    }
+    if state.code_needed(&link, &person, &token).await {
+        return state.number_form(&token, StatusCode::OK);
     }
     state.form(&token, String::new(), StatusCode::OK)
 }
@@ -179,11 +211,14 @@ pub async fn check_identity(
     if !state.form_token_ok("signin", &token, &identity.csrf) {
         return state.forged();
     }
-    let Some((target, person)) = opened(&state, &token).await else {
+    let Some((link, target, person)) = opened(&state, &token).await else {
         return state.invalid_link();
     };
     if person.details.status == PersonStatus::Locked {
         return state.locked();
+    }
+    if state.code_needed(&link, &person, &token).await {
+        return state.number_form(&token, StatusCode::FORBIDDEN);
     }
     if let Err(wait) = state
         .per_address
@@ -213,30 +248,10 @@ pub async fn check_identity(
         }
     };
     if !matches {
-        let failures = match state
-            .store
-            .web_check_failed(person.id, target.thread, state.max_failures)
-            .await
-        {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot record a failed identity check");
-                return StatusCode::SERVICE_UNAVAILABLE.into_response();
-            }
+        return match state.count_failure(&person, target.thread).await {
+            Ok(left) => state.form(&token, attempts_left(left), StatusCode::UNAUTHORIZED),
+            Err(response) => response,
         };
-        tracing::info!(person = %person.id, failures, "web view: identity check failed");
-        if failures >= u64::from(state.max_failures) {
-            return state.locked();
-        }
-        let left = u64::from(state.max_failures) - failures;
-        return state.form(
-            &token,
-            format!(
-                "These details do not match our records. {left} attempt{} left before access is locked.",
-                if left == 1 { "" } else { "s" }
-            ),
-            StatusCode::UNAUTHORIZED,
-        );
     }
     let cookie = data_encoding::BASE64URL_NOPAD.encode(&crate::crypto::random_bytes::<32>());
     if let Err(e) = state
@@ -256,6 +271,14 @@ pub async fn check_identity(
         ],
     )
         .into_response()
+}
+
+/// What a form says after a failed check.
+pub(super) fn attempts_left(left: u64) -> String {
+    format!(
+        "These details do not match our records. {left} attempt{} left before access is locked.",
+        if left == 1 { "" } else { "s" }
+    )
 }
 
 /// A date of birth as typed, in the directory's form (`YYYY-MM-DD`): a date field sends that

@@ -6,7 +6,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{web, webhooks};
+use super::{codes, web, webhooks};
 use crate::domain::webhook::WebhookEvent;
 use crate::domain::{
     Address, ApiKeyId, DeliveryStatus, LedgerOutcome, Mode, NoticeReason, NotificationId,
@@ -68,6 +68,7 @@ pub(crate) enum Op {
     },
     RecordWebhookAttempts(Vec<(i64, WebhookAttempt)>),
     Web(web::WebOp),
+    Code(codes::CodeOp),
     /// Moves display names written in clear before schema version 3 into their sealed column.
     SealNames(Vec<(ParticipantId, Vec<u8>)>),
     /// Re-normalised participant addresses (schema version 3).
@@ -106,6 +107,7 @@ impl Op {
             Op::ClaimWebhookDeliveries { .. } => "claim-webhook-deliveries",
             Op::RecordWebhookAttempts(_) => "record-webhook-attempts",
             Op::Web(op) => op.name(),
+            Op::Code(op) => op.name(),
             Op::SealNames(_) => "seal-names",
             Op::SetAddresses(_) => "set-addresses",
             #[cfg(test)]
@@ -145,6 +147,7 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
         } => webhooks::claim(conn, owner, *now, *limit, *lease_secs).map(Done::Ids),
         Op::RecordWebhookAttempts(a) => webhooks::record(conn, a).map(|_| Done::Nothing),
         Op::Web(op) => web::apply(conn, op, now),
+        Op::Code(op) => codes::apply(conn, op, now),
         Op::Inbound(item) => inbound(conn, item, now).map(Done::Committed),
         Op::ReleaseClaims { owner } => release_claims(conn, owner).map(Done::Count),
         Op::Claim {
@@ -1174,6 +1177,7 @@ pub(crate) fn event(
 /// when the claims of a process that died are known to be dead.
 fn release_claims(conn: &Connection, owner: &str) -> Result<u64, StoreError> {
     webhooks::release_claims(conn, owner)?;
+    codes::release_claims(conn, owner)?;
     Ok(conn
         .prepare_cached(
             "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL

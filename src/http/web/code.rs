@@ -1,0 +1,303 @@
+//! The 24-hour rule: a link opened more than `web.code_after_hours` after it was sent, or
+//! after a newer link went to the same person, first asks for the person's mobile number and
+//! a 5-digit code sent to it (or, with `sms.provider = "email"`, only for the code, sent to
+//! their address). Only then comes the identity check of `signin`.
+//!
+//! A number that is not the one on file gets exactly the page a right one gets, and no text
+//! message: the link's holder learns nothing about the number. Both are written to the audit
+//! trail through the one write path, so they also take the same time. A wrong code counts as
+//! a failed check (lockout at `web.max_failures`).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::signin::{attempts_left, opened};
+use super::{Page, WebState, client_ip, render};
+use crate::crypto::TokenClaims;
+use crate::crypto::web_code;
+use crate::domain::PersonStatus;
+use crate::store::PersonView;
+use crate::store::codes::NewCode;
+
+/// How long a code may be used.
+const CODE_VALID_SECS: i64 = 600;
+/// A new code for the same link at most this often (asking again in between sends nothing
+/// new; the code sent stays valid).
+const RESEND_SECS: i64 = 60;
+/// After the right code, the identity check must follow within this long.
+const PASSED_VALID_SECS: i64 = 900;
+
+#[derive(Template)]
+#[template(path = "web/number.html")]
+struct NumberPage {
+    page: Page,
+    action: String,
+    csrf: String,
+    by_email: bool,
+}
+
+#[derive(Template)]
+#[template(path = "web/code.html")]
+struct CodePage {
+    page: Page,
+    action: String,
+    again: String,
+    csrf: String,
+    by_email: bool,
+    error: String,
+}
+
+/// The number form's fields.
+#[derive(Deserialize)]
+pub struct NumberForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mobile: String,
+}
+
+/// The code form's fields.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// What identifies a link in `web_codes`: its SHA-256 (the token itself is not stored).
+fn link_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+impl WebState {
+    /// Whether this link must pass a code before the identity check: it is old, or a newer
+    /// one was sent since, and no code was passed for it a moment ago. When the store cannot
+    /// say, it must (closed, not open).
+    pub(super) async fn code_needed(
+        &self,
+        link: &TokenClaims,
+        person: &PersonView,
+        token: &str,
+    ) -> bool {
+        if self.code_after_secs == 0 {
+            return false;
+        }
+        let now = crate::clock::now();
+        let late = now - link.issued_at > self.code_after_secs
+            || self
+                .store
+                .newer_link_sent(&person.address, link)
+                .await
+                .unwrap_or(true);
+        if !late {
+            return false;
+        }
+        !matches!(
+            self.store.latest_code(&link_hash(token)).await,
+            Ok(Some(c)) if c.passed_at.is_some_and(|at| now - at <= PASSED_VALID_SECS)
+        )
+    }
+
+    /// The first step of the rule: the number (or, by email, a button that sends the code).
+    pub(super) fn number_form(&self, token: &str, status: StatusCode) -> Response {
+        render(
+            status,
+            NumberPage {
+                page: self.frame(),
+                action: format!("/m/{token}/number"),
+                csrf: self.form_token("signin", token),
+                by_email: self.code_by_email,
+            },
+        )
+    }
+
+    fn code_form(&self, token: &str, error: String, status: StatusCode) -> Response {
+        render(
+            status,
+            CodePage {
+                page: self.frame(),
+                action: format!("/m/{token}/code"),
+                again: format!("/m/{token}"),
+                csrf: self.form_token("signin", token),
+                by_email: self.code_by_email,
+                error,
+            },
+        )
+    }
+}
+
+/// `POST /m/<token>/number`: sends a code when the number is the one on file; the same page
+/// either way.
+pub async fn send_code(
+    State(state): State<WebState>,
+    Path(token): Path<String>,
+    peer: ConnectInfo<crate::http::Peer>,
+    headers: HeaderMap,
+    Form(form): Form<NumberForm>,
+) -> Response {
+    if !state.form_token_ok("signin", &token, &form.csrf) {
+        return state.forged();
+    }
+    let Some((link, target, person)) = opened(&state, &token).await else {
+        return state.invalid_link();
+    };
+    if person.details.status == PersonStatus::Locked {
+        return state.locked();
+    }
+    if let Err(wait) = state
+        .per_address
+        .take(client_ip(&peer, &headers))
+        .and_then(|()| state.per_person.take(person.id))
+    {
+        return state.too_many(wait);
+    }
+    if !state.code_needed(&link, &person, &token).await {
+        return (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, format!("/m/{token}"))],
+        )
+            .into_response();
+    }
+    let matches = state.code_by_email
+        || person
+            .details
+            .mobile
+            .as_deref()
+            .is_some_and(|on_file| same_number(&form.mobile, on_file));
+    let code = matches.then(|| NewCode {
+        link_hash: link_hash(&token),
+        key_id: state.keyring.current_id(),
+        nonce: crate::crypto::random_bytes::<16>().to_vec(),
+        valid_secs: CODE_VALID_SECS,
+    });
+    if let Err(e) = state
+        .store
+        .code_asked(person.id, target.thread, code, RESEND_SECS)
+        .await
+    {
+        tracing::error!(error = %e, "cannot record a code request");
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    tracing::info!(person = %person.id, "web view: a code was asked for");
+    state.code_form(&token, String::new(), StatusCode::OK)
+}
+
+/// `POST /m/<token>/code`: the right code, in time, leads to the identity check.
+pub async fn check_code(
+    State(state): State<WebState>,
+    Path(token): Path<String>,
+    peer: ConnectInfo<crate::http::Peer>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    if !state.form_token_ok("signin", &token, &form.csrf) {
+        return state.forged();
+    }
+    let Some((link, target, person)) = opened(&state, &token).await else {
+        return state.invalid_link();
+    };
+    if person.details.status == PersonStatus::Locked {
+        return state.locked();
+    }
+    if let Err(wait) = state
+        .per_address
+        .take(client_ip(&peer, &headers))
+        .and_then(|()| state.per_person.take(person.id))
+    {
+        return state.too_many(wait);
+    }
+    if !state.code_needed(&link, &person, &token).await {
+        return state.form(&token, String::new(), StatusCode::OK);
+    }
+    let latest = match state.store.latest_code(&link_hash(&token)).await {
+        Ok(c) => c.filter(|c| c.passed_at.is_none()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a code");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let now = crate::clock::now();
+    let right = latest
+        .as_ref()
+        .filter(|c| web_code::matches(&state.keyring, c.key_id, &c.nonce, &form.code));
+    match right {
+        Some(c) if c.expires_at > now => {
+            if let Err(e) = state
+                .store
+                .code_passed(c.id, person.id, target.thread)
+                .await
+            {
+                tracing::error!(error = %e, "cannot record a passed code");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+            tracing::info!(person = %person.id, "web view: code passed");
+            state.form(&token, String::new(), StatusCode::OK)
+        }
+        // The right code, too late: nothing to count against the person.
+        Some(_) => state.code_form(
+            &token,
+            "This code has expired. Please ask for a new one.".into(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        None => match state.count_failure(&person, target.thread).await {
+            Ok(left) => state.code_form(&token, attempts_left(left), StatusCode::UNAUTHORIZED),
+            Err(response) => response,
+        },
+    }
+}
+
+/// Whether a number as typed is the number on file. Both are reduced to digits (a leading
+/// `00` read as `+`); a number typed without its country code matches when it is the end of
+/// the one on file, after its national leading zero (`07700 900123` for `+44 7700 900123`),
+/// if at least seven digits remain. Compared in constant time.
+fn same_number(typed: &str, on_file: &str) -> bool {
+    let digits = |s: &str| -> (bool, String) {
+        let s = s.trim();
+        let plus = s.starts_with('+') || s.starts_with("00");
+        let d: String = s.chars().filter(char::is_ascii_digit).collect();
+        let d = if s.starts_with("00") {
+            d[2..].to_owned()
+        } else {
+            d
+        };
+        (plus, d)
+    };
+    let (typed_plus, typed) = digits(typed);
+    let (_, file) = digits(on_file);
+    if typed_plus {
+        return crate::crypto::constant_time_eq(typed.as_bytes(), file.as_bytes());
+    }
+    let national = typed.trim_start_matches('0');
+    if national.len() < 7 || national.len() > file.len() {
+        return false;
+    }
+    crate::crypto::constant_time_eq(
+        national.as_bytes(),
+        &file.as_bytes()[file.len() - national.len()..],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_number;
+
+    #[test]
+    fn numbers_match_as_people_type_them() {
+        let on_file = "+44 7700 900123";
+        assert!(same_number("+447700900123", on_file));
+        assert!(same_number("0044 7700 900 123", on_file));
+        assert!(same_number("07700 900123", on_file));
+        assert!(same_number("(0)7700-900-123", on_file));
+        assert!(!same_number("+447700900124", on_file));
+        assert!(!same_number("+17700900123", on_file));
+        assert!(!same_number("900123", on_file));
+        assert!(!same_number("", on_file));
+        assert!(!same_number("07700 900124", on_file));
+    }
+}

@@ -1,0 +1,227 @@
+//! The web view's 24-hour rule: codes asked for from a link, and the outbox of text messages
+//! that carry them. A code itself is never stored (see [`crate::crypto::web_code`]); a text
+//! message's words are made when it is sent, with the number looked up then.
+
+use super::sqlite::codes::CodeOp;
+use super::sqlite::read;
+use super::sqlite::write::{Done, Op};
+use super::{Store, StoreError, unexpected};
+use crate::crypto::{KeyId, TokenClaims};
+use crate::domain::{Address, PersonId, ThreadId};
+
+/// A code to make: where it was asked from, and what it is computed from.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    /// SHA-256 of the link token.
+    pub link_hash: Vec<u8>,
+    pub key_id: KeyId,
+    pub nonce: Vec<u8>,
+    /// How long it may be used (and its text message retried).
+    pub valid_secs: i64,
+}
+
+/// The latest code asked from a link.
+#[derive(Debug, Clone)]
+pub struct Code {
+    pub id: i64,
+    pub key_id: KeyId,
+    pub nonce: Vec<u8>,
+    pub expires_at: i64,
+    pub passed_at: Option<i64>,
+}
+
+/// A text message claimed for sending, with what it needs.
+#[derive(Debug, Clone)]
+pub struct DueSms {
+    pub id: i64,
+    /// The person's address (where the `email` provider sends the code).
+    pub address: Address,
+    /// Their mobile number from the directory, opened; `None` if it was removed since.
+    pub mobile: Option<String>,
+    /// The code; `None` if the keyring lost its key.
+    pub code: Option<String>,
+    pub attempts: i64,
+    pub give_up_at: i64,
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsOutcome {
+    Sent,
+    RetryAt(i64),
+    /// Not sent, and no use retrying (refused, or the code expired).
+    GaveUp,
+}
+
+/// One attempt to send a text message.
+#[derive(Debug, Clone)]
+pub struct SmsAttempt {
+    pub at: i64,
+    /// What went wrong (a provider's status or a connection error; never the text).
+    pub error: Option<String>,
+    pub outcome: SmsOutcome,
+}
+
+/// A text message as `sealpost sms list` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SmsView {
+    pub id: i64,
+    pub address: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+impl Store {
+    /// Whether a newer link than the one `link` names went out to `address`.
+    pub async fn newer_link_sent(
+        &self,
+        address: &Address,
+        link: &TokenClaims,
+    ) -> Result<bool, StoreError> {
+        read::newer_link_sent(
+            self.pool(),
+            address.as_str(),
+            link.participant_id,
+            link.issued_at,
+        )
+        .await
+    }
+
+    /// The latest code asked from the link whose SHA-256 is `link_hash`.
+    pub async fn latest_code(&self, link_hash: &[u8]) -> Result<Option<Code>, StoreError> {
+        let Some((id, key_id, nonce, expires_at, passed_at)) =
+            read::latest_code(self.pool(), link_hash).await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Code {
+            id,
+            key_id: KeyId::try_from(key_id)
+                .map_err(|_| StoreError::Corrupt(format!("key id of code {id}")))?,
+            nonce,
+            expires_at,
+            passed_at,
+        }))
+    }
+
+    /// Records that a code was asked for from a link of `thread`: with `code`, it is made and
+    /// its text message queued (unless one was made for the same link within
+    /// `throttle_secs`); without, only the refusal is audited. Returns the code's id (0 when
+    /// none).
+    pub async fn code_asked(
+        &self,
+        person: PersonId,
+        thread: ThreadId,
+        code: Option<NewCode>,
+        throttle_secs: i64,
+    ) -> Result<u64, StoreError> {
+        match self
+            .write(Op::Code(CodeOp::Asked {
+                person,
+                thread,
+                code,
+                throttle_secs,
+            }))
+            .await?
+        {
+            Done::Count(id) => Ok(id),
+            _ => Err(unexpected("web-code-asked")),
+        }
+    }
+
+    /// Records that the right code was typed.
+    pub async fn code_passed(
+        &self,
+        id: i64,
+        person: PersonId,
+        thread: ThreadId,
+    ) -> Result<(), StoreError> {
+        self.write(Op::Code(CodeOp::Passed { id, person, thread }))
+            .await
+            .map(drop)
+    }
+
+    /// Claims up to `limit` due text messages for `owner` until `now + lease_secs`, each with
+    /// its number and code.
+    pub async fn claim_sms(
+        &self,
+        owner: &str,
+        now: i64,
+        limit: i64,
+        lease_secs: i64,
+    ) -> Result<Vec<DueSms>, StoreError> {
+        let ids = match self
+            .write(Op::Code(CodeOp::ClaimSms {
+                owner: owner.to_owned(),
+                now,
+                limit,
+                lease_secs,
+            }))
+            .await?
+        {
+            Done::Ids(ids) => ids,
+            _ => return Err(unexpected("claim-sms")),
+        };
+        let mut due = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some((id, address, key_id, nonce, attempts, give_up_at)) =
+                read::due_sms(self.pool(), id).await?
+            else {
+                continue;
+            };
+            let address = Address::parse(&address)
+                .map_err(|_| StoreError::Corrupt(format!("address of text message {id}")))?;
+            let mobile = self.person(&address).await?.and_then(|p| p.details.mobile);
+            let code = KeyId::try_from(key_id)
+                .ok()
+                .and_then(|k| crate::crypto::web_code::code(self.keyring(), k, &nonce));
+            due.push(DueSms {
+                id,
+                address,
+                mobile,
+                code,
+                attempts,
+                give_up_at,
+            });
+        }
+        Ok(due)
+    }
+
+    /// When the next queued text message is due (a read: an idle sender looks without
+    /// writing).
+    pub async fn next_sms_due(&self) -> Result<Option<i64>, StoreError> {
+        read::next_sms_due(self.pool()).await
+    }
+
+    /// Records attempts and releases their claims.
+    pub async fn record_sms(&self, attempts: Vec<(i64, SmsAttempt)>) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        self.write(Op::Code(CodeOp::RecordSms(attempts)))
+            .await
+            .map(drop)
+    }
+
+    /// The latest `limit` text messages, newest first.
+    pub async fn sms_messages(&self, limit: i64) -> Result<Vec<SmsView>, StoreError> {
+        Ok(read::sms_list(self.pool(), limit)
+            .await?
+            .into_iter()
+            .map(
+                |(id, address, status, attempts, last_error, created_at, sent_at)| SmsView {
+                    id,
+                    address,
+                    status,
+                    attempts,
+                    last_error,
+                    created_at: crate::clock::rfc3339(created_at),
+                    sent_at: sent_at.map(crate::clock::rfc3339),
+                },
+            )
+            .collect())
+    }
+}

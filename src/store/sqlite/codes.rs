@@ -1,0 +1,191 @@
+//! The writes of the 24-hour rule: codes asked for and passed, and the SMS outbox's claims
+//! and outcomes.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::write::{Done, event};
+use crate::domain::{PersonId, ThreadId};
+use crate::store::StoreError;
+use crate::store::codes::{NewCode, SmsAttempt, SmsOutcome};
+
+/// A write of the 24-hour rule.
+pub(crate) enum CodeOp {
+    /// Someone asked for a code from a link: with `code`, the number matched (or no number
+    /// is asked) and a code is made and queued for sending, unless one for the same link was
+    /// made less than `throttle_secs` ago; without, nothing is sent. Both are audited.
+    Asked {
+        person: PersonId,
+        thread: ThreadId,
+        code: Option<NewCode>,
+        throttle_secs: i64,
+    },
+    /// The right code was typed.
+    Passed {
+        id: i64,
+        person: PersonId,
+        thread: ThreadId,
+    },
+    ClaimSms {
+        owner: String,
+        now: i64,
+        limit: i64,
+        lease_secs: i64,
+    },
+    RecordSms(Vec<(i64, SmsAttempt)>),
+}
+
+impl CodeOp {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            CodeOp::Asked { .. } => "web-code-asked",
+            CodeOp::Passed { .. } => "web-code-passed",
+            CodeOp::ClaimSms { .. } => "claim-sms",
+            CodeOp::RecordSms(_) => "record-sms",
+        }
+    }
+}
+
+pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, StoreError> {
+    match op {
+        CodeOp::Asked {
+            person,
+            thread,
+            code,
+            throttle_secs,
+        } => asked(conn, *person, *thread, code.as_ref(), *throttle_secs, now),
+        CodeOp::Passed { id, person, thread } => {
+            conn.prepare_cached(
+                "UPDATE web_codes SET passed_at = ?1 WHERE id = ?2 AND passed_at IS NULL",
+            )?
+            .execute(params![now, id])?;
+            event(
+                conn,
+                Some(*thread),
+                "web.code-passed",
+                serde_json::json!({"person": person.0}),
+                now,
+            )?;
+            Ok(Done::Nothing)
+        }
+        CodeOp::ClaimSms {
+            owner,
+            now,
+            limit,
+            lease_secs,
+        } => {
+            let mut ids: Vec<i64> = conn
+                .prepare_cached(
+                    "UPDATE sms_outbox SET claimed_by = ?1, claimed_until = ?2
+                     WHERE id IN (
+                         SELECT id FROM sms_outbox
+                         WHERE status = 'queued' AND next_attempt_at <= ?3
+                           AND (claimed_until IS NULL OR claimed_until < ?3)
+                         ORDER BY next_attempt_at, id LIMIT ?4)
+                     RETURNING id",
+                )?
+                .query_map(params![owner, now + lease_secs, now, limit], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            ids.sort_unstable();
+            Ok(Done::Ids(ids))
+        }
+        CodeOp::RecordSms(attempts) => {
+            for (id, a) in attempts {
+                let (status, next, sent) = match a.outcome {
+                    SmsOutcome::Sent => ("sent", None, Some(a.at)),
+                    SmsOutcome::RetryAt(next) => ("queued", Some(next), None),
+                    SmsOutcome::GaveUp => ("failed", None, None),
+                };
+                conn.prepare_cached(
+                    "UPDATE sms_outbox
+                     SET status = ?1, attempts = attempts + 1, last_error = ?2,
+                         next_attempt_at = COALESCE(?3, next_attempt_at), sent_at = ?4,
+                         claimed_by = NULL, claimed_until = NULL
+                     WHERE id = ?5 AND status = 'queued'",
+                )?
+                .execute(params![status, a.error, next, sent, id])?;
+            }
+            Ok(Done::Nothing)
+        }
+    }
+}
+
+fn asked(
+    conn: &Connection,
+    person: PersonId,
+    thread: ThreadId,
+    code: Option<&NewCode>,
+    throttle_secs: i64,
+    now: i64,
+) -> Result<Done, StoreError> {
+    let Some(code) = code else {
+        event(
+            conn,
+            Some(thread),
+            "web.code-refused",
+            serde_json::json!({"person": person.0, "why": "number"}),
+            now,
+        )?;
+        return Ok(Done::Count(0));
+    };
+    let recent: Option<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM web_codes
+             WHERE link_hash = ?1 AND created_at > ?2 AND passed_at IS NULL AND expires_at > ?3
+             ORDER BY created_at DESC LIMIT 1",
+        )?
+        .query_row(params![code.link_hash, now - throttle_secs, now], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(id) = recent {
+        event(
+            conn,
+            Some(thread),
+            "web.code-refused",
+            serde_json::json!({"person": person.0, "why": "throttled"}),
+            now,
+        )?;
+        return Ok(Done::Count(u64::try_from(id).unwrap_or(0)));
+    }
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO web_codes (person_id, thread_id, link_hash, key_id, nonce, created_at,
+                                    expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+        )?
+        .query_row(
+            params![
+                person.0,
+                thread.0,
+                code.link_hash,
+                code.key_id,
+                code.nonce,
+                now,
+                now + code.valid_secs
+            ],
+            |r| r.get(0),
+        )?;
+    conn.prepare_cached(
+        "INSERT INTO sms_outbox (person_id, code_id, next_attempt_at, give_up_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?3)",
+    )?
+    .execute(params![person.0, id, now, now + code.valid_secs])?;
+    event(
+        conn,
+        Some(thread),
+        "web.code-sent",
+        serde_json::json!({"person": person.0}),
+        now,
+    )?;
+    Ok(Done::Count(u64::try_from(id).unwrap_or(0)))
+}
+
+/// Releases every SMS claim not held by `owner` (see the outbox's `release_claims`).
+pub(crate) fn release_claims(conn: &Connection, owner: &str) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE sms_outbox SET claimed_by = NULL, claimed_until = NULL
+             WHERE claimed_by IS NOT NULL AND claimed_by <> ?1",
+        )?
+        .execute([owner])? as u64)
+}
