@@ -1027,6 +1027,7 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                     "via": m.via.as_str(),
                     "created_at": clock::rfc3339(m.created_at),
                     "auth": m.auth,
+                    "answers": m.answers.map(|a| a.to_string()),
                     "read_by": v.read_by(m.id).iter().map(|(a, at)| json!({
                         "address": a.as_str(),
                         "read_at": clock::rfc3339(*at),

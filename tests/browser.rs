@@ -1,7 +1,8 @@
 //! The secure web view in a real browser: Debian's chromium, driven through chromium-driver
 //! (WebDriver) by fantoccini. A recipient opens the link from a spooled secure notification,
 //! gets the date of birth wrong twice, then right, reads, replies, and the practice's
-//! notification is queued. Screenshots of the conversation and the inbox at 360 and 1280 px
+//! notification is queued. A link opened a day later asks for the mobile number and a code
+//! sent through a fake Twilio (a real HTTP server) first. Screenshots of the conversation and the inbox at 360 and 1280 px
 //! wide are saved under `target/tmp/screenshots/` for a person to look at.
 
 mod common;
@@ -9,6 +10,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::receiver::Receiver;
 use common::{Daemon, Sandbox, free_port, notification_to, wait_for, wait_outbox};
 use fantoccini::{Client, ClientBuilder, Locator};
 
@@ -266,6 +268,107 @@ fn a_recipient_signs_in_reads_and_replies_in_chromium() {
     wait_outbox(&sb, Duration::from_secs(20), |rows| {
         rows.iter()
             .any(|r| r["recipient"] == "lee@clinic.example.test" && r["kind"] == "message")
+    });
+    daemon.stop();
+}
+
+/// Clicks the page's (first) submit button.
+async fn submit(c: &Client) {
+    c.find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_day_old_link_asks_for_a_code_by_sms_in_chromium() {
+    let secrets = tempfile::tempdir().unwrap();
+    let token_file = secrets.path().join("twilio-token");
+    std::fs::write(&token_file, "tw-token").unwrap();
+    let twilio = Receiver::start(
+        &secrets.path().join("twilio"),
+        free_port(),
+        &["--status", "201"],
+    );
+    let sb = Sandbox::with_keyring(&format!(
+        "[sms]\nprovider = \"twilio\"\ntwilio_base_url = \"http://127.0.0.1:{}\"\n\
+         twilio_account_sid = \"AC9\"\ntwilio_auth_token_file = \"{}\"\ntwilio_from = \"+15550001111\"\n",
+        twilio.port,
+        token_file.display()
+    ));
+    sb.run(&[
+        "person",
+        "add",
+        JANE,
+        "--name",
+        "Jane Doe",
+        "--birth-date",
+        "1984-03-07",
+        "--mobile",
+        "+44 7700 900123",
+    ])
+    .ok();
+    let thread = sb.new_thread("secure", "Test results", "All results are normal.");
+    let daemon = Daemon::start(&sb, &[]);
+    let raw = notification_to(&sb, JANE);
+    daemon.stop();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = message.body_text(0).unwrap().into_owned();
+    let at = text.find("/m/").expect("a link");
+    let token: String = text[at + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    // Opened a day and an hour later: the daemon's clock is moved (debug builds only).
+    let daemon = Daemon::start(&sb, &[("TEST_CLOCK_OFFSET_SECS", "90000")]);
+    let base = format!("http://127.0.0.1:{}", sb.web_port);
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+        c.goto(&format!("{base}/m/{token}")).await.unwrap();
+        text_with(&c, "Your mobile number").await;
+        screenshot(&c, 360, "code-number").await;
+        c.find(Locator::Css("input#mobile"))
+            .await
+            .unwrap()
+            .send_keys("07700 900123")
+            .await
+            .unwrap();
+        submit(&c).await;
+        text_with(&c, "Enter your code").await;
+        let sent = wait_for(Duration::from_secs(20), || {
+            let r = twilio.received();
+            (!r.is_empty()).then_some(r)
+        })
+        .expect("a text message through the fake Twilio");
+        let body = sent[0]["body"].as_str().unwrap().to_owned();
+        let at = body.find("code+is+").expect("a code in the message") + 8;
+        let code: String = body[at..].chars().take(5).collect();
+        screenshot(&c, 360, "code-enter").await;
+        c.find(Locator::Css("input#code"))
+            .await
+            .unwrap()
+            .send_keys(&code)
+            .await
+            .unwrap();
+        submit(&c).await;
+        text_with(&c, "Your date of birth").await;
+        enter_birth_date(&c, "1984-03-07").await;
+        submit(&c).await;
+        let shown = text_with(&c, "Test results").await;
+        assert!(shown.contains("All results are normal."), "{shown}");
+        assert_eq!(
+            c.current_url().await.unwrap().path(),
+            format!("/t/{thread}")
+        );
+        c.close().await.unwrap();
     });
     daemon.stop();
 }

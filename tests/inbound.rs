@@ -52,6 +52,9 @@ fn reply_is_trimmed_filed_and_announced() {
     assert_eq!(msgs[1]["body"], typed, "exactly the typed text");
     assert_eq!(msgs[1]["via"], "smtp");
     assert_eq!(msgs[1]["from"], JANE);
+    // The reply's In-Reply-To names the notification: it answers that notification's message.
+    assert_eq!(msgs[1]["answers"], msgs[0]["message_id"]);
+    assert!(msgs[0]["answers"].is_null());
 
     // The staff participant is told, with the content (convenience mode).
     let staff = notification_to(&sb, LEE);

@@ -30,6 +30,17 @@ impl Page {
         rest[..rest.find('"').unwrap()].to_owned()
     }
 
+    /// The value of a hidden field of the page's form.
+    fn field(&self, name: &str) -> String {
+        let needle = format!("name=\"{name}\" value=\"");
+        let at = self
+            .body
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no {name} field in {}", self.body));
+        let rest = &self.body[at + needle.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+
     /// A header's value (the name in lower case); values of `set-cookie` keep their case,
     /// others are lower-cased.
     fn header(&self, name: &str) -> Option<String> {
@@ -275,6 +286,7 @@ fn sign_in_read_and_reply() {
         Some(&cookie),
         &[
             ("csrf", &page.csrf()),
+            ("answers", &page.field("answers")),
             ("body", "Thank you, that is a relief.\r\nSee you in March."),
         ],
     );
@@ -296,6 +308,39 @@ fn sign_in_read_and_reply() {
         rows.iter()
             .any(|r| r["recipient"] == "lee@clinic.example.test" && r["kind"] == "message")
     });
+
+    // A follow-up, then a new message from Dr Lee: the reply and the follow-up are nested
+    // under the message they answer; Dr Lee's starts an exchange of its own.
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    assert!(page.body.contains("Send a follow-up"), "{}", page.body);
+    call(
+        port,
+        "POST",
+        &reply,
+        Some(&cookie),
+        &[
+            ("csrf", &page.csrf()),
+            ("answers", &page.field("answers")),
+            ("body", "One more question: may I exercise?"),
+        ],
+    );
+    sb.post(
+        &thread,
+        "lee@clinic.example.test",
+        "Of course, gently at first.",
+    )
+    .ok();
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    let answers_at = page
+        .body
+        .find("<ol class=\"answers\"")
+        .expect("nested answers");
+    let answers_end = answers_at + page.body[answers_at..].find("</ol>").unwrap();
+    let nested = &page.body[answers_at..answers_end];
+    assert!(page.body[..answers_at].contains("The biopsy came back benign."));
+    assert!(nested.contains("See you in March.") && nested.contains("may I exercise?"));
+    assert!(page.body[answers_end..].contains("Of course, gently at first."));
+    assert_eq!(page.body.matches("<ol class=\"answers\"").count(), 1);
 
     // Signing out ends the session here, not only in the browser.
     let r = call(

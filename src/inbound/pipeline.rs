@@ -40,8 +40,8 @@ use crate::domain::{
     ParticipantId, ThreadId, Via,
 };
 use crate::store::{
-    Committed, HeldEnvelope, Inbound, InboundAction, Release, SealedHeld, Store, StoreError,
-    TokenTarget,
+    Answers, Committed, HeldEnvelope, Inbound, InboundAction, Release, SealedHeld, Store,
+    StoreError, TokenTarget,
 };
 
 /// Most Message-IDs of a reply's References looked up in the database: a header can list
@@ -742,7 +742,10 @@ impl Pipeline {
             (None, Some(v)) => v.summary(),
             (None, None) => String::new(),
         };
-        self.file(item, m, target.participant.id, &text, &auth)
+        let answers = self
+            .answered(&parsed)
+            .map_or(Answers::Nothing, Answers::Notification);
+        self.file(item, m, target.participant.id, &text, &auth, answers)
             .await
     }
 
@@ -1032,12 +1035,10 @@ impl Pipeline {
         let Some(body) = parsed.body.clone() else {
             return Ok(String::new());
         };
-        let answered = parsed.references.iter().find_map(|id| {
-            verify_notification_message_id(id, &self.keyring, &self.reply_domain)
-                .map(NotificationId)
-                .or_else(|| legacy_notification_of(id))
-        });
-        let sent = self.store.sent_bodies(thread, answered, 11).await?;
+        let sent = self
+            .store
+            .sent_bodies(thread, self.answered(parsed), 11)
+            .await?;
         let boilerplate = self.boilerplate.clone();
         Ok(self
             .heavy
@@ -1046,6 +1047,15 @@ impl Pipeline {
                 reply_text::text_of(&body, &known)
             })
             .await?)
+    }
+
+    /// The notification a reply answers: the first of ours its In-Reply-To/References name.
+    fn answered(&self, parsed: &Parsed) -> Option<NotificationId> {
+        parsed.references.iter().find_map(|id| {
+            verify_notification_message_id(id, &self.keyring, &self.reply_domain)
+                .map(NotificationId)
+                .or_else(|| legacy_notification_of(id))
+        })
     }
 
     /// Seals the reply and its raw message and commits them; the other participants'
@@ -1057,6 +1067,7 @@ impl Pipeline {
         participant: ParticipantId,
         text: &str,
         auth: &str,
+        answers: Answers,
     ) -> Result<Outcome, Stop> {
         let thread = item.thread.expect("a filing has a thread");
         let sealer = self.store.sealer(thread).await?;
@@ -1073,6 +1084,7 @@ impl Pipeline {
             })
             .await?;
         message.auth = (!auth.is_empty()).then(|| auth.to_owned());
+        message.answers = answers;
         item.action = InboundAction::File {
             message,
             raw,

@@ -49,7 +49,7 @@ pub use model::{
     ParticipantRef, ParticipantView, PersonDetails, PersonView, Posted, ReadReceipt, Release,
     ThreadFilter, ThreadSummary, ThreadView, TokenTarget,
 };
-pub use sealing::{SealedHeld, SealedMessage, SealedRaw, Sealer};
+pub use sealing::{Answers, SealedHeld, SealedMessage, SealedRaw, Sealer};
 
 /// The database, opened with the keyring that seals its content. Cheap to clone.
 #[derive(Clone)]

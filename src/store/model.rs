@@ -62,6 +62,8 @@ pub struct MessageView {
     pub created_at: i64,
     /// What sender authentication found, for a reply that came by email.
     pub auth: Option<String>,
+    /// The message it answers, when known (see [`super::Answers`]).
+    pub answers: Option<MessageId>,
 }
 
 /// A whole thread, opened.

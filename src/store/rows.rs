@@ -76,6 +76,7 @@ pub(crate) struct MessageRow {
     pub created_at: i64,
     pub seq: i64,
     pub auth: Option<String>,
+    pub answers_id: Option<i64>,
 }
 
 #[derive(FromRow)]

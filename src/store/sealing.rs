@@ -20,9 +20,28 @@ pub struct SealedMessage {
     /// What sender authentication found, for a reply that came by email (see
     /// `inbound::auth::Verdict::summary`).
     pub auth: Option<String>,
+    /// What it answers, as far as known (checked against the thread when it is filed).
+    pub answers: Answers,
+}
+
+/// What a new message answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Answers {
+    /// Nothing known: it starts an exchange of its own.
+    #[default]
+    Nothing,
+    /// A message of the thread (a reply written under it on the web view).
+    Message(MessageId),
+    /// The message a notification carried (an email reply's In-Reply-To).
+    Notification(crate::domain::NotificationId),
 }
 
 impl SealedMessage {
+    /// The same message, answering `answers`.
+    pub fn answering(self, answers: Answers) -> SealedMessage {
+        SealedMessage { answers, ..self }
+    }
+
     /// The sealed body, as stored.
     pub(crate) fn body(&self) -> &[u8] {
         &self.body
@@ -66,6 +85,7 @@ impl Sealer {
                 .seal(Binding::MessageBody(self.thread, id), body.as_bytes()),
             via,
             auth: None,
+            answers: Answers::Nothing,
         }
     }
 
@@ -314,6 +334,7 @@ pub(crate) fn open_message(
         via: parse("via", &row.via)?,
         created_at: row.created_at,
         auth: row.auth,
+        answers: row.answers_id.map(MessageId),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use super::model::{NewThread, Posted, ThreadFilter, ThreadSummary, ThreadView};
 use super::rows::{ThreadCountsRow, parse};
-use super::sealing;
+use super::sealing::{self, Answers};
 use super::sqlite::read;
 use super::sqlite::write::{Done, Op};
 use super::{Store, StoreError, unexpected};
@@ -52,10 +52,25 @@ impl Store {
         body: &str,
         via: Via,
     ) -> Result<Posted, StoreError> {
+        self.post_answering(thread, from, body, via, Answers::Nothing)
+            .await
+    }
+
+    /// Posts a message that answers another (see [`Answers`]; what it names is checked
+    /// against the thread, and dropped if it is not there).
+    pub async fn post_answering(
+        &self,
+        thread: ThreadId,
+        from: &Address,
+        body: &str,
+        via: Via,
+        answers: Answers,
+    ) -> Result<Posted, StoreError> {
         if body.trim().is_empty() {
             return Err(StoreError::Invalid("the message body is empty".into()));
         }
-        let post = self.sealer(thread).await?.post(from, body, via);
+        let mut post = self.sealer(thread).await?.post(from, body, via);
+        post.message = post.message.answering(answers);
         match self.write(Op::Post(post)).await? {
             Done::Posted(p) => Ok(p),
             _ => Err(unexpected("post")),

@@ -126,6 +126,9 @@ pub struct Message {
     pub created_at: String,
     /// What sender authentication found, for a reply that came by email.
     pub auth: Option<String>,
+    /// The message it answers (a reply's In-Reply-To, or the message a web-view reply was
+    /// written under), when known.
+    pub answers: Option<String>,
     /// Who saw it on the secure web view, and when (first time).
     pub read_by: Vec<ReadBy>,
 }
@@ -159,6 +162,7 @@ impl From<MessageView> for Message {
     fn from(m: MessageView) -> Message {
         Message {
             read_by: Vec::new(),
+            answers: m.answers.map(|a| a.to_string()),
             message_id: m.id.to_string(),
             from: m.author_address.to_string(),
             body: m.body,

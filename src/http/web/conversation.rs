@@ -14,7 +14,7 @@ use crate::clock;
 use crate::domain::consent::CONVENIENCE_WARNING;
 use crate::domain::{MessageId, Mode, ParticipantId, ThreadId, Via};
 use crate::store::web::WebSession;
-use crate::store::{Consent, ParticipantView, ThreadFilter, ThreadSummary, ThreadView};
+use crate::store::{Answers, Consent, ParticipantView, ThreadFilter, ThreadSummary, ThreadView};
 
 /// One message as the page shows it.
 struct MessageItem {
@@ -28,6 +28,9 @@ struct MessageItem {
     at: String,
     at_iso: String,
     paragraphs: Vec<String>,
+    /// The replies and follow-ups that answer it (directly or further down), oldest first:
+    /// shown nested under it, one level deep.
+    answers: Vec<MessageItem>,
 }
 
 #[derive(Template)]
@@ -39,6 +42,8 @@ struct ThreadPage {
     subject: String,
     closed: bool,
     messages: Vec<MessageItem>,
+    /// The message the reply form answers: the last one shown.
+    answers: String,
     reply_label: &'static str,
     convenience_offer: bool,
     consented: bool,
@@ -161,9 +166,11 @@ pub async fn thread(
                     .map(|p| p.trim_matches('\n').to_owned())
                     .filter(|p| !p.is_empty())
                     .collect(),
+                answers: Vec::new(),
             }
         })
         .collect();
+    let messages = nest(&view, messages);
     let last_is_mine = view.messages.last().is_some_and(|m| m.author == my_id);
     let page = ThreadPage {
         page: state.frame_for(&cookie),
@@ -172,6 +179,7 @@ pub async fn thread(
         subject: view.subject.clone(),
         closed: view.closed,
         messages,
+        answers: last_id.map(|m| m.to_string()).unwrap_or_default(),
         // The seed's wording: a reply answers the practice, a follow-up adds to one's own.
         reply_label: if last_is_mine {
             "Send a follow-up"
@@ -187,6 +195,41 @@ pub async fn thread(
         tracing::warn!(error = %e, "cannot record read receipts");
     }
     response
+}
+
+/// Puts each message under the first message of its exchange: the one reached by following
+/// what it answers back to a message that answers nothing shown. `items` are the thread's
+/// messages, in order.
+fn nest(view: &ThreadView, items: Vec<MessageItem>) -> Vec<MessageItem> {
+    use std::collections::HashMap;
+    let index: HashMap<MessageId, usize> = view
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.id, i))
+        .collect();
+    // A message answers only earlier ones, so following the links always ends.
+    let root = |mut i: usize| {
+        while let Some(&parent) = view.messages[i].answers.and_then(|a| index.get(&a))
+            && parent < i
+        {
+            i = parent;
+        }
+        i
+    };
+    let roots: Vec<usize> = (0..items.len()).map(root).collect();
+    let mut nested: Vec<MessageItem> = Vec::new();
+    let mut at: HashMap<usize, usize> = HashMap::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match at.get(&roots[i]) {
+            Some(&top) if roots[i] != i => nested[top].answers.push(item),
+            _ => {
+                at.insert(i, nested.len());
+                nested.push(item);
+            }
+        }
+    }
+    nested
 }
 
 #[derive(Deserialize)]
@@ -245,6 +288,9 @@ pub struct ReplyForm {
     csrf: String,
     #[serde(default)]
     body: String,
+    /// The message it was written under (the last one shown).
+    #[serde(default)]
+    answers: String,
 }
 
 /// `POST /t/<thread>/reply`: files the message (via the web) and notifies the others, as an
@@ -269,7 +315,15 @@ pub async fn reply(
     }
     match state
         .store
-        .post_message(view.id, &session.address, body.trim_end(), Via::Web)
+        .post_answering(
+            view.id,
+            &session.address,
+            body.trim_end(),
+            Via::Web,
+            form.answers
+                .parse()
+                .map_or(Answers::Nothing, Answers::Message),
+        )
         .await
     {
         Ok(posted) => {

@@ -57,6 +57,7 @@ fn message(id: i64, body: &str, at: i64) -> MessageView {
         via: Via::Cli,
         created_at: at,
         auth: None,
+        answers: None,
     }
 }
 

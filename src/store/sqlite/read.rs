@@ -16,7 +16,7 @@ use crate::store::rows::{
 
 const PARTICIPANT_COLUMNS: &str = "id, thread_id, address, display_name_sealed, role, revoked_at,
     (SELECT convenience FROM people WHERE people.address = participants.address) AS convenience";
-const MESSAGE_COLUMNS: &str = "m.id, m.author_id, p.address, p.display_name_sealed, m.body, m.via, m.created_at, m.seq, m.auth";
+const MESSAGE_COLUMNS: &str = "m.id, m.author_id, p.address, p.display_name_sealed, m.body, m.via, m.created_at, m.seq, m.auth, m.answers_id";
 
 /// `$from, $from+1, …` for `n` values.
 fn placeholders(n: usize, from: usize) -> String {

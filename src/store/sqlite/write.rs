@@ -15,7 +15,7 @@ use crate::domain::{
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::idempotency::{Found, IdempotencyKey, KEEP_SECS, SealedAnswer};
 use crate::store::people::SealedPerson;
-use crate::store::sealing::{SealedParticipant, SealedPost, SealedThread};
+use crate::store::sealing::{Answers, SealedParticipant, SealedPost, SealedThread};
 use crate::store::webhooks::{NewWebhookRow, WebhookAttempt};
 use crate::store::{
     Attempt, Committed, Consent, Inbound, InboundAction, Posted, Release, SealedHeld,
@@ -363,6 +363,31 @@ fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("unexpected {what} '{v}'")))
 }
 
+/// The message of this thread a new message answers, if what it names is one (a message
+/// still there, or a notification that carried one).
+fn answered_message(
+    conn: &Connection,
+    thread: ThreadId,
+    answers: Answers,
+) -> Result<Option<i64>, StoreError> {
+    let (sql, id) = match answers {
+        Answers::Nothing => return Ok(None),
+        Answers::Message(m) => (
+            "SELECT id FROM messages WHERE id = ?1 AND thread_id = ?2 AND cancelled_at IS NULL",
+            m.0,
+        ),
+        Answers::Notification(n) => (
+            "SELECT m.id FROM outbox o JOIN messages m ON m.id = o.message_id
+             WHERE o.id = ?1 AND o.thread_id = ?2 AND m.cancelled_at IS NULL",
+            n.0,
+        ),
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(params![id, thread.0], |r| r.get(0))
+        .optional()?)
+}
+
 /// Inserts a sealed message and queues one notification per other active participant, with
 /// the event. Every new message goes through here: staff posts, new threads and filed replies.
 fn insert_message(
@@ -373,9 +398,10 @@ fn insert_message(
     now: i64,
 ) -> Result<Posted, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO messages (id, thread_id, seq, author_id, body, via, created_at, auth)
+        "INSERT INTO messages (id, thread_id, seq, author_id, body, via, created_at, auth,
+                               answers_id)
          VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = ?2),
-                 ?3, ?4, ?5, ?6, ?7)",
+                 ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         message.id.0,
@@ -384,7 +410,8 @@ fn insert_message(
         message.body(),
         message.via.as_str(),
         now,
-        message.auth
+        message.auth,
+        answered_message(conn, thread, message.answers)?
     ])?;
     conn.prepare_cached("UPDATE threads SET last_activity_at = ?1 WHERE id = ?2")?
         .execute(params![now, thread.0])?;
