@@ -227,6 +227,13 @@ fn a_recipient_signs_in_reads_and_replies_in_chromium() {
             .unwrap();
         let shown = text_with(&c, "See you in March.").await;
         assert!(shown.contains("Send a follow-up"), "{shown}");
+        // Nested under the message it answers.
+        let nested = c
+            .find(Locator::Css("ol.answers li.message"))
+            .await
+            .expect("the reply nested under Dr Lee's message");
+        assert!(nested.text().await.unwrap().contains("See you in March."));
+        screenshot(&c, 360, "replied").await;
 
         c.goto(&format!("{base}/inbox")).await.unwrap();
         let shown = body_text(&c).await;
