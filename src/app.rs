@@ -82,6 +82,11 @@ pub enum AppError {
     Webhooks(#[from] crate::outbound::webhook::WebhookSetupError),
     #[error(transparent)]
     Sms(#[from] SmsSetupError),
+    #[error("cannot read the stylesheet {path}: {source}")]
+    Stylesheet {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl AppError {
@@ -106,6 +111,7 @@ impl AppError {
             AppError::Sms(SmsSetupError::Secret { key, .. }) => Some(key),
             AppError::Sms(SmsSetupError::WebhookSecret) => Some("sms.webhook_secret_file"),
             AppError::Sms(_) => Some("sms.provider"),
+            AppError::Stylesheet { .. } => Some("web.stylesheet"),
             AppError::Key(KeyError::Permissions { .. } | KeyError::Malformed { .. }) => {
                 Some("keys.path")
             }
@@ -412,6 +418,15 @@ impl App {
                 token_ttl_days: settings.policy.token_ttl_days,
                 code_after_secs: i64::from(settings.web.code_after_hours) * 3600,
                 code_by_email: settings.sms.provider == crate::config::SmsProvider::Email,
+                stylesheet: match &settings.web.stylesheet {
+                    None => crate::http::web::STYLESHEET.into(),
+                    Some(path) => std::fs::read_to_string(path)
+                        .map_err(|source| AppError::Stylesheet {
+                            path: path.clone(),
+                            source,
+                        })?
+                        .into(),
+                },
                 per_address: Arc::new(crate::http::rate_limit::RateLimit::new(
                     settings.web.attempts_per_minute,
                 )),

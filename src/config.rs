@@ -342,6 +342,10 @@ pub struct Web {
     /// A new message from a recipient needs their agreement that answering it may be billed.
     #[serde(deserialize_with = "de::boolean")]
     pub billing_consent: bool,
+    /// A stylesheet of the practice's own, served instead of the built-in one (read at
+    /// start). Pages allow no other stylesheet, script or remote asset.
+    #[serde(default, deserialize_with = "de::optional_path")]
+    pub stylesheet: Option<PathBuf>,
     /// A link opened more than this many hours after it was sent (or after a newer link went
     /// to the same person) asks first for the person's mobile number and a code sent to it
     /// (`[sms]`). 0: never.
@@ -672,6 +676,7 @@ impl Settings {
                     .into(),
                 billing_consent: false,
                 code_after_hours: 24,
+                stylesheet: None,
             },
             sms: Sms {
                 provider: SmsProvider::Email,
@@ -1210,6 +1215,9 @@ impl Settings {
                 "web.session_max",
                 "expected at least web.session_idle and at most 7d".into(),
             ));
+        }
+        if let Some(css) = &web.stylesheet {
+            readable(css).map_err(|m| ("web.stylesheet", m))?;
         }
         if web.attempts_per_minute == 0 {
             return Err(("web.attempts_per_minute", "expected at least 1".into()));

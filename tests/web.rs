@@ -1162,3 +1162,33 @@ fn codes_through_a_signed_sms_webhook_are_retried() {
     assert_eq!(listed[0]["attempts"], 2);
     drop(daemon);
 }
+
+#[test]
+fn a_stylesheet_of_the_practice_replaces_the_built_in_one() {
+    let (sb, _thread) = setup("");
+    let css = sb.dir.path().join("practice.css");
+    std::fs::write(&css, "body { background: #fefae0; } /* practice */\n").unwrap();
+    let port = sb.web_port;
+    let daemon = Daemon::start(&sb, &[]);
+    let built_in = call(port, "GET", "/style.css", None, &[]);
+    assert_eq!(built_in.status, 200);
+    assert!(!built_in.body.contains("practice"));
+    daemon.stop();
+    let daemon = Daemon::start(&sb, &[("SEALPOST_WEB__STYLESHEET", css.to_str().unwrap())]);
+    let own = call(port, "GET", "/style.css", None, &[]);
+    assert_eq!(own.status, 200);
+    assert_eq!(own.body, "body { background: #fefae0; } /* practice */\n");
+    assert_eq!(
+        own.header("content-type").as_deref(),
+        Some("text/css; charset=utf-8")
+    );
+    daemon.stop();
+    // A stylesheet that cannot be read is named when the configuration is checked.
+    let missing = sb
+        .command(&["check-config"])
+        .env("SEALPOST_WEB__STYLESHEET", "/nonexistent/web.css")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("web.stylesheet"));
+}

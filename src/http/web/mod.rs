@@ -62,6 +62,8 @@ pub struct WebState {
     pub code_after_secs: i64,
     /// Codes go by email (`sms.provider = "email"`): no number is asked.
     pub code_by_email: bool,
+    /// The stylesheet served at `/style.css`: the built-in one, or `web.stylesheet`.
+    pub stylesheet: Arc<str>,
     pub per_address: Arc<RateLimit<IpAddr>>,
     pub per_person: Arc<RateLimit<PersonId>>,
 }
@@ -144,13 +146,16 @@ async fn protect(request: Request, next: Next) -> Response {
     response
 }
 
-async fn style() -> Response {
+/// The built-in stylesheet.
+pub const STYLESHEET: &str = include_str!("../web_style.css");
+
+async fn style(State(state): State<WebState>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../web_style.css"),
+        state.stylesheet.to_string(),
     )
         .into_response()
 }
