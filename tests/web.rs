@@ -993,6 +993,75 @@ fn a_link_opened_a_day_later_needs_a_code_sent_by_sms() {
         std::fs::read_to_string(sb.dir.path().join("daemon.log")).unwrap_or_default()
     );
     assert!(!log.contains(&code) && !log.contains("900123"), "{log}");
+
+    // A month later the link has expired: the one neutral page, as for a made-up link.
+    let daemon = Daemon::start(
+        &sb,
+        &[("TEST_CLOCK_OFFSET_SECS", &(31 * 86_400).to_string())],
+    );
+    let expired = call(port, "GET", &link, None, &[]);
+    let bogus = call(port, "GET", "/m/nonsense", None, &[]);
+    assert_eq!(expired.status, 404);
+    assert_eq!(expired.body, bogus.body);
+    daemon.stop();
+}
+
+#[test]
+fn a_queued_code_survives_a_crash() {
+    use common::receiver::Receiver;
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = format!("whsec_{}", data_encoding::BASE64.encode(&[7u8; 32]));
+    let secret_file = secrets.path().join("sms-secret");
+    std::fs::write(&secret_file, &secret).unwrap();
+    // The gateway is down when the code is asked for.
+    let gateway_port = common::free_port();
+    let (sb, _thread) = setup(&format!(
+        "[sms]\nprovider = \"webhook\"\nwebhook_url = \"http://127.0.0.1:{gateway_port}/sms\"\n\
+         webhook_secret_file = \"{}\"\n",
+        secret_file.display()
+    ));
+    sb.run(&["person", "update", JANE, "--mobile", JANE_MOBILE])
+        .ok();
+    let daemon = Daemon::start(&sb, &[]);
+    let port = sb.web_port;
+    let (older, _) = older_and_newer_links(&sb);
+    let ask = call(port, "GET", &older, None, &[]);
+    call(
+        port,
+        "POST",
+        &format!("{older}/number"),
+        None,
+        &[("csrf", &ask.csrf()), ("mobile", JANE_MOBILE)],
+    );
+    common::wait_for(Duration::from_secs(20), || {
+        let rows = sb.run(&["sms", "list"]).ok().json_lines();
+        (rows.first()?["attempts"].as_i64()? >= 1).then_some(())
+    })
+    .expect("a first attempt against the gateway that is down");
+    // Killed with the code still queued; the gateway comes up; the daemon starts again.
+    daemon.kill();
+    let gateway = Receiver::start(&secrets.path().join("gateway"), gateway_port, &[]);
+    let daemon = Daemon::start(&sb, &[]);
+    let sent = common::wait_for(Duration::from_secs(30), || {
+        let r = gateway.received();
+        (!r.is_empty()).then_some(r)
+    })
+    .expect("the queued code sent after the restart");
+    let code = code_in(
+        common::receiver::verify(&secret, &sent[0])["body"]
+            .as_str()
+            .unwrap(),
+    );
+    let good = call(
+        port,
+        "POST",
+        &format!("{older}/code"),
+        None,
+        &[("csrf", &ask.csrf()), ("code", &code)],
+    );
+    assert!(good.body.contains("name=\"birth_date\""), "{}", good.body);
+    assert_eq!(sb.run(&["sms", "list"]).ok().json_lines().len(), 1);
+    daemon.stop();
 }
 
 /// Jane's link of the setup's thread, and the link of a newer notification sent to her
