@@ -29,6 +29,7 @@ use sealpost::inbound::auth::Checker;
 use sealpost::inbound::pipeline::{Envelope, Outcome};
 use sealpost::logging::{self, LogFormat};
 use sealpost::outbound::dkim;
+use sealpost::store::backup;
 use sealpost::store::webhooks::DeliveryFilter;
 use sealpost::store::{
     Consent, HeldSummary, NewParticipant, NewThread, PersonDetails, PersonView, Store, StoreError,
@@ -112,6 +113,35 @@ enum Command {
     /// The codes of the web view's 24-hour rule, sent by SMS or email.
     #[command(subcommand)]
     Sms(SmsCommand),
+    /// Copy the database to a directory, consistent while the daemon runs, with a manifest
+    /// (`backup --to DIR`); or check a backup (`backup verify DIR`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Backup {
+        /// A new or empty directory to write the backup to.
+        #[arg(long, value_name = "DIR", required = true)]
+        to: Option<PathBuf>,
+        /// Copy the keyring into the backup too. Anyone holding such a backup can read every
+        /// conversation in it: keep the keyring's backup somewhere else instead.
+        #[arg(long)]
+        with_keyring: bool,
+        #[command(subcommand)]
+        check: Option<BackupCommand>,
+    },
+    /// Restore a backup into a place without a database (nothing is ever overwritten).
+    Restore {
+        /// The backup directory (made by `sealpost backup --to`).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Check a backup's checksum and open every thread and person in it with the keyring.
+    Verify {
+        /// The backup directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -499,6 +529,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Person(cmd) => runtime.block_on(person(&settings, cmd))?,
         Command::Apikey(cmd) => runtime.block_on(apikey(&settings, cmd))?,
         Command::Webhook(cmd) => runtime.block_on(webhook(&settings, cmd))?,
+        Command::Backup {
+            check: Some(BackupCommand::Verify { dir }),
+            ..
+        } => {
+            let keyring = Arc::new(Keyring::load(&settings.keys.path)?);
+            let found = runtime.block_on(backup::verify(&dir, keyring))?;
+            print_json(json!(found))?;
+            if !found.failures.is_empty() {
+                anyhow::bail!(
+                    "{} part(s) of the backup could not be opened",
+                    found.failures.len()
+                );
+            }
+        }
+        Command::Backup {
+            to, with_keyring, ..
+        } => {
+            let to = to.context("--to DIR: where to write the backup")?;
+            let database = Store::database_path(&settings.database.url)?;
+            let manifest = backup::backup(
+                &database,
+                &to,
+                with_keyring.then_some(settings.keys.path.as_path()),
+            )?;
+            if with_keyring {
+                eprintln!(
+                    "warning: the keyring is in {} beside the data: whoever holds this backup can read every conversation in it",
+                    to.display()
+                );
+            }
+            print_json(json!(manifest))?;
+        }
+        Command::Restore { from } => {
+            let database = Store::database_path(&settings.database.url)?;
+            let restored = backup::restore(&from, &database, &settings.keys.path)?;
+            print_json(json!(restored))?;
+        }
         Command::Sms(SmsCommand::List { limit }) => runtime.block_on(async {
             let store = app::open_store(&settings).await?;
             let listed = store.sms_messages(limit.clamp(1, 10_000)).await;

@@ -1,7 +1,9 @@
 //! The secure web view in a real browser: Debian's chromium, driven through chromium-driver
 //! (WebDriver) by fantoccini. A recipient opens the link from a spooled secure notification,
 //! gets the date of birth wrong twice, then right, reads, replies, and the practice's
-//! notification is queued. A link opened a day later asks for the mobile number and a code
+//! notification is queued. Three wrong answers lock the person out (staff are told) until
+//! staff unlock them; archive, re-open and cancel are clicked; a form stripped of its
+//! anti-forgery token is refused. A link opened a day later asks for the mobile number and a code
 //! sent through a fake Twilio (a real HTTP server) first. Screenshots of the conversation and the inbox at 360 and 1280 px
 //! wide are saved under `target/tmp/screenshots/` for a person to look at.
 
@@ -377,5 +379,135 @@ fn a_day_old_link_asks_for_a_code_by_sms_in_chromium() {
         );
         c.close().await.unwrap();
     });
+    daemon.stop();
+}
+
+/// Clicks the submit button of the form whose action ends with `action`.
+async fn submit_form(c: &Client, action: &str) {
+    c.find(Locator::Css(&format!("form[action$='{action}'] button")))
+        .await
+        .unwrap_or_else(|e| panic!("no form for {action}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn lockout_archive_reopen_cancel_and_a_forged_form_in_chromium() {
+    let sb = Sandbox::with_keyring("");
+    sb.run(&[
+        "person",
+        "add",
+        JANE,
+        "--name",
+        "Jane Doe",
+        "--birth-date",
+        "1984-03-07",
+    ])
+    .ok();
+    let thread = sb.new_thread("secure", "Referral", "We have sent your referral.");
+    let daemon = Daemon::start(&sb, &[]);
+    let raw = notification_to(&sb, JANE);
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = message.body_text(0).unwrap().into_owned();
+    let at = text.find("/m/").expect("a link");
+    let token: String = text[at + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let base = format!("http://127.0.0.1:{}", sb.web_port);
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+        // Three wrong dates of birth lock Jane out.
+        c.goto(&format!("{base}/m/{token}")).await.unwrap();
+        for wrong in ["1984-07-03", "1948-03-07", "1985-03-07"] {
+            text_with(&c, "Your date of birth").await;
+            enter_birth_date(&c, wrong).await;
+            submit(&c).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        text_with(&c, "Access is locked").await;
+        screenshot(&c, 360, "locked").await;
+        c.goto(&format!("{base}/m/{token}")).await.unwrap();
+        text_with(&c, "Access is locked").await;
+        c.close().await.unwrap();
+    });
+    // The conversation's staff are told, without content; staff unlock her.
+    wait_outbox(&sb, Duration::from_secs(20), |rows| {
+        rows.iter()
+            .any(|r| r["recipient"] == "lee@clinic.example.test" && r["kind"] == "notice-locked")
+    });
+    sb.run(&["person", "unlock", JANE, "--by", "reception"])
+        .ok();
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+        c.goto(&format!("{base}/m/{token}")).await.unwrap();
+        text_with(&c, "Your date of birth").await;
+        enter_birth_date(&c, "1984-03-07").await;
+        submit(&c).await;
+        text_with(&c, "We have sent your referral.").await;
+
+        // Her message, taken back while nobody has read it.
+        c.find(Locator::Css("textarea#body"))
+            .await
+            .unwrap()
+            .send_keys("Sorry, this was meant for someone else.")
+            .await
+            .unwrap();
+        submit_form(&c, "/reply").await;
+        text_with(&c, "meant for someone else").await;
+        submit_form(&c, "/cancel").await;
+        let shown = text_with(&c, "We have sent your referral.").await;
+        assert!(!shown.contains("meant for someone else"), "{shown}");
+
+        // Archived: gone from the inbox, shown under all conversations; re-opened.
+        submit_form(&c, "/archive").await;
+        text_with(&c, "This conversation is closed").await;
+        c.goto(&format!("{base}/inbox")).await.unwrap();
+        let inbox = text_with(&c, "Show all conversations").await;
+        assert!(!inbox.contains("Referral"), "{inbox}");
+        c.find(Locator::LinkText("Show all conversations"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_with(&c, "Referral").await;
+        c.goto(&format!("{base}/t/{thread}")).await.unwrap();
+        submit_form(&c, "/reopen").await;
+        text_with(&c, "Archive this conversation").await;
+
+        // A form whose anti-forgery token was removed is refused.
+        c.execute(
+            "document.querySelector(\"form[action$='/reply'] input[name=csrf]\").remove();",
+            vec![],
+        )
+        .await
+        .unwrap();
+        c.find(Locator::Css("textarea#body"))
+            .await
+            .unwrap()
+            .send_keys("Forged?")
+            .await
+            .unwrap();
+        submit_form(&c, "/reply").await;
+        text_with(&c, "This form has expired").await;
+        c.close().await.unwrap();
+    });
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    let bodies: Vec<&str> = shown["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["We have sent your referral."]);
+    assert_eq!(shown["status"], "open");
     daemon.stop();
 }

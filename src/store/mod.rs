@@ -11,6 +11,7 @@
 //! beside it behind the same facade.
 
 pub mod api_keys;
+pub mod backup;
 pub mod codes;
 mod error;
 pub mod feed;

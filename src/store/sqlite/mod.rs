@@ -7,6 +7,7 @@
 //! The SQL and the connection settings of this backend live in this folder and nowhere else,
 //! so a PostgreSQL backend can stand beside it.
 
+pub(super) mod backup;
 pub(super) mod codes;
 pub(super) mod read;
 pub(super) mod web;

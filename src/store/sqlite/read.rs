@@ -780,3 +780,10 @@ pub(crate) async fn sms_list(
     .fetch_all(pool)
     .await?)
 }
+
+/// Every thread's id.
+pub(crate) async fn thread_ids(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT id FROM threads ORDER BY id")
+        .fetch_all(pool)
+        .await?)
+}
