@@ -127,6 +127,13 @@ enum Command {
         #[command(subcommand)]
         check: Option<BackupCommand>,
     },
+    /// Write the man pages and shell completions (bash, zsh, fish) into DIR/man and
+    /// DIR/completions: what the Debian package installs.
+    #[command(hide = true)]
+    Generate {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Restore a backup into a place without a database (nothing is ever overwritten).
     Restore {
         /// The backup directory (made by `sealpost backup --to`).
@@ -478,6 +485,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Generate { out } = &cli.command {
+        return generate(out);
+    }
     let loaded = config::load(cli.config.as_deref())?;
     let settings = loaded.settings;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -561,6 +571,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             print_json(json!(manifest))?;
         }
+        // Answered before the configuration is read (it needs none); here for completeness.
+        Command::Generate { out } => generate(&out)?,
         Command::Restore { from } => {
             let database = Store::database_path(&settings.database.url)?;
             let restored = backup::restore(&from, &database, &settings.keys.path)?;
@@ -575,6 +587,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             anyhow::Ok(())
         })?,
+    }
+    Ok(())
+}
+
+/// Man pages (one per command) and completions, from the same definitions the parser uses.
+fn generate(out: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let man = out.join("man");
+    let completions = out.join("completions");
+    for dir in [&man, &completions] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    clap_mangen::generate_to(Cli::command(), &man)
+        .with_context(|| format!("cannot write man pages to {}", man.display()))?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut Cli::command(), "sealpost", &completions)
+            .with_context(|| format!("cannot write completions to {}", completions.display()))?;
     }
     Ok(())
 }

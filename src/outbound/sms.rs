@@ -65,7 +65,7 @@ enum Provider {
     /// Emails through the configured transport (its own connection, not the outbox
     /// worker's), composed like notifications.
     Email {
-        composer: Composer,
+        composer: Box<Composer>,
         transport: Arc<Mutex<Transport>>,
     },
 }
@@ -133,7 +133,7 @@ impl SmsSender {
                 }
             }
             SmsProvider::Email => Provider::Email {
-                composer,
+                composer: Box::new(composer),
                 transport: Arc::new(Mutex::new(transport)),
             },
         };
