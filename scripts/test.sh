@@ -4,7 +4,8 @@
 # On a fresh Debian machine it first installs the real servers and clients the integration
 # tests talk to (Dovecot, Postfix's smtp-sink/smtp-source, swaks, s-nail, mutt, curl, aiosmtpd,
 # systemd-analyze, chromium and chromium-driver; wrk for `cargo bench --bench api`), and
-# cargo-fuzz for the fuzz targets. A missing one is installed, never skipped.
+# cargo-fuzz for the fuzz targets (scripts/deb.sh installs cargo-deb and lintian). A missing
+# one is installed, never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,6 +56,9 @@ export PATH="$PATH:/usr/sbin:/sbin"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+# The Debian package, from the debug build the tests just used: lintian, then installed into a
+# throwaway root and run from there (scripts/deb.sh builds the release package).
+DEB_PROFILE=dev bash scripts/deb.sh --check
 # What strangers send, fuzzed briefly on every run (scripts/fuzz.sh runs longer on demand):
 # each target for FUZZ_SECONDS, starting from its seeds and the hostile fixtures.
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
