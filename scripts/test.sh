@@ -4,7 +4,8 @@
 # On a fresh Debian machine it first installs the real servers and clients the integration
 # tests talk to (Dovecot, Postfix's smtp-sink/smtp-source, swaks, s-nail, mutt, curl, aiosmtpd,
 # systemd-analyze, chromium and chromium-driver; wrk for `cargo bench --bench api`), and
-# cargo-fuzz for the fuzz targets (scripts/deb.sh installs cargo-deb and lintian). A missing
+# cargo-fuzz for the fuzz targets and cargo-deny (scripts/deb.sh installs cargo-deb and
+# lintian). A missing
 # one is installed, never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,13 @@ fi
 export PATH="$PATH:/usr/sbin:/sbin"
 
 cargo fmt --all -- --check
+# Dependency hygiene (deny.toml): licenses, duplicate versions, sources. The advisory check
+# needs the RustSec database from GitHub; see the README.
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "test.sh: installing cargo-deny" >&2
+  cargo install --quiet --locked cargo-deny@0.20.2
+fi
+cargo deny check licenses bans sources
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
 # The Debian package, from the debug build the tests just used: lintian, then installed into a
