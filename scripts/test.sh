@@ -5,8 +5,7 @@
 # tests talk to (Dovecot, Postfix's smtp-sink/smtp-source, swaks, s-nail, mutt, curl, aiosmtpd,
 # systemd-analyze, chromium and chromium-driver; wrk for `cargo bench --bench api`), and
 # cargo-fuzz for the fuzz targets and cargo-deny (scripts/deb.sh installs cargo-deb and
-# lintian). A missing
-# one is installed, never skipped.
+# lintian). A missing one is installed, never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
