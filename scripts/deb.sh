@@ -9,9 +9,11 @@
 #                                  into a throwaway root: `sealpost --version`, `check-config`
 #                                  and the postinst run from there
 #
-# DEB_PROFILE=dev packages the debug build instead (what scripts/test.sh checks: the package's
-# shape is the same, and the test run has built it already). cargo-deb and lintian are
-# installed when missing.
+# DEB_PROFILE=dev packages the debug build instead, and DEB_NO_BUILD=1 takes the binary that
+# is there: scripts/test.sh checks the one `cargo test` just built (the package's shape is the
+# same; a separate `cargo build` would compile every dependency again, as the features a
+# binary-only build selects differ from the tests'). cargo-deb and lintian are installed when
+# missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +33,12 @@ if [ -n "$check" ] && ! command -v lintian >/dev/null 2>&1; then
 fi
 
 case "$profile" in dev) out=debug ;; *) out="$profile" ;; esac
-cargo build --locked --profile "$profile" --bin sealpost
+if [ -z "${DEB_NO_BUILD:-}" ]; then
+  cargo build --locked --profile "$profile" --bin sealpost
+elif [ ! -x "target/$out/sealpost" ]; then
+  echo "deb.sh: DEB_NO_BUILD is set but target/$out/sealpost is not there" >&2
+  exit 1
+fi
 rm -rf target/deb-assets
 mkdir -p target/deb-assets
 "target/$out/sealpost" generate --out target/deb-assets

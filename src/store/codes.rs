@@ -225,3 +225,99 @@ impl Store {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{JANE, clinic_thread, open};
+
+    fn new_code(link: u8, key_id: KeyId) -> NewCode {
+        NewCode {
+            link_hash: vec![link; 32],
+            key_id,
+            nonce: vec![link; 16],
+            valid_secs: 600,
+        }
+    }
+
+    #[tokio::test]
+    async fn codes_are_throttled_per_link_and_capped_per_person() {
+        let t = open().await;
+        let posted = clinic_thread(&t.store, "Hello").await;
+        let jane = t
+            .store
+            .person(&Address::parse(JANE).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let key = t.keyring.current_id();
+        let ask = |link: u8| {
+            t.store
+                .code_asked(jane.id, posted.thread_id, Some(new_code(link, key)), 60)
+        };
+        let first = ask(1).await.unwrap();
+        assert!(first > 0);
+        // The same link within a minute: the code already sent, nothing new.
+        assert_eq!(ask(1).await.unwrap(), first);
+        for link in 2..=5 {
+            assert!(ask(link).await.unwrap() > 0);
+        }
+        // A sixth code within the hour is refused, whatever the link.
+        assert_eq!(ask(6).await.unwrap(), 0);
+        // A wrong number sends nothing either.
+        assert_eq!(
+            t.store
+                .code_asked(jane.id, posted.thread_id, None, 60)
+                .await
+                .unwrap(),
+            0
+        );
+
+        // Five text messages are due, each with the code its nonce gives.
+        let now = crate::clock::now();
+        let due = t.store.claim_sms("me", now, 10, 60).await.unwrap();
+        assert_eq!(due.len(), 5);
+        for (m, link) in due.iter().zip(1u8..) {
+            assert_eq!(
+                m.code,
+                crate::crypto::web_code::code(&t.keyring, key, &[link; 16])
+            );
+            assert_eq!(m.mobile, None);
+            assert_eq!(m.address.as_str(), JANE);
+        }
+        // Claimed ones are not handed out twice; a sent one is done, a retried one comes back.
+        assert!(
+            t.store
+                .claim_sms("me", now, 10, 60)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        t.store
+            .record_sms(vec![
+                (
+                    due[0].id,
+                    SmsAttempt {
+                        at: now,
+                        error: None,
+                        outcome: SmsOutcome::Sent,
+                    },
+                ),
+                (
+                    due[1].id,
+                    SmsAttempt {
+                        at: now,
+                        error: Some("the provider answered 503".into()),
+                        outcome: SmsOutcome::RetryAt(now),
+                    },
+                ),
+            ])
+            .await
+            .unwrap();
+        let again = t.store.claim_sms("me", now, 10, 60).await.unwrap();
+        assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), [due[1].id]);
+        assert_eq!(again[0].attempts, 1);
+        let listed = t.store.sms_messages(10).await.unwrap();
+        assert_eq!(listed.iter().filter(|m| m.status == "sent").count(), 1);
+    }
+}

@@ -8,6 +8,9 @@ use crate::domain::{PersonId, ThreadId};
 use crate::store::StoreError;
 use crate::store::codes::{NewCode, SmsAttempt, SmsOutcome};
 
+/// Codes one person may be sent in an hour.
+const CODES_PER_HOUR: i64 = 5;
+
 /// A write of the 24-hour rule.
 pub(crate) enum CodeOp {
     /// Someone asked for a code from a link: with `code`, the number matched (or no number
@@ -146,6 +149,21 @@ fn asked(
             now,
         )?;
         return Ok(Done::Count(u64::try_from(id).unwrap_or(0)));
+    }
+    // However many links they hold, a person gets at most this many codes an hour: text
+    // messages cost the practice money, and a flood of them is harassment.
+    let last_hour: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM web_codes WHERE person_id = ?1 AND created_at > ?2")?
+        .query_row(params![person.0, now - 3600], |r| r.get(0))?;
+    if last_hour >= CODES_PER_HOUR {
+        event(
+            conn,
+            Some(thread),
+            "web.code-refused",
+            serde_json::json!({"person": person.0, "why": "hourly-limit"}),
+            now,
+        )?;
+        return Ok(Done::Count(0));
     }
     let id: i64 = conn
         .prepare_cached(
