@@ -5,10 +5,11 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Daemon, Sandbox, client_reply, messages, notification_to, smtp_send, wait_for};
+use common::{
+    Daemon, Sandbox, client_reply, messages, notification_to, reply_flood, smtp_send, wait_for,
+};
 
 #[test]
 fn a_backup_during_a_flood_restores_every_acknowledged_reply() {
@@ -20,23 +21,7 @@ fn a_backup_during_a_flood_restores_every_acknowledged_reply() {
     let (reply_to, _) = client_reply(&notification, "jane@example.test", "", "unused@x.test");
 
     let acks = sb.dir.path().join("acks");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/reply_flood.py");
-    let mut client = Command::new("python3")
-        .arg(script)
-        .args([
-            "--port",
-            &sb.smtp_port.to_string(),
-            "--from",
-            "jane@example.test",
-            "--to",
-            &reply_to,
-        ])
-        .args(["--count", &N.to_string(), "--conns", "4", "--acks"])
-        .arg(&acks)
-        .args(["--deadline", "600"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("python3 is required");
+    let mut client = reply_flood(&sb, &reply_to, N, 4, &acks);
     let acked = || -> HashSet<String> {
         std::fs::read_to_string(&acks)
             .unwrap_or_default()

@@ -78,6 +78,25 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
         .expect("a chromium session through chromedriver")
 }
 
+/// The token of the link in a spooled notification.
+fn link_token(raw: &[u8]) -> String {
+    let message = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let text = message.body_text(0).unwrap().into_owned();
+    let at = text.find("/m/").expect("a link");
+    text[at + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// The runtime a test drives the browser from.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Saves a screenshot of the page at `width` px wide.
 async fn screenshot(c: &Client, width: u32, name: &str) {
     c.set_window_size(width, 900).await.unwrap();
@@ -155,22 +174,12 @@ fn a_recipient_signs_in_reads_and_replies_in_chromium() {
         "Dear Jane,\n\nThe biopsy came back benign. No further treatment is needed.\n\nBest wishes,\nDr Lee",
     );
     let daemon = Daemon::start(&sb, &[]);
-    let raw = notification_to(&sb, JANE);
-    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-    let text = message.body_text(0).unwrap().into_owned();
-    let at = text.find("/m/").expect("a link");
-    let token: String = text[at + 3..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
+    let token = link_token(&notification_to(&sb, JANE));
     let base = format!("http://127.0.0.1:{}", sb.web_port);
 
     let driver = Driver::start();
     let profile = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let c = browser(&driver, profile.path()).await;
         c.goto(&format!("{base}/m/{token}")).await.unwrap();
@@ -321,24 +330,14 @@ fn a_day_old_link_asks_for_a_code_by_sms_in_chromium() {
     .ok();
     let thread = sb.new_thread("secure", "Test results", "All results are normal.");
     let daemon = Daemon::start(&sb, &[]);
-    let raw = notification_to(&sb, JANE);
+    let token = link_token(&notification_to(&sb, JANE));
     daemon.stop();
-    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-    let text = message.body_text(0).unwrap().into_owned();
-    let at = text.find("/m/").expect("a link");
-    let token: String = text[at + 3..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
     // Opened a day and an hour later: the daemon's clock is moved (debug builds only).
     let daemon = Daemon::start(&sb, &[("TEST_CLOCK_OFFSET_SECS", "90000")]);
     let base = format!("http://127.0.0.1:{}", sb.web_port);
     let driver = Driver::start();
     let profile = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let c = browser(&driver, profile.path()).await;
         c.goto(&format!("{base}/m/{token}")).await.unwrap();
@@ -407,21 +406,11 @@ fn lockout_archive_reopen_cancel_and_a_forged_form_in_chromium() {
     .ok();
     let thread = sb.new_thread("secure", "Referral", "We have sent your referral.");
     let daemon = Daemon::start(&sb, &[]);
-    let raw = notification_to(&sb, JANE);
-    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-    let text = message.body_text(0).unwrap().into_owned();
-    let at = text.find("/m/").expect("a link");
-    let token: String = text[at + 3..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
+    let token = link_token(&notification_to(&sb, JANE));
     let base = format!("http://127.0.0.1:{}", sb.web_port);
     let driver = Driver::start();
     let profile = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let c = browser(&driver, profile.path()).await;
         // Three wrong dates of birth lock Jane out.

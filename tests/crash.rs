@@ -5,10 +5,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Daemon, Sandbox, client_reply, messages, notification_to, wait_for};
+use common::{Daemon, Sandbox, client_reply, messages, notification_to, reply_flood, wait_for};
 
 #[test]
 fn sigkill_during_a_flood_loses_and_duplicates_nothing() {
@@ -20,22 +19,7 @@ fn sigkill_during_a_flood_loses_and_duplicates_nothing() {
     let (reply_to, _) = client_reply(&notification, "jane@example.test", "", "unused@x.test");
 
     let acks = sb.dir.path().join("acks");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/reply_flood.py");
-    let mut client = Command::new("python3")
-        .arg(script)
-        .args([
-            "--port",
-            &sb.smtp_port.to_string(),
-            "--from",
-            "jane@example.test",
-            "--to",
-            &reply_to,
-        ])
-        .args(["--count", &N.to_string(), "--conns", "6", "--acks"])
-        .arg(&acks)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("python3 is required");
+    let mut client = reply_flood(&sb, &reply_to, N, 6, &acks);
     let acked = |min: usize| {
         std::fs::read_to_string(&acks)
             .map(|s| s.lines().count() >= min)

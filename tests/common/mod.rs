@@ -636,6 +636,30 @@ pub fn smtp_send(
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// tests/peers/reply_flood.py: `count` replies from Jane to `reply_to` over `conns` SMTP
+/// connections, each retried until its 250 is seen (as a sending server does); every
+/// acknowledged number is appended to `acks` at once.
+pub fn reply_flood(sb: &Sandbox, reply_to: &str, count: usize, conns: usize, acks: &Path) -> Child {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/reply_flood.py");
+    Command::new("python3")
+        .arg(script)
+        .args([
+            "--port",
+            &sb.smtp_port.to_string(),
+            "--from",
+            "jane@example.test",
+            "--to",
+            reply_to,
+        ])
+        .args(["--count", &count.to_string(), "--conns", &conns.to_string()])
+        .arg("--acks")
+        .arg(acks)
+        .args(["--deadline", "600"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("python3 is required")
+}
+
 /// The spool file of the (latest) notification sent to `recipient`, once it is there.
 pub fn notification_to(sb: &Sandbox, recipient: &str) -> Vec<u8> {
     let rows = wait_outbox(sb, Duration::from_secs(60), |rows| {

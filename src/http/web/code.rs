@@ -16,13 +16,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::signin::{attempts_left, opened};
-use super::{Page, WebState, client_ip, render};
+use super::signin::attempts_left;
+use super::{Page, WebState, render};
 use crate::crypto::TokenClaims;
 use crate::crypto::web_code;
-use crate::domain::PersonStatus;
 use crate::store::PersonView;
-use crate::store::codes::NewCode;
+use crate::store::StoreError;
+use crate::store::codes::{Code, NewCode};
 
 /// How long a code may be used.
 const CODE_VALID_SECS: i64 = 600;
@@ -70,14 +70,48 @@ pub struct CodeForm {
     code: String,
 }
 
+/// Where a link stands with the 24-hour rule.
+enum CodeStep {
+    /// The identity check is next.
+    Open,
+    /// A code must pass first: the latest asked from this link and not passed, if any.
+    Needed(Option<Code>),
+}
+
 /// What identifies a link in `web_codes`: its SHA-256 (the token itself is not stored).
 fn link_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
 impl WebState {
-    /// Whether this link must pass a code before the identity check: it is old, or a newer
-    /// one was sent since, and no code was passed for it a moment ago. When the store cannot
+    /// Where this link stands with the rule: open to the identity check, or needing a code
+    /// first — it is old, or a newer one was sent since, and no code was passed for it a
+    /// moment ago.
+    async fn code_step(
+        &self,
+        link: &TokenClaims,
+        person: &PersonView,
+        token: &str,
+    ) -> Result<CodeStep, StoreError> {
+        if self.code_after_secs == 0 {
+            return Ok(CodeStep::Open);
+        }
+        let now = crate::clock::now();
+        let late = now - link.issued_at > self.code_after_secs
+            || self.store.newer_link_sent(&person.address, link).await?;
+        if !late {
+            return Ok(CodeStep::Open);
+        }
+        Ok(match self.store.latest_code(&link_hash(token)).await? {
+            Some(c) if c.passed_at.is_some_and(|at| now - at <= PASSED_VALID_SECS) => {
+                CodeStep::Open
+            }
+            Some(c) if c.passed_at.is_none() => CodeStep::Needed(Some(c)),
+            _ => CodeStep::Needed(None),
+        })
+    }
+
+    /// Whether this link must pass a code before the identity check. When the store cannot
     /// say, it must (closed, not open).
     pub(super) async fn code_needed(
         &self,
@@ -85,22 +119,9 @@ impl WebState {
         person: &PersonView,
         token: &str,
     ) -> bool {
-        if self.code_after_secs == 0 {
-            return false;
-        }
-        let now = crate::clock::now();
-        let late = now - link.issued_at > self.code_after_secs
-            || self
-                .store
-                .newer_link_sent(&person.address, link)
-                .await
-                .unwrap_or(true);
-        if !late {
-            return false;
-        }
         !matches!(
-            self.store.latest_code(&link_hash(token)).await,
-            Ok(Some(c)) if c.passed_at.is_some_and(|at| now - at <= PASSED_VALID_SECS)
+            self.code_step(link, person, token).await,
+            Ok(CodeStep::Open)
         )
     }
 
@@ -141,22 +162,10 @@ pub async fn send_code(
     headers: HeaderMap,
     Form(form): Form<NumberForm>,
 ) -> Response {
-    if !state.form_token_ok("signin", &token, &form.csrf) {
-        return state.forged();
-    }
-    let Some((link, target, person)) = opened(&state, &token).await else {
-        return state.invalid_link();
+    let (link, target, person) = match state.attempt(&token, &form.csrf, &peer, &headers).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
-    if person.details.status == PersonStatus::Locked {
-        return state.locked();
-    }
-    if let Err(wait) = state
-        .per_address
-        .take(client_ip(&peer, &headers))
-        .and_then(|()| state.per_person.take(person.id))
-    {
-        return state.too_many(wait);
-    }
     if !state.code_needed(&link, &person, &token).await {
         return (
             StatusCode::SEE_OTHER,
@@ -196,27 +205,13 @@ pub async fn check_code(
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    if !state.form_token_ok("signin", &token, &form.csrf) {
-        return state.forged();
-    }
-    let Some((link, target, person)) = opened(&state, &token).await else {
-        return state.invalid_link();
+    let (link, target, person) = match state.attempt(&token, &form.csrf, &peer, &headers).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
-    if person.details.status == PersonStatus::Locked {
-        return state.locked();
-    }
-    if let Err(wait) = state
-        .per_address
-        .take(client_ip(&peer, &headers))
-        .and_then(|()| state.per_person.take(person.id))
-    {
-        return state.too_many(wait);
-    }
-    if !state.code_needed(&link, &person, &token).await {
-        return state.form(&token, String::new(), StatusCode::OK);
-    }
-    let latest = match state.store.latest_code(&link_hash(&token)).await {
-        Ok(c) => c.filter(|c| c.passed_at.is_none()),
+    let latest = match state.code_step(&link, &person, &token).await {
+        Ok(CodeStep::Open) => return state.form(&token, String::new(), StatusCode::OK),
+        Ok(CodeStep::Needed(latest)) => latest,
         Err(e) => {
             tracing::error!(error = %e, "cannot read a code");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();

@@ -57,10 +57,7 @@ fn same(given: &str, on_file: &str) -> bool {
 
 /// What a link names, when it opens: its claims, its participant (active, in an existing
 /// thread) and their directory entry.
-pub(super) async fn opened(
-    state: &WebState,
-    token: &str,
-) -> Option<(TokenClaims, TokenTarget, PersonView)> {
+async fn opened(state: &WebState, token: &str) -> Option<(TokenClaims, TokenTarget, PersonView)> {
     let link = LinkToken::verify(
         token,
         &state.keyring,
@@ -81,6 +78,33 @@ pub(super) async fn opened(
 }
 
 impl WebState {
+    /// What every sign-in form's POST checks first, in this order: its anti-forgery token,
+    /// that the link opens, that the person is not locked out, and the attempt limits per
+    /// client address and per person. The link's claims, participant and person, or the
+    /// page to answer with.
+    pub(super) async fn attempt(
+        &self,
+        token: &str,
+        csrf: &str,
+        peer: &ConnectInfo<crate::http::Peer>,
+        headers: &HeaderMap,
+    ) -> Result<(TokenClaims, TokenTarget, PersonView), Response> {
+        if !self.form_token_ok("signin", token, csrf) {
+            return Err(self.forged());
+        }
+        let Some((link, target, person)) = opened(self, token).await else {
+            return Err(self.invalid_link());
+        };
+        if person.details.status == PersonStatus::Locked {
+            return Err(self.locked());
+        }
+        self.per_address
+            .take(client_ip(peer, headers))
+            .and_then(|()| self.per_person.take(person.id))
+            .map_err(|wait| self.too_many(wait))?;
+        Ok((link, target, person))
+    }
+
     /// The identity check's form.
     pub(super) fn form(&self, token: &str, error: String, status: StatusCode) -> Response {
         render(
@@ -121,7 +145,7 @@ impl WebState {
         }
     }
 
-    pub(super) fn locked(&self) -> Response {
+    fn locked(&self) -> Response {
         self.message(
             StatusCode::FORBIDDEN,
             "Access is locked",
@@ -168,7 +192,7 @@ impl WebState {
         Ok(u64::from(self.max_failures) - failures)
     }
 
-    pub(super) fn too_many(&self, wait: u64) -> Response {
+    fn too_many(&self, wait: u64) -> Response {
         let mut r = self.message(
             StatusCode::TOO_MANY_REQUESTS,
             "Please wait a moment",
@@ -208,24 +232,13 @@ pub async fn check_identity(
     headers: HeaderMap,
     Form(identity): Form<Identity>,
 ) -> Response {
-    if !state.form_token_ok("signin", &token, &identity.csrf) {
-        return state.forged();
-    }
-    let Some((link, target, person)) = opened(&state, &token).await else {
-        return state.invalid_link();
+    let (link, target, person) = match state.attempt(&token, &identity.csrf, &peer, &headers).await
+    {
+        Ok(found) => found,
+        Err(r) => return r,
     };
-    if person.details.status == PersonStatus::Locked {
-        return state.locked();
-    }
     if state.code_needed(&link, &person, &token).await {
         return state.number_form(&token, StatusCode::FORBIDDEN);
-    }
-    if let Err(wait) = state
-        .per_address
-        .take(client_ip(&peer, &headers))
-        .and_then(|()| state.per_person.take(person.id))
-    {
-        return state.too_many(wait);
     }
     let Some(on_file) = state.on_file(&person).await else {
         return state.cannot_check();
