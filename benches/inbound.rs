@@ -95,7 +95,13 @@ impl Door {
         ));
         let ring = Arc::new(Keyring::load(&sb.keyring_path()).unwrap());
         let url = format!("sqlite://{}", sb.data_dir().join("sealpost.db").display());
-        let store = runtime.block_on(Store::open(&url, ring.clone())).unwrap();
+        let store = runtime
+            .block_on(Store::open(
+                &url,
+                ring.clone(),
+                sealpost::clock::Clock::system(),
+            ))
+            .unwrap();
         sb.consent("jane@example.test");
         let posted = runtime
             .block_on(store.create_thread(NewThread {
@@ -121,8 +127,13 @@ impl Door {
             .iter()
             .find(|p| p.address.as_str() == "jane@example.test")
             .unwrap();
-        let reply_to = ReplyToken::issue(&ring, posted.thread_id, jane.id, sealpost::clock::now())
-            .address("reply.example.test");
+        let reply_to = ReplyToken::issue(
+            &ring,
+            posted.thread_id,
+            jane.id,
+            sealpost::clock::Clock::system().now(),
+        )
+        .address("reply.example.test");
         let daemon = Daemon::start(&sb, &[("RUST_LOG", "warn")]);
         Door {
             sb,

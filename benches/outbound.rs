@@ -51,7 +51,11 @@ fn main() {
     let keyring = Keyring::load(&sb.keyring_path()).unwrap();
     let url = format!("sqlite://{}", sb.data_dir().join("sealpost.db").display());
     let store = runtime
-        .block_on(Store::open(&url, Arc::new(keyring)))
+        .block_on(Store::open(
+            &url,
+            Arc::new(keyring),
+            sealpost::clock::Clock::system(),
+        ))
         .unwrap();
     let per_thread = 50;
     let body = "Your appointment is confirmed for Tuesday at 10:00.\n".repeat(16);

@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crypto::{KeyError, Keyring};
 use crate::domain::AuthPolicy;
@@ -153,7 +154,7 @@ pub fn load_or_create_keyring(path: &Path) -> Result<Keyring, AppError> {
 /// Opens the store with an existing keyring (for CLI commands).
 pub async fn open_store(settings: &Settings) -> Result<Store, AppError> {
     let keyring = Keyring::load(&settings.keys.path)?;
-    Ok(Store::open(&settings.database.url, Arc::new(keyring)).await?)
+    Ok(Store::open(&settings.database.url, Arc::new(keyring), Clock::system()).await?)
 }
 
 /// The inbound pipeline as the configuration describes it; `wake` is told when something was
@@ -231,7 +232,10 @@ fn warn_about_auth(settings: &Settings) {
 
 /// Runs the daemon until `shutdown` completes (or a part of it fails: see [`App::run`]).
 pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
-    App::bind(settings).await?.run(shutdown).await
+    App::bind(settings, Clock::system())
+        .await?
+        .run(shutdown)
+        .await
 }
 
 /// The daemon, every resource open and every listener bound, not yet running: tests bind
@@ -275,8 +279,9 @@ pub struct PartFailed {
 impl App {
     /// Opens the store, loads the keyring and templates, builds the transport and binds the
     /// listeners — in that order, failing fast with the configuration key to blame where there
-    /// is one (see [`AppError::config_key`]).
-    pub async fn bind(settings: Settings) -> Result<App, AppError> {
+    /// is one (see [`AppError::config_key`]). Every part reads time from `clock` (through the
+    /// store): the system's, or in tests one they move.
+    pub async fn bind(settings: Settings, clock: Clock) -> Result<App, AppError> {
         ensure_dir(&settings.general.data_dir)?;
         crate::tls::install_default_provider();
         for w in settings.warnings() {
@@ -289,7 +294,7 @@ impl App {
             settings.outbound.secure_links,
         )?;
         let transport = Transport::new(&settings.outbound, &settings.smtp.hostname)?;
-        let store = Store::open(&settings.database.url, keyring.clone()).await?;
+        let store = Store::open(&settings.database.url, keyring.clone(), clock).await?;
         let wake = Arc::new(Notify::new());
         let composer = Composer::new(Identity::of(&settings), templates, keyring.clone())
             .with_dkim(dkim(&settings)?);

@@ -7,6 +7,7 @@
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 /// The shape of log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,18 +24,101 @@ pub fn init(format: LogFormat, default_level: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let shape = match (format, under_journald) {
+        (LogFormat::Json, _) => Shape::Json,
+        (LogFormat::Text, true) => Shape::Journal,
+        (LogFormat::Text, false) => Shape::Text {
+            ansi: std::io::stderr().is_terminal(),
+        },
+    };
+    drop(tracing::dispatcher::set_global_default(dispatch(
+        shape,
+        filter,
+        std::io::stderr,
+    )));
+}
+
+/// How lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Text with timestamps (colour on a terminal).
+    Text { ansi: bool },
+    /// Text without timestamps (journald stamps lines itself).
+    Journal,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A subscriber writing lines of `shape` through [`Redacting`] to what `writer` makes: the
+/// daemon's (stderr), or a file a test reads back.
+pub fn dispatch<W>(shape: Shape, filter: EnvFilter, writer: W) -> tracing::Dispatch
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(Redacting(writer))
         .with_target(false);
-    let result = match (format, under_journald) {
-        (LogFormat::Json, _) => builder.json().flatten_event(true).try_init(),
-        (LogFormat::Text, true) => builder.without_time().with_ansi(false).try_init(),
-        (LogFormat::Text, false) => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-    };
-    drop(result);
+    match shape {
+        Shape::Json => builder.json().flatten_event(true).into(),
+        Shape::Journal => builder.without_time().with_ansi(false).into(),
+        Shape::Text { ansi } => builder.with_ansi(ansi).into(),
+    }
+}
+
+/// Every log line passes through here on its way out, whichever call site wrote it: the local
+/// part of anything shaped like an address becomes `***` ([`redact_addresses`]). Call sites
+/// are written to log no addresses at all; this is the net under them, so a field someone adds
+/// later (an error text that quotes a recipient, a peer's reply) cannot put a patient's address
+/// in the journal.
+pub struct Redacting<W>(pub W);
+
+impl<'w, W: MakeWriter<'w>> MakeWriter<'w> for Redacting<W> {
+    type Writer = RedactingLine<W::Writer>;
+
+    fn make_writer(&'w self) -> Self::Writer {
+        RedactingLine {
+            inner: self.0.make_writer(),
+            line: Vec::new(),
+        }
+    }
+}
+
+/// One event's output, collected whole (the formatter writes an event in pieces) and redacted
+/// once when it is flushed or dropped.
+pub struct RedactingLine<W: std::io::Write> {
+    inner: W,
+    line: Vec<u8>,
+}
+
+impl<W: std::io::Write> RedactingLine<W> {
+    fn emit(&mut self) -> std::io::Result<()> {
+        if self.line.is_empty() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&self.line);
+        let clean = redact_addresses(&text);
+        self.line.clear();
+        self.inner.write_all(clean.as_bytes())?;
+        self.inner.flush()
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for RedactingLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.emit()
+    }
+}
+
+impl<W: std::io::Write> Drop for RedactingLine<W> {
+    fn drop(&mut self) {
+        let _ = self.emit();
+    }
 }
 
 /// Replaces the local part of every address in `text` with `***`: relay replies such as
@@ -91,6 +175,39 @@ pub fn install_panic_hook() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_line_is_redacted_on_its_way_out() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let out = sink.clone();
+        let d = dispatch(Shape::Json, EnvFilter::new("info"), move || sink.clone());
+        tracing::dispatcher::with_default(&d, || {
+            tracing::warn!(
+                error = "550 <jane.doe@example.net> unknown",
+                "relay said no"
+            );
+            tracing::info!("a reply from bob@example.org was filed");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(
+            !text.contains("jane.doe") && !text.contains("bob@"),
+            "{text}"
+        );
+        assert!(text.contains("***@example.net") && text.contains("***@example.org"));
+    }
 
     #[test]
     fn addresses_lose_their_local_part() {

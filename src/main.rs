@@ -899,7 +899,7 @@ impl PersonFields {
             d.practice = check(person::text("practice", &v))?;
         }
         if let Some(v) = self.birth_date {
-            d.birth_date = check(person::birth_date(&v, &clock::today()))?;
+            d.birth_date = check(person::birth_date(&v, &clock::Clock::system().today()))?;
         }
         if let Some(v) = self.mobile {
             d.mobile = check(person::mobile(&v))?;
@@ -952,7 +952,12 @@ fn dkim_keygen(
     };
     let selector = selector
         .or_else(|| settings.outbound.dkim_selector.clone())
-        .unwrap_or_else(|| format!("s{}", &clock::rfc3339(clock::now())[..7].replace('-', "")));
+        .unwrap_or_else(|| {
+            format!(
+                "s{}",
+                &clock::rfc3339(clock::Clock::system().now())[..7].replace('-', "")
+            )
+        });
     let selector = selector.to_ascii_lowercase();
     if selector.is_empty()
         || !selector
@@ -1393,7 +1398,7 @@ async fn inspect(settings: &Settings, input: &str) -> anyhow::Result<()> {
     // Claims are shown only when the MAC verified (valid or merely expired): the fields of a
     // token with a bad signature are whatever its forger wrote.
     let (valid, reason, claims, key_id) =
-        match ReplyToken::verify(token, &keyring, clock::now(), ttl) {
+        match ReplyToken::verify(token, &keyring, clock::Clock::system().now(), ttl) {
             Ok(t) => (true, None, Some(t.claims), Some(t.claims.key_id)),
             Err(e @ TokenError::Expired { claims, .. }) => {
                 (false, Some(e.reason()), Some(claims), Some(claims.key_id))

@@ -259,7 +259,7 @@ fn keygen_creates_once_and_rotates() {
         &before,
         ThreadId(7),
         ParticipantId(9),
-        sealpost::clock::now(),
+        sealpost::clock::Clock::system().now(),
     );
     let rotated = sb.run(&["keygen", "--rotate"]).ok().json();
     assert_eq!(rotated["current_key_id"], 2);
@@ -274,7 +274,7 @@ fn keygen_creates_once_and_rotates() {
 fn token_inspect() {
     let sb = Sandbox::with_keyring("[policy]\ntoken_ttl_days = 30\n");
     let ring = Keyring::load(&sb.keyring_path()).unwrap();
-    let now = sealpost::clock::now();
+    let now = sealpost::clock::Clock::system().now();
     let t = ReplyToken::issue(&ring, ThreadId(0x1234), ParticipantId(0x5678), now);
 
     let v = sb.run(&["token", "inspect", t.as_str()]).ok().json();

@@ -21,7 +21,9 @@ fn settings(sb: &Sandbox) -> config::Settings {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_runs_in_process_on_a_port_the_kernel_picks() {
     let sb = Sandbox::with_keyring("");
-    let app = App::bind(settings(&sb)).await.unwrap();
+    let app = App::bind(settings(&sb), sealpost::clock::Clock::system())
+        .await
+        .unwrap();
     let addr = app.smtp_addr().unwrap();
     assert_ne!(addr.port(), 0);
     let stop = tokio_util::sync::CancellationToken::new();
@@ -47,7 +49,9 @@ async fn the_daemon_runs_in_process_on_a_port_the_kernel_picks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_part_that_stops_stops_the_daemon_with_an_error() {
     let sb = Sandbox::with_keyring("");
-    let app = App::bind(settings(&sb)).await.unwrap();
+    let app = App::bind(settings(&sb), sealpost::clock::Clock::system())
+        .await
+        .unwrap();
     let store = app.store().clone();
     let running = tokio::spawn(app.run(std::future::pending::<()>()));
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -114,10 +114,10 @@ fn bad_tokens_are_refused_at_rcpt() {
         .unwrap()
         .to_owned();
     let ring = Keyring::load(&sb.keyring_path()).unwrap();
-    let claims = ReplyToken::verify(&token, &ring, sealpost::clock::now(), 30)
+    let claims = ReplyToken::verify(&token, &ring, sealpost::clock::Clock::system().now(), 30)
         .unwrap()
         .claims;
-    let now = sealpost::clock::now();
+    let now = sealpost::clock::Clock::system().now();
     let addr = |t: &str| format!("reply+{t}@reply.example.test");
     let mut tampered = token.clone().into_bytes();
     tampered[20] = if tampered[20] == b'a' { b'b' } else { b'a' };
@@ -296,6 +296,7 @@ fn secure_thread_replies_get_one_notice_a_day() {
         .block_on(sealpost::store::Store::open(
             &format!("sqlite://{}", sb.data_dir().join("sealpost.db").display()),
             std::sync::Arc::new(Keyring::load(&sb.keyring_path()).unwrap()),
+            sealpost::clock::Clock::system(),
         ))
         .unwrap();
     let view = rt.block_on(store.thread(secure.parse().unwrap())).unwrap();
@@ -305,7 +306,7 @@ fn secure_thread_replies_get_one_notice_a_day() {
         .find(|p| p.address.as_str() == JANE)
         .unwrap()
         .id;
-    let token = ReplyToken::issue(&ring, view.id, jane, sealpost::clock::now());
+    let token = ReplyToken::issue(&ring, view.id, jane, sealpost::clock::Clock::system().now());
     let to = token.address("reply.example.test");
     for i in 0..2 {
         let raw = format!(

@@ -36,7 +36,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     let keyring = Arc::new(Keyring::generate());
     let url = format!("sqlite://{}", dir.path().join("fuzz.db").display());
     let (shared, token) = runtime.block_on(async {
-        let store = Store::open(&url, keyring.clone()).await.unwrap();
+        let store = Store::open(&url, keyring.clone(), sealpost::clock::Clock::system()).await.unwrap();
         let person = |a: &str, role| NewParticipant {
             address: Address::parse(a).unwrap(),
             display_name: None,
@@ -54,7 +54,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             .await
             .unwrap();
         let jane = store.thread(posted.thread_id).await.unwrap().participants[1].id;
-        let token = ReplyToken::issue(&keyring, posted.thread_id, jane, sealpost::clock::now());
+        let token = ReplyToken::issue(&keyring, posted.thread_id, jane, sealpost::clock::Clock::system().now());
         let pipeline = Pipeline::new(
             store.clone(),
             "reply.example.test",

@@ -18,7 +18,6 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::random_bytes;
-use crate::clock;
 
 /// Identifies one master key; it travels inside tokens and next to wrapped thread keys.
 pub type KeyId = u16;
@@ -157,7 +156,10 @@ impl Keyring {
         let mut keys = BTreeMap::new();
         keys.insert(
             1,
-            MasterKey::new(Zeroizing::new(random_bytes()), clock::now()),
+            MasterKey::new(
+                Zeroizing::new(random_bytes()),
+                crate::clock::Clock::system().now(),
+            ),
         );
         Keyring { keys, current: 1 }
     }
@@ -167,7 +169,10 @@ impl Keyring {
         let id = self.keys.keys().next_back().copied().unwrap_or(0) + 1;
         self.keys.insert(
             id,
-            MasterKey::new(Zeroizing::new(random_bytes()), clock::now()),
+            MasterKey::new(
+                Zeroizing::new(random_bytes()),
+                crate::clock::Clock::system().now(),
+            ),
         );
         self.current = id;
         id

@@ -30,7 +30,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::pipeline::{Envelope, Pipeline, Temporary};
-use crate::clock;
 use crate::config::{Imap, ImapTls};
 use crate::domain::MessageId;
 use crate::domain::Via;
@@ -457,7 +456,7 @@ impl Poller {
         let item = Inbound {
             id: MessageId::random().0,
             door: Via::Imap,
-            received_at: clock::now(),
+            received_at: self.store.clock().now(),
             thread: None,
             header_message_id: None,
             imap: Some((uidvalidity, i64::from(uid))),

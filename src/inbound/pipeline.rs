@@ -29,7 +29,6 @@ use super::classify::{Class, Dsn, classify, referenced_ids};
 use super::heavy::{Heavy, Panicked};
 use super::mime::{self, Unparsable};
 use super::reply_text;
-use crate::clock;
 use crate::crypto::token::{
     token_in_address, verify_bounce_address, verify_notification_message_id,
 };
@@ -476,8 +475,13 @@ impl Pipeline {
 
     /// Verifies a reply token (keyring only, constant time), then looks its participant up.
     async fn target(&self, token: &str) -> Result<TokenTarget, RecipientError> {
-        let verified = ReplyToken::verify(token, &self.keyring, clock::now(), self.ttl_days)
-            .map_err(|e: TokenError| RecipientError::Token(e.reason()))?;
+        let verified = ReplyToken::verify(
+            token,
+            &self.keyring,
+            self.store.clock().now(),
+            self.ttl_days,
+        )
+        .map_err(|e: TokenError| RecipientError::Token(e.reason()))?;
         let target = self
             .store
             .token_target(&verified.claims)
@@ -645,7 +649,7 @@ impl Pipeline {
         Inbound {
             id,
             door: envelope.door,
-            received_at: clock::now(),
+            received_at: self.store.clock().now(),
             thread,
             header_message_id: header_id,
             imap: envelope.imap,

@@ -17,7 +17,6 @@ use tracing::{error, info, warn};
 
 use super::compose::Composer;
 use super::transport::Transport;
-use crate::clock;
 use crate::config::{Sms, SmsProvider};
 use crate::store::Store;
 use crate::store::codes::{DueSms, SmsAttempt, SmsOutcome};
@@ -165,7 +164,7 @@ impl SmsSender {
                 break;
             }
             let due = match self.store.next_sms_due().await {
-                Ok(Some(at)) => at <= clock::now(),
+                Ok(Some(at)) => at <= self.store.clock().now(),
                 Ok(None) => false,
                 Err(e) => {
                     error!(error = %e, "cannot look for due text messages");
@@ -174,7 +173,7 @@ impl SmsSender {
             };
             let batch = if due {
                 self.store
-                    .claim_sms(&self.owner, clock::now(), BATCH, lease)
+                    .claim_sms(&self.owner, self.store.clock().now(), BATCH, lease)
                     .await
                     .unwrap_or_else(|e| {
                         error!(error = %e, "cannot claim text messages");
@@ -212,7 +211,7 @@ impl SmsSender {
 
     /// One attempt, and what it came to.
     async fn attempt(&self, m: &DueSms) -> SmsAttempt {
-        let now = clock::now();
+        let now = self.store.clock().now();
         let attempts = m.attempts + 1;
         let result = match &m.code {
             None => Err(Failure::permanent("the key the code was made with is gone")),

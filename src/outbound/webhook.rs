@@ -12,7 +12,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::clock;
 use crate::store::Store;
 use crate::store::webhooks::{AttemptOutcome, DueDelivery, WebhookAttempt};
 
@@ -102,7 +101,7 @@ impl WebhookSender {
                 break;
             }
             let due = match self.store.next_webhook_due().await {
-                Ok(Some(at)) => at <= clock::now(),
+                Ok(Some(at)) => at <= self.store.clock().now(),
                 Ok(None) => false,
                 Err(e) => {
                     error!(error = %e, "cannot look for due webhook deliveries");
@@ -112,7 +111,7 @@ impl WebhookSender {
             let batch = if due {
                 match self
                     .store
-                    .claim_webhook_deliveries(&self.owner, clock::now(), BATCH, lease)
+                    .claim_webhook_deliveries(&self.owner, self.store.clock().now(), BATCH, lease)
                     .await
                 {
                     Ok(b) => b,
@@ -143,7 +142,7 @@ impl WebhookSender {
     /// One POST, and what it came to.
     async fn attempt(&self, d: &DueDelivery) -> WebhookAttempt {
         let id = crate::store::webhooks::delivery_id(d.id);
-        let now = clock::now();
+        let now = self.store.clock().now();
         let signature = d.secret.sign(&id, now, d.payload.as_bytes());
         let sent = self
             .client

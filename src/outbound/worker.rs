@@ -16,7 +16,6 @@ use tracing::{error, info, warn};
 
 use super::compose::{Composer, mode_of};
 use super::transport::{Delivered, Transport};
-use crate::clock;
 use crate::domain::{Mode, NotificationId};
 use crate::logging::redact_addresses;
 use crate::store::{Attempt, Delivery, DeliveryContent, Store};
@@ -95,7 +94,7 @@ impl Worker {
             }
             let batch = match self
                 .store
-                .claim_due(&self.owner, clock::now(), BATCH, LEASE_SECS)
+                .claim_due(&self.owner, self.store.clock().now(), BATCH, LEASE_SECS)
                 .await
             {
                 Ok(b) => b,
@@ -139,12 +138,17 @@ impl Worker {
                 // nothing goes out to someone no longer in the thread.
                 Ok(d) if d.recipient.revoked => {
                     info!(notification = %id, thread = %d.thread_id, "notification cancelled: recipient removed");
-                    attempts.push((*id, Attempt::Cancelled { at: clock::now() }));
+                    attempts.push((
+                        *id,
+                        Attempt::Cancelled {
+                            at: self.store.clock().now(),
+                        },
+                    ));
                 }
                 Ok(d) => loaded.push(d),
                 Err(e) => {
                     error!(notification = %id, error = %e, "cannot load notification");
-                    let next = clock::now() + self.policy.backoff_secs(1) as i64;
+                    let next = self.store.clock().now() + self.policy.backoff_secs(1) as i64;
                     attempts.push((
                         *id,
                         Attempt::Deferred {
@@ -191,7 +195,9 @@ impl Worker {
 
     async fn attempt(&mut self, d: &Delivery, message_id: &str) -> Attempt {
         let id = d.id;
-        let n = self.composer.compose(d, message_id, clock::now());
+        let n = self
+            .composer
+            .compose(d, message_id, self.store.clock().now());
         let attempt = u32::try_from(d.attempts)
             .unwrap_or(u32::MAX)
             .saturating_add(1);
@@ -200,7 +206,7 @@ impl Worker {
         let mut result = self.transport.deliver(&n).await;
         let mut as_secure = false;
         if result.as_ref().is_err_and(|e| e.no_tls)
-            && clock::now() - d.created_at >= self.policy.tls_fallback_after_secs as i64
+            && self.store.clock().now() - d.created_at >= self.policy.tls_fallback_after_secs as i64
         {
             // Content never goes in clear text; after waiting this long for TLS, the recipient
             // gets what a secure thread would send: that there is a message, and the link.
@@ -209,11 +215,13 @@ impl Worker {
                 content: DeliveryContent::Secure,
                 ..d.clone()
             };
-            let n = self.composer.compose(&secure, message_id, clock::now());
+            let n = self
+                .composer
+                .compose(&secure, message_id, self.store.clock().now());
             result = self.transport.deliver(&n).await;
             as_secure = true;
         }
-        let now = clock::now();
+        let now = self.store.clock().now();
         match result {
             Ok(Delivered { reply, tls }) => {
                 let mode = if as_secure { Mode::Secure } else { mode };

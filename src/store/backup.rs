@@ -147,7 +147,7 @@ pub fn backup(database: &Path, to: &Path, keyring: Option<&Path>) -> Result<Mani
     let manifest = Manifest {
         format: FORMAT.to_owned(),
         sealpost_version: env!("CARGO_PKG_VERSION").to_owned(),
-        created_at: crate::clock::rfc3339(crate::clock::now()),
+        created_at: crate::clock::rfc3339(crate::clock::Clock::system().now()),
         database: DATABASE.to_owned(),
         database_bytes: bytes,
         database_sha256: sha,
@@ -301,7 +301,12 @@ pub async fn verify(dir: &Path, keyring: Arc<Keyring>) -> Result<Verified, Backu
     let result = async {
         let copy = scratch.join(DATABASE);
         copy_private(&dir.join(DATABASE), &copy)?;
-        let store = Store::open(&format!("sqlite://{}", copy.display()), keyring).await?;
+        let store = Store::open(
+            &format!("sqlite://{}", copy.display()),
+            keyring,
+            crate::clock::Clock::system(),
+        )
+        .await?;
         let mut found = Verified {
             threads: 0,
             messages: 0,

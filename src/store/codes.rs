@@ -193,7 +193,7 @@ impl Store {
     /// When the next queued text message is due (a read: an idle sender looks without
     /// writing).
     pub async fn next_sms_due(&self) -> Result<Option<i64>, StoreError> {
-        read::next_sms_due(self.pool()).await
+        read::next_sms_due(self.pool(), self.clock().now()).await
     }
 
     /// Records attempts and releases their claims.
@@ -274,7 +274,7 @@ mod tests {
         );
 
         // Five text messages are due, each with the code its nonce gives.
-        let now = crate::clock::now();
+        let now = t.store.clock().now();
         let due = t.store.claim_sms("me", now, 10, 60).await.unwrap();
         assert_eq!(due.len(), 5);
         for (m, link) in due.iter().zip(1u8..) {

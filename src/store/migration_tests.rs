@@ -102,7 +102,9 @@ async fn version_2_databases_are_cleaned_up() {
     }
 
     let url = format!("sqlite://{}", path.display());
-    let store = Store::open(&url, keyring.clone()).await.unwrap();
+    let store = Store::open(&url, keyring.clone(), crate::clock::Clock::system())
+        .await
+        .unwrap();
     let ids: Vec<String> = sqlx::query_scalar("SELECT email_message_id FROM outbox")
         .fetch_all(store.pool())
         .await
@@ -173,7 +175,9 @@ async fn version_2_databases_are_cleaned_up() {
     assert_eq!(status, "sent", "the outbox survived its copy");
     // Opening again changes nothing more.
     store.close().await;
-    let again = Store::open(&url, keyring).await.unwrap();
+    let again = Store::open(&url, keyring, crate::clock::Clock::system())
+        .await
+        .unwrap();
     let view2 = again.thread(thread).await.unwrap();
     assert_eq!(view2.participants, view.participants);
 }

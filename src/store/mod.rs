@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use sqlx::SqlitePool;
 
+use crate::clock::Clock;
 use crate::crypto::{DataKey, Keyring};
 use crate::domain::{Address, ParticipantId, ThreadId};
 use sqlite::write::{Done, Op};
@@ -64,6 +65,8 @@ struct Inner {
     /// Every write.
     writer: Writer,
     keyring: Arc<Keyring>,
+    /// The time every row is stamped with, and every part that has the store reads.
+    clock: Clock,
     /// Unwrapped thread keys, so mail to a busy thread does not re-read and unwrap its key for
     /// every message. Bounded; a thread's key never changes once made.
     key_cache: Mutex<HashMap<ThreadId, DataKey>>,
@@ -75,14 +78,15 @@ const KEY_CACHE_LIMIT: usize = 10_000;
 impl Store {
     /// Opens (creating if needed) the database at `url`, brings its schema up to date and
     /// starts the writer thread.
-    pub async fn open(url: &str, keyring: Arc<Keyring>) -> Result<Store, StoreError> {
+    pub async fn open(url: &str, keyring: Arc<Keyring>, clock: Clock) -> Result<Store, StoreError> {
         let pool = sqlite::open_pool(url).await?;
-        let writer = Writer::start(&sqlite::path_of(url)?)?;
+        let writer = Writer::start(&sqlite::path_of(url)?, clock.clone())?;
         let store = Store {
             inner: Arc::new(Inner {
                 pool,
                 writer,
                 keyring,
+                clock,
                 key_cache: Mutex::default(),
             }),
         };
@@ -94,6 +98,11 @@ impl Store {
     /// The keyring this store seals with.
     pub fn keyring(&self) -> &Keyring {
         &self.inner.keyring
+    }
+
+    /// The clock the store stamps rows with: every part that has the store reads time here.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     /// The keyring this store seals with, for parts that sign and verify beside it.

@@ -15,17 +15,23 @@ pub(crate) struct TestStore {
     pub store: Store,
     pub keyring: Arc<Keyring>,
     pub dir: tempfile::TempDir,
+    /// The store's clock, which a test may move.
+    pub clock: crate::clock::Clock,
 }
 
 pub(crate) async fn open() -> TestStore {
     let dir = tempfile::tempdir().unwrap();
     let keyring = Arc::new(Keyring::generate());
     let url = format!("sqlite://{}", dir.path().join("db").display());
-    let store = Store::open(&url, keyring.clone()).await.unwrap();
+    let clock = crate::clock::Clock::adjustable();
+    let store = Store::open(&url, keyring.clone(), clock.clone())
+        .await
+        .unwrap();
     TestStore {
         store,
         keyring,
         dir,
+        clock,
     }
 }
 

@@ -236,7 +236,7 @@ impl Store {
     /// When the next pending delivery is due, if there is one (a read: an idle sender looks
     /// without writing).
     pub async fn next_webhook_due(&self) -> Result<Option<i64>, StoreError> {
-        read::next_webhook_due(self.pool()).await
+        read::next_webhook_due(self.pool(), self.clock().now()).await
     }
 
     /// Records attempts and releases their claims.

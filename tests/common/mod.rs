@@ -1028,3 +1028,101 @@ pub fn snail_reply(mailbox: &str, mta: &str, extra: &[String], text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `sealpost serve` run inside the test process, on a clock the test moves forward: a link
+/// opened a day later, a lock that runs out, a retry that falls due — without sleeping and
+/// without a restart. Its log goes to the sandbox's `daemon.log`, through the daemon's own
+/// redaction, like the real binary's. Stopped (drained) when dropped.
+pub struct InProcess {
+    pub clock: sealpost::clock::Clock,
+    stop: tokio_util::sync::CancellationToken,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl InProcess {
+    /// Binds and starts the daemon for `sb`; returns once every listener is bound.
+    pub fn start(sb: &Sandbox) -> InProcess {
+        let settings = sealpost::config::load(Some(&sb.config))
+            .expect("the sandbox's configuration loads")
+            .settings;
+        let clock = sealpost::clock::Clock::adjustable();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let log = sb.dir.path().join("daemon.log");
+        let file = std::sync::Arc::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .expect("open the daemon log"),
+        );
+        let dispatch = sealpost::logging::dispatch(
+            sealpost::logging::Shape::Journal,
+            tracing_subscriber::EnvFilter::new("info"),
+            move || file.clone(),
+        );
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+        let (c, s) = (clock.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let for_threads = dispatch.clone();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .on_thread_start(move || {
+                    // Each of the runtime's threads logs to this daemon's file for its life.
+                    std::mem::forget(tracing::dispatcher::set_default(&for_threads));
+                })
+                .build()
+                .expect("a tokio runtime");
+            let _guard = tracing::dispatcher::set_default(&dispatch);
+            runtime.block_on(async move {
+                let app = match sealpost::app::App::bind(settings, c).await {
+                    Ok(app) => app,
+                    Err(e) => {
+                        let _ = bound_tx.send(Err(e.to_string()));
+                        return Err(e.to_string());
+                    }
+                };
+                let _ = bound_tx.send(Ok(()));
+                app.run(s.cancelled_owned())
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        });
+        match bound_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("the daemon did not start: {e}"),
+            Err(_) => panic!("the daemon's thread ended before binding"),
+        }
+        InProcess {
+            clock,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Moves the daemon's clock forward.
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(secs);
+    }
+
+    /// Drains and stops the daemon; panics if it failed.
+    pub fn stop(mut self) {
+        self.stop.cancel();
+        let result = self
+            .thread
+            .take()
+            .unwrap()
+            .join()
+            .expect("the daemon's thread");
+        result.expect("the daemon stopped cleanly");
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -178,18 +178,17 @@ fn set(
     Ok(())
 }
 
-fn apply(mut d: PersonDetails, p: PersonPatch) -> Result<PersonDetails, Problem> {
+fn apply(mut d: PersonDetails, p: PersonPatch, today: &str) -> Result<PersonDetails, Problem> {
     if let Some(k) = p.kind {
         d.kind = kind(&k)?;
     }
-    let today = clock::today();
     set("name", &mut d.name, p.name, |v| person::text("name", v))?;
     set("title", &mut d.title, p.title, |v| person::text("title", v))?;
     set("practice", &mut d.practice, p.practice, |v| {
         person::text("practice", v)
     })?;
     set("birth_date", &mut d.birth_date, p.birth_date, |v| {
-        person::birth_date(v, &today)
+        person::birth_date(v, today)
     })?;
     set("mobile", &mut d.mobile, p.mobile, person::mobile)?;
     if let Some(n) = p.notifications {
@@ -259,6 +258,7 @@ pub async fn create(
             notifications: new.notifications,
             status: new.status,
         },
+        &state.store.clock().today(),
     )?;
     let p = state.store.put_person(&address, &details).await?;
     Ok((StatusCode::CREATED, axum::Json(Person::from(p))))
@@ -290,7 +290,7 @@ pub async fn update(
 ) -> Result<axum::Json<Person>, Problem> {
     let address = address(&addr)?;
     let existing = person(&state, &address).await?;
-    let details = apply(existing.details, patch)?;
+    let details = apply(existing.details, patch, &state.store.clock().today())?;
     Ok(axum::Json(
         state.store.put_person(&address, &details).await?.into(),
     ))

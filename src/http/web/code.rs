@@ -96,7 +96,7 @@ impl WebState {
         if self.code_after_secs == 0 {
             return Ok(CodeStep::Open);
         }
-        let now = crate::clock::now();
+        let now = self.store.clock().now();
         let late = now - link.issued_at > self.code_after_secs
             || self.store.newer_link_sent(&person.address, link).await?;
         if !late {
@@ -217,7 +217,7 @@ pub async fn check_code(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let now = crate::clock::now();
+    let now = state.store.clock().now();
     let right = latest
         .as_ref()
         .filter(|c| web_code::matches(&state.keyring, c.key_id, &c.nonce, &form.code));

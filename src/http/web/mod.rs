@@ -250,12 +250,7 @@ impl WebState {
         let cookie = session_cookie(headers)?;
         let found = self
             .store
-            .web_session(
-                &session_hash(&cookie),
-                crate::clock::now(),
-                self.session_idle,
-                self.session_max,
-            )
+            .web_session(&session_hash(&cookie), self.session_idle, self.session_max)
             .await
             .ok()??;
         Some((found, cookie))

@@ -61,7 +61,7 @@ async fn opened(state: &WebState, token: &str) -> Option<(TokenClaims, TokenTarg
     let link = LinkToken::verify(
         token,
         &state.keyring,
-        crate::clock::now(),
+        state.store.clock().now(),
         state.token_ttl_days,
     )
     .ok()?;

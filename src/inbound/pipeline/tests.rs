@@ -60,7 +60,12 @@ async fn world() -> World {
         .fix_message_ids(&[(notification, notification_id.clone())])
         .await
         .unwrap();
-    let token = ReplyToken::issue(&ring, posted.thread_id, jane, clock::now());
+    let token = ReplyToken::issue(
+        &ring,
+        posted.thread_id,
+        jane,
+        crate::clock::Clock::system().now(),
+    );
     let pipeline = Pipeline::new(
         store.clone(),
         DOMAIN,
@@ -259,7 +264,7 @@ async fn removal_cancels_waiting_notifications() {
     assert_eq!(rows[0].status, DeliveryStatus::Cancelled);
     assert_eq!(rows[0].attempts, 0);
     let due = store
-        .claim_due("test", clock::now() + 1, 10, 60)
+        .claim_due("test", crate::clock::Clock::system().now() + 1, 10, 60)
         .await
         .unwrap();
     assert!(due.is_empty(), "a cancelled notification is never claimed");
@@ -277,7 +282,7 @@ async fn only_a_verified_delivery_report_changes_a_status() {
             w.notification,
             crate::store::Attempt::Sent {
                 reply: "250 ok".into(),
-                at: clock::now(),
+                at: crate::clock::Clock::system().now(),
                 tls: None,
                 as_secure: false,
             },

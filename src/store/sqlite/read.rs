@@ -562,8 +562,10 @@ pub(crate) async fn passcode_hash(
 }
 
 /// When the next pending, unclaimed webhook delivery is due.
-pub(crate) async fn next_webhook_due(pool: &SqlitePool) -> Result<Option<i64>, StoreError> {
-    let now = crate::clock::now();
+pub(crate) async fn next_webhook_due(
+    pool: &SqlitePool,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT MIN(next_attempt_at) FROM webhook_deliveries
          WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1)",
@@ -754,8 +756,7 @@ pub(crate) async fn due_sms(
 }
 
 /// When the next queued, unclaimed text message is due.
-pub(crate) async fn next_sms_due(pool: &SqlitePool) -> Result<Option<i64>, StoreError> {
-    let now = crate::clock::now();
+pub(crate) async fn next_sms_due(pool: &SqlitePool, now: i64) -> Result<Option<i64>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT MIN(next_attempt_at) FROM sms_outbox
          WHERE status = 'queued' AND (claimed_until IS NULL OR claimed_until < $1)",

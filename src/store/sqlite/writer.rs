@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use tracing::error;
 
 use super::write::{Done, Op, apply};
-use crate::clock;
+use crate::clock::Clock;
 use crate::store::StoreError;
 
 /// Most operations committed together.
@@ -60,7 +60,8 @@ impl Beat {
 
 impl Writer {
     /// Opens the writer's connection to `path` and starts its thread.
-    pub(crate) fn start(path: &Path) -> Result<Writer, StoreError> {
+    /// Every row it writes is stamped with `clock`'s time at its batch's start.
+    pub(crate) fn start(path: &Path, clock: Clock) -> Result<Writer, StoreError> {
         let conn = super::open_writer(path)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let beat = Arc::new(Beat {
@@ -70,7 +71,7 @@ impl Writer {
         let thread_beat = beat.clone();
         let thread = std::thread::Builder::new()
             .name("sealpost-writer".into())
-            .spawn(move || serve(conn, rx, &thread_beat))
+            .spawn(move || serve(conn, rx, &thread_beat, &clock))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             jobs: Mutex::new(Some(tx)),
@@ -122,7 +123,7 @@ impl Writer {
     }
 }
 
-fn serve(mut conn: Connection, jobs: mpsc::Receiver<Job>, beat: &Beat) {
+fn serve(mut conn: Connection, jobs: mpsc::Receiver<Job>, beat: &Beat, clock: &Clock) {
     loop {
         let first = match jobs.recv_timeout(IDLE_BEAT) {
             Ok(job) => job,
@@ -139,7 +140,7 @@ fn serve(mut conn: Connection, jobs: mpsc::Receiver<Job>, beat: &Beat) {
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().unzip();
         let started = Instant::now();
-        let results = commit(&mut conn, &ops);
+        let results = commit(&mut conn, &ops, clock.now());
         crate::metrics::observe(
             &crate::metrics::metrics().store_commit,
             [],
@@ -153,8 +154,7 @@ fn serve(mut conn: Connection, jobs: mpsc::Receiver<Job>, beat: &Beat) {
 }
 
 /// Runs `ops` in one transaction, each in a savepoint; one result per operation, in order.
-fn commit(conn: &mut Connection, ops: &[Op]) -> Vec<Result<Done, StoreError>> {
-    let now = clock::now();
+fn commit(conn: &mut Connection, ops: &[Op], now: i64) -> Vec<Result<Done, StoreError>> {
     let run = |conn: &mut Connection| -> Result<Vec<Result<Done, StoreError>>, StoreError> {
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(ops.len());

@@ -27,10 +27,16 @@ async fn world(max_bytes: usize, read_timeout: Duration) -> World {
         store,
         keyring: ring,
         dir,
+        ..
     } = testing::open().await;
     let posted = testing::clinic_thread(&store, "B").await;
     let jane = testing::jane(&store, posted.thread_id).await;
-    let token = ReplyToken::issue(&ring, posted.thread_id, jane, crate::clock::now());
+    let token = ReplyToken::issue(
+        &ring,
+        posted.thread_id,
+        jane,
+        crate::clock::Clock::system().now(),
+    );
     let pipeline = Pipeline::new(
         store.clone(),
         "reply.example.test",
