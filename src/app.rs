@@ -31,7 +31,9 @@ use crate::inbound::pipeline::Pipeline;
 use crate::inbound::smtp;
 use crate::inbound::smtp::budget::DataBudget;
 use crate::inbound::smtp::session::{SessionParams, Shared};
-use crate::inbound::smtp::slots::Slots;
+use crate::net::descriptors;
+use crate::net::proxies::TrustedProxies;
+use crate::net::slots::Slots;
 use crate::outbound::compose::{Composer, Identity};
 use crate::outbound::dkim::{Dkim, DkimError};
 use crate::outbound::sms::{SmsSender, SmsSetupError};
@@ -260,11 +262,11 @@ pub struct App {
     summary: String,
 }
 
-/// An HTTP listener (the API's, the web view's): its socket, its TLS configuration when it
-/// terminates TLS, and its routes.
+/// An HTTP listener (the API's, the web view's): its socket, its budgets and TLS (see
+/// [`crate::http::door`]), and its routes.
 struct ApiListener {
     listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    door: crate::http::door::Door,
     router: axum::Router,
 }
 
@@ -287,6 +289,7 @@ impl App {
         for w in settings.warnings() {
             warn!("{w}");
         }
+        let caps = door_caps(&settings);
         let keyring = Arc::new(load_or_create_keyring(&settings.keys.path)?);
         let templates = Templates::load(settings.outbound.templates_dir.as_deref())?;
         templates.check(
@@ -384,7 +387,14 @@ impl App {
             };
             Some(ApiListener {
                 listener,
-                tls: api_tls,
+                door: door(
+                    "api",
+                    &settings,
+                    caps.api,
+                    settings.api.max_connections_per_ip,
+                    settings.api.max_body_bytes,
+                    api_tls,
+                ),
                 router: crate::http::api::router(state, settings.api.max_body_bytes),
             })
         } else {
@@ -438,10 +448,21 @@ impl App {
                 per_person: Arc::new(crate::http::rate_limit::RateLimit::new(
                     settings.web.attempts_per_minute,
                 )),
+                proxies: TrustedProxies::new(settings.web.trusted_proxies.clone()),
             };
             Some(ApiListener {
                 listener,
-                tls,
+                door: crate::http::door::Door {
+                    proxies: TrustedProxies::new(settings.web.trusted_proxies.clone()),
+                    ..door(
+                        "web",
+                        &settings,
+                        caps.web,
+                        settings.web.max_connections_per_ip,
+                        crate::http::web::MAX_BODY_BYTES,
+                        tls,
+                    )
+                },
                 router: crate::http::web::router(state),
             })
         } else {
@@ -453,10 +474,7 @@ impl App {
             budget: DataBudget::new(settings.smtp.max_inflight_bytes),
         });
         Ok(App {
-            slots: Slots::new(
-                settings.smtp.max_connections,
-                settings.smtp.max_connections_per_ip,
-            ),
+            slots: Slots::new(caps.smtp, settings.smtp.max_connections_per_ip),
             summary: format!(
                 "data_dir={} transport={} imap={}",
                 settings.general.data_dir.display(),
@@ -556,30 +574,25 @@ impl App {
             "the SMTP listener"
         });
 
-        if let Some(ApiListener {
-            listener,
-            tls,
-            router,
-        }) = api
-        {
-            info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tls = tls.is_some(), "API listener bound");
-            let s = stop.clone();
+        for (listener, part) in [(api, "the API listener"), (web, "the web view listener")] {
+            let Some(ApiListener {
+                listener,
+                door,
+                router,
+            }) = listener
+            else {
+                continue;
+            };
+            info!(
+                door = door.name,
+                listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+                tls = door.tls.is_some(),
+                "HTTP listener bound"
+            );
+            let (s, t) = (stop.clone(), sessions.clone());
             parts.spawn(async move {
-                crate::http::serve("api", listener, tls, router, s).await;
-                "the API listener"
-            });
-        }
-        if let Some(ApiListener {
-            listener,
-            tls,
-            router,
-        }) = web
-        {
-            info!(listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tls = tls.is_some(), "web view listener bound");
-            let s = stop.clone();
-            parts.spawn(async move {
-                crate::http::serve("web", listener, tls, router, s).await;
-                "the web view listener"
+                crate::http::door::serve(door, listener, router, s, t).await;
+                part
             });
         }
         ready.store(true, Ordering::Relaxed);
@@ -662,6 +675,58 @@ async fn supervise(
                 }
             }
         }
+    }
+}
+
+/// The connection caps of the three doors, as the process's descriptor limit allows (see
+/// [`crate::net::descriptors`]).
+struct Caps {
+    smtp: usize,
+    web: usize,
+    api: usize,
+}
+
+/// Raises the soft descriptor limit to the hard one, then fits the doors' caps into it with
+/// the daemon's reserve beside them; says so when they had to be lowered.
+fn door_caps(settings: &Settings) -> Caps {
+    let wanted = settings.door_caps();
+    let limit = descriptors::raise_soft_limit();
+    let fitted = descriptors::fit(&wanted, limit);
+    if fitted != wanted {
+        warn!(
+            limit = limit.unwrap_or(0),
+            smtp = fitted[0],
+            web = fitted[1],
+            api = fitted[2],
+            "the file descriptor limit cannot hold every connection the caps allow beside the \
+             daemon's own work: caps lowered in proportion (raise LimitNOFILE)"
+        );
+    }
+    Caps {
+        smtp: fitted[0],
+        web: fitted[1],
+        api: fitted[2],
+    }
+}
+
+/// An HTTP door's budgets from the settings.
+fn door(
+    name: &'static str,
+    settings: &Settings,
+    max_connections: usize,
+    max_per_ip: usize,
+    max_body_bytes: usize,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> crate::http::door::Door {
+    crate::http::door::Door {
+        name,
+        slots: Slots::new(max_connections, max_per_ip),
+        proxies: TrustedProxies::default(),
+        head_timeout: Duration::from_secs(settings.http.head_timeout_secs),
+        min_body_rate: settings.http.min_body_rate,
+        max_requests_in_flight: settings.http.max_requests_in_flight,
+        max_body_bytes,
+        tls,
     }
 }
 

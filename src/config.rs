@@ -21,6 +21,9 @@ use crate::domain::kinds::vocabulary;
 use crate::domain::{AuthPolicy, Mailbox, Mode};
 
 mod de;
+mod http;
+
+pub use http::Http;
 
 /// Where the configuration file is looked for when neither `--config` nor `$SEALPOST_CONFIG`
 /// names one.
@@ -70,6 +73,7 @@ pub struct Settings {
     pub api: Api,
     pub webhooks: Webhooks,
     pub web: Web,
+    pub http: Http,
     pub sms: Sms,
 }
 
@@ -300,6 +304,13 @@ pub struct Api {
     pub tls_cert: Option<PathBuf>,
     #[serde(default, deserialize_with = "de::optional_path")]
     pub tls_key: Option<PathBuf>,
+    /// Connections the API holds at once (see `[http]` for their deadlines).
+    #[serde(deserialize_with = "de::number")]
+    pub max_connections: usize,
+    /// Connections from one address at once (a portal behind one proxy counts as one
+    /// address: raise it to what the portal opens).
+    #[serde(deserialize_with = "de::number")]
+    pub max_connections_per_ip: usize,
 }
 
 /// The secure web view: where the link in a secure notification leads.
@@ -351,6 +362,18 @@ pub struct Web {
     /// (`[sms]`). 0: never.
     #[serde(deserialize_with = "de::number")]
     pub code_after_hours: u32,
+    /// Connections the web view holds at once; when all are taken, an idle one from the most
+    /// crowded address makes room for a newcomer.
+    #[serde(deserialize_with = "de::number")]
+    pub max_connections: usize,
+    /// Connections from one client address at once (a trusted proxy has no such cap).
+    #[serde(deserialize_with = "de::number")]
+    pub max_connections_per_ip: usize,
+    /// Reverse proxies in front of the web view (addresses or networks, e.g. "127.0.0.1"):
+    /// only from these is `X-Forwarded-For` read, right to left, to find the client's address
+    /// for the rate limits. Empty: the header is ignored.
+    #[serde(default, deserialize_with = "de::parsed_list")]
+    pub trusted_proxies: Vec<Network>,
 }
 
 /// How the codes of the web view's 24-hour rule reach people.
@@ -659,6 +682,8 @@ impl Settings {
                 requests_per_minute: 6000,
                 tls_cert: None,
                 tls_key: None,
+                max_connections: 128,
+                max_connections_per_ip: 64,
             },
             web: Web {
                 enabled: true,
@@ -677,7 +702,11 @@ impl Settings {
                 billing_consent: false,
                 code_after_hours: 24,
                 stylesheet: None,
+                max_connections: 512,
+                max_connections_per_ip: 32,
+                trusted_proxies: Vec::new(),
             },
+            http: Http::default(),
             sms: Sms {
                 provider: SmsProvider::Email,
                 twilio_base_url: "https://api.twilio.com".into(),
@@ -863,6 +892,7 @@ impl Settings {
         self.validate_auth()?;
         self.validate_api()?;
         self.validate_web()?;
+        self.validate_http()?;
         self.validate_sms()?;
         self.validate_webhooks()
     }
@@ -1313,7 +1343,7 @@ impl Settings {
 
     /// What is valid but probably not meant: said by `check-config` and at start.
     pub fn warnings(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out = self.http_warnings();
         if !self.general.public_url.starts_with("https://") {
             out.push(format!(
                 "general.public_url ({}) is not https: secure links and the web view's \

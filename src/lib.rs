@@ -15,6 +15,7 @@ pub mod http;
 pub mod inbound;
 pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod outbound;
 pub mod store;
 pub mod supervise;

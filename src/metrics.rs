@@ -41,6 +41,9 @@ pub struct Metrics {
     pub inbound: Family<Labels, Counter>,
     /// SMTP sessions accepted (and turned away at connect), by result.
     pub smtp_sessions: Family<Labels, Counter>,
+    /// HTTP connections of the web view and the API, by door and result (accepted, refused
+    /// at connect, evicted to make room, cut off for a late head or a slow body).
+    pub http_connections: Family<Labels, Counter>,
     /// SMTP replies that refused something, by code.
     pub smtp_refusals: Family<Labels, Counter>,
     /// Notification delivery attempts, by result (sent, deferred, failed, fallback).
@@ -77,6 +80,7 @@ impl Metrics {
             inbound: Family::default(),
             smtp_sessions: Family::default(),
             smtp_refusals: Family::default(),
+            http_connections: Family::default(),
             outbox_attempts: Family::default(),
             outbox: Family::default(),
             delivery_latency: Family::new_with_constructor(slow),
@@ -100,6 +104,11 @@ impl Metrics {
             "smtp_sessions",
             "SMTP connections, by result (accepted, or refused at connect)",
             m.smtp_sessions.clone(),
+        );
+        registry.register(
+            "http_connections",
+            "HTTP connections of the web view and the API, by door and result",
+            m.http_connections.clone(),
         );
         registry.register(
             "smtp_refusals",

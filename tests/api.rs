@@ -789,6 +789,29 @@ fn api_over_tls() {
         ),
         "200"
     );
+    // Served over TLS, every answer pins HTTPS (issue 24, finding 12); errors too.
+    for path in ["/healthz", "/v1/people", "/nothing-here"] {
+        let head = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "10",
+                "--cacert",
+                ca,
+            ])
+            .arg(format!("https://localhost:{port}{path}"))
+            .output()
+            .unwrap();
+        let head = String::from_utf8_lossy(&head.stdout).to_ascii_lowercase();
+        assert!(
+            head.contains("strict-transport-security: max-age=31536000"),
+            "{path}: {head}"
+        );
+    }
     // Not trusted without the certificate; no answer in plain HTTP.
     assert_eq!(
         curl(&format!("https://localhost:{port}/healthz"), &[]),

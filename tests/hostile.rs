@@ -754,3 +754,131 @@ fn a_message_the_mime_parser_chokes_on_is_held() {
     assert!(log.contains("mail-parser"), "{log}");
     assert!(!log.contains("such user"), "{log}");
 }
+
+/// Stopped the practice's mail (issue 24, finding 0): 1 100 requests whose heads never finish,
+/// held open against the web view, used up a process with systemd's default 1 024 descriptors
+/// — the SMTP listener logged "Too many open files" and greeted nobody. Now each door has its
+/// own connection table and a head deadline, and the daemon fits the doors' caps into its
+/// descriptor limit. Under a 1 024 limit, 2 000 half-open requests from 250 addresses are held
+/// against the web view; meanwhile a sender is greeted and filed, and a patient from another
+/// address gets her sign-in page; the daemon closes what it cannot afford and, at the head
+/// deadline, the rest.
+#[test]
+fn half_open_requests_cannot_starve_the_other_doors() {
+    use std::io::{BufRead, Write};
+    let sb = Sandbox::with_keyring("[http]\nhead_timeout_secs = 5\n");
+    sb.run(&["person", "add", JANE, "--birth-date", "1984-03-07"])
+        .ok();
+    // A secure thread (a link to the web view) and a convenience one (a reply address).
+    sb.new_thread("secure", "Referral", "Please read this in the web view.");
+    let daemon = Daemon::start_with_nofile(&sb, 1024);
+    let pid = daemon.child.as_ref().unwrap().id();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    assert!(
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max open files") && l.split_whitespace().nth(3) == Some("1024")),
+        "{limits}"
+    );
+    let link = common::link_path_to(&sb, JANE);
+    let thread = sb.new_thread(
+        "convenience",
+        "Lab results",
+        "Your results are in. All values are normal.",
+    );
+    let rows = wait_outbox(&sb, Duration::from_secs(60), |rows| {
+        rows.iter()
+            .any(|r| r["mode"] == "convenience" && r["status"] == "sent")
+    });
+    let row = rows
+        .iter()
+        .find(|r| r["mode"] == "convenience" && r["status"] == "sent")
+        .unwrap();
+    let spooled = std::fs::read(
+        sb.data_dir()
+            .join("spool")
+            .join(format!("{}.eml", row["id"].as_str().unwrap())),
+    )
+    .unwrap();
+    let to = common::reply_address(
+        &mail_parser::MessageParser::default()
+            .parse(&spooled)
+            .unwrap(),
+    );
+
+    let mut crowd = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/peers/half_open.py"
+        ))
+        .args(["--port", &sb.web_port.to_string(), "--count", "2000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is required");
+    let mut lines = std::io::BufReader::new(crowd.stdout.take().unwrap()).lines();
+    let held: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(held["attempted"], 2000, "{held}");
+
+    // While the crowd holds what it could, SMTP greets and files…
+    let mut s = TcpStream::connect(("127.0.0.1", sb.smtp_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"220 "),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    drop(s);
+    let raw = reply(
+        &to,
+        "during-the-crowd@x.test",
+        "Content-Type: text/plain\r\n",
+        "Received during the crowd, Okapi.\r\n",
+    );
+    let sent = smtp_send(sb.smtp_port, JANE, &[&to], &raw, None);
+    assert_eq!(code(&sent["data"]), 250, "{sent}");
+    // …and a patient elsewhere gets her page.
+    let page = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "30", "--interface", "127.0.0.2"])
+        .args(["-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://127.0.0.1:{}{link}", sb.web_port))
+        .output()
+        .expect("curl is required");
+    assert_eq!(String::from_utf8_lossy(&page.stdout), "200");
+
+    // Nothing half-open outlives the head deadline.
+    let gone = common::wait_for(Duration::from_secs(60), || {
+        let out = std::process::Command::new("ss")
+            .args(["-Htn", "state", "established"])
+            .arg(format!("sport = :{}", sb.web_port))
+            .output()
+            .ok()?;
+        (out.stdout.iter().filter(|b| **b == b'\n').count() == 0).then_some(())
+    });
+    crowd.stdin.take().unwrap().write_all(b"done\n").unwrap();
+    let after: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    crowd.wait().unwrap();
+    assert!(
+        gone.is_some(),
+        "half-open requests outlived the head deadline"
+    );
+    assert_eq!(after["still_open"], 0, "{after}");
+
+    let out = daemon.stop();
+    assert!(
+        !out.stderr.contains("Too many open files"),
+        "{}",
+        out.stderr
+    );
+    let body = messages(&sb, &thread)
+        .iter()
+        .filter_map(|m| m["body"].as_str().map(str::to_owned))
+        .collect::<Vec<_>>();
+    assert!(
+        body.iter()
+            .any(|b| b == "Received during the crowd, Okapi."),
+        "{body:?}"
+    );
+}

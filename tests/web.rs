@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Daemon, Sandbox, notification_to, visible_text, wait_outbox};
+use common::{Daemon, Sandbox, visible_text, wait_outbox};
 
 const JANE: &str = "jane@example.test";
 
@@ -87,17 +87,7 @@ fn call(port: u16, method: &str, path: &str, cookie: Option<&str>, form: &[(&str
 
 /// The `/m/<token>` path of the link in Jane's latest secure notification.
 fn link_path(sb: &Sandbox) -> String {
-    let raw = notification_to(sb, JANE);
-    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-    let text = message.body_text(0).unwrap().into_owned();
-    let at = text
-        .find("https://portal.example.test/m/")
-        .expect("a link in the notification");
-    let rest = &text[at + "https://portal.example.test".len()..];
-    let end = rest
-        .find(|c: char| c.is_whitespace() || c == '<' || c == '"' || c == '>')
-        .unwrap_or(rest.len());
-    rest[..end].to_owned()
+    common::link_path_to(sb, JANE)
 }
 
 /// A sandbox where Jane is in the directory with her date of birth, and a secure thread from

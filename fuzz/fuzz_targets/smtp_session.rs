@@ -15,7 +15,7 @@ use sealpost::domain::{Address, Mode, Role, Via};
 use sealpost::inbound::pipeline::Pipeline;
 use sealpost::inbound::smtp::budget::DataBudget;
 use sealpost::inbound::smtp::session::{SessionParams, Shared, serve};
-use sealpost::inbound::smtp::slots::Slot;
+use sealpost::net::slots::Slot;
 use sealpost::store::{NewParticipant, NewThread, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;

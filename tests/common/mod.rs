@@ -330,9 +330,30 @@ impl Manager {
 /// Starts `sealpost serve` for the sandbox, reporting to `mgr`, with extra environment.
 /// Its output goes to a file (a pipe nobody reads would fill up and block the daemon).
 pub fn start(sb: &Sandbox, mgr: &Manager, env: &[(&str, &str)]) -> Child {
+    start_as(sb, mgr, env, sb.command(&["serve"]))
+}
+
+/// Starts `sealpost serve` with at most `nofile` file descriptors (soft and hard: the daemon
+/// cannot raise it), as a service with systemd's default limit of 1024 has.
+pub fn start_with_nofile(sb: &Sandbox, mgr: &Manager, nofile: u32) -> Child {
+    let serve = sb.command(&["serve"]);
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(serve.get_program())
+        .args(serve.get_args());
+    for (k, v) in serve.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    start_as(sb, mgr, &[], c)
+}
+
+fn start_as(sb: &Sandbox, mgr: &Manager, env: &[(&str, &str)], mut c: Command) -> Child {
     let log = sb.dir.path().join("daemon.log");
     let file = std::fs::File::create(&log).expect("create the daemon log");
-    let mut c = sb.command(&["serve"]);
     c.env("NOTIFY_SOCKET", &mgr.path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -376,7 +397,18 @@ impl Daemon {
     /// Starts the daemon and waits until it reports READY=1.
     pub fn start(sb: &Sandbox, env: &[(&str, &str)]) -> Daemon {
         let mgr = Manager::new();
-        let mut child = start(sb, &mgr, env);
+        let child = start(sb, &mgr, env);
+        Daemon::ready(sb, mgr, child)
+    }
+
+    /// Starts the daemon with at most `nofile` file descriptors (see [`start_with_nofile`]).
+    pub fn start_with_nofile(sb: &Sandbox, nofile: u32) -> Daemon {
+        let mgr = Manager::new();
+        let child = start_with_nofile(sb, &mgr, nofile);
+        Daemon::ready(sb, mgr, child)
+    }
+
+    fn ready(sb: &Sandbox, mgr: Manager, mut child: Child) -> Daemon {
         if let Err(e) = mgr.wait_for("READY=1") {
             let _ = child.kill();
             let _ = child.wait();
@@ -718,6 +750,21 @@ pub fn client_reply(
         typed.replace('\n', "\r\n"),
     );
     (reply_to, raw.into_bytes())
+}
+
+/// The path of the secure link (`/m/<token>`) in the latest notification to `recipient`.
+pub fn link_path_to(sb: &Sandbox, recipient: &str) -> String {
+    let raw = notification_to(sb, recipient);
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = message.body_text(0).unwrap().into_owned();
+    let at = text
+        .find("https://portal.example.test/m/")
+        .expect("a link in the notification");
+    let rest = &text[at + "https://portal.example.test".len()..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '<' || c == '"' || c == '>')
+        .unwrap_or(rest.len());
+    rest[..end].to_owned()
 }
 
 /// The messages of a thread, via `thread show`.

@@ -31,8 +31,12 @@ use super::rate_limit::RateLimit;
 use crate::config::WebVerify;
 use crate::crypto::{Keyring, Purpose};
 use crate::domain::PersonId;
+use crate::net::proxies::TrustedProxies;
 use crate::store::Store;
 use crate::store::web::WebSession;
+
+/// The largest form the web view takes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The cookie that holds a session.
 const SESSION_COOKIE: &str = "sealpost_session";
@@ -65,6 +69,8 @@ pub struct WebState {
     /// The stylesheet served at `/style.css`: the built-in one, or `web.stylesheet`.
     pub stylesheet: Arc<str>,
     pub per_address: Arc<RateLimit<IpAddr>>,
+    /// `web.trusted_proxies`: whose `X-Forwarded-For` is believed.
+    pub proxies: TrustedProxies,
     pub per_person: Arc<RateLimit<PersonId>>,
 }
 
@@ -115,7 +121,7 @@ pub fn router(state: WebState) -> Router {
                 vec!["There is no page here.".into()],
             )
         })
-        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(protect))
         .with_state(state)
 }
@@ -316,19 +322,17 @@ fn session_hash(cookie: &str) -> Vec<u8> {
     Sha256::digest(cookie.as_bytes()).to_vec()
 }
 
-/// The client's address: the connection's, or — when the connection comes from this host (a
-/// reverse proxy in front) — the last address in `X-Forwarded-For`, which that proxy added.
-fn client_ip(peer: &ConnectInfo<crate::http::Peer>, headers: &HeaderMap) -> IpAddr {
-    let ip = peer.0.0.ip();
-    if !ip.is_loopback() {
-        return ip;
+impl WebState {
+    /// The client's address: the connection's, or — when that is a trusted proxy
+    /// (`web.trusted_proxies`) — what `X-Forwarded-For` says, read from the right (see
+    /// [`TrustedProxies::client`]).
+    fn client_ip(&self, peer: &ConnectInfo<crate::http::Peer>, headers: &HeaderMap) -> IpAddr {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        self.proxies.client(peer.0.0.ip(), forwarded)
     }
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(ip)
 }
 
 /// Initials for a badge: of the name's first and last words, else of the address.

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Page, WebState, client_ip, render, session_hash};
+use super::{Page, WebState, render, session_hash};
 use crate::config::WebVerify;
 use crate::crypto::{LinkToken, TokenClaims};
 use crate::domain::PersonStatus;
@@ -99,7 +99,7 @@ impl WebState {
             return Err(self.locked());
         }
         self.per_address
-            .take(client_ip(peer, headers))
+            .take(self.client_ip(peer, headers))
             .and_then(|()| self.per_person.take(person.id))
             .map_err(|wait| self.too_many(wait))?;
         Ok((link, target, person))

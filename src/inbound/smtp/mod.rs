@@ -2,7 +2,6 @@
 
 pub mod budget;
 pub mod session;
-pub mod slots;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::net::slots::{Refused, Slots};
 use session::Shared;
-use slots::{Refused, Slots};
 
 /// Accepts connections until `shutdown`, each session in its own task (tracked by `tasks` so
 /// the daemon can wait for them). `slots` decides who may connect (see [`slots`]).

@@ -14,7 +14,7 @@
 //! `min_data_rate` after a short grace; the whole session has a maximum duration and an error
 //! budget. Message bytes are drawn from a budget all sessions share ([`DataBudget`]); mail only
 //! for postmaster or bounce addresses has a much smaller size limit. A session the connection
-//! table evicts (see [`super::slots`]), or a daemon that is shutting down, answers `421`
+//! table evicts (see [`crate::net::slots`]), or a daemon that is shutting down, answers `421`
 //! instead of dropping the connection.
 
 use std::net::IpAddr;
@@ -30,10 +30,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::budget::{DataBudget, Drawn};
-use super::slots::Slot;
 use crate::domain::Via;
 use crate::inbound::auth::Peer;
 use crate::inbound::pipeline::{Envelope, Outcome, Pipeline, Recipient, RecipientError};
+use crate::net::slots::Slot;
 use crate::store::TokenTarget;
 
 /// How long a message may take to start flowing before `min_data_rate` applies.

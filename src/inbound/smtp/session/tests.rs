@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::crypto::ReplyToken;
 use crate::inbound::smtp::budget::DataBudget;
-use crate::inbound::smtp::slots::Slot;
+use crate::net::slots::Slot;
 use crate::store::Store;
 use crate::store::testing::{self, TestStore};
 

@@ -1,11 +1,14 @@
-//! Who may hold an SMTP connection: at most `max_connections` at once, at most
-//! `max_connections_per_ip` from one address, and when every slot is taken, an idle session
-//! from the most crowded address gives way to the newcomer.
+//! Who may hold a connection to one of the daemon's doors (SMTP, the web view, the API): at
+//! most `max_connections` at once, at most `max_connections_per_ip` from one address, and when
+//! every slot is taken, an idle connection from the most crowded address gives way to the
+//! newcomer. Each door has a table of its own, so no door can take another's room.
 //!
 //! Idle connections are the cheapest attack there is: two hundred of them, from one address
 //! or from many, used to keep every well-behaved sender out for as long as the read timeout
 //! allowed. A session that is waiting for a command (not receiving a message, not being
-//! answered) is *idle*. When the table is full, a newcomer takes the place of an idle session:
+//! answered) is *idle*; so is an HTTP connection waiting for (or part-way through) a request
+//! head. An address the door trusts as its proxy (`web.trusted_proxies`) has no share of its
+//! own to exceed: every client behind it arrives from it. When the table is full, a newcomer takes the place of an idle session:
 //!
 //! 1. from an address holding at least two sessions more than the newcomer's own — the most
 //!    crowded address first, its longest-idle session first — however briefly it has been
@@ -85,9 +88,15 @@ impl Slots {
     /// Admits a connection from `ip`, evicting an idle session from a more crowded address if
     /// the table is full.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refused> {
-        let mut t = self.inner.lock().expect("slot table lock");
+        self.admit_from(ip, false)
+    }
+
+    /// Admits a connection; `proxy`: `ip` is a trusted proxy, not held to the per-address
+    /// share (the table's total still holds).
+    pub fn admit_from(self: &Arc<Self>, ip: IpAddr, proxy: bool) -> Result<Slot, Refused> {
+        let mut t = self.table();
         let mine = t.per_ip.get(&ip).copied().unwrap_or(0);
-        if mine >= self.max_per_ip {
+        if mine >= self.max_per_ip && !proxy {
             return Err(Refused::PerIp);
         }
         // Sessions already told to go still count until they are gone, but no longer block.
@@ -137,9 +146,16 @@ impl Slots {
         })
     }
 
+    /// The table. A panic elsewhere while it was held leaves it consistent (every change is
+    /// one statement), so a poisoned lock is taken as it is rather than failing every later
+    /// connection.
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Connections held now.
     pub fn len(&self) -> usize {
-        self.inner.lock().expect("slot table lock").live.len()
+        self.table().live.len()
     }
 
     /// Whether no connection is held.
@@ -187,7 +203,7 @@ impl Drop for Slot {
         let Some(table) = &self.table else {
             return;
         };
-        let mut t = table.inner.lock().expect("slot table lock");
+        let mut t = table.table();
         t.live.remove(&self.id);
         if let Some(n) = t.per_ip.get_mut(&self.shared.ip) {
             *n -= 1;
