@@ -175,6 +175,7 @@ pub fn pipeline(
         wake,
         auth,
     )
+    .with_notice_limit(settings.policy.notices_per_hour)
     .with_boilerplate(
         [
             settings.general.organization.clone(),

@@ -23,6 +23,8 @@ pub struct Clock {
 
 #[derive(Default)]
 struct Shift {
+    /// A frozen clock's reading before any move; `None`: the system's clock moves it.
+    frozen: Option<i64>,
     secs: std::sync::atomic::AtomicI64,
     /// Told whenever the clock is moved, so waiters recompute their deadline.
     moved: tokio::sync::Notify,
@@ -49,7 +51,10 @@ impl Clock {
 
     /// Seconds since the Unix epoch, now.
     pub fn now(&self) -> i64 {
-        system_secs() + self.shift_secs()
+        match self.shift.as_ref().and_then(|s| s.frozen) {
+            Some(at) => at + self.shift_secs(),
+            None => system_secs() + self.shift_secs(),
+        }
     }
 
     /// Today's date in UTC, `YYYY-MM-DD` (what a date of birth is checked against).
@@ -106,6 +111,17 @@ impl Clock {
     pub fn adjustable() -> Clock {
         Clock {
             shift: Some(Arc::default()),
+        }
+    }
+
+    /// A clock that reads the system's time now and stays there until moved: for tests that
+    /// pin a time limit to the second.
+    pub fn frozen() -> Clock {
+        Clock {
+            shift: Some(Arc::new(Shift {
+                frozen: Some(system_secs()),
+                ..Shift::default()
+            })),
         }
     }
 

@@ -93,6 +93,11 @@ pub struct General {
     /// practice's mail from phishing; empty: none.
     #[serde(deserialize_with = "de::phrase")]
     pub recognition_phrase: String,
+    /// How people reach the practice other than through Sealpost (a phone number and opening
+    /// hours, say): told to someone whose email could not be added to a conversation. Empty:
+    /// they are told to contact the practice directly.
+    #[serde(deserialize_with = "de::trimmed")]
+    pub contact: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -251,6 +256,10 @@ pub struct Policy {
     pub default_mode: Mode,
     #[serde(deserialize_with = "de::number")]
     pub token_ttl_days: u32,
+    /// Content-free notices one person gets at most an hour about their own mail (a reply
+    /// held, a conversation that takes no email); those over it are recorded as suppressed.
+    #[serde(deserialize_with = "de::number")]
+    pub notices_per_hour: u32,
 }
 
 /// Sender authentication of inbound replies (see `inbound::auth`).
@@ -602,6 +611,7 @@ impl Settings {
                 organization: "Sealpost".into(),
                 public_url: "http://localhost:8080".into(),
                 recognition_phrase: String::new(),
+                contact: String::new(),
             },
             // Derived from data_dir after loading, unless set (the placeholders must read
             // back as valid values).
@@ -673,6 +683,7 @@ impl Settings {
             policy: Policy {
                 default_mode: Mode::Secure,
                 token_ttl_days: 30,
+                notices_per_hour: crate::domain::notice::DEFAULT_PER_HOUR,
             },
             api: Api {
                 enabled: true,
@@ -920,6 +931,16 @@ impl Settings {
             return fail(
                 "general.recognition_phrase",
                 "must be at most 100 characters: a few words people remember".into(),
+            );
+        }
+        let contact = &self.general.contact;
+        if has_control(contact)
+            || crate::domain::text::has_hidden_characters(contact)
+            || contact.chars().count() > 300
+        {
+            return fail(
+                "general.contact",
+                "must be one line of plain text, at most 300 characters".into(),
             );
         }
         Ok(())

@@ -1352,7 +1352,7 @@ async fn held_command(settings: &Settings, store: &Store, cmd: HeldCommand) -> a
                 Outcome::Duplicate { thread } => {
                     ("duplicate", json!({"thread_id": thread.to_string()}))
                 }
-                Outcome::Rejected { reason } => ("rejected", json!({"reason": reason})),
+                Outcome::Refused { reason, .. } => ("not-filed", json!({"reason": reason})),
                 other => ("not-filed", json!({"outcome": format!("{other:?}")})),
             };
             print_json(json!({"id": format!("{id:016x}"), "outcome": status, "detail": detail}))?;

@@ -688,8 +688,8 @@ fn metrics_count_what_happened() {
             .status,
         404
     );
-    // An SMTP session: mail to postmaster is not for a thread, a made-up reply address is
-    // refused at RCPT.
+    // An SMTP session: mail to postmaster is for whoever runs the mail system (held, in no
+    // thread), a made-up reply address is refused at RCPT.
     let sent = common::smtp_send(
         sb.smtp_port,
         "someone@example.net",
@@ -714,13 +714,13 @@ fn metrics_count_what_happened() {
     for expected in [
         "sealpost_smtp_sessions_total{result=\"accepted\"} 1".to_owned(),
         format!("sealpost_smtp_refusals_total{{code=\"{refused}\"}} 1"),
-        "sealpost_inbound_messages_total{door=\"smtp\",outcome=\"ignored\",reason=\"postmaster\"} 1"
+        "sealpost_inbound_messages_total{door=\"smtp\",outcome=\"held\",reason=\"postmaster\"} 1"
             .to_owned(),
         "sealpost_outbox_attempts_total{result=\"sent\"} 1".to_owned(),
         "sealpost_outbox_notifications{status=\"sent\"} 1".to_owned(),
         "sealpost_outbox_notifications{status=\"failed\"} 0".to_owned(),
         "sealpost_notification_delivery_seconds_count 1".to_owned(),
-        "sealpost_held_messages 0".to_owned(),
+        "sealpost_held_messages 1".to_owned(),
         "sealpost_api_requests_total{route=\"/v1/people\",method=\"GET\",status=\"200\"} 1"
             .to_owned(),
         "sealpost_api_requests_total{route=\"/v1/threads/{thread_id}\",method=\"GET\",status=\"404\"} 1"

@@ -145,7 +145,6 @@ fn bad_tokens_are_refused_at_rcpt() {
         addr(std::str::from_utf8(&tampered).unwrap()),
         addr(other_thread.as_str()),
         addr(other_participant.as_str()),
-        addr(expired.as_str()),
         "jane@reply.example.test".to_owned(),
         format!("reply+{token}@elsewhere.example.test"),
     ];
@@ -154,6 +153,14 @@ fn bad_tokens_are_refused_at_rcpt() {
         assert_eq!(code(&out["rcpt"][a]), 550, "{a}: {out}");
         assert!(out["data"].is_null(), "forged mail never reaches DATA");
     }
+    assert_eq!(messages(&sb, &thread).len(), 1);
+
+    // An expired one is genuine: it is accepted at RCPT (the reply may be the patient's),
+    // and, from a sender who does not prove to be the participant, refused after DATA.
+    let old = addr(expired.as_str());
+    let out = smtp_send(sb.smtp_port, JANE, &[&old], &raw, None);
+    assert_eq!(code(&out["rcpt"][&old]), 250, "{out}");
+    assert_eq!(code(&out["data"]), 550, "{out}");
     assert_eq!(messages(&sb, &thread).len(), 1);
 
     // Upper case (some servers fold local parts) still works.
@@ -178,10 +185,19 @@ fn wrong_sender_auto_replies_and_duplicates_are_not_filed() {
         "m1@x.test",
     );
     let out = smtp_send(sb.smtp_port, "mallory@example.test", &[&to], &raw, None);
-    assert_eq!(code(&out["data"]), 250, "accepted, not bounced: {out}");
-    // The right From, a different envelope sender.
+    assert_eq!(
+        code(&out["data"]),
+        550,
+        "refused after DATA, so Mallory's own server tells Mallory: {out}"
+    );
+    // The right From, a different envelope sender, and nothing proves who wrote it (this
+    // sandbox checks no sender authentication): held, not filed, not dropped.
     let (_, raw) = client_reply(&notification, JANE, "envelope differs", "m2@x.test");
-    smtp_send(sb.smtp_port, "mallory@example.test", &[&to], &raw, None);
+    let out = smtp_send(sb.smtp_port, "mallory@example.test", &[&to], &raw, None);
+    assert_eq!(code(&out["data"]), 250, "{out}");
+    let held = sb.run(&["held", "list"]).ok().json_lines();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["reason"], "auth-failed");
 
     // An out-of-office reply.
     let (_, raw) = client_reply(&notification, JANE, "I am away until Monday.", "ooo@x.test");
@@ -281,9 +297,13 @@ fn delivery_status_notification_updates_the_notification() {
     daemon.stop();
 }
 
+/// A reply to a secure conversation is not filed but kept for staff (issue 23: nothing is
+/// dropped after 250), and the person is told, content-free, to use the link: once per
+/// message, at most `policy.notices_per_hour` an hour — a notice over the limit is recorded as
+/// suppressed, with why, never silently swallowed.
 #[test]
-fn secure_thread_replies_get_one_notice_a_day() {
-    let sb = Sandbox::with_keyring("");
+fn secure_thread_replies_are_held_and_each_told_within_the_limit() {
+    let sb = Sandbox::with_keyring("[policy]\nnotices_per_hour = 2\n");
     let secure = sb.new_thread("secure", "Biopsy", "Please log in to read your results.");
     let daemon = Daemon::start(&sb, &[]);
     notification_to(&sb, JANE);
@@ -308,9 +328,9 @@ fn secure_thread_replies_get_one_notice_a_day() {
         .id;
     let token = ReplyToken::issue(&ring, view.id, jane, sealpost::clock::Clock::system().now());
     let to = token.address("reply.example.test");
-    for i in 0..2 {
+    for i in 0..3 {
         let raw = format!(
-            "From: {JANE}\r\nTo: {to}\r\nSubject: Re: New secure message\r\nMessage-ID: <s{i}@x.test>\r\n\r\nWhat were the results?\r\n"
+            "From: {JANE}\r\nTo: {to}\r\nSubject: Re: New secure message\r\nMessage-ID: <s{i}@x.test>\r\n\r\nWhat were the results? ({i})\r\n"
         );
         assert_eq!(
             code(&smtp_send(sb.smtp_port, JANE, &[&to], raw.as_bytes(), None)["data"]),
@@ -318,13 +338,35 @@ fn secure_thread_replies_get_one_notice_a_day() {
         );
     }
     assert_eq!(messages(&sb, &secure).len(), 1, "not filed");
+    let held = sb.run(&["held", "list"]).ok().json_lines();
+    assert_eq!(held.len(), 3, "each one kept for staff: {held:?}");
+    assert!(
+        held.iter().all(|h| h["reason"] == "secure-thread"),
+        "{held:?}"
+    );
+    // Two notices went out; the third is recorded as suppressed, with why.
     let rows = wait_outbox(&sb, Duration::from_secs(30), |rows| {
-        rows.len() == 2 && rows.iter().all(|r| r["status"] == "sent")
+        rows.iter()
+            .filter(|r| r["kind"] == "notice-secure" && r["status"] == "sent")
+            .count()
+            == 2
     });
+    let suppressed: Vec<_> = rows
+        .iter()
+        .filter(|r| r["kind"] == "notice-secure" && r["status"] == "suppressed")
+        .collect();
+    assert_eq!(suppressed.len(), 1, "{rows:#?}");
+    assert!(
+        suppressed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("notices_per_hour"),
+        "{rows:#?}"
+    );
     let notice = rows
         .iter()
-        .find(|r| r["kind"] == "notice-secure")
-        .expect("one notice, not two");
+        .find(|r| r["kind"] == "notice-secure" && r["status"] == "sent")
+        .unwrap();
     let file = std::fs::read(
         sb.data_dir()
             .join("spool")
@@ -333,6 +375,10 @@ fn secure_thread_replies_get_one_notice_a_day() {
     .unwrap();
     let seen = common::visible_text(&file);
     assert!(seen.contains("auto-replied"));
+    assert!(
+        seen.contains("kept for the staff of Lee Family Practice"),
+        "{seen}"
+    );
     assert!(
         !seen.contains("What were the results"),
         "a notice never quotes the mail"

@@ -160,6 +160,9 @@ vocabulary!(
         /// To staff: a recipient failed the web view's identity check too often and is locked
         /// out until someone unlocks them.
         RecipientLocked => "notice-locked",
+        /// The reply answered a notification too old for its reply address: kept for staff,
+        /// and the person told how else to reach the practice.
+        TokenExpired => "notice-expired",
     }
 );
 
@@ -171,9 +174,11 @@ vocabulary!(
         Duplicate => "duplicate",
         /// Kept sealed in the held queue.
         Held => "held",
-        /// Not filed, for a reason that will not change (a forged sender, a closed thread).
+        /// Refused during the SMTP transaction (the sender's server was told 5xx and returns
+        /// the message to its sender): never a message that was acknowledged.
         Rejected => "rejected",
-        /// Not for a thread at all (an auto-reply, mail to postmaster, a loop).
+        /// Acknowledged and not kept, for a machine reason: an auto-reply, a loop, a delivery
+        /// report that names nothing of ours, or (IMAP) no reply address of ours at all.
         Ignored => "ignored",
         /// A delivery report about a notification.
         DeliveryStatus => "delivery-status",
@@ -199,6 +204,25 @@ vocabulary!(
         /// `From:` names more than one mailbox (or there is more than one `From:` field):
         /// which of them wrote it cannot be told, so no one is taken to have.
         MultipleFrom => "multiple-from",
+        /// Not a message at all (over IMAP, where it cannot be refused).
+        Malformed => "malformed",
+        /// Written to postmaster: for whoever runs the mail system.
+        ToPostmaster => "postmaster",
+        /// No reply address of ours verified and nothing else named a thread (with several
+        /// recipients in one SMTP transaction, where it cannot be refused for all).
+        Unaddressed => "unaddressed",
+        /// `From:` is not the reply address's participant (over IMAP, or with several
+        /// recipients): someone else answered a notification that reached them.
+        SenderMismatch => "sender-mismatch",
+        /// Its participant was removed from the conversation while it was on its way.
+        ParticipantRemoved => "participant-removed",
+        /// Email replies are not taken in the conversation (secure mode, or a participant who
+        /// does not receive content by email): the person is told to use the secure link.
+        SecureThread => "secure-thread",
+        /// Staff closed the conversation: they decide, and the person is told.
+        ThreadClosed => "thread-closed",
+        /// It answers a notification whose reply address's lifetime is over.
+        TokenExpired => "token-expired",
     }
 );
 

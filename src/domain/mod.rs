@@ -2,9 +2,11 @@
 
 pub mod address;
 pub mod consent;
+pub mod fate;
 pub mod ids;
 pub mod kinds;
 pub mod mail;
+pub mod notice;
 pub mod person;
 pub mod text;
 pub mod webhook;

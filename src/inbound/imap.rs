@@ -445,11 +445,13 @@ impl Poller {
         Ok(())
     }
 
-    /// Records a message over the size limit as rejected, without having downloaded it.
+    /// Records a message over the size limit, without having downloaded it: it stays in the
+    /// mailbox's rejected folder (the IMAP door cannot refuse, and the held queue does not
+    /// take what is over the size limit), recorded as ignored with its reason.
     async fn record_oversized(&self, uidvalidity: i64, uid: u32) -> Result<(), ImapError> {
         info!(
             door = "imap",
-            outcome = "rejected",
+            outcome = "ignored",
             reason = "too-large",
             "inbound message not filed"
         );
@@ -461,7 +463,7 @@ impl Poller {
             header_message_id: None,
             imap: Some((uidvalidity, i64::from(uid))),
             action: InboundAction::Record {
-                outcome: crate::domain::LedgerOutcome::Rejected,
+                outcome: crate::domain::LedgerOutcome::Ignored,
                 reason: "too-large".to_owned(),
                 notice: None,
             },

@@ -59,6 +59,8 @@ pub struct Composer {
     /// The recognition phrase sentence, text and HTML (both empty when there is none).
     recognition: (String, String),
     links: bool,
+    /// How to reach the practice otherwise, as a sentence.
+    contact: String,
     /// Signs every notification when configured.
     dkim: Option<Arc<Dkim>>,
 }
@@ -82,6 +84,8 @@ pub struct Identity {
     /// Notifications carry a link to the message (`outbound.secure_links`); without, they say
     /// to sign in at the portal as usual.
     pub links: bool,
+    /// How to reach the practice otherwise (`general.contact`; empty: "contact them directly").
+    pub contact: String,
 }
 
 impl Identity {
@@ -95,6 +99,7 @@ impl Identity {
             convenience_notice: settings.outbound.convenience_notice.clone(),
             recognition_phrase: settings.general.recognition_phrase.clone(),
             links: settings.outbound.secure_links,
+            contact: settings.general.contact.clone(),
         }
     }
 
@@ -128,6 +133,14 @@ impl Composer {
         Composer {
             recognition: (sentence, recognition_html),
             links: identity.links,
+            contact: if identity.contact.is_empty() {
+                format!(
+                    "If it is urgent, please contact {} directly.",
+                    identity.organization
+                )
+            } else {
+                format!("To reach {}: {}", identity.organization, identity.contact)
+            },
             templates,
             keyring,
             organization: identity.organization,
@@ -169,7 +182,10 @@ impl Composer {
                 &self.templates.secure_html,
             ),
             DeliveryContent::Notice(reason) => {
-                values.set("reason", notice_text(*reason));
+                values.set(
+                    "reason",
+                    &notice_text(*reason, &self.organization, &self.contact),
+                );
                 (
                     &self.templates.notice_subject,
                     &self.templates.notice_text,
@@ -388,23 +404,37 @@ impl Values {
 }
 
 /// What a notice says, by reason. Fixed sentences: a notice never quotes the person's mail.
-fn notice_text(reason: NoticeReason) -> &'static str {
+/// Where their email was kept for the staff (held), it says so, and how else to reach them.
+fn notice_text(reason: NoticeReason, organization: &str, contact: &str) -> String {
     match reason {
-        NoticeReason::SecureThread => {
-            "This conversation is protected: replies by email are not accepted. Please answer through the secure link below."
-        }
-        NoticeReason::ThreadClosed => {
-            "This conversation has been closed, so your email reply was not added to it. Please use the secure link below if you need to get in touch."
-        }
-        NoticeReason::RecipientMadeSecure => {
-            "A notification with message content to one of the recipients of this conversation bounced or was reported as unwanted, so they now receive secure notifications only. Please check their email address, and ask them before turning convenience mode back on for them."
-        }
-        NoticeReason::RecipientLocked => {
-            "A recipient of this conversation failed the identity check on the secure web view too many times and is locked out of it. Please confirm who they are, then unlock them (sealpost person unlock, or the API)."
-        }
-        NoticeReason::EmptyReply => {
-            "We could not find any new text in your email reply, so nothing was added to the conversation. Please write your answer above the quoted message and send it again."
-        }
+        NoticeReason::SecureThread => format!(
+            "This conversation is protected: replies by email are not added to it. Your email \
+             was kept for the staff of {organization} to read, but please answer through the \
+             secure link below."
+        ),
+        NoticeReason::ThreadClosed => format!(
+            "This conversation has been closed, so your email reply was not added to it; it \
+             was kept for the staff of {organization} to read. Please use the secure link below \
+             if you need to get in touch. {contact}"
+        ),
+        NoticeReason::TokenExpired => format!(
+            "Your email answered a notification too old to be answered by email, so it was not \
+             added to the conversation; it was kept for the staff of {organization} to read. To \
+             write again, use the secure link below. {contact}"
+        ),
+        NoticeReason::RecipientMadeSecure => "A notification with message content to one of the \
+             recipients of this conversation bounced or was reported as unwanted, so they now \
+             receive secure notifications only. Please check their email address, and ask them \
+             before turning convenience mode back on for them."
+            .to_owned(),
+        NoticeReason::RecipientLocked => "A recipient of this conversation failed the identity \
+             check on the secure web view too many times and is locked out of it. Please \
+             confirm who they are, then unlock them (sealpost person unlock, or the API)."
+            .to_owned(),
+        NoticeReason::EmptyReply => "We could not find any new text in your email reply, so \
+             nothing was added to the conversation. Please write your answer above the quoted \
+             message and send it again."
+            .to_owned(),
     }
 }
 

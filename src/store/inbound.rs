@@ -25,6 +25,7 @@ impl TargetRow {
                 revoked: self.revoked_at.is_some(),
             },
             by_email: self.role == "staff" || self.convenience.as_deref() == Some("yes"),
+            expired: false,
         })
     }
 }
@@ -86,6 +87,16 @@ impl Store {
             .await?
             .map(|w| parse("ledger outcome", &w))
             .transpose()
+    }
+
+    /// Whether a message with this Message-ID was filed in `thread`, or is held there waiting
+    /// for a decision (a copy of it is then a duplicate).
+    pub async fn already_received(
+        &self,
+        thread: ThreadId,
+        header_message_id: &str,
+    ) -> Result<bool, StoreError> {
+        read::already_received(self.pool(), thread, header_message_id).await
     }
 
     /// The notification that was sent with this Message-ID, if any.

@@ -47,7 +47,7 @@ use sqlite::writer::Writer;
 pub use error::{ErrorClass, StoreError};
 pub use model::{
     Attempt, Committed, Consent, Delivery, DeliveryContent, HeldEnvelope, HeldMessage, HeldSummary,
-    Inbound, InboundAction, MessageView, NewParticipant, NewThread, NotificationRecord,
+    Inbound, InboundAction, MessageView, NewParticipant, NewThread, Notice, NotificationRecord,
     ParticipantRef, ParticipantView, PersonDetails, PersonView, Posted, ReadReceipt, Release,
     ThreadFilter, ThreadSummary, ThreadView, TokenTarget,
 };

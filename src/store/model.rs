@@ -306,6 +306,9 @@ pub struct TokenTarget {
     /// The participant may write by email in a convenience thread: staff, or a recipient who
     /// consented to convenience mode.
     pub by_email: bool,
+    /// The reply address's signature verified but its lifetime is over (set by the pipeline;
+    /// the store does not read tokens).
+    pub expired: bool,
 }
 
 /// A participant as the inbound side needs it: who, not what they are called (display names
@@ -329,16 +332,16 @@ pub enum InboundAction {
         raw: SealedRaw,
         release: Option<Release>,
     },
-    /// Keep the message sealed in the held queue; optionally queue a rate-limited notice.
+    /// Keep the message sealed in the held queue; optionally a notice to its participant.
     Hold {
         held: SealedHeld,
-        notice: Option<(ParticipantId, NoticeReason)>,
+        notice: Option<Notice>,
     },
-    /// Record the outcome only; optionally queue a rate-limited notice to a verified participant.
+    /// Record the outcome only; optionally a notice to a verified participant.
     Record {
         outcome: LedgerOutcome,
         reason: String,
-        notice: Option<(ParticipantId, NoticeReason)>,
+        notice: Option<Notice>,
     },
     /// A delivery status notification about one of our notifications. Only a `verified` one —
     /// sent with a null sender to the notification's own MAC-tagged bounce address — changes
@@ -351,6 +354,16 @@ pub enum InboundAction {
         complaint: bool,
         detail: String,
     },
+}
+
+/// A content-free notice about one message to its participant: queued within the limit of
+/// `per_hour` notices to one person an hour, else recorded as suppressed, with why (see
+/// [`crate::domain::notice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notice {
+    pub participant: ParticipantId,
+    pub reason: NoticeReason,
+    pub per_hour: u32,
 }
 
 /// One decided inbound message, ready to commit.

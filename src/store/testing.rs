@@ -15,7 +15,7 @@ pub(crate) struct TestStore {
     pub store: Store,
     pub keyring: Arc<Keyring>,
     pub dir: tempfile::TempDir,
-    /// The store's clock, which a test may move.
+    /// The store's clock: frozen, and moved only by the test.
     pub clock: crate::clock::Clock,
 }
 
@@ -23,7 +23,7 @@ pub(crate) async fn open() -> TestStore {
     let dir = tempfile::tempdir().unwrap();
     let keyring = Arc::new(Keyring::generate());
     let url = format!("sqlite://{}", dir.path().join("db").display());
-    let clock = crate::clock::Clock::adjustable();
+    let clock = crate::clock::Clock::frozen();
     let store = Store::open(&url, keyring.clone(), clock.clone())
         .await
         .unwrap();

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use super::*;
+use crate::crypto::ReplyToken;
 use crate::crypto::token::{bounce_address, notification_message_id};
-use crate::domain::{DeliveryStatus, HeldStatus};
+use crate::domain::{Address, AuthPolicy, DeliveryStatus, HeldStatus, Mode};
 use crate::store::testing::{self, TestStore};
 
 /// Bytes that make [`Parsed::read`] panic in test builds.
@@ -188,7 +189,8 @@ async fn a_reply_linked_only_by_a_message_id_is_held_until_released() {
     assert_eq!(held.summary.thread, Some(w.thread));
     assert_eq!(held.summary.participant, Some(w.jane));
 
-    // A Message-ID that only looks like ours does not even get that far.
+    // A Message-ID that only looks like ours names no thread: to postmaster, it is held for
+    // whoever runs the mail system, in no thread.
     let forged = message(
         "References: <sp2.0000000000000001.aaaaaaaaaaaaaaaa@reply.example.test>\r\n",
         "postmaster@reply.example.test",
@@ -196,11 +198,22 @@ async fn a_reply_linked_only_by_a_message_id_is_held_until_released() {
         "Forged.",
     );
     let outcome = w.pipeline.process(&env, forged).await.unwrap();
+    let Outcome::Held {
+        id: postmaster,
+        reason: HoldReason::ToPostmaster,
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
     assert_eq!(
-        outcome,
-        Outcome::Ignored {
-            reason: "postmaster"
-        }
+        w.fixture
+            .store
+            .held(postmaster)
+            .await
+            .unwrap()
+            .summary
+            .thread,
+        None
     );
 
     let released = w
@@ -239,11 +252,16 @@ async fn removal_between_rcpt_and_data_files_nothing() {
     env.verified.push(target);
     let raw = message("", &w.reply_to, "late@x", "Sent just after removal.");
     let outcome = w.pipeline.process(&env, raw).await.unwrap();
-    assert_eq!(
-        outcome,
-        Outcome::Rejected {
-            reason: "participant-revoked"
-        }
+    // Refused while the SMTP transaction is open: the sender's server tells them.
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Refused {
+                reason: "participant-removed",
+                refusal: Some(crate::domain::fate::Refusal { code: 550, .. })
+            }
+        ),
+        "{outcome:?}"
     );
     assert_eq!(bodies(&w).await.len(), 1);
 }
@@ -420,11 +438,15 @@ async fn only_filed_and_held_messages_keep_a_raw_copy() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        outcome,
-        Outcome::Rejected {
-            reason: "sender-mismatch"
-        }
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Refused {
+                reason: "sender-mismatch",
+                refusal: Some(_)
+            }
+        ),
+        "{outcome:?}"
     );
     let filed = w
         .pipeline
@@ -735,7 +757,8 @@ async fn the_verdict_is_recorded_and_an_authenticated_reference_is_filed() {
 }
 
 /// A recipient who withdrew consent is in a secure thread as far as email goes: their reply is
-/// not filed, and they are told (content-free) to answer through the secure link.
+/// not filed but held for staff, and they are told (content-free) to answer through the
+/// secure link.
 #[tokio::test]
 async fn a_reply_without_consent_is_not_filed() {
     let w = world().await;
@@ -752,11 +775,25 @@ async fn a_reply_without_consent_is_not_filed() {
     let env = envelope("jane@example.test", &[&w.reply_to]);
     let raw = message("", &w.reply_to, "no-consent@x", "Here is my answer.");
     let outcome = w.pipeline.process(&env, raw).await.unwrap();
-    assert_eq!(
-        outcome,
-        Outcome::Rejected {
-            reason: "secure-thread"
-        }
-    );
+    let Outcome::Held { id, reason } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(reason, HoldReason::SecureThread);
     assert_eq!(bodies(&w).await.len(), 1);
+    let notices =
+        sqlx::query_scalar::<_, String>("SELECT status FROM outbox WHERE kind = 'notice-secure'")
+            .fetch_all(w.fixture.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(notices, vec!["queued".to_owned()]);
+    // Staff may still file it.
+    let held = w.fixture.store.held(id).await.unwrap();
+    let env = Envelope::from_held(&held.envelope, held.summary.door);
+    let released = w
+        .pipeline
+        .release(id, &env, held.raw, "dr.lee", None)
+        .await
+        .unwrap();
+    assert!(matches!(released, Outcome::Filed { .. }), "{released:?}");
+    assert_eq!(bodies(&w).await[1], "Here is my answer.");
 }

@@ -574,6 +574,16 @@ impl Session {
         let processed = self.shared.pipeline.process(&envelope, raw).await;
         drop(drawn);
         match processed {
+            // What cannot be filed is refused here, while the transaction is open, or held:
+            // never acknowledged and dropped (see `domain::fate`).
+            Ok(Outcome::Refused { refusal, .. }) => {
+                let r = refusal.unwrap_or(crate::domain::fate::Refusal {
+                    code: 550,
+                    status: "5.7.1",
+                    text: "Not accepted",
+                });
+                reply(out, r.code, r.status, r.text)
+            }
             Ok(outcome) => {
                 let text = match outcome {
                     Outcome::Filed { .. } => "Filed",

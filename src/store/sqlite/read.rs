@@ -162,6 +162,24 @@ pub(crate) async fn target(
     .await?)
 }
 
+/// Whether `header` was filed in `thread`, or is held there undecided.
+pub(crate) async fn already_received(
+    pool: &SqlitePool,
+    thread: ThreadId,
+    header: &str,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM inbound WHERE thread_id = $1 AND header_message_id = $2
+                                               AND filed_message_id IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM held WHERE thread_id = $1 AND header_message_id = $2
+                                            AND status = 'held')",
+    )
+    .bind(thread.0)
+    .bind(header)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// The thread and participant a notification was sent to.
 pub(crate) async fn notification_recipient(
     pool: &SqlitePool,

@@ -18,7 +18,7 @@ use crate::store::people::SealedPerson;
 use crate::store::sealing::{Answers, SealedParticipant, SealedPost, SealedThread};
 use crate::store::webhooks::{NewWebhookRow, WebhookAttempt};
 use crate::store::{
-    Attempt, Committed, Consent, Inbound, InboundAction, Posted, Release, SealedHeld,
+    Attempt, Committed, Consent, Inbound, InboundAction, Notice, Posted, Release, SealedHeld,
     SealedMessage, StoreError,
 };
 
@@ -591,11 +591,13 @@ fn inbound(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Sto
             reason,
             notice,
         } => {
+            if *outcome != LedgerOutcome::Duplicate && received_before(conn, item)? {
+                ledger(conn, item, LedgerOutcome::Duplicate, None, None, None)?;
+                return Ok(Committed::Duplicate);
+            }
             ledger(conn, item, *outcome, Some(reason), None, None)?;
             let notice_queued = match (notice, item.thread) {
-                (Some((participant, why)), Some(thread)) => {
-                    queue_notice(conn, thread, *participant, *why, now)?
-                }
+                (Some(n), Some(thread)) => queue_notice(conn, thread, *n, now)?,
                 _ => false,
             };
             event(
@@ -651,15 +653,37 @@ fn inbound(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Sto
     }
 }
 
+/// Whether this message's Message-ID was filed in its thread before, or is held there waiting
+/// for a decision: then it is a duplicate, whatever else would become of it. Checked inside
+/// the commit, so copies arriving together (either door, one batch) are settled in order.
+fn received_before(conn: &Connection, item: &Inbound) -> Result<bool, StoreError> {
+    let (Some(thread), Some(id)) = (item.thread, &item.header_message_id) else {
+        return Ok(false);
+    };
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM inbound WHERE thread_id = ?1 AND header_message_id = ?2
+                                                   AND filed_message_id IS NOT NULL)
+                 OR EXISTS (SELECT 1 FROM held WHERE thread_id = ?1 AND header_message_id = ?2
+                                                AND status = 'held')",
+        )?
+        .query_row(params![thread.0, id], |r| r.get(0))?)
+}
+
 /// Puts a message in the held queue: the sealed row, its ledger row, an event, and perhaps a
-/// content-free notice to its (verified) participant.
+/// content-free notice to its (verified) participant — unless it is a copy of one filed or
+/// held there already.
 fn hold(
     conn: &Connection,
     item: &Inbound,
     held: &SealedHeld,
-    notice: Option<(ParticipantId, NoticeReason)>,
+    notice: Option<Notice>,
     now: i64,
 ) -> Result<Committed, StoreError> {
+    if received_before(conn, item)? {
+        ledger(conn, item, LedgerOutcome::Duplicate, None, None, None)?;
+        return Ok(Committed::Duplicate);
+    }
     let (key_id, wrapped, envelope, raw, size) = held.columns();
     conn.prepare_cached(
         "INSERT INTO held (id, received_at, door, reason, thread_id, participant_id,
@@ -690,9 +714,7 @@ fn hold(
         None,
     )?;
     let notice_queued = match (notice, item.thread) {
-        (Some((participant, why)), Some(thread)) => {
-            queue_notice(conn, thread, participant, why, now)?
-        }
+        (Some(n), Some(thread)) => queue_notice(conn, thread, n, now)?,
         _ => false,
     };
     event(
@@ -851,7 +873,12 @@ pub(crate) fn notify_staff(
         .query_map([thread.0], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for s in staff {
-        queue_notice(conn, thread, ParticipantId(s), why, now)?;
+        let notice = Notice {
+            participant: ParticipantId(s),
+            reason: why,
+            per_hour: 0,
+        };
+        queue_notice(conn, thread, notice, now)?;
     }
     Ok(())
 }
@@ -1093,60 +1120,73 @@ pub(crate) fn set_consent(conn: &Connection, c: &Consent, now: i64) -> Result<()
     Ok(())
 }
 
-/// Queues a content-free notice to a verified participant. Answers to a reply that could not
-/// be filed go out at most once a day to each (whoever can send mail from that address could
-/// otherwise make us write to it at will); a notice to staff that a recipient was made secure
-/// is bounded already (at most one per convenience notification) and always goes. Returns
-/// whether one was queued.
+/// Queues a content-free notice to a verified participant, or records it as suppressed with
+/// why: [`crate::domain::notice`] decides, from how many notices went to the same person (their
+/// address, whichever conversation) within the last hour. Returns whether one was queued.
 fn queue_notice(
     conn: &Connection,
     thread: ThreadId,
-    participant: ParticipantId,
-    why: NoticeReason,
+    notice: Notice,
     now: i64,
 ) -> Result<bool, StoreError> {
-    if !matches!(
-        why,
-        NoticeReason::RecipientMadeSecure | NoticeReason::RecipientLocked
-    ) {
-        let recent: i64 = conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM outbox
-                 WHERE participant_id = ?1 AND kind IN ('notice-secure', 'notice-closed',
-                       'notice-empty') AND created_at > ?2",
-            )?
-            .query_row(params![participant.0, now - 86_400], |r| r.get(0))?;
-        if recent > 0 {
-            return Ok(false);
-        }
-    }
-    let (address, mode, revoked): (String, String, bool) = conn
+    let (address, mode, revoked, opted_out): (String, String, bool, bool) = conn
         .prepare_cached(
-            "SELECT p.address, t.mode, p.revoked_at IS NOT NULL
+            "SELECT p.address, t.mode, p.revoked_at IS NOT NULL,
+                    EXISTS (SELECT 1 FROM people WHERE address = p.address
+                                                   AND notifications = 'off')
              FROM participants p JOIN threads t ON t.id = p.thread_id
              WHERE p.id = ?1",
         )?
-        .query_row([participant.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        .query_row([notice.participant.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
     if revoked {
         return Ok(false);
     }
+    let person_kinds = NoticeReason::ALL
+        .iter()
+        .filter(|r| !crate::domain::notice::about_a_recipient(**r))
+        .map(|r| format!("'{}'", r.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sent: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM outbox
+             WHERE recipient = ?1 AND kind IN ({person_kinds}) AND status <> 'suppressed'
+               AND created_at > ?2"
+        ))?
+        .query_row(
+            params![address, now - crate::domain::notice::WINDOW_SECS],
+            |r| r.get(0),
+        )?;
+    let decision = crate::domain::notice::decide(
+        notice.reason,
+        u64::try_from(sent).unwrap_or(0),
+        notice.per_hour,
+        opted_out,
+    );
+    let (status, why) = match decision {
+        crate::domain::notice::Decision::Send => ("queued", None),
+        crate::domain::notice::Decision::Suppress(why) => ("suppressed", Some(why)),
+    };
     conn.prepare_cached(
         "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
-                             mode, next_attempt_at, created_at, status)
+                             mode, next_attempt_at, created_at, status, last_error)
          VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), ?2, NULL, ?3, ?4, ?5,
-                 ?6, ?7, ?7, CASE WHEN EXISTS (SELECT 1 FROM people WHERE address = ?4
-                 AND notifications = 'off') THEN 'suppressed' ELSE 'queued' END)",
+                 ?6, ?7, ?7, ?8, ?9)",
     )?
     .execute(params![
         NotificationId::random().0,
         thread.0,
-        participant.0,
+        notice.participant.0,
         address,
-        why.as_str(),
+        notice.reason.as_str(),
         mode,
-        now
+        now,
+        status,
+        why
     ])?;
-    Ok(true)
+    Ok(status == "queued")
 }
 
 /// The inbound ledger row: every decided message leaves one (dedupe and audit). Only a filed
