@@ -305,6 +305,10 @@ enum ThreadCommand {
         /// staff or recipient.
         #[arg(long, default_value = "recipient", value_parser = ["staff", "recipient"])]
         role: String,
+        /// Needed to add a second person outside the practice: they then read the conversation
+        /// together.
+        #[arg(long)]
+        shared: bool,
     },
     /// Remove a participant: no more notifications, and their reply addresses stop working.
     RemoveParticipant {
@@ -321,9 +325,14 @@ struct NewArgs {
     /// The staff member opening the thread (`addr` or `Name <addr>`).
     #[arg(long, value_name = "ADDR")]
     from: String,
-    /// A recipient; repeat for several.
+    /// A recipient; repeat for several. Each one outside the practice gets a conversation of
+    /// their own (one JSON line each), unless --shared.
     #[arg(long, value_name = "ADDR", required = true)]
     to: Vec<String>,
+    /// The recipients outside the practice read one conversation together (a family, a
+    /// couple), each seeing everything written in it.
+    #[arg(long)]
+    shared: bool,
     /// The thread's subject (sealed at rest; never in secure-mode notifications).
     #[arg(long)]
     subject: String,
@@ -1073,8 +1082,8 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                 Some(m) => m.parse::<Mode>()?,
                 None => settings.policy.default_mode,
             };
-            let posted = store
-                .create_thread(NewThread {
+            let made = store
+                .start_conversations(NewThread {
                     subject: a.subject.trim().to_owned(),
                     mode,
                     author: participant(&a.from, Role::Staff)?,
@@ -1085,12 +1094,19 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                         .collect::<anyhow::Result<_>>()?,
                     body: body.expect("read above"),
                     via: Via::Cli,
+                    shared: a.shared,
                 })
                 .await?;
-            print_json(json!({
-                "thread_id": posted.thread_id.to_string(),
-                "message_id": posted.message_id.to_string(),
-            }))
+            // One line per conversation opened.
+            for c in made {
+                print_json(json!({
+                    "thread_id": c.posted.thread_id.to_string(),
+                    "message_id": c.posted.message_id.to_string(),
+                    "to": c.to.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                    "shared": a.shared && c.to.len() > 1,
+                }))?;
+            }
+            Ok(())
         }
         ThreadCommand::Post {
             thread_id: t, from, ..
@@ -1108,11 +1124,22 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
         }
         ThreadCommand::Show { thread_id: t } => {
             let v = store.thread(thread_id(&t)?).await?;
+            // A staff read, recorded: who ran it (the account), and that a message read can no
+            // longer be taken back by its author.
+            let reader = format!(
+                "cli:{}",
+                std::env::var("SUDO_USER")
+                    .or_else(|_| std::env::var("USER"))
+                    .unwrap_or_else(|_| "unknown".into())
+            );
+            let ids: Vec<_> = v.messages.iter().map(|m| m.id).collect();
+            store.record_access(&ids, &reader).await?;
             print_json(json!({
                 "thread_id": v.id.to_string(),
                 "subject": v.subject,
                 "mode": v.mode.as_str(),
                 "status": if v.closed { "closed" } else { "open" },
+                "shared": v.shared,
                 "created_at": clock::rfc3339(v.created_at),
                 "held": v.held,
                 "participants": v.participants.iter().map(|p| json!({
@@ -1120,6 +1147,7 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                     "role": p.role.as_str(),
                     "display_name": p.display_name,
                     "revoked": p.revoked,
+                    "archived": p.archived,
                     // What their notifications carry: content only in a convenience thread,
                     // and there only to staff and to recipients who agreed.
                     "content_by_email": v.mode == Mode::Convenience
@@ -1138,6 +1166,12 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
                         "read_at": clock::rfc3339(*at),
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
+                "withdrawn": v.withdrawn.iter().map(|w| json!({
+                    "message_id": w.id.to_string(),
+                    "from": w.author_address.as_str(),
+                    "created_at": clock::rfc3339(w.created_at),
+                    "withdrawn_at": clock::rfc3339(w.withdrawn_at),
+                })).collect::<Vec<_>>(),
             }))
         }
         ThreadCommand::Close { thread_id: t } => {
@@ -1152,10 +1186,11 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
             thread_id: t,
             address,
             role,
+            shared,
         } => {
             let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
             let who = participant(&address, role)?;
-            let id = store.add_participant(thread_id(&t)?, &who).await?;
+            let id = store.add_participant(thread_id(&t)?, &who, shared).await?;
             print_json(json!({
                 "thread_id": t,
                 "participant_id": id.to_string(),

@@ -579,3 +579,129 @@ fn a_trusted_relay_is_believed_and_no_one_else() {
         "the relay's mail is not checked again"
     );
 }
+
+/// Issue 23, path 1: a reply from the right person, DMARC passing for an aligned `From:`, but
+/// with an envelope sender that is another address (VERP, SRS, a forwarder) was acknowledged
+/// and then dropped. Identity is the authenticated `From:`: it is filed. Without a pass, such
+/// a reply is held for staff — never dropped.
+#[test]
+fn a_rewritten_envelope_sender_does_not_stop_an_authenticated_reply() {
+    let w = World::start("require-dmarc-pass");
+    let dir = tempfile::tempdir().unwrap();
+    let ed = Key::ed25519();
+    w.dns
+        .txt("s1._domainkey.vouched.test", &ed.record(dir.path()));
+    w.dns.txt("_dmarc.vouched.test", "v=DMARC1; p=reject");
+    let (thread, data) = w.reply(
+        "vouched.test",
+        "SRS0=HHH=TT=vouched.test=jane@forwarder.example",
+        Some((&ed, "vouched.test")),
+        false,
+    );
+    assert!(filed(&data), "{data}");
+    assert_eq!(
+        messages(&w.sb, &thread)[1]["body"],
+        "Thank you, see you on Tuesday."
+    );
+
+    // SPF passes for the envelope's domain, which is not the From's: nothing proves who wrote
+    // it. Held, with what authentication found.
+    w.dns.txt("lists.example", SPF_LOCAL);
+    let (thread, data) = w.reply("unvouched.test", "bounces+123@lists.example", None, false);
+    assert!(held(&data), "{data}");
+    assert_eq!(messages(&w.sb, &thread).len(), 1);
+    assert_eq!(held_for(&w.sb, &thread)["reason"], "auth-failed");
+}
+
+/// Issue 23, path 7: a reply to a notification older than the reply address's lifetime got
+/// `550 No such recipient`, and the practice never learnt that the patient answered. Its
+/// signature verifies, so it is taken: from the authenticated participant it is held for
+/// staff (releasable into the conversation) and the person gets one content-free notice
+/// saying how to reach the practice; from anyone else it is refused after DATA.
+#[test]
+fn an_answer_to_an_old_notification_reaches_staff() {
+    let w = World::start("require-dmarc-pass");
+    let dir = tempfile::tempdir().unwrap();
+    let ed = Key::ed25519();
+    w.dns.txt("s1._domainkey.late.test", &ed.record(dir.path()));
+    w.dns.txt("_dmarc.late.test", "v=DMARC1; p=reject");
+    let (thread, notification) = w.thread_with("late.test");
+    let (fresh, _) = client_reply(&notification, "jane@late.test", "x", "x@late.test");
+    // The same participant's address as if the notification had gone out 31 days ago.
+    let ring = sealpost::crypto::Keyring::load(&w.sb.keyring_path()).unwrap();
+    let token = fresh
+        .trim_start_matches("reply+")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    let now = sealpost::clock::Clock::system().now();
+    let claims = sealpost::crypto::ReplyToken::verify(&token, &ring, now, 30)
+        .unwrap()
+        .claims;
+    let old = sealpost::crypto::ReplyToken::issue(
+        &ring,
+        claims.thread_id,
+        claims.participant_id,
+        now - 31 * 86_400,
+    )
+    .address("reply.example.test");
+    let reply = |id: &str| {
+        let raw = format!(
+            "From: Jane <jane@late.test>\r\nTo: {old}\r\nSubject: Re: Your results\r\nDate: Sun, 22 Nov 2026 10:00:00 +0100\r\nMessage-ID: <{id}@late.test>\r\n\r\nI only just saw this - is it still fine?\r\n"
+        );
+        raw.into_bytes()
+    };
+
+    // Signed by her domain: taken, held, and she is told.
+    let signed = ed.sign("late.test", &reply("late-1"));
+    let out = smtp_send(w.sb.smtp_port, "jane@late.test", &[&old], &signed, None);
+    assert_eq!(out["rcpt"][&old][0], 250, "{out}");
+    assert!(held(&out["data"]), "{out}");
+    assert_eq!(messages(&w.sb, &thread).len(), 1);
+    let h = held_for(&w.sb, &thread);
+    assert_eq!(h["reason"], "token-expired");
+    let rows = common::wait_outbox(&w.sb, Duration::from_secs(30), |rows| {
+        rows.iter()
+            .any(|r| r["kind"] == "notice-expired" && r["status"] == "sent")
+    });
+    let notice = rows.iter().find(|r| r["kind"] == "notice-expired").unwrap();
+    assert_eq!(notice["recipient"], "jane@late.test");
+    let spooled = std::fs::read(
+        w.sb.data_dir()
+            .join("spool")
+            .join(format!("{}.eml", notice["id"].as_str().unwrap())),
+    )
+    .unwrap();
+    let text = common::visible_text(&spooled);
+    assert!(text.contains("too old to be answered by email"), "{text}");
+    assert!(
+        text.contains("contact Lee Family Practice directly"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("is it still fine"),
+        "a notice never quotes the mail"
+    );
+
+    // Staff can file it after all.
+    let id = h["id"].as_str().unwrap();
+    w.sb.run(&["held", "release", id, "--by", "dr.lee"]).ok();
+    assert_eq!(
+        messages(&w.sb, &thread)[1]["body"],
+        "I only just saw this - is it still fine?"
+    );
+
+    // Not signed, from a domain that vouches for nothing: refused after DATA, so the sender's
+    // own server tells them; nothing is kept and nobody is written to.
+    let out = smtp_send(
+        w.sb.smtp_port,
+        "jane@late.test",
+        &[&old],
+        &reply("late-2"),
+        None,
+    );
+    assert_eq!(out["rcpt"][&old][0], 250, "{out}");
+    assert_eq!(out["data"][0], 550, "{out}");
+    assert_eq!(held_list(&w.sb).len(), 1);
+}

@@ -2,10 +2,12 @@
 
 pub mod address;
 pub mod consent;
+pub mod conversation;
 pub mod fate;
 pub mod ids;
 pub mod kinds;
 pub mod mail;
+pub mod message;
 pub mod notice;
 pub mod person;
 pub mod text;

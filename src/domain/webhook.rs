@@ -18,18 +18,25 @@ vocabulary!(
         MessageCancelled => "message.cancelled",
         /// A notification changed status (sent, deferred, failed, bounced, cancelled).
         NotificationStatus => "notification.status",
-        /// An inbound message was not filed, for a reason that will not change.
+        /// An inbound message was refused during the SMTP transaction (the sender's server
+        /// tells the sender); nothing was acknowledged.
         InboundRejected => "inbound.rejected",
-        /// An inbound message was not for a thread (an auto-reply, mail to postmaster).
+        /// An inbound message was acknowledged and not kept, for a machine reason (an
+        /// auto-reply, a loop, a report about nothing of ours).
         InboundIgnored => "inbound.ignored",
         /// An inbound message was put in the held queue.
         InboundHeld => "inbound.held",
         /// A held message was released into its thread or rejected.
         HeldDecided => "held.decided",
         ThreadCreated => "thread.created",
-        /// Closed — what the seed products call archived.
+        /// Staff closed the conversation (replies to it are held for staff).
         ThreadClosed => "thread.closed",
         ThreadReopened => "thread.reopened",
+        /// A participant archived the conversation for themselves (their own filing; the
+        /// conversation stays open, and a new message brings it back for them).
+        ThreadArchived => "thread.archived",
+        /// A participant moved the conversation back to their inbox.
+        ThreadUnarchived => "thread.unarchived",
         ParticipantAdded => "participant.added",
         ParticipantRemoved => "participant.removed",
         /// A person's directory entry or consent changed.
@@ -51,6 +58,8 @@ impl WebhookEvent {
             "thread.created" => WebhookEvent::ThreadCreated,
             "thread.closed" => WebhookEvent::ThreadClosed,
             "thread.reopened" => WebhookEvent::ThreadReopened,
+            "thread.archived" => WebhookEvent::ThreadArchived,
+            "thread.unarchived" => WebhookEvent::ThreadUnarchived,
             "participant.added" => WebhookEvent::ParticipantAdded,
             "participant.removed" => WebhookEvent::ParticipantRemoved,
             "person.updated" | "person.consent" | "person.locked" | "person.unlocked"
@@ -71,12 +80,6 @@ impl WebhookEvent {
         }
         let mut events = Vec::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-            // The seed products call closing a conversation archiving it.
-            let word = if word == "thread.archived" {
-                "thread.closed"
-            } else {
-                word
-            };
             let event: WebhookEvent = word.parse()?;
             if !events.contains(&event) {
                 events.push(event);
@@ -206,6 +209,8 @@ mod tests {
             "thread.created",
             "thread.closed",
             "thread.reopened",
+            "thread.archived",
+            "thread.unarchived",
             "participant.added",
             "participant.removed",
             "person.updated",
@@ -275,9 +280,10 @@ mod tests {
             WebhookEvent::ALL.len()
         );
         assert!(WebhookEvent::parse_list("message.read").is_err());
+        // Archiving is a participant's own filing, no longer an alias of closing.
         assert_eq!(
             WebhookEvent::parse_list("thread.archived").unwrap(),
-            vec![WebhookEvent::ThreadClosed]
+            vec![WebhookEvent::ThreadArchived]
         );
     }
 }

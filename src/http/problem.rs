@@ -133,6 +133,7 @@ impl From<StoreError> for Problem {
             (_, StoreError::AlreadyParticipant { .. }) => {
                 Problem::conflict("already-participant", e.to_string())
             }
+            (_, StoreError::WouldShare(_)) => Problem::conflict("not-shared", e.to_string()),
             (ErrorClass::NotFound, StoreError::NotParticipant { .. }) => {
                 Problem::invalid("from", e.to_string())
             }

@@ -51,6 +51,10 @@ pub enum StoreError {
     },
     #[error("no webhook {0:016x}")]
     UnknownWebhook(i64),
+    #[error("the message cannot be taken back: {0}")]
+    CannotCancel(crate::domain::message::CancelRefusal),
+    #[error("{0}")]
+    WouldShare(crate::domain::conversation::AddRefusal),
     #[error("{0}")]
     Invalid(String),
     #[error("storage unavailable: {0}")]
@@ -72,6 +76,8 @@ impl StoreError {
             | StoreError::Revoked(_)
             | StoreError::HeldDecided(_)
             | StoreError::PersonInUse { .. }
+            | StoreError::CannotCancel(_)
+            | StoreError::WouldShare(_)
             | StoreError::AlreadyParticipant { .. } => ErrorClass::Closed,
             StoreError::Invalid(_) => ErrorClass::Invalid,
             StoreError::Unavailable(_) => ErrorClass::Unavailable,

@@ -46,10 +46,10 @@ use sqlite::writer::Writer;
 
 pub use error::{ErrorClass, StoreError};
 pub use model::{
-    Attempt, Committed, Consent, Delivery, DeliveryContent, HeldEnvelope, HeldMessage, HeldSummary,
-    Inbound, InboundAction, MessageView, NewParticipant, NewThread, Notice, NotificationRecord,
-    ParticipantRef, ParticipantView, PersonDetails, PersonView, Posted, ReadReceipt, Release,
-    ThreadFilter, ThreadSummary, ThreadView, TokenTarget,
+    Attempt, Committed, Consent, Conversation, Delivery, DeliveryContent, HeldEnvelope,
+    HeldMessage, HeldSummary, Inbound, InboundAction, MessageView, NewParticipant, NewThread,
+    Notice, NotificationRecord, ParticipantRef, ParticipantView, PersonDetails, PersonView, Posted,
+    ReadReceipt, Release, ThreadFilter, ThreadSummary, ThreadView, TokenTarget, Withdrawn,
 };
 pub use sealing::{Answers, SealedHeld, SealedMessage, SealedRaw, Sealer};
 

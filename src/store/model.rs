@@ -27,6 +27,16 @@ pub struct NewThread {
     pub others: Vec<NewParticipant>,
     pub body: String,
     pub via: Via,
+    /// The people outside the practice among `others` read one conversation together (a
+    /// family, a couple); otherwise each gets a conversation of their own.
+    pub shared: bool,
+}
+
+/// One conversation a new message opened, and who outside its author it went to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub posted: Posted,
+    pub to: Vec<Address>,
 }
 
 /// What a post created: the message and one notification per other participant.
@@ -48,6 +58,8 @@ pub struct ParticipantView {
     /// Whether the person agreed to convenience mode; `None` when they were never asked. Only
     /// staff and those who agreed get content in a convenience thread.
     pub consented: Option<bool>,
+    /// They archived the conversation for themselves (until a new message in it).
+    pub archived: bool,
 }
 
 /// A message, opened.
@@ -79,8 +91,26 @@ pub struct ThreadView {
     pub held: i64,
     pub participants: Vec<ParticipantView>,
     pub messages: Vec<MessageView>,
+    /// What is left of the messages their authors took back: who, when, no content.
+    pub withdrawn: Vec<Withdrawn>,
     /// Who saw which message on the web view, and when (first time).
     pub reads: Vec<ReadReceipt>,
+    /// Several people outside the practice read it together, on purpose.
+    pub shared: bool,
+}
+
+/// A message its author took back before anyone had it: its place in the conversation and
+/// the audit trail, never its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawn {
+    pub id: MessageId,
+    pub author: ParticipantId,
+    pub author_address: Address,
+    pub author_name: Option<String>,
+    pub created_at: i64,
+    pub withdrawn_at: i64,
+    /// The message it answered, when known.
+    pub answers: Option<MessageId>,
 }
 
 /// A participant saw a message on the web view.

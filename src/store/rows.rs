@@ -19,6 +19,8 @@ pub(crate) struct ThreadRow {
     pub last_activity_at: i64,
     /// Creation order (schema version 9).
     pub seq: Option<i64>,
+    /// Read together by several people outside the practice, on purpose (schema version 14).
+    pub shared: bool,
 }
 
 impl ThreadRow {
@@ -62,6 +64,8 @@ pub(crate) struct ParticipantRow {
     pub revoked_at: Option<i64>,
     /// The person's choice about convenience mode ('yes', 'no'), if recorded.
     pub convenience: Option<String>,
+    /// When they archived the conversation for themselves.
+    pub archived_at: Option<i64>,
 }
 
 /// A message with its author's address and sealed name.
@@ -76,6 +80,18 @@ pub(crate) struct MessageRow {
     pub created_at: i64,
     pub seq: i64,
     pub auth: Option<String>,
+    pub answers_id: Option<i64>,
+}
+
+/// A message its author took back: what is left of it (no body).
+#[derive(FromRow)]
+pub(crate) struct WithdrawnRow {
+    pub id: i64,
+    pub author_id: i64,
+    pub address: String,
+    pub display_name_sealed: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub cancelled_at: i64,
     pub answers_id: Option<i64>,
 }
 

@@ -147,6 +147,8 @@ pub(crate) struct SealedThread {
     pub subject: Vec<u8>,
     pub participants: Vec<SealedParticipant>,
     pub first: SealedMessage,
+    /// Several people outside the practice read it together, on purpose.
+    pub shared: bool,
 }
 
 /// A staff post, sealed; its author is looked up by address in the transaction.
@@ -191,6 +193,7 @@ pub(crate) fn seal_thread(
             .seal(Binding::ThreadSubject(thread), subject.as_bytes()),
         participants,
         first,
+        shared: false,
     }
 }
 
@@ -311,6 +314,27 @@ pub(crate) fn open_participant(
         role: parse("role", &row.role)?,
         revoked: row.revoked_at.is_some(),
         consented: row.convenience.as_deref().map(|c| c == "yes"),
+        archived: row.archived_at.is_some(),
+    })
+}
+
+/// What is left of a message taken back: its author's name opens, there is no body.
+pub(crate) fn open_withdrawn(
+    thread: ThreadId,
+    key: &DataKey,
+    row: super::rows::WithdrawnRow,
+) -> Result<super::model::Withdrawn, StoreError> {
+    let id = MessageId(row.id);
+    let author = ParticipantId(row.author_id);
+    Ok(super::model::Withdrawn {
+        id,
+        author,
+        author_address: Address::parse(&row.address)
+            .map_err(|_| StoreError::Corrupt(format!("author of message {id}")))?,
+        author_name: open_name(thread, author, key, row.display_name_sealed.as_deref())?,
+        created_at: row.created_at,
+        withdrawn_at: row.cancelled_at,
+        answers: row.answers_id.map(MessageId),
     })
 }
 

@@ -1,47 +1,99 @@
 //! Threads, participants and messages: opening a thread, posting, closing, removing a
 //! participant, reading.
 
-use super::model::{NewThread, Posted, ThreadFilter, ThreadSummary, ThreadView};
+use super::model::{Conversation, NewThread, Posted, ThreadFilter, ThreadSummary, ThreadView};
 use super::rows::{ThreadCountsRow, parse};
 use super::sealing::{self, Answers};
 use super::sqlite::read;
 use super::sqlite::write::{Done, Op};
 use super::{Store, StoreError, unexpected};
-use crate::domain::{Address, ParticipantId, ThreadId, Via};
+use crate::domain::conversation::{self, Recipient};
+use crate::domain::{Address, ParticipantId, Role, ThreadId, Via};
 
 impl Store {
-    /// Opens a thread with its first message; the notifications to every other participant are
-    /// queued in the same transaction.
-    pub async fn create_thread(&self, new: NewThread) -> Result<Posted, StoreError> {
+    /// Opens the conversations a new message makes, each with that message first: one per
+    /// recipient outside the practice, unless `new.shared` ([`crate::domain::conversation`]),
+    /// with the staff recipients in each. All of them or none are committed, with the
+    /// notifications to every other participant.
+    pub async fn start_conversations(
+        &self,
+        new: NewThread,
+    ) -> Result<Vec<Conversation>, StoreError> {
         if new.body.trim().is_empty() {
             return Err(StoreError::Invalid("the message body is empty".into()));
         }
-        let mut people = vec![(
-            new.author.address.clone(),
-            new.author.display_name.clone(),
-            new.author.role,
-        )];
+        let mut named = vec![&new.author.address];
         for p in &new.others {
-            if people.iter().any(|(a, _, _)| *a == p.address) {
+            if named.contains(&&p.address) {
                 return Err(StoreError::Invalid(format!(
                     "{} is named more than once",
                     p.address
                 )));
             }
-            people.push((p.address.clone(), p.display_name.clone(), p.role));
+            named.push(&p.address);
         }
-        let sealed = sealing::seal_thread(
-            self.keyring(),
-            &new.subject,
-            new.mode,
-            &people,
-            &new.body,
-            new.via,
-        );
-        match self.write(Op::CreateThread(sealed)).await? {
-            Done::Posted(p) => Ok(p),
-            _ => Err(unexpected("create-thread")),
+        let staff_kinds = read::staff_people(self.pool(), &new.others).await?;
+        let recipients: Vec<Recipient> = new
+            .others
+            .iter()
+            .map(|p| Recipient {
+                staff: p.role == Role::Staff || staff_kinds.contains(&p.address),
+            })
+            .collect();
+        let groups = conversation::split(&recipients, new.shared);
+        let mut sealed = Vec::with_capacity(groups.len());
+        let mut to = Vec::with_capacity(groups.len());
+        for group in &groups {
+            let mut people = vec![(
+                new.author.address.clone(),
+                new.author.display_name.clone(),
+                new.author.role,
+            )];
+            people.extend(
+                group
+                    .iter()
+                    .map(|i| &new.others[*i])
+                    .map(|p| (p.address.clone(), p.display_name.clone(), p.role)),
+            );
+            let mut thread = sealing::seal_thread(
+                self.keyring(),
+                &new.subject,
+                new.mode,
+                &people,
+                &new.body,
+                new.via,
+            );
+            thread.shared =
+                conversation::is_shared(group.iter().filter(|i| !recipients[**i].staff).count());
+            sealed.push(thread);
+            to.push(
+                group
+                    .iter()
+                    .map(|i| new.others[*i].address.clone())
+                    .collect(),
+            );
         }
+        match self.write(Op::CreateThreads(sealed)).await? {
+            Done::PostedAll(all) => Ok(all
+                .into_iter()
+                .zip(to)
+                .map(|(posted, to)| Conversation { posted, to })
+                .collect()),
+            _ => Err(unexpected("create-threads")),
+        }
+    }
+
+    /// Opens one conversation with its first message (see [`Store::start_conversations`]);
+    /// refused when the rule would make several (several recipients outside the practice, not
+    /// `shared`): the caller meant one conversation and must not get a different one.
+    pub async fn create_thread(&self, new: NewThread) -> Result<Posted, StoreError> {
+        let mut made = self.start_conversations(new).await?;
+        if made.len() != 1 {
+            return Err(StoreError::Invalid(
+                "several recipients outside the practice make several conversations".into(),
+            ));
+        }
+        Ok(made.remove(0).posted)
     }
 
     /// Posts a message into an open thread as the participant with address `from`.
@@ -108,11 +160,14 @@ impl Store {
 
     /// Adds a participant to an open thread; they are notified of messages posted from now on
     /// (not of earlier ones). Someone already in the thread, or removed from it, is refused
-    /// ([`StoreError::AlreadyParticipant`]).
+    /// ([`StoreError::AlreadyParticipant`]); so is a second person outside the practice
+    /// unless `shared` says the conversation is to be read by both
+    /// ([`crate::domain::conversation::may_add`]).
     pub async fn add_participant(
         &self,
         thread: ThreadId,
         who: &super::model::NewParticipant,
+        shared: bool,
     ) -> Result<ParticipantId, StoreError> {
         let participant = self.sealer(thread).await?.participant(
             &who.address,
@@ -120,14 +175,15 @@ impl Store {
             who.role,
         );
         let id = participant.id;
-        self.write(Op::AddParticipant(thread, participant))
+        self.write(Op::AddParticipant(thread, participant, shared))
             .await
             .map(|_| id)
     }
 
     /// A whole thread with its subject, names and messages opened.
     pub async fn thread(&self, thread: ThreadId) -> Result<ThreadView, StoreError> {
-        let (row, participants, messages, held) = read::thread_whole(self.pool(), thread).await?;
+        let (row, participants, messages, withdrawn, held) =
+            read::thread_whole(self.pool(), thread).await?;
         let reads = read::thread_reads(self.pool(), thread)
             .await?
             .into_iter()
@@ -153,7 +209,12 @@ impl Store {
                 .into_iter()
                 .map(|m| sealing::open_message(thread, &key, m))
                 .collect::<Result<_, _>>()?,
+            withdrawn: withdrawn
+                .into_iter()
+                .map(|w| sealing::open_withdrawn(thread, &key, w))
+                .collect::<Result<_, _>>()?,
             reads,
+            shared: row.shared,
         })
     }
 

@@ -5,6 +5,7 @@ use super::sqlite::read;
 use super::sqlite::web::WebOp;
 use super::sqlite::write::{Done, Op};
 use super::{Store, StoreError, unexpected};
+use crate::domain::message::CancelRefusal;
 use crate::domain::{Address, MessageId, ParticipantId, PersonId, ThreadId};
 
 /// A signed-in session, as found by its cookie.
@@ -89,6 +90,32 @@ impl Store {
         }))
     }
 
+    /// The session known by `id_hash` whatever its state (ended, idle too long): with whether
+    /// it was ended (signed out, or its person locked). For taking up what a person was doing
+    /// when their session ran out.
+    pub async fn web_session_record(
+        &self,
+        id_hash: &[u8],
+    ) -> Result<Option<(WebSession, bool)>, StoreError> {
+        let Some((person, participant, thread, address, created_at, last_seen_at, ended)) =
+            read::web_session(self.pool(), id_hash).await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            WebSession {
+                person: PersonId(person),
+                address: Address::parse(&address)
+                    .map_err(|_| StoreError::Corrupt(format!("address of person {person:016x}")))?,
+                participant: ParticipantId(participant),
+                thread: ThreadId(thread),
+                created_at,
+                last_seen_at,
+            },
+            ended.is_some(),
+        )))
+    }
+
     /// Ends a session.
     pub async fn web_sign_out(&self, id_hash: &[u8]) -> Result<(), StoreError> {
         self.write(Op::Web(WebOp::SignOut(id_hash.to_vec())))
@@ -124,6 +151,51 @@ impl Store {
             thread,
             message,
             author,
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// Why `author` may not take `message` back now, or `None` when they may (the web view's
+    /// button; taking it back checks again, in the same transaction).
+    pub async fn cancel_refusal(
+        &self,
+        thread: ThreadId,
+        message: MessageId,
+        author: ParticipantId,
+    ) -> Result<Option<CancelRefusal>, StoreError> {
+        let facts = read::cancel_facts(self.pool(), thread, message, author).await?;
+        Ok(facts.and_then(|f| crate::domain::message::may_cancel(&f).err()))
+    }
+
+    /// A participant archives a conversation for themselves (`archived`), or moves it back to
+    /// their inbox.
+    pub async fn archive(
+        &self,
+        participant: ParticipantId,
+        archived: bool,
+    ) -> Result<(), StoreError> {
+        self.write(Op::Web(WebOp::Archive {
+            participant,
+            archived,
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// Records that someone at the practice read `messages` outside the web view: `reader` is
+    /// `cli`, or `api:<key id>`. A message read can no longer be taken back by its author.
+    pub async fn record_access(
+        &self,
+        messages: &[MessageId],
+        reader: &str,
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.write(Op::Web(WebOp::Accessed {
+            messages: messages.iter().map(|m| m.0).collect(),
+            reader: reader.to_owned(),
         }))
         .await
         .map(drop)

@@ -1,13 +1,14 @@
 //! `/v1/threads`: open a thread with its first message, read it, post into it, and see what
 //! became of its notifications.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiQuery, ApiState};
+use super::{ApiJson, ApiQuery, ApiState, Caller};
 use crate::clock;
 use crate::domain::{Address, MessageId, Mode, Role, ThreadId, Via};
 use crate::http::problem::Problem;
@@ -35,11 +36,15 @@ pub struct NewThreadRequest {
     pub mode: Option<String>,
     /// The staff member who writes.
     pub from: Who,
-    /// The recipients (at least one).
+    /// The recipients (at least one). Each one outside the practice gets a conversation of
+    /// their own (staff in `to` are in each), unless `shared`.
     #[schema(min_items = 1)]
     pub to: Vec<Who>,
     #[schema(min_length = 1)]
     pub body: String,
+    /// The recipients outside the practice read one conversation together (a family, a
+    /// couple), each seeing everything written in it. Default false.
+    pub shared: Option<bool>,
 }
 
 /// What a post created.
@@ -49,6 +54,27 @@ pub struct PostedResponse {
     pub message_id: String,
     /// One per other participant.
     pub notifications: Vec<String>,
+}
+
+/// What a new message created: the first conversation at the top (as before several
+/// recipients made several), and every conversation in `conversations`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedResponse {
+    #[serde(flatten)]
+    pub first: PostedResponse,
+    /// One per recipient outside the practice (one in all when `shared`), in the order of `to`.
+    pub conversations: Vec<ConversationCreated>,
+}
+
+/// One conversation a new message opened.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationCreated {
+    pub thread_id: String,
+    pub message_id: String,
+    pub notifications: Vec<String>,
+    /// Its recipients.
+    pub to: Vec<String>,
+    pub shared: bool,
 }
 
 impl From<Posted> for PostedResponse {
@@ -114,6 +140,18 @@ pub struct Participant {
     pub removed: bool,
     /// Whether their notifications carry content.
     pub content_by_email: bool,
+    /// They archived the conversation for themselves (it stays open; the next message brings
+    /// it back for them).
+    pub archived: bool,
+}
+
+/// A message its author took back before anyone had it: where it was, never what it said.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WithdrawnMessage {
+    pub message_id: String,
+    pub from: String,
+    pub created_at: String,
+    pub withdrawn_at: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -183,8 +221,12 @@ pub struct Thread {
     pub status: String,
     pub created_at: String,
     pub held: i64,
+    /// Several people outside the practice read it together, on purpose.
+    pub shared: bool,
     pub participants: Vec<Participant>,
     pub messages: Vec<Message>,
+    /// Messages their authors took back.
+    pub withdrawn: Vec<WithdrawnMessage>,
 }
 
 impl From<ThreadView> for Thread {
@@ -202,6 +244,17 @@ impl From<ThreadView> for Thread {
             status: if v.closed { "closed" } else { "open" }.to_owned(),
             created_at: clock::rfc3339(v.created_at),
             held: v.held,
+            shared: v.shared,
+            withdrawn: v
+                .withdrawn
+                .iter()
+                .map(|w| WithdrawnMessage {
+                    message_id: w.id.to_string(),
+                    from: w.author_address.to_string(),
+                    created_at: clock::rfc3339(w.created_at),
+                    withdrawn_at: clock::rfc3339(w.withdrawn_at),
+                })
+                .collect(),
             participants: v
                 .participants
                 .iter()
@@ -213,6 +266,7 @@ impl From<ThreadView> for Thread {
                     removed: p.revoked,
                     content_by_email: v.mode == Mode::Convenience
                         && (p.role == Role::Staff || p.consented == Some(true)),
+                    archived: p.archived,
                 })
                 .collect(),
             messages,
@@ -360,10 +414,11 @@ pub async fn list(
     }))
 }
 
-/// Open a thread with its first message; each recipient is notified.
+/// Open a conversation with its first message; each recipient is notified. Several recipients
+/// outside the practice get a conversation each, unless `shared`: the answer lists them all.
 #[utoipa::path(post, path = "/v1/threads", tag = "threads", request_body = NewThreadRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the POST safe to retry: the same request with the same key within 24 hours gets the first answer again")),
-    responses((status = 201, body = PostedResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+    responses((status = 201, body = CreatedResponse), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<ApiState>,
@@ -388,21 +443,48 @@ pub async fn create(
         .into_iter()
         .map(|w| who("to", w, Role::Recipient))
         .collect::<Result<Vec<_>, _>>()?;
-    let posted = state
+    let made = state
         .store
-        .create_thread(NewThread {
+        .start_conversations(NewThread {
             subject,
             mode,
             author,
             others,
             body: req.body,
             via: Via::Api,
+            shared: req.shared.unwrap_or(false),
         })
         .await?;
     state.wake.notify_one();
+    let conversations: Vec<ConversationCreated> = made
+        .into_iter()
+        .map(|c| ConversationCreated {
+            shared: c.to.len() > 1 && req.shared == Some(true),
+            to: c.to.iter().map(ToString::to_string).collect(),
+            thread_id: c.posted.thread_id.to_string(),
+            message_id: c.posted.message_id.to_string(),
+            notifications: c
+                .posted
+                .notifications
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        })
+        .collect();
+    let first = conversations
+        .first()
+        .map(|c| PostedResponse {
+            thread_id: c.thread_id.clone(),
+            message_id: c.message_id.clone(),
+            notifications: c.notifications.clone(),
+        })
+        .ok_or_else(|| Problem::invalid("to", "name at least one recipient"))?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(PostedResponse::from(posted)),
+        axum::Json(CreatedResponse {
+            first,
+            conversations,
+        }),
     ))
 }
 
@@ -412,10 +494,27 @@ pub async fn create(
     responses((status = 200, body = Thread), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Thread>, Problem> {
     let view = state.store.thread(thread_id(&id)?).await?;
+    read_by_portal(&state, caller, view.messages.iter().map(|m| m.id)).await?;
     Ok(axum::Json(view.into()))
+}
+
+/// Records that the portal (its API key) read these messages: staff reads are recorded, and a
+/// message read can no longer be taken back by its author.
+async fn read_by_portal(
+    state: &ApiState,
+    caller: Caller,
+    messages: impl Iterator<Item = MessageId>,
+) -> Result<(), Problem> {
+    let ids: Vec<MessageId> = messages.collect();
+    state
+        .store
+        .record_access(&ids, &format!("api:{}", caller.key))
+        .await?;
+    Ok(())
 }
 
 /// Post a message into an open thread as one of its participants.
@@ -483,9 +582,11 @@ impl From<NotificationRecord> for Notification {
     responses((status = 200, body = Vec<Message>), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn messages(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<Message>>, Problem> {
     let view = state.store.thread(thread_id(&id)?).await?;
+    read_by_portal(&state, caller, view.messages.iter().map(|m| m.id)).await?;
     Ok(axum::Json(
         view.messages
             .iter()
@@ -510,6 +611,7 @@ pub struct MessageWithStatus {
     responses((status = 200, body = MessageWithStatus), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn message(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path((id, message)): Path<(String, String)>,
 ) -> Result<axum::Json<MessageWithStatus>, Problem> {
     let thread = thread_id(&id)?;
@@ -522,6 +624,7 @@ pub async fn message(
         .find(|m| m.id == message_id)
         .cloned()
         .ok_or_else(missing)?;
+    read_by_portal(&state, caller, std::iter::once(found.id)).await?;
     let notifications = state
         .store
         .list_notifications(None, Some(thread))
@@ -545,6 +648,9 @@ pub struct NewParticipantRequest {
     pub name: Option<String>,
     /// recipient (default) or staff.
     pub role: Option<String>,
+    /// Adding a second person outside the practice makes the conversation one they read
+    /// together: say so here, or it is refused (409). Default false.
+    pub shared: Option<bool>,
 }
 
 /// Add a participant to an open thread: they are notified of messages posted from now on.
@@ -578,7 +684,10 @@ pub async fn add_participant(
         },
         role,
     )?;
-    let participant = state.store.add_participant(thread, &new).await?;
+    let participant = state
+        .store
+        .add_participant(thread, &new, req.shared.unwrap_or(false))
+        .await?;
     let view = state.store.thread(thread).await?;
     let added = Thread::from(view)
         .participants

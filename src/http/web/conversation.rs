@@ -16,10 +16,12 @@ use crate::domain::{MessageId, Mode, ParticipantId, ThreadId, Via};
 use crate::store::web::WebSession;
 use crate::store::{Answers, Consent, ParticipantView, ThreadFilter, ThreadSummary, ThreadView};
 
-/// One message as the page shows it.
+/// One message as the page shows it (or what is left of one its author took back).
 struct MessageItem {
     id: String,
     mine: bool,
+    /// Taken back by its author: shown as such, without content.
+    withdrawn: bool,
     /// Its author may take it back: theirs, the last one, and nobody read it yet.
     cancellable: bool,
     unread: bool,
@@ -40,7 +42,14 @@ struct ThreadPage {
     notice: String,
     thread_id: String,
     subject: String,
+    /// Staff closed it: no reply form, and the person cannot re-open it.
     closed: bool,
+    /// The person archived it for themselves.
+    archived: bool,
+    /// The others outside the practice who read this conversation too (a shared one).
+    also_reading: Vec<String>,
+    /// The idle limit, in minutes, for the sentence above the reply form.
+    idle_minutes: i64,
     messages: Vec<MessageItem>,
     /// The message the reply form answers: the last one shown.
     answers: String,
@@ -57,6 +66,7 @@ struct ThreadItem {
     last: String,
     unread: usize,
     closed: bool,
+    archived: bool,
 }
 
 #[derive(Template)]
@@ -125,25 +135,35 @@ pub async fn thread(
     let my_id = me.id;
     let recipient = me.role == crate::domain::Role::Recipient;
     let consented = me.consented == Some(true);
+    let archived = me.archived;
     let newly_read = unseen(&view, my_id);
-    // Only the last message can be taken back, and only while nobody read it.
+    // Only one's own last message can be taken back, and only while nobody has it (the store
+    // decides: read by anyone, delivered with its content, answered).
+    let last_id = view.messages.last().map(|m| m.id);
     let cancellable = match view.messages.last() {
-        Some(last) if last.author == my_id && !view.closed => !view
-            .reads
-            .iter()
-            .any(|r| r.message == last.id && r.participant != my_id),
+        Some(last) if last.author == my_id && !view.closed => matches!(
+            state.store.cancel_refusal(view.id, last.id, my_id).await,
+            Ok(None)
+        ),
         _ => false,
     };
-    let last_id = view.messages.last().map(|m| m.id);
-    let messages = view
+    let name_of = |address: &crate::domain::Address, name: &Option<String>, mine: bool| {
+        if mine {
+            "Me".to_owned()
+        } else {
+            name.clone().unwrap_or_else(|| address.to_string())
+        }
+    };
+    let mut entries: Vec<(i64, Option<MessageId>, MessageItem)> = view
         .messages
         .iter()
         .map(|m| {
             let mine = m.author == my_id;
             let unread = newly_read.contains(&m.id);
-            MessageItem {
+            let item = MessageItem {
                 id: m.id.to_string(),
                 mine,
+                withdrawn: false,
                 cancellable: cancellable && Some(m.id) == last_id,
                 unread,
                 badge: if mine {
@@ -151,13 +171,7 @@ pub async fn thread(
                 } else {
                     initials(m.author_name.as_deref(), m.author_address.as_str())
                 },
-                author: if mine {
-                    "Me".into()
-                } else {
-                    m.author_name
-                        .clone()
-                        .unwrap_or_else(|| m.author_address.to_string())
-                },
+                author: name_of(&m.author_address, &m.author_name, mine),
                 at: shown(m.created_at),
                 at_iso: clock::rfc3339(m.created_at),
                 paragraphs: m
@@ -167,17 +181,59 @@ pub async fn thread(
                     .filter(|p| !p.is_empty())
                     .collect(),
                 answers: Vec::new(),
-            }
+            };
+            (m.created_at, m.answers, item)
         })
         .collect();
-    let messages = nest(&view, messages);
+    // What their authors took back stays in its place, without content: the others may have
+    // seen that something was there.
+    entries.extend(view.withdrawn.iter().map(|w| {
+        let mine = w.author == my_id;
+        let item = MessageItem {
+            id: w.id.to_string(),
+            mine,
+            withdrawn: true,
+            cancellable: false,
+            unread: false,
+            badge: if mine {
+                "Me".into()
+            } else {
+                initials(w.author_name.as_deref(), w.author_address.as_str())
+            },
+            author: name_of(&w.author_address, &w.author_name, mine),
+            at: shown(w.created_at),
+            at_iso: clock::rfc3339(w.created_at),
+            paragraphs: vec![format!(
+                "This message was taken back by {} on {}.",
+                if mine { "you" } else { "its author" },
+                shown(w.withdrawn_at)
+            )],
+            answers: Vec::new(),
+        };
+        (w.created_at, w.answers, item)
+    }));
+    entries.sort_by_key(|(at, _, _)| *at);
+    let messages = nest(entries);
     let last_is_mine = view.messages.last().is_some_and(|m| m.author == my_id);
+    let also_reading = view
+        .participants
+        .iter()
+        .filter(|p| p.role == crate::domain::Role::Recipient && !p.revoked && p.id != my_id)
+        .map(|p| {
+            p.display_name
+                .clone()
+                .unwrap_or_else(|| p.address.to_string())
+        })
+        .collect();
     let page = ThreadPage {
         page: state.frame_for(&cookie),
         notice: state.notice.clone(),
         thread_id: view.id.to_string(),
         subject: view.subject.clone(),
         closed: view.closed,
+        archived,
+        also_reading,
+        idle_minutes: state.session_idle / 60,
         messages,
         answers: last_id.map(|m| m.to_string()).unwrap_or_default(),
         // The seed's wording: a reply answers the practice, a follow-up adds to one's own.
@@ -198,29 +254,33 @@ pub async fn thread(
 }
 
 /// Puts each message under the first message of its exchange: the one reached by following
-/// what it answers back to a message that answers nothing shown. `items` are the thread's
-/// messages, in order.
-fn nest(view: &ThreadView, items: Vec<MessageItem>) -> Vec<MessageItem> {
+/// what it answers back to a message that answers nothing shown. `entries` are the
+/// conversation's messages (tombstones included) in order, each with what it answers.
+fn nest(entries: Vec<(i64, Option<MessageId>, MessageItem)>) -> Vec<MessageItem> {
     use std::collections::HashMap;
-    let index: HashMap<MessageId, usize> = view
-        .messages
+    let ids: Vec<String> = entries.iter().map(|(_, _, m)| m.id.clone()).collect();
+    let index: HashMap<&str, usize> = ids
         .iter()
         .enumerate()
-        .map(|(i, m)| (m.id, i))
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let parents: Vec<Option<usize>> = entries
+        .iter()
+        .map(|(_, answers, _)| answers.and_then(|a| index.get(a.to_string().as_str()).copied()))
         .collect();
     // A message answers only earlier ones, so following the links always ends.
     let root = |mut i: usize| {
-        while let Some(&parent) = view.messages[i].answers.and_then(|a| index.get(&a))
+        while let Some(parent) = parents[i]
             && parent < i
         {
             i = parent;
         }
         i
     };
-    let roots: Vec<usize> = (0..items.len()).map(root).collect();
+    let roots: Vec<usize> = (0..entries.len()).map(root).collect();
     let mut nested: Vec<MessageItem> = Vec::new();
     let mut at: HashMap<usize, usize> = HashMap::new();
-    for (i, item) in items.into_iter().enumerate() {
+    for (i, (_, _, item)) in entries.into_iter().enumerate() {
         match at.get(&roots[i]) {
             Some(&top) if roots[i] != i => nested[top].answers.push(item),
             _ => {
@@ -237,8 +297,8 @@ pub struct InboxQuery {
     all: Option<String>,
 }
 
-/// `GET /inbox`: the person's conversations, most recently active first; closed ones only
-/// when asked for all.
+/// `GET /inbox`: the person's conversations, most recently active first; the ones they
+/// archived only when asked for all (closed ones stay, marked: the person did not file them).
 pub async fn inbox(
     State(state): State<WebState>,
     Query(q): Query<InboxQuery>,
@@ -253,12 +313,12 @@ pub async fn inbox(
     let mut threads = Vec::new();
     let mut unread_total = 0;
     for (t, view) in &mine {
-        if t.closed && !all {
-            continue;
-        }
         let Some(me) = me_in(view, &session) else {
             continue;
         };
+        if me.archived && !all {
+            continue;
+        }
         let unread = unseen(view, me.id).len();
         unread_total += unread;
         threads.push(ThreadItem {
@@ -267,6 +327,7 @@ pub async fn inbox(
             last: shown(t.last_activity_at),
             unread,
             closed: t.closed,
+            archived: me.archived,
         });
     }
     render(
@@ -285,25 +346,43 @@ pub async fn inbox(
 #[derive(Deserialize)]
 pub struct ReplyForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
     #[serde(default)]
-    body: String,
+    pub(super) body: String,
     /// The message it was written under (the last one shown).
     #[serde(default)]
-    answers: String,
+    pub(super) answers: String,
 }
 
 /// `POST /t/<thread>/reply`: files the message (via the web) and notifies the others, as an
-/// email reply would.
+/// email reply would. Sent after the session ended, it is kept on the page that asks the
+/// person to confirm who they are, and sent then (see [`super::resume`]).
 pub async fn reply(
     State(state): State<WebState>,
     Path(thread): Path<String>,
     headers: HeaderMap,
     Form(form): Form<ReplyForm>,
 ) -> Response {
-    let (session, view) = match acting(&state, &headers, &form.csrf, &thread).await {
-        Ok(found) => found,
-        Err(r) => return r,
+    let Some((session, cookie)) = state.session(&headers).await else {
+        return state
+            .resume_form(&headers, super::resume::Pending::reply(&thread, &form))
+            .await;
+    };
+    if !state.form_token_ok("session", &cookie, &form.csrf) {
+        return state.forged();
+    }
+    send_reply(&state, &session, &thread, &form).await
+}
+
+/// Files a reply of the session's person into `thread`.
+pub(super) async fn send_reply(
+    state: &WebState,
+    session: &WebSession,
+    thread: &str,
+    form: &ReplyForm,
+) -> Response {
+    let Some(view) = state.thread_of(session, thread).await else {
+        return state.not_found();
     };
     let body = form.body.replace("\r\n", "\n");
     if body.trim().is_empty() || body.len() > 20_000 {
@@ -537,47 +616,47 @@ fn back_to(thread: ThreadId) -> Response {
         .into_response()
 }
 
-/// `POST /t/<thread>/archive`: closes the whole conversation (shown again under "all").
+/// `POST /t/<thread>/archive`: files the conversation away for this person only (shown again
+/// under "all", and back in the inbox with the next message). It stays open for everyone.
 pub async fn archive(
     State(state): State<WebState>,
     Path(thread): Path<String>,
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    set_closed(&state, &headers, &form, &thread, true).await
+    set_archived(&state, &headers, &form, &thread, true).await
 }
 
-/// `POST /t/<thread>/reopen`.
+/// `POST /t/<thread>/reopen`: moves a conversation the person archived back to their inbox.
+/// A conversation staff closed stays closed: only staff re-open it.
 pub async fn reopen(
     State(state): State<WebState>,
     Path(thread): Path<String>,
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    set_closed(&state, &headers, &form, &thread, false).await
+    set_archived(&state, &headers, &form, &thread, false).await
 }
 
-/// Closes (archives) or re-opens a conversation of the session's person.
-async fn set_closed(
+/// Archives a conversation for the session's person, or moves it back.
+async fn set_archived(
     state: &WebState,
     headers: &HeaderMap,
     form: &ActionForm,
     thread: &str,
-    closed: bool,
+    archived: bool,
 ) -> Response {
-    let (_, view) = match acting(state, headers, &form.csrf, thread).await {
+    let (session, view) = match acting(state, headers, &form.csrf, thread).await {
         Ok(found) => found,
         Err(r) => return r,
     };
-    let done = if closed {
-        state.store.close_thread(view.id).await
-    } else {
-        state.store.reopen_thread(view.id).await
+    let Some(me) = me_in(&view, &session) else {
+        return state.not_found();
     };
-    match done {
+    match state.store.archive(me.id, archived).await {
         Ok(()) => back_to(view.id),
         Err(e) => {
-            tracing::error!(error = %e, closed, "cannot archive or re-open a conversation");
+            tracing::error!(error = %e, archived, "cannot archive or move back a conversation");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
@@ -606,13 +685,14 @@ pub async fn cancel(
     };
     match state.store.cancel_message(view.id, message, me.id).await {
         Ok(()) => back_to(view.id),
-        Err(crate::store::StoreError::Invalid(_) | crate::store::StoreError::ThreadClosed(_)) => {
-            state.message(
-                StatusCode::CONFLICT,
-                "This message can no longer be cancelled",
-                vec!["It was read or answered already.".into()],
-            )
-        }
+        Err(crate::store::StoreError::CannotCancel(why)) => state.message(
+            StatusCode::CONFLICT,
+            "This message can no longer be taken back",
+            vec![
+                format!("The practice has it already: {why}."),
+                "If you need to correct it, send a follow-up message.".into(),
+            ],
+        ),
         Err(e) => {
             tracing::error!(error = %e, "cannot cancel a message");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
@@ -640,38 +720,46 @@ pub async fn new_form(State(state): State<WebState>, headers: HeaderMap) -> Resp
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct NewForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
     #[serde(default)]
-    to: String,
+    pub(super) to: String,
     #[serde(default)]
-    subject: String,
+    pub(super) subject: String,
     #[serde(default)]
-    body: String,
-    no_reply: Option<String>,
+    pub(super) body: String,
+    pub(super) no_reply: Option<String>,
     #[serde(default)]
-    respond: String,
+    pub(super) respond: String,
     #[serde(default)]
-    how: String,
-    billing: Option<String>,
+    pub(super) how: String,
+    pub(super) billing: Option<String>,
 }
 
 /// `POST /new`: opens a secure thread from the person to the member of staff, who is notified;
-/// "no reply needed" closes it at once.
+/// "no reply needed" archives it for the person at once. Sent after the session ended, it is
+/// kept and sent once the person confirmed who they are (see [`super::resume`]).
 pub async fn new_message(
     State(state): State<WebState>,
     headers: HeaderMap,
     Form(form): Form<NewForm>,
 ) -> Response {
     let Some((session, cookie)) = state.session(&headers).await else {
-        return state.signed_out();
+        return state
+            .resume_form(&headers, super::resume::Pending::new_message(&form))
+            .await;
     };
     if !state.form_token_ok("session", &cookie, &form.csrf) {
         return state.forged();
     }
-    let staff = state.staff_of(&session).await;
+    send_new(&state, &session, &form).await
+}
+
+/// Opens a conversation from the session's person to a member of staff who wrote to them.
+pub(super) async fn send_new(state: &WebState, session: &WebSession, form: &NewForm) -> Response {
+    let staff = state.staff_of(session).await;
     let Some(to) = staff.iter().find(|s| s.address == form.to.trim()) else {
         return state.not_found();
     };
@@ -748,6 +836,7 @@ pub async fn new_message(
             }],
             body,
             via: Via::Web,
+            shared: false,
         })
         .await;
     let posted = match created {
@@ -758,10 +847,25 @@ pub async fn new_message(
         }
     };
     state.wake.notify_one();
-    if form.no_reply.is_some()
-        && let Err(e) = state.store.close_thread(posted.thread_id).await
-    {
-        tracing::warn!(error = %e, "cannot close a no-reply-needed thread");
+    // "No reply needed" files it away for its writer; staff may still answer (and the answer
+    // brings it back).
+    if form.no_reply.is_some() {
+        let mine = state
+            .store
+            .thread(posted.thread_id)
+            .await
+            .ok()
+            .and_then(|v| {
+                v.participants
+                    .iter()
+                    .find(|p| p.address == session.address)
+                    .map(|p| p.id)
+            });
+        if let Some(me) = mine
+            && let Err(e) = state.store.archive(me, true).await
+        {
+            tracing::warn!(error = %e, "cannot archive a no-reply-needed conversation");
+        }
     }
     back_to(posted.thread_id)
 }

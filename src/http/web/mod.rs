@@ -11,6 +11,7 @@
 
 mod code;
 mod conversation;
+mod resume;
 mod signin;
 
 use std::net::IpAddr;
@@ -113,6 +114,7 @@ pub fn router(state: WebState) -> Router {
             get(conversation::new_form).post(conversation::new_message),
         )
         .route("/consent", post(conversation::consent))
+        .route("/resume", post(resume::resume))
         .route("/signout", post(conversation::sign_out))
         .fallback(|State(state): State<WebState>| async move {
             state.message(

@@ -31,13 +31,13 @@ struct SignInPage {
 #[derive(Deserialize)]
 pub struct Identity {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
     #[serde(default)]
-    birth_date: String,
+    pub(super) birth_date: String,
     #[serde(default)]
-    last_name: String,
+    pub(super) last_name: String,
     #[serde(default)]
-    passcode: String,
+    pub(super) passcode: String,
 }
 
 /// What the directory holds for the configured identity check.
@@ -145,7 +145,54 @@ impl WebState {
         }
     }
 
-    fn locked(&self) -> Response {
+    /// Whether what was typed is what the directory has for the configured check; `None` when
+    /// it has nothing to check against.
+    pub(super) async fn identity_matches(
+        &self,
+        person: &PersonView,
+        identity: &Identity,
+    ) -> Option<bool> {
+        Some(match self.on_file(person).await? {
+            OnFile::Passcode(stored) => {
+                let given = identity.passcode.clone();
+                // Argon2 takes a while on purpose: off the async workers.
+                tokio::task::spawn_blocking(move || {
+                    crate::crypto::passcode::matches(&given, &stored)
+                })
+                .await
+                .unwrap_or(false)
+            }
+            OnFile::BirthDate(date) => same(&birth_date(&identity.birth_date), &date),
+            OnFile::BirthDateAndLastName(date, last) => {
+                // Both compared, whatever the first gave, so the time says nothing about which
+                // failed.
+                let date_ok = same(&birth_date(&identity.birth_date), &date);
+                let name_ok = same(&identity.last_name.trim().to_lowercase(), &last);
+                date_ok & name_ok
+            }
+        })
+    }
+
+    /// Opens a session for `person` as `participant`; the new cookie's value.
+    pub(super) async fn open_session(
+        &self,
+        person: &PersonView,
+        participant: crate::domain::ParticipantId,
+    ) -> Result<String, Response> {
+        let cookie = data_encoding::BASE64URL_NOPAD.encode(&crate::crypto::random_bytes::<32>());
+        if let Err(e) = self
+            .store
+            .web_sign_in(session_hash(&cookie), person.id, participant)
+            .await
+        {
+            tracing::error!(error = %e, "cannot open a web session");
+            return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+        }
+        tracing::info!(person = %person.id, "web view: signed in");
+        Ok(cookie)
+    }
+
+    pub(super) fn locked(&self) -> Response {
         self.message(
             StatusCode::FORBIDDEN,
             "Access is locked",
@@ -156,7 +203,7 @@ impl WebState {
         )
     }
 
-    fn cannot_check(&self) -> Response {
+    pub(super) fn cannot_check(&self) -> Response {
         self.message(
             StatusCode::FORBIDDEN,
             "We cannot confirm who you are online",
@@ -192,7 +239,7 @@ impl WebState {
         Ok(u64::from(self.max_failures) - failures)
     }
 
-    fn too_many(&self, wait: u64) -> Response {
+    pub(super) fn too_many(&self, wait: u64) -> Response {
         let mut r = self.message(
             StatusCode::TOO_MANY_REQUESTS,
             "Please wait a moment",
@@ -240,25 +287,8 @@ pub async fn check_identity(
     if state.code_needed(&link, &person, &token).await {
         return state.number_form(&token, StatusCode::FORBIDDEN);
     }
-    let Some(on_file) = state.on_file(&person).await else {
+    let Some(matches) = state.identity_matches(&person, &identity).await else {
         return state.cannot_check();
-    };
-    let matches = match on_file {
-        OnFile::Passcode(stored) => {
-            let given = identity.passcode.clone();
-            // Argon2 takes a while on purpose: off the async workers.
-            tokio::task::spawn_blocking(move || crate::crypto::passcode::matches(&given, &stored))
-                .await
-                .unwrap_or(false)
-        }
-        OnFile::BirthDate(date) => same(&birth_date(&identity.birth_date), &date),
-        OnFile::BirthDateAndLastName(date, last) => {
-            // Both compared, whatever the first gave, so the time says nothing about which
-            // failed.
-            let date_ok = same(&birth_date(&identity.birth_date), &date);
-            let name_ok = same(&identity.last_name.trim().to_lowercase(), &last);
-            date_ok & name_ok
-        }
     };
     if !matches {
         return match state.count_failure(&person, target.thread).await {
@@ -266,16 +296,10 @@ pub async fn check_identity(
             Err(response) => response,
         };
     }
-    let cookie = data_encoding::BASE64URL_NOPAD.encode(&crate::crypto::random_bytes::<32>());
-    if let Err(e) = state
-        .store
-        .web_sign_in(session_hash(&cookie), person.id, target.participant.id)
-        .await
-    {
-        tracing::error!(error = %e, "cannot open a web session");
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    tracing::info!(person = %person.id, "web view: signed in");
+    let cookie = match state.open_session(&person, target.participant.id).await {
+        Ok(cookie) => cookie,
+        Err(r) => return r,
+    };
     (
         StatusCode::SEE_OTHER,
         [

@@ -11,11 +11,12 @@ use crate::domain::{Address, DeliveryStatus, HeldStatus, NotificationId, Partici
 use crate::store::StoreError;
 use crate::store::rows::{
     HeldRow, MessageRow, OutboxRow, ParticipantRow, PersonRow, TargetRow, ThreadCountsRow,
-    ThreadRow,
+    ThreadRow, WithdrawnRow,
 };
 
 const PARTICIPANT_COLUMNS: &str = "id, thread_id, address, display_name_sealed, role, revoked_at,
-    (SELECT convenience FROM people WHERE people.address = participants.address) AS convenience";
+    (SELECT convenience FROM people WHERE people.address = participants.address) AS convenience,
+    archived_at";
 const MESSAGE_COLUMNS: &str = "m.id, m.author_id, p.address, p.display_name_sealed, m.body, m.via, m.created_at, m.seq, m.auth, m.answers_id";
 
 /// `$from, $from+1, …` for `n` values.
@@ -69,10 +70,20 @@ pub(crate) async fn thread(pool: &SqlitePool, id: ThreadId) -> Result<ThreadRow,
 
 /// A thread with its participants, messages and the count of its held messages not yet
 /// decided, from one connection.
+/// A thread's rows: the thread, its participants, its messages, what is left of the messages
+/// taken back, and how many held messages name it.
+pub(crate) type WholeThread = (
+    ThreadRow,
+    Vec<ParticipantRow>,
+    Vec<MessageRow>,
+    Vec<WithdrawnRow>,
+    i64,
+);
+
 pub(crate) async fn thread_whole(
     pool: &SqlitePool,
     id: ThreadId,
-) -> Result<(ThreadRow, Vec<ParticipantRow>, Vec<MessageRow>, i64), StoreError> {
+) -> Result<WholeThread, StoreError> {
     let mut conn = pool.acquire().await?;
     let row: ThreadRow = sqlx::query_as("SELECT * FROM threads WHERE id = $1")
         .bind(id.0)
@@ -94,12 +105,21 @@ pub(crate) async fn thread_whole(
     .bind(id.0)
     .fetch_all(&mut *conn)
     .await?;
+    let withdrawn = sqlx::query_as(
+        "SELECT m.id, m.author_id, p.address, p.display_name_sealed, m.created_at,
+                m.cancelled_at, m.answers_id
+         FROM messages m JOIN participants p ON p.id = m.author_id
+         WHERE m.thread_id = $1 AND m.cancelled_at IS NOT NULL ORDER BY m.seq",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *conn)
+    .await?;
     let held: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM held WHERE thread_id = $1 AND status = 'held'")
             .bind(id.0)
             .fetch_one(&mut *conn)
             .await?;
-    Ok((row, participants, messages, held))
+    Ok((row, participants, messages, withdrawn, held))
 }
 
 /// Every thread with its counts, most recently active first.
@@ -805,4 +825,48 @@ pub(crate) async fn thread_ids(pool: &SqlitePool) -> Result<Vec<i64>, StoreError
     Ok(sqlx::query_scalar("SELECT id FROM threads ORDER BY id")
         .fetch_all(pool)
         .await?)
+}
+
+/// What is known about a message when its author asks to take it back (see
+/// [`super::web::CANCEL_FACTS`]); `None` when it is not in the thread.
+pub(crate) async fn cancel_facts(
+    pool: &SqlitePool,
+    thread: ThreadId,
+    message: crate::domain::MessageId,
+    author: ParticipantId,
+) -> Result<Option<crate::domain::message::CancelFacts>, StoreError> {
+    let row: Option<(bool, bool, bool, bool, bool, bool, bool)> =
+        sqlx::query_as(super::web::CANCEL_FACTS)
+            .bind(message.0)
+            .bind(thread.0)
+            .bind(author.0)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|r| crate::domain::message::CancelFacts {
+        by_author: r.0,
+        withdrawn: r.1,
+        closed: r.2,
+        answered: r.3,
+        seen_by_participant: r.4,
+        read_by_practice: r.5,
+        delivered_with_content: r.6,
+    }))
+}
+
+/// Which of `people` the directory has as staff.
+pub(crate) async fn staff_people(
+    pool: &SqlitePool,
+    people: &[crate::store::NewParticipant],
+) -> Result<Vec<Address>, StoreError> {
+    let mut staff = Vec::new();
+    for p in people {
+        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM people WHERE address = $1")
+            .bind(p.address.as_str())
+            .fetch_optional(pool)
+            .await?;
+        if kind.as_deref() == Some("staff") {
+            staff.push(p.address.clone());
+        }
+    }
+    Ok(staff)
 }

@@ -45,6 +45,17 @@ pub(crate) enum WebOp {
         message: MessageId,
         author: ParticipantId,
     },
+    /// A participant archives a conversation for themselves, or moves it back.
+    Archive {
+        participant: ParticipantId,
+        archived: bool,
+    },
+    /// Someone at the practice read messages outside the web view (`reader`: `cli`, or
+    /// `api:<key id>`).
+    Accessed {
+        messages: Vec<i64>,
+        reader: String,
+    },
 }
 
 impl WebOp {
@@ -58,6 +69,8 @@ impl WebOp {
             WebOp::Unlock { .. } => "unlock-person",
             WebOp::Cancel { .. } => "cancel-message",
             WebOp::SetPasscode { .. } => "set-passcode",
+            WebOp::Archive { .. } => "archive",
+            WebOp::Accessed { .. } => "record-access",
         }
     }
 }
@@ -125,6 +138,20 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
             message,
             author,
         } => cancel(conn, *thread, *message, *author, now).map(|_| Done::Nothing),
+        WebOp::Archive {
+            participant,
+            archived,
+        } => archive(conn, *participant, *archived, now).map(|_| Done::Nothing),
+        WebOp::Accessed { messages, reader } => {
+            for m in messages {
+                conn.prepare_cached(
+                    "INSERT INTO message_access (message_id, reader, read_at)
+                     VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![m, reader, now])?;
+            }
+            Ok(Done::Nothing)
+        }
         WebOp::SetPasscode { address, hash, by } => {
             let person: Option<i64> = conn
                 .prepare_cached(
@@ -208,9 +235,26 @@ fn check_failed(
     Ok(Done::Count(u64::try_from(failures).unwrap_or(0)))
 }
 
-/// Takes back a message: only its author, only while nobody read it on the web view or wrote
-/// after it, only in an open thread. Its body is destroyed, its waiting notifications are
-/// cancelled; the audit trail keeps that it happened.
+/// What is known about `message` of `thread` when `author` asks to take it back: the facts
+/// [`crate::domain::message::may_cancel`] decides on. One query, the same for the web view's
+/// button (a read) and the taking back itself (here, in the writer's transaction).
+pub(crate) const CANCEL_FACTS: &str = "
+    SELECT m.author_id = ?3,
+           m.cancelled_at IS NOT NULL,
+           t.status = 'closed',
+           EXISTS (SELECT 1 FROM messages l WHERE l.thread_id = m.thread_id AND l.seq > m.seq
+                                             AND l.cancelled_at IS NULL),
+           EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id
+                                                  AND r.participant_id <> ?3),
+           EXISTS (SELECT 1 FROM message_access a WHERE a.message_id = m.id),
+           EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id AND o.kind = 'message'
+                                           AND o.mode = 'convenience' AND o.status = 'sent')
+    FROM messages m JOIN threads t ON t.id = m.thread_id
+    WHERE m.id = ?1 AND m.thread_id = ?2";
+
+/// Takes back a message, when [`crate::domain::message::may_cancel`] allows: its body is
+/// destroyed, its waiting notifications are cancelled; a tombstone stays in the conversation
+/// (who, when) and the audit trail records it.
 fn cancel(
     conn: &Connection,
     thread: ThreadId,
@@ -218,42 +262,27 @@ fn cancel(
     author: ParticipantId,
     now: i64,
 ) -> Result<(), StoreError> {
-    let found: Option<(i64, i64, Option<i64>, String)> = conn
-        .prepare_cached(
-            "SELECT m.author_id, m.seq, m.cancelled_at, t.status
-             FROM messages m JOIN threads t ON t.id = m.thread_id
-             WHERE m.id = ?1 AND m.thread_id = ?2",
-        )?
-        .query_row(params![message.0, thread.0], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    use crate::domain::message::{CancelFacts, may_cancel};
+    let facts = conn
+        .prepare_cached(CANCEL_FACTS)?
+        .query_row(params![message.0, thread.0, author.0], |r| {
+            Ok(CancelFacts {
+                by_author: r.get(0)?,
+                withdrawn: r.get(1)?,
+                closed: r.get(2)?,
+                answered: r.get(3)?,
+                seen_by_participant: r.get(4)?,
+                read_by_practice: r.get(5)?,
+                delivered_with_content: r.get(6)?,
+            })
         })
-        .optional()?;
-    let Some((by, seq, cancelled, status)) = found else {
-        return Err(StoreError::UnknownThread(thread));
-    };
-    let refuse = |why: &str| {
-        Err(StoreError::Invalid(format!(
-            "the message cannot be cancelled: {why}"
-        )))
-    };
-    if by != author.0 || cancelled.is_some() {
-        return refuse("it is not yours to cancel");
-    }
-    if status == "closed" {
-        return Err(StoreError::ThreadClosed(thread));
-    }
-    let acted_on = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM message_reads WHERE message_id = ?1 AND participant_id <> ?2)
-                 OR EXISTS (SELECT 1 FROM messages WHERE thread_id = ?3 AND seq > ?4
-                            AND cancelled_at IS NULL)",
-        )?
-        .query_row(params![message.0, author.0, thread.0, seq], |r| r.get::<_, bool>(0))?;
-    if acted_on {
-        return refuse("it was read or answered already");
-    }
-    conn.prepare_cached("UPDATE messages SET cancelled_at = ?1, body = x'' WHERE id = ?2")?
-        .execute(params![now, message.0])?;
+        .optional()?
+        .ok_or(StoreError::UnknownThread(thread))?;
+    may_cancel(&facts).map_err(StoreError::CannotCancel)?;
+    conn.prepare_cached(
+        "UPDATE messages SET cancelled_at = ?1, cancelled_by = ?2, body = x'' WHERE id = ?3",
+    )?
+    .execute(params![now, author.0, message.0])?;
     let cancelled: Vec<i64> = conn
         .prepare_cached(
             "UPDATE outbox SET status = 'cancelled', last_error = 'message cancelled',
@@ -269,6 +298,40 @@ fn cancel(
         Some(thread),
         "message.cancelled",
         serde_json::json!({"message_id": message.to_string(), "participant_id": author.to_string()}),
+        now,
+    )
+}
+
+/// A participant's own filing of a conversation: archived (out of their inbox) or back. The
+/// conversation itself does not change; a new message in it brings it back for everyone.
+fn archive(
+    conn: &Connection,
+    participant: ParticipantId,
+    archived: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (thread, was): (i64, bool) = conn
+        .prepare_cached(
+            "SELECT thread_id, archived_at IS NOT NULL FROM participants
+             WHERE id = ?1 AND revoked_at IS NULL",
+        )?
+        .query_row([participant.0], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| StoreError::Invalid("not a participant of this conversation".into()))?;
+    if was == archived {
+        return Ok(());
+    }
+    conn.prepare_cached("UPDATE participants SET archived_at = ?1 WHERE id = ?2")?
+        .execute(params![archived.then_some(now), participant.0])?;
+    event(
+        conn,
+        Some(ThreadId(thread)),
+        if archived {
+            "thread.archived"
+        } else {
+            "thread.unarchived"
+        },
+        serde_json::json!({"participant_id": participant.to_string()}),
         now,
     )
 }

@@ -24,12 +24,14 @@ use crate::store::{
 
 /// A write, as the writer thread runs it.
 pub(crate) enum Op {
-    CreateThread(SealedThread),
+    /// The conversations one new message opens: all of them, or none.
+    CreateThreads(Vec<SealedThread>),
     Post(SealedPost),
     CloseThread(ThreadId),
     ReopenThread(ThreadId),
     RemoveParticipant(ThreadId, Address),
-    AddParticipant(ThreadId, SealedParticipant),
+    /// `bool`: the conversation may become shared.
+    AddParticipant(ThreadId, SealedParticipant, bool),
     Inbound(Inbound),
     ReleaseClaims {
         owner: String,
@@ -82,7 +84,7 @@ impl Op {
     /// A name for logs.
     pub(crate) fn name(&self) -> &'static str {
         match self {
-            Op::CreateThread(_) => "create-thread",
+            Op::CreateThreads(_) => "create-threads",
             Op::Post(_) => "post",
             Op::CloseThread(_) => "close-thread",
             Op::ReopenThread(_) => "reopen-thread",
@@ -119,6 +121,7 @@ impl Op {
 /// What an operation returns.
 pub(crate) enum Done {
     Posted(Posted),
+    PostedAll(Vec<Posted>),
     Committed(Committed),
     Count(u64),
     Claimed(Vec<NotificationId>),
@@ -131,12 +134,18 @@ pub(crate) enum Done {
 /// Runs one operation on `conn` (a savepoint of the batch's transaction).
 pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreError> {
     match op {
-        Op::CreateThread(t) => create_thread(conn, t, now).map(Done::Posted),
+        Op::CreateThreads(ts) => ts
+            .iter()
+            .map(|t| create_thread(conn, t, now))
+            .collect::<Result<_, _>>()
+            .map(Done::PostedAll),
         Op::Post(p) => post(conn, p, now).map(Done::Posted),
         Op::CloseThread(t) => close_thread(conn, *t, "closed", now).map(|_| Done::Nothing),
         Op::ReopenThread(t) => close_thread(conn, *t, "open", now).map(|_| Done::Nothing),
         Op::RemoveParticipant(t, a) => remove_participant(conn, *t, a, now).map(Done::Count),
-        Op::AddParticipant(t, p) => add_participant(conn, *t, p, now).map(|_| Done::Nothing),
+        Op::AddParticipant(t, p, shared) => {
+            add_participant(conn, *t, p, *shared, now).map(|_| Done::Nothing)
+        }
         Op::CreateWebhook(w) => webhooks::create(conn, w, now).map(|_| Done::Nothing),
         Op::RemoveWebhook(id) => webhooks::remove(conn, *id, now).map(Done::Count),
         Op::ClaimWebhookDeliveries {
@@ -264,8 +273,9 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
 fn create_thread(conn: &Connection, t: &SealedThread, now: i64) -> Result<Posted, StoreError> {
     conn.prepare_cached(
         "INSERT INTO threads (id, mode, key_id, wrapped_key, subject, created_at, last_activity_at,
-                              seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM threads))",
+                              seq, shared)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM threads),
+                 ?7)",
     )?
     .execute(params![
         t.thread.0,
@@ -273,7 +283,8 @@ fn create_thread(conn: &Connection, t: &SealedThread, now: i64) -> Result<Posted
         i64::from(t.wrapped.key_id),
         t.wrapped.sealed,
         t.subject,
-        now
+        now,
+        t.shared
     ])?;
     for p in &t.participants {
         insert_participant(conn, t.thread, p, now)?;
@@ -282,7 +293,8 @@ fn create_thread(conn: &Connection, t: &SealedThread, now: i64) -> Result<Posted
         conn,
         Some(t.thread),
         "thread.created",
-        serde_json::json!({"mode": t.mode.as_str(), "participants": t.participants.len()}),
+        serde_json::json!({"mode": t.mode.as_str(), "participants": t.participants.len(),
+                           "shared": t.shared}),
         now,
     )?;
     insert_message(conn, t.thread, t.mode, &t.first, now)
@@ -415,6 +427,24 @@ fn insert_message(
     ])?;
     conn.prepare_cached("UPDATE threads SET last_activity_at = ?1 WHERE id = ?2")?
         .execute(params![now, thread.0])?;
+    // Archiving is a participant's own filing: a new message brings the conversation back
+    // into everyone's inbox.
+    let unarchived: Vec<i64> = conn
+        .prepare_cached(
+            "UPDATE participants SET archived_at = NULL
+             WHERE thread_id = ?1 AND archived_at IS NOT NULL RETURNING id",
+        )?
+        .query_map([thread.0], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for p in unarchived {
+        event(
+            conn,
+            Some(thread),
+            "thread.unarchived",
+            serde_json::json!({"participant_id": ParticipantId(p).to_string(), "by": "new-message"}),
+            now,
+        )?;
+    }
     // Content goes by email only to staff and to recipients who consented to it; someone who
     // opted out of notifications gets a row recorded as suppressed, never sent.
     let recipients: Vec<(i64, String, bool)> = conn
@@ -545,6 +575,7 @@ fn add_participant(
     conn: &Connection,
     thread: ThreadId,
     p: &SealedParticipant,
+    shared: bool,
     now: i64,
 ) -> Result<(), StoreError> {
     let (_, status) = thread_state(conn, thread)?;
@@ -564,7 +595,32 @@ fn add_participant(
             removed: revoked.is_some(),
         });
     }
+    // Someone outside the practice joining another makes the conversation shared, which must
+    // be meant (they would read each other's words).
+    let (outside, newcomer_is_staff): (i64, bool) = conn
+        .prepare_cached(
+            "SELECT (SELECT COUNT(*) FROM participants p
+                     WHERE p.thread_id = ?1 AND p.revoked_at IS NULL AND p.role = 'recipient'
+                       AND NOT EXISTS (SELECT 1 FROM people pe WHERE pe.address = p.address
+                                                                 AND pe.kind = 'staff')),
+                    ?2 = 'staff' OR EXISTS (SELECT 1 FROM people WHERE address = ?3
+                                                                   AND kind = 'staff')",
+        )?
+        .query_row(
+            params![thread.0, p.role.as_str(), p.address.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+    let becomes_shared = crate::domain::conversation::may_add(
+        usize::try_from(outside).unwrap_or(0),
+        newcomer_is_staff,
+        shared,
+    )
+    .map_err(StoreError::WouldShare)?;
     insert_participant(conn, thread, p, now)?;
+    if becomes_shared {
+        conn.prepare_cached("UPDATE threads SET shared = 1 WHERE id = ?1")?
+            .execute([thread.0])?;
+    }
     event(
         conn,
         Some(thread),
@@ -572,6 +628,7 @@ fn add_participant(
         serde_json::json!({
             "participant_id": p.id.to_string(),
             "role": p.role.as_str(),
+            "shared": becomes_shared,
         }),
         now,
     )
