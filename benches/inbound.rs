@@ -119,6 +119,7 @@ impl Door {
                 }],
                 body: "Your results are in.".into(),
                 via: Via::Cli,
+                shared: false,
             }))
             .unwrap();
         let view = runtime.block_on(store.thread(posted.thread_id)).unwrap();

@@ -96,6 +96,8 @@ fn main() {
                         .collect(),
                     body: body.clone(),
                     via: Via::Cli,
+                    // Several recipients of one thread: the fan-out this bench measures.
+                    shared: true,
                 })
                 .await
                 .unwrap();

@@ -451,12 +451,14 @@ fn lockout_archive_reopen_cancel_and_a_forged_form_in_chromium() {
         submit_form(&c, "/reply").await;
         text_with(&c, "meant for someone else").await;
         submit_form(&c, "/cancel").await;
-        let shown = text_with(&c, "We have sent your referral.").await;
+        let shown = text_with(&c, "taken back by you").await;
         assert!(!shown.contains("meant for someone else"), "{shown}");
+        screenshot(&c, 360, "taken-back").await;
 
-        // Archived: gone from the inbox, shown under all conversations; re-opened.
+        // Archived (for her only): gone from the inbox, shown under all conversations; moved
+        // back.
         submit_form(&c, "/archive").await;
-        text_with(&c, "This conversation is closed").await;
+        text_with(&c, "You archived this conversation").await;
         c.goto(&format!("{base}/inbox")).await.unwrap();
         let inbox = text_with(&c, "Show all conversations").await;
         assert!(!inbox.contains("Referral"), "{inbox}");
@@ -470,6 +472,8 @@ fn lockout_archive_reopen_cancel_and_a_forged_form_in_chromium() {
         c.goto(&format!("{base}/t/{thread}")).await.unwrap();
         submit_form(&c, "/reopen").await;
         text_with(&c, "Archive this conversation").await;
+        let page = body_text(&c).await;
+        assert!(!page.contains("You archived"), "{page}");
 
         // A form whose anti-forgery token was removed is refused.
         c.execute(
@@ -497,5 +501,67 @@ fn lockout_archive_reopen_cancel_and_a_forged_form_in_chromium() {
         .collect();
     assert_eq!(bodies, ["We have sent your referral."]);
     assert_eq!(shown["status"], "open");
+    daemon.stop();
+}
+
+/// Issue 23, path 5, in the browser a patient uses: she types a reply, is away longer than the
+/// idle limit (the daemon's clock is moved), presses Send — and her text is still there, on a
+/// page that says it was not sent yet and asks who she is; after the check it is sent.
+#[test]
+fn a_reply_typed_past_the_idle_limit_is_sent_after_the_check_in_chromium() {
+    let sb = Sandbox::with_keyring("");
+    sb.run(&[
+        "person",
+        "add",
+        JANE,
+        "--name",
+        "Jane Doe",
+        "--birth-date",
+        "1984-03-07",
+    ])
+    .ok();
+    let thread = sb.new_thread("secure", "Blood test", "Please come in fasting on Friday.");
+    let daemon = common::InProcess::start(&sb);
+    let token = link_token(&notification_to(&sb, JANE));
+    let base = format!("http://127.0.0.1:{}", sb.web_port);
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let text = "Can I drink water before the test?";
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+        c.goto(&format!("{base}/m/{token}")).await.unwrap();
+        text_with(&c, "Your date of birth").await;
+        enter_birth_date(&c, "1984-03-07").await;
+        submit(&c).await;
+        let shown = text_with(&c, "Please come in fasting").await;
+        assert!(shown.contains("signed out after 15 minutes"), "{shown}");
+        c.find(Locator::Css("textarea#body"))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+        // Twenty minutes pass before she presses Send.
+        daemon.advance(20 * 60);
+        submit_form(&c, "/reply").await;
+        let shown = text_with(&c, "has not been sent yet").await;
+        let kept = c
+            .find(Locator::Css("textarea#body"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(kept.as_deref(), Some(text), "{shown}");
+        screenshot(&c, 360, "resume").await;
+        enter_birth_date(&c, "1984-03-07").await;
+        submit(&c).await;
+        let shown = text_with(&c, text).await;
+        assert!(shown.contains("Send a follow-up"), "{shown}");
+        c.close().await.unwrap();
+    });
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    assert_eq!(shown["messages"][1]["body"], text);
     daemon.stop();
 }

@@ -1,6 +1,7 @@
 //! Crash safety of the SMTP door: SIGKILL the daemon while a client sends hundreds of replies
 //! over several connections; restart it; the client retries what it did not see acknowledged.
-//! Every message ends up filed exactly once.
+//! Every message ends up filed exactly once — and sending them all once more files nothing
+//! and holds nothing: a copy of what is filed is a duplicate before it is anything else.
 
 mod common;
 
@@ -41,6 +42,28 @@ fn sigkill_during_a_flood_loses_and_duplicates_nothing() {
         status.success(),
         "every message was acknowledged in the end"
     );
+
+    // Issue 23, path 6: resending everything (as a sender whose acknowledgements were lost
+    // would) held some already-filed replies as "empty" — their text matched the latest
+    // messages of the thread, which were themselves — and wrote to the person about it.
+    let again = sb.dir.path().join("acks-again");
+    let mut client = reply_flood(&sb, &reply_to, N, 6, &again);
+    let status = wait_for(Duration::from_secs(240), || client.try_wait().unwrap())
+        .expect("the resend finishes");
+    assert!(status.success(), "every copy was acknowledged");
+    let held = sb.run(&["held", "list"]).ok().json_lines();
+    assert!(
+        held.is_empty(),
+        "copies of filed replies were held: {held:?}"
+    );
+    let notices: Vec<_> = sb
+        .run(&["outbox", "list"])
+        .ok()
+        .json_lines()
+        .into_iter()
+        .filter(|r| r["kind"] != "message")
+        .collect();
+    assert!(notices.is_empty(), "notices about copies: {notices:?}");
     daemon.stop();
 
     let msgs = messages(&sb, &thread);

@@ -1243,3 +1243,401 @@ fn a_stylesheet_of_the_practice_replaces_the_built_in_one() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("web.stylesheet"));
 }
+
+/// The anti-forgery token of the session's pages (any page with a form will do).
+fn session_csrf(port: u16, cookie: &str, thread: &str) -> String {
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(cookie), &[]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.csrf()
+}
+
+/// The threads `/inbox` lists (their ids).
+fn inbox(port: u16, cookie: &str, all: bool) -> Vec<String> {
+    let path = if all { "/inbox?all=1" } else { "/inbox" };
+    let page = call(port, "GET", path, Some(cookie), &[]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.body
+        .match_indices("href=\"/t/")
+        .map(|(at, _)| page.body[at + 9..at + 25].to_owned())
+        .collect()
+}
+
+/// Issue 23, path 2: the patient's Archive closed the conversation, and her later email reply
+/// was dropped; the notice that should have told her was swallowed by a once-a-day limit
+/// because she had had another notice that day. Archive is now her own filing (the reply is
+/// filed and brings the conversation back); close is the practice's (a reply is held for staff
+/// and she is told — a notice per message, within a few an hour).
+#[test]
+fn archive_is_the_patients_and_close_is_the_practices() {
+    let (sb, _secure) = setup("");
+    let thread = sb.new_thread("convenience", "Lab results", "Your results are in.");
+    let daemon = Daemon::start(&sb, &[]);
+    let port = sb.web_port;
+    let notification = common::notification_to(&sb, JANE);
+    let cookie = sign_in(port, &link_path(&sb));
+    assert!(inbox(port, &cookie, false).contains(&thread));
+
+    // Archived: out of her inbox, still open for everyone.
+    let csrf = session_csrf(port, &cookie, &thread);
+    let r = call(
+        port,
+        "POST",
+        &format!("/t/{thread}/archive"),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!inbox(port, &cookie, false).contains(&thread));
+    assert!(inbox(port, &cookie, true).contains(&thread));
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    assert_eq!(shown["status"], "open");
+
+    // Her email reply is filed, and the conversation is back in her inbox.
+    let (to, raw) = common::client_reply(&notification, JANE, "Thank you, Wombat.", "a1@x.test");
+    let out = common::smtp_send(sb.smtp_port, JANE, &[&to], &raw, None);
+    assert_eq!(out["data"][0], 250, "{out}");
+    assert!(out["data"][1].as_str().unwrap().contains("Filed"), "{out}");
+    assert_eq!(
+        common::messages(&sb, &thread)[1]["body"],
+        "Thank you, Wombat."
+    );
+    assert!(inbox(port, &cookie, false).contains(&thread));
+
+    // Another notice earlier the same day (a reply with nothing new in it)…
+    let (_, empty) = common::client_reply(&notification, JANE, "", "a2@x.test");
+    let out = common::smtp_send(sb.smtp_port, JANE, &[&to], &empty, None);
+    assert_eq!(out["data"][0], 250, "{out}");
+    // …then the practice closes the conversation, and she replies again.
+    sb.run(&["thread", "close", &thread]).ok();
+    let (_, late) =
+        common::client_reply(&notification, JANE, "One more thing, Okapi.", "a3@x.test");
+    let out = common::smtp_send(sb.smtp_port, JANE, &[&to], &late, None);
+    assert!(out["data"][1].as_str().unwrap().contains("review"), "{out}");
+    let held = sb.run(&["held", "list"]).ok().json_lines();
+    let reasons: Vec<&str> = held.iter().map(|h| h["reason"].as_str().unwrap()).collect();
+    assert!(reasons.contains(&"thread-closed"), "{reasons:?}");
+    // Both notices go out: neither swallowed the other.
+    let rows = wait_outbox(&sb, Duration::from_secs(30), |rows| {
+        ["notice-empty", "notice-closed"].iter().all(|k| {
+            rows.iter()
+                .any(|r| r["kind"] == *k && r["recipient"] == JANE && r["status"] == "sent")
+        })
+    });
+    assert!(
+        !rows.iter().any(|r| r["status"] == "suppressed"),
+        "{rows:#?}"
+    );
+
+    // She cannot re-open what the practice closed; "move back" only files it in her inbox.
+    let csrf = session_csrf(port, &cookie, &thread);
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    assert!(
+        page.body.contains("The practice closed this conversation"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("action=\"/t/{thread}/reply\""));
+    call(
+        port,
+        "POST",
+        &format!("/t/{thread}/reopen"),
+        Some(&cookie),
+        &[("csrf", &csrf)],
+    );
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    assert_eq!(shown["status"], "closed");
+    daemon.stop();
+}
+
+/// Issue 23, path 3: a patient took back a message the doctor had already received with its
+/// content by email and read. Taking back is allowed only while nobody has it; what was taken
+/// back leaves a tombstone (who, when; no content).
+#[test]
+fn a_message_is_taken_back_only_while_nobody_has_it() {
+    let (sb, secure) = setup("");
+    let convenience = sb.new_thread("convenience", "Lab results", "Your results are in.");
+    let (_, api_key) = common::http::key(&sb, "read");
+    let daemon = Daemon::start(&sb, &[]);
+    let port = sb.web_port;
+    let cookie = sign_in(port, &link_path(&sb));
+    let post = |thread: &str, text: &str| {
+        let csrf = session_csrf(port, &cookie, thread);
+        let r = call(
+            port,
+            "POST",
+            &format!("/t/{thread}/reply"),
+            Some(&cookie),
+            &[("csrf", &csrf), ("body", text)],
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        let location = r.header("location").unwrap();
+        location.rsplit("#m-").next().unwrap().to_owned()
+    };
+    let cancel = |thread: &str, message: &str| {
+        let csrf = session_csrf(port, &cookie, thread);
+        call(
+            port,
+            "POST",
+            &format!("/t/{thread}/cancel"),
+            Some(&cookie),
+            &[("csrf", &csrf), ("message", message)],
+        )
+    };
+
+    // Delivered to Dr Lee with its content (a convenience conversation): too late.
+    let m = post(&convenience, "Please ignore my last question.");
+    wait_outbox(&sb, Duration::from_secs(30), |rows| {
+        rows.iter().any(|r| {
+            r["recipient"] == "lee@clinic.example.test"
+                && r["mode"] == "convenience"
+                && r["status"] == "sent"
+        })
+    });
+    let r = cancel(&convenience, &m);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("delivered by email"), "{}", r.body);
+
+    // Read by staff with `thread show`: too late.
+    let m = post(&secure, "A question about the biopsy.");
+    sb.run(&["thread", "show", &secure]).ok();
+    let r = cancel(&secure, &m);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("read already"), "{}", r.body);
+
+    // Read by the practice's portal through the API: too late.
+    let m = post(&secure, "And another one.");
+    let api = common::http::Api { port: sb.api_port };
+    let got = api.call(
+        "GET",
+        &format!("/v1/threads/{secure}/messages"),
+        Some(&api_key),
+        None,
+    );
+    assert_eq!(got.status, 200);
+    assert_eq!(cancel(&secure, &m).status, 409);
+
+    // Nobody has it yet: taken back, and a tombstone stays.
+    let m = post(&secure, "Sorry, wrong conversation.");
+    let page = call(port, "GET", &format!("/t/{secure}"), Some(&cookie), &[]);
+    assert!(
+        page.body.contains("Take this message back"),
+        "{}",
+        page.body
+    );
+    let r = cancel(&secure, &m);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = call(port, "GET", &format!("/t/{secure}"), Some(&cookie), &[]);
+    assert!(!page.body.contains("Sorry, wrong conversation."));
+    assert!(
+        page.body.contains("This message was taken back by you"),
+        "{}",
+        page.body
+    );
+    let shown = sb.run(&["thread", "show", &secure]).ok().json();
+    let withdrawn = shown["withdrawn"].as_array().unwrap();
+    assert_eq!(withdrawn.len(), 1, "{shown}");
+    assert_eq!(withdrawn[0]["message_id"], m.as_str());
+    assert_eq!(withdrawn[0]["from"], JANE);
+    assert!(!shown.to_string().contains("wrong conversation"));
+    daemon.stop();
+}
+
+/// Issue 23, path 4: one message to two patients made one shared conversation, and the second
+/// patient read the first one's name and her reply. Each patient now gets a conversation of
+/// their own; sharing one is said explicitly, and shown to each reader.
+#[test]
+fn each_patient_gets_a_conversation_of_their_own() {
+    let (sb, _) = setup("");
+    const JOHN: &str = "john@example.test";
+    sb.run(&[
+        "person",
+        "add",
+        JOHN,
+        "--name",
+        "John Roe",
+        "--birth-date",
+        "1950-01-02",
+    ])
+    .ok();
+    let new = |extra: &[&str]| {
+        let mut args = vec![
+            "thread",
+            "new",
+            "--from",
+            "lee@clinic.example.test",
+            "--to",
+            JANE,
+            "--to",
+            JOHN,
+            "--subject",
+            "Flu vaccination",
+            "--mode",
+            "secure",
+        ];
+        args.extend_from_slice(extra);
+        sb.run_with_stdin(&args, "The flu vaccine is available from Monday.")
+            .ok()
+            .json_lines()
+    };
+    let separate = new(&[]);
+    assert_eq!(separate.len(), 2, "{separate:?}");
+    assert_eq!(separate[0]["to"], serde_json::json!([JANE]));
+    assert_eq!(separate[1]["to"], serde_json::json!([JOHN]));
+    let (jane_thread, john_thread) = (
+        separate[0]["thread_id"].as_str().unwrap().to_owned(),
+        separate[1]["thread_id"].as_str().unwrap().to_owned(),
+    );
+    let daemon = Daemon::start(&sb, &[]);
+    let port = sb.web_port;
+    // Jane answers in hers.
+    let jane = sign_in(port, &link_path(&sb));
+    let csrf = session_csrf(port, &jane, &jane_thread);
+    call(
+        port,
+        "POST",
+        &format!("/t/{jane_thread}/reply"),
+        Some(&jane),
+        &[
+            ("csrf", &csrf),
+            ("body", "My blood sugar was high this week."),
+        ],
+    );
+    // John sees only his own, and nothing of Jane.
+    let john_link = common::link_path_to(&sb, JOHN);
+    let form = call(port, "GET", &john_link, None, &[]);
+    let r = call(
+        port,
+        "POST",
+        &john_link,
+        None,
+        &[("csrf", &form.csrf()), ("birth_date", "1950-01-02")],
+    );
+    let john = r.header("set-cookie").unwrap();
+    let john = john
+        .strip_prefix("sealpost_session=")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(inbox(port, &john, true), vec![john_thread.clone()]);
+    let page = call(port, "GET", &format!("/t/{john_thread}"), Some(&john), &[]);
+    assert_eq!(page.status, 200);
+    for leak in ["Jane", "jane@", "blood sugar"] {
+        assert!(
+            !page.body.contains(leak),
+            "{leak} shown to John: {}",
+            page.body
+        );
+    }
+    assert_eq!(
+        call(port, "GET", &format!("/t/{jane_thread}"), Some(&john), &[]).status,
+        404
+    );
+
+    // A couple who asked for one conversation: said explicitly, and shown to each.
+    let shared = new(&["--shared"]);
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    assert_eq!(shared[0]["shared"], true);
+    let thread = shared[0]["thread_id"].as_str().unwrap().to_owned();
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&john), &[]);
+    assert!(
+        page.body
+            .contains("Also reading this conversation: Jane Doe"),
+        "{}",
+        page.body
+    );
+    // Adding a second patient to a conversation needs the same word.
+    let added = sb.run(&["thread", "add-participant", &john_thread, "--address", JANE]);
+    assert_ne!(added.status, 0);
+    assert!(added.stderr.contains("shared"), "{}", added.stderr);
+    sb.run(&[
+        "thread",
+        "add-participant",
+        &john_thread,
+        "--address",
+        JANE,
+        "--shared",
+    ])
+    .ok();
+    daemon.stop();
+}
+
+/// Issue 23, path 5: a reply typed on the web view was lost when the session ended; "please
+/// sign in again" said nothing of the text. It is now kept in the page that asks who the
+/// person is, and sent after (nothing stored on the server meanwhile).
+#[test]
+fn a_reply_sent_after_the_idle_limit_is_sent_after_the_check() {
+    let (sb, thread) = setup("");
+    let daemon = common::InProcess::start(&sb);
+    let port = sb.web_port;
+    let cookie = sign_in(port, &link_path(&sb));
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    assert!(
+        page.body.contains("signed out after 15 minutes"),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+
+    // Sixteen minutes of typing.
+    daemon.advance(16 * 60);
+    let text = "Thank you. Should I still avoid coffee before the next test?";
+    let r = call(
+        port,
+        "POST",
+        &format!("/t/{thread}/reply"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("body", text), ("answers", "")],
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("has not been sent yet"), "{}", r.body);
+    assert!(
+        r.body.contains("avoid coffee"),
+        "the text is in the page: {}",
+        r.body
+    );
+    assert_eq!(common::messages(&sb, &thread).len(), 1, "nothing sent yet");
+    let resume_csrf = r.csrf();
+    let form_csrf = r.field("form_csrf");
+    let fields = [
+        ("csrf", resume_csrf.as_str()),
+        ("form_csrf", form_csrf.as_str()),
+        ("kind", "reply"),
+        ("thread", thread.as_str()),
+        ("answers", ""),
+        ("body", text),
+    ];
+
+    // A wrong date counts like any failed check, and keeps the text.
+    let mut wrong = fields.to_vec();
+    wrong.push(("birth_date", "1984-07-03"));
+    let r = call(port, "POST", "/resume", Some(&cookie), &wrong);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("2 attempts left") && r.body.contains("avoid coffee"));
+
+    // The right one: a new session, and the reply is filed.
+    let mut right = fields.to_vec();
+    right.push(("birth_date", "1984-03-07"));
+    let r = call(port, "POST", "/resume", Some(&cookie), &right);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.header("set-cookie").is_some());
+    assert_eq!(common::messages(&sb, &thread)[1]["body"], text);
+
+    // Without a session that can be taken up (here: none at all), the text is shown back.
+    let r = call(
+        port,
+        "POST",
+        &format!("/t/{thread}/reply"),
+        None,
+        &[("csrf", &csrf), ("body", "Written in another browser.")],
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("Written in another browser."), "{}", r.body);
+    assert!(
+        r.body.contains("open the link in the latest email"),
+        "{}",
+        r.body
+    );
+    daemon.stop();
+}

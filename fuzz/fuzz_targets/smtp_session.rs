@@ -50,6 +50,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
                 others: vec![person("jane@example.test", Role::Recipient)],
                 body: "Your results are in.".into(),
                 via: Via::Cli,
+                shared: false,
             })
             .await
             .unwrap();

@@ -60,6 +60,7 @@ pub(crate) async fn clinic_thread(store: &Store, body: &str) -> Posted {
             others: vec![person(JANE, Role::Recipient)],
             body: body.into(),
             via: Via::Cli,
+            shared: false,
         })
         .await
         .unwrap()

@@ -215,16 +215,21 @@ pub async fn thread(
     entries.sort_by_key(|(at, _, _)| *at);
     let messages = nest(entries);
     let last_is_mine = view.messages.last().is_some_and(|m| m.author == my_id);
-    let also_reading = view
+    let mut also_reading = Vec::new();
+    for p in view
         .participants
         .iter()
         .filter(|p| p.role == crate::domain::Role::Recipient && !p.revoked && p.id != my_id)
-        .map(|p| {
-            p.display_name
-                .clone()
-                .unwrap_or_else(|| p.address.to_string())
-        })
-        .collect();
+    {
+        // The name the practice has for them, as staff would address them.
+        let directory = state.store.person(&p.address).await.ok().flatten();
+        also_reading.push(
+            directory
+                .and_then(|d| d.details.name)
+                .or_else(|| p.display_name.clone())
+                .unwrap_or_else(|| p.address.to_string()),
+        );
+    }
     let page = ThreadPage {
         page: state.frame_for(&cookie),
         notice: state.notice.clone(),

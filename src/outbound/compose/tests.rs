@@ -44,6 +44,7 @@ fn recipient() -> ParticipantView {
         role: Role::Recipient,
         revoked: false,
         consented: Some(true),
+        archived: false,
     }
 }
 
