@@ -169,7 +169,7 @@ fn directory_threads_and_notifications() {
             &json!({"subject": "Lab results", "mode": "convenience",
                     "from": {"address": "lee@clinic.example.test", "name": "Dr Lee"},
                     "to": [{"address": "jane@example.test"}, {"address": "tom@example.test"}],
-                    "body": "Your results are in."})
+                    "shared": true, "body": "Your results are in."})
             .to_string(),
         ),
     );
@@ -244,12 +244,21 @@ fn directory_threads_and_notifications() {
         404
     );
 
-    // Someone joins; they cannot join twice, nor come back once removed.
+    // Someone joins (a second patient: only when the conversation is to be shared); they
+    // cannot join twice, nor come back once removed.
     let r = api.call(
         "POST",
         &format!("/v1/threads/{thread}/participants"),
         w,
         Some(r#"{"address": "Sam@Example.TEST", "name": "Sam Roe"}"#),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.problem_type(), "urn:sealpost:problem:not-shared");
+    let r = api.call(
+        "POST",
+        &format!("/v1/threads/{thread}/participants"),
+        w,
+        Some(r#"{"address": "Sam@Example.TEST", "name": "Sam Roe", "shared": true}"#),
     );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["address"], "sam@example.test");

@@ -178,6 +178,7 @@ fn removal_cancels_queued_notifications() {
                 JANE,
                 "--to",
                 "tom@example.test",
+                "--shared",
                 "--subject",
                 "Family results",
                 "--mode",
@@ -323,7 +324,7 @@ fn lookalike_addresses_names_and_subjects() {
         for t in to {
             args.extend(["--to", t]);
         }
-        args.extend(["--subject", subject]);
+        args.extend(["--shared", "--subject", subject]);
         sb.run_with_stdin(&args, "Hello.")
     };
     let out = new(

@@ -481,11 +481,12 @@ fn archive_reopen_cancel_and_a_new_message() {
     let csrf = page.csrf();
     assert!(page.body.contains("Archive this conversation"));
     assert!(
-        !page.body.contains("Cancel this message"),
+        !page.body.contains("Take this message back"),
         "not Jane's message"
     );
 
-    // Jane writes, then takes it back: gone on both sides, the audit trail keeps it.
+    // Jane writes, then takes it back: its content gone on both sides, a tombstone stays, the
+    // audit trail keeps it. (Nobody at the practice may read it first: that would be too late.)
     let r = call(
         port,
         "POST",
@@ -494,12 +495,19 @@ fn archive_reopen_cancel_and_a_new_message() {
         &[("csrf", &csrf), ("body", "Sorry, wrong conversation.")],
     );
     assert_eq!(r.status, 303);
-    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
-    assert!(page.body.contains("Cancel this message"), "{}", page.body);
-    let mine = sb.run(&["thread", "show", &thread]).ok().json()["messages"][1]["message_id"]
-        .as_str()
+    let mine = r
+        .header("location")
+        .unwrap()
+        .rsplit("#m-")
+        .next()
         .unwrap()
         .to_owned();
+    let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
+    assert!(
+        page.body.contains("Take this message back"),
+        "{}",
+        page.body
+    );
     let r = call(
         port,
         "POST",
@@ -510,6 +518,7 @@ fn archive_reopen_cancel_and_a_new_message() {
     assert_eq!(r.status, 303, "{}", r.body);
     let shown = sb.run(&["thread", "show", &thread]).ok().json();
     assert_eq!(shown["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(shown["withdrawn"].as_array().unwrap().len(), 1);
     assert!(!shown.to_string().contains("wrong conversation"));
     let page = call(port, "GET", &format!("/t/{thread}"), Some(&cookie), &[]);
     assert!(!page.body.contains("wrong conversation"));
@@ -544,7 +553,8 @@ fn archive_reopen_cancel_and_a_new_message() {
         3
     );
 
-    // Archive: closed for everyone, listed only under all conversations; re-open.
+    // Archive: out of her inbox, listed only under all conversations, open for everyone;
+    // moved back.
     let r = call(
         port,
         "POST",
@@ -553,9 +563,14 @@ fn archive_reopen_cancel_and_a_new_message() {
         &[("csrf", &csrf)],
     );
     assert_eq!(r.status, 303);
-    assert_eq!(
-        sb.run(&["thread", "show", &thread]).ok().json()["status"],
-        "closed"
+    let shown = sb.run(&["thread", "show", &thread]).ok().json();
+    assert_eq!(shown["status"], "open");
+    assert!(
+        shown["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["address"] == JANE && p["archived"] == true)
     );
     let inbox = call(port, "GET", "/inbox", Some(&cookie), &[]);
     assert!(!inbox.body.contains("Biopsy results"));
@@ -569,10 +584,8 @@ fn archive_reopen_cancel_and_a_new_message() {
         &[("csrf", &csrf)],
     );
     assert_eq!(r.status, 303);
-    assert_eq!(
-        sb.run(&["thread", "show", &thread]).ok().json()["status"],
-        "open"
-    );
+    let all = call(port, "GET", "/inbox", Some(&cookie), &[]);
+    assert!(all.body.contains("Biopsy results"));
 
     // A new message to Dr Lee, who wrote to her: a new thread, and he is notified.
     let form = call(port, "GET", "/new", Some(&cookie), &[]);
@@ -602,7 +615,15 @@ fn archive_reopen_cancel_and_a_new_message() {
         "Could you renew my prescription?\n\n[Please respond: only Dr Lee; Please answer by: a \
          phone call; No reply needed]"
     );
-    assert_eq!(shown["status"], "closed", "no reply needed closes it");
+    assert_eq!(shown["status"], "open", "staff may still answer");
+    assert!(
+        shown["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["address"] == JANE && p["archived"] == true),
+        "no reply needed files it away for her: {shown}"
+    );
     assert_eq!(shown["messages"][0]["via"], "web");
     wait_outbox(&sb, Duration::from_secs(20), |rows| {
         rows.iter().any(|r| {

@@ -74,6 +74,7 @@ fn signed_deliveries_retried_after_a_failure() {
         &thread,
         "--address",
         "Sam <sam@example.test>",
+        "--shared",
     ])
     .ok();
     sb.run(&["thread", "close", &thread]).ok();
