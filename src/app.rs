@@ -424,6 +424,16 @@ impl App {
                 wake: wake.clone(),
                 organization: settings.general.organization.clone(),
                 recognition_phrase: settings.general.recognition_phrase.clone(),
+                contact: settings.general.contact.clone(),
+                public_host: url::Url::parse(&settings.general.public_url)
+                    .ok()
+                    .and_then(|u| {
+                        u.host_str().map(|h| match u.port() {
+                            Some(p) => format!("{h}:{p}"),
+                            None => h.to_owned(),
+                        })
+                    })
+                    .unwrap_or_default(),
                 notice: settings.web.notice.clone(),
                 billing_consent: settings.web.billing_consent,
                 secure_cookies: settings.general.public_url.starts_with("https://"),

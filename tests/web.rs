@@ -58,12 +58,30 @@ impl Page {
     }
 }
 
+thread_local! {
+    /// This test's browser's sign-in cookie (each test runs on a thread of its own, like a
+    /// browser of its own): kept from the answer that set it, sent back with every request.
+    static SIGNIN: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Forgets the sign-in cookie, as another browser would not have it.
+fn new_browser() {
+    SIGNIN.with(|s| s.borrow_mut().take());
+}
+
 /// A request to the web view: `form` is url-encoded pairs, `cookie` the session's value.
 fn call(port: u16, method: &str, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Page {
     let mut c = Command::new("curl");
     c.args(["-s", "-i", "-X", method, "--max-time", "20"]);
+    let mut cookies = Vec::new();
     if let Some(v) = cookie {
-        c.args(["-H", &format!("Cookie: sealpost_session={v}")]);
+        cookies.push(format!("sealpost_session={v}"));
+    }
+    if let Some(v) = SIGNIN.with(|s| s.borrow().clone()) {
+        cookies.push(format!("sealpost_signin={v}"));
+    }
+    if !cookies.is_empty() {
+        c.args(["-H", &format!("Cookie: {}", cookies.join("; "))]);
     }
     for (k, v) in form {
         c.args(["--data-urlencode", &format!("{k}={v}")]);
@@ -74,6 +92,16 @@ fn call(port: u16, method: &str, path: &str, cookie: Option<&str>, form: &[(&str
         .expect("curl is required");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    for line in head.lines() {
+        if let Some(v) = line
+            .split_once(':')
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .and_then(|(_, v)| v.trim().strip_prefix("sealpost_signin="))
+        {
+            let value = v.split(';').next().unwrap_or("").to_owned();
+            SIGNIN.with(|s| *s.borrow_mut() = Some(value));
+        }
+    }
     Page {
         status: head
             .split_whitespace()
@@ -359,37 +387,63 @@ fn sign_in_read_and_reply() {
     );
 }
 
+/// Issue 24, finding 2: three wrong dates locked the patient out for good, and only staff
+/// could lift it. A lock is now temporary and grows (15 minutes, an hour, a day), staff are
+/// told when it comes back, and can still lift it at once.
 #[test]
-fn lockout_tells_staff_and_unlock_lifts_it() {
+fn locks_are_temporary_grow_and_staff_are_told_when_they_come_back() {
     let (sb, _thread) = setup("");
-    let daemon = Daemon::start(&sb, &[]);
+    let daemon = common::InProcess::start(&sb);
     let port = sb.web_port;
     let link = link_path(&sb);
     let csrf = call(port, "GET", &link, None, &[]).csrf();
-    for _ in 0..3 {
+    let wrong = || {
         call(
             port,
             "POST",
             &link,
             None,
             &[("csrf", &csrf), ("birth_date", "2001-01-01")],
-        );
+        )
+    };
+    let right = || {
+        call(
+            port,
+            "POST",
+            &link,
+            None,
+            &[("csrf", &csrf), ("birth_date", "1984-03-07")],
+        )
+    };
+    for _ in 0..3 {
+        wrong();
     }
     let locked = call(port, "GET", &link, None, &[]);
     assert_eq!(locked.status, 403);
-    assert!(locked.body.contains("locked"), "{}", locked.body);
-    // Even the right date does not open it now.
-    let r = call(
-        port,
-        "POST",
-        &link,
-        None,
-        &[("csrf", &csrf), ("birth_date", "1984-03-07")],
+    assert!(locked.body.contains("Access is locked"), "{}", locked.body);
+    assert!(
+        locked.body.contains("in about 15 minutes"),
+        "{}",
+        locked.body
     );
-    assert_eq!(r.status, 403);
-    let person = sb.run(&["person", "show", JANE]).ok().json();
-    assert_eq!(person["status"], "locked", "{person}");
-    // Dr Lee is told, without content.
+    // Even the right date does not open it now.
+    assert_eq!(right().status, 403);
+    assert_eq!(
+        sb.run(&["person", "show", JANE]).ok().json()["status"],
+        "locked"
+    );
+
+    // Fifteen minutes later it has run out; the first lock told nobody.
+    daemon.advance(15 * 60 + 1);
+    assert_eq!(call(port, "GET", &link, None, &[]).status, 200);
+    // Locked again: for an hour now, and the conversation's staff are told, without content.
+    for _ in 0..3 {
+        wrong();
+    }
+    let locked = call(port, "GET", &link, None, &[]);
+    assert!(locked.body.contains("in about an hour"), "{}", locked.body);
+    daemon.advance(30 * 60);
+    assert_eq!(right().status, 403, "still locked half an hour later");
     let rows = wait_outbox(&sb, Duration::from_secs(20), |rows| {
         rows.iter().any(|r| {
             r["recipient"] == "lee@clinic.example.test"
@@ -397,6 +451,11 @@ fn lockout_tells_staff_and_unlock_lifts_it() {
                 && r["status"] == "sent"
         })
     });
+    assert_eq!(
+        rows.iter().filter(|r| r["kind"] == "notice-locked").count(),
+        1,
+        "told once, when the lock came back"
+    );
     let notice = rows.iter().find(|r| r["kind"] == "notice-locked").unwrap();
     let raw = std::fs::read(
         sb.data_dir()
@@ -411,6 +470,7 @@ fn lockout_tells_staff_and_unlock_lifts_it() {
         "{text}"
     );
 
+    // Staff lift it at once.
     sb.run(&["person", "unlock", JANE, "--by", "reception"])
         .ok();
     assert_eq!(
@@ -423,6 +483,185 @@ fn lockout_tells_staff_and_unlock_lifts_it() {
         after["status"], "registered",
         "signing in keeps the person unlocked"
     );
+    daemon.stop();
+}
+
+/// Issue 24, finding 1: ten sign-in POSTs at once (nine wrong, one right, each from another
+/// address) had four wrong answers checked against a limit of three, gave the right one a
+/// session, left the person locked — and the session kept working. Attempts are reserved
+/// before they are compared, and a lock ends every session. Repeated: the outcome must hold
+/// whatever the timing.
+#[test]
+fn a_burst_of_sign_ins_compares_no_more_than_the_limit() {
+    let port = common::free_port();
+    let (sb, _thread) = setup(&format!(
+        "[web]\nlisten = \"127.0.0.1:{port}\"\nattempts_per_minute = 1000\n"
+    ));
+    let (_, key) = common::http::key(&sb, "read");
+    let api = common::http::Api { port: sb.api_port };
+    let daemon = Daemon::start(&sb, &[]);
+    let link = link_path(&sb);
+    // Failed comparisons, as the audit trail records each (`web.check-failed`), after `from`.
+    let failed_after = |from: i64| -> (usize, i64) {
+        let events = api
+            .call("GET", "/v1/events?after=0&limit=500", Some(&key), None)
+            .body;
+        let events = events.as_array().unwrap();
+        let last = events
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .max()
+            .unwrap_or(from);
+        let n = events
+            .iter()
+            .filter(|e| e["id"].as_i64().unwrap() > from && e["kind"] == "web.check-failed")
+            .count();
+        (n, last)
+    };
+    let mut seen = 0;
+    for round in 0..3 {
+        sb.run(&["person", "unlock", JANE, "--by", "test"]).ok();
+        let csrf = call(port, "GET", &link, None, &[]).csrf();
+        let signin = SIGNIN.with(|s| s.borrow().clone()).unwrap();
+        let answers: Vec<Page> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..10)
+                .map(|i| {
+                    let (csrf, link, signin) = (csrf.clone(), link.clone(), signin.clone());
+                    scope.spawn(move || {
+                        SIGNIN.with(|s| *s.borrow_mut() = Some(signin));
+                        let date = if i == 9 { "1984-03-07" } else { "2001-01-01" };
+                        call(
+                            port,
+                            "POST",
+                            &link,
+                            None,
+                            &[("csrf", &csrf), ("birth_date", date)],
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let (compared_wrong, last) = failed_after(seen);
+        seen = last;
+        let sessions: Vec<String> = answers
+            .iter()
+            .filter(|a| a.status == 303)
+            .filter_map(|a| a.header("set-cookie"))
+            .map(|c| {
+                c.strip_prefix("sealpost_session=")
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let person = sb.run(&["person", "show", JANE]).ok().json();
+        assert!(
+            compared_wrong <= 3,
+            "round {round}: {compared_wrong} wrong answers compared"
+        );
+        assert!(sessions.len() <= 1, "round {round}");
+        if person["status"] == "locked" {
+            // Whatever session the right answer got, the lock ended it.
+            for s in &sessions {
+                let page = call(port, "GET", "/inbox", Some(s), &[]);
+                assert_eq!(
+                    page.status, 401,
+                    "round {round}: a session survived the lock"
+                );
+            }
+        } else {
+            assert_eq!(sessions.len(), 1, "round {round}: the right answer got in");
+        }
+    }
+    daemon.stop();
+}
+
+/// Issue 24, finding 2 (codes): wrong codes posted straight to `/m/<token>/code` when no code
+/// was ever asked for locked the person out. A code is checked, and counted, only while one
+/// asked from that link is live.
+#[test]
+fn guessing_a_code_nobody_asked_for_locks_nobody_out() {
+    let (sb, _thread) = setup("");
+    let daemon = common::InProcess::start(&sb);
+    let port = sb.web_port;
+    let link = link_path(&sb);
+    // A day later the link needs a code first.
+    daemon.advance(25 * 3600);
+    let page = call(port, "GET", &link, None, &[]);
+    let csrf = page.csrf();
+    let code_path = format!("{link}/code");
+    for _ in 0..5 {
+        let r = call(
+            port,
+            "POST",
+            &code_path,
+            None,
+            &[("csrf", &csrf), ("code", "12345")],
+        );
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(r.body.contains("no code waiting"), "{}", r.body);
+    }
+    assert_eq!(
+        sb.run(&["person", "show", JANE]).ok().json()["status"],
+        "registered"
+    );
+    daemon.stop();
+}
+
+/// Issue 24, finding 7: a cross-site sign-in POST was accepted (the form's token depended only
+/// on the link, which the attacker holds for their own account). The sign-in forms are bound
+/// to this browser's sign-in cookie (`SameSite=Strict`: a form from another site comes without
+/// it), and a POST from another origin is refused.
+#[test]
+fn a_sign_in_from_another_site_is_refused() {
+    let (sb, _thread) = setup("");
+    let daemon = Daemon::start(&sb, &[]);
+    let port = sb.web_port;
+    let link = link_path(&sb);
+    let page = call(port, "GET", &link, None, &[]);
+    let cookie = page.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let csrf = page.csrf();
+    let form = [("csrf", csrf.as_str()), ("birth_date", "1984-03-07")];
+    // Without this browser's cookie (what a form on another site sends): refused.
+    let remembered = SIGNIN.with(|s| s.borrow().clone());
+    new_browser();
+    assert_eq!(call(port, "POST", &link, None, &form).status, 403);
+    SIGNIN.with(|s| *s.borrow_mut() = remembered);
+    // With it, but from a page of another origin: refused.
+    for (name, value) in [
+        ("Origin", "https://evil.example"),
+        ("Sec-Fetch-Site", "cross-site"),
+    ] {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+            .args(["-H", &format!("{name}: {value}")])
+            .args([
+                "-H",
+                &format!(
+                    "Cookie: sealpost_signin={}",
+                    SIGNIN.with(|s| s.borrow().clone()).unwrap()
+                ),
+            ])
+            .args(["--data-urlencode", &format!("csrf={csrf}")])
+            .args(["--data-urlencode", "birth_date=1984-03-07"])
+            .arg(format!("http://127.0.0.1:{port}{link}"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "403", "{name}");
+    }
+    // From this site's own page: signed in.
+    assert_eq!(call(port, "POST", &link, None, &form).status, 303);
+    // A token shown to one browser does not work with another's cookie.
+    new_browser();
+    call(port, "GET", &link, None, &[]);
+    assert_eq!(call(port, "POST", &link, None, &form).status, 403);
     daemon.stop();
 }
 
@@ -1661,4 +1900,194 @@ fn a_reply_sent_after_the_idle_limit_is_sent_after_the_check() {
         r.body
     );
     daemon.stop();
+}
+
+/// Issue 24, finding 2: a fresh link (sent after the lock began) and a code passed from it
+/// lift a temporary lock: the patient gets back in without waiting or calling.
+#[test]
+fn a_fresh_link_and_a_code_lift_a_temporary_lock() {
+    let (sb, thread) = setup("");
+    let (_, key) = common::http::key(&sb, "write");
+    let daemon = common::InProcess::start(&sb);
+    let port = sb.web_port;
+    let old = link_path(&sb);
+    let csrf = call(port, "GET", &old, None, &[]).csrf();
+    for _ in 0..3 {
+        call(
+            port,
+            "POST",
+            &old,
+            None,
+            &[("csrf", &csrf), ("birth_date", "2001-01-01")],
+        );
+    }
+    assert_eq!(call(port, "GET", &old, None, &[]).status, 403);
+    // The practice writes again a minute later: a newer notification, a fresh link.
+    daemon.advance(60);
+    let api = common::http::Api { port: sb.api_port };
+    let posted = api.call(
+        "POST",
+        &format!("/v1/threads/{thread}/messages"),
+        Some(&key),
+        Some(r#"{"from": "lee@clinic.example.test", "body": "Please call us."}"#),
+    );
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let fresh = common::wait_for(Duration::from_secs(30), || {
+        let l = link_path(&sb);
+        (l != old).then_some(l)
+    })
+    .expect("a newer link");
+    // The old link stays locked; the fresh one offers a code.
+    assert_eq!(call(port, "GET", &old, None, &[]).status, 403);
+    let ask = call(port, "GET", &fresh, None, &[]);
+    assert_eq!(ask.status, 200, "{}", ask.body);
+    assert!(ask.body.contains("Send me a code"), "{}", ask.body);
+    let csrf = ask.csrf();
+    let r = call(
+        port,
+        "POST",
+        &format!("{fresh}/number"),
+        None,
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let spool = sb.data_dir().join("spool");
+    let email = common::wait_for(Duration::from_secs(20), || {
+        std::fs::read_dir(&spool)
+            .ok()?
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .find(|b| String::from_utf8_lossy(b).contains("Subject: Your code for"))
+    })
+    .expect("a code email in the spool");
+    let code = code_in(
+        &mail_parser::MessageParser::default()
+            .parse(&email)
+            .unwrap()
+            .body_text(0)
+            .unwrap(),
+    );
+    // While locked, a wrong code is not counted but spends the code: one guess per code.
+    let r = call(
+        port,
+        "POST",
+        &format!("{fresh}/code"),
+        None,
+        &[("csrf", &csrf), ("code", &other_than(&code))],
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = call(
+        port,
+        "POST",
+        &format!("{fresh}/code"),
+        None,
+        &[("csrf", &csrf), ("code", &code)],
+    );
+    assert!(r.body.contains("no code waiting"), "{}", r.body);
+    // A new code (a minute later: one a minute per link), and the right one lifts the lock.
+    daemon.advance(61);
+    std::fs::remove_file(
+        spool.join(
+            std::fs::read_dir(&spool)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .find(|e| {
+                    String::from_utf8_lossy(&std::fs::read(e.path()).unwrap())
+                        .contains("Subject: Your code for")
+                })
+                .unwrap()
+                .file_name(),
+        ),
+    )
+    .unwrap();
+    call(
+        port,
+        "POST",
+        &format!("{fresh}/number"),
+        None,
+        &[("csrf", &csrf)],
+    );
+    let email = common::wait_for(Duration::from_secs(20), || {
+        std::fs::read_dir(&spool)
+            .ok()?
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .find(|b| String::from_utf8_lossy(b).contains("Subject: Your code for"))
+    })
+    .expect("a second code email");
+    let code = code_in(
+        &mail_parser::MessageParser::default()
+            .parse(&email)
+            .unwrap()
+            .body_text(0)
+            .unwrap(),
+    );
+    let r = call(
+        port,
+        "POST",
+        &format!("{fresh}/code"),
+        None,
+        &[("csrf", &csrf), ("code", &code)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("name=\"birth_date\""), "{}", r.body);
+    assert_eq!(
+        sb.run(&["person", "show", JANE]).ok().json()["status"],
+        "registered",
+        "the lock is lifted"
+    );
+    let r = call(
+        port,
+        "POST",
+        &fresh,
+        None,
+        &[("csrf", &csrf), ("birth_date", "1984-03-07")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    daemon.stop();
+}
+
+/// Issue 24, finding 6: `X-Forwarded-For` was trusted from any local connection and only its
+/// first line read, so behind a proxy that appends a line the client chose the address its
+/// attempts were counted under. Only `web.trusted_proxies` are believed, right to left.
+#[test]
+fn only_a_trusted_proxy_says_who_the_client_is() {
+    let port = common::free_port();
+    let (sb, _) = setup(&format!(
+        "[web]\nlisten = \"127.0.0.1:{port}\"\nattempts_per_minute = 2\nmax_failures = 20\n\
+         trusted_proxies = [\"127.0.0.1\"]\n"
+    ));
+    let daemon = Daemon::start(&sb, &[]);
+    let link = link_path(&sb);
+    let csrf = call(port, "GET", &link, None, &[]).csrf();
+    let signin = SIGNIN.with(|s| s.borrow().clone()).unwrap();
+    // What a client sends through nginx: its own line first (any address it likes), then the
+    // line the proxy appended with the address it saw.
+    let attempt = |client_wrote: &str, proxy_saw: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+            .args(["-H", &format!("X-Forwarded-For: {client_wrote}")])
+            .args(["-H", &format!("X-Forwarded-For: {proxy_saw}")])
+            .args(["-H", &format!("Cookie: sealpost_signin={signin}")])
+            .args(["--data-urlencode", &format!("csrf={csrf}")])
+            .args(["--data-urlencode", "birth_date=2001-01-01"])
+            .arg(format!("http://127.0.0.1:{port}{link}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Whatever the client writes, it is counted as what the proxy saw: the third is refused.
+    assert_eq!(attempt("10.0.0.1", "203.0.113.7"), "401");
+    assert_eq!(attempt("10.0.0.2", "203.0.113.7"), "401");
+    assert_eq!(attempt("10.0.0.3", "203.0.113.7"), "429");
+    daemon.stop();
+
+    // Without trusted proxies the header is ignored (and check-config says so).
+    let (sb, _) = setup(&format!(
+        "[web]\nlisten = \"127.0.0.1:{port}\"\nattempts_per_minute = 100\n"
+    ));
+    let r = sb.run(&["check-config"]).ok();
+    assert!(
+        r.stderr.contains("web.trusted_proxies is empty"),
+        "{}",
+        r.stderr
+    );
 }

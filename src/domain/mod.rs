@@ -1,11 +1,13 @@
 //! Threads, participants, messages and modes: plain types and rules, no I/O.
 
 pub mod address;
+pub mod codes;
 pub mod consent;
 pub mod conversation;
 pub mod fate;
 pub mod ids;
 pub mod kinds;
+pub mod lockout;
 pub mod mail;
 pub mod message;
 pub mod notice;

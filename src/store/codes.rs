@@ -18,6 +18,8 @@ pub struct NewCode {
     pub nonce: Vec<u8>,
     /// How long it may be used (and its text message retried).
     pub valid_secs: i64,
+    /// A keyed hash of the client's address that asked (for the per-client limit).
+    pub client: Vec<u8>,
 }
 
 /// The latest code asked from a link.
@@ -132,6 +134,11 @@ impl Store {
         }
     }
 
+    /// Spends a code without it passing (a wrong guess at a code that would lift a lock).
+    pub async fn code_void(&self, id: i64) -> Result<(), StoreError> {
+        self.write(Op::Code(CodeOp::Void(id))).await.map(drop)
+    }
+
     /// Records that the right code was typed.
     pub async fn code_passed(
         &self,
@@ -231,17 +238,18 @@ mod tests {
     use super::*;
     use crate::store::testing::{JANE, clinic_thread, open};
 
-    fn new_code(link: u8, key_id: KeyId) -> NewCode {
+    fn new_code(link: u8, key_id: KeyId, client: u8) -> NewCode {
         NewCode {
             link_hash: vec![link; 32],
             key_id,
             nonce: vec![link; 16],
             valid_secs: 600,
+            client: vec![client; 32],
         }
     }
 
     #[tokio::test]
-    async fn codes_are_throttled_per_link_and_capped_per_person() {
+    async fn codes_are_throttled_per_link_and_capped_per_client_and_person() {
         let t = open().await;
         let posted = clinic_thread(&t.store, "Hello").await;
         let jane = t
@@ -251,19 +259,32 @@ mod tests {
             .unwrap()
             .unwrap();
         let key = t.keyring.current_id();
-        let ask = |link: u8| {
-            t.store
-                .code_asked(jane.id, posted.thread_id, Some(new_code(link, key)), 60)
+        let ask = |link: u8, client: u8| {
+            t.store.code_asked(
+                jane.id,
+                posted.thread_id,
+                Some(new_code(link, key, client)),
+                60,
+            )
         };
-        let first = ask(1).await.unwrap();
+        let first = ask(1, 1).await.unwrap();
         assert!(first > 0);
         // The same link within a minute: the code already sent, nothing new.
-        assert_eq!(ask(1).await.unwrap(), first);
-        for link in 2..=5 {
-            assert!(ask(link).await.unwrap() > 0);
+        assert_eq!(ask(1, 1).await.unwrap(), first);
+        for link in 2..=3 {
+            assert!(ask(link, 1).await.unwrap() > 0);
         }
-        // A sixth code within the hour is refused, whatever the link.
-        assert_eq!(ask(6).await.unwrap(), 0);
+        // A fourth from the same client within the hour is refused, whatever the link…
+        assert_eq!(ask(4, 1).await.unwrap(), 0);
+        // …while the person, elsewhere, still gets codes, up to their own hourly limit.
+        for link in 4..=10 {
+            let client = 2 + (link - 4) / 3;
+            assert!(ask(link, client).await.unwrap() > 0, "link {link}");
+        }
+        assert_eq!(ask(11, 9).await.unwrap(), 0, "ten an hour for the person");
+        // An hour later there are codes again.
+        t.clock.advance(3601);
+        assert!(ask(12, 1).await.unwrap() > 0);
         // A wrong number sends nothing either.
         assert_eq!(
             t.store
@@ -273,11 +294,11 @@ mod tests {
             0
         );
 
-        // Five text messages are due, each with the code its nonce gives.
+        // Eleven text messages are due, each with the code its nonce gives.
         let now = t.store.clock().now();
-        let due = t.store.claim_sms("me", now, 10, 60).await.unwrap();
-        assert_eq!(due.len(), 5);
-        for (m, link) in due.iter().zip(1u8..) {
+        let due = t.store.claim_sms("me", now, 20, 60).await.unwrap();
+        assert_eq!(due.len(), 11);
+        for (m, link) in due.iter().zip((1u8..=10).chain([12])) {
             assert_eq!(
                 m.code,
                 crate::crypto::web_code::code(&t.keyring, key, &[link; 16])
@@ -317,7 +338,7 @@ mod tests {
         let again = t.store.claim_sms("me", now, 10, 60).await.unwrap();
         assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), [due[1].id]);
         assert_eq!(again[0].attempts, 1);
-        let listed = t.store.sms_messages(10).await.unwrap();
+        let listed = t.store.sms_messages(20).await.unwrap();
         assert_eq!(listed.iter().filter(|m| m.status == "sent").count(), 1);
     }
 }

@@ -55,6 +55,8 @@ pub enum StoreError {
     CannotCancel(crate::domain::message::CancelRefusal),
     #[error("{0}")]
     WouldShare(crate::domain::conversation::AddRefusal),
+    #[error("the person is locked out of the web view")]
+    Locked { until: Option<i64> },
     #[error("{0}")]
     Invalid(String),
     #[error("storage unavailable: {0}")]
@@ -78,6 +80,7 @@ impl StoreError {
             | StoreError::PersonInUse { .. }
             | StoreError::CannotCancel(_)
             | StoreError::WouldShare(_)
+            | StoreError::Locked { .. }
             | StoreError::AlreadyParticipant { .. } => ErrorClass::Closed,
             StoreError::Invalid(_) => ErrorClass::Invalid,
             StoreError::Unavailable(_) => ErrorClass::Unavailable,

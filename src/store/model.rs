@@ -271,6 +271,8 @@ pub struct PersonView {
     pub convenience_at: Option<i64>,
     pub convenience_text: Option<String>,
     pub convenience_by: Option<String>,
+    /// Where they stand with the web view's identity check (failed attempts, a lock).
+    pub standing: crate::domain::lockout::Standing,
 }
 
 /// What staff record about a person (`person add|update`); the personal data among it (name,

@@ -57,6 +57,7 @@ impl PersonRow {
 
     fn view(self, keyring: &Keyring) -> Result<PersonView, StoreError> {
         let key = self.key(keyring)?;
+        let standing = self.standing();
         let id = self.id;
         let open =
             |name: &'static str, sealed: &Option<Vec<u8>>| -> Result<Option<String>, StoreError> {
@@ -93,6 +94,7 @@ impl PersonRow {
             convenience_at: self.convenience_at,
             convenience_text: self.convenience_text,
             convenience_by: self.convenience_by,
+            standing,
         })
     }
 }

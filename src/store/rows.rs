@@ -134,6 +134,23 @@ pub(crate) struct PersonRow {
     pub name_sealed: Option<Vec<u8>>,
     pub birth_date_sealed: Option<Vec<u8>>,
     pub mobile_sealed: Option<Vec<u8>>,
+    /// Failed identity checks in a row (attempts reserved and not given back).
+    pub failed_checks: i64,
+    pub locked_at: Option<i64>,
+    pub locked_until: Option<i64>,
+    pub lock_count: i64,
+}
+
+impl PersonRow {
+    /// Where the person stands with the web view's identity check.
+    pub fn standing(&self) -> crate::domain::lockout::Standing {
+        crate::domain::lockout::Standing {
+            failed: u32::try_from(self.failed_checks).unwrap_or(u32::MAX),
+            locked: (self.status == "locked")
+                .then(|| (self.locked_at.unwrap_or(self.updated_at), self.locked_until)),
+            locks: u32::try_from(self.lock_count).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 /// Where a token (or a notification) points: the participant and their thread's state.

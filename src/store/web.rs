@@ -5,6 +5,7 @@ use super::sqlite::read;
 use super::sqlite::web::WebOp;
 use super::sqlite::write::{Done, Op};
 use super::{Store, StoreError, unexpected};
+use crate::domain::lockout::Reservation;
 use crate::domain::message::CancelRefusal;
 use crate::domain::{Address, MessageId, ParticipantId, PersonId, ThreadId};
 
@@ -21,8 +22,27 @@ pub struct WebSession {
 }
 
 impl Store {
-    /// Counts a failed identity check; returns the failures in a row (the person is locked
-    /// and the thread's staff told when they reach `max_failures`).
+    /// Reserves one of the person's attempts before what they typed is compared: at most
+    /// `max_failures` checks are ever compared before a lock, however many arrive at once.
+    pub async fn web_reserve_check(
+        &self,
+        person: PersonId,
+        max_failures: u32,
+    ) -> Result<Reservation, StoreError> {
+        match self
+            .write(Op::Web(WebOp::Reserve {
+                person,
+                max_failures,
+            }))
+            .await?
+        {
+            Done::Reserve(r) => Ok(r),
+            _ => Err(unexpected("web-reserve-check")),
+        }
+    }
+
+    /// A reserved check failed; returns the attempts left (0: the person is locked out now,
+    /// for a while that grows each time; staff are told when a lock comes back).
     pub async fn web_check_failed(
         &self,
         person: PersonId,
@@ -42,7 +62,25 @@ impl Store {
         }
     }
 
-    /// Opens a session known by `id_hash` for the person behind `participant`.
+    /// A code passed from a link issued at `link_issued` lifts a temporary lock of `person`
+    /// made before the link was sent (nothing else changes).
+    pub async fn web_lift_lock(
+        &self,
+        person: PersonId,
+        thread: ThreadId,
+        link_issued: i64,
+    ) -> Result<(), StoreError> {
+        self.write(Op::Web(WebOp::LiftLock {
+            person,
+            thread,
+            link_issued,
+        }))
+        .await
+        .map(drop)
+    }
+
+    /// Opens a session known by `id_hash` for the person behind `participant`, unless they
+    /// were locked out meanwhile ([`StoreError::Locked`]).
     pub async fn web_sign_in(
         &self,
         id_hash: Vec<u8>,
@@ -74,6 +112,14 @@ impl Store {
             return Ok(None);
         };
         if ended.is_some() || now - last_seen_at > idle || now - created_at > max {
+            return Ok(None);
+        }
+        // Every page of a session checks the lock too: a lock ends sessions, and a session
+        // made in the same instant as a lock must not slip through.
+        if read::person_standing(self.pool(), PersonId(person))
+            .await?
+            .is_none_or(|s| s.locked_at(now))
+        {
             return Ok(None);
         }
         if now - last_seen_at >= 60 {

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::signin::attempts_left;
+use super::signin::{Checked, SignIn, Stage, attempts_left};
 use super::{Page, WebState, render};
 use crate::crypto::TokenClaims;
 use crate::crypto::web_code;
@@ -85,8 +85,8 @@ fn link_hash(token: &str) -> Vec<u8> {
 
 impl WebState {
     /// Where this link stands with the rule: open to the identity check, or needing a code
-    /// first — it is old, or a newer one was sent since, and no code was passed for it a
-    /// moment ago.
+    /// first — it is old, or a newer one was sent since, or its person is locked out and a
+    /// code would lift the lock — and no code was passed for it a moment ago.
     async fn code_step(
         &self,
         link: &TokenClaims,
@@ -98,6 +98,7 @@ impl WebState {
         }
         let now = self.store.clock().now();
         let late = now - link.issued_at > self.code_after_secs
+            || person.standing.locked_at(now)
             || self.store.newer_link_sent(&person.address, link).await?;
         if !late {
             return Ok(CodeStep::Open);
@@ -126,30 +127,37 @@ impl WebState {
     }
 
     /// The first step of the rule: the number (or, by email, a button that sends the code).
-    pub(super) fn number_form(&self, token: &str, status: StatusCode) -> Response {
+    pub(super) fn number_form(&self, link: &SignIn, status: StatusCode) -> Response {
         render(
             status,
             NumberPage {
                 page: self.frame(),
-                action: format!("/m/{token}/number"),
-                csrf: self.form_token("signin", token),
+                action: format!("/m/{}/number", link.token),
+                csrf: self.signin_token(link),
                 by_email: self.code_by_email,
             },
         )
     }
 
-    fn code_form(&self, token: &str, error: String, status: StatusCode) -> Response {
+    fn code_form(&self, link: &SignIn, error: String, status: StatusCode) -> Response {
         render(
             status,
             CodePage {
                 page: self.frame(),
-                action: format!("/m/{token}/code"),
-                again: format!("/m/{token}"),
-                csrf: self.form_token("signin", token),
+                action: format!("/m/{}/code", link.token),
+                again: format!("/m/{}", link.token),
+                csrf: self.signin_token(link),
                 by_email: self.code_by_email,
                 error,
             },
         )
+    }
+
+    /// A keyed hash of the client's address: codes are counted per client without the
+    /// database keeping addresses.
+    fn client_key(&self, peer: &ConnectInfo<crate::http::Peer>, headers: &HeaderMap) -> Vec<u8> {
+        self.form_token("client", &self.client_ip(peer, headers).to_string())
+            .into_bytes()
     }
 }
 
@@ -162,14 +170,18 @@ pub async fn send_code(
     headers: HeaderMap,
     Form(form): Form<NumberForm>,
 ) -> Response {
-    let (link, target, person) = match state.attempt(&token, &form.csrf, &peer, &headers).await {
+    let (link, fresh) = SignIn::of(&token, &headers);
+    let (claims, target, person) = match state
+        .attempt(&link, fresh, &form.csrf, Stage::Code, &peer, &headers)
+        .await
+    {
         Ok(found) => found,
         Err(r) => return r,
     };
-    if !state.code_needed(&link, &person, &token).await {
+    if !state.code_needed(&claims, &person, &link.token).await {
         return (
             StatusCode::SEE_OTHER,
-            [(header::LOCATION, format!("/m/{token}"))],
+            [(header::LOCATION, format!("/m/{}", link.token))],
         )
             .into_response();
     }
@@ -180,10 +192,11 @@ pub async fn send_code(
             .as_deref()
             .is_some_and(|on_file| same_number(&form.mobile, on_file));
     let code = matches.then(|| NewCode {
-        link_hash: link_hash(&token),
+        link_hash: link_hash(&link.token),
         key_id: state.keyring.current_id(),
         nonce: crate::crypto::random_bytes::<16>().to_vec(),
         valid_secs: CODE_VALID_SECS,
+        client: state.client_key(&peer, &headers),
     });
     if let Err(e) = state
         .store
@@ -194,10 +207,13 @@ pub async fn send_code(
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     tracing::info!(person = %person.id, "web view: a code was asked for");
-    state.code_form(&token, String::new(), StatusCode::OK)
+    state.code_form(&link, String::new(), StatusCode::OK)
 }
 
-/// `POST /m/<token>/code`: the right code, in time, leads to the identity check.
+/// `POST /m/<token>/code`: the right code, in time, leads to the identity check (and lifts a
+/// temporary lock made before this link was sent). A code is checked, and a wrong one
+/// counted, only while a code asked from this link is live: guesses at a code nobody asked
+/// for cannot lock anyone out.
 pub async fn check_code(
     State(state): State<WebState>,
     Path(token): Path<String>,
@@ -205,12 +221,16 @@ pub async fn check_code(
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let (link, target, person) = match state.attempt(&token, &form.csrf, &peer, &headers).await {
+    let (link, fresh) = SignIn::of(&token, &headers);
+    let (claims, target, person) = match state
+        .attempt(&link, fresh, &form.csrf, Stage::Code, &peer, &headers)
+        .await
+    {
         Ok(found) => found,
         Err(r) => return r,
     };
-    let latest = match state.code_step(&link, &person, &token).await {
-        Ok(CodeStep::Open) => return state.form(&token, String::new(), StatusCode::OK),
+    let latest = match state.code_step(&claims, &person, &link.token).await {
+        Ok(CodeStep::Open) => return state.form(&link, String::new(), StatusCode::OK),
         Ok(CodeStep::Needed(latest)) => latest,
         Err(e) => {
             tracing::error!(error = %e, "cannot read a code");
@@ -218,33 +238,61 @@ pub async fn check_code(
         }
     };
     let now = state.store.clock().now();
-    let right = latest
-        .as_ref()
-        .filter(|c| web_code::matches(&state.keyring, c.key_id, &c.nonce, &form.code));
-    match right {
-        Some(c) if c.expires_at > now => {
-            if let Err(e) = state
-                .store
-                .code_passed(c.id, person.id, target.thread)
-                .await
-            {
-                tracing::error!(error = %e, "cannot record a passed code");
+    let Some(code) = latest.filter(|c| c.expires_at > now) else {
+        return state.code_form(
+            &link,
+            "There is no code waiting for this link: it has expired, or none was sent. \
+             Please ask for a new one."
+                .into(),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    let right = web_code::matches(&state.keyring, code.key_id, &code.nonce, &form.code);
+    if person.standing.locked_at(now) {
+        // A code that would lift a lock: no attempts are left to count, so a wrong one
+        // spends the code (one guess per code; a person gets only a few codes an hour).
+        if !right {
+            if let Err(e) = state.store.code_void(code.id).await {
+                tracing::error!(error = %e, "cannot void a code");
                 return StatusCode::SERVICE_UNAVAILABLE.into_response();
             }
-            tracing::info!(person = %person.id, "web view: code passed");
-            state.form(&token, String::new(), StatusCode::OK)
+            return state.code_form(
+                &link,
+                "That code is not right, and it cannot be tried again. Please ask for a new one."
+                    .into(),
+                StatusCode::UNAUTHORIZED,
+            );
         }
-        // The right code, too late: nothing to count against the person.
-        Some(_) => state.code_form(
-            &token,
-            "This code has expired. Please ask for a new one.".into(),
-            StatusCode::UNAUTHORIZED,
-        ),
-        None => match state.count_failure(&person, target.thread).await {
-            Ok(left) => state.code_form(&token, attempts_left(left), StatusCode::UNAUTHORIZED),
-            Err(response) => response,
-        },
+    } else {
+        match state
+            .checked(&person, target.thread, std::future::ready(right))
+            .await
+        {
+            Ok(Checked::Passed) => {}
+            Ok(Checked::Failed { left }) => {
+                return state.code_form(&link, attempts_left(left), StatusCode::UNAUTHORIZED);
+            }
+            Err(r) => return r,
+        }
     }
+    let recorded = state
+        .store
+        .code_passed(code.id, person.id, target.thread)
+        .await;
+    let lifted = if state.code_may_lift(&person, &claims) {
+        state
+            .store
+            .web_lift_lock(person.id, target.thread, claims.issued_at)
+            .await
+    } else {
+        Ok(())
+    };
+    if let Err(e) = recorded.and(lifted) {
+        tracing::error!(error = %e, "cannot record a passed code");
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    tracing::info!(person = %person.id, "web view: code passed");
+    state.form(&link, String::new(), StatusCode::OK)
 }
 
 /// Whether a number as typed is the number on file. Both are reduced to digits (a leading

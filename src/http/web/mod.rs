@@ -42,6 +42,11 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// The cookie that holds a session.
 const SESSION_COOKIE: &str = "sealpost_session";
 
+/// The cookie that binds a browser's sign-in forms to it before there is a session: a form
+/// posted from another site comes without it (`SameSite=Strict`), so nobody can sign a
+/// patient's browser into someone else's conversation.
+const SIGNIN_COOKIE: &str = "sealpost_signin";
+
 /// What every page handler shares.
 #[derive(Clone)]
 pub struct WebState {
@@ -50,6 +55,11 @@ pub struct WebState {
     /// Wakes the outbox worker after a post queued notifications.
     pub wake: Arc<Notify>,
     pub organization: String,
+    /// `general.contact`: how to reach the practice otherwise (empty: not said).
+    pub contact: String,
+    /// The host (and port) of `general.public_url`: a form posted from a page of another
+    /// origin is refused.
+    pub public_host: String,
     pub recognition_phrase: String,
     pub notice: String,
     /// `web.billing_consent`: a new message needs the person's agreement that it may be billed.
@@ -124,6 +134,10 @@ pub fn router(state: WebState) -> Router {
             )
         })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refuse_cross_site,
+        ))
         .layer(axum::middleware::from_fn(protect))
         .with_state(state)
 }
@@ -304,19 +318,65 @@ fn render(status: StatusCode, template: impl Template) -> Response {
 
 /// The session cookie's value, if the request has one of the right shape.
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The sign-in cookie's value, if the request has one of the right shape.
+fn signin_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SIGNIN_COOKIE)
+}
+
+/// A cookie of ours (32 random bytes, base64url): its value, if present and of that shape.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
         .filter(|v| {
             v.len() == 43
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
+}
+
+/// Whether a POST comes from a page of this site: a browser says so (`Sec-Fetch-Site`), or at
+/// least names the page's origin (`Origin`), which must be the public URL's or the request's
+/// own host. Clients that say neither (scripts, old browsers) are left to the forms' tokens.
+fn same_origin(headers: &HeaderMap, public_host: &str) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = origin
+        .split_once("://")
+        .map_or(origin, |(_, rest)| rest)
+        .trim_end_matches('/');
+    let own = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    host.eq_ignore_ascii_case(public_host) || (!own.is_empty() && host.eq_ignore_ascii_case(own))
+}
+
+/// Refuses a form posted from another site's page (a forged sign-in, a forged reply).
+async fn refuse_cross_site(
+    State(state): State<WebState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == axum::http::Method::POST
+        && !same_origin(request.headers(), &state.public_host)
+    {
+        tracing::info!("web view: a form from another site was refused");
+        return state.forged();
+    }
+    next.run(request).await
 }
 
 /// What the database keeps of a session's cookie.
@@ -362,6 +422,35 @@ mod tests {
         assert_eq!(initials(Some("Lee"), "lee@x"), "L");
         assert_eq!(initials(None, "jane@x"), "J");
         assert_eq!(initials(Some("  "), "jane@x"), "J");
+    }
+
+    #[test]
+    fn forms_from_other_sites_are_refused() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(
+                    axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            same_origin(&h, "messages.example.org")
+        };
+        assert!(
+            with(&[]),
+            "a client that says nothing is left to the tokens"
+        );
+        assert!(with(&[("sec-fetch-site", "same-origin")]));
+        assert!(!with(&[("sec-fetch-site", "cross-site")]));
+        assert!(!with(&[("sec-fetch-site", "same-site")]));
+        assert!(with(&[("origin", "https://messages.example.org")]));
+        assert!(!with(&[("origin", "https://evil.example")]));
+        assert!(!with(&[("origin", "null")]));
+        // Behind a proxy that keeps Host, or directly: the request's own host.
+        assert!(with(&[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080")
+        ]));
     }
 
     #[test]

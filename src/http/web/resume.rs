@@ -16,10 +16,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::conversation::{NewForm, ReplyForm, send_new, send_reply};
-use super::signin::{Identity, attempts_left};
+use super::signin::{Checked, Identity, attempts_left};
 use super::{Page, WebState, render, session_cookie, session_hash};
 use crate::config::WebVerify;
-use crate::domain::PersonStatus;
 use crate::store::web::WebSession;
 
 /// What the person was sending, carried in the page's form.
@@ -214,7 +213,7 @@ pub async fn resume(
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    if person.details.status == PersonStatus::Locked {
+    if person.standing.locked_at(state.store.clock().now()) {
         return state.not_sent(pending.body);
     }
     if let Err(wait) = state
@@ -230,20 +229,24 @@ pub async fn resume(
         last_name: identity.last_name,
         passcode: identity.passcode,
     };
-    let Some(matches) = state.identity_matches(&person, &check).await else {
+    let Some(on_file) = state.on_file(&person).await else {
         return state.cannot_check();
     };
-    if !matches {
-        return match state.count_failure(&person, session.thread).await {
-            Ok(left) => state.resume_page(
+    match state
+        .checked(&person, session.thread, WebState::matches(on_file, &check))
+        .await
+    {
+        Ok(Checked::Passed) => {}
+        Ok(Checked::Failed { left }) => {
+            return state.resume_page(
                 &cookie,
                 attempts_left(left),
                 pending,
                 StatusCode::UNAUTHORIZED,
-            ),
-            // Locked now: the text is shown back on the page that says so.
-            Err(_) => state.not_sent(pending.body),
-        };
+            );
+        }
+        // Locked now, or every attempt taken: the text is shown back with why.
+        Err(_) => return state.not_sent(pending.body),
     }
     let fresh = match state.open_session(&person, session.participant).await {
         Ok(c) => c,

@@ -8,9 +8,6 @@ use crate::domain::{PersonId, ThreadId};
 use crate::store::StoreError;
 use crate::store::codes::{NewCode, SmsAttempt, SmsOutcome};
 
-/// Codes one person may be sent in an hour.
-const CODES_PER_HOUR: i64 = 5;
-
 /// A write of the 24-hour rule.
 pub(crate) enum CodeOp {
     /// Someone asked for a code from a link: with `code`, the number matched (or no number
@@ -28,6 +25,8 @@ pub(crate) enum CodeOp {
         person: PersonId,
         thread: ThreadId,
     },
+    /// A code spent without passing.
+    Void(i64),
     ClaimSms {
         owner: String,
         now: i64,
@@ -42,6 +41,7 @@ impl CodeOp {
         match self {
             CodeOp::Asked { .. } => "web-code-asked",
             CodeOp::Passed { .. } => "web-code-passed",
+            CodeOp::Void(_) => "web-code-void",
             CodeOp::ClaimSms { .. } => "claim-sms",
             CodeOp::RecordSms(_) => "record-sms",
         }
@@ -61,6 +61,11 @@ pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, St
                 "UPDATE web_codes SET passed_at = ?1 WHERE id = ?2 AND passed_at IS NULL",
             )?
             .execute(params![now, id])?;
+            // The attempt the code check reserved is given back: a right code is no failure.
+            conn.prepare_cached(
+                "UPDATE people SET failed_checks = MAX(failed_checks - 1, 0) WHERE id = ?1",
+            )?
+            .execute([person.0])?;
             event(
                 conn,
                 Some(*thread),
@@ -68,6 +73,11 @@ pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, St
                 serde_json::json!({"person": person.0}),
                 now,
             )?;
+            Ok(Done::Nothing)
+        }
+        CodeOp::Void(id) => {
+            conn.prepare_cached("UPDATE web_codes SET expires_at = ?1 WHERE id = ?2")?
+                .execute(params![now, id])?;
             Ok(Done::Nothing)
         }
         CodeOp::ClaimSms {
@@ -150,17 +160,22 @@ fn asked(
         )?;
         return Ok(Done::Count(u64::try_from(id).unwrap_or(0)));
     }
-    // However many links they hold, a person gets at most this many codes an hour: text
-    // messages cost the practice money, and a flood of them is harassment.
-    let last_hour: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM web_codes WHERE person_id = ?1 AND created_at > ?2")?
-        .query_row(params![person.0, now - 3600], |r| r.get(0))?;
-    if last_hour >= CODES_PER_HOUR {
+    // However many links they hold, a person gets only so many codes an hour, and one client
+    // only a few of those (see `domain::codes`).
+    let (person_hour, client_hour): (u32, u32) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(client = ?3), 0) FROM web_codes
+             WHERE person_id = ?1 AND created_at > ?2",
+        )?
+        .query_row(params![person.0, now - 3600, code.client], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    if let Err(why) = crate::domain::codes::may_send(person_hour, client_hour) {
         event(
             conn,
             Some(thread),
             "web.code-refused",
-            serde_json::json!({"person": person.0, "why": "hourly-limit"}),
+            serde_json::json!({"person": person.0, "why": why}),
             now,
         )?;
         return Ok(Done::Count(0));
@@ -168,8 +183,8 @@ fn asked(
     let id: i64 = conn
         .prepare_cached(
             "INSERT INTO web_codes (person_id, thread_id, link_hash, key_id, nonce, created_at,
-                                    expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                                    expires_at, client)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         )?
         .query_row(
             params![
@@ -179,7 +194,8 @@ fn asked(
                 code.key_id,
                 code.nonce,
                 now,
-                now + code.valid_secs
+                now + code.valid_secs,
+                code.client
             ],
             |r| r.get(0),
         )?;

@@ -870,3 +870,17 @@ pub(crate) async fn staff_people(
     }
     Ok(staff)
 }
+
+/// A person's standing with the web view's identity check.
+pub(crate) async fn person_standing(
+    pool: &SqlitePool,
+    person: crate::domain::PersonId,
+) -> Result<Option<crate::domain::lockout::Standing>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, PersonRow>("SELECT * FROM people WHERE id = $1")
+            .bind(person.0)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| row.standing()),
+    )
+}

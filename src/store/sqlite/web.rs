@@ -3,19 +3,34 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::write::{Done, cancelled_events, event, notify_staff};
+use crate::domain::lockout;
 use crate::domain::{Address, MessageId, NoticeReason, ParticipantId, PersonId, ThreadId};
 use crate::store::StoreError;
 
 /// A write of the web view.
 pub(crate) enum WebOp {
-    /// A failed identity check of `person` from the link of `thread`: counts it, and at
-    /// `max_failures` locks the person and tells the thread's staff.
+    /// Reserves one of the person's attempts before what was typed is compared (see
+    /// [`crate::domain::lockout`]).
+    Reserve {
+        person: PersonId,
+        max_failures: u32,
+    },
+    /// A reserved attempt of `person` (from the link of `thread`) failed: at the last one, the
+    /// person is locked out for a while, their sessions end, and staff are told when the lock
+    /// comes back.
     CheckFailed {
         person: PersonId,
         thread: ThreadId,
         max_failures: u32,
     },
-    /// A passed check: the count starts over and a session opens.
+    /// A code passed from a link issued at `link_issued` lifts a temporary lock made before it.
+    LiftLock {
+        person: PersonId,
+        thread: ThreadId,
+        link_issued: i64,
+    },
+    /// A passed check: unless a lock came meanwhile, the count starts over and a session
+    /// opens.
     SignIn {
         id_hash: Vec<u8>,
         person: PersonId,
@@ -61,7 +76,9 @@ pub(crate) enum WebOp {
 impl WebOp {
     pub(crate) fn name(&self) -> &'static str {
         match self {
+            WebOp::Reserve { .. } => "web-reserve-check",
             WebOp::CheckFailed { .. } => "web-check-failed",
+            WebOp::LiftLock { .. } => "web-lift-lock",
             WebOp::SignIn { .. } => "web-sign-in",
             WebOp::Touch(_) => "web-touch",
             WebOp::SignOut(_) => "web-sign-out",
@@ -77,18 +94,53 @@ impl WebOp {
 
 pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, StoreError> {
     match op {
+        WebOp::Reserve {
+            person,
+            max_failures,
+        } => {
+            let (reservation, next) =
+                lockout::reserve(standing(conn, *person)?, *max_failures, now);
+            set_standing(conn, *person, &next, now)?;
+            Ok(Done::Reserve(reservation))
+        }
         WebOp::CheckFailed {
             person,
             thread,
             max_failures,
         } => check_failed(conn, *person, *thread, *max_failures, now),
+        WebOp::LiftLock {
+            person,
+            thread,
+            link_issued,
+        } => {
+            let s = standing(conn, *person)?;
+            if lockout::code_lifts(s, *link_issued, now) {
+                let lifted = lockout::Standing {
+                    failed: 0,
+                    locked: None,
+                    locks: s.locks,
+                };
+                set_standing(conn, *person, &lifted, now)?;
+                event(
+                    conn,
+                    Some(*thread),
+                    "person.unlocked",
+                    serde_json::json!({"person": person.0, "by": "code"}),
+                    now,
+                )?;
+            }
+            Ok(Done::Nothing)
+        }
         WebOp::SignIn {
             id_hash,
             person,
             participant,
         } => {
-            conn.prepare_cached("UPDATE people SET failed_checks = 0 WHERE id = ?1")?
-                .execute([person.0])?;
+            // One step with the lock: a check that passed while a concurrent one locked the
+            // person opens nothing.
+            let fresh = lockout::after_success(standing(conn, *person)?, now)
+                .map_err(|until| StoreError::Locked { until })?;
+            set_standing(conn, *person, &fresh, now)?;
             conn.prepare_cached(
                 "INSERT INTO web_sessions (id_hash, person_id, participant_id, created_at,
                                            last_seen_at)
@@ -175,7 +227,8 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
         WebOp::Unlock { address, by } => {
             let person: Option<i64> = conn
                 .prepare_cached(
-                    "UPDATE people SET status = 'registered', failed_checks = 0, updated_at = ?1
+                    "UPDATE people SET status = 'registered', failed_checks = 0, updated_at = ?1,
+                            locked_at = NULL, locked_until = NULL, lock_count = 0
                      WHERE address = ?2 RETURNING id",
                 )?
                 .query_row(params![now, address.as_str()], |r| r.get(0))
@@ -195,6 +248,59 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
     }
 }
 
+/// A person's standing with the identity check, as stored.
+fn standing(conn: &Connection, person: PersonId) -> Result<lockout::Standing, StoreError> {
+    conn.prepare_cached(
+        "SELECT failed_checks, status, locked_at, locked_until, lock_count, updated_at
+         FROM people WHERE id = ?1",
+    )?
+    .query_row([person.0], |r| {
+        let status: String = r.get(1)?;
+        let (at, until, updated): (Option<i64>, Option<i64>, i64) =
+            (r.get(2)?, r.get(3)?, r.get(5)?);
+        Ok(lockout::Standing {
+            failed: r.get(0)?,
+            locked: (status == "locked").then(|| (at.unwrap_or(updated), until)),
+            locks: r.get(4)?,
+        })
+    })
+    .optional()?
+    .ok_or_else(|| StoreError::Invalid(format!("no person {person}")))
+}
+
+/// Stores a standing; a lock sets the status `locked`, the end of one sets it back.
+fn set_standing(
+    conn: &Connection,
+    person: PersonId,
+    s: &lockout::Standing,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (at, until) = s
+        .locked
+        .map_or((None, None), |(at, until)| (Some(at), until));
+    conn.prepare_cached(
+        "UPDATE people SET failed_checks = ?1, lock_count = ?2, locked_at = ?3, locked_until = ?4,
+                status = CASE WHEN ?5 THEN 'locked'
+                              WHEN status = 'locked' THEN 'registered' ELSE status END,
+                updated_at = CASE WHEN (status = 'locked') <> ?5 THEN ?6 ELSE updated_at END
+         WHERE id = ?7",
+    )?
+    .execute(params![
+        s.failed,
+        s.locks,
+        at,
+        until,
+        s.locked.is_some(),
+        now,
+        person.0
+    ])?;
+    Ok(())
+}
+
+/// A reserved attempt failed: at the last one the person is locked out for a while (see
+/// [`crate::domain::lockout`]), every session of theirs ends — one opened this instant too,
+/// since sign-in and this run one at a time here — and, when the lock comes back, the
+/// thread's staff are told. Returns the attempts left (0: locked).
 fn check_failed(
     conn: &Connection,
     person: PersonId,
@@ -202,23 +308,17 @@ fn check_failed(
     max_failures: u32,
     now: i64,
 ) -> Result<Done, StoreError> {
-    let (failures, status): (i64, String) = conn
-        .prepare_cached(
-            "UPDATE people SET failed_checks = failed_checks + 1 WHERE id = ?1
-             RETURNING failed_checks, status",
-        )?
-        .query_row([person.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let lock = failures >= i64::from(max_failures) && status != "locked";
+    let (s, lock) = lockout::after_failure(standing(conn, person)?, max_failures, now);
+    set_standing(conn, person, &s, now)?;
     event(
         conn,
         Some(thread),
         "web.check-failed",
-        serde_json::json!({"person": person.0, "failures": failures, "locked": lock || status == "locked"}),
+        serde_json::json!({"person": person.0, "failures": s.failed,
+                           "locked": s.locked_at(now)}),
         now,
     )?;
-    if lock {
-        conn.prepare_cached("UPDATE people SET status = 'locked', updated_at = ?1 WHERE id = ?2")?
-            .execute(params![now, person.0])?;
+    if let Some(lock) = lock {
         conn.prepare_cached(
             "UPDATE web_sessions SET ended_at = ?1 WHERE person_id = ?2 AND ended_at IS NULL",
         )?
@@ -227,12 +327,20 @@ fn check_failed(
             conn,
             Some(thread),
             "person.locked",
-            serde_json::json!({"person": person.0, "failures": failures}),
+            serde_json::json!({"person": person.0, "failures": s.failed, "until": lock.until,
+                               "locks": s.locks}),
             now,
         )?;
-        notify_staff(conn, thread, NoticeReason::RecipientLocked, now)?;
+        if lock.tell_staff {
+            notify_staff(conn, thread, NoticeReason::RecipientLocked, now)?;
+        }
     }
-    Ok(Done::Count(u64::try_from(failures).unwrap_or(0)))
+    let left = if s.locked_at(now) {
+        0
+    } else {
+        max_failures.saturating_sub(s.failed)
+    };
+    Ok(Done::Count(u64::from(left)))
 }
 
 /// What is known about `message` of `thread` when `author` asks to take it back: the facts

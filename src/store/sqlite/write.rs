@@ -128,6 +128,7 @@ pub(crate) enum Done {
     Ids(Vec<i64>),
     MessageIds(Vec<String>),
     Found(Found),
+    Reserve(crate::domain::lockout::Reservation),
     Nothing,
 }
 
