@@ -176,6 +176,7 @@ pub fn pipeline(
         auth,
     )
     .with_notice_limit(settings.policy.notices_per_hour)
+    .with_held_limits(settings.held.limits())
     .with_boilerplate(
         [
             settings.general.organization.clone(),

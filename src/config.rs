@@ -21,8 +21,10 @@ use crate::domain::kinds::vocabulary;
 use crate::domain::{AuthPolicy, Mailbox, Mode};
 
 mod de;
+mod held;
 mod http;
 
+pub use held::Held;
 pub use http::Http;
 
 /// Where the configuration file is looked for when neither `--config` nor `$SEALPOST_CONFIG`
@@ -74,6 +76,7 @@ pub struct Settings {
     pub webhooks: Webhooks,
     pub web: Web,
     pub http: Http,
+    pub held: Held,
     pub sms: Sms,
 }
 
@@ -718,6 +721,7 @@ impl Settings {
                 trusted_proxies: Vec::new(),
             },
             http: Http::default(),
+            held: Held::default(),
             sms: Sms {
                 provider: SmsProvider::Email,
                 twilio_base_url: "https://api.twilio.com".into(),
@@ -904,6 +908,7 @@ impl Settings {
         self.validate_api()?;
         self.validate_web()?;
         self.validate_http()?;
+        self.validate_held()?;
         self.validate_sms()?;
         self.validate_webhooks()
     }

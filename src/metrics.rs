@@ -65,6 +65,8 @@ pub struct Metrics {
     pub webhook_deliveries: Family<Labels, Gauge>,
     /// Held messages awaiting a decision (set when scraped).
     pub held: Gauge,
+    /// Messages refused (for now) because a quota of the held queue was full, by quota.
+    pub held_refused: Family<Labels, Counter>,
     /// API requests, by route template, method and status.
     pub api_requests: Family<Labels, Counter>,
     /// API request durations, by route template and method.
@@ -90,6 +92,7 @@ impl Metrics {
             sms_attempts: Family::default(),
             webhook_deliveries: Family::default(),
             held: Gauge::default(),
+            held_refused: Family::default(),
             api_requests: Family::default(),
             api_latency: Family::new_with_constructor(fast),
             store_commit: Family::new_with_constructor(fast),
@@ -155,6 +158,11 @@ impl Metrics {
             "held_messages",
             "Held messages awaiting a decision",
             m.held.clone(),
+        );
+        registry.register(
+            "held_refused",
+            "Messages refused for now because a quota of the held queue was full, by quota",
+            m.held_refused.clone(),
         );
         registry.register(
             "api_requests",

@@ -885,3 +885,110 @@ fn half_open_requests_cannot_starve_the_other_doors() {
         "{body:?}"
     );
 }
+
+/// Filled the held queue and the disk (issue 24, finding 3): sixty messages with a thousand
+/// header lines each to postmaster@ in under a second were all acknowledged and all held;
+/// a reply-address holder could do the same with a two-mailbox `From:`. Held mail has quotas
+/// per client address, per sender domain, per reply address and in all: over one, the sender
+/// is told 452 (its server keeps the message and tries later: nothing accepted is dropped),
+/// staff hear about it once, and /metrics counts it.
+#[test]
+fn strangers_cannot_fill_the_held_queue() {
+    let (sb, daemon, thread) = setup("[held]\nmax_per_client = 10\nmax_per_reply_address = 3\n");
+    let to = jane_reply_address(&sb);
+    let heavy = |n: usize| {
+        format!(
+            "From: someone@example.test\r\nTo: postmaster@reply.example.test\r\nMessage-ID: <flood-{n}@example.test>\r\nSubject: hi\r\n{}\r\nhello\r\n",
+            "X-Filler: x\r\n".repeat(1001)
+        )
+    };
+    // A scripted flood from one address.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let codes: Vec<String> = runtime.block_on(async {
+        let mut out = Vec::new();
+        for n in 0..25 {
+            let mut c = connect_from([127, 0, 0, 1], sb.smtp_port).await;
+            let reply = conversation(
+                &mut c,
+                "someone@example.test",
+                "postmaster@reply.example.test",
+                heavy(n).as_bytes(),
+            )
+            .await;
+            out.push(reply[..3].to_owned());
+        }
+        out
+    });
+    assert_eq!(
+        codes.iter().filter(|c| *c == "250").count(),
+        10,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().filter(|c| *c == "452").count(),
+        15,
+        "{codes:?}"
+    );
+    let held = sb.run(&["held", "list"]).ok().json_lines();
+    assert_eq!(held.len(), 10);
+    // Another client is not held back by this one's quota.
+    let other = runtime.block_on(async {
+        let mut c = connect_from([127, 0, 0, 7], sb.smtp_port).await;
+        conversation(
+            &mut c,
+            "someone@example.test",
+            "postmaster@reply.example.test",
+            heavy(99).as_bytes(),
+        )
+        .await
+    });
+    assert!(other.starts_with("250"), "{other}");
+
+    // A reply-address holder with a two-mailbox From: held up to the reply address's quota,
+    // from any client; the conversation's staff are told once.
+    let two_authors = |n: usize| {
+        reply(
+            &to,
+            &format!("two-{n}@x.test"),
+            "From: Mallory <mallory@example.test>\r\nContent-Type: text/plain\r\n",
+            "Both of us wrote this.\r\n",
+        )
+    };
+    let mut answers = Vec::new();
+    for n in 0..5 {
+        let out = runtime.block_on(async {
+            let mut c = connect_from([127, 0, 1, n as u8 + 1], sb.smtp_port).await;
+            conversation(&mut c, JANE, &to, &two_authors(n)).await
+        });
+        answers.push(out[..3].to_owned());
+    }
+    assert_eq!(answers, ["250", "250", "250", "452", "452"], "{answers:?}");
+    let rows = wait_outbox(&sb, Duration::from_secs(30), |rows| {
+        rows.iter().any(|r| {
+            r["recipient"] == LEE && r["kind"] == "notice-held-full" && r["status"] == "sent"
+        })
+    });
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["kind"] == "notice-held-full")
+            .count(),
+        1,
+        "told once"
+    );
+    assert_eq!(messages(&sb, &thread).len(), 1);
+
+    let metrics = std::process::Command::new("curl")
+        .args(["-s", &format!("http://127.0.0.1:{}/metrics", sb.api_port)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        text.contains("sealpost_held_refused_total{quota=\"client\"} 15"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sealpost_held_refused_total{quota=\"reply-address\"} 2"),
+        "{text}"
+    );
+    daemon.stop();
+}

@@ -163,6 +163,9 @@ vocabulary!(
         /// The reply answered a notification too old for its reply address: kept for staff,
         /// and the person told how else to reach the practice.
         TokenExpired => "notice-expired",
+        /// To staff: so much mail from one of the conversation's reply addresses waits in the
+        /// held queue that more is refused (temporarily) until they decide on it.
+        HeldFull => "notice-held-full",
     }
 );
 

@@ -5,6 +5,7 @@ pub mod codes;
 pub mod consent;
 pub mod conversation;
 pub mod fate;
+pub mod held;
 pub mod ids;
 pub mod kinds;
 pub mod lockout;

@@ -47,7 +47,7 @@ pub fn decide(
 pub fn about_a_recipient(reason: NoticeReason) -> bool {
     matches!(
         reason,
-        NoticeReason::RecipientMadeSecure | NoticeReason::RecipientLocked
+        NoticeReason::RecipientMadeSecure | NoticeReason::RecipientLocked | NoticeReason::HeldFull
     )
 }
 

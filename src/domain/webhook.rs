@@ -28,6 +28,9 @@ vocabulary!(
         InboundHeld => "inbound.held",
         /// A held message was released into its thread or rejected.
         HeldDecided => "held.decided",
+        /// A quota of the held queue is full (at most once a day per quota and source): more
+        /// mail from there is refused for now.
+        HeldQuotaReached => "held.quota-reached",
         ThreadCreated => "thread.created",
         /// Staff closed the conversation (replies to it are held for staff).
         ThreadClosed => "thread.closed",
@@ -55,6 +58,7 @@ impl WebhookEvent {
             "inbound.ignored" => WebhookEvent::InboundIgnored,
             "inbound.held" => WebhookEvent::InboundHeld,
             "held.released" | "held.rejected" => WebhookEvent::HeldDecided,
+            "held.quota-reached" => WebhookEvent::HeldQuotaReached,
             "thread.created" => WebhookEvent::ThreadCreated,
             "thread.closed" => WebhookEvent::ThreadClosed,
             "thread.reopened" => WebhookEvent::ThreadReopened,
@@ -138,6 +142,7 @@ const KEPT: &[(&str, &str)] = &[
     ("status", "status"),
     ("notifications", "notifications"),
     ("convenience", "convenience"),
+    ("quota", "quota"),
 ];
 
 /// The body of a delivery (the Standard Webhooks shape: `type`, `timestamp`, `data`).
@@ -206,6 +211,7 @@ mod tests {
             "inbound.ignored",
             "inbound.held",
             "held.released",
+            "held.quota-reached",
             "thread.created",
             "thread.closed",
             "thread.reopened",

@@ -431,6 +431,11 @@ fn notice_text(reason: NoticeReason, organization: &str, contact: &str) -> Strin
              check on the secure web view too many times and is locked out of it. Please \
              confirm who they are, then unlock them (sealpost person unlock, or the API)."
             .to_owned(),
+        NoticeReason::HeldFull => "So much mail from a participant of this conversation is \
+             waiting in the held queue that more is refused for now (their mail server tries \
+             again later). Please look at the held mail (sealpost held list) and release or \
+             reject it."
+            .to_owned(),
         NoticeReason::EmptyReply => "We could not find any new text in your email reply, so \
              nothing was added to the conversation. Please write your answer above the quoted \
              message and send it again."

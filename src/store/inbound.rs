@@ -119,7 +119,7 @@ impl Store {
     /// together share a transaction and its fsync (the writer's group commit); each is rolled
     /// back alone if it fails.
     pub async fn commit_inbound(&self, item: Inbound) -> Result<Committed, StoreError> {
-        match self.write(Op::Inbound(item)).await? {
+        match self.write(Op::Inbound(Box::new(item))).await? {
             Done::Committed(c) => Ok(c),
             _ => Err(unexpected("inbound")),
         }

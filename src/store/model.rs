@@ -365,9 +365,11 @@ pub enum InboundAction {
         release: Option<Release>,
     },
     /// Keep the message sealed in the held queue; optionally a notice to its participant.
+    /// Refused ([`Committed::HeldFull`]) when a quota of `limits` is full.
     Hold {
         held: SealedHeld,
         notice: Option<Notice>,
+        limits: crate::domain::held::Limits,
     },
     /// Record the outcome only; optionally a notice to a verified participant.
     Record {
@@ -427,6 +429,8 @@ pub enum Committed {
     Held {
         id: i64,
     },
+    /// A quota of the held queue is full: nothing was kept, the sender must try again later.
+    HeldFull(crate::domain::held::Quota),
     /// A notification's delivery status was updated (or, for a transient report, noted).
     StatusUpdated {
         notification: NotificationId,

@@ -218,6 +218,10 @@ pub struct SealedHeld {
     pub participant: Option<ParticipantId>,
     /// What sender authentication found, when it ran before the message was held.
     pub auth: Option<String>,
+    /// Where it came from, for the quotas: the SMTP client's address (none over IMAP or from a
+    /// trusted relay) and the sender's domain.
+    pub client: Option<String>,
+    pub sender_domain: Option<String>,
 }
 
 impl SealedHeld {
@@ -240,7 +244,20 @@ impl SealedHeld {
             reason,
             participant,
             auth: None,
+            client: None,
+            sender_domain: None,
         }
+    }
+
+    /// The same, recording where it came from (see [`crate::domain::held`]).
+    pub fn from_source(
+        mut self,
+        client: Option<String>,
+        sender_domain: Option<String>,
+    ) -> SealedHeld {
+        self.client = client;
+        self.sender_domain = sender_domain;
+        self
     }
 
     /// The same, recording what sender authentication found.

@@ -109,6 +109,12 @@ impl Checker {
         self.policy
     }
 
+    /// Whether `ip` is one of the practice's own relays (`auth.trusted_relays`): everyone's
+    /// mail arrives from it.
+    pub fn is_trusted_relay(&self, ip: std::net::IpAddr) -> bool {
+        self.trusted_relays.iter().any(|n| n.contains(ip))
+    }
+
     /// The verdict on one message. `peer` is the SMTP client (none for the IMAP door);
     /// `mail_from` the envelope sender (none for a null sender or when unknown).
     pub async fn verdict(

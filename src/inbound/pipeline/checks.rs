@@ -66,6 +66,9 @@ impl Pipeline {
                 }
             }
         };
+        if let Some(domain) = parsed.from.as_ref().map(|a| a.domain().to_owned()) {
+            let _ = m.from_domain.set(domain);
+        }
         Ok(ControlFlow::Continue(parsed))
     }
 

@@ -102,6 +102,10 @@ pub enum Temporary {
     /// DNS did not answer the sender authentication checks: never taken as a pass.
     #[error("temporary failure: sender authentication could not be completed (DNS)")]
     Auth,
+    /// It would be held, and the held queue's quota for where it came from is full: the
+    /// sender's server keeps it and tries again later (SMTP 452).
+    #[error("temporary failure: too much mail from this source is waiting for review ({})", .0.as_str())]
+    HeldFull(crate::domain::held::Quota),
 }
 
 /// Why a held message could not be released.
@@ -120,6 +124,8 @@ enum Stop {
     Temporary(StoreError),
     /// Sender authentication needs DNS answers it did not get.
     AuthRetry,
+    /// The message would be held, and a quota of the held queue is full.
+    HeldFull(crate::domain::held::Quota),
     Panicked,
 }
 
@@ -143,6 +149,8 @@ struct Incoming<'a> {
     id: i64,
     /// Set when a person releases a held message.
     release: Option<&'a Release>,
+    /// The domain of its `From:`, once parsed (for the held queue's quotas).
+    from_domain: std::sync::OnceLock<String>,
 }
 
 /// A step's result: the value the next step needs, or the outcome that settles the message.
@@ -174,12 +182,20 @@ pub struct Pipeline {
     auth: Arc<Checker>,
     /// Content-free notices one person may get an hour (`policy.notices_per_hour`).
     notices_per_hour: u32,
+    /// The held queue's quotas (`[held]`).
+    held_limits: crate::domain::held::Limits,
 }
 
 impl Pipeline {
     /// The configured text Sealpost's notifications carry besides the messages.
     pub fn with_boilerplate(mut self, texts: Vec<String>) -> Pipeline {
         self.boilerplate = texts;
+        self
+    }
+
+    /// The held queue's quotas.
+    pub fn with_held_limits(mut self, limits: crate::domain::held::Limits) -> Pipeline {
+        self.held_limits = limits;
         self
     }
 
@@ -208,6 +224,7 @@ impl Pipeline {
             boilerplate: Vec::new(),
             auth,
             notices_per_hour: crate::domain::notice::DEFAULT_PER_HOUR,
+            held_limits: crate::domain::held::Limits::default(),
         }
     }
 
@@ -224,6 +241,7 @@ impl Pipeline {
             raw: raw.clone(),
             id,
             release: None,
+            from_domain: std::sync::OnceLock::new(),
         };
         let decided = AssertUnwindSafe(self.decide(&incoming))
             .catch_unwind()
@@ -238,6 +256,18 @@ impl Pipeline {
                     "sender authentication incomplete (DNS); asking the sender to retry"
                 );
                 return Err(Temporary::Auth);
+            }
+            Ok(Err(Stop::HeldFull(quota))) => {
+                info!(
+                    door = envelope.door.as_str(),
+                    quota = quota.as_str(),
+                    "held queue quota full; asking the sender to retry later"
+                );
+                crate::metrics::count(
+                    &crate::metrics::metrics().held_refused,
+                    [("quota", quota.as_str())],
+                );
+                return Err(Temporary::HeldFull(quota));
             }
             // Anything else would fail the same way on every retry (stored data that does not
             // open, a defect): the message is held, not bounced back and forth for days.
@@ -261,6 +291,7 @@ impl Pipeline {
                     .map_err(|e| match e {
                         Stop::Temporary(e) => Temporary::Store(e),
                         Stop::AuthRetry => Temporary::Auth,
+                        Stop::HeldFull(q) => Temporary::HeldFull(q),
                         // Sealing and committing bytes do not look at what they say; a panic
                         // here is not about this message.
                         Stop::Panicked => Temporary::Store(StoreError::Unavailable(
@@ -303,6 +334,7 @@ impl Pipeline {
             raw: Arc::new(raw),
             id: MessageId::random().0,
             release: Some(&release),
+            from_domain: std::sync::OnceLock::new(),
         };
         let decided = AssertUnwindSafe(self.decide(&incoming))
             .catch_unwind()
@@ -314,6 +346,7 @@ impl Pipeline {
             }
             Ok(Err(Stop::Temporary(e))) => return Err(Temporary::Store(e).into()),
             Ok(Err(Stop::AuthRetry)) => return Err(Temporary::Auth.into()),
+            Ok(Err(Stop::HeldFull(q))) => return Err(Temporary::HeldFull(q).into()),
             Ok(Err(Stop::Panicked)) | Err(_) => return Err(ReleaseError::StillFailing),
         };
         outcome::log_outcome(envelope.door, &outcome);
@@ -450,14 +483,31 @@ impl Pipeline {
             item.id,
         );
         let auth = verdict.map(Verdict::summary);
+        // Where it came from, for the quotas: the client (not a trusted relay's address, which
+        // is everyone's) and the sender's domain (From:, else the envelope's).
+        let client = m
+            .envelope
+            .peer
+            .as_ref()
+            .filter(|p| !self.auth.is_trusted_relay(p.ip))
+            .map(|p| p.ip.to_string());
+        let sender_domain = m.from_domain.get().cloned().or_else(|| {
+            m.envelope
+                .mail_from
+                .as_deref()
+                .and_then(|s| s.rsplit_once('@'))
+                .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
+        });
         let held = self
             .heavy
             .run_for(raw.len(), move || {
                 SealedHeld::seal(&keyring, id, &held_envelope, &raw, reason, participant)
                     .with_auth(auth)
+                    .from_source(client, sender_domain)
             })
             .await?;
         item.action = InboundAction::Hold {
+            limits: self.held_limits,
             held,
             notice: participant.zip(notice).map(|(participant, reason)| Notice {
                 participant,
@@ -468,6 +518,7 @@ impl Pipeline {
         let thread = item.thread;
         match (self.store.commit_inbound(item).await?, thread) {
             (Committed::Held { id }, _) => Ok(Outcome::Held { id, reason }),
+            (Committed::HeldFull(quota), _) => Err(Stop::HeldFull(quota)),
             (Committed::Duplicate, Some(thread)) => Ok(Outcome::Duplicate { thread }),
             (other, _) => Err(Stop::Temporary(StoreError::Corrupt(format!(
                 "holding a message committed {other:?}"

@@ -593,6 +593,14 @@ impl Session {
                 };
                 reply(out, 250, "2.0.0", text);
             }
+            // The held queue is full for where this comes from: kept by the sender's server and
+            // tried again later, never acknowledged and dropped.
+            Err(crate::inbound::pipeline::Temporary::HeldFull(_)) => reply(
+                out,
+                452,
+                "4.3.1",
+                "Too much mail from you is waiting for review; try again later",
+            ),
             Err(e) => {
                 warn!(error = %e, "message not committed; asking the sender to retry");
                 reply(

@@ -32,7 +32,7 @@ pub(crate) enum Op {
     RemoveParticipant(ThreadId, Address),
     /// `bool`: the conversation may become shared.
     AddParticipant(ThreadId, SealedParticipant, bool),
-    Inbound(Inbound),
+    Inbound(Box<Inbound>),
     ReleaseClaims {
         owner: String,
     },
@@ -643,7 +643,11 @@ fn inbound(conn: &Connection, item: &Inbound, now: i64) -> Result<Committed, Sto
             raw,
             release,
         } => file(conn, item, message, &raw.0, release.as_ref(), now),
-        InboundAction::Hold { held, notice } => hold(conn, item, held, *notice, now),
+        InboundAction::Hold {
+            held,
+            notice,
+            limits,
+        } => hold(conn, item, held, *notice, limits, now),
         InboundAction::Record {
             outcome,
             reason,
@@ -736,6 +740,7 @@ fn hold(
     item: &Inbound,
     held: &SealedHeld,
     notice: Option<Notice>,
+    limits: &crate::domain::held::Limits,
     now: i64,
 ) -> Result<Committed, StoreError> {
     if received_before(conn, item)? {
@@ -743,10 +748,14 @@ fn hold(
         return Ok(Committed::Duplicate);
     }
     let (key_id, wrapped, envelope, raw, size) = held.columns();
+    if let Some(quota) = held_quota_full(conn, item, held, limits, size, now)? {
+        return Ok(Committed::HeldFull(quota));
+    }
     conn.prepare_cached(
         "INSERT INTO held (id, received_at, door, reason, thread_id, participant_id,
-                           header_message_id, size, key_id, wrapped_key, envelope, raw, auth)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                           header_message_id, size, key_id, wrapped_key, envelope, raw, auth,
+                           client, sender_domain)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         item.id,
@@ -761,7 +770,9 @@ fn hold(
         wrapped,
         envelope,
         raw,
-        held.auth
+        held.auth,
+        held.client,
+        held.sender_domain
     ])?;
     ledger(
         conn,
@@ -788,6 +799,102 @@ fn hold(
         now,
     )?;
     Ok(Committed::Held { id: item.id })
+}
+
+/// Whether a quota of the held queue would be exceeded by this message (see
+/// [`crate::domain::held`]); the first time a quota is found full for a source (in a day), the
+/// audit trail and webhooks say so, and, for a reply address, the conversation's staff.
+fn held_quota_full(
+    conn: &Connection,
+    item: &Inbound,
+    held: &SealedHeld,
+    limits: &crate::domain::held::Limits,
+    size: i64,
+    now: i64,
+) -> Result<Option<crate::domain::held::Quota>, StoreError> {
+    use crate::domain::held::{Quota, Waiting, full};
+    let count = |sql: &str, value: &dyn rusqlite::ToSql| -> Result<u64, StoreError> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row([value], |r| r.get::<_, i64>(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))?)
+    };
+    let (total, total_bytes): (i64, i64) = conn
+        .prepare_cached("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM held WHERE status = 'held'")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (total, total_bytes) = (
+        u64::try_from(total).unwrap_or(0),
+        u64::try_from(total_bytes).unwrap_or(0),
+    );
+    let waiting = Waiting {
+        from_client: held
+            .client
+            .as_ref()
+            .map(|c| {
+                count(
+                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND client = ?1",
+                    c,
+                )
+            })
+            .transpose()?,
+        from_sender_domain: held
+            .sender_domain
+            .as_ref()
+            .map(|d| {
+                count(
+                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND sender_domain = ?1",
+                    d,
+                )
+            })
+            .transpose()?,
+        for_reply_address: held
+            .participant
+            .map(|p| {
+                count(
+                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND participant_id = ?1",
+                    &p.0,
+                )
+            })
+            .transpose()?,
+        total,
+        total_bytes,
+    };
+    let Some(quota) = full(&waiting, limits, u64::try_from(size).unwrap_or(0)) else {
+        return Ok(None);
+    };
+    let source = match quota {
+        Quota::Client => held.client.clone().unwrap_or_default(),
+        Quota::SenderDomain => held.sender_domain.clone().unwrap_or_default(),
+        Quota::ReplyAddress => held.participant.map(|p| p.to_string()).unwrap_or_default(),
+        Quota::Total => String::new(),
+    };
+    let first = conn
+        .prepare_cached(
+            "INSERT INTO held_alerts (quota, source, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (quota, source) DO UPDATE SET at = excluded.at
+             WHERE held_alerts.at < excluded.at - 86400
+             RETURNING 1",
+        )?
+        .query_row(params![quota.as_str(), source, now], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if first {
+        let thread = match quota {
+            Quota::ReplyAddress => item.thread,
+            _ => None,
+        };
+        event(
+            conn,
+            thread,
+            "held.quota-reached",
+            serde_json::json!({"quota": quota.as_str(), "door": item.door.as_str()}),
+            now,
+        )?;
+        if let Some(thread) = thread {
+            notify_staff(conn, thread, NoticeReason::HeldFull, now)?;
+        }
+    }
+    Ok(Some(quota))
 }
 
 /// Files a reply (through [`insert_message`], like every new message) and its ledger row,
