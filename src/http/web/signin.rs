@@ -404,8 +404,8 @@ fn in_words(secs: i64) -> String {
         1 => "a minute".into(),
         m if m < 55 => format!("{m} minutes"),
         m if m < 90 => "an hour".into(),
-        m if m < 36 * 60 => format!("{} hours", (m + 30) / 60),
-        m if m < 48 * 60 => "a day".into(),
+        m if m < 20 * 60 => format!("{} hours", (m + 30) / 60),
+        m if m < 36 * 60 => "a day".into(),
         m => format!("{} days", (m + 12 * 60) / (24 * 60)),
     }
 }
