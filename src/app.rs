@@ -321,6 +321,7 @@ impl App {
                 timeout: Duration::from_secs(settings.webhooks.timeout_secs),
             },
             settings.webhooks.ca_file.as_deref(),
+            settings.webhooks.targets(),
             worker.owner(),
         )?;
         let sms = SmsSender::new(
@@ -384,7 +385,7 @@ impl App {
                 rate_limit: Arc::new(crate::http::rate_limit::RateLimit::new(
                     settings.api.requests_per_minute,
                 )),
-                webhook_allow_plaintext: settings.webhooks.allow_plaintext,
+                webhook_targets: settings.webhooks.targets(),
                 ready: ready.clone(),
             };
             Some(ApiListener {

@@ -13,12 +13,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::kinds::vocabulary;
 use crate::domain::{AuthPolicy, Mailbox, Mode};
+
+pub use crate::domain::network::Network;
 
 mod de;
 mod held;
@@ -461,66 +462,20 @@ pub struct Webhooks {
     /// Certificates (PEM) to trust for receivers, besides the system's (a private CA).
     #[serde(default, deserialize_with = "de::optional_path")]
     pub ca_file: Option<PathBuf>,
+    /// Addresses or networks that are not public (loopback, private, link-local) that
+    /// webhooks may reach all the same: a receiver on this machine or the practice's network.
+    /// Empty: only public addresses, checked again for every address a name resolves to.
+    #[serde(default, deserialize_with = "de::parsed_list")]
+    pub allow_private: Vec<Network>,
 }
 
-/// An IP network such as `192.0.2.0/24` or `::1` (a single address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Network {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Network {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
+impl Webhooks {
+    /// Where subscriptions may send to.
+    pub fn targets(&self) -> crate::domain::webhook::Targets {
+        crate::domain::webhook::Targets {
+            allow_plaintext: self.allow_plaintext,
+            allow_private: self.allow_private.clone(),
         }
-    }
-}
-
-impl FromStr for Network {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Network, String> {
-        let bad = || format!("'{s}' is not an IP address or network such as 192.0.2.0/24");
-        let (addr, prefix) = match s.trim().split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s.trim(), None),
-        };
-        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
-            None => max,
-        };
-        Ok(Network { addr, prefix })
-    }
-}
-
-impl fmt::Display for Network {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-impl Serialize for Network {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
@@ -737,6 +692,7 @@ impl Settings {
                 timeout_secs: 10,
                 allow_plaintext: false,
                 ca_file: None,
+                allow_private: Vec::new(),
             },
             auth: Auth {
                 policy: AuthPolicy::RequireDmarcPass,

@@ -20,7 +20,7 @@ use sealpost::config::{self, ConfigError, Settings};
 use sealpost::crypto::token::token_in_address;
 use sealpost::crypto::{KeyError, Keyring, ReplyToken, TokenError};
 use sealpost::domain::consent::CONVENIENCE_WARNING;
-use sealpost::domain::webhook::{self, WebhookEvent};
+use sealpost::domain::webhook::WebhookEvent;
 use sealpost::domain::{
     Address, ApiKeyId, ApiScope, Mailbox, Mode, PersonKind, Role, ThreadId, Via, WebhookId,
 };
@@ -667,7 +667,10 @@ async fn webhook(settings: &Settings, cmd: WebhookCommand) -> anyhow::Result<()>
                 events,
                 description,
             } => {
-                let url = webhook::check_url(&url, settings.webhooks.allow_plaintext)
+                let url = settings
+                    .webhooks
+                    .targets()
+                    .check_url(&url)
                     .map_err(|e| anyhow::anyhow!("--url: {e}"))?;
                 let events = WebhookEvent::parse_list(&events)
                     .map_err(|e| anyhow::anyhow!("--events: {e}"))?;

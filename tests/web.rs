@@ -2091,3 +2091,48 @@ fn only_a_trusted_proxy_says_who_the_client_is() {
         r.stderr
     );
 }
+
+/// Issue 24, finding 8: a code email the relay refused logged the patient's full address
+/// ("550 5.1.1 <jane@…>"), where the same failure of a notification is redacted. Every log
+/// line goes through one redaction now, and what the SMS outbox keeps is redacted too.
+#[test]
+fn a_refused_code_email_names_nobody_in_the_log() {
+    let (sb, _thread) = setup("");
+    let daemon = Daemon::start(&sb, &[]);
+    let link = link_path(&sb);
+    daemon.stop();
+    // From now on mail goes through a relay that refuses Jane.
+    let peer_dir = tempfile::tempdir().unwrap();
+    let peer = common::SmtpPeer::start(peer_dir.path(), &["--reject", "jane@"]);
+    let mut config = std::fs::read_to_string(&sb.config).unwrap();
+    config.push_str(&format!(
+        "\n[outbound]\ntransport = \"smtp\"\nsmtp_host = \"localhost\"\nsmtp_port = {}\n\
+         smtp_tls = \"none\"\nfrom = \"Lee Family Practice <noreply@example.test>\"\n",
+        peer.port
+    ));
+    std::fs::write(&sb.config, config).unwrap();
+    let daemon = common::InProcess::start(&sb);
+    daemon.advance(25 * 3600);
+    let port = sb.web_port;
+    let ask = call(port, "GET", &link, None, &[]);
+    assert!(ask.body.contains("Send me a code"), "{}", ask.body);
+    let r = call(
+        port,
+        "POST",
+        &format!("{link}/number"),
+        None,
+        &[("csrf", &ask.csrf())],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows = common::wait_for(Duration::from_secs(30), || {
+        let rows = sb.run(&["sms", "list"]).ok().json_lines();
+        rows.iter().any(|r| r["status"] == "failed").then_some(rows)
+    })
+    .expect("the code email is given up");
+    let error = rows[0]["last_error"].as_str().unwrap();
+    assert!(error.contains("<***@example.test>"), "{error}");
+    daemon.stop();
+    let log = std::fs::read_to_string(sb.dir.path().join("daemon.log")).unwrap();
+    assert!(log.contains("a code could not be sent"), "{log}");
+    assert!(!log.contains("jane@example.test"), "{log}");
+}

@@ -11,6 +11,7 @@ pub mod kinds;
 pub mod lockout;
 pub mod mail;
 pub mod message;
+pub mod network;
 pub mod notice;
 pub mod person;
 pub mod text;

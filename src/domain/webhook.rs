@@ -6,8 +6,11 @@
 
 use serde_json::{Map, Value};
 
+use std::net::IpAddr;
+
 use super::ThreadId;
 use super::kinds::vocabulary;
+use super::network::{Network, is_public};
 
 vocabulary!(
     /// What a subscription can ask to be told.
@@ -93,33 +96,66 @@ impl WebhookEvent {
     }
 }
 
-/// Checks where a subscription sends to: an `https` URL, or `http` to loopback (a receiver on
-/// the same machine) unless plain HTTP elsewhere is allowed (`webhooks.allow_plaintext`). No
-/// user name or password in the URL: they would be shown wherever subscriptions are listed.
-pub fn check_url(text: &str, allow_plaintext: bool) -> Result<url::Url, String> {
-    let url = url::Url::parse(text.trim()).map_err(|e| format!("not a URL: {e}"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "a URL with a user name or password is not accepted; the signature \
-                    authenticates deliveries"
-                .into(),
-        );
+/// Where webhooks may go: the public internet over https by default; addresses in
+/// `allow_private` (loopback, private, link-local: a receiver on this machine or the practice's
+/// network) only when the configuration lists them; plain http only to those, or anywhere
+/// with `allow_plaintext`.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    pub allow_plaintext: bool,
+    pub allow_private: Vec<Network>,
+}
+
+impl Targets {
+    /// Whether a delivery may connect to `ip` (checked again for every address a name resolves
+    /// to, when connecting: a name that pointed outside at registration may point inside now).
+    pub fn may_reach(&self, ip: IpAddr) -> bool {
+        is_public(ip) || self.listed(ip)
     }
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err("the URL has no host".into()),
-    };
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback || allow_plaintext => Ok(url),
-        "http" => Err(
-            "plain http is accepted only to loopback; use https (or set \
-             webhooks.allow_plaintext = true)"
-                .into(),
-        ),
-        other => Err(format!("the scheme {other} is not http or https")),
+
+    fn listed(&self, ip: IpAddr) -> bool {
+        self.allow_private.iter().any(|n| n.contains(ip))
+    }
+
+    /// Checks where a subscription sends to (see [`Targets`]). No user name or password in the
+    /// URL: they would be shown wherever subscriptions are listed.
+    pub fn check_url(&self, text: &str) -> Result<url::Url, String> {
+        let url = url::Url::parse(text.trim()).map_err(|e| format!("not a URL: {e}"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(
+                "a URL with a user name or password is not accepted; the signature \
+                 authenticates deliveries"
+                    .into(),
+            );
+        }
+        let literal: Option<IpAddr> = match url.host() {
+            Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => {
+                Some(IpAddr::from([127, 0, 0, 1]))
+            }
+            Some(url::Host::Domain(_)) => None,
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            None => return Err("the URL has no host".into()),
+        };
+        if let Some(ip) = literal
+            && !self.may_reach(ip)
+        {
+            return Err(format!(
+                "{ip} is not a public address; a receiver on this machine or a private network \
+                 must be listed in webhooks.allow_private"
+            ));
+        }
+        let listed = literal.is_some_and(|ip| self.listed(ip));
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if listed || self.allow_plaintext => Ok(url),
+            "http" => Err(
+                "plain http is accepted only to an address in webhooks.allow_private; use \
+                 https (or set webhooks.allow_plaintext = true)"
+                    .into(),
+            ),
+            other => Err(format!("the scheme {other} is not http or https")),
+        }
     }
 }
 
@@ -263,16 +299,37 @@ mod tests {
     }
 
     #[test]
-    fn urls_must_be_https_except_to_loopback() {
-        assert!(check_url("https://portal.example/hooks", false).is_ok());
-        assert!(check_url("http://127.0.0.1:9000/hooks", false).is_ok());
-        assert!(check_url("http://[::1]/h", false).is_ok());
-        assert!(check_url("http://localhost/h", false).is_ok());
-        assert!(check_url("http://portal.example/hooks", false).is_err());
-        assert!(check_url("http://portal.example/hooks", true).is_ok());
-        assert!(check_url("https://user:pw@portal.example/", false).is_err());
-        assert!(check_url("ftp://portal.example/", true).is_err());
-        assert!(check_url("portal.example", false).is_err());
+    fn urls_must_be_https_to_the_public_internet_unless_listed() {
+        let strict = Targets::default();
+        assert!(strict.check_url("https://portal.example/hooks").is_ok());
+        for refused in [
+            "http://127.0.0.1:9000/hooks",
+            "https://127.0.0.1/hooks",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/h",
+            "https://localhost/h",
+            "https://10.0.0.5/h",
+            "http://portal.example/hooks",
+            "https://user:pw@portal.example/",
+            "ftp://portal.example/",
+            "portal.example",
+        ] {
+            assert!(strict.check_url(refused).is_err(), "{refused}");
+        }
+        let local = Targets {
+            allow_plaintext: false,
+            allow_private: vec!["127.0.0.1".parse().unwrap(), "10.0.0.0/8".parse().unwrap()],
+        };
+        assert!(local.check_url("http://127.0.0.1:9000/hooks").is_ok());
+        assert!(local.check_url("https://10.1.2.3/hooks").is_ok());
+        assert!(local.check_url("http://localhost/h").is_ok());
+        assert!(local.check_url("https://169.254.169.254/").is_err());
+        assert!(!local.may_reach("192.168.1.1".parse().unwrap()));
+        let plain = Targets {
+            allow_plaintext: true,
+            ..Targets::default()
+        };
+        assert!(plain.check_url("http://portal.example/hooks").is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::config::Network;
+use crate::domain::network::Network;
 
 /// The proxies a door trusts (addresses or networks).
 #[derive(Debug, Clone, Default)]

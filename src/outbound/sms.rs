@@ -286,7 +286,9 @@ impl SmsSender {
                     .map(drop)
                     .map_err(|e| Failure {
                         permanent: e.permanent || e.no_tls,
-                        reason: e.message,
+                        // A relay's answer names the recipient ("550 <jane@…>: no such user"):
+                        // kept and shown with the local part hidden, like a notification's.
+                        reason: crate::logging::redact_addresses(&e.message),
                     })
             }
             Provider::Twilio {

@@ -6,12 +6,24 @@
 //! does not answer is retried on a growing schedule until `webhooks.retry_for` after the
 //! event, then the delivery is marked failed. Redirects are not followed (a redirect is an
 //! answer that is not 2xx): the subscription names where events go.
+//!
+//! Where a delivery may connect is checked when it connects, not only when the subscription
+//! was made: every address a receiver's name resolves to must be public, or listed in
+//! `webhooks.allow_private` (see [`Targets`]), so a name that points inside the practice's
+//! network — or is made to, between two lookups — reaches nothing there. Failures are
+//! recorded as a class (`connect`, `dns`, `refused-address`, `tls`, `timeout`,
+//! `http-status`), never the peer's own words: an admin key must not become a way to map
+//! internal hosts.
 
 use std::time::Duration;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::domain::webhook::Targets;
 use crate::store::Store;
 use crate::store::webhooks::{AttemptOutcome, DueDelivery, WebhookAttempt};
 
@@ -62,6 +74,8 @@ impl WebhookPolicy {
 pub struct WebhookSender {
     store: Store,
     client: reqwest::Client,
+    /// Where deliveries may connect.
+    targets: Arc<Targets>,
     policy: WebhookPolicy,
     owner: String,
 }
@@ -73,11 +87,16 @@ impl WebhookSender {
         store: Store,
         policy: WebhookPolicy,
         extra_ca: Option<&std::path::Path>,
+        targets: Targets,
         owner: &str,
     ) -> Result<WebhookSender, WebhookSetupError> {
         let tls = crate::tls::client_config(extra_ca)?;
+        let targets = Arc::new(targets);
         let client = reqwest::Client::builder()
             .use_preconfigured_tls((*tls).clone())
+            .dns_resolver(Arc::new(Guarded {
+                targets: targets.clone(),
+            }))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
@@ -87,6 +106,7 @@ impl WebhookSender {
         Ok(WebhookSender {
             store,
             client,
+            targets,
             policy,
             owner: owner.to_owned(),
         })
@@ -144,16 +164,26 @@ impl WebhookSender {
         let id = crate::store::webhooks::delivery_id(d.id);
         let now = self.store.clock().now();
         let signature = d.secret.sign(&id, now, d.payload.as_bytes());
-        let sent = self
-            .client
-            .post(&d.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", now.to_string())
-            .header("webhook-signature", signature)
-            .body(d.payload.clone())
-            .send()
-            .await;
+        // A URL naming an address connects without asking the resolver: checked here.
+        let literal = url::Url::parse(&d.url).ok().and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        });
+        let sent = match literal {
+            Some(ip) if !self.targets.may_reach(ip) => Err(Class::RefusedAddress),
+            _ => self
+                .client
+                .post(&d.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header("webhook-id", &id)
+                .header("webhook-timestamp", now.to_string())
+                .header("webhook-signature", signature)
+                .body(d.payload.clone())
+                .send()
+                .await
+                .map_err(|e| Class::of(&e)),
+        };
         let attempts = d.attempts + 1;
         let (http_status, error) = match sent {
             Ok(response) if response.status().is_success() => {
@@ -177,9 +207,9 @@ impl WebhookSender {
             }
             Ok(response) => (
                 Some(response.status().as_u16()),
-                format!("the receiver answered {}", response.status()),
+                Class::HttpStatus.as_str().to_owned(),
             ),
-            Err(e) => (None, describe(&e)),
+            Err(class) => (None, class.as_str().to_owned()),
         };
         let outcome = self.policy.after_failure(d.created_at, attempts, now);
         crate::metrics::count(
@@ -218,25 +248,104 @@ impl WebhookSender {
     }
 }
 
-/// A short reason for a failed request, without the URL (it may carry a token of the
-/// receiver's in its query).
-fn describe(e: &reqwest::Error) -> String {
-    use std::error::Error;
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_request() {
-        "request failed"
-    } else {
-        "failed"
-    };
-    // The innermost cause says what went wrong (a refused connection, an unknown issuer).
-    let mut cause: &dyn Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
+/// What kind of failure a delivery met: a closed vocabulary, stored and shown, never the
+/// receiver's or the network's own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// The name did not resolve.
+    Dns,
+    /// Every address of the receiver is one webhooks may not reach.
+    RefusedAddress,
+    /// No connection (refused, unreachable).
+    Connect,
+    /// The TLS handshake failed (a certificate that does not verify, a protocol mismatch).
+    Tls,
+    Timeout,
+    /// The receiver answered, not with 2xx (the status is recorded beside).
+    HttpStatus,
+    /// Anything else about the request.
+    Request,
+}
+
+impl Class {
+    fn as_str(self) -> &'static str {
+        match self {
+            Class::Dns => "dns",
+            Class::RefusedAddress => "refused-address",
+            Class::Connect => "connect",
+            Class::Tls => "tls",
+            Class::Timeout => "timeout",
+            Class::HttpStatus => "http-status",
+            Class::Request => "request",
+        }
     }
-    format!("{kind}: {cause}")
+
+    /// The class of a failed request, from its chain of causes.
+    fn of(e: &reqwest::Error) -> Class {
+        if e.is_timeout() {
+            return Class::Timeout;
+        }
+        let refused = any_cause(e, &|c| c.is::<Refused>());
+        let tls = any_cause(e, &|c| c.is::<rustls::Error>());
+        let dns = any_cause(e, &|c| c.to_string().contains("dns error"));
+        if refused {
+            Class::RefusedAddress
+        } else if tls {
+            Class::Tls
+        } else if dns {
+            Class::Dns
+        } else if e.is_connect() {
+            Class::Connect
+        } else {
+            Class::Request
+        }
+    }
+}
+
+/// Whether `e` or any of its causes satisfies `test`, looking inside I/O errors too (which
+/// wrap their cause without naming it as their source, often several deep).
+fn any_cause(
+    e: &(dyn std::error::Error + 'static),
+    test: &dyn Fn(&(dyn std::error::Error + 'static)) -> bool,
+) -> bool {
+    if test(e) {
+        return true;
+    }
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+        && any_cause(inner, test)
+    {
+        return true;
+    }
+    e.source().is_some_and(|next| any_cause(next, test))
+}
+
+/// The resolver's answer when every address of a name is one webhooks may not reach.
+#[derive(Debug, thiserror::Error)]
+#[error("no address of this name may be reached by webhooks")]
+struct Refused;
+
+/// Resolves receivers' names and keeps only the addresses webhooks may reach, at the moment
+/// of connecting (so a name re-pointed at a private address after the check reaches nothing).
+struct Guarded {
+    targets: Arc<Targets>,
+}
+
+impl reqwest::dns::Resolve for Guarded {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let targets = self.targets.clone();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|a| targets.may_reach(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(Box::new(Refused) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -39,8 +39,8 @@ pub struct ApiState {
     pub max_body_bytes: usize,
     /// `api.requests_per_minute`, per key.
     pub rate_limit: Arc<crate::http::rate_limit::RateLimit>,
-    /// `webhooks.allow_plaintext`: whether a subscription may name a non-loopback http URL.
-    pub webhook_allow_plaintext: bool,
+    /// Where a subscription may send to (`webhooks.allow_plaintext`, `webhooks.allow_private`).
+    pub webhook_targets: crate::domain::webhook::Targets,
     /// Set once every part of the daemon runs; cleared when it starts draining.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
 }

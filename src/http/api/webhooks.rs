@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiJson, ApiQuery, ApiState};
 use crate::clock;
 use crate::domain::WebhookId;
-use crate::domain::webhook::{WebhookEvent, check_url};
+use crate::domain::webhook::WebhookEvent;
 use crate::http::problem::Problem;
 use crate::store::webhooks::{
     DeliveryFilter, DeliveryView, WebhookView, delivery_id, parse_delivery_id,
@@ -159,7 +159,9 @@ pub async fn create(
     State(state): State<ApiState>,
     ApiJson(req): ApiJson<NewWebhookRequest>,
 ) -> Result<impl IntoResponse, Problem> {
-    let url = check_url(&req.url, state.webhook_allow_plaintext)
+    let url = state
+        .webhook_targets
+        .check_url(&req.url)
         .map_err(|e| Problem::invalid("url", e))?;
     let events = WebhookEvent::parse_list(&req.events.join(","))
         .map_err(|e| Problem::invalid("events", e.to_string()))?;
