@@ -462,6 +462,9 @@ impl App {
                     settings.web.attempts_per_minute,
                 )),
                 proxies: TrustedProxies::new(settings.web.trusted_proxies.clone()),
+                new_per_person: Arc::new(crate::http::rate_limit::RateLimit::per_hour(
+                    settings.web.new_conversations_per_hour,
+                )),
             };
             Some(ApiListener {
                 listener,

@@ -360,6 +360,10 @@ pub struct Web {
     /// Sign-in attempts per minute from one address, and for one person.
     #[serde(deserialize_with = "de::number")]
     pub attempts_per_minute: u32,
+    /// New conversations one person may open from the web view in an hour (each notifies
+    /// staff). 0: no limit.
+    #[serde(deserialize_with = "de::number")]
+    pub new_conversations_per_hour: u32,
     /// Shown above every conversation.
     #[serde(deserialize_with = "de::trimmed")]
     pub notice: String,
@@ -665,6 +669,7 @@ impl Settings {
                 session_idle: 15 * 60,
                 session_max: 12 * 3600,
                 attempts_per_minute: 10,
+                new_conversations_per_hour: 10,
                 notice: "For non-urgent requests only. In an emergency, call your local emergency \
                          number."
                     .into(),

@@ -1058,9 +1058,13 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
 
 fn participant(text: &str, role: Role) -> anyhow::Result<NewParticipant> {
     let mb: Mailbox = text.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let display_name = match mb.name {
+        Some(n) => sealpost::domain::person::text("name", &n).map_err(|e| anyhow::anyhow!(e))?,
+        None => None,
+    };
     Ok(NewParticipant {
         address: mb.address,
-        display_name: mb.name,
+        display_name,
         role,
     })
 }
@@ -1081,6 +1085,12 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
     let result = match cmd {
         ThreadCommand::New(a) => {
             text_argument("--subject", &a.subject)?;
+            sealpost::domain::text::one_line(
+                "--subject",
+                &a.subject,
+                sealpost::domain::text::SUBJECT_MAX,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
             let mode = match a.mode.as_deref() {
                 Some(m) => m.parse::<Mode>()?,
                 None => settings.policy.default_mode,

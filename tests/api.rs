@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::http::{Api, key};
 use common::{Daemon, Sandbox};
 use serde_json::{Value, json};
@@ -837,4 +839,113 @@ fn api_over_tls() {
     let r = sb.run(&["check-config"]);
     assert_eq!(r.status, 64, "{}", r.stderr);
     assert!(r.stderr.contains("api.tls_cert"), "{}", r.stderr);
+}
+
+/// Issue 24, finding 10: a client that dropped mid-request left its Idempotency-Key answering
+/// 409 "in progress" for 24 hours — usually after the thread was created, so a retry with a
+/// new key sent the patient a duplicate. A request whose body arrived is carried out whatever
+/// the client does, and its key resolves to the real outcome: the retry gets the answer.
+#[test]
+fn a_client_that_drops_mid_request_gets_the_real_outcome_on_retry() {
+    use std::io::Write;
+    let sb = Sandbox::with_keyring("");
+    let (_, w) = key(&sb, "write");
+    let daemon = Daemon::start(&sb, &[]);
+    let api = Api { port: sb.api_port };
+    let body = json!({"subject": "Lab results", "from": {"address": "lee@clinic.example.test"},
+                      "to": [{"address": "jane@example.test"}], "body": "Your results are in."})
+    .to_string();
+    // The database is busy (another process holds its lock) while the request is handled…
+    let lock = rusqlite::Connection::open(sb.data_dir().join("sealpost.db")).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", sb.api_port)).unwrap();
+    write!(
+        c,
+        "POST /v1/threads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {w}\r\n\
+         Content-Type: application/json\r\nIdempotency-Key: dropped-1\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // …and the client gives up and goes away before it is answered.
+    std::thread::sleep(Duration::from_millis(700));
+    c.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(c);
+    std::thread::sleep(Duration::from_millis(300));
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+    // The retry with the same key gets the first request's answer: one thread, not two.
+    let retry = common::wait_for(Duration::from_secs(20), || {
+        let r = api.post_once("/v1/threads", &w, "dropped-1", &body);
+        (r.status != 409).then_some(r)
+    })
+    .expect("the key resolves");
+    assert_eq!(retry.status, 201, "{}", retry.body);
+    assert!(
+        retry
+            .headers
+            .to_ascii_lowercase()
+            .contains("idempotent-replayed: true"),
+        "{}",
+        retry.headers
+    );
+    let threads = sb.run(&["thread", "list"]).ok().json_lines();
+    assert_eq!(threads.len(), 1, "{threads:?}");
+    assert_eq!(threads[0]["thread_id"], retry.body["thread_id"]);
+    daemon.stop();
+}
+
+/// Issue 24, finding 9: subjects took bidi overrides, zero-width characters and 300 000
+/// characters through the API. Subjects and names are checked the same way at every door:
+/// one line, at most 200 characters, nothing hidden or direction-changing.
+#[test]
+fn subjects_and_names_are_checked_the_same_way_everywhere() {
+    let sb = Sandbox::with_keyring("");
+    let (_, w) = key(&sb, "write");
+    let daemon = Daemon::start(&sb, &[]);
+    let api = Api { port: sb.api_port };
+    let thread = |subject: &str, name: &str| {
+        api.call(
+            "POST",
+            "/v1/threads",
+            Some(&w),
+            Some(
+                &json!({"subject": subject, "from": {"address": "lee@clinic.example.test"},
+                        "to": [{"address": "jane@example.test", "name": name}],
+                        "body": "Hello."})
+                .to_string(),
+            ),
+        )
+    };
+    for (subject, name) in [
+        ("x".repeat(300_000), "Jane Doe".to_owned()),
+        ("Lab \u{202e}stluser".to_owned(), "Jane Doe".to_owned()),
+        ("Lab\u{200b}results".to_owned(), "Jane Doe".to_owned()),
+        ("Lab results".to_owned(), "Jane\u{202e}Doe".to_owned()),
+        ("Lab results".to_owned(), "x".repeat(201)),
+    ] {
+        let r = thread(&subject, &name);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(r.problem_type(), "urn:sealpost:problem:invalid-field");
+    }
+    assert_eq!(thread("Lab results", "Jane Doe").status, 201);
+    // The CLI says the same.
+    for args in [
+        vec!["--subject", "Lab \u{202e}stluser"],
+        vec!["--subject", &"x".repeat(201)],
+    ] {
+        let mut all = vec![
+            "thread",
+            "new",
+            "--from",
+            "lee@clinic.example.test",
+            "--to",
+            "jane@example.test",
+        ];
+        all.extend(args);
+        let r = sb.run_with_stdin(&all, "Hello.");
+        assert_ne!(r.status, 0);
+        assert!(r.stderr.contains("--subject"), "{}", r.stderr);
+    }
+    daemon.stop();
 }

@@ -851,9 +851,32 @@ fn archive_reopen_cancel_and_a_new_message() {
     assert_eq!(shown["subject"], "Prescription");
     assert_eq!(
         shown["messages"][0]["body"],
-        "Could you renew my prescription?\n\n[Please respond: only Dr Lee; Please answer by: a \
-         phone call; No reply needed]"
+        "Could you renew my prescription?\n\n── Added by Sealpost from the choices on the form \
+         ──\nPlease respond: only Dr Lee\nPlease answer by: a phone call\nNo reply needed"
     );
+    // What Sealpost adds cannot be typed, nor may a subject hide its direction.
+    for (subject, body) in [
+        (
+            "Prescription",
+            "Please call me.\n── Added by Sealpost from the choices on the form ──\nNo reply needed",
+        ),
+        ("Prescr\u{202e}noitp", "Please call me."),
+        (&"x".repeat(201) as &str, "Please call me."),
+    ] {
+        let r = call(
+            port,
+            "POST",
+            "/new",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("to", "lee@clinic.example.test"),
+                ("subject", subject),
+                ("body", body),
+            ],
+        );
+        assert_eq!(r.status, 400, "{subject}: {}", r.body);
+    }
     assert_eq!(shown["status"], "open", "staff may still answer");
     assert!(
         shown["participants"]
@@ -2135,4 +2158,38 @@ fn a_refused_code_email_names_nobody_in_the_log() {
     let log = std::fs::read_to_string(sb.dir.path().join("daemon.log")).unwrap();
     assert!(log.contains("a code could not be sent"), "{log}");
     assert!(!log.contains("jane@example.test"), "{log}");
+}
+
+/// Issue 24, finding 11: the new-message form had no limit (30 conversations and 30 staff
+/// notifications in 3.5 s). A person opens only so many new conversations an hour.
+#[test]
+fn new_conversations_from_the_web_view_are_limited() {
+    let port = common::free_port();
+    let (sb, thread) = setup(&format!(
+        "[web]\nlisten = \"127.0.0.1:{port}\"\nnew_conversations_per_hour = 2\n"
+    ));
+    let daemon = Daemon::start(&sb, &[]);
+    let cookie = sign_in(port, &link_path(&sb));
+    let csrf = session_csrf(port, &cookie, &thread);
+    let new = |n: usize| {
+        call(
+            port,
+            "POST",
+            "/new",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("to", "lee@clinic.example.test"),
+                ("subject", &format!("Question {n}")),
+                ("body", "Could you call me?"),
+            ],
+        )
+    };
+    assert_eq!(new(1).status, 303);
+    assert_eq!(new(2).status, 303);
+    let third = new(3);
+    assert_eq!(third.status, 429, "{}", third.body);
+    assert!(third.body.contains("Please wait before writing again"));
+    assert_eq!(sb.run(&["thread", "list"]).ok().json_lines().len(), 3);
+    daemon.stop();
 }

@@ -6,6 +6,7 @@ pub mod consent;
 pub mod conversation;
 pub mod fate;
 pub mod held;
+pub mod idempotency;
 pub mod ids;
 pub mod kinds;
 pub mod lockout;

@@ -37,6 +37,39 @@ pub fn has_hidden_characters(text: &str) -> bool {
     text.chars().any(|c| c.is_control() || is_format_or_bidi(c))
 }
 
+/// The longest subject a conversation may have.
+pub const SUBJECT_MAX: usize = 200;
+
+/// One line of text a person typed for a field that Sealpost shows and puts in headers (a
+/// subject, a name): trimmed, not empty, at most `max` characters, and no control, invisible
+/// or direction-changing character (which would let it look like something it is not).
+pub fn one_line(field: &str, value: &str, max: usize) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(format!("{field}: expected some text"));
+    }
+    if has_hidden_characters(value) {
+        return Err(format!(
+            "{field}: expected one line of plain text (no control, invisible or text-direction \
+             characters)"
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(format!("{field}: longer than {max} characters"));
+    }
+    Ok(value.to_owned())
+}
+
+/// What heads the lines Sealpost adds to a message from the choices on a form (who should
+/// answer, how): a line a person cannot type into their own text, so what Sealpost added is
+/// always told apart from what they wrote.
+pub const ADDED_BY_SEALPOST: &str = "── Added by Sealpost from the choices on the form ──";
+
+/// Whether typed text holds the line that heads what Sealpost adds.
+pub fn imitates_added_lines(text: &str) -> bool {
+    text.lines().any(|l| l.trim() == ADDED_BY_SEALPOST.trim()) || text.contains("Added by Sealpost")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +93,18 @@ mod tests {
         assert!(has_hidden_characters("Dr\u{202e}eeL"));
         assert!(has_hidden_characters("line\nbreak"));
         assert!(!has_hidden_characters("Dr Lee-Müller"));
+    }
+
+    #[test]
+    fn one_line_of_plain_text() {
+        assert_eq!(
+            one_line("subject", "  Lab results ", 200).unwrap(),
+            "Lab results"
+        );
+        assert!(one_line("subject", "", 200).is_err());
+        assert!(one_line("subject", "Lab\u{202e}stluser", 200).is_err());
+        assert!(one_line("subject", "Lab\nresults", 200).is_err());
+        assert!(one_line("subject", &"x".repeat(201), 200).is_err());
+        assert!(one_line("subject", &"é".repeat(200), 200).is_ok());
     }
 }

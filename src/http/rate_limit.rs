@@ -15,7 +15,9 @@ const MAX_BUCKETS: usize = 100_000;
 
 /// The buckets of all keys.
 pub struct RateLimit<K = ApiKeyId> {
+    /// Requests a key may spend at once, and gets back over `window_secs`.
     per_minute: u32,
+    window_secs: f64,
     buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
@@ -24,6 +26,16 @@ impl<K: Hash + Eq> RateLimit<K> {
     pub fn new(per_minute: u32) -> RateLimit<K> {
         RateLimit {
             per_minute,
+            window_secs: 60.0,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `per_hour` at once, given back over an hour (0: no limit).
+    pub fn per_hour(per_hour: u32) -> RateLimit<K> {
+        RateLimit {
+            per_minute: per_hour,
+            window_secs: 3600.0,
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -34,7 +46,7 @@ impl<K: Hash + Eq> RateLimit<K> {
             return Ok(());
         }
         let capacity = f64::from(self.per_minute);
-        let refill = capacity / 60.0;
+        let refill = capacity / self.window_secs;
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_BUCKETS {

@@ -268,7 +268,38 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// `Idempotent-Replayed: true`; the same key for a different request is refused (422), and so
 /// is one whose first request is still being answered (409). Answers with a 5xx status are
 /// not kept: a retry may succeed.
+///
+/// Once its body has arrived, such a request is carried out to the end whatever the client
+/// does: a client that drops the connection mid-request does not cancel it, so its key
+/// resolves to the real outcome (done: the retry gets the answer) instead of staying "in
+/// progress". A request whose process died meanwhile is "in progress" only for
+/// [`crate::domain::idempotency::ABANDONED_AFTER_SECS`]; then it may be retried.
 async fn idempotent(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST || !request.headers().contains_key(IDEMPOTENCY_KEY) {
+        return next.run(request).await;
+    }
+    let max = state.max_body_bytes;
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, max).await else {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "The body is larger than api.max_body_bytes",
+        )
+        .into_response();
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    match tokio::spawn(answer_once(state, request, next)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "an idempotent request failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The body of [`idempotent`], run to its end on a task of its own.
+async fn answer_once(state: ApiState, request: Request, next: Next) -> Response {
     use sha2::{Digest, Sha256};
 
     use crate::store::idempotency::Seen;

@@ -424,10 +424,9 @@ pub async fn create(
     State(state): State<ApiState>,
     ApiJson(req): ApiJson<NewThreadRequest>,
 ) -> Result<impl IntoResponse, Problem> {
-    let subject = req.subject.trim().to_owned();
-    if subject.is_empty() || subject.chars().any(char::is_control) {
-        return Err(Problem::invalid("subject", "expected one line of text"));
-    }
+    let subject =
+        crate::domain::text::one_line("subject", &req.subject, crate::domain::text::SUBJECT_MAX)
+            .map_err(|e| Problem::invalid("subject", e))?;
     let mode = match req.mode.as_deref() {
         Some(m) => m
             .parse::<Mode>()

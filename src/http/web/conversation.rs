@@ -397,6 +397,17 @@ pub(super) async fn send_reply(
             vec!["Please write a message of up to 20,000 characters.".into()],
         );
     }
+    if crate::domain::text::imitates_added_lines(&body) {
+        return state.message(
+            StatusCode::BAD_REQUEST,
+            "Nothing was sent",
+            vec![
+                "Your message contains a line that looks like the ones Sealpost adds. Please \
+                 remove it."
+                    .into(),
+            ],
+        );
+    }
     match state
         .store
         .post_answering(
@@ -768,14 +779,12 @@ pub(super) async fn send_new(state: &WebState, session: &WebSession, form: &NewF
     let Some(to) = staff.iter().find(|s| s.address == form.to.trim()) else {
         return state.not_found();
     };
-    let subject = form.subject.trim();
+    let subject =
+        crate::domain::text::one_line("subject", &form.subject, crate::domain::text::SUBJECT_MAX)
+            .unwrap_or_default();
+    let subject = subject.as_str();
     let body = form.body.replace("\r\n", "\n");
-    if subject.is_empty()
-        || subject.chars().count() > 200
-        || subject.chars().any(char::is_control)
-        || body.trim().is_empty()
-        || body.len() > 20_000
-    {
+    if subject.is_empty() || body.trim().is_empty() || body.len() > 20_000 {
         return state.message(
             StatusCode::BAD_REQUEST,
             "Nothing was sent",
@@ -787,6 +796,18 @@ pub(super) async fn send_new(state: &WebState, session: &WebSession, form: &NewF
     let Ok(staff_address) = crate::domain::Address::parse(&to.address) else {
         return state.not_found();
     };
+    // Each new conversation notifies staff: a person opens only so many an hour.
+    if let Err(wait) = state.new_per_person.take(session.person) {
+        return state.message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Please wait before writing again",
+            vec![format!(
+                "You have written many new messages in the last hour. Please try again in about \
+                 {} minutes, or reply in one of your conversations.",
+                wait.div_ceil(60)
+            )],
+        );
+    }
     if state.billing_consent && form.billing.is_none() {
         return state.message(
             StatusCode::BAD_REQUEST,
@@ -812,10 +833,28 @@ pub(super) async fn send_new(state: &WebState, session: &WebSession, form: &NewF
     if state.billing_consent {
         instructions.push("Agreed that answering may be billed".to_owned());
     }
+    if crate::domain::text::imitates_added_lines(&body) {
+        return state.message(
+            StatusCode::BAD_REQUEST,
+            "Nothing was sent",
+            vec![
+                "Your message contains a line that looks like the ones Sealpost adds from the \
+                 choices on the form. Please remove it and use the choices instead."
+                    .into(),
+            ],
+        );
+    }
+    // What Sealpost adds stands apart from what the person typed, under a line they cannot
+    // type (see `domain::text::ADDED_BY_SEALPOST`).
     let body = if instructions.is_empty() {
         body.trim_end().to_owned()
     } else {
-        format!("{}\n\n[{}]", body.trim_end(), instructions.join("; "))
+        format!(
+            "{}\n\n{}\n{}",
+            body.trim_end(),
+            crate::domain::text::ADDED_BY_SEALPOST,
+            instructions.join("\n")
+        )
     };
     let name = state
         .store

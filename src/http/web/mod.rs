@@ -80,6 +80,8 @@ pub struct WebState {
     /// The stylesheet served at `/style.css`: the built-in one, or `web.stylesheet`.
     pub stylesheet: Arc<str>,
     pub per_address: Arc<RateLimit<IpAddr>>,
+    /// New conversations per person (`web.new_conversations_per_hour`).
+    pub new_per_person: Arc<RateLimit<PersonId>>,
     /// `web.trusted_proxies`: whose `X-Forwarded-For` is believed.
     pub proxies: TrustedProxies,
     pub per_person: Arc<RateLimit<PersonId>>,

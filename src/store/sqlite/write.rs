@@ -1098,14 +1098,15 @@ fn set_address(conn: &Connection, id: ParticipantId, address: &Address) -> Resul
     Ok(())
 }
 
-/// A remembered request: its fingerprint, and its answer (sealed, with its wrapped key) once
-/// there is one.
+/// A remembered request: its fingerprint, its answer (sealed, with its wrapped key) once
+/// there is one, and when it began.
 type Remembered = (
     Vec<u8>,
     Option<u16>,
     Option<Vec<u8>>,
     Option<i64>,
     Option<Vec<u8>>,
+    i64,
 );
 
 /// Looks up (and, the first time, records) a request's Idempotency-Key; answers older than a
@@ -1115,11 +1116,18 @@ fn idempotency_begin(conn: &Connection, k: &IdempotencyKey, now: i64) -> Result<
         .execute([now - KEEP_SECS])?;
     let row: Option<Remembered> = conn
         .prepare_cached(
-            "SELECT fingerprint, status, body, key_id, wrapped_key FROM idempotency
+            "SELECT fingerprint, status, body, key_id, wrapped_key, created_at FROM idempotency
              WHERE api_key_id = ?1 AND key = ?2",
         )?
         .query_row(params![k.api_key.0, k.key], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })
         .optional()?;
     Ok(match row {
@@ -1132,12 +1140,20 @@ fn idempotency_begin(conn: &Connection, k: &IdempotencyKey, now: i64) -> Result<
             Found::New
         }
         Some((fingerprint, ..)) if fingerprint != k.fingerprint => Found::Mismatch,
-        Some((_, Some(status), Some(sealed), Some(key_id), Some(wrapped))) => Found::Answered {
+        Some((_, Some(status), Some(sealed), Some(key_id), Some(wrapped), _)) => Found::Answered {
             status,
             sealed,
             key_id,
             wrapped,
         },
+        // Its process died mid-request: not done, and the key may be used again.
+        Some((.., started)) if crate::domain::idempotency::abandoned(started, now) => {
+            conn.prepare_cached(
+                "UPDATE idempotency SET created_at = ?1 WHERE api_key_id = ?2 AND key = ?3",
+            )?
+            .execute(params![now, k.api_key.0, k.key])?;
+            Found::New
+        }
         Some(_) => Found::InProgress,
     })
 }
