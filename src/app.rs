@@ -5,7 +5,6 @@
 //! says `STOPPING=1`, lets the work in hand finish for at most [`DRAIN_TIMEOUT`], and exits.
 
 use std::future::Future;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,14 +124,10 @@ impl AppError {
 
 /// Creates a directory (and its parents) private to the service user.
 pub fn ensure_dir(path: &Path) -> Result<(), AppError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| AppError::Directory {
-            path: path.to_owned(),
-            source,
-        })
+    crate::files::ensure_private_dir(path).map_err(|source| AppError::Directory {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Loads the keyring, creating one on first start. Only the daemon does this: a keyring made by

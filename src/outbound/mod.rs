@@ -3,8 +3,10 @@
 
 pub mod compose;
 pub mod dkim;
+#[cfg(feature = "daemon")]
 pub mod sms;
 pub mod templates;
 pub mod transport;
+#[cfg(feature = "daemon")]
 pub mod webhook;
 pub mod worker;

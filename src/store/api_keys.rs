@@ -3,8 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::sqlite::read;
-use super::sqlite::write::Op;
+use super::ops::Op;
 use super::{Store, StoreError};
 use crate::domain::{ApiKeyId, ApiScope};
 
@@ -77,7 +76,8 @@ impl Store {
 
     /// Every key, newest first.
     pub async fn api_keys(&self) -> Result<Vec<ApiKeyView>, StoreError> {
-        read::api_keys(self.pool())
+        self.backend()
+            .api_keys()
             .await?
             .into_iter()
             .map(|(id, name, scope, created_at, revoked_at)| {
@@ -106,7 +106,7 @@ impl Store {
         let Some((id, secret)) = split(key) else {
             return Ok(None);
         };
-        let Some((stored, scope, revoked)) = read::api_key(self.pool(), id).await? else {
+        let Some((stored, scope, revoked)) = self.backend().api_key(id).await? else {
             return Ok(None);
         };
         let matches = crate::crypto::constant_time_eq(&stored, &digest(secret));

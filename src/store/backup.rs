@@ -14,8 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::sqlite::backup::{Contents, contents, copy, latest_schema};
-use super::sqlite::read;
+use super::backend::file::{Contents, contents, copy, latest_schema};
 use super::{Store, StoreError};
 use crate::crypto::Keyring;
 use crate::domain::ThreadId;
@@ -313,7 +312,7 @@ pub async fn verify(dir: &Path, keyring: Arc<Keyring>) -> Result<Verified, Backu
             people: 0,
             failures: Vec::new(),
         };
-        for id in read::thread_ids(store.pool()).await? {
+        for id in store.backend().thread_ids().await? {
             match store.thread(ThreadId(id)).await {
                 Ok(view) => {
                     found.threads += 1;
@@ -337,6 +336,6 @@ pub async fn verify(dir: &Path, keyring: Arc<Keyring>) -> Result<Verified, Backu
 impl Store {
     /// Where the database of `url` lives (a backup copies that file).
     pub fn database_path(url: &str) -> Result<PathBuf, StoreError> {
-        super::sqlite::path_of(url)
+        super::backend::file::path_of(url)
     }
 }

@@ -2,9 +2,8 @@
 //! that carry them. A code itself is never stored (see [`crate::crypto::web_code`]); a text
 //! message's words are made when it is sent, with the number looked up then.
 
-use super::sqlite::codes::CodeOp;
-use super::sqlite::read;
-use super::sqlite::write::{Done, Op};
+use super::ops::CodeOp;
+use super::ops::{Done, Op};
 use super::{Store, StoreError, unexpected};
 use crate::crypto::{KeyId, TokenClaims};
 use crate::domain::{Address, PersonId, ThreadId};
@@ -83,19 +82,15 @@ impl Store {
         address: &Address,
         link: &TokenClaims,
     ) -> Result<bool, StoreError> {
-        read::newer_link_sent(
-            self.pool(),
-            address.as_str(),
-            link.participant_id,
-            link.issued_at,
-        )
-        .await
+        self.backend()
+            .newer_link_sent(address.as_str(), link.participant_id, link.issued_at)
+            .await
     }
 
     /// The latest code asked from the link whose SHA-256 is `link_hash`.
     pub async fn latest_code(&self, link_hash: &[u8]) -> Result<Option<Code>, StoreError> {
         let Some((id, key_id, nonce, expires_at, passed_at)) =
-            read::latest_code(self.pool(), link_hash).await?
+            self.backend().latest_code(link_hash).await?
         else {
             return Ok(None);
         };
@@ -175,7 +170,7 @@ impl Store {
         let mut due = Vec::with_capacity(ids.len());
         for id in ids {
             let Some((id, address, key_id, nonce, attempts, give_up_at)) =
-                read::due_sms(self.pool(), id).await?
+                self.backend().due_sms(id).await?
             else {
                 continue;
             };
@@ -200,7 +195,7 @@ impl Store {
     /// When the next queued text message is due (a read: an idle sender looks without
     /// writing).
     pub async fn next_sms_due(&self) -> Result<Option<i64>, StoreError> {
-        read::next_sms_due(self.pool(), self.clock().now()).await
+        self.backend().next_sms_due(self.clock().now()).await
     }
 
     /// Records attempts and releases their claims.
@@ -215,7 +210,9 @@ impl Store {
 
     /// The latest `limit` text messages, newest first.
     pub async fn sms_messages(&self, limit: i64) -> Result<Vec<SmsView>, StoreError> {
-        Ok(read::sms_list(self.pool(), limit)
+        Ok(self
+            .backend()
+            .sms_list(limit)
             .await?
             .into_iter()
             .map(

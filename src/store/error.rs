@@ -105,7 +105,7 @@ impl From<sqlx::Error> for StoreError {
         match e {
             E::Database(db) => {
                 let code = db.code().unwrap_or_default();
-                match sqlite_code_class(code.parse().unwrap_or(0)) {
+                match database_code_class(&code) {
                     ErrorClass::Unavailable => StoreError::Unavailable(db.message().to_owned()),
                     ErrorClass::Invalid => StoreError::Invalid(db.message().to_owned()),
                     _ => StoreError::Corrupt(db.message().to_owned()),
@@ -131,6 +131,7 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
         match &e {
@@ -143,6 +144,36 @@ impl From<rusqlite::Error> for StoreError {
             }
             _ => StoreError::Corrupt(e.to_string()),
         }
+    }
+}
+
+/// The class of a database error code as sqlx reports it: a SQLSTATE (PostgreSQL and the SQL
+/// standard) has five characters, some of them digits only ("40001"); SQLite's extended result
+/// codes have at most four digits.
+fn database_code_class(code: &str) -> ErrorClass {
+    if code.len() == 5 {
+        return sqlstate_class(code);
+    }
+    sqlite_code_class(code.parse().unwrap_or(0))
+}
+
+/// The class of a SQLSTATE. A serialization failure or a deadlock means "run it again":
+/// transient, like a lost connection or a server shutting down; never corrupt data.
+fn sqlstate_class(state: &str) -> ErrorClass {
+    match state {
+        // serialization_failure, deadlock_detected, lock_not_available
+        "40001" | "40P01" | "55P03" => ErrorClass::Unavailable,
+        // Integrity constraints (23), data exceptions (22): the request was wrong.
+        s if s.starts_with("23") || s.starts_with("22") => ErrorClass::Invalid,
+        // Connection (08), transaction rollback (40), insufficient resources (53), program
+        // limits (54), operator intervention (57: shutdown, cancel), system errors (58).
+        s if ["08", "40", "53", "54", "57", "58"]
+            .iter()
+            .any(|c| s.starts_with(c)) =>
+        {
+            ErrorClass::Unavailable
+        }
+        _ => ErrorClass::Corrupt,
     }
 }
 
@@ -177,6 +208,33 @@ mod tests {
             "CONSTRAINT_UNIQUE"
         );
         assert_eq!(sqlite_code_class(11), ErrorClass::Corrupt, "CORRUPT");
+        assert_eq!(database_code_class("2067"), ErrorClass::Invalid);
+    }
+
+    #[test]
+    fn a_conflict_between_writers_is_transient_never_corrupt() {
+        for state in ["40001", "40P01", "55P03", "08006", "57P01", "53300"] {
+            assert_eq!(
+                database_code_class(state),
+                ErrorClass::Unavailable,
+                "{state}"
+            );
+        }
+        assert_eq!(
+            database_code_class("23505"),
+            ErrorClass::Invalid,
+            "unique_violation"
+        );
+        assert_eq!(
+            database_code_class("22001"),
+            ErrorClass::Invalid,
+            "string too long"
+        );
+        assert_eq!(
+            database_code_class("42P01"),
+            ErrorClass::Corrupt,
+            "undefined table"
+        );
         assert_eq!(
             StoreError::ThreadClosed(ThreadId(1)).class(),
             ErrorClass::Closed

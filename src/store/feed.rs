@@ -1,7 +1,6 @@
 //! The audit trail and the inbound ledger as feeds: read in id order from a point a client
 //! remembers, never content.
 
-use super::sqlite::read;
 use super::{Store, StoreError};
 
 /// One audit event.
@@ -35,7 +34,7 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let rows = read::events_after(self.pool(), after, limit).await?;
+        let rows = self.backend().events_after(after, limit).await?;
         Ok(rows
             .into_iter()
             .map(|(id, at, thread_id, kind, detail)| EventRecord {
@@ -54,7 +53,7 @@ impl Store {
         since: i64,
         limit: i64,
     ) -> Result<Vec<InboundRecord>, StoreError> {
-        let rows = read::inbound_since(self.pool(), since, limit).await?;
+        let rows = self.backend().inbound_since(since, limit).await?;
         Ok(rows
             .into_iter()
             .map(

@@ -9,9 +9,8 @@
 //! release is an inbound filing that also marks its held row released, in one transaction.
 
 use super::model::{HeldEnvelope, HeldMessage, HeldSummary};
+use super::ops::Op;
 use super::rows::{HeldRow, parse};
-use super::sqlite::read;
-use super::sqlite::write::Op;
 use super::{Store, StoreError};
 use crate::crypto::{Binding, DataKey, WrappedKey};
 use crate::domain::{HeldStatus, ParticipantId, ThreadId};
@@ -40,7 +39,8 @@ impl Store {
         &self,
         status: Option<HeldStatus>,
     ) -> Result<Vec<HeldSummary>, StoreError> {
-        read::held_list(self.pool(), status)
+        self.backend()
+            .held_list(status)
             .await?
             .iter()
             .map(HeldRow::summary)
@@ -49,7 +49,7 @@ impl Store {
 
     /// One held message with its envelope and bytes opened. A rejected message has neither.
     pub async fn held(&self, id: i64) -> Result<HeldMessage, StoreError> {
-        let row = read::held(self.pool(), id).await?;
+        let row = self.backend().held(id).await?;
         let summary = row.summary()?;
         let (envelope, raw) = match (&row.wrapped_key, &row.envelope, &row.raw) {
             (Some(wrapped), Some(envelope), Some(raw)) => {

@@ -2,7 +2,7 @@
 //! retries after a lost answer gets the same one instead of a second thread or message. An
 //! answer may carry personal data (a person as created), so it is sealed like the rest.
 
-use super::sqlite::write::{Done, Op};
+use super::ops::{Done, Op};
 use super::{Store, StoreError};
 use crate::crypto::{Binding, DataKey, KeyId, WrappedKey};
 use crate::domain::ApiKeyId;

@@ -2,10 +2,9 @@
 //! sent, the inbound ledger (dedupe and audit), and committing a decided message.
 
 use super::model::{Committed, Inbound, ParticipantRef, TokenTarget};
+use super::ops::{Done, Op};
 use super::rows::{TargetRow, parse};
 use super::sealing;
-use super::sqlite::read;
-use super::sqlite::write::{Done, Op};
 use super::{Store, StoreError, unexpected};
 use crate::crypto::TokenClaims;
 use crate::domain::{Address, LedgerOutcome, NotificationId, ParticipantId, ThreadId};
@@ -36,7 +35,8 @@ impl Store {
         &self,
         claims: &TokenClaims,
     ) -> Result<Option<TokenTarget>, StoreError> {
-        read::target(self.pool(), claims.thread_id, claims.participant_id)
+        self.backend()
+            .target(claims.thread_id, claims.participant_id)
             .await?
             .map(TargetRow::target)
             .transpose()
@@ -49,11 +49,12 @@ impl Store {
         notification: NotificationId,
     ) -> Result<Option<TokenTarget>, StoreError> {
         let Some((thread, participant)) =
-            read::notification_recipient(self.pool(), notification).await?
+            self.backend().notification_recipient(notification).await?
         else {
             return Ok(None);
         };
-        read::target(self.pool(), thread, participant)
+        self.backend()
+            .target(thread, participant)
             .await?
             .map(TargetRow::target)
             .transpose()
@@ -70,7 +71,8 @@ impl Store {
         window: u32,
     ) -> Result<Vec<String>, StoreError> {
         let key = self.thread_key(thread).await?;
-        read::sent_bodies(self.pool(), thread, answered, window)
+        self.backend()
+            .sent_bodies(thread, answered, window)
             .await?
             .into_iter()
             .map(|(id, body)| sealing::open_body(thread, &key, id, &body))
@@ -83,7 +85,8 @@ impl Store {
         uidvalidity: i64,
         uid: i64,
     ) -> Result<Option<LedgerOutcome>, StoreError> {
-        read::imap_outcome(self.pool(), uidvalidity, uid)
+        self.backend()
+            .imap_outcome(uidvalidity, uid)
             .await?
             .map(|w| parse("ledger outcome", &w))
             .transpose()
@@ -96,7 +99,9 @@ impl Store {
         thread: ThreadId,
         header_message_id: &str,
     ) -> Result<bool, StoreError> {
-        read::already_received(self.pool(), thread, header_message_id).await
+        self.backend()
+            .already_received(thread, header_message_id)
+            .await
     }
 
     /// The notification that was sent with this Message-ID, if any.
@@ -104,7 +109,9 @@ impl Store {
         &self,
         email_message_id: &str,
     ) -> Result<Option<(NotificationId, ThreadId)>, StoreError> {
-        read::notification_by_email_id(self.pool(), email_message_id).await
+        self.backend()
+            .notification_by_email_id(email_message_id)
+            .await
     }
 
     /// The thread of a notification, if it exists (bounce addresses name one).
@@ -112,7 +119,7 @@ impl Store {
         &self,
         id: NotificationId,
     ) -> Result<Option<ThreadId>, StoreError> {
-        read::notification_thread(self.pool(), id).await
+        self.backend().notification_thread(id).await
     }
 
     /// Commits one decided inbound message, returning once it is durable. Messages arriving

@@ -6,11 +6,13 @@
 //! key: what must be sealed away from the async workers is sealed through a [`Sealer`]). Errors
 //! are classified by cause ([`ErrorClass`]).
 //!
-//! The backend lives in its own folder: [`sqlite`] (the SQL, the connection settings, the
-//! migrations, the writer thread that runs every write). A PostgreSQL backend would stand
-//! beside it behind the same facade.
+//! The facade deals in [`ops`] (the write vocabulary) and [`backend::Backend`] (the engine,
+//! and the one list of reads every engine provides); it never names an engine's modules. The
+//! SQLite engine lives in its own folder (`sqlite/`: the SQL, the connection settings, the
+//! writer thread); a PostgreSQL engine stands beside it behind the same two files.
 
 pub mod api_keys;
+mod backend;
 pub mod backup;
 pub mod codes;
 mod error;
@@ -21,10 +23,12 @@ mod inbound;
 #[cfg(test)]
 mod migration_tests;
 mod model;
+pub(crate) mod ops;
 mod outbox;
 mod people;
 mod rows;
 pub(crate) mod sealing;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -33,16 +37,14 @@ pub mod web;
 pub mod webhooks;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-
-use sqlx::SqlitePool;
 
 use crate::clock::Clock;
 use crate::crypto::{DataKey, Keyring};
 use crate::domain::{Address, ParticipantId, ThreadId};
-use sqlite::write::{Done, Op};
-use sqlite::writer::Writer;
+use backend::Backend;
+use ops::{Done, Op};
 
 pub use error::{ErrorClass, StoreError};
 pub use model::{
@@ -60,10 +62,8 @@ pub struct Store {
 }
 
 struct Inner {
-    /// Reads.
-    pool: SqlitePool,
-    /// Every write.
-    writer: Writer,
+    /// The engine: every read and every write.
+    backend: Backend,
     keyring: Arc<Keyring>,
     /// The time every row is stamped with, and every part that has the store reads.
     clock: Clock,
@@ -79,12 +79,10 @@ impl Store {
     /// Opens (creating if needed) the database at `url`, brings its schema up to date and
     /// starts the writer thread.
     pub async fn open(url: &str, keyring: Arc<Keyring>, clock: Clock) -> Result<Store, StoreError> {
-        let pool = sqlite::open_pool(url).await?;
-        let writer = Writer::start(&sqlite::path_of(url)?, clock.clone())?;
+        let backend = Backend::open(url, clock.clone()).await?;
         let store = Store {
             inner: Arc::new(Inner {
-                pool,
-                writer,
+                backend,
                 keyring,
                 clock,
                 key_cache: Mutex::default(),
@@ -113,50 +111,63 @@ impl Store {
     /// Whether the writer thread is running and no write has been stuck for `within` (a disk
     /// that hangs, a lock never released): what the daemon's watchdog reports on.
     pub fn writer_alive(&self, within: Duration) -> bool {
-        self.inner.writer.alive(within)
+        self.inner.backend.writer_alive(within)
     }
 
     /// Whether the writer thread is running at all (it stops only when the store is closed, or
     /// by a defect).
     pub fn writer_running(&self) -> bool {
-        self.inner.writer.running()
+        self.inner.backend.writer_running()
     }
 
-    /// Whether the database answers (readiness).
     /// How many outbox rows, webhook deliveries and held messages there are by status:
     /// (`outbox` | `webhook` | `held`, status, count).
     pub async fn status_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        sqlite::read::status_counts(self.pool()).await
+        self.backend().status_counts().await
     }
 
+    /// Whether the database answers (readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(self.pool()).await?;
-        Ok(())
+        self.backend().ping().await
     }
 
-    /// Finishes the writes in hand, stops the writer thread, then closes the pool (the last
-    /// connection to close folds the write-ahead log back into the database file).
+    /// Finishes the writes in hand and closes the database.
     pub async fn close(&self) {
-        self.inner.writer.stop().await;
-        self.inner.pool.close().await;
+        self.inner.backend.close().await;
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.inner.pool
+    fn backend(&self) -> &Backend {
+        &self.inner.backend
+    }
+
+    /// Test builds: the SQLite pool, for tests that look at rows directly.
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &sqlx::SqlitePool {
+        self.inner.backend.sqlite_pool()
     }
 
     async fn write(&self, op: Op) -> Result<Done, StoreError> {
-        self.inner.writer.run(op).await
+        self.inner.backend.write(op).await
     }
 
     /// A thread's data key (cached).
     async fn thread_key(&self, thread: ThreadId) -> Result<DataKey, StoreError> {
-        if let Some(k) = self.inner.key_cache.lock().expect("key cache").get(&thread) {
+        if let Some(k) = self
+            .inner
+            .key_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&thread)
+        {
             return Ok(k.clone());
         }
-        let row = sqlite::read::thread(self.pool(), thread).await?;
+        let row = self.backend().thread(thread).await?;
         let key = sealing::thread_key(self.keyring(), &row)?;
-        let mut cache = self.inner.key_cache.lock().expect("key cache");
+        let mut cache = self
+            .inner
+            .key_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= KEY_CACHE_LIMIT {
             cache.clear();
         }
@@ -173,7 +184,7 @@ impl Store {
     /// column. SQL cannot seal, so this part of migration 0003 runs here, at every open: once
     /// done, it is one query that finds nothing.
     async fn seal_display_names(&self) -> Result<(), StoreError> {
-        let rows = sqlite::read::names_in_clear(self.pool()).await?;
+        let rows = self.backend().names_in_clear().await?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -195,7 +206,9 @@ impl Store {
     /// (see [`Address`]). Only non-ASCII addresses can differ; once done, one query that finds
     /// nothing.
     async fn normalise_addresses(&self) -> Result<(), StoreError> {
-        let changed: Vec<(ParticipantId, Address)> = sqlite::read::non_ascii_addresses(self.pool())
+        let changed: Vec<(ParticipantId, Address)> = self
+            .backend()
+            .non_ascii_addresses()
             .await?
             .into_iter()
             .filter_map(|(id, stored)| {

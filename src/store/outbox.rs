@@ -10,10 +10,9 @@ use std::collections::HashMap;
 use super::model::{
     Attempt, Delivery, DeliveryContent, MessageView, NotificationRecord, ParticipantView,
 };
+use super::ops::{Done, Op};
 use super::rows::{MessageRow, OutboxRow, ParticipantRow, ThreadRow, parse};
 use super::sealing;
-use super::sqlite::read;
-use super::sqlite::write::{Done, Op};
 use super::{Store, StoreError, unexpected};
 use crate::domain::{DeliveryStatus, MessageId, Mode, NoticeReason, NotificationId, ThreadId};
 
@@ -96,7 +95,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = read::deliveries(self.pool(), ids, HISTORY_LIMIT as i64).await?;
+        let rows = self.backend().deliveries(ids, HISTORY_LIMIT as i64).await?;
         let recipients = self.open_recipients(rows.recipients).await?;
         let conversations = self.open_conversations(rows.threads)?;
         Ok(ids
@@ -148,8 +147,10 @@ impl Store {
         }
         let ids: Vec<(NotificationId, ThreadId)> =
             deliveries.iter().map(|d| (d.id, d.thread_id)).collect();
-        let (seqs, earlier) =
-            read::earlier_message_ids(self.pool(), &ids, REFERENCES_RECENT).await?;
+        let (seqs, earlier) = self
+            .backend()
+            .earlier_message_ids(&ids, REFERENCES_RECENT)
+            .await?;
         for d in deliveries.iter_mut() {
             let Some((participant, seq)) = seqs.get(&d.id.0) else {
                 continue;
@@ -205,7 +206,8 @@ impl Store {
         status: Option<DeliveryStatus>,
         thread: Option<ThreadId>,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        read::notifications(self.pool(), status, thread)
+        self.backend()
+            .notifications(status, thread)
             .await?
             .into_iter()
             .map(OutboxRow::record)

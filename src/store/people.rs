@@ -3,9 +3,8 @@
 //! data key of each person's own.
 
 use super::model::PersonDetails;
+use super::ops::Op;
 use super::rows::{PersonRow, parse};
-use super::sqlite::read;
-use super::sqlite::write::Op;
 use super::{Consent, PersonView, Store, StoreError};
 use crate::crypto::{Binding, DataKey, KeyId, Keyring, WrappedKey};
 use crate::domain::{Address, PersonId, PersonKind};
@@ -108,7 +107,8 @@ impl Store {
 
     /// The person with this address, if the directory has them.
     pub async fn person(&self, address: &Address) -> Result<Option<PersonView>, StoreError> {
-        read::person(self.pool(), address)
+        self.backend()
+            .person(address)
             .await?
             .map(|row| row.view(self.keyring()))
             .transpose()
@@ -116,7 +116,8 @@ impl Store {
 
     /// Everyone in the directory (of one kind), by address.
     pub async fn people(&self, kind: Option<PersonKind>) -> Result<Vec<PersonView>, StoreError> {
-        read::people(self.pool(), kind)
+        self.backend()
+            .people(kind)
             .await?
             .into_iter()
             .map(|row| row.view(self.keyring()))
@@ -130,7 +131,7 @@ impl Store {
         address: &Address,
         details: &PersonDetails,
     ) -> Result<PersonView, StoreError> {
-        let existing = read::person(self.pool(), address).await?;
+        let existing = self.backend().person(address).await?;
         let (id, key, new_key) = match &existing {
             Some(row) => match row.key(self.keyring())? {
                 Some(key) => (PersonId(row.id), key, None),

@@ -1,6 +1,8 @@
 //! Rows as a backend reads them: plain columns, content still sealed. The facade opens them
 //! with the thread's key (see [`super::sealing`]); no backend ever holds content in clear.
 
+use std::collections::HashMap;
+
 use sqlx::FromRow;
 
 use super::StoreError;
@@ -192,3 +194,29 @@ pub(crate) fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, Stor
     v.parse()
         .map_err(|_| StoreError::Corrupt(format!("unexpected {what} '{v}'")))
 }
+
+/// A thread's rows: the thread, its participants, its messages, what is left of the messages
+/// taken back, and how many held messages name it.
+pub(crate) type WholeThread = (
+    ThreadRow,
+    Vec<ParticipantRow>,
+    Vec<MessageRow>,
+    Vec<WithdrawnRow>,
+    i64,
+);
+
+/// What a backend reads for a claimed batch of notifications.
+pub(crate) struct DeliveryRows {
+    pub outbox: HashMap<i64, OutboxRow>,
+    pub recipients: Vec<ParticipantRow>,
+    /// Threads with convenience notifications in the batch, and for each the messages of the
+    /// announced messages' windows, in order.
+    pub threads: Vec<(ThreadRow, Vec<MessageRow>)>,
+}
+
+/// Per notification its (participant, order); per (thread, participant) its earlier
+/// notifications' (order, email Message-ID).
+pub(crate) type EarlierIds = (
+    HashMap<i64, (i64, i64)>,
+    HashMap<(i64, i64), Vec<(i64, String)>>,
+);

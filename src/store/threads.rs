@@ -2,10 +2,9 @@
 //! participant, reading.
 
 use super::model::{Conversation, NewThread, Posted, ThreadFilter, ThreadSummary, ThreadView};
+use super::ops::{Done, Op};
 use super::rows::{ThreadCountsRow, parse};
 use super::sealing::{self, Answers};
-use super::sqlite::read;
-use super::sqlite::write::{Done, Op};
 use super::{Store, StoreError, unexpected};
 use crate::domain::conversation::{self, Recipient};
 use crate::domain::{Address, ParticipantId, Role, ThreadId, Via};
@@ -32,7 +31,7 @@ impl Store {
             }
             named.push(&p.address);
         }
-        let staff_kinds = read::staff_people(self.pool(), &new.others).await?;
+        let staff_kinds = self.backend().staff_people(&new.others).await?;
         let recipients: Vec<Recipient> = new
             .others
             .iter()
@@ -183,8 +182,10 @@ impl Store {
     /// A whole thread with its subject, names and messages opened.
     pub async fn thread(&self, thread: ThreadId) -> Result<ThreadView, StoreError> {
         let (row, participants, messages, withdrawn, held) =
-            read::thread_whole(self.pool(), thread).await?;
-        let reads = read::thread_reads(self.pool(), thread)
+            self.backend().thread_whole(thread).await?;
+        let reads = self
+            .backend()
+            .thread_reads(thread)
             .await?
             .into_iter()
             .map(|(m, p, at)| super::model::ReadReceipt {
@@ -220,7 +221,7 @@ impl Store {
 
     /// Every thread, most recently active first.
     pub async fn list_threads(&self) -> Result<Vec<ThreadSummary>, StoreError> {
-        self.summaries(read::threads(self.pool()).await?)
+        self.summaries(self.backend().threads().await?)
     }
 
     /// One page of threads, newest first (see [`ThreadFilter`]).
@@ -228,7 +229,7 @@ impl Store {
         &self,
         filter: &ThreadFilter,
     ) -> Result<Vec<ThreadSummary>, StoreError> {
-        self.summaries(read::threads_page(self.pool(), filter).await?)
+        self.summaries(self.backend().threads_page(filter).await?)
     }
 
     fn summaries(&self, rows: Vec<ThreadCountsRow>) -> Result<Vec<ThreadSummary>, StoreError> {

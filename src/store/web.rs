@@ -1,9 +1,8 @@
 //! What the secure web view keeps: sessions (known by a hash of their cookie), failed identity
 //! checks and lockout, and which messages a participant has seen.
 
-use super::sqlite::read;
-use super::sqlite::web::WebOp;
-use super::sqlite::write::{Done, Op};
+use super::ops::WebOp;
+use super::ops::{Done, Op};
 use super::{Store, StoreError, unexpected};
 use crate::domain::lockout::Reservation;
 use crate::domain::message::CancelRefusal;
@@ -107,7 +106,7 @@ impl Store {
     ) -> Result<Option<WebSession>, StoreError> {
         let now = self.clock().now();
         let Some((person, participant, thread, address, created_at, last_seen_at, ended)) =
-            read::web_session(self.pool(), id_hash).await?
+            self.backend().web_session(id_hash).await?
         else {
             return Ok(None);
         };
@@ -116,7 +115,9 @@ impl Store {
         }
         // Every page of a session checks the lock too: a lock ends sessions, and a session
         // made in the same instant as a lock must not slip through.
-        if read::person_standing(self.pool(), PersonId(person))
+        if self
+            .backend()
+            .person_standing(PersonId(person))
             .await?
             .is_none_or(|s| s.locked_at(now))
         {
@@ -144,7 +145,7 @@ impl Store {
         id_hash: &[u8],
     ) -> Result<Option<(WebSession, bool)>, StoreError> {
         let Some((person, participant, thread, address, created_at, last_seen_at, ended)) =
-            read::web_session(self.pool(), id_hash).await?
+            self.backend().web_session(id_hash).await?
         else {
             return Ok(None);
         };
@@ -210,7 +211,7 @@ impl Store {
         message: MessageId,
         author: ParticipantId,
     ) -> Result<Option<CancelRefusal>, StoreError> {
-        let facts = read::cancel_facts(self.pool(), thread, message, author).await?;
+        let facts = self.backend().cancel_facts(thread, message, author).await?;
         Ok(facts.and_then(|f| crate::domain::message::may_cancel(&f).err()))
     }
 
@@ -269,7 +270,7 @@ impl Store {
 
     /// The stored passcode hash of a person, if staff set one.
     pub async fn passcode_hash(&self, person: PersonId) -> Result<Option<String>, StoreError> {
-        read::passcode_hash(self.pool(), person.0).await
+        self.backend().passcode_hash(person.0).await
     }
 
     /// Lifts a lockout (`by`: who did, for the audit trail).

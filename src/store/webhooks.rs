@@ -2,8 +2,7 @@
 //! or API), claimed and recorded by the daemon's webhook sender. A delivery row is written in
 //! the transaction of the event it announces (see [`crate::domain::webhook`]).
 
-use super::sqlite::read;
-use super::sqlite::write::{Done, Op};
+use super::ops::{Done, Op};
 use super::{Store, StoreError, unexpected};
 use crate::crypto::{KeyId, WebhookSecret, WrappedKey};
 use crate::domain::WebhookId;
@@ -142,7 +141,8 @@ impl Store {
 
     /// Every subscription, newest first (removed ones too, marked).
     pub async fn webhooks(&self) -> Result<Vec<WebhookView>, StoreError> {
-        read::webhooks(self.pool())
+        self.backend()
+            .webhooks()
             .await?
             .into_iter()
             .map(|(id, url, description, events, created_at, removed_at)| {
@@ -184,7 +184,7 @@ impl Store {
         &self,
         filter: &DeliveryFilter,
     ) -> Result<Vec<DeliveryView>, StoreError> {
-        read::webhook_deliveries(self.pool(), filter).await
+        self.backend().webhook_deliveries(filter).await
     }
 
     /// Claims up to `limit` due deliveries for `owner` until `now + lease_secs`, with their
@@ -210,7 +210,7 @@ impl Store {
         };
         let mut due = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(row) = read::due_delivery(self.pool(), id).await? else {
+            let Some(row) = self.backend().due_delivery(id).await? else {
                 continue;
             };
             let corrupt = || StoreError::Corrupt(format!("secret of webhook {:016x}", row.1));
@@ -236,7 +236,7 @@ impl Store {
     /// When the next pending delivery is due, if there is one (a read: an idle sender looks
     /// without writing).
     pub async fn next_webhook_due(&self) -> Result<Option<i64>, StoreError> {
-        read::next_webhook_due(self.pool(), self.clock().now()).await
+        self.backend().next_webhook_due(self.clock().now()).await
     }
 
     /// Records attempts and releases their claims.

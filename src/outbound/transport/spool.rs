@@ -17,9 +17,9 @@ pub struct SpoolTransport {
 
 impl SpoolTransport {
     pub fn new(dir: &Path) -> Result<SpoolTransport, TransportError> {
-        crate::app::ensure_dir(dir).map_err(|e| TransportError::Spool {
+        crate::files::ensure_private_dir(dir).map_err(|source| TransportError::Spool {
             path: dir.to_owned(),
-            source: std::io::Error::other(e.to_string()),
+            source,
         })?;
         Ok(SpoolTransport {
             dir: dir.to_owned(),

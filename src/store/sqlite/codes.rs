@@ -3,50 +3,11 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::write::{Done, event};
+use super::events::event;
 use crate::domain::{PersonId, ThreadId};
 use crate::store::StoreError;
-use crate::store::codes::{NewCode, SmsAttempt, SmsOutcome};
-
-/// A write of the 24-hour rule.
-pub(crate) enum CodeOp {
-    /// Someone asked for a code from a link: with `code`, the number matched (or no number
-    /// is asked) and a code is made and queued for sending, unless one for the same link was
-    /// made less than `throttle_secs` ago; without, nothing is sent. Both are audited.
-    Asked {
-        person: PersonId,
-        thread: ThreadId,
-        code: Option<NewCode>,
-        throttle_secs: i64,
-    },
-    /// The right code was typed.
-    Passed {
-        id: i64,
-        person: PersonId,
-        thread: ThreadId,
-    },
-    /// A code spent without passing.
-    Void(i64),
-    ClaimSms {
-        owner: String,
-        now: i64,
-        limit: i64,
-        lease_secs: i64,
-    },
-    RecordSms(Vec<(i64, SmsAttempt)>),
-}
-
-impl CodeOp {
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            CodeOp::Asked { .. } => "web-code-asked",
-            CodeOp::Passed { .. } => "web-code-passed",
-            CodeOp::Void(_) => "web-code-void",
-            CodeOp::ClaimSms { .. } => "claim-sms",
-            CodeOp::RecordSms(_) => "record-sms",
-        }
-    }
-}
+use crate::store::codes::{NewCode, SmsOutcome};
+use crate::store::ops::{CodeOp, Done};
 
 pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, StoreError> {
     match op {

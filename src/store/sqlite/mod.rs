@@ -1,15 +1,22 @@
 //! The SQLite backend: one database file, read through sqlx's pool, written by one thread.
 //!
 //! Every write — opening a thread, a post, an inbound filing, the outbox's claims and outcomes,
-//! held mail decisions, events — is a typed operation ([`write::Op`]) that the writer thread
+//! held mail decisions, events — is a typed operation ([`crate::store::ops::Op`]) that the writer thread
 //! ([`writer`]) runs on a connection of its own, synchronously, many at a time in one
 //! transaction (each in a savepoint) with one fsync. Reads go through sqlx's pool ([`read`]).
 //! The SQL and the connection settings of this backend live in this folder and nowhere else,
 //! so a PostgreSQL backend can stand beside it.
 
-pub(super) mod backup;
+mod api;
+pub(crate) mod backup;
 pub(super) mod codes;
+mod events;
+mod inbound;
+mod notices;
+mod outbox;
+mod people;
 pub(super) mod read;
+mod threads;
 pub(super) mod web;
 pub(super) mod webhooks;
 pub(super) mod write;
@@ -24,6 +31,49 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
+use super::ops::{Done, Op};
+use crate::clock::Clock;
+use writer::Writer;
+
+/// An opened SQLite database: sqlx's pool for reads, the writer thread for every write.
+pub(crate) struct Sqlite {
+    pub(crate) pool: SqlitePool,
+    writer: Writer,
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the database file `url` names, brings its schema up to date
+    /// and starts the writer thread, which stamps rows with `clock`'s time.
+    pub(crate) async fn open(url: &str, clock: Clock) -> Result<Sqlite, StoreError> {
+        let pool = open_pool(url).await?;
+        let writer = Writer::start(&path_of(url)?, clock)?;
+        Ok(Sqlite { pool, writer })
+    }
+
+    pub(crate) async fn write(&self, op: Op) -> Result<Done, StoreError> {
+        self.writer.run(op).await
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) fn writer_alive(&self, within: Duration) -> bool {
+        self.writer.alive(within)
+    }
+
+    pub(crate) fn writer_running(&self) -> bool {
+        self.writer.running()
+    }
+
+    /// Finishes the writes in hand, stops the writer thread, then closes the pool (the last
+    /// connection to close folds the write-ahead log back into the database file).
+    pub(crate) async fn close(&self) {
+        self.writer.stop().await;
+        self.pool.close().await;
+    }
+}
 
 /// The schema's migrations, from `migrations/sqlite/`.
 pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -97,7 +147,7 @@ pub(super) fn open_writer(path: &Path) -> Result<rusqlite::Connection, StoreErro
 /// Creates the database file's directory (0700) and the file itself (0600) before SQLite does,
 /// because SQLite would create it with the process umask.
 fn prepare_file(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     if path.as_os_str().is_empty() || path == Path::new(":memory:") {
         return Ok(());
     }
@@ -108,11 +158,7 @@ fn prepare_file(path: &Path) -> Result<(), StoreError> {
         ))
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(err)?;
+        crate::files::ensure_private_dir(dir).map_err(err)?;
     }
     match std::fs::OpenOptions::new()
         .write(true)

@@ -10,8 +10,8 @@ use sqlx::{Arguments, AssertSqlSafe, FromRow, Sqlite, SqliteConnection, SqlitePo
 use crate::domain::{Address, DeliveryStatus, HeldStatus, NotificationId, ParticipantId, ThreadId};
 use crate::store::StoreError;
 use crate::store::rows::{
-    HeldRow, MessageRow, OutboxRow, ParticipantRow, PersonRow, TargetRow, ThreadCountsRow,
-    ThreadRow, WithdrawnRow,
+    DeliveryRows, EarlierIds, HeldRow, MessageRow, OutboxRow, ParticipantRow, PersonRow, TargetRow,
+    ThreadCountsRow, ThreadRow, WholeThread,
 };
 
 const PARTICIPANT_COLUMNS: &str = "id, thread_id, address, display_name_sealed, role, revoked_at,
@@ -67,18 +67,6 @@ pub(crate) async fn thread(pool: &SqlitePool, id: ThreadId) -> Result<ThreadRow,
         .await?
         .ok_or(StoreError::UnknownThread(id))
 }
-
-/// A thread with its participants, messages and the count of its held messages not yet
-/// decided, from one connection.
-/// A thread's rows: the thread, its participants, its messages, what is left of the messages
-/// taken back, and how many held messages name it.
-pub(crate) type WholeThread = (
-    ThreadRow,
-    Vec<ParticipantRow>,
-    Vec<MessageRow>,
-    Vec<WithdrawnRow>,
-    i64,
-);
 
 pub(crate) async fn thread_whole(
     pool: &SqlitePool,
@@ -277,15 +265,6 @@ pub(crate) async fn notification_thread(
     Ok(t.map(ThreadId))
 }
 
-/// What [`deliveries`] reads for a claimed batch.
-pub(crate) struct DeliveryRows {
-    pub outbox: HashMap<i64, OutboxRow>,
-    pub recipients: Vec<ParticipantRow>,
-    /// Threads with convenience notifications in the batch, and for each the messages of the
-    /// announced messages' windows, in order.
-    pub threads: Vec<(ThreadRow, Vec<MessageRow>)>,
-}
-
 /// Loads a claimed batch with a fixed number of queries: the rows, their recipients, the
 /// threads of convenience notifications, then per thread one query for the windows of
 /// `history` messages before each announced message (merged where they overlap).
@@ -379,18 +358,11 @@ pub(crate) async fn deliveries(
 /// For notifications `ids`: their (participant, seq), and per (thread, participant) the
 /// Message-IDs of earlier notifications with their seq — the first one and the `recent`
 /// latest before the batch — oldest first.
-#[allow(clippy::type_complexity)]
 pub(crate) async fn earlier_message_ids(
     pool: &SqlitePool,
     ids: &[(NotificationId, ThreadId)],
     recent: usize,
-) -> Result<
-    (
-        HashMap<i64, (i64, i64)>,
-        HashMap<(i64, i64), Vec<(i64, String)>>,
-    ),
-    StoreError,
-> {
+) -> Result<EarlierIds, StoreError> {
     let mut conn = pool.acquire().await?;
     let seqs: Vec<(i64, i64, i64)> = fetch_in(
         &mut conn,

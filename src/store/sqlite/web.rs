@@ -2,95 +2,12 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::write::{Done, cancelled_events, event, notify_staff};
+use super::events::event;
+use super::notices::{cancelled_events, notify_staff};
 use crate::domain::lockout;
-use crate::domain::{Address, MessageId, NoticeReason, ParticipantId, PersonId, ThreadId};
+use crate::domain::{MessageId, NoticeReason, ParticipantId, PersonId, ThreadId};
 use crate::store::StoreError;
-
-/// A write of the web view.
-pub(crate) enum WebOp {
-    /// Reserves one of the person's attempts before what was typed is compared (see
-    /// [`crate::domain::lockout`]).
-    Reserve {
-        person: PersonId,
-        max_failures: u32,
-    },
-    /// A reserved attempt of `person` (from the link of `thread`) failed: at the last one, the
-    /// person is locked out for a while, their sessions end, and staff are told when the lock
-    /// comes back.
-    CheckFailed {
-        person: PersonId,
-        thread: ThreadId,
-        max_failures: u32,
-    },
-    /// A code passed from a link issued at `link_issued` lifts a temporary lock made before it.
-    LiftLock {
-        person: PersonId,
-        thread: ThreadId,
-        link_issued: i64,
-    },
-    /// A passed check: unless a lock came meanwhile, the count starts over and a session
-    /// opens.
-    SignIn {
-        id_hash: Vec<u8>,
-        person: PersonId,
-        participant: ParticipantId,
-    },
-    Touch(Vec<u8>),
-    SignOut(Vec<u8>),
-    /// Messages seen by a participant (the first time counts).
-    Read {
-        participant: ParticipantId,
-        messages: Vec<i64>,
-    },
-    /// Lifts a lockout; every session the person had is already ended.
-    Unlock {
-        address: Address,
-        by: String,
-    },
-    /// Sets (or, with `None`, clears) the passcode hash of the person at `address`.
-    SetPasscode {
-        address: Address,
-        hash: Option<String>,
-        by: String,
-    },
-    /// The author takes back a message nobody acted on yet.
-    Cancel {
-        thread: ThreadId,
-        message: MessageId,
-        author: ParticipantId,
-    },
-    /// A participant archives a conversation for themselves, or moves it back.
-    Archive {
-        participant: ParticipantId,
-        archived: bool,
-    },
-    /// Someone at the practice read messages outside the web view (`reader`: `cli`, or
-    /// `api:<key id>`).
-    Accessed {
-        messages: Vec<i64>,
-        reader: String,
-    },
-}
-
-impl WebOp {
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            WebOp::Reserve { .. } => "web-reserve-check",
-            WebOp::CheckFailed { .. } => "web-check-failed",
-            WebOp::LiftLock { .. } => "web-lift-lock",
-            WebOp::SignIn { .. } => "web-sign-in",
-            WebOp::Touch(_) => "web-touch",
-            WebOp::SignOut(_) => "web-sign-out",
-            WebOp::Read { .. } => "web-read",
-            WebOp::Unlock { .. } => "unlock-person",
-            WebOp::Cancel { .. } => "cancel-message",
-            WebOp::SetPasscode { .. } => "set-passcode",
-            WebOp::Archive { .. } => "archive",
-            WebOp::Accessed { .. } => "record-access",
-        }
-    }
-}
+use crate::store::ops::{Done, WebOp};
 
 pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, StoreError> {
     match op {

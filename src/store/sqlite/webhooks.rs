@@ -1,6 +1,7 @@
 //! The writes of webhook subscriptions and deliveries (run by the writer thread, inside the
 //! batch's transaction like every other write).
 
+use super::events::event;
 use rusqlite::{Connection, params};
 
 use crate::domain::ThreadId;
@@ -58,18 +59,16 @@ pub(crate) fn create(conn: &Connection, w: &NewWebhookRow, now: i64) -> Result<(
         conn.prepare_cached("INSERT INTO webhook_events (event_type, webhook_id) VALUES (?1, ?2)")?
             .execute(params![event.as_str(), w.id])?;
     }
-    conn.prepare_cached(
-        "INSERT INTO events (at, thread_id, kind, detail) VALUES (?1, NULL, 'webhook.created', ?2)",
-    )?
-    .execute(params![
-        now,
+    event(
+        conn,
+        None,
+        "webhook.created",
         serde_json::json!({
             "webhook_id": format!("{:016x}", w.id),
             "events": w.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
-        })
-        .to_string()
-    ])?;
-    Ok(())
+        }),
+        now,
+    )
 }
 
 /// Removes a subscription: nothing more is queued for it and what was pending is cancelled.
@@ -88,14 +87,13 @@ pub(crate) fn remove(conn: &Connection, id: i64, now: i64) -> Result<u64, StoreE
              WHERE webhook_id = ?1 AND status = 'pending'",
         )?
         .execute([id])? as u64;
-    conn.prepare_cached(
-        "INSERT INTO events (at, thread_id, kind, detail) VALUES (?1, NULL, 'webhook.removed', ?2)",
-    )?
-    .execute(params![
+    event(
+        conn,
+        None,
+        "webhook.removed",
+        serde_json::json!({"webhook_id": format!("{id:016x}"), "deliveries_cancelled": cancelled}),
         now,
-        serde_json::json!({"webhook_id": format!("{id:016x}"), "deliveries_cancelled": cancelled})
-            .to_string()
-    ])?;
+    )?;
     Ok(cancelled)
 }
 

@@ -21,16 +21,17 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 use tracing::error;
 
-use super::write::{Done, Op, apply};
+use super::write::apply;
 use crate::clock::Clock;
 use crate::store::StoreError;
+use crate::store::ops::{Done, Op};
 
 /// Most operations committed together.
 pub const MAX_BATCH: usize = 128;
@@ -86,7 +87,7 @@ impl Writer {
         let sent = self
             .jobs
             .lock()
-            .expect("writer lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .map(|jobs| jobs.send((op, reply)).is_ok())
             .unwrap_or(false);
@@ -101,7 +102,7 @@ impl Writer {
     pub(crate) fn running(&self) -> bool {
         self.thread
             .lock()
-            .expect("writer lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .is_some_and(|t| !t.is_finished())
     }
@@ -115,8 +116,17 @@ impl Writer {
 
     /// Lets the queued operations finish, then ends the thread and closes its connection.
     pub(crate) async fn stop(&self) {
-        drop(self.jobs.lock().expect("writer lock").take());
-        let thread = self.thread.lock().expect("writer lock").take();
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }

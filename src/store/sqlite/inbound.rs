@@ -1,0 +1,472 @@
+//! Inbound mail, decided: filed into its thread, held for staff, or only recorded in the
+//! ledger; and what a bounce or a complaint changes.
+
+use super::events::event;
+use super::notices::{notify_staff, queue_notice};
+use super::people::set_consent;
+use super::threads::{insert_message, thread_state};
+use crate::domain::{Address, LedgerOutcome, Mode, NoticeReason, NotificationId, ThreadId};
+use crate::store::{
+    Committed, Consent, Inbound, InboundAction, Notice, Release, SealedHeld, SealedMessage,
+    StoreError,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// One decided inbound message.
+pub(super) fn inbound(
+    conn: &Connection,
+    item: &Inbound,
+    now: i64,
+) -> Result<Committed, StoreError> {
+    match &item.action {
+        InboundAction::File {
+            message,
+            raw,
+            release,
+        } => file(conn, item, message, &raw.0, release.as_ref(), now),
+        InboundAction::Hold {
+            held,
+            notice,
+            limits,
+        } => hold(conn, item, held, *notice, limits, now),
+        InboundAction::Record {
+            outcome,
+            reason,
+            notice,
+        } => {
+            if *outcome != LedgerOutcome::Duplicate && received_before(conn, item)? {
+                ledger(conn, item, LedgerOutcome::Duplicate, None, None, None)?;
+                return Ok(Committed::Duplicate);
+            }
+            ledger(conn, item, *outcome, Some(reason), None, None)?;
+            let notice_queued = match (notice, item.thread) {
+                (Some(n), Some(thread)) => queue_notice(conn, thread, *n, now)?,
+                _ => false,
+            };
+            event(
+                conn,
+                item.thread,
+                &format!("inbound.{}", outcome.as_str()),
+                serde_json::json!({"reason": reason, "door": item.door.as_str(), "notice_queued": notice_queued}),
+                now,
+            )?;
+            Ok(Committed::Recorded { notice_queued })
+        }
+        InboundAction::DeliveryStatus {
+            notification,
+            failed,
+            verified,
+            complaint,
+            detail,
+        } => {
+            // Only a report that reached the notification's own bounce address with a null
+            // sender is evidence; anyone can write a report naming a Message-ID.
+            if *failed && *verified {
+                conn.prepare_cached(
+                    "UPDATE outbox SET status = 'bounced', last_error = ?1
+                     WHERE id = ?2 AND status IN ('sent', 'queued', 'deferred')",
+                )?
+                .execute(params![detail, notification.0])?;
+                revert_to_secure(conn, *notification, *complaint, now)?;
+            }
+            ledger(
+                conn,
+                item,
+                LedgerOutcome::DeliveryStatus,
+                Some(detail),
+                None,
+                None,
+            )?;
+            let kind = match (failed, verified) {
+                (_, false) => "notification.delivery-report-unverified",
+                (true, true) => "notification.bounced",
+                (false, true) => "notification.delivery-report",
+            };
+            event(
+                conn,
+                item.thread,
+                kind,
+                serde_json::json!({"notification_id": notification.to_string(), "detail": detail}),
+                now,
+            )?;
+            Ok(Committed::StatusUpdated {
+                notification: *notification,
+            })
+        }
+    }
+}
+
+/// Whether this message's Message-ID was filed in its thread before, or is held there waiting
+/// for a decision: then it is a duplicate, whatever else would become of it. Checked inside
+/// the commit, so copies arriving together (either door, one batch) are settled in order.
+pub(super) fn received_before(conn: &Connection, item: &Inbound) -> Result<bool, StoreError> {
+    let (Some(thread), Some(id)) = (item.thread, &item.header_message_id) else {
+        return Ok(false);
+    };
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM inbound WHERE thread_id = ?1 AND header_message_id = ?2
+                                                   AND filed_message_id IS NOT NULL)
+                 OR EXISTS (SELECT 1 FROM held WHERE thread_id = ?1 AND header_message_id = ?2
+                                                AND status = 'held')",
+        )?
+        .query_row(params![thread.0, id], |r| r.get(0))?)
+}
+
+/// Puts a message in the held queue: the sealed row, its ledger row, an event, and perhaps a
+/// content-free notice to its (verified) participant — unless it is a copy of one filed or
+/// held there already.
+pub(super) fn hold(
+    conn: &Connection,
+    item: &Inbound,
+    held: &SealedHeld,
+    notice: Option<Notice>,
+    limits: &crate::domain::held::Limits,
+    now: i64,
+) -> Result<Committed, StoreError> {
+    if received_before(conn, item)? {
+        ledger(conn, item, LedgerOutcome::Duplicate, None, None, None)?;
+        return Ok(Committed::Duplicate);
+    }
+    let (key_id, wrapped, envelope, raw, size) = held.columns();
+    if let Some(quota) = held_quota_full(conn, item, held, limits, size, now)? {
+        return Ok(Committed::HeldFull(quota));
+    }
+    conn.prepare_cached(
+        "INSERT INTO held (id, received_at, door, reason, thread_id, participant_id,
+                           header_message_id, size, key_id, wrapped_key, envelope, raw, auth,
+                           client, sender_domain)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        item.id,
+        item.received_at,
+        item.door.as_str(),
+        held.reason.as_str(),
+        item.thread.map(|t| t.0),
+        held.participant.map(|p| p.0),
+        item.header_message_id,
+        size,
+        key_id,
+        wrapped,
+        envelope,
+        raw,
+        held.auth,
+        held.client,
+        held.sender_domain
+    ])?;
+    ledger(
+        conn,
+        item,
+        LedgerOutcome::Held,
+        Some(held.reason.as_str()),
+        None,
+        None,
+    )?;
+    let notice_queued = match (notice, item.thread) {
+        (Some(n), Some(thread)) => queue_notice(conn, thread, n, now)?,
+        _ => false,
+    };
+    event(
+        conn,
+        item.thread,
+        "inbound.held",
+        serde_json::json!({
+            "held_id": format!("{:016x}", item.id),
+            "reason": held.reason.as_str(),
+            "door": item.door.as_str(),
+            "notice_queued": notice_queued,
+        }),
+        now,
+    )?;
+    Ok(Committed::Held { id: item.id })
+}
+
+/// Whether a quota of the held queue would be exceeded by this message (see
+/// [`crate::domain::held`]); the first time a quota is found full for a source (in a day), the
+/// audit trail and webhooks say so, and, for a reply address, the conversation's staff.
+pub(super) fn held_quota_full(
+    conn: &Connection,
+    item: &Inbound,
+    held: &SealedHeld,
+    limits: &crate::domain::held::Limits,
+    size: i64,
+    now: i64,
+) -> Result<Option<crate::domain::held::Quota>, StoreError> {
+    use crate::domain::held::{Quota, Waiting, full};
+    let count = |sql: &str, value: &dyn rusqlite::ToSql| -> Result<u64, StoreError> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row([value], |r| r.get::<_, i64>(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))?)
+    };
+    let (total, total_bytes): (i64, i64) = conn
+        .prepare_cached("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM held WHERE status = 'held'")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (total, total_bytes) = (
+        u64::try_from(total).unwrap_or(0),
+        u64::try_from(total_bytes).unwrap_or(0),
+    );
+    let waiting = Waiting {
+        from_client: held
+            .client
+            .as_ref()
+            .map(|c| {
+                count(
+                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND client = ?1",
+                    c,
+                )
+            })
+            .transpose()?,
+        from_sender_domain: held
+            .sender_domain
+            .as_ref()
+            .map(|d| {
+                count(
+                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND sender_domain = ?1",
+                    d,
+                )
+            })
+            .transpose()?,
+        for_reply_address: held
+            .participant
+            .map(|p| {
+                count(
+                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND participant_id = ?1",
+                    &p.0,
+                )
+            })
+            .transpose()?,
+        total,
+        total_bytes,
+    };
+    let Some(quota) = full(&waiting, limits, u64::try_from(size).unwrap_or(0)) else {
+        return Ok(None);
+    };
+    let source = match quota {
+        Quota::Client => held.client.clone().unwrap_or_default(),
+        Quota::SenderDomain => held.sender_domain.clone().unwrap_or_default(),
+        Quota::ReplyAddress => held.participant.map(|p| p.to_string()).unwrap_or_default(),
+        Quota::Total => String::new(),
+    };
+    let first = conn
+        .prepare_cached(
+            "INSERT INTO held_alerts (quota, source, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (quota, source) DO UPDATE SET at = excluded.at
+             WHERE held_alerts.at < excluded.at - 86400
+             RETURNING 1",
+        )?
+        .query_row(params![quota.as_str(), source, now], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if first {
+        let thread = match quota {
+            Quota::ReplyAddress => item.thread,
+            _ => None,
+        };
+        event(
+            conn,
+            thread,
+            "held.quota-reached",
+            serde_json::json!({"quota": quota.as_str(), "door": item.door.as_str()}),
+            now,
+        )?;
+        if let Some(thread) = thread {
+            notify_staff(conn, thread, NoticeReason::HeldFull, now)?;
+        }
+    }
+    Ok(Some(quota))
+}
+
+/// Files a reply (through [`insert_message`], like every new message) and its ledger row,
+/// unless this Message-ID was filed in the thread before.
+pub(super) fn file(
+    conn: &Connection,
+    item: &Inbound,
+    message: &SealedMessage,
+    raw: &[u8],
+    release: Option<&Release>,
+    now: i64,
+) -> Result<Committed, StoreError> {
+    let thread = item
+        .thread
+        .ok_or_else(|| StoreError::Invalid("a filing needs a thread".into()))?;
+    let (mode, status) = thread_state(conn, thread)?;
+    // Removal is immediate: a participant removed after their reply was checked at RCPT or
+    // decided by the pipeline is refused here, where no removal can slip in between.
+    let revoked = conn
+        .prepare_cached(
+            "SELECT revoked_at IS NOT NULL FROM participants WHERE id = ?1 AND thread_id = ?2",
+        )?
+        .query_row(params![message.author.0, thread.0], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(true);
+    if revoked {
+        return Err(StoreError::Revoked(thread));
+    }
+    if let Some(release) = release {
+        let updated = conn
+            .prepare_cached(
+                "UPDATE held SET status = 'released', decided_at = ?1, decided_by = ?2
+                 WHERE id = ?3 AND status = 'held'",
+            )?
+            .execute(params![now, release.by, release.held])?;
+        if updated == 0 {
+            return Err(StoreError::HeldDecided(release.held));
+        }
+        event(
+            conn,
+            Some(thread),
+            "held.released",
+            serde_json::json!({"held_id": format!("{:016x}", release.held), "by": release.by}),
+            now,
+        )?;
+    }
+    if let Some(id) = &item.header_message_id {
+        let filed_before = conn
+            .prepare_cached(
+                "SELECT 1 FROM inbound
+                 WHERE thread_id = ?1 AND header_message_id = ?2 AND filed_message_id IS NOT NULL",
+            )?
+            .exists(params![thread.0, id])?;
+        if filed_before {
+            ledger(conn, item, LedgerOutcome::Duplicate, None, None, None)?;
+            return Ok(Committed::Duplicate);
+        }
+    }
+    if status == "closed" {
+        return Err(StoreError::ThreadClosed(thread));
+    }
+    let posted = insert_message(conn, thread, mode, message, now)?;
+    ledger(
+        conn,
+        item,
+        LedgerOutcome::Filed,
+        None,
+        Some(message.id.0),
+        Some(raw),
+    )?;
+    Ok(Committed::Filed(posted))
+}
+
+/// After a hard bounce or a complaint about a convenience notification: its recipient no
+/// longer gets content by email (their consent is withdrawn, by "bounce" or "complaint"), and
+/// the thread's staff get a content-free notice saying so.
+pub(super) fn revert_to_secure(
+    conn: &Connection,
+    notification: NotificationId,
+    complaint: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    let row: Option<(i64, String, String)> = conn
+        .prepare_cached(
+            "SELECT o.thread_id, p.address, o.mode FROM outbox o
+             JOIN participants p ON p.id = o.participant_id
+             WHERE o.id = ?1 AND o.kind = 'message' AND p.role = 'recipient'",
+        )?
+        .query_row([notification.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((thread, address, mode)) = row else {
+        return Ok(());
+    };
+    if mode != Mode::Convenience.as_str() {
+        return Ok(());
+    }
+    let address = Address::parse(&address)
+        .map_err(|_| StoreError::Corrupt(format!("address of notification {notification}")))?;
+    let (by, text) = if complaint {
+        (
+            "complaint",
+            "Withdrawn by Sealpost: the recipient's mail provider reported a convenience notification as unwanted.",
+        )
+    } else {
+        (
+            "bounce",
+            "Withdrawn by Sealpost: a convenience notification bounced.",
+        )
+    };
+    set_consent(
+        conn,
+        &Consent {
+            address,
+            convenience: false,
+            text: text.to_owned(),
+            by: by.to_owned(),
+        },
+        now,
+    )?;
+    notify_staff(
+        conn,
+        ThreadId(thread),
+        NoticeReason::RecipientMadeSecure,
+        now,
+    )
+}
+
+/// The inbound ledger row: every decided message leaves one (dedupe and audit). Only a filed
+/// message keeps its raw copy here (`raw`, sealed); a held one keeps it in the held queue, and
+/// nothing else is kept.
+pub(super) fn ledger(
+    conn: &Connection,
+    item: &Inbound,
+    outcome: LedgerOutcome,
+    reason: Option<&str>,
+    filed: Option<i64>,
+    raw: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO inbound (id, received_at, door, thread_id, header_message_id,
+                              imap_uidvalidity, imap_uid, outcome, reason, filed_message_id, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        item.id,
+        item.received_at,
+        item.door.as_str(),
+        item.thread.map(|t| t.0),
+        item.header_message_id,
+        item.imap.map(|i| i.0),
+        item.imap.map(|i| i.1),
+        outcome.as_str(),
+        reason,
+        filed,
+        raw,
+    ])?;
+    Ok(())
+}
+
+/// Rejects a held message: it stays listed, for the audit trail, but its key, envelope and
+/// bytes are destroyed.
+pub(super) fn reject_held(
+    conn: &Connection,
+    id: i64,
+    by: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let thread: Option<Option<i64>> = conn
+        .prepare_cached(
+            "UPDATE held SET status = 'rejected', decided_at = ?1, decided_by = ?2,
+                    wrapped_key = NULL, envelope = NULL, raw = NULL
+             WHERE id = ?3 AND status = 'held'
+             RETURNING thread_id",
+        )?
+        .query_row(params![now, by, id], |r| r.get(0))
+        .optional()?;
+    let Some(thread) = thread else {
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM held WHERE id = ?1")?
+            .exists([id])?;
+        return Err(if exists {
+            StoreError::HeldDecided(id)
+        } else {
+            StoreError::UnknownHeld(id)
+        });
+    };
+    event(
+        conn,
+        thread.map(ThreadId),
+        "held.rejected",
+        serde_json::json!({"held_id": format!("{id:016x}"), "by": by}),
+        now,
+    )
+}
