@@ -20,6 +20,7 @@ pub mod files;
 #[cfg(feature = "daemon")]
 pub mod http;
 pub mod inbound;
+pub mod jobs;
 pub mod logging;
 pub mod metrics;
 pub mod net;

@@ -61,6 +61,8 @@ pub struct Metrics {
     /// Attempts to send a code of the web view's 24-hour rule, by result (sent, retry,
     /// failed).
     pub sms_attempts: Family<Labels, Counter>,
+    /// Runs of scheduled jobs, by kind and result (done, retry, failed).
+    pub scheduled_jobs: Family<Labels, Counter>,
     /// Webhook deliveries stored, by status (set when scraped).
     pub webhook_deliveries: Family<Labels, Gauge>,
     /// Held messages awaiting a decision (set when scraped).
@@ -90,6 +92,7 @@ impl Metrics {
             imap_polls: Family::default(),
             webhook_attempts: Family::default(),
             sms_attempts: Family::default(),
+            scheduled_jobs: Family::default(),
             webhook_deliveries: Family::default(),
             held: Gauge::default(),
             held_refused: Family::default(),
@@ -143,6 +146,11 @@ impl Metrics {
             "webhook_attempts",
             "Webhook delivery attempts, by result",
             m.webhook_attempts.clone(),
+        );
+        registry.register(
+            "scheduled_jobs",
+            "Runs of scheduled jobs, by kind and result",
+            m.scheduled_jobs.clone(),
         );
         registry.register(
             "sms_attempts",

@@ -109,3 +109,101 @@ fn a_stuck_write_stops_the_watchdog() {
     let _ = thread;
     daemon.stop();
 }
+
+/// The scheduled jobs of `store` of kind housekeeping: (key, due, status, attempts).
+fn housekeeping(
+    rt: &tokio::runtime::Runtime,
+    store: &sealpost::store::Store,
+) -> Vec<(String, i64, String, i64)> {
+    rt.block_on(store.scheduled_jobs(Some(sealpost::domain::schedule::JobKind::Housekeeping)))
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.key, j.due_at, j.status, j.attempts))
+        .collect()
+}
+
+/// The slot a freshly started daemon queued: waits for it (the scheduler plans at start).
+fn planned_slot(rt: &tokio::runtime::Runtime, store: &sealpost::store::Store) -> (String, i64) {
+    common::wait_for(Duration::from_secs(30), || {
+        housekeeping(rt, store)
+            .into_iter()
+            .find(|j| j.2 == "queued")
+            .map(|j| (j.0, j.1))
+    })
+    .expect("the daemon queues the next housekeeping slot at start")
+}
+
+/// Time is a parameter: advancing the in-process daemon's clock to a job's due time runs it
+/// at once — no sleeping, no restart — and the run queues the next slot.
+#[test]
+fn the_clock_advanced_in_process_fires_a_due_job() {
+    let sb = Sandbox::with_keyring("");
+    let daemon = common::InProcess::start(&sb);
+    let (rt, store) = daemon.store(&sb);
+    let (key, due) = planned_slot(&rt, &store);
+    daemon.advance(due - daemon.clock.now());
+    let jobs = common::wait_for(Duration::from_secs(30), || {
+        let jobs = housekeeping(&rt, &store);
+        jobs.iter()
+            .any(|j| j.0 == key && j.2 == "done")
+            .then_some(jobs)
+    })
+    .expect("the due job runs when the clock reaches it");
+    let next = jobs
+        .iter()
+        .find(|j| j.2 == "queued")
+        .expect("the next slot");
+    assert_eq!(next.1, due + 3600);
+    daemon.stop();
+}
+
+/// A slot that falls due while the daemon is down runs once when it is back — not once per
+/// missed slot, and not twice because the restart asks for it again.
+#[test]
+fn a_scheduled_job_due_during_a_restart_runs_once() {
+    let sb = Sandbox::with_keyring("");
+    let clock = sealpost::clock::Clock::adjustable();
+    let daemon = common::InProcess::start_with_clock(&sb, clock.clone());
+    let (rt, store) = daemon.store(&sb);
+    let (key, due) = planned_slot(&rt, &store);
+    daemon.stop();
+    // Down across the due time and two more slots.
+    clock.advance(due - clock.now() + 2 * 3600 + 60);
+    let daemon = common::InProcess::start_with_clock(&sb, clock.clone());
+    let jobs = common::wait_for(Duration::from_secs(30), || {
+        let jobs = housekeeping(&rt, &store);
+        jobs.iter()
+            .any(|j| j.0 == key && j.2 == "done")
+            .then_some(jobs)
+    })
+    .expect("the missed slot runs after the restart");
+    daemon.stop();
+    let done: Vec<_> = jobs.iter().filter(|j| j.2 == "done").collect();
+    assert_eq!(done.len(), 1, "{jobs:?}");
+    assert_eq!(done[0].3, 1, "one run: {jobs:?}");
+    let queued: Vec<_> = jobs.iter().filter(|j| j.2 == "queued").collect();
+    assert_eq!(queued.len(), 1, "{jobs:?}");
+    assert_eq!(
+        queued[0].1,
+        due + 3 * 3600,
+        "the slot after now, not the missed ones"
+    );
+}
+
+/// One data directory, one daemon: a second `serve` on the same directory would take work
+/// the first holds, so it refuses to start and says why.
+#[test]
+fn a_second_daemon_on_the_same_data_directory_refuses_to_start() {
+    let sb = Sandbox::with_keyring("");
+    let daemon = Daemon::start(&sb, &[]);
+    let second = sb.run(&["serve"]);
+    assert_ne!(second.status, 0);
+    assert!(
+        second
+            .stderr
+            .contains("another Sealpost is running with the data directory"),
+        "{}",
+        second.stderr
+    );
+    daemon.stop();
+}

@@ -368,3 +368,117 @@ fn trusted_authentication_results_decide_on_the_imap_door() {
     );
     daemon.stop();
 }
+
+/// Two instances on one database watch one mailbox: one poller runs, the other stands by.
+/// When the first stops renewing its lease — its task gone without giving the lease up, as a
+/// process that froze or died — the second takes the mailbox over once the lease runs out
+/// (moved forward here on the pollers' clock), and files what arrived meanwhile, once.
+#[test]
+fn the_mailbox_moves_to_a_second_poller_when_the_first_stops_renewing() {
+    use std::sync::Arc;
+
+    use sealpost::inbound::imap::{LEASE, LEASE_SECS, Poller};
+    use sealpost::jobs::Holder;
+
+    let dovecot = Dovecot::start();
+    let (sb, thread) = setup(&dovecot);
+    let settings = sealpost::config::load(Some(&sb.config)).unwrap().settings;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut imap = dovecot.client("sealpost");
+    rt.block_on(async {
+        let keyring = Arc::new(sealpost::crypto::Keyring::load(&settings.keys.path).unwrap());
+        let clock = sealpost::clock::Clock::adjustable();
+        let store = sealpost::store::Store::open(&settings.database.url, keyring.clone(), clock.clone())
+            .await
+            .unwrap();
+        let thread_id: sealpost::domain::ThreadId = thread.parse().unwrap();
+        let jane = store
+            .thread(thread_id)
+            .await
+            .unwrap()
+            .participants
+            .into_iter()
+            .find(|p| p.address.as_str() == JANE)
+            .unwrap()
+            .id;
+        let reply_to = sealpost::crypto::ReplyToken::issue(&keyring, thread_id, jane, clock.now())
+            .address(&settings.smtp.reply_domain);
+        let reply = |n: u32| {
+            format!(
+                "From: {JANE}\r\nTo: {reply_to}\r\nSubject: Re: Lab results\r\nMessage-ID: <lease{n}@x.test>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0100\r\n\r\nAnswer {n}.\r\n"
+            )
+            .into_bytes()
+        };
+        let checker = Arc::new(
+            sealpost::inbound::auth::Checker::new(&settings.auth, &settings.smtp.hostname).unwrap(),
+        );
+        let pipeline = sealpost::app::pipeline(
+            &settings,
+            &store,
+            Arc::new(tokio::sync::Notify::new()),
+            checker,
+        );
+        let poller = || {
+            Poller::new(&settings.imap, settings.smtp.max_message_bytes, pipeline.clone(), store.clone())
+                .unwrap()
+        };
+        let holder_now = || async { store.lease_holder(LEASE).await.unwrap() };
+        let filed = |n: usize| {
+            let store = store.clone();
+            async move {
+                for _ in 0..600 {
+                    let m = store.thread(thread_id).await.unwrap().messages;
+                    if m.len() >= n {
+                        return m;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                panic!("{n} messages were not filed in time");
+            }
+        };
+        let (a, b) = (Holder::ephemeral(), Holder::ephemeral());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let first = tokio::spawn(poller().run(a.clone(), stop.clone()));
+        for _ in 0..300 {
+            if holder_now().await.as_deref() == Some(a.id()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(holder_now().await.as_deref(), Some(a.id()));
+        let second = tokio::spawn(poller().run(b.clone(), stop.clone()));
+
+        imap.append("INBOX", &reply(1));
+        assert_eq!(filed(2).await[1].body, "Answer 1.");
+        assert_eq!(holder_now().await.as_deref(), Some(a.id()), "the second stood by");
+
+        // The first stops renewing. Until its lease runs out the mailbox is still its.
+        first.abort();
+        let _ = first.await;
+        imap.append("INBOX", &reply(2));
+        clock.advance(LEASE_SECS - 1);
+        assert_eq!(holder_now().await.as_deref(), Some(a.id()));
+        clock.advance(2);
+        for _ in 0..300 {
+            if holder_now().await.as_deref() == Some(b.id()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(holder_now().await.as_deref(), Some(b.id()), "taken over");
+        let messages = filed(3).await;
+        assert_eq!(messages[2].body, "Answer 2.");
+
+        // A clean stop gives the lease up at once.
+        stop.cancel();
+        second.await.unwrap();
+        assert_eq!(holder_now().await, None);
+        let bodies: Vec<_> = store.thread(thread_id).await.unwrap().messages.into_iter().map(|m| m.body).collect();
+        assert_eq!(bodies.len(), 3, "each reply filed once: {bodies:?}");
+        store.close().await;
+    });
+}

@@ -20,9 +20,54 @@ pub fn may_send(person_hour: u32, client_hour: u32) -> Result<(), &'static str> 
     Ok(())
 }
 
+/// The latest code made for one link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latest {
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub passed: bool,
+}
+
+/// Whether asking again from the same link is answered with the code already sent (nothing new
+/// goes out): it was made less than `throttle_secs` ago and can still be used.
+pub fn still_fresh(latest: Option<Latest>, throttle_secs: i64, now: i64) -> bool {
+    latest.is_some_and(|c| !c.passed && c.expires_at > now && c.created_at > now - throttle_secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn asking_again_within_the_throttle_resends_nothing() {
+        let code = Latest {
+            created_at: 1_000,
+            expires_at: 1_600,
+            passed: false,
+        };
+        assert!(still_fresh(Some(code), 60, 1_059));
+        assert!(
+            !still_fresh(Some(code), 60, 1_060),
+            "a minute later, a new one"
+        );
+        assert!(!still_fresh(
+            Some(Latest {
+                passed: true,
+                ..code
+            }),
+            60,
+            1_001
+        ));
+        assert!(!still_fresh(
+            Some(Latest {
+                expires_at: 1_001,
+                ..code
+            }),
+            60,
+            1_001
+        ));
+        assert!(!still_fresh(None, 60, 1_001));
+    }
 
     #[test]
     fn a_link_holder_cannot_use_up_a_persons_codes() {

@@ -4,6 +4,7 @@ pub mod address;
 pub mod codes;
 pub mod consent;
 pub mod conversation;
+pub mod fanout;
 pub mod fate;
 pub mod held;
 pub mod idempotency;
@@ -15,6 +16,8 @@ pub mod message;
 pub mod network;
 pub mod notice;
 pub mod person;
+pub mod retry;
+pub mod schedule;
 pub mod text;
 pub mod webhook;
 

@@ -33,6 +33,7 @@ use super::pipeline::{Envelope, Pipeline, Temporary};
 use crate::config::{Imap, ImapTls};
 use crate::domain::MessageId;
 use crate::domain::Via;
+use crate::jobs::Holder;
 use crate::store::{Inbound, InboundAction, Store};
 
 /// IDLE is re-issued this often (servers may drop an IDLE after 29 minutes).
@@ -41,6 +42,11 @@ pub const IDLE_REISSUE: Duration = Duration::from_secs(20 * 60);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// The lease that makes one poller run, however many instances share the database.
+pub const LEASE: &str = "imap-poller";
+/// How long the lease holds without renewal: an instance that dies hands the mailbox over
+/// this long after its last renewal.
+pub const LEASE_SECS: i64 = 60;
 /// Messages fetched, filed and moved together.
 const DRAIN_BATCH: usize = 32;
 /// Bytes fetched together: a batch of large messages is held in memory at once.
@@ -157,14 +163,23 @@ impl Poller {
         })
     }
 
-    /// Watches the mailbox until `shutdown`; restarted with a growing pause if it ever panics.
-    pub async fn run(self, shutdown: CancellationToken) {
-        crate::supervise::restart_on_panic(
-            "imap-poller",
-            &shutdown,
-            crate::supervise::FIRST_PAUSE,
-            || self.watch(&shutdown),
-        )
+    /// Watches the mailbox until `shutdown`, while `holder` holds the [`LEASE`] (one poller
+    /// per mailbox, however many instances run); restarted with a growing pause if it ever
+    /// panics.
+    pub async fn run(self, holder: Holder, shutdown: CancellationToken) {
+        let store = self.store.clone();
+        crate::jobs::lease::while_held(&store, LEASE, &holder, LEASE_SECS, &shutdown, |stop| {
+            let this = &self;
+            async move {
+                crate::supervise::restart_on_panic(
+                    "imap-poller",
+                    &stop,
+                    crate::supervise::FIRST_PAUSE,
+                    || this.watch(&stop),
+                )
+                .await;
+            }
+        })
         .await;
         self.counters.log("IMAP poller stopped");
     }

@@ -18,13 +18,14 @@ use tracing::{error, info, warn};
 use super::compose::Composer;
 use super::transport::Transport;
 use crate::config::{Sms, SmsProvider};
+use crate::domain::retry::{Backoff, Next, Retry};
+use crate::jobs::Work;
 use crate::store::Store;
 use crate::store::codes::{DueSms, SmsAttempt, SmsOutcome};
+use crate::store::queue::Queue;
 
 /// Text messages claimed per round.
 const BATCH: i64 = 8;
-/// How often an idle sender looks for due messages (a read, no write).
-const POLL: Duration = Duration::from_millis(500);
 /// Delays before the retries, after 1, 2, … failures; the last repeats until the code expires.
 const SCHEDULE_SECS: &[i64] = &[5, 15, 30, 60, 120];
 
@@ -69,14 +70,50 @@ enum Provider {
     },
 }
 
-/// The sender; [`SmsSender::run`] drives it until shutdown.
+/// The text messages' [`Work`]: the job queue's runner ([`crate::jobs::run`]) claims due
+/// messages, this sends them (a batch at once; each attempt bounded by the timeout).
 pub struct SmsSender {
     store: Store,
     client: reqwest::Client,
     provider: Provider,
     organization: String,
     timeout: Duration,
-    owner: String,
+}
+
+impl Work for SmsSender {
+    fn queue(&self) -> Queue {
+        Queue::TextMessages
+    }
+
+    fn batch(&self) -> i64 {
+        BATCH
+    }
+
+    fn lease_secs(&self) -> i64 {
+        i64::try_from(self.timeout.as_secs()).unwrap_or(60) * 2 + 30
+    }
+
+    async fn work(&mut self, ids: Vec<i64>, _shutdown: &CancellationToken) -> Vec<i64> {
+        let batch = match self.store.due_text_messages(&ids).await {
+            Ok(b) => b,
+            Err(e) => {
+                error!(error = %e, "cannot load text messages; they are tried again when their claims run out");
+                return Vec::new();
+            }
+        };
+        let attempts = futures_util::future::join_all(batch.iter().map(|m| self.attempt(m))).await;
+        let records = batch.iter().map(|m| m.id).zip(attempts).collect();
+        if let Err(e) = self.store.record_sms(records).await {
+            error!(error = %e, "cannot record text messages; they will be sent again");
+        }
+        Vec::new()
+    }
+
+    async fn close(&mut self) {
+        if let Provider::Email { transport, .. } = &self.provider {
+            transport.lock().await.close().await;
+        }
+    }
 }
 
 /// Reads a secret from a file, trimmed.
@@ -100,7 +137,6 @@ impl SmsSender {
         organization: &str,
         composer: Composer,
         transport: Transport,
-        owner: &str,
     ) -> Result<SmsSender, SmsSetupError> {
         let timeout = Duration::from_secs(sms.timeout_secs);
         let provider = match sms.provider {
@@ -151,54 +187,7 @@ impl SmsSender {
             provider,
             organization: organization.to_owned(),
             timeout,
-            owner: owner.to_owned(),
         })
-    }
-
-    /// Sends until `shutdown` is cancelled; attempts in flight are finished first (each is
-    /// bounded by the timeout).
-    pub async fn run(self, shutdown: CancellationToken) {
-        let lease = i64::try_from(self.timeout.as_secs()).unwrap_or(60) * 2 + 30;
-        loop {
-            if shutdown.is_cancelled() {
-                break;
-            }
-            let due = match self.store.next_sms_due().await {
-                Ok(Some(at)) => at <= self.store.clock().now(),
-                Ok(None) => false,
-                Err(e) => {
-                    error!(error = %e, "cannot look for due text messages");
-                    false
-                }
-            };
-            let batch = if due {
-                self.store
-                    .claim_sms(&self.owner, self.store.clock().now(), BATCH, lease)
-                    .await
-                    .unwrap_or_else(|e| {
-                        error!(error = %e, "cannot claim text messages");
-                        Vec::new()
-                    })
-            } else {
-                Vec::new()
-            };
-            if batch.is_empty() {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(POLL) => {}
-                }
-                continue;
-            }
-            let attempts =
-                futures_util::future::join_all(batch.iter().map(|m| self.attempt(m))).await;
-            let records = batch.iter().map(|m| m.id).zip(attempts).collect();
-            if let Err(e) = self.store.record_sms(records).await {
-                error!(error = %e, "cannot record text messages; they will be sent again");
-            }
-        }
-        if let Provider::Email { transport, .. } = &self.provider {
-            transport.lock().await.close().await;
-        }
     }
 
     /// The words of a text message.
@@ -237,12 +226,16 @@ impl SmsSender {
                 };
             }
             Err(f) => {
-                let index = usize::try_from(m.attempts).unwrap_or(0);
-                let next = now + SCHEDULE_SECS[index.min(SCHEDULE_SECS.len() - 1)];
-                if f.permanent || next >= m.give_up_at {
-                    (SmsOutcome::GaveUp, f.reason)
-                } else {
-                    (SmsOutcome::RetryAt(next), f.reason)
+                let retry = Retry {
+                    backoff: Backoff::Steps(SCHEDULE_SECS),
+                    max_attempts: None,
+                };
+                let failures = u32::try_from(attempts).unwrap_or(u32::MAX);
+                // A code that arrives as it expires is of no use.
+                let last = m.give_up_at - 1;
+                match retry.after_failure(failures, now, Some(last), f.permanent, 0.0) {
+                    Next::RetryAt(at) => (SmsOutcome::RetryAt(at), f.reason),
+                    Next::GiveUp => (SmsOutcome::GaveUp, f.reason),
                 }
             }
         };

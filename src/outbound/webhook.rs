@@ -23,14 +23,15 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::domain::retry::{Backoff, Next, Retry};
 use crate::domain::webhook::Targets;
+use crate::jobs::Work;
 use crate::store::Store;
+use crate::store::queue::Queue;
 use crate::store::webhooks::{AttemptOutcome, DueDelivery, WebhookAttempt};
 
 /// Deliveries claimed per round (and sent concurrently).
 const BATCH: i64 = 16;
-/// How often an idle sender looks for due deliveries (a read, no write).
-const POLL: Duration = Duration::from_millis(500);
 /// Delays before the retries, after 1, 2, … failures; the last repeats until the window ends.
 const SCHEDULE_SECS: &[i64] = &[5, 30, 120, 600, 1800, 3600, 7200, 14_400, 28_800];
 
@@ -59,36 +60,65 @@ impl WebhookPolicy {
     /// What becomes of a delivery made at `created_at` whose attempt number `attempts` (1 for
     /// the first) just failed at `now`.
     pub fn after_failure(&self, created_at: i64, attempts: i64, now: i64) -> AttemptOutcome {
-        let index = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0);
-        let delay = SCHEDULE_SECS[index.min(SCHEDULE_SECS.len() - 1)];
-        let next = now + delay;
-        if next > created_at + self.retry_for_secs {
-            AttemptOutcome::GaveUp
-        } else {
-            AttemptOutcome::RetryAt(next)
+        let retry = Retry {
+            backoff: Backoff::Steps(SCHEDULE_SECS),
+            max_attempts: None,
+        };
+        let failures = u32::try_from(attempts).unwrap_or(u32::MAX);
+        let last = created_at + self.retry_for_secs;
+        match retry.after_failure(failures, now, Some(last), false, 0.0) {
+            Next::RetryAt(at) => AttemptOutcome::RetryAt(at),
+            Next::GiveUp => AttemptOutcome::GaveUp,
         }
     }
 }
 
-/// The sender; [`WebhookSender::run`] drives it until shutdown.
+/// The webhook deliveries' [`Work`]: the job queue's runner ([`crate::jobs::run`]) claims due
+/// deliveries, this POSTs them (a batch at once; each attempt bounded by the timeout).
 pub struct WebhookSender {
     store: Store,
     client: reqwest::Client,
     /// Where deliveries may connect.
     targets: Arc<Targets>,
     policy: WebhookPolicy,
-    owner: String,
+}
+
+impl Work for WebhookSender {
+    fn queue(&self) -> Queue {
+        Queue::WebhookDeliveries
+    }
+
+    fn batch(&self) -> i64 {
+        BATCH
+    }
+
+    fn lease_secs(&self) -> i64 {
+        i64::try_from(self.policy.timeout.as_secs()).unwrap_or(60) * 2 + 30
+    }
+
+    async fn work(&mut self, ids: Vec<i64>, _shutdown: &CancellationToken) -> Vec<i64> {
+        let batch = match self.store.due_webhook_deliveries(&ids).await {
+            Ok(b) => b,
+            Err(e) => {
+                error!(error = %e, "cannot load webhook deliveries; they are tried again when their claims run out");
+                return Vec::new();
+            }
+        };
+        let attempts = futures_util::future::join_all(batch.iter().map(|d| self.attempt(d))).await;
+        let records = batch.iter().map(|d| d.id).zip(attempts).collect();
+        if let Err(e) = self.store.record_webhook_attempts(records).await {
+            error!(error = %e, "cannot record webhook attempts; they will be made again");
+        }
+        Vec::new()
+    }
 }
 
 impl WebhookSender {
-    /// A sender whose claims are `owner`'s (the daemon's outbox worker's, so that one release
-    /// at start frees what a killed predecessor held of both).
     pub fn new(
         store: Store,
         policy: WebhookPolicy,
         extra_ca: Option<&std::path::Path>,
         targets: Targets,
-        owner: &str,
     ) -> Result<WebhookSender, WebhookSetupError> {
         let tls = crate::tls::client_config(extra_ca)?;
         let targets = Arc::new(targets);
@@ -108,55 +138,7 @@ impl WebhookSender {
             client,
             targets,
             policy,
-            owner: owner.to_owned(),
         })
-    }
-
-    /// Delivers until `shutdown` is cancelled; attempts in flight are finished first (each is
-    /// bounded by the timeout).
-    pub async fn run(self, shutdown: CancellationToken) {
-        let lease = i64::try_from(self.policy.timeout.as_secs()).unwrap_or(60) * 2 + 30;
-        loop {
-            if shutdown.is_cancelled() {
-                break;
-            }
-            let due = match self.store.next_webhook_due().await {
-                Ok(Some(at)) => at <= self.store.clock().now(),
-                Ok(None) => false,
-                Err(e) => {
-                    error!(error = %e, "cannot look for due webhook deliveries");
-                    false
-                }
-            };
-            let batch = if due {
-                match self
-                    .store
-                    .claim_webhook_deliveries(&self.owner, self.store.clock().now(), BATCH, lease)
-                    .await
-                {
-                    Ok(b) => b,
-                    Err(e) => {
-                        error!(error = %e, "cannot claim webhook deliveries");
-                        Vec::new()
-                    }
-                }
-            } else {
-                Vec::new()
-            };
-            if batch.is_empty() {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(POLL) => {}
-                }
-                continue;
-            }
-            let attempts =
-                futures_util::future::join_all(batch.iter().map(|d| self.attempt(d))).await;
-            let records = batch.iter().map(|d| d.id).zip(attempts).collect();
-            if let Err(e) = self.store.record_webhook_attempts(records).await {
-                error!(error = %e, "cannot record webhook attempts; they will be made again");
-            }
-        }
     }
 
     /// One POST, and what it came to.

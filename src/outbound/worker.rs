@@ -7,25 +7,24 @@
 //! recognisable as one. Temporary failures are retried with exponential backoff and jitter;
 //! permanent ones (5xx) and notifications that ran out of attempts are marked `failed`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::compose::{Composer, mode_of};
 use super::transport::{Delivered, Transport};
+use crate::domain::retry::{Backoff, Next, Retry, random_jitter};
 use crate::domain::{Mode, NotificationId};
+use crate::jobs::Work;
 use crate::logging::redact_addresses;
+use crate::store::queue::Queue;
 use crate::store::{Attempt, Delivery, DeliveryContent, Store};
 
 /// How long a claim holds before another worker may take the row.
 const LEASE_SECS: i64 = 300;
 /// Rows claimed per round.
 const BATCH: i64 = 32;
-/// How often an idle worker looks for rows written by other processes (the CLI).
-const POLL: Duration = Duration::from_millis(500);
 /// Longest delay between two attempts.
 const MAX_BACKOFF_SECS: u64 = 6 * 3600;
 
@@ -40,26 +39,57 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Delay before attempt `attempt + 1`, after `attempt` failures: base·2^(attempt-1), capped,
-    /// times a random factor in [0.75, 1.25) so a relay outage does not end in a stampede.
-    pub fn backoff_secs(&self, attempt: u32) -> u64 {
-        let exp = self
-            .base_secs
-            .saturating_mul(1u64 << attempt.saturating_sub(1).min(30))
-            .min(MAX_BACKOFF_SECS);
-        let r = u32::from_be_bytes(crate::crypto::random_bytes::<4>()) as f64 / u32::MAX as f64;
-        ((exp as f64) * (0.75 + 0.5 * r)).round().max(1.0) as u64
+    /// The outbox's retry rule: exponential backoff from `base_secs` with jitter, capped, for
+    /// `max_attempts` attempts (see [`crate::domain::retry`]).
+    pub fn retry(&self) -> Retry {
+        Retry {
+            backoff: Backoff::Exponential {
+                base_secs: self.base_secs,
+                max_secs: MAX_BACKOFF_SECS,
+            },
+            max_attempts: Some(self.max_attempts),
+        }
     }
 }
 
-/// The worker; [`Worker::run`] drives it until shutdown.
+/// The outbox's [`Work`]: the job queue's runner ([`crate::jobs::run`]) claims due
+/// notifications, this delivers them.
 pub struct Worker {
     store: Store,
     composer: Composer,
     transport: Transport,
     policy: RetryPolicy,
-    owner: String,
-    wake: Arc<Notify>,
+}
+
+impl Work for Worker {
+    fn queue(&self) -> Queue {
+        Queue::Notifications
+    }
+
+    fn batch(&self) -> i64 {
+        BATCH
+    }
+
+    fn lease_secs(&self) -> i64 {
+        LEASE_SECS
+    }
+
+    async fn work(&mut self, ids: Vec<i64>, shutdown: &CancellationToken) -> Vec<i64> {
+        let batch: Vec<NotificationId> = ids.into_iter().map(NotificationId).collect();
+        self.deliver_batch(&batch, shutdown)
+            .await
+            .into_iter()
+            .map(|n| n.0)
+            .collect()
+    }
+
+    async fn idle(&mut self) {
+        self.transport.idle().await;
+    }
+
+    async fn close(&mut self) {
+        self.transport.close().await;
+    }
 }
 
 impl Worker {
@@ -68,60 +98,25 @@ impl Worker {
         composer: Composer,
         transport: Transport,
         policy: RetryPolicy,
-        wake: Arc<Notify>,
     ) -> Worker {
-        let tag = u32::from_be_bytes(crate::crypto::random_bytes::<4>());
         Worker {
             store,
             composer,
             transport,
             policy,
-            owner: format!("pid{}-{tag:08x}", std::process::id()),
-            wake,
         }
-    }
-
-    /// This worker's claim owner id.
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
-    /// Delivers until `shutdown` is cancelled; the delivery in hand is finished first.
-    pub async fn run(mut self, shutdown: CancellationToken) {
-        loop {
-            if shutdown.is_cancelled() {
-                break;
-            }
-            let batch = match self
-                .store
-                .claim_due(&self.owner, self.store.clock().now(), BATCH, LEASE_SECS)
-                .await
-            {
-                Ok(b) => b,
-                Err(e) => {
-                    error!(error = %e, "cannot claim notifications from the outbox");
-                    Vec::new()
-                }
-            };
-            if batch.is_empty() {
-                self.transport.idle().await;
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(POLL) => {}
-                }
-                continue;
-            }
-            self.deliver_batch(&batch, &shutdown).await;
-        }
-        self.transport.close().await;
     }
 
     /// Delivers a claimed batch: Message-IDs fixed in one transaction, then each notification
     /// handed to the transport, then every outcome recorded in one transaction. Three commits a
     /// batch rather than three a notification. A crash between delivery and recording re-sends
     /// (at-least-once), with the same Message-ID.
-    async fn deliver_batch(&mut self, batch: &[NotificationId], shutdown: &CancellationToken) {
+    /// Returns the notifications it did not get to (shutting down).
+    async fn deliver_batch(
+        &mut self,
+        batch: &[NotificationId],
+        shutdown: &CancellationToken,
+    ) -> Vec<NotificationId> {
         let mut loaded = Vec::with_capacity(batch.len());
         let mut attempts = Vec::with_capacity(batch.len());
         let results = match self.store.deliveries(batch).await {
@@ -129,7 +124,7 @@ impl Worker {
             Err(e) => {
                 // Nothing was sent; the claims expire and the batch is tried again.
                 error!(error = %e, "cannot load notifications; retrying the batch later");
-                return;
+                return Vec::new();
             }
         };
         for (id, result) in batch.iter().zip(results) {
@@ -148,7 +143,8 @@ impl Worker {
                 Ok(d) => loaded.push(d),
                 Err(e) => {
                     error!(notification = %id, error = %e, "cannot load notification");
-                    let next = self.store.clock().now() + self.policy.backoff_secs(1) as i64;
+                    let now = self.store.clock().now();
+                    let next = now + self.policy.retry().backoff.delay_secs(1, random_jitter());
                     attempts.push((
                         *id,
                         Attempt::Deferred {
@@ -168,7 +164,7 @@ impl Worker {
             Err(e) => {
                 // Nothing was sent; the claims expire and the batch is tried again.
                 error!(error = %e, "cannot record Message-IDs; retrying the batch later");
-                return;
+                return Vec::new();
             }
         };
         if let Err(e) = self.store.fill_references(&mut loaded).await {
@@ -184,13 +180,11 @@ impl Worker {
             attempts.push((d.id, attempt));
             delivered += 1;
         }
-        for d in &loaded[delivered..] {
-            let _ = self.store.unclaim(d.id).await;
-        }
         if let Err(e) = self.store.record_attempts(&attempts).await {
             // The claims expire and these notifications are tried again: at-least-once.
             error!(error = %e, count = attempts.len(), "cannot record delivery outcomes");
         }
+        loaded[delivered..].iter().map(|d| d.id).collect()
     }
 
     async fn attempt(&mut self, d: &Delivery, message_id: &str) -> Attempt {
@@ -240,19 +234,26 @@ impl Worker {
                     at: now,
                 }
             }
-            Err(e) if attempt >= self.policy.max_attempts => {
-                warn!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, error = %redact_addresses(&e.message), "notification failed: no attempts left");
-                Attempt::Failed {
-                    error: format!("{} (gave up after {attempt} attempts)", e.message),
-                    at: now,
-                }
-            }
             Err(e) => {
-                let delay = self.policy.backoff_secs(attempt);
-                info!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, retry_in_secs = delay, error = %redact_addresses(&e.message), "notification deferred");
-                Attempt::Deferred {
-                    error: e.message,
-                    next_attempt_at: now + delay as i64,
+                match self
+                    .policy
+                    .retry()
+                    .after_failure(attempt, now, None, false, random_jitter())
+                {
+                    Next::GiveUp => {
+                        warn!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, error = %redact_addresses(&e.message), "notification failed: no attempts left");
+                        Attempt::Failed {
+                            error: format!("{} (gave up after {attempt} attempts)", e.message),
+                            at: now,
+                        }
+                    }
+                    Next::RetryAt(at) => {
+                        info!(notification = %id, thread = %d.thread_id, recipient_domain = %domain, attempt, retry_in_secs = at - now, error = %redact_addresses(&e.message), "notification deferred");
+                        Attempt::Deferred {
+                            error: e.message,
+                            next_attempt_at: at,
+                        }
+                    }
                 }
             }
         }
@@ -275,30 +276,5 @@ fn count_attempt(d: &Delivery, attempt: &Attempt) {
     if let Attempt::Sent { at, .. } = attempt {
         let waited = u64::try_from(at - d.created_at).unwrap_or(0);
         crate::metrics::observe(&m.delivery_latency, [], Duration::from_secs(waited));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_with_jitter_and_cap() {
-        let p = RetryPolicy {
-            base_secs: 60,
-            max_attempts: 10,
-            tls_fallback_after_secs: 3600,
-        };
-        for attempt in 1..=8u32 {
-            let nominal = (60u64 << (attempt - 1)).min(MAX_BACKOFF_SECS) as f64;
-            for _ in 0..50 {
-                let d = p.backoff_secs(attempt) as f64;
-                assert!(
-                    d >= nominal * 0.75 - 1.0 && d <= nominal * 1.25 + 1.0,
-                    "{attempt}: {d}"
-                );
-            }
-        }
-        assert!(p.backoff_secs(40) as f64 <= MAX_BACKOFF_SECS as f64 * 1.25 + 1.0);
     }
 }

@@ -146,7 +146,6 @@ reads! {
     fn api_key(id: ApiKeyId) -> Option<(Vec<u8>, String, Option<i64>)>;
     fn webhooks() -> Vec<(i64, String, String, String, i64, Option<i64>)>;
     fn due_delivery(id: i64) -> Option<(i64, i64, String, i64, Vec<u8>, String, i64, i64)>;
-    fn next_webhook_due(now: i64) -> Option<i64>;
     fn webhook_deliveries(filter: &super::webhooks::DeliveryFilter) -> Vec<super::webhooks::DeliveryView>;
     /// Outbox, webhook and held counts by status: (`outbox` | `webhook` | `held`, status, count).
     fn status_counts() -> Vec<(String, String, i64)>;
@@ -161,7 +160,12 @@ reads! {
     fn newer_link_sent(address: &str, participant: ParticipantId, issued_at: i64) -> bool;
     fn latest_code(link_hash: &[u8]) -> Option<(i64, i64, Vec<u8>, i64, Option<i64>)>;
     fn due_sms(id: i64) -> Option<(i64, String, i64, Vec<u8>, i64, i64)>;
-    fn next_sms_due(now: i64) -> Option<i64>;
+    /// When the next row of a queue becomes claimable.
+    fn next_due(queue: super::queue::Queue) -> Option<i64>;
+    /// Who holds a lease that has not run out at `now`, and until when.
+    fn lease_holder(name: &str, now: i64) -> Option<(String, i64)>;
+    fn scheduled_job(id: i64) -> Option<super::scheduled::JobView>;
+    fn scheduled_jobs(kind: Option<&str>) -> Vec<super::scheduled::JobView>;
     fn sms_list(limit: i64) -> Vec<(i64, String, String, i64, Option<String>, i64, Option<i64>)>;
     fn cancel_facts(thread: ThreadId, message: MessageId, author: ParticipantId) -> Option<crate::domain::message::CancelFacts>;
 }

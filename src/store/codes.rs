@@ -146,29 +146,11 @@ impl Store {
             .map(drop)
     }
 
-    /// Claims up to `limit` due text messages for `owner` until `now + lease_secs`, each with
+    /// The claimed text messages `ids` (see [`super::queue::Queue::TextMessages`]), each with
     /// its number and code.
-    pub async fn claim_sms(
-        &self,
-        owner: &str,
-        now: i64,
-        limit: i64,
-        lease_secs: i64,
-    ) -> Result<Vec<DueSms>, StoreError> {
-        let ids = match self
-            .write(Op::Code(CodeOp::ClaimSms {
-                owner: owner.to_owned(),
-                now,
-                limit,
-                lease_secs,
-            }))
-            .await?
-        {
-            Done::Ids(ids) => ids,
-            _ => return Err(unexpected("claim-sms")),
-        };
+    pub async fn due_text_messages(&self, ids: &[i64]) -> Result<Vec<DueSms>, StoreError> {
         let mut due = Vec::with_capacity(ids.len());
-        for id in ids {
+        for &id in ids {
             let Some((id, address, key_id, nonce, attempts, give_up_at)) =
                 self.backend().due_sms(id).await?
             else {
@@ -190,12 +172,6 @@ impl Store {
             });
         }
         Ok(due)
-    }
-
-    /// When the next queued text message is due (a read: an idle sender looks without
-    /// writing).
-    pub async fn next_sms_due(&self) -> Result<Option<i64>, StoreError> {
-        self.backend().next_sms_due(self.clock().now()).await
     }
 
     /// Records attempts and releases their claims.
@@ -293,7 +269,15 @@ mod tests {
 
         // Eleven text messages are due, each with the code its nonce gives.
         let now = t.store.clock().now();
-        let due = t.store.claim_sms("me", now, 20, 60).await.unwrap();
+        let store = &t.store;
+        let claim = |limit| async move {
+            let ids = store
+                .claim(crate::store::queue::Queue::TextMessages, "me", limit, 60)
+                .await
+                .unwrap();
+            store.due_text_messages(&ids).await.unwrap()
+        };
+        let due = claim(20).await;
         assert_eq!(due.len(), 11);
         for (m, link) in due.iter().zip((1u8..=10).chain([12])) {
             assert_eq!(
@@ -304,13 +288,7 @@ mod tests {
             assert_eq!(m.address.as_str(), JANE);
         }
         // Claimed ones are not handed out twice; a sent one is done, a retried one comes back.
-        assert!(
-            t.store
-                .claim_sms("me", now, 10, 60)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(claim(10).await.is_empty());
         t.store
             .record_sms(vec![
                 (
@@ -332,7 +310,7 @@ mod tests {
             ])
             .await
             .unwrap();
-        let again = t.store.claim_sms("me", now, 10, 60).await.unwrap();
+        let again = claim(10).await;
         assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), [due[1].id]);
         assert_eq!(again[0].attempts, 1);
         let listed = t.store.sms_messages(20).await.unwrap();

@@ -26,7 +26,9 @@ mod model;
 pub(crate) mod ops;
 mod outbox;
 mod people;
+pub mod queue;
 mod rows;
+pub mod scheduled;
 pub(crate) mod sealing;
 #[cfg(feature = "sqlite")]
 mod sqlite;

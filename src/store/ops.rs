@@ -10,6 +10,8 @@ use crate::store::api_keys::ApiKeyRecord;
 use crate::store::codes::{NewCode, SmsAttempt};
 use crate::store::idempotency::{Found, IdempotencyKey, SealedAnswer};
 use crate::store::people::SealedPerson;
+use crate::store::queue::Queue;
+use crate::store::scheduled::{Housekeeping, JobOutcome, ScheduledJob};
 use crate::store::sealing::{SealedParticipant, SealedPost, SealedThread};
 use crate::store::webhooks::{NewWebhookRow, WebhookAttempt};
 use crate::store::{Attempt, Committed, Consent, Inbound, Posted};
@@ -25,16 +27,42 @@ pub(crate) enum Op {
     /// `bool`: the conversation may become shared.
     AddParticipant(ThreadId, SealedParticipant, bool),
     Inbound(Box<Inbound>),
-    ReleaseClaims {
-        owner: String,
-    },
+    /// Claims due rows of a queue (see [`crate::store::queue`]).
     Claim {
-        owner: String,
-        now: i64,
+        queue: Queue,
+        holder: String,
         limit: i64,
         lease_secs: i64,
     },
-    Unclaim(NotificationId),
+    /// Gives back a holder's claims on rows it did not work on.
+    Release {
+        queue: Queue,
+        holder: String,
+        ids: Vec<i64>,
+    },
+    /// Frees the claims and leases of earlier runs of this instance.
+    TakeBack {
+        prefix: String,
+    },
+    HoldLease {
+        name: String,
+        holder: String,
+        secs: i64,
+    },
+    ReleaseLease {
+        name: String,
+        holder: String,
+    },
+    /// Queues a job due at a time, unless one of the same kind and key exists.
+    Schedule(ScheduledJob),
+    /// Records what a run of a scheduled job came to, and queues the next one.
+    SettleScheduled {
+        id: i64,
+        outcome: JobOutcome,
+        next: Option<ScheduledJob>,
+    },
+    /// Deletes what nothing needs any more: rows older than the times given.
+    Housekeep(Housekeeping),
     FixMessageIds(Vec<(NotificationId, String)>),
     RecordAttempts(Vec<(NotificationId, Attempt)>),
     RejectHeld {
@@ -54,12 +82,6 @@ pub(crate) enum Op {
     RemovePerson(Address),
     CreateWebhook(NewWebhookRow),
     RemoveWebhook(i64),
-    ClaimWebhookDeliveries {
-        owner: String,
-        now: i64,
-        limit: i64,
-        lease_secs: i64,
-    },
     RecordWebhookAttempts(Vec<(i64, WebhookAttempt)>),
     Web(WebOp),
     Code(CodeOp),
@@ -83,9 +105,14 @@ impl Op {
             Op::RemoveParticipant(..) => "remove-participant",
             Op::AddParticipant(..) => "add-participant",
             Op::Inbound(_) => "inbound",
-            Op::ReleaseClaims { .. } => "release-claims",
             Op::Claim { .. } => "claim",
-            Op::Unclaim(_) => "unclaim",
+            Op::Release { .. } => "release",
+            Op::TakeBack { .. } => "take-back",
+            Op::HoldLease { .. } => "hold-lease",
+            Op::ReleaseLease { .. } => "release-lease",
+            Op::Schedule(_) => "schedule",
+            Op::SettleScheduled { .. } => "settle-scheduled",
+            Op::Housekeep(_) => "housekeep",
             Op::FixMessageIds(_) => "fix-message-ids",
             Op::RecordAttempts(_) => "record-attempts",
             Op::RejectHeld { .. } => "reject-held",
@@ -98,7 +125,6 @@ impl Op {
             Op::RemovePerson(_) => "remove-person",
             Op::CreateWebhook(_) => "create-webhook",
             Op::RemoveWebhook(_) => "remove-webhook",
-            Op::ClaimWebhookDeliveries { .. } => "claim-webhook-deliveries",
             Op::RecordWebhookAttempts(_) => "record-webhook-attempts",
             Op::Web(op) => op.name(),
             Op::Code(op) => op.name(),
@@ -116,7 +142,7 @@ pub(crate) enum Done {
     PostedAll(Vec<Posted>),
     Committed(Committed),
     Count(u64),
-    Claimed(Vec<NotificationId>),
+    Held(bool),
     Ids(Vec<i64>),
     MessageIds(Vec<String>),
     Found(Found),
@@ -228,12 +254,6 @@ pub(crate) enum CodeOp {
     },
     /// A code spent without passing.
     Void(i64),
-    ClaimSms {
-        owner: String,
-        now: i64,
-        limit: i64,
-        lease_secs: i64,
-    },
     RecordSms(Vec<(i64, SmsAttempt)>),
 }
 
@@ -243,7 +263,6 @@ impl CodeOp {
             CodeOp::Asked { .. } => "web-code-asked",
             CodeOp::Passed { .. } => "web-code-passed",
             CodeOp::Void(_) => "web-code-void",
-            CodeOp::ClaimSms { .. } => "claim-sms",
             CodeOp::RecordSms(_) => "record-sms",
         }
     }

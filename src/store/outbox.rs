@@ -1,9 +1,9 @@
 //! The outbox: notifications waiting for, or done with, delivery.
 //!
 //! Rows are written with the message they announce (see [`Store::create_thread`],
-//! [`Store::post_message`] and inbound filings). A worker *claims* due rows (a lease with its
-//! process's id), delivers them and records the outcome. A process that dies keeps its claims
-//! only until they expire, or until the next start releases them ([`Store::release_claims`]).
+//! [`Store::post_message`] and inbound filings). The outbox is one of the job queue's queues
+//! ([`super::queue::Queue::Notifications`]): a worker claims due rows, delivers them and
+//! records the outcome here.
 
 use std::collections::HashMap;
 
@@ -44,47 +44,6 @@ impl OutboxRow {
 }
 
 impl Store {
-    /// Releases every claim not held by `owner`. Only valid while one process uses the database
-    /// (SQLite): claims of a process that died are then known to be dead.
-    pub async fn release_claims(&self, owner: &str) -> Result<u64, StoreError> {
-        match self
-            .write(Op::ReleaseClaims {
-                owner: owner.to_owned(),
-            })
-            .await?
-        {
-            Done::Count(n) => Ok(n),
-            _ => Err(unexpected("release-claims")),
-        }
-    }
-
-    /// Claims up to `limit` due notifications for `owner` until `now + lease_secs`.
-    pub async fn claim_due(
-        &self,
-        owner: &str,
-        now: i64,
-        limit: i64,
-        lease_secs: i64,
-    ) -> Result<Vec<NotificationId>, StoreError> {
-        match self
-            .write(Op::Claim {
-                owner: owner.to_owned(),
-                now,
-                limit,
-                lease_secs,
-            })
-            .await?
-        {
-            Done::Claimed(ids) => Ok(ids),
-            _ => Err(unexpected("claim")),
-        }
-    }
-
-    /// Gives back a claim without recording an attempt (used when shutting down).
-    pub async fn unclaim(&self, id: NotificationId) -> Result<(), StoreError> {
-        self.write(Op::Unclaim(id)).await.map(drop)
-    }
-
     /// Loads a claimed batch for delivery with a fixed number of queries, opening content only
     /// for convenience mode and each message once however many notifications quote it. One
     /// result per id, in order.

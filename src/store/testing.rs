@@ -19,10 +19,26 @@ pub(crate) struct TestStore {
     pub clock: crate::clock::Clock,
 }
 
+/// A database engine a store test runs on (see [`per_engine!`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    #[cfg(feature = "sqlite")]
+    Sqlite,
+}
+
+/// A store on the default engine, for tests about something else than the store.
 pub(crate) async fn open() -> TestStore {
+    open_on(Engine::Sqlite).await
+}
+
+/// A store on a fresh database of `engine`.
+pub(crate) async fn open_on(engine: Engine) -> TestStore {
     let dir = tempfile::tempdir().unwrap();
     let keyring = Arc::new(Keyring::generate());
-    let url = format!("sqlite://{}", dir.path().join("db").display());
+    let url = match engine {
+        #[cfg(feature = "sqlite")]
+        Engine::Sqlite => format!("sqlite://{}", dir.path().join("db").display()),
+    };
     let clock = crate::clock::Clock::frozen();
     let store = Store::open(&url, keyring.clone(), clock.clone())
         .await
@@ -34,6 +50,32 @@ pub(crate) async fn open() -> TestStore {
         clock,
     }
 }
+
+/// Declares store tests once and runs each on every engine this build has: each
+/// `async fn name(t) { … }` becomes `sqlite::name` (and, with a second engine, one test more
+/// per engine), `t` being a fresh [`TestStore`] on that engine.
+macro_rules! per_engine {
+    ($( $(#[$meta:meta])* async fn $name:ident($t:ident) $body:block )*) => {
+        $(
+            $(#[$meta])*
+            async fn $name($t: $crate::store::testing::TestStore) $body
+        )*
+        #[cfg(feature = "sqlite")]
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let t = $crate::store::testing::open_on(
+                        $crate::store::testing::Engine::Sqlite,
+                    )
+                    .await;
+                    super::$name(t).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use per_engine;
 
 /// Opens a convenience thread from Lee to Jane with `body` as its first message; Jane has
 /// consented to convenience mode.

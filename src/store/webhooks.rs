@@ -187,29 +187,14 @@ impl Store {
         self.backend().webhook_deliveries(filter).await
     }
 
-    /// Claims up to `limit` due deliveries for `owner` until `now + lease_secs`, with their
-    /// secrets unwrapped.
-    pub async fn claim_webhook_deliveries(
+    /// The claimed deliveries `ids` (see [`super::queue::Queue::WebhookDeliveries`]), with
+    /// their secrets unwrapped.
+    pub async fn due_webhook_deliveries(
         &self,
-        owner: &str,
-        now: i64,
-        limit: i64,
-        lease_secs: i64,
+        ids: &[i64],
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        let ids = match self
-            .write(Op::ClaimWebhookDeliveries {
-                owner: owner.to_owned(),
-                now,
-                limit,
-                lease_secs,
-            })
-            .await?
-        {
-            Done::Ids(ids) => ids,
-            _ => return Err(unexpected("claim-webhook-deliveries")),
-        };
         let mut due = Vec::with_capacity(ids.len());
-        for id in ids {
+        for &id in ids {
             let Some(row) = self.backend().due_delivery(id).await? else {
                 continue;
             };
@@ -231,12 +216,6 @@ impl Store {
             });
         }
         Ok(due)
-    }
-
-    /// When the next pending delivery is due, if there is one (a read: an idle sender looks
-    /// without writing).
-    pub async fn next_webhook_due(&self) -> Result<Option<i64>, StoreError> {
-        self.backend().next_webhook_due(self.clock().now()).await
     }
 
     /// Records attempts and releases their claims.

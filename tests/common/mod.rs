@@ -1089,10 +1089,14 @@ pub struct InProcess {
 impl InProcess {
     /// Binds and starts the daemon for `sb`; returns once every listener is bound.
     pub fn start(sb: &Sandbox) -> InProcess {
+        InProcess::start_with_clock(sb, sealpost::clock::Clock::adjustable())
+    }
+
+    /// The same, on a clock the test made (to carry time across a restart).
+    pub fn start_with_clock(sb: &Sandbox, clock: sealpost::clock::Clock) -> InProcess {
         let settings = sealpost::config::load(Some(&sb.config))
             .expect("the sandbox's configuration loads")
             .settings;
-        let clock = sealpost::clock::Clock::adjustable();
         let stop = tokio_util::sync::CancellationToken::new();
         let log = sb.dir.path().join("daemon.log");
         let file = std::sync::Arc::new(
@@ -1150,6 +1154,27 @@ impl InProcess {
     /// Moves the daemon's clock forward.
     pub fn advance(&self, secs: i64) {
         self.clock.advance(secs);
+    }
+
+    /// A store of its own on the daemon's database, reading the daemon's clock (for tests
+    /// that look at what the daemon did), and a runtime to use it on.
+    pub fn store(&self, sb: &Sandbox) -> (tokio::runtime::Runtime, sealpost::store::Store) {
+        let settings = sealpost::config::load(Some(&sb.config))
+            .expect("the sandbox's configuration loads")
+            .settings;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let keyring = sealpost::crypto::Keyring::load(&settings.keys.path).expect("the keyring");
+        let store = runtime
+            .block_on(sealpost::store::Store::open(
+                &settings.database.url,
+                std::sync::Arc::new(keyring),
+                self.clock.clone(),
+            ))
+            .expect("the store opens beside the daemon");
+        (runtime, store)
     }
 
     /// Drains and stops the daemon; panics if it failed.

@@ -109,6 +109,14 @@ impl Pipeline {
         item: &Inbound,
     ) -> Step<()> {
         let participant = Some(target.participant.id);
+        // No author at all is not a message (RFC 5322 requires a From:): refused as
+        // malformed where SMTP can still say so, held as such over IMAP.
+        if parsed.from_mailboxes == 0 && m.release.is_none() {
+            return self
+                .unfiled(m, item.clone(), Unfiled::Malformed, participant, None)
+                .await
+                .map(ControlFlow::Break);
+        }
         // Checked first: with two authors, "the" From address depends on which one a reader
         // (ours, a DMARC checker, a mail client) takes.
         if parsed.from_mailboxes != 1 && m.release.is_none() {

@@ -1,6 +1,7 @@
 //! The writes of the 24-hour rule: codes asked for and passed, and the SMS outbox's claims
 //! and outcomes.
 
+use crate::domain::codes::{Latest, still_fresh};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::events::event;
@@ -41,27 +42,6 @@ pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, St
                 .execute(params![now, id])?;
             Ok(Done::Nothing)
         }
-        CodeOp::ClaimSms {
-            owner,
-            now,
-            limit,
-            lease_secs,
-        } => {
-            let mut ids: Vec<i64> = conn
-                .prepare_cached(
-                    "UPDATE sms_outbox SET claimed_by = ?1, claimed_until = ?2
-                     WHERE id IN (
-                         SELECT id FROM sms_outbox
-                         WHERE status = 'queued' AND next_attempt_at <= ?3
-                           AND (claimed_until IS NULL OR claimed_until < ?3)
-                         ORDER BY next_attempt_at, id LIMIT ?4)
-                     RETURNING id",
-                )?
-                .query_map(params![owner, now + lease_secs, now, limit], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            ids.sort_unstable();
-            Ok(Done::Ids(ids))
-        }
         CodeOp::RecordSms(attempts) => {
             for (id, a) in attempts {
                 let (status, next, sent) = match a.outcome {
@@ -101,17 +81,23 @@ fn asked(
         )?;
         return Ok(Done::Count(0));
     };
-    let recent: Option<i64> = conn
+    let latest: Option<(i64, Latest)> = conn
         .prepare_cached(
-            "SELECT id FROM web_codes
-             WHERE link_hash = ?1 AND created_at > ?2 AND passed_at IS NULL AND expires_at > ?3
-             ORDER BY created_at DESC LIMIT 1",
+            "SELECT id, created_at, expires_at, passed_at IS NOT NULL FROM web_codes
+             WHERE link_hash = ?1 ORDER BY created_at DESC, id DESC LIMIT 1",
         )?
-        .query_row(params![code.link_hash, now - throttle_secs, now], |r| {
-            r.get(0)
+        .query_row(params![code.link_hash], |r| {
+            Ok((
+                r.get(0)?,
+                Latest {
+                    created_at: r.get(1)?,
+                    expires_at: r.get(2)?,
+                    passed: r.get(3)?,
+                },
+            ))
         })
         .optional()?;
-    if let Some(id) = recent {
+    if let Some((id, _)) = latest.filter(|(_, l)| still_fresh(Some(*l), throttle_secs, now)) {
         event(
             conn,
             Some(thread),
@@ -173,14 +159,4 @@ fn asked(
         now,
     )?;
     Ok(Done::Count(u64::try_from(id).unwrap_or(0)))
-}
-
-/// Releases every SMS claim not held by `owner` (see the outbox's `release_claims`).
-pub(crate) fn release_claims(conn: &Connection, owner: &str) -> Result<u64, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE sms_outbox SET claimed_by = NULL, claimed_until = NULL
-             WHERE claimed_by IS NOT NULL AND claimed_by <> ?1",
-        )?
-        .execute([owner])? as u64)
 }

@@ -5,7 +5,9 @@ use super::events::event;
 use super::notices::{notify_staff, queue_notice};
 use super::people::set_consent;
 use super::threads::{insert_message, thread_state};
-use crate::domain::{Address, LedgerOutcome, Mode, NoticeReason, NotificationId, ThreadId};
+use crate::domain::consent::{self, Withdrawal};
+use crate::domain::{Address, LedgerOutcome, NoticeReason, NotificationId, ThreadId};
+use crate::store::rows::parse;
 use crate::store::{
     Committed, Consent, Inbound, InboundAction, Notice, Release, SealedHeld, SealedMessage,
     StoreError,
@@ -358,40 +360,39 @@ pub(super) fn revert_to_secure(
     complaint: bool,
     now: i64,
 ) -> Result<(), StoreError> {
-    let row: Option<(i64, String, String)> = conn
+    let row: Option<(i64, String, String, String, String)> = conn
         .prepare_cached(
-            "SELECT o.thread_id, p.address, o.mode FROM outbox o
-             JOIN participants p ON p.id = o.participant_id
-             WHERE o.id = ?1 AND o.kind = 'message' AND p.role = 'recipient'",
+            "SELECT o.thread_id, p.address, o.mode, o.kind, p.role FROM outbox o
+             JOIN participants p ON p.id = o.participant_id WHERE o.id = ?1",
         )?
-        .query_row([notification.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([notification.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?;
-    let Some((thread, address, mode)) = row else {
+    let Some((thread, address, mode, kind, role)) = row else {
         return Ok(());
     };
-    if mode != Mode::Convenience.as_str() {
+    if !consent::withdrawn_by(
+        kind == "message",
+        parse("role", &role)?,
+        parse("mode", &mode)?,
+    ) {
         return Ok(());
     }
     let address = Address::parse(&address)
         .map_err(|_| StoreError::Corrupt(format!("address of notification {notification}")))?;
-    let (by, text) = if complaint {
-        (
-            "complaint",
-            "Withdrawn by Sealpost: the recipient's mail provider reported a convenience notification as unwanted.",
-        )
+    let why = if complaint {
+        Withdrawal::Complaint
     } else {
-        (
-            "bounce",
-            "Withdrawn by Sealpost: a convenience notification bounced.",
-        )
+        Withdrawal::Bounce
     };
     set_consent(
         conn,
         &Consent {
             address,
             convenience: false,
-            text: text.to_owned(),
-            by: by.to_owned(),
+            text: why.text().to_owned(),
+            by: why.by().to_owned(),
         },
         now,
     )?;

@@ -15,6 +15,7 @@ mod inbound;
 mod notices;
 mod outbox;
 mod people;
+pub(super) mod queue;
 pub(super) mod read;
 mod threads;
 pub(super) mod web;

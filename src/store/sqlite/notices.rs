@@ -2,6 +2,7 @@
 //! cancelled before they went out.
 
 use super::events::event;
+use super::threads::next_in;
 use crate::domain::{NoticeReason, NotificationId, ParticipantId, ThreadId};
 use crate::store::{Notice, StoreError};
 use rusqlite::{Connection, params};
@@ -104,8 +105,7 @@ pub(super) fn queue_notice(
     conn.prepare_cached(
         "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
                              mode, next_attempt_at, created_at, status, last_error)
-         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), ?2, NULL, ?3, ?4, ?5,
-                 ?6, ?7, ?7, ?8, ?9)",
+         VALUES (?1, ?10, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
     )?
     .execute(params![
         NotificationId::random().0,
@@ -116,7 +116,8 @@ pub(super) fn queue_notice(
         mode,
         now,
         status,
-        why
+        why,
+        next_in(conn, "outbox")?
     ])?;
     Ok(status == "queued")
 }

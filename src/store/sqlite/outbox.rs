@@ -1,53 +1,9 @@
 //! The outbox: claiming due notifications, fixing their Message-IDs, recording attempts.
 
 use super::events::event;
-use super::{codes, webhooks};
 use crate::domain::{DeliveryStatus, NotificationId, ThreadId};
 use crate::store::{Attempt, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
-
-/// Releases every claim not held by `owner`: only valid while one process delivers (SQLite),
-/// when the claims of a process that died are known to be dead.
-pub(super) fn release_claims(conn: &Connection, owner: &str) -> Result<u64, StoreError> {
-    webhooks::release_claims(conn, owner)?;
-    codes::release_claims(conn, owner)?;
-    Ok(conn
-        .prepare_cached(
-            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
-             WHERE claimed_by IS NOT NULL AND claimed_by <> ?1",
-        )?
-        .execute([owner])? as u64)
-}
-
-/// Claims up to `limit` due notifications for `owner` until `now + lease_secs`, in the order
-/// they are due.
-pub(super) fn claim(
-    conn: &Connection,
-    owner: &str,
-    now: i64,
-    limit: i64,
-    lease_secs: i64,
-) -> Result<Vec<NotificationId>, StoreError> {
-    let mut rows: Vec<(i64, i64, i64)> = conn
-        .prepare_cached(
-            "UPDATE outbox SET claimed_by = ?1, claimed_until = ?2
-             WHERE id IN (
-                 SELECT id FROM outbox
-                 WHERE status IN ('queued', 'deferred') AND next_attempt_at <= ?3
-                   AND (claimed_until IS NULL OR claimed_until < ?3)
-                 ORDER BY next_attempt_at, seq LIMIT ?4)
-             RETURNING id, next_attempt_at, seq",
-        )?
-        .query_map(params![owner, now + lease_secs, now, limit], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    rows.sort_by_key(|(_, next, seq)| (*next, *seq));
-    Ok(rows
-        .into_iter()
-        .map(|(id, _, _)| NotificationId(id))
-        .collect())
-}
 
 /// Fixes the Message-IDs of a batch on first composition; returns, in order, the one that
 /// holds for each (an earlier attempt's, if there was one).
@@ -156,12 +112,5 @@ pub(super) fn record_attempts(
             now,
         )?;
     }
-    Ok(())
-}
-
-/// Takes a notification back from a worker that stopped before attempting it.
-pub(super) fn unclaim(conn: &Connection, id: NotificationId) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = ?1")?
-        .execute([id.0])?;
     Ok(())
 }

@@ -571,20 +571,6 @@ pub(crate) async fn passcode_hash(
     )
 }
 
-/// When the next pending, unclaimed webhook delivery is due.
-pub(crate) async fn next_webhook_due(
-    pool: &SqlitePool,
-    now: i64,
-) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT MIN(next_attempt_at) FROM webhook_deliveries
-         WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1)",
-    )
-    .bind(now)
-    .fetch_one(pool)
-    .await?)
-}
-
 /// Webhook deliveries, newest first.
 pub(crate) async fn webhook_deliveries(
     pool: &SqlitePool,
@@ -765,17 +751,6 @@ pub(crate) async fn due_sms(
     .await?)
 }
 
-/// When the next queued, unclaimed text message is due.
-pub(crate) async fn next_sms_due(pool: &SqlitePool, now: i64) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT MIN(next_attempt_at) FROM sms_outbox
-         WHERE status = 'queued' AND (claimed_until IS NULL OR claimed_until < $1)",
-    )
-    .bind(now)
-    .fetch_one(pool)
-    .await?)
-}
-
 /// The text messages, newest first: (id, person's address, status, attempts, last_error,
 /// created_at, sent_at).
 pub(crate) async fn sms_list(
@@ -855,4 +830,63 @@ pub(crate) async fn person_standing(
             .await?
             .map(|row| row.standing()),
     )
+}
+
+/// When the next row of `queue` becomes claimable: due, and any lease on it run out.
+pub(crate) async fn next_due(
+    pool: &SqlitePool,
+    queue: crate::store::queue::Queue,
+) -> Result<Option<i64>, StoreError> {
+    let t = super::queue::table(queue);
+    let sql = format!(
+        "SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until + 1, 0))) FROM {} WHERE {}",
+        t.name, t.waiting
+    );
+    Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Who holds the lease `name` at `now` and until when, if its holder has not let it run out.
+pub(crate) async fn lease_holder(
+    pool: &SqlitePool,
+    name: &str,
+    now: i64,
+) -> Result<Option<(String, i64)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT holder, until FROM leases WHERE name = $1 AND until >= $2")
+            .bind(name)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+const JOB_COLUMNS: &str = "id, kind, key, status, attempts, next_attempt_at AS due_at, done_at,
+    last_error";
+
+pub(crate) async fn scheduled_job(
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Option<crate::store::scheduled::JobView>, StoreError> {
+    let sql = format!("SELECT {JOB_COLUMNS} FROM scheduled_jobs WHERE id = $1");
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Scheduled jobs (of one kind, or all), newest due first.
+pub(crate) async fn scheduled_jobs(
+    pool: &SqlitePool,
+    kind: Option<&str>,
+) -> Result<Vec<crate::store::scheduled::JobView>, StoreError> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM scheduled_jobs WHERE $1 IS NULL OR kind = $1
+         ORDER BY next_attempt_at DESC, id DESC"
+    );
+    Ok(sqlx::query_as(AssertSqlSafe(sql))
+        .bind(kind)
+        .fetch_all(pool)
+        .await?)
 }

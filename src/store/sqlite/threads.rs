@@ -4,9 +4,11 @@
 
 use super::events::event;
 use super::notices::cancelled_events;
+use crate::domain::fanout::{self, Reader};
 use crate::domain::{
     Address, Mode, NotificationId, ParticipantId, PersonId, PersonKind, Role, ThreadId,
 };
+use crate::store::rows::parse;
 use crate::store::sealing::{Answers, SealedParticipant, SealedPost, SealedThread};
 use crate::store::{Posted, SealedMessage, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -19,8 +21,7 @@ pub(super) fn create_thread(
     conn.prepare_cached(
         "INSERT INTO threads (id, mode, key_id, wrapped_key, subject, created_at, last_activity_at,
                               seq, shared)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM threads),
-                 ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
     )?
     .execute(params![
         t.thread.0,
@@ -29,6 +30,7 @@ pub(super) fn create_thread(
         t.wrapped.sealed,
         t.subject,
         now,
+        next_in(conn, "threads")?,
         t.shared
     ])?;
     for p in &t.participants {
@@ -152,15 +154,25 @@ pub(super) fn insert_message(
     message: &SealedMessage,
     now: i64,
 ) -> Result<Posted, StoreError> {
+    // The thread's row carries its message counter: bumping it orders the message and, on an
+    // engine with row locks, holds the thread until the commit.
+    let seq: i64 = conn
+        .prepare_cached(
+            "UPDATE threads SET message_seq = message_seq + 1, last_activity_at = ?1
+             WHERE id = ?2 RETURNING message_seq",
+        )?
+        .query_row(params![now, thread.0], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::UnknownThread(thread))?;
     conn.prepare_cached(
         "INSERT INTO messages (id, thread_id, seq, author_id, body, via, created_at, auth,
                                answers_id)
-         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = ?2),
-                 ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         message.id.0,
         thread.0,
+        seq,
         message.author.0,
         message.body(),
         message.via.as_str(),
@@ -168,8 +180,6 @@ pub(super) fn insert_message(
         message.auth,
         answered_message(conn, thread, message.answers)?
     ])?;
-    conn.prepare_cached("UPDATE threads SET last_activity_at = ?1 WHERE id = ?2")?
-        .execute(params![now, thread.0])?;
     // Archiving is a participant's own filing: a new message brings the conversation back
     // into everyone's inbox.
     let unarchived: Vec<i64> = conn
@@ -188,38 +198,59 @@ pub(super) fn insert_message(
             now,
         )?;
     }
-    // Content goes by email only to staff and to recipients who consented to it; someone who
-    // opted out of notifications gets a row recorded as suppressed, never sent.
-    let recipients: Vec<(i64, String, bool)> = conn
+    let readers: Vec<Reader> = conn
         .prepare_cached(
-            "SELECT p.id, p.address,
-                    p.role = 'staff' OR EXISTS (SELECT 1 FROM people pe
-                        WHERE pe.address = p.address AND pe.convenience = 'yes')
-             FROM participants p
-             WHERE p.thread_id = ?1 AND p.id <> ?2 AND p.revoked_at IS NULL ORDER BY p.address",
+            "SELECT p.id, p.role, p.revoked_at IS NOT NULL,
+                    COALESCE(pe.convenience = 'yes', 0), COALESCE(pe.notifications = 'off', 0)
+             FROM participants p LEFT JOIN people pe ON pe.address = p.address
+             WHERE p.thread_id = ?1 ORDER BY p.address",
         )?
-        .query_map(params![thread.0, message.author.0], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        .query_map([thread.0], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
         })?
+        .map(|row| {
+            let (id, role, removed, consents, notifications_off) = row?;
+            Ok(Reader {
+                participant: ParticipantId(id),
+                role: parse("role", &role)?,
+                removed,
+                consents,
+                notifications_off,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let addresses: std::collections::HashMap<i64, String> = conn
+        .prepare_cached("SELECT id, address FROM participants WHERE thread_id = ?1")?
+        .query_map([thread.0], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let mut notifications = Vec::with_capacity(recipients.len());
-    for (participant, address, may_have_content) in recipients {
-        let mode = if may_have_content { mode } else { Mode::Secure };
+    let mut notifications = Vec::new();
+    for planned in fanout::plan(mode, message.author, &readers) {
         let n = NotificationId::random();
         conn.prepare_cached(
             "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
                                  mode, next_attempt_at, created_at, status)
-             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox), ?2, ?3, ?4, ?5,
-                     'message', ?6, ?7, ?7, CASE WHEN EXISTS (SELECT 1 FROM people WHERE address = ?5 AND notifications = 'off') THEN 'suppressed' ELSE 'queued' END)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'message', ?7, ?8, ?8, ?9)",
         )?
         .execute(params![
             n.0,
+            next_in(conn, "outbox")?,
             thread.0,
             message.id.0,
-            participant,
-            address,
-            mode.as_str(),
-            now
+            planned.participant.0,
+            addresses.get(&planned.participant.0),
+            planned.mode.as_str(),
+            now,
+            if planned.suppressed {
+                "suppressed"
+            } else {
+                "queued"
+            }
         ])?;
         notifications.push(n);
     }
@@ -423,4 +454,13 @@ pub(super) fn seal_names(
         .execute(params![sealed, id.0])?;
     }
     Ok(())
+}
+
+/// The next number of a global order (`threads`, `outbox`): one atomic bump of its counter,
+/// correct however many writers run at once.
+pub(super) fn next_in(conn: &Connection, counter: &str) -> Result<i64, StoreError> {
+    conn.prepare_cached("UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value")?
+        .query_row([counter], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::Corrupt(format!("no counter {counter}")))
 }

@@ -97,30 +97,6 @@ pub(crate) fn remove(conn: &Connection, id: i64, now: i64) -> Result<u64, StoreE
     Ok(cancelled)
 }
 
-/// Claims up to `limit` due deliveries, oldest first, for `owner` until `now + lease_secs`.
-pub(crate) fn claim(
-    conn: &Connection,
-    owner: &str,
-    now: i64,
-    limit: i64,
-    lease_secs: i64,
-) -> Result<Vec<i64>, StoreError> {
-    let mut ids: Vec<i64> = conn
-        .prepare_cached(
-            "UPDATE webhook_deliveries SET claimed_by = ?1, claimed_until = ?2
-             WHERE id IN (
-                 SELECT id FROM webhook_deliveries
-                 WHERE status = 'pending' AND next_attempt_at <= ?3
-                   AND (claimed_until IS NULL OR claimed_until < ?3)
-                 ORDER BY next_attempt_at, id LIMIT ?4)
-             RETURNING id",
-        )?
-        .query_map(params![owner, now + lease_secs, now, limit], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    ids.sort_unstable();
-    Ok(ids)
-}
-
 /// Records what became of attempts, releasing their claims.
 pub(crate) fn record(
     conn: &Connection,
@@ -150,14 +126,4 @@ pub(crate) fn record(
         ])?;
     }
     Ok(())
-}
-
-/// Releases every delivery claim not held by `owner` (see the outbox's `release_claims`).
-pub(crate) fn release_claims(conn: &Connection, owner: &str) -> Result<u64, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until = NULL
-             WHERE claimed_by IS NOT NULL AND claimed_by <> ?1",
-        )?
-        .execute([owner])? as u64)
 }

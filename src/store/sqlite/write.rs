@@ -6,7 +6,7 @@
 
 use rusqlite::Connection;
 
-use super::{api, codes, inbound, outbox, people, threads, web, webhooks};
+use super::{api, codes, inbound, outbox, people, queue, threads, web, webhooks};
 use crate::store::StoreError;
 use crate::store::ops::{Done, Op};
 
@@ -29,24 +29,31 @@ pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreE
         }
         Op::CreateWebhook(w) => webhooks::create(conn, w, now).map(|_| Done::Nothing),
         Op::RemoveWebhook(id) => webhooks::remove(conn, *id, now).map(Done::Count),
-        Op::ClaimWebhookDeliveries {
-            owner,
-            now,
-            limit,
-            lease_secs,
-        } => webhooks::claim(conn, owner, *now, *limit, *lease_secs).map(Done::Ids),
         Op::RecordWebhookAttempts(a) => webhooks::record(conn, a).map(|_| Done::Nothing),
         Op::Web(op) => web::apply(conn, op, now),
         Op::Code(op) => codes::apply(conn, op, now),
         Op::Inbound(item) => inbound::inbound(conn, item, now).map(Done::Committed),
-        Op::ReleaseClaims { owner } => outbox::release_claims(conn, owner).map(Done::Count),
         Op::Claim {
-            owner,
-            now,
+            queue,
+            holder,
             limit,
             lease_secs,
-        } => outbox::claim(conn, owner, *now, *limit, *lease_secs).map(Done::Claimed),
-        Op::Unclaim(id) => outbox::unclaim(conn, *id).map(|_| Done::Nothing),
+        } => queue::claim(conn, *queue, holder, *limit, *lease_secs, now).map(Done::Ids),
+        Op::Release { queue, holder, ids } => {
+            queue::release(conn, *queue, holder, ids).map(|_| Done::Nothing)
+        }
+        Op::TakeBack { prefix } => queue::take_back(conn, prefix).map(Done::Count),
+        Op::HoldLease { name, holder, secs } => {
+            queue::hold_lease(conn, name, holder, *secs, now).map(Done::Held)
+        }
+        Op::ReleaseLease { name, holder } => {
+            queue::release_lease(conn, name, holder).map(|_| Done::Nothing)
+        }
+        Op::Schedule(job) => queue::schedule(conn, job, now).map(Done::Count),
+        Op::SettleScheduled { id, outcome, next } => {
+            queue::settle_scheduled(conn, *id, outcome, next.as_ref(), now).map(|_| Done::Nothing)
+        }
+        Op::Housekeep(h) => queue::housekeep(conn, h).map(Done::Count),
         Op::FixMessageIds(c) => outbox::fix_message_ids(conn, c).map(Done::MessageIds),
         Op::RecordAttempts(a) => outbox::record_attempts(conn, a, now).map(|_| Done::Nothing),
         Op::RejectHeld { id, by } => {
