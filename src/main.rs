@@ -1136,7 +1136,12 @@ async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
             print_json(json!({"message_id": posted.message_id.to_string()}))
         }
         ThreadCommand::Show { thread_id: t } => {
-            let v = store.thread(thread_id(&t)?).await?;
+            let v = store
+                .thread_for(
+                    thread_id(&t)?,
+                    sealpost::store::projection::Viewer::Practice,
+                )
+                .await?;
             // A staff read, recorded: who ran it (the account), and that a message read can no
             // longer be taken back by its author.
             let reader = format!(

@@ -345,7 +345,12 @@ fn trusted_authentication_results_decide_on_the_imap_door() {
     wait_for(Duration::from_secs(30), || {
         (imap.count("INBOX") == 0).then_some(())
     })
-    .expect("every message handled");
+    .unwrap_or_else(|| {
+        panic!(
+            "every message handled; the daemon said:\n{}",
+            sb.daemon_log()
+        )
+    });
     let msgs = messages(&sb, &thread);
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert_eq!(

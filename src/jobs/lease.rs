@@ -70,7 +70,9 @@ pub async fn while_held<F, Fut>(
             Ok(Some((_, until))) => (now + every).min(until + 1),
             // Refused a moment ago, free now: its holder's lease ran out in between.
             Ok(None) if refused => now,
-            _ => now + every,
+            Ok(None) => now + every,
+            // The database did not answer: try again soon, not a whole period later.
+            Err(_) => now + every.min(2),
         };
         tokio::select! {
             _ = shutdown.cancelled() => break,

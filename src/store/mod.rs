@@ -26,6 +26,7 @@ mod model;
 pub(crate) mod ops;
 mod outbox;
 mod people;
+pub mod projection;
 pub mod queue;
 mod rows;
 pub mod scheduled;

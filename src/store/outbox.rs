@@ -11,6 +11,7 @@ use super::model::{
     Attempt, Delivery, DeliveryContent, MessageView, NotificationRecord, ParticipantView,
 };
 use super::ops::{Done, Op};
+use super::projection::{Projection, Viewer};
 use super::rows::{MessageRow, OutboxRow, ParticipantRow, ThreadRow, parse};
 use super::sealing;
 use super::{Store, StoreError, unexpected};
@@ -211,6 +212,13 @@ fn delivery(
                 .position(|(_, m)| m.id.0 == message_id)
                 .ok_or_else(|| StoreError::Corrupt(format!("message of notification {id}")))?;
             let seq = messages[at].0;
+            // What the recipient may see of the conversation (the thread's row says whether
+            // it is shared; here only the messages' rule applies).
+            let rule = Projection::new(
+                Viewer::Participant(recipient.id),
+                Some(recipient.role),
+                false,
+            );
             DeliveryContent::Convenience {
                 subject: subject.clone(),
                 message: messages[at].1.clone(),
@@ -219,6 +227,7 @@ fn delivery(
                     .iter()
                     .rev()
                     .take_while(|(s, _)| *s >= seq - HISTORY_LIMIT as i64)
+                    .filter(|(_, m)| rule.shows_message(m))
                     .map(|(_, m)| m.clone())
                     .collect(),
             }

@@ -180,6 +180,19 @@ impl Store {
     }
 
     /// A whole thread with its subject, names and messages opened.
+    /// The thread as `viewer` may see it (see [`super::projection`]); unknown to a viewer
+    /// who takes no part in it.
+    pub async fn thread_for(
+        &self,
+        thread: ThreadId,
+        viewer: super::projection::Viewer,
+    ) -> Result<ThreadView, StoreError> {
+        self.thread(thread)
+            .await?
+            .seen_by(viewer)
+            .ok_or(StoreError::UnknownThread(thread))
+    }
+
     pub async fn thread(&self, thread: ThreadId) -> Result<ThreadView, StoreError> {
         let (row, participants, messages, withdrawn, held) =
             self.backend().thread_whole(thread).await?;

@@ -124,6 +124,11 @@ impl Sandbox {
         s
     }
 
+    /// What the daemon of this sandbox logged so far (for a failing test's message).
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -12,6 +12,7 @@ use super::{ApiJson, ApiQuery, ApiState, Caller};
 use crate::clock;
 use crate::domain::{Address, MessageId, Mode, Role, ThreadId, Via};
 use crate::http::problem::Problem;
+use crate::store::projection::Viewer;
 use crate::store::{
     MessageView, NewParticipant, NewThread, NotificationRecord, Posted, ThreadFilter,
     ThreadSummary, ThreadView,
@@ -496,7 +497,10 @@ pub async fn get(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Thread>, Problem> {
-    let view = state.store.thread(thread_id(&id)?).await?;
+    let view = state
+        .store
+        .thread_for(thread_id(&id)?, Viewer::Practice)
+        .await?;
     read_by_portal(&state, caller, view.messages.iter().map(|m| m.id)).await?;
     Ok(axum::Json(view.into()))
 }
@@ -551,7 +555,7 @@ pub async fn notifications(
 ) -> Result<axum::Json<Vec<Notification>>, Problem> {
     let thread = thread_id(&id)?;
     // A thread that does not exist is a 404, not an empty list.
-    state.store.thread(thread).await?;
+    state.store.thread_for(thread, Viewer::Practice).await?;
     let rows = state.store.list_notifications(None, Some(thread)).await?;
     Ok(axum::Json(
         rows.into_iter().map(Notification::from).collect(),
@@ -584,7 +588,10 @@ pub async fn messages(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<Message>>, Problem> {
-    let view = state.store.thread(thread_id(&id)?).await?;
+    let view = state
+        .store
+        .thread_for(thread_id(&id)?, Viewer::Practice)
+        .await?;
     read_by_portal(&state, caller, view.messages.iter().map(|m| m.id)).await?;
     Ok(axum::Json(
         view.messages
@@ -616,7 +623,7 @@ pub async fn message(
     let thread = thread_id(&id)?;
     let missing = || Problem::not_found(format!("no message {message} in thread {id}"));
     let message_id: MessageId = message.parse().map_err(|_| missing())?;
-    let view = state.store.thread(thread).await?;
+    let view = state.store.thread_for(thread, Viewer::Practice).await?;
     let found = view
         .messages
         .iter()
@@ -687,7 +694,7 @@ pub async fn add_participant(
         .store
         .add_participant(thread, &new, req.shared.unwrap_or(false))
         .await?;
-    let view = state.store.thread(thread).await?;
+    let view = state.store.thread_for(thread, Viewer::Practice).await?;
     let added = Thread::from(view)
         .participants
         .into_iter()
@@ -709,7 +716,13 @@ pub async fn close(
 ) -> Result<axum::Json<Thread>, Problem> {
     let thread = thread_id(&id)?;
     state.store.close_thread(thread).await?;
-    Ok(axum::Json(state.store.thread(thread).await?.into()))
+    Ok(axum::Json(
+        state
+            .store
+            .thread_for(thread, Viewer::Practice)
+            .await?
+            .into(),
+    ))
 }
 
 /// Re-open a closed thread.
@@ -724,7 +737,13 @@ pub async fn reopen(
 ) -> Result<axum::Json<Thread>, Problem> {
     let thread = thread_id(&id)?;
     state.store.reopen_thread(thread).await?;
-    Ok(axum::Json(state.store.thread(thread).await?.into()))
+    Ok(axum::Json(
+        state
+            .store
+            .thread_for(thread, Viewer::Practice)
+            .await?
+            .into(),
+    ))
 }
 
 /// Remove a participant at once: their waiting notifications are cancelled and their reply

@@ -13,6 +13,7 @@ use super::{Page, WebState, initials, render, session_hash};
 use crate::clock;
 use crate::domain::consent::CONVENIENCE_WARNING;
 use crate::domain::{MessageId, Mode, ParticipantId, ThreadId, Via};
+use crate::store::projection::Viewer;
 use crate::store::web::WebSession;
 use crate::store::{Answers, Consent, ParticipantView, ThreadFilter, ThreadSummary, ThreadView};
 
@@ -107,7 +108,7 @@ impl WebState {
     async fn thread_of(&self, session: &WebSession, thread: &str) -> Option<ThreadView> {
         let id: ThreadId = thread.parse().ok()?;
         let view = self.store.thread(id).await.ok()?;
-        me_in(&view, session).is_some().then_some(view)
+        seen_by_me(&view, session)
     }
 
     fn not_found(&self) -> Response {
@@ -536,7 +537,7 @@ impl WebState {
         let mut out = Vec::with_capacity(summaries.len());
         for t in summaries {
             if let Ok(view) = self.store.thread(t.id).await
-                && me_in(&view, session).is_some()
+                && let Some(view) = seen_by_me(&view, session)
             {
                 out.push((t, view));
             }
@@ -552,6 +553,13 @@ impl WebState {
 }
 
 /// The session's person as a participant of `view`, unless they were removed.
+/// The conversation as the signed-in person may see it (see [`crate::store::projection`]), if
+/// they take part in it.
+fn seen_by_me(view: &ThreadView, session: &WebSession) -> Option<ThreadView> {
+    let me = me_in(view, session)?.id;
+    view.seen_by(Viewer::Participant(me))
+}
+
 fn me_in<'v>(view: &'v ThreadView, session: &WebSession) -> Option<&'v ParticipantView> {
     view.participants
         .iter()
