@@ -45,7 +45,10 @@ mkdir -p target/deb-assets
 gzip -9n target/deb-assets/man/*.1
 sed 's#/usr/local/bin/sealpost#/usr/bin/sealpost#g' systemd/sealpost.service \
   > target/deb-assets/sealpost.service
-deb=$(cargo deb --locked --no-build --profile "$profile" | tail -n 1)
+# Stripped whatever the profile: the release profile keeps line tables for backtraces, and
+# cargo-deb would otherwise ship them (lintian: unstripped-binary-or-object). The package is
+# the same shape from either build.
+deb=$(cargo deb --locked --no-build --strip --profile "$profile" | tail -n 1)
 echo "deb.sh: built $deb" >&2
 [ -n "$check" ] || exit 0
 
