@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::dns::TestDns;
 use common::{Daemon, Sandbox, client_reply, messages, notification_to, smtp_send};
@@ -382,19 +382,17 @@ fn a_forged_patient_is_held_and_staff_decide() {
     let w = World::start("require-dmarc-pass");
     w.dns.txt("patient.test", SPF_ELSEWHERE);
     w.dns.txt("_dmarc.patient.test", "v=DMARC1; p=reject");
-    let spooled_before = std::fs::read_dir(w.sb.data_dir().join("spool")).map_or(0, |d| d.count());
     let (thread, data) = w.reply("patient.test", "jane@patient.test", None, false);
     assert!(held(&data), "{data}");
-    // Only the thread's own notifications are in the spool: nobody was told about the hold.
-    std::thread::sleep(Duration::from_millis(500));
-    let spooled = std::fs::read_dir(w.sb.data_dir().join("spool"))
-        .unwrap()
-        .count();
-    assert_eq!(
-        spooled,
-        spooled_before + 1,
-        "only Jane's notification of the new thread"
-    );
+    // Nobody was told about the hold: a notice would have been queued in the same commit as
+    // the hold, before the 250. The outbox holds only Jane's notification of the new thread.
+    let outbox = w.sb.run(&["outbox", "list"]).ok().json_lines();
+    let of_thread: Vec<_> = outbox
+        .iter()
+        .filter(|n| n["thread_id"] == thread.as_str())
+        .collect();
+    assert_eq!(of_thread.len(), 1, "{outbox:?}");
+    assert_eq!(of_thread[0]["kind"], "message", "{outbox:?}");
 
     let show = w.sb.run(&["thread", "show", &thread]).ok().json();
     assert_eq!(show["held"], 1);
@@ -466,10 +464,10 @@ fn dns_failures_ask_the_sender_to_retry() {
     // A server that does not answer at all: the check gives up and says 451 as well.
     w.dns.heal("flaky.test");
     w.dns.silent("_dmarc.flaky.test");
-    let started = Instant::now();
+    // (The answer coming at all is the proof the check gives up: a hung lookup would leave
+    // the client waiting for its own timeout, with no reply code.)
     let out = smtp_send(w.sb.smtp_port, "jane@flaky.test", &[&reply_to], &raw, None);
     assert_eq!(out["data"][0], 451, "{out}");
-    assert!(started.elapsed() < Duration::from_secs(30));
     assert!(held_list(&w.sb).is_empty(), "nothing held on a DNS failure");
     assert_eq!(messages(&w.sb, &thread).len(), 1);
 

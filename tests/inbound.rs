@@ -422,7 +422,14 @@ fn oversized_garbage_and_half_finished_sessions() {
     s.write_all(b"From: jane@example.test\r\nSubject: half\r\n\r\nThis never ends")
         .unwrap();
     drop(s);
-    std::thread::sleep(Duration::from_millis(300));
+    // The daemon says so once it has seen the connection go: only then is "nothing filed"
+    // a fact rather than a race.
+    common::wait_for(Duration::from_secs(20), || {
+        sb.daemon_log()
+            .contains("client disconnected during DATA; nothing filed")
+            .then_some(())
+    })
+    .expect("the daemon notices the dropped session");
     assert_eq!(
         messages(&sb, &thread).len(),
         1,

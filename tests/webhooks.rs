@@ -196,11 +196,43 @@ fn signed_deliveries_retried_after_a_failure() {
         .status,
         204
     );
+    // A subscription that stays, to the same event: its delivery is queued in the same commit
+    // as the removed one's would be, and its arrival shows the event went out.
+    let r = api.call(
+        "POST",
+        "/v1/webhooks",
+        Some(&admin),
+        Some(&format!(
+            r#"{{"url":"http://127.0.0.1:{}/third","events":["thread.reopened"]}}"#,
+            receiver.port
+        )),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
     sb.run(&["thread", "reopen", &thread]).ok();
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for(Duration::from_secs(20), || {
+        receiver
+            .received()
+            .iter()
+            .any(|r| r["path"] == "/third")
+            .then_some(())
+    })
+    .expect("the remaining subscription hears of the reopening");
     assert!(
         receiver.received().iter().all(|r| r["path"] != "/second"),
         "a removed subscription gets nothing"
+    );
+    let listed = api.call(
+        "GET",
+        &format!("/v1/webhooks/{second}/deliveries"),
+        Some(&admin),
+        None,
+    );
+    // Removed: unknown (404), or known with nothing delivered.
+    assert!(
+        listed.status == 404 || listed.body["items"] == serde_json::json!([]),
+        "{} {}",
+        listed.status,
+        listed.body
     );
     daemon.stop();
 }
