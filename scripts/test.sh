@@ -45,7 +45,7 @@ if ! python3 -c 'import dkim, nacl' 2>/dev/null; then
   echo "test.sh: installing dkimpy and PyNaCl" >&2
   pip_install 'dkimpy==1.1.8' 'PyNaCl==1.6.2'
 fi
-# The API's contract test (tests/api_contract.rs) runs schemathesis against the daemon.
+# The API's contract test (tests/suite/api_contract.rs) runs schemathesis against the daemon.
 if ! python3 -c 'import schemathesis' 2>/dev/null; then
   echo "test.sh: installing schemathesis" >&2
   pip_install 'schemathesis==4.32.5'

@@ -7,7 +7,7 @@
 //! sent through a fake Twilio (a real HTTP server) first. Screenshots of the conversation and the inbox at 360 and 1280 px
 //! wide are saved under `target/tmp/screenshots/` for a person to look at.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

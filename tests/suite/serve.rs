@@ -1,7 +1,7 @@
 //! `sealpost serve` as systemd runs it: readiness, watchdog, SIGTERM, first-start keyring, logs;
 //! and the promise that no body or subject is ever written to the database in plaintext.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;

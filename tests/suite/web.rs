@@ -3,7 +3,7 @@
 //! anti-forgery token, reading and replying, lockout and unlock, rate limits, and that nothing
 //! with content is served without a session.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

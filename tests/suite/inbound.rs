@@ -2,7 +2,7 @@
 //! the way mail clients write one, sent with real SMTP clients (python's smtplib, s-nail) to the
 //! daemon's listener; then what was filed, what was refused, and what went out.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

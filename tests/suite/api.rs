@@ -2,7 +2,7 @@
 //! socket: keys and scopes, the directory, threads, problem details for every error status,
 //! and the OpenAPI document covering every route.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Our own reply-text cases, where today's libraries lose the person's words: every word typed
 //! must survive. Run through the real CLI (`sealpost reply-text`), which the pipeline shares.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

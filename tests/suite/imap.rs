@@ -1,7 +1,7 @@
 //! The IMAP door against a real Dovecot started by the test: IDLE, folders, reconnects, TLS,
 //! a backlog with a crash in the middle.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! Every message ends up filed exactly once — and sending them all once more files nothing
 //! and holds nothing: a copy of what is filed is a duplicate before it is anything else.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

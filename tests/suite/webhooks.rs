@@ -3,7 +3,7 @@
 //! delivery given up after the retry window, nothing lost across a kill -9, and HTTPS receivers
 //! whose certificates are verified.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

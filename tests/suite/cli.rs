@@ -1,6 +1,6 @@
 //! The administration CLI, run as a real binary against a real SQLite file.
 
-mod common;
+use crate::common;
 
 use common::Sandbox;
 use sealpost::crypto::{Keyring, ReplyToken};

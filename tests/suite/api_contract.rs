@@ -6,7 +6,7 @@
 //! must be rejected", which in schemathesis 4.32's stateful phase reports requests whose
 //! invalid query parameter it never sent (it places `limit` "in path" on a path without one).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The daemon as a whole: run in-process on an address the kernel picks, supervised, and
 //! honest with systemd's watchdog.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! it, leaked a token, or filed what it should not have (issue 11). Every test names what it
 //! guards against.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::net::TcpStream;

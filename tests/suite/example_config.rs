@@ -1,6 +1,6 @@
 //! The commented example configuration stays valid: every key it sets is one Sealpost knows.
 
-mod common;
+use crate::common;
 
 #[test]
 fn example_config_is_accepted() {

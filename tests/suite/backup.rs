@@ -2,7 +2,7 @@
 //! replies over SMTP is consistent; restored into a new place, every reply acknowledged
 //! before the backup began is there and readable, and reply tokens issued before still work.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

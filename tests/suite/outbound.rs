@@ -1,7 +1,7 @@
 //! Notifications end to end: CLI → store → outbox worker inside `sealpost serve` → spool files
 //! or a real SMTP server (aiosmtpd), parsed back with a real MIME parser.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

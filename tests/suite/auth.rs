@@ -2,7 +2,7 @@
 //! test's, on 127.0.0.1) for SPF, DKIM and DMARC records, while python's smtplib delivers
 //! replies. Each patient lives at a domain of their own, whose records say one thing.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
