@@ -29,5 +29,6 @@ mod reply_corpus;
 mod reply_fixtures;
 mod serve;
 mod systemd;
+mod time_limits;
 mod web;
 mod webhooks;

@@ -10,18 +10,18 @@ use std::time::Duration;
 
 use common::{Daemon, Sandbox, visible_text, wait_outbox};
 
-const JANE: &str = "jane@example.test";
+pub(crate) const JANE: &str = "jane@example.test";
 
 /// One answer: status, headers (lower-case), body.
-struct Page {
-    status: u16,
-    headers: String,
-    body: String,
+pub(crate) struct Page {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
 }
 
 impl Page {
     /// The value of the form's anti-forgery field.
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         let at = self
             .body
             .find("name=\"csrf\" value=\"")
@@ -31,7 +31,7 @@ impl Page {
     }
 
     /// The value of a hidden field of the page's form.
-    fn field(&self, name: &str) -> String {
+    pub fn field(&self, name: &str) -> String {
         let needle = format!("name=\"{name}\" value=\"");
         let at = self
             .body
@@ -43,7 +43,7 @@ impl Page {
 
     /// A header's value (the name in lower case); values of `set-cookie` keep their case,
     /// others are lower-cased.
-    fn header(&self, name: &str) -> Option<String> {
+    pub fn header(&self, name: &str) -> Option<String> {
         self.headers.lines().find_map(|l| {
             let (n, v) = l.split_once(':')?;
             (n.trim().eq_ignore_ascii_case(name)).then(|| {
@@ -70,7 +70,13 @@ fn new_browser() {
 }
 
 /// A request to the web view: `form` is url-encoded pairs, `cookie` the session's value.
-fn call(port: u16, method: &str, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Page {
+pub(crate) fn call(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> Page {
     let mut c = Command::new("curl");
     c.args(["-s", "-i", "-X", method, "--max-time", "20"]);
     let mut cookies = Vec::new();
@@ -114,13 +120,13 @@ fn call(port: u16, method: &str, path: &str, cookie: Option<&str>, form: &[(&str
 }
 
 /// The `/m/<token>` path of the link in Jane's latest secure notification.
-fn link_path(sb: &Sandbox) -> String {
+pub(crate) fn link_path(sb: &Sandbox) -> String {
     common::link_path_to(sb, JANE)
 }
 
 /// A sandbox where Jane is in the directory with her date of birth, and a secure thread from
 /// Dr Lee to her.
-fn setup(extra: &str) -> (Sandbox, String) {
+pub(crate) fn setup(extra: &str) -> (Sandbox, String) {
     let sb = Sandbox::with_keyring(extra);
     sb.run(&[
         "person",
@@ -141,7 +147,7 @@ fn setup(extra: &str) -> (Sandbox, String) {
 }
 
 /// Signs in with the right date of birth; returns the session cookie's value.
-fn sign_in(port: u16, link: &str) -> String {
+pub(crate) fn sign_in(port: u16, link: &str) -> String {
     let form = call(port, "GET", link, None, &[]);
     assert_eq!(form.status, 200, "{}", form.body);
     let r = call(
@@ -1108,7 +1114,7 @@ fn billing_consent_for_new_messages() {
 const JANE_MOBILE: &str = "+44 7700 900123";
 
 /// The code in a text message's words ("…: your code is 12345. …").
-fn code_in(text: &str) -> String {
+pub(crate) fn code_in(text: &str) -> String {
     let at = text.find("code is ").expect("a code in the text") + "code is ".len();
     let code: String = text[at..]
         .chars()
