@@ -449,6 +449,23 @@ impl Drop for Daemon {
     }
 }
 
+/// Every byte SQLite keeps for the sandbox's database: the file, its write-ahead log and
+/// shared-memory index (recent writes live in the log until a checkpoint), so a check that
+/// something is not stored in clear looks where it would be. Panics if the database is not
+/// there at all: an empty read must not pass for "not stored".
+pub fn stored_bytes(sb: &Sandbox) -> Vec<u8> {
+    let mut stored = std::fs::read(sb.data_dir().join("sealpost.db")).expect("the database file");
+    assert!(!stored.is_empty(), "the database file is empty");
+    for entry in std::fs::read_dir(sb.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("sealpost.db-") {
+            stored.extend(std::fs::read(&path).unwrap_or_default());
+        }
+    }
+    stored
+}
+
 /// A port on 127.0.0.1 that was free a moment ago, for a server to listen on.
 ///
 /// Chosen below the kernel's range of ephemeral ports (32768 and up): a port from that range

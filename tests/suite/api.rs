@@ -522,13 +522,7 @@ fn idempotent_posts() {
     assert_eq!(first.status, 201, "{}", first.body);
     let again = api.post_once("/v1/people", &write, "person-1", &person);
     assert_eq!(again.body, first.body);
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(sb.data_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.to_string_lossy().contains("sealpost.db") {
-            stored.extend(std::fs::read(path).unwrap());
-        }
-    }
+    let stored = common::stored_bytes(&sb);
     let stored = String::from_utf8_lossy(&stored);
     assert!(!stored.contains("Quux-Remembered") && !stored.contains("4915199887766"));
 

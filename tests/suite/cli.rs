@@ -164,23 +164,113 @@ fn commands_without_a_keyring_say_how_to_make_one() {
     assert_fails(sb.run(&["thread", "list"]), "sealpost keygen");
 }
 
+/// A command of the binary: its words, the arguments its usage line requires (filled with
+/// placeholder values), and whether it runs on its own (`thread` alone only prints help).
+struct CliCommand {
+    words: Vec<String>,
+    required: Vec<String>,
+    runs: bool,
+}
+
+/// Every command the binary has, found by walking its own help from the top (so a command
+/// added later is covered without touching a list).
+fn every_command() -> Vec<CliCommand> {
+    fn help(words: &[String]) -> String {
+        let out = std::process::Command::new(common::binary())
+            .args(words)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{words:?} --help");
+        String::from_utf8(out.stdout).unwrap()
+    }
+    fn walk(words: Vec<String>, found: &mut Vec<CliCommand>) {
+        let text = help(&words);
+        let usage = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Usage: "))
+            .unwrap_or_else(|| panic!("{words:?}: no usage line in {text}"));
+        // `sealpost thread post [OPTIONS] --from <ADDR> <THREAD_ID>`: what it requires.
+        let mut required = Vec::new();
+        let mut optional_depth = 0;
+        for w in usage.split_whitespace().skip(1 + words.len()) {
+            optional_depth += w.matches('[').count();
+            let inside = optional_depth > 0;
+            optional_depth -= w.matches(']').count();
+            if inside || w == "<COMMAND>" {
+                continue;
+            }
+            if w.starts_with("--") {
+                required.push(w.to_owned());
+            } else if w.starts_with('<') {
+                required.push(placeholder(w));
+            }
+        }
+        if !words.is_empty() {
+            found.push(CliCommand {
+                words: words.clone(),
+                runs: !usage.contains("<COMMAND>") || !required.is_empty(),
+                required,
+            });
+        }
+        let mut in_commands = false;
+        for line in text.lines() {
+            if line == "Commands:" {
+                in_commands = true;
+                continue;
+            }
+            if in_commands {
+                let Some(name) = line
+                    .strip_prefix("  ")
+                    .and_then(|l| l.split_whitespace().next())
+                else {
+                    break;
+                };
+                if name != "help" {
+                    let mut next = words.clone();
+                    next.push(name.to_owned());
+                    walk(next, found);
+                }
+            }
+        }
+    }
+    /// A value of the right shape for an argument, by its name.
+    fn placeholder(arg: &str) -> String {
+        match arg.trim_matches(|c| c == '<' || c == '>' || c == '.') {
+            "ADDR" | "ADDRESS" => "jane@example.test",
+            "THREAD_ID" | "THREAD" | "ID" | "WEBHOOK_ID" | "KEY_ID" => "00000000000000aa",
+            "DIR" => "/nonexistent/backup",
+            "FILE" => "/nonexistent/file",
+            "NAME" => "Name",
+            _ => "x",
+        }
+        .to_owned()
+    }
+    let mut found = Vec::new();
+    walk(Vec::new(), &mut found);
+    found
+}
+
+/// A configuration that does not load stops every command before it does anything: exit 64,
+/// one line naming the setting.
 #[test]
 fn invalid_configuration_exits_64_for_every_command() {
     let sb = Sandbox::new("max_message_bytes = \"lots\"\n");
-    for args in [
-        vec!["serve"],
-        vec!["check-config"],
-        vec!["keygen"],
-        vec!["keygen", "--rotate"],
-        vec!["thread", "list"],
-        vec!["token", "inspect", "x"],
-    ] {
+    let commands = every_command();
+    assert!(commands.iter().filter(|c| c.runs).count() >= 38);
+    for c in commands.iter().filter(|c| c.runs) {
+        let args: Vec<&str> = c
+            .words
+            .iter()
+            .chain(&c.required)
+            .map(String::as_str)
+            .collect();
         let run = sb.run(&args);
         assert_eq!(run.status, 64, "{args:?}: {}", run.stderr);
-        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
         assert!(
             run.stderr.contains("smtp.max_message_bytes"),
-            "{}",
+            "{args:?}: {}",
             run.stderr
         );
     }
@@ -326,32 +416,23 @@ fn token_inspect() {
     assert!(run.stderr.contains("not a reply address"), "{}", run.stderr);
 }
 
+/// Every command, found by walking the help from the top, has help of its own.
 #[test]
 fn help_on_every_command() {
-    for args in [
-        vec!["--help"],
-        vec!["serve", "--help"],
-        vec!["check-config", "--help"],
-        vec!["keygen", "--help"],
-        vec!["thread", "--help"],
-        vec!["thread", "new", "--help"],
-        vec!["thread", "post", "--help"],
-        vec!["thread", "show", "--help"],
-        vec!["thread", "list", "--help"],
-        vec!["thread", "close", "--help"],
-        vec!["thread", "remove-participant", "--help"],
-        vec!["outbox", "list", "--help"],
-        vec!["reply-text", "--help"],
-        vec!["token", "inspect", "--help"],
-    ] {
+    let commands = every_command();
+    assert!(commands.len() >= 45, "{}", commands.len());
+    for CliCommand { words, .. } in commands {
         let out = std::process::Command::new(common::binary())
-            .args(&args)
+            .args(&words)
+            .arg("--help")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{args:?}");
+        assert!(out.status.success(), "{words:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage"), "{words:?}");
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("Usage"),
-            "{args:?}"
+            text.lines().next().is_some_and(|l| !l.is_empty()),
+            "{words:?}: no description"
         );
     }
 }
@@ -673,13 +754,7 @@ fn people_directory() {
     assert_eq!(staff.len(), 1);
 
     // Personal data never reaches the database file in clear.
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(sb.data_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.to_string_lossy().contains("sealpost.db") {
-            stored.extend(std::fs::read(path).unwrap());
-        }
-    }
+    let stored = common::stored_bytes(&sb);
     let stored = String::from_utf8_lossy(&stored);
     for secret in ["Jane Doe", "1984-03-07", "4915112345678", "Dr Lee"] {
         assert!(!stored.contains(secret), "{secret} is in the database file");

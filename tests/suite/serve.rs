@@ -85,11 +85,27 @@ fn log_formats() {
         stdout: String::new(),
         stderr: std::fs::read_to_string(&log).unwrap(),
     };
+    let mut messages = Vec::new();
     for line in out.stderr.lines() {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+        messages.push(v["message"].as_str().unwrap().to_owned());
     }
+    // Lines were checked, not an empty log: a run logs its start and its orderly end.
+    assert!(
+        messages.len() >= 2,
+        "too few JSON lines to check: {}",
+        out.stderr
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("ready")),
+        "no ready line in {messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("stopp")),
+        "no line about stopping in {messages:?}"
+    );
 }
 
 /// Searches `hay` for `needle`.

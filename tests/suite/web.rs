@@ -386,7 +386,7 @@ fn sign_in_read_and_reply() {
     for secret in ["benign", "relief", "1984", "Biopsy"] {
         assert!(!log.stderr.contains(secret), "{secret} in the log");
     }
-    let db = std::fs::read(sb.data_dir().join("sealpost.db")).unwrap_or_default();
+    let db = common::stored_bytes(&sb);
     assert!(
         !db.windows(cookie.len()).any(|w| w == cookie.as_bytes()),
         "the cookie's value is not stored"
@@ -953,7 +953,7 @@ fn a_passcode_set_by_staff() {
         Some(r#"{"passcode": "blue-harbour-42"}"#),
     );
     assert_eq!(r.status, 204, "{}", r.body);
-    let db = std::fs::read(sb.data_dir().join("sealpost.db")).unwrap_or_default();
+    let db = common::stored_bytes(&sb);
     assert!(
         !db.windows(15).any(|w| w == b"blue-harbour-42"),
         "only a hash is kept"
