@@ -33,6 +33,17 @@ pub struct Planned {
     pub suppressed: bool,
 }
 
+/// What one reader's notifications carry in a conversation of `mode`: its content only in
+/// convenience mode, and there only to staff and to recipients who agreed. Everything that
+/// shows "content by email" (the API, the command line, the web view) asks this.
+pub fn mode_for(mode: Mode, role: Role, consents: bool) -> Mode {
+    if role == Role::Staff || consents {
+        mode
+    } else {
+        Mode::Secure
+    }
+}
+
 /// The notifications a message by `author` in a conversation of `mode` makes, in the order of
 /// `readers`.
 pub fn plan(mode: Mode, author: ParticipantId, readers: &[Reader]) -> Vec<Planned> {
@@ -41,11 +52,7 @@ pub fn plan(mode: Mode, author: ParticipantId, readers: &[Reader]) -> Vec<Planne
         .filter(|r| r.participant != author && !r.removed)
         .map(|r| Planned {
             participant: r.participant,
-            mode: if r.role == Role::Staff || r.consents {
-                mode
-            } else {
-                Mode::Secure
-            },
+            mode: mode_for(mode, r.role, r.consents),
             suppressed: r.notifications_off,
         })
         .collect()

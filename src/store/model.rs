@@ -186,6 +186,8 @@ pub struct NotificationRecord {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: i64,
+    /// When it is tried next, while it waits (queued or deferred).
+    pub next_attempt_at: Option<i64>,
     pub sent_at: Option<i64>,
     pub relay_reply: Option<String>,
     /// How the connection to the relay was protected when it was sent.

@@ -26,6 +26,7 @@ const REFERENCES_RECENT: usize = 9;
 
 impl OutboxRow {
     fn record(self) -> Result<NotificationRecord, StoreError> {
+        let status: DeliveryStatus = parse("status", &self.status)?;
         Ok(NotificationRecord {
             id: NotificationId(self.id),
             thread_id: ThreadId(self.thread_id),
@@ -33,7 +34,9 @@ impl OutboxRow {
             recipient: self.recipient,
             kind: self.kind,
             mode: parse("mode", &self.mode)?,
-            status: parse("status", &self.status)?,
+            next_attempt_at: matches!(status, DeliveryStatus::Queued | DeliveryStatus::Deferred)
+                .then_some(self.next_attempt_at),
+            status,
             attempts: self.attempts,
             last_error: self.last_error,
             created_at: self.created_at,

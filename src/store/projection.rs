@@ -71,6 +71,13 @@ impl Projection {
 }
 
 impl ThreadView {
+    /// Whether `p`'s notifications of this conversation carry its content (see
+    /// [`crate::domain::fanout::mode_for`]).
+    pub fn content_by_email(&self, p: &ParticipantView) -> bool {
+        crate::domain::fanout::mode_for(self.mode, p.role, p.consented == Some(true))
+            == crate::domain::Mode::Convenience
+    }
+
     /// This conversation as `viewer` may see it; `None` when the viewer is not one of its
     /// participants (or was removed from it).
     pub fn seen_by(&self, viewer: Viewer) -> Option<ThreadView> {

@@ -109,6 +109,7 @@ pub(crate) struct OutboxRow {
     pub status: String,
     pub attempts: i64,
     pub last_error: Option<String>,
+    pub next_attempt_at: i64,
     pub email_message_id: Option<String>,
     pub relay_reply: Option<String>,
     pub created_at: i64,

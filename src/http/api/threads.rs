@@ -238,6 +238,19 @@ impl From<ThreadView> for Thread {
             .cloned()
             .map(|m| Message::of(&v, m))
             .collect();
+        let participants = v
+            .participants
+            .iter()
+            .map(|p| Participant {
+                participant_id: p.id.to_string(),
+                address: p.address.to_string(),
+                name: p.display_name.clone(),
+                role: p.role.as_str().to_owned(),
+                removed: p.revoked,
+                content_by_email: v.content_by_email(p),
+                archived: p.archived,
+            })
+            .collect();
         Thread {
             thread_id: v.id.to_string(),
             subject: v.subject,
@@ -256,20 +269,7 @@ impl From<ThreadView> for Thread {
                     withdrawn_at: clock::rfc3339(w.withdrawn_at),
                 })
                 .collect(),
-            participants: v
-                .participants
-                .iter()
-                .map(|p| Participant {
-                    participant_id: p.id.to_string(),
-                    address: p.address.to_string(),
-                    name: p.display_name.clone(),
-                    role: p.role.as_str().to_owned(),
-                    removed: p.revoked,
-                    content_by_email: v.mode == Mode::Convenience
-                        && (p.role == Role::Staff || p.consented == Some(true)),
-                    archived: p.archived,
-                })
-                .collect(),
+            participants,
             messages,
         }
     }
@@ -279,6 +279,7 @@ impl From<ThreadView> for Thread {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Notification {
     pub notification_id: String,
+    pub thread_id: String,
     /// The message it announces; null for a content-free notice.
     pub message_id: Option<String>,
     pub recipient: String,
@@ -290,7 +291,13 @@ pub struct Notification {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: String,
+    /// When a queued or deferred notification is tried next.
+    pub next_attempt_at: Option<String>,
     pub sent_at: Option<String>,
+    /// The relay's answer when it took the message.
+    pub relay_reply: Option<String>,
+    /// How the connection to the relay was protected (e.g. TLSv1.3), once sent.
+    pub tls: Option<String>,
 }
 
 fn thread_id(text: &str) -> Result<ThreadId, Problem> {
@@ -566,6 +573,7 @@ impl From<NotificationRecord> for Notification {
     fn from(n: NotificationRecord) -> Notification {
         Notification {
             notification_id: n.id.to_string(),
+            thread_id: n.thread_id.to_string(),
             message_id: n.message_id.map(|m| m.to_string()),
             recipient: n.recipient,
             kind: n.kind,
@@ -574,7 +582,10 @@ impl From<NotificationRecord> for Notification {
             attempts: n.attempts,
             last_error: n.last_error,
             created_at: clock::rfc3339(n.created_at),
+            next_attempt_at: n.next_attempt_at.map(clock::rfc3339),
             sent_at: n.sent_at.map(clock::rfc3339),
+            relay_reply: n.relay_reply,
+            tls: n.tls,
         }
     }
 }
