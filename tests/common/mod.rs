@@ -727,7 +727,7 @@ pub fn notification_to(sb: &Sandbox, recipient: &str) -> Vec<u8> {
     let path = sb
         .data_dir()
         .join("spool")
-        .join(format!("{}.eml", row["id"].as_str().unwrap()));
+        .join(format!("{}.eml", row["notification_id"].as_str().unwrap()));
     std::fs::read(path).unwrap()
 }
 

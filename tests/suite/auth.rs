@@ -668,7 +668,7 @@ fn an_answer_to_an_old_notification_reaches_staff() {
     let spooled = std::fs::read(
         w.sb.data_dir()
             .join("spool")
-            .join(format!("{}.eml", notice["id"].as_str().unwrap())),
+            .join(format!("{}.eml", notice["notification_id"].as_str().unwrap())),
     )
     .unwrap();
     let text = common::visible_text(&spooled);

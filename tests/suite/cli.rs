@@ -467,7 +467,7 @@ fn consent_decides_who_gets_content() {
         .ok()
         .json();
     assert_eq!(jane["address"], "jane@example.test");
-    assert_eq!(jane["convenience"], "yes");
+    assert_eq!(jane["convenience"], true);
     assert_eq!(jane["convenience_by"], "cli:reception");
     assert!(
         jane["convenience_text"]
@@ -589,7 +589,7 @@ fn consent_decides_who_gets_content() {
         ])
         .ok()
         .json();
-    assert_eq!(jane["convenience"], "no");
+    assert_eq!(jane["convenience"], false);
     let rows = modes(&sb);
     assert!(
         rows.iter()
@@ -623,7 +623,7 @@ fn people_directory() {
     assert_eq!(jane["name"], "Jane Doe");
     assert_eq!(jane["birth_date"], "1984-03-07");
     assert_eq!(jane["mobile"], "+4915112345678");
-    assert_eq!(jane["notifications"], "on");
+    assert_eq!(jane["notifications"], true);
     assert_eq!(jane["status"], "registered");
     assert_eq!(jane["person_id"].as_str().unwrap().len(), 16);
 
@@ -694,7 +694,7 @@ fn people_directory() {
         ])
         .ok()
         .json();
-    assert_eq!(jane["notifications"], "off");
+    assert_eq!(jane["notifications"], false);
     assert_eq!(jane["mobile"], serde_json::Value::Null);
     assert_eq!(jane["name"], "Jane Doe");
     assert_eq!(jane["birth_date"], "1984-03-07");

@@ -201,7 +201,8 @@ fn removal_cancels_queued_notifications() {
         ])
         .ok()
         .json();
-    assert_eq!(removed["removed"], "tom@example.test");
+    assert_eq!(removed["address"], "tom@example.test");
+    assert_eq!(removed["removed"], true);
     let daemon = Daemon::start(&sb, &[]);
     let rows = wait_outbox(&sb, Duration::from_secs(60), |rows| {
         rows.iter()
@@ -800,7 +801,7 @@ fn half_open_requests_cannot_starve_the_other_doors() {
     let spooled = std::fs::read(
         sb.data_dir()
             .join("spool")
-            .join(format!("{}.eml", row["id"].as_str().unwrap())),
+            .join(format!("{}.eml", row["notification_id"].as_str().unwrap())),
     )
     .unwrap();
     let to = common::reply_address(

@@ -238,7 +238,7 @@ fn delivery_status_notification_updates_the_notification() {
         .unwrap();
     let original_id = n.message_id().unwrap().to_owned();
     let rows = sb.run(&["outbox", "list"]).ok().json_lines();
-    let id = rows.iter().find(|r| r["recipient"] == JANE).unwrap()["id"]
+    let id = rows.iter().find(|r| r["recipient"] == JANE).unwrap()["notification_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -255,9 +255,9 @@ fn delivery_status_notification_updates_the_notification() {
     assert_eq!(code(&out["data"]), 250, "{out}");
     let rows = wait_outbox(&sb, Duration::from_secs(30), |rows| {
         rows.iter()
-            .any(|r| r["id"] == id.as_str() && r["status"] == "bounced")
+            .any(|r| r["notification_id"] == id.as_str() && r["status"] == "bounced")
     });
-    let row = rows.iter().find(|r| r["id"] == id.as_str()).unwrap();
+    let row = rows.iter().find(|r| r["notification_id"] == id.as_str()).unwrap();
     assert!(
         row["last_error"].as_str().unwrap().contains("5.1.1"),
         "{row}"
@@ -265,7 +265,7 @@ fn delivery_status_notification_updates_the_notification() {
     // The bounced notification carried content: Jane goes back to secure notifications, and
     // Dr Lee is told (content-free).
     let jane = sb.run(&["person", "show", JANE]).ok().json();
-    assert_eq!(jane["convenience"], "no", "{jane}");
+    assert_eq!(jane["convenience"], false, "{jane}");
     assert_eq!(jane["convenience_by"], "bounce", "{jane}");
     let rows = wait_outbox(&sb, Duration::from_secs(30), |rows| {
         rows.iter().any(|r| {
@@ -279,7 +279,7 @@ fn delivery_status_notification_updates_the_notification() {
     let spooled = sb
         .data_dir()
         .join("spool")
-        .join(format!("{}.eml", notice["id"].as_str().unwrap()));
+        .join(format!("{}.eml", notice["notification_id"].as_str().unwrap()));
     let spooled = wait_for(Duration::from_secs(30), || std::fs::read(&spooled).ok()).unwrap();
     let parsed = mail_parser::MessageParser::default()
         .parse(&spooled)
@@ -370,7 +370,7 @@ fn secure_thread_replies_are_held_and_each_told_within_the_limit() {
     let file = std::fs::read(
         sb.data_dir()
             .join("spool")
-            .join(format!("{}.eml", notice["id"].as_str().unwrap())),
+            .join(format!("{}.eml", notice["notification_id"].as_str().unwrap())),
     )
     .unwrap();
     let seen = common::visible_text(&file);

@@ -50,7 +50,7 @@ fn threading_headers_across_three_posts() {
     // outbox list is newest first; walk the notifications in the order they were queued
     let mut ids: Vec<String> = rows
         .iter()
-        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .map(|r| r["notification_id"].as_str().unwrap().to_owned())
         .collect();
     ids.reverse();
     let files: Vec<Vec<u8>> = ids.iter().map(|id| spool_file(&sb, id)).collect();
@@ -132,7 +132,7 @@ fn long_threads_keep_references_and_history_bounded() {
     rows.reverse();
     let files: Vec<Vec<u8>> = rows
         .iter()
-        .map(|r| spool_file(&sb, r["id"].as_str().unwrap()))
+        .map(|r| spool_file(&sb, r["notification_id"].as_str().unwrap()))
         .collect();
     let msgs: Vec<_> = files.iter().map(|f| parse(f)).collect();
     let mid = |i: usize| msgs[i].message_id().unwrap().to_owned();
@@ -182,7 +182,7 @@ fn secure_mode_notifications_carry_no_content() {
     assert!(fragments.len() > 100);
     let mut scanned = 0;
     for row in &rows {
-        let seen = visible_text(&spool_file(&sb, row["id"].as_str().unwrap()));
+        let seen = visible_text(&spool_file(&sb, row["notification_id"].as_str().unwrap()));
         if row["thread_id"] == control.as_str() {
             let word = control_body.split(' ').next().unwrap();
             assert!(
@@ -201,7 +201,7 @@ fn secure_mode_notifications_carry_no_content() {
             assert!(
                 !seen.contains(f),
                 "secure notification {} contains '{f}'",
-                row["id"]
+                row["notification_id"]
             );
         }
         assert!(seen.contains("https://portal.example.test/m/"));
@@ -558,7 +558,7 @@ fn notifications_are_dkim_signed_with_the_generated_key() {
                     .collect()
             } else {
                 rows.iter()
-                    .map(|r| spool_file(&sb, r["id"].as_str().unwrap()))
+                    .map(|r| spool_file(&sb, r["notification_id"].as_str().unwrap()))
                     .collect()
             };
             for m in &messages {

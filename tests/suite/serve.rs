@@ -162,7 +162,7 @@ fn no_plaintext_in_any_database_file() {
         .ok()
         .json();
     assert_eq!(
-        shown["participants"][0]["display_name"],
+        shown["participants"][0]["name"],
         "Dr Wombat Okonkwo"
     );
     // Sanity: the store really holds them (so the scan below is looking for the right bytes).

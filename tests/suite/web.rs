@@ -466,7 +466,7 @@ fn locks_are_temporary_grow_and_staff_are_told_when_they_come_back() {
     let raw = std::fs::read(
         sb.data_dir()
             .join("spool")
-            .join(format!("{}.eml", notice["id"].as_str().unwrap())),
+            .join(format!("{}.eml", notice["notification_id"].as_str().unwrap())),
     )
     .unwrap();
     let text = visible_text(&raw);
@@ -1055,7 +1055,7 @@ fn recognition_phrase_and_the_choice_about_email() {
     );
     assert_eq!(r.status, 303, "{}", r.body);
     let person = sb.run(&["person", "show", JANE]).ok().json();
-    assert_eq!(person["convenience"], "yes", "{person}");
+    assert_eq!(person["convenience"], true, "{person}");
     assert_eq!(person["convenience_by"], "web", "{person}");
     assert!(
         person["convenience_text"]
@@ -1352,12 +1352,12 @@ fn older_and_newer_links(sb: &Sandbox) -> (String, String) {
     let older = link_path(sb);
     let before: Vec<_> = wait_outbox(sb, Duration::from_secs(30), |_| true)
         .iter()
-        .map(|r| r["id"].clone())
+        .map(|r| r["notification_id"].clone())
         .collect();
     sb.new_thread("secure", "Appointment", "Your appointment is on Monday.");
     wait_outbox(sb, Duration::from_secs(60), |rows| {
         rows.iter()
-            .any(|r| r["recipient"] == JANE && r["status"] == "sent" && !before.contains(&r["id"]))
+            .any(|r| r["recipient"] == JANE && r["status"] == "sent" && !before.contains(&r["notification_id"]))
     });
     let newer = link_path(sb);
     assert_ne!(newer, older);

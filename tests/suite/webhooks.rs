@@ -18,7 +18,7 @@ fn add_webhook(sb: &Sandbox, url: &str, events: &str) -> (String, String) {
         .ok()
         .json();
     (
-        out["id"].as_str().unwrap().to_owned(),
+        out["webhook_id"].as_str().unwrap().to_owned(),
         out["secret"].as_str().unwrap().to_owned(),
     )
 }
@@ -66,7 +66,7 @@ fn signed_deliveries_retried_after_a_failure() {
     );
     assert!(secret.starts_with("whsec_"));
     let listed = sb.run(&["webhook", "list"]).ok().json();
-    assert_eq!(listed["id"], webhook.as_str());
+    assert_eq!(listed["webhook_id"], webhook.as_str());
     assert!(!listed.to_string().contains(&secret[6..]), "never listed");
 
     let daemon = Daemon::start(&sb, &[]);
@@ -104,7 +104,7 @@ fn signed_deliveries_retried_after_a_failure() {
     assert_eq!(again.len(), 2, "the failed delivery was sent again");
     assert_eq!(again[0]["body"], again[1]["body"], "with the same body");
     assert_eq!(
-        got.iter().find(|d| d["id"] == retried).expect("listed")["attempts"],
+        got.iter().find(|d| d["delivery_id"] == retried).expect("listed")["attempts"],
         2
     );
 

@@ -12,7 +12,8 @@ use sealpost::store::webhooks::DeliveryFilter;
 
 use crate::args::*;
 use crate::cli::*;
-use crate::output::print_json;
+use crate::output::{print, print_json};
+use sealpost::http::api::{Delivery, NewWebhookResponse, Webhook};
 
 pub(crate) async fn webhook(settings: &Settings, cmd: WebhookCommand) -> anyhow::Result<()> {
     let store = app::open_store(settings).await?;
@@ -36,24 +37,18 @@ pub(crate) async fn webhook(settings: &Settings, cmd: WebhookCommand) -> anyhow:
                 let made = store
                     .create_webhook(url.as_str(), &events, description.trim())
                     .await?;
-                print_json(json!({
-                    "id": made.id.to_string(),
-                    "url": url.as_str(),
-                    "events": events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
-                    "secret": made.secret,
-                    "note": "shown once: the receiver checks each delivery's webhook-signature with it",
-                }))
+                let view = store.webhook(made.id).await?;
+                eprintln!(
+                    "sealpost: the secret is shown once: the receiver checks each delivery's webhook-signature with it"
+                );
+                print(&NewWebhookResponse {
+                    webhook: view.into(),
+                    secret: made.secret,
+                })
             }
             WebhookCommand::List => {
                 for w in store.webhooks().await? {
-                    print_json(json!({
-                        "id": w.id.to_string(),
-                        "url": w.url,
-                        "description": w.description,
-                        "events": w.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
-                        "created_at": clock::rfc3339(w.created_at),
-                        "removed_at": w.removed_at.map(clock::rfc3339),
-                    }))?;
+                    print(&Webhook::from(w))?;
                 }
                 Ok(())
             }
@@ -74,20 +69,7 @@ pub(crate) async fn webhook(settings: &Settings, cmd: WebhookCommand) -> anyhow:
                     limit: limit.clamp(1, 10_000),
                 };
                 for d in store.webhook_deliveries(&filter).await? {
-                    print_json(json!({
-                        "id": sealpost::store::webhooks::delivery_id(d.id),
-                        "webhook_id": d.webhook_id.to_string(),
-                        "event_id": d.event_id,
-                        "type": d.event_type,
-                        "status": d.status,
-                        "attempts": d.attempts,
-                        "created_at": clock::rfc3339(d.created_at),
-                        "next_attempt_at": (d.status == "pending").then(|| clock::rfc3339(d.next_attempt_at)),
-                        "last_attempt_at": d.last_attempt_at.map(clock::rfc3339),
-                        "last_status": d.last_status,
-                        "last_error": d.last_error,
-                        "delivered_at": d.delivered_at.map(clock::rfc3339),
-                    }))?;
+                    print(&Delivery::from(d))?;
                 }
                 Ok(())
             }

@@ -8,11 +8,12 @@ use sealpost::clock;
 use sealpost::config::Settings;
 use sealpost::domain::consent::CONVENIENCE_WARNING;
 use sealpost::domain::{Address, PersonKind};
-use sealpost::store::{Consent, PersonDetails, PersonView, Store};
+use sealpost::store::{Consent, PersonDetails, Store};
 
 use crate::args::*;
 use crate::cli::*;
-use crate::output::print_json;
+use crate::output::{print, print_json};
+use sealpost::http::api::Person;
 
 pub(crate) async fn person(settings: &Settings, cmd: PersonCommand) -> anyhow::Result<()> {
     let store = app::open_store(settings).await?;
@@ -60,7 +61,7 @@ pub(crate) async fn person_command(store: &Store, cmd: PersonCommand) -> anyhow:
             let base = PersonDetails::new(kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
             let details = fields.apply(base)?;
             let p = store.put_person(&address, &details).await?;
-            return print_json(person_json(&p));
+            return print(&Person::from(p));
         }
         PersonCommand::Update { address, fields } => {
             let address = parse(&address)?;
@@ -69,14 +70,14 @@ pub(crate) async fn person_command(store: &Store, cmd: PersonCommand) -> anyhow:
             };
             let details = fields.apply(existing.details)?;
             let p = store.put_person(&address, &details).await?;
-            return print_json(person_json(&p));
+            return print(&Person::from(p));
         }
         PersonCommand::List { kind } => {
             let kind = kind
                 .map(|k| k.parse::<PersonKind>().map_err(|e| anyhow::anyhow!("{e}")))
                 .transpose()?;
             for p in store.people(kind).await? {
-                print_json(person_json(&p))?;
+                print(&Person::from(p))?;
             }
             return Ok(());
         }
@@ -103,7 +104,8 @@ pub(crate) async fn person_command(store: &Store, cmd: PersonCommand) -> anyhow:
             store
                 .set_passcode(&address, passcode.as_deref(), &format!("cli:{by}"))
                 .await?;
-            return print_json(json!({"address": address.as_str(), "passcode": !clear}));
+            // Then the person as the directory now has them (never the passcode).
+            address
         }
         PersonCommand::Unlock { address, by } => {
             let address = parse(&address)?;
@@ -112,13 +114,13 @@ pub(crate) async fn person_command(store: &Store, cmd: PersonCommand) -> anyhow:
                 bail!("--by: say who unlocks");
             }
             store.unlock_person(&address, &format!("cli:{by}")).await?;
-            return print_json(json!({"unlocked": address.as_str()}));
+            address
         }
     };
     let Some(p) = store.person(&address).await? else {
         bail!("{address} is not in the directory");
     };
-    print_json(person_json(&p))
+    print(&Person::from(p))
 }
 
 impl PersonFields {
@@ -153,27 +155,4 @@ impl PersonFields {
         d.check().map_err(|e| anyhow::anyhow!(e))?;
         Ok(d)
     }
-}
-
-/// A person as the CLI prints them: personal data opened (the CLI runs with the keyring).
-pub(crate) fn person_json(p: &PersonView) -> serde_json::Value {
-    let d = &p.details;
-    json!({
-        "person_id": p.id.to_string(),
-        "address": p.address.as_str(),
-        "kind": d.kind.as_str(),
-        "name": d.name,
-        "title": d.title,
-        "practice": d.practice,
-        "birth_date": d.birth_date,
-        "mobile": d.mobile,
-        "notifications": if d.notifications { "on" } else { "off" },
-        "status": d.status.as_str(),
-        "convenience": p.convenience.map(|c| if c { "yes" } else { "no" }),
-        "convenience_at": p.convenience_at.map(clock::rfc3339),
-        "convenience_text": p.convenience_text,
-        "convenience_by": p.convenience_by,
-        "created_at": clock::rfc3339(p.created_at),
-        "updated_at": clock::rfc3339(p.updated_at),
-    })
 }

@@ -8,15 +8,16 @@ use anyhow::Context;
 use serde_json::json;
 
 use sealpost::app;
-use sealpost::clock;
 use sealpost::config::Settings;
 use sealpost::domain::DeliveryStatus;
-use sealpost::domain::{Address, Mode, Role, Via};
-use sealpost::store::{NewThread, StoreError};
+use sealpost::domain::{Address, Mode, Role, ThreadId, Via};
+use sealpost::http::api::{ConversationCreated, Notification, PostedResponse, Thread, ThreadItem};
+use sealpost::store::projection::Viewer;
+use sealpost::store::{NewThread, Store, StoreError};
 
 use crate::args::*;
 use crate::cli::*;
-use crate::output::print_json;
+use crate::output::{print, print_json};
 
 pub(crate) async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::Result<()> {
     // Read the body before opening anything, so a bad file fails fast and leaves no trace.
@@ -56,12 +57,7 @@ pub(crate) async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::R
                 .await?;
             // One line per conversation opened.
             for c in made {
-                print_json(json!({
-                    "thread_id": c.posted.thread_id.to_string(),
-                    "message_id": c.posted.message_id.to_string(),
-                    "to": c.to.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-                    "shared": a.shared && c.to.len() > 1,
-                }))?;
+                print(&ConversationCreated::new(c, a.shared))?;
             }
             Ok(())
         }
@@ -77,7 +73,7 @@ pub(crate) async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::R
                     StoreError::NotParticipant { .. } => anyhow::anyhow!("--from: {e}"),
                     other => other.into(),
                 })?;
-            print_json(json!({"message_id": posted.message_id.to_string()}))
+            print(&PostedResponse::from(posted))
         }
         ThreadCommand::Show { thread_id: t } => {
             let v = store
@@ -96,45 +92,7 @@ pub(crate) async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::R
             );
             let ids: Vec<_> = v.messages.iter().map(|m| m.id).collect();
             store.record_access(&ids, &reader).await?;
-            print_json(json!({
-                "thread_id": v.id.to_string(),
-                "subject": v.subject,
-                "mode": v.mode.as_str(),
-                "status": if v.closed { "closed" } else { "open" },
-                "shared": v.shared,
-                "created_at": clock::rfc3339(v.created_at),
-                "held": v.held,
-                "participants": v.participants.iter().map(|p| json!({
-                    "address": p.address.as_str(),
-                    "role": p.role.as_str(),
-                    "display_name": p.display_name,
-                    "revoked": p.revoked,
-                    "archived": p.archived,
-                    // What their notifications carry: content only in a convenience thread,
-                    // and there only to staff and to recipients who agreed.
-                    "content_by_email": v.mode == Mode::Convenience
-                        && (p.role == Role::Staff || p.consented == Some(true)),
-                })).collect::<Vec<_>>(),
-                "messages": v.messages.iter().map(|m| json!({
-                    "message_id": m.id.to_string(),
-                    "from": m.author_address.as_str(),
-                    "body": m.body,
-                    "via": m.via.as_str(),
-                    "created_at": clock::rfc3339(m.created_at),
-                    "auth": m.auth,
-                    "answers": m.answers.map(|a| a.to_string()),
-                    "read_by": v.read_by(m.id).iter().map(|(a, at)| json!({
-                        "address": a.as_str(),
-                        "read_at": clock::rfc3339(*at),
-                    })).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-                "withdrawn": v.withdrawn.iter().map(|w| json!({
-                    "message_id": w.id.to_string(),
-                    "from": w.author_address.as_str(),
-                    "created_at": clock::rfc3339(w.created_at),
-                    "withdrawn_at": clock::rfc3339(w.withdrawn_at),
-                })).collect::<Vec<_>>(),
-            }))
+            print(&Thread::from(v))
         }
         ThreadCommand::Close { thread_id: t } => {
             store.close_thread(thread_id(&t)?).await?;
@@ -152,13 +110,9 @@ pub(crate) async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::R
         } => {
             let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
             let who = participant(&address, role)?;
-            let id = store.add_participant(thread_id(&t)?, &who, shared).await?;
-            print_json(json!({
-                "thread_id": t,
-                "participant_id": id.to_string(),
-                "added": who.address.as_str(),
-                "role": role.as_str(),
-            }))
+            let thread = thread_id(&t)?;
+            let id = store.add_participant(thread, &who, shared).await?;
+            print_participant(&store, thread, &id.to_string()).await
         }
         ThreadCommand::RemoveParticipant {
             thread_id: t,
@@ -166,20 +120,22 @@ pub(crate) async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::R
         } => {
             let addr = Address::parse(&address)
                 .map_err(|e| anyhow::anyhow!("--address {address}: {e}"))?;
-            store.remove_participant(thread_id(&t)?, &addr).await?;
-            print_json(json!({"thread_id": t, "removed": addr.as_str()}))
+            let thread = thread_id(&t)?;
+            let view = store.thread_for(thread, Viewer::Practice).await?;
+            let id = view
+                .participants
+                .iter()
+                .find(|p| p.address == addr && !p.revoked)
+                .map(|p| p.id.to_string());
+            store.remove_participant(thread, &addr).await?;
+            match id {
+                Some(id) => print_participant(&store, thread, &id).await,
+                None => Ok(()),
+            }
         }
         ThreadCommand::List => {
             for t in store.list_threads().await? {
-                print_json(json!({
-                    "thread_id": t.id.to_string(),
-                    "subject": t.subject,
-                    "mode": t.mode.as_str(),
-                    "participants": t.participants,
-                    "messages": t.messages,
-                    "held": t.held,
-                    "last_activity": clock::rfc3339(t.last_activity_at),
-                }))?;
+                print(&ThreadItem::from(t))?;
             }
             Ok(())
         }
@@ -201,20 +157,7 @@ pub(crate) async fn outbox_list(
     let rows = store.list_notifications(status, thread).await;
     store.close().await;
     for n in rows? {
-        print_json(json!({
-            "id": n.id.to_string(),
-            "thread_id": n.thread_id.to_string(),
-            "recipient": n.recipient,
-            "kind": n.kind,
-            "mode": n.mode.as_str(),
-            "status": n.status.as_str(),
-            "attempts": n.attempts,
-            "last_error": n.last_error,
-            "created_at": clock::rfc3339(n.created_at),
-            "sent_at": n.sent_at.map(clock::rfc3339),
-            "relay_reply": n.relay_reply,
-            "tls": n.tls,
-        }))?;
+        print(&Notification::from(n))?;
     }
     Ok(())
 }
@@ -236,4 +179,15 @@ pub(crate) fn reply_text(file: Option<PathBuf>, explain: bool) -> anyhow::Result
     }
     writeln!(out, "{}", extraction.text)?;
     Ok(())
+}
+
+/// A participant of `thread` as the API shows them (`id`: their participant id).
+async fn print_participant(store: &Store, thread: ThreadId, id: &str) -> anyhow::Result<()> {
+    let view = store.thread_for(thread, Viewer::Practice).await?;
+    let p = Thread::from(view)
+        .participants
+        .into_iter()
+        .find(|p| p.participant_id == id)
+        .context("the participant is gone")?;
+    print(&p)
 }

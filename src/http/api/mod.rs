@@ -7,6 +7,14 @@ mod people;
 mod threads;
 mod webhooks;
 
+/// The resources the API serves, which the command line prints too: one JSON shape per
+/// resource, whichever door it is read through.
+pub use people::Person;
+pub use threads::{
+    ConversationCreated, Notification, Participant, PostedResponse, Thread, ThreadItem,
+};
+pub use webhooks::{Delivery, NewWebhookResponse, Webhook};
+
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;

@@ -14,7 +14,7 @@ use crate::domain::{Address, MessageId, Mode, Role, ThreadId, Via};
 use crate::http::problem::Problem;
 use crate::store::projection::Viewer;
 use crate::store::{
-    MessageView, NewParticipant, NewThread, NotificationRecord, Posted, ThreadFilter,
+    Conversation, MessageView, NewParticipant, NewThread, NotificationRecord, Posted, ThreadFilter,
     ThreadSummary, ThreadView,
 };
 
@@ -76,6 +76,25 @@ pub struct ConversationCreated {
     /// Its recipients.
     pub to: Vec<String>,
     pub shared: bool,
+}
+
+impl ConversationCreated {
+    /// One conversation a new message opened; `shared_asked`: the sender asked for one shared
+    /// conversation (it is one only with several recipients).
+    pub fn new(c: Conversation, shared_asked: bool) -> ConversationCreated {
+        ConversationCreated {
+            shared: c.to.len() > 1 && shared_asked,
+            to: c.to.iter().map(ToString::to_string).collect(),
+            thread_id: c.posted.thread_id.to_string(),
+            message_id: c.posted.message_id.to_string(),
+            notifications: c
+                .posted
+                .notifications
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
 }
 
 impl From<Posted> for PostedResponse {
@@ -465,18 +484,7 @@ pub async fn create(
     state.wake.notify_one();
     let conversations: Vec<ConversationCreated> = made
         .into_iter()
-        .map(|c| ConversationCreated {
-            shared: c.to.len() > 1 && req.shared == Some(true),
-            to: c.to.iter().map(ToString::to_string).collect(),
-            thread_id: c.posted.thread_id.to_string(),
-            message_id: c.posted.message_id.to_string(),
-            notifications: c
-                .posted
-                .notifications
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-        })
+        .map(|c| ConversationCreated::new(c, req.shared == Some(true)))
         .collect();
     let first = conversations
         .first()
