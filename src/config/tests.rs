@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use super::*;
 
 fn env(vars: &[(&str, &str)]) -> Env {

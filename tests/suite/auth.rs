@@ -665,11 +665,10 @@ fn an_answer_to_an_old_notification_reaches_staff() {
     });
     let notice = rows.iter().find(|r| r["kind"] == "notice-expired").unwrap();
     assert_eq!(notice["recipient"], "jane@late.test");
-    let spooled = std::fs::read(
-        w.sb.data_dir()
-            .join("spool")
-            .join(format!("{}.eml", notice["notification_id"].as_str().unwrap())),
-    )
+    let spooled = std::fs::read(w.sb.data_dir().join("spool").join(format!(
+        "{}.eml",
+        notice["notification_id"].as_str().unwrap()
+    )))
     .unwrap();
     let text = common::visible_text(&spooled);
     assert!(text.contains("too old to be answered by email"), "{text}");

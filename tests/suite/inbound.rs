@@ -257,7 +257,10 @@ fn delivery_status_notification_updates_the_notification() {
         rows.iter()
             .any(|r| r["notification_id"] == id.as_str() && r["status"] == "bounced")
     });
-    let row = rows.iter().find(|r| r["notification_id"] == id.as_str()).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["notification_id"] == id.as_str())
+        .unwrap();
     assert!(
         row["last_error"].as_str().unwrap().contains("5.1.1"),
         "{row}"
@@ -276,10 +279,10 @@ fn delivery_status_notification_updates_the_notification() {
         .iter()
         .find(|r| r["recipient"] == "lee@clinic.example.test" && r["kind"] == "notice-made-secure")
         .unwrap();
-    let spooled = sb
-        .data_dir()
-        .join("spool")
-        .join(format!("{}.eml", notice["notification_id"].as_str().unwrap()));
+    let spooled = sb.data_dir().join("spool").join(format!(
+        "{}.eml",
+        notice["notification_id"].as_str().unwrap()
+    ));
     let spooled = wait_for(Duration::from_secs(30), || std::fs::read(&spooled).ok()).unwrap();
     let parsed = mail_parser::MessageParser::default()
         .parse(&spooled)
@@ -367,11 +370,10 @@ fn secure_thread_replies_are_held_and_each_told_within_the_limit() {
         .iter()
         .find(|r| r["kind"] == "notice-secure" && r["status"] == "sent")
         .unwrap();
-    let file = std::fs::read(
-        sb.data_dir()
-            .join("spool")
-            .join(format!("{}.eml", notice["notification_id"].as_str().unwrap())),
-    )
+    let file = std::fs::read(sb.data_dir().join("spool").join(format!(
+        "{}.eml",
+        notice["notification_id"].as_str().unwrap()
+    )))
     .unwrap();
     let seen = common::visible_text(&file);
     assert!(seen.contains("auto-replied"));

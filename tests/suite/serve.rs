@@ -161,10 +161,7 @@ fn no_plaintext_in_any_database_file() {
         .run(&["thread", "show", named["thread_id"].as_str().unwrap()])
         .ok()
         .json();
-    assert_eq!(
-        shown["participants"][0]["name"],
-        "Dr Wombat Okonkwo"
-    );
+    assert_eq!(shown["participants"][0]["name"], "Dr Wombat Okonkwo");
     // Sanity: the store really holds them (so the scan below is looking for the right bytes).
     let listed = sb.run(&["thread", "list"]).ok().stdout;
     assert!(listed.contains("Zebrafinch0003"));

@@ -463,11 +463,10 @@ fn locks_are_temporary_grow_and_staff_are_told_when_they_come_back() {
         "told once, when the lock came back"
     );
     let notice = rows.iter().find(|r| r["kind"] == "notice-locked").unwrap();
-    let raw = std::fs::read(
-        sb.data_dir()
-            .join("spool")
-            .join(format!("{}.eml", notice["notification_id"].as_str().unwrap())),
-    )
+    let raw = std::fs::read(sb.data_dir().join("spool").join(format!(
+        "{}.eml",
+        notice["notification_id"].as_str().unwrap()
+    )))
     .unwrap();
     let text = visible_text(&raw);
     assert!(text.contains("locked out"), "{text}");
@@ -1356,8 +1355,11 @@ fn older_and_newer_links(sb: &Sandbox) -> (String, String) {
         .collect();
     sb.new_thread("secure", "Appointment", "Your appointment is on Monday.");
     wait_outbox(sb, Duration::from_secs(60), |rows| {
-        rows.iter()
-            .any(|r| r["recipient"] == JANE && r["status"] == "sent" && !before.contains(&r["notification_id"]))
+        rows.iter().any(|r| {
+            r["recipient"] == JANE
+                && r["status"] == "sent"
+                && !before.contains(&r["notification_id"])
+        })
     });
     let newer = link_path(sb);
     assert_ne!(newer, older);

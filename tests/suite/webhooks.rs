@@ -104,7 +104,9 @@ fn signed_deliveries_retried_after_a_failure() {
     assert_eq!(again.len(), 2, "the failed delivery was sent again");
     assert_eq!(again[0]["body"], again[1]["body"], "with the same body");
     assert_eq!(
-        got.iter().find(|d| d["delivery_id"] == retried).expect("listed")["attempts"],
+        got.iter()
+            .find(|d| d["delivery_id"] == retried)
+            .expect("listed")["attempts"],
         2
     );
 
