@@ -9,8 +9,11 @@
 //! its SHA-256. Every form carries an anti-forgery token derived from the link or the session
 //! it belongs to, so nothing extra is stored.
 
+mod actions;
 mod code;
+mod compose;
 mod conversation;
+mod inbox;
 mod resume;
 mod signin;
 
@@ -115,19 +118,16 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/m/{token}/number", post(code::send_code))
         .route("/m/{token}/code", post(code::check_code))
-        .route("/inbox", get(conversation::inbox))
+        .route("/inbox", get(inbox::inbox))
         .route("/t/{thread}", get(conversation::thread))
-        .route("/t/{thread}/reply", post(conversation::reply))
-        .route("/t/{thread}/archive", post(conversation::archive))
-        .route("/t/{thread}/reopen", post(conversation::reopen))
-        .route("/t/{thread}/cancel", post(conversation::cancel))
-        .route(
-            "/new",
-            get(conversation::new_form).post(conversation::new_message),
-        )
-        .route("/consent", post(conversation::consent))
+        .route("/t/{thread}/reply", post(actions::reply))
+        .route("/t/{thread}/archive", post(actions::archive))
+        .route("/t/{thread}/reopen", post(actions::reopen))
+        .route("/t/{thread}/cancel", post(actions::cancel))
+        .route("/new", get(compose::new_form).post(compose::new_message))
+        .route("/consent", post(actions::consent))
         .route("/resume", post(resume::resume))
-        .route("/signout", post(conversation::sign_out))
+        .route("/signout", post(actions::sign_out))
         .fallback(|State(state): State<WebState>| async move {
             state.message(
                 StatusCode::NOT_FOUND,

@@ -15,7 +15,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::conversation::{NewForm, ReplyForm, send_new, send_reply};
+use super::actions::{ReplyForm, send_reply};
+use super::compose::{NewForm, send_new};
 use super::signin::{Checked, Identity, attempts_left};
 use super::{Page, WebState, render, session_cookie, session_hash};
 use crate::config::WebVerify;
