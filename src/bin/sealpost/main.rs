@@ -16,6 +16,7 @@ mod people;
 mod threads;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -24,9 +25,9 @@ use clap::Parser;
 use serde_json::json;
 
 use sealpost::app;
-use sealpost::config::{self, ConfigError};
+use sealpost::config::{self, ConfigError, Settings};
 use sealpost::crypto::{KeyError, Keyring};
-use sealpost::logging::{self};
+use sealpost::logging;
 use sealpost::store::Store;
 use sealpost::store::backup;
 
@@ -85,28 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = app::termination();
             app::serve(settings, stop).await
         })?,
-        Command::CheckConfig => {
-            for w in settings.warnings() {
-                eprintln!("sealpost: warning: {w}");
-            }
-            let source = loaded
-                .file
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "built-in defaults".into());
-            let keyring = match Keyring::load(&settings.keys.path) {
-                Ok(k) => format!(
-                    "present, {} key(s), current id {}",
-                    k.key_ids().len(),
-                    k.current_id()
-                ),
-                Err(KeyError::Missing(_)) => "missing (created on first `sealpost serve`)".into(),
-                Err(e) => return Err(e.into()),
-            };
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "# configuration is valid; read from {source}")?;
-            writeln!(out, "# keyring {}: {keyring}", settings.keys.path.display())?;
-            write!(out, "{}", settings.to_redacted_toml())?;
-        }
+        Command::CheckConfig => check_config(&settings, loaded.file)?,
         Command::Keygen { rotate } => keygen(&settings, rotate)?,
         Command::DkimKeygen {
             out,
@@ -126,37 +106,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Apikey(cmd) => runtime.block_on(apikey(&settings, cmd))?,
         Command::Webhook(cmd) => runtime.block_on(webhook(&settings, cmd))?,
         Command::Backup {
-            check: Some(BackupCommand::Verify { dir }),
-            ..
-        } => {
-            let keyring = Arc::new(Keyring::load(&settings.keys.path)?);
-            let found = runtime.block_on(backup::verify(&dir, keyring))?;
-            print_json(json!(found))?;
-            if !found.failures.is_empty() {
-                anyhow::bail!(
-                    "{} part(s) of the backup could not be opened",
-                    found.failures.len()
-                );
-            }
-        }
-        Command::Backup {
-            to, with_keyring, ..
-        } => {
-            let to = to.context("--to DIR: where to write the backup")?;
-            let database = Store::database_path(&settings.database.url)?;
-            let manifest = backup::backup(
-                &database,
-                &to,
-                with_keyring.then_some(settings.keys.path.as_path()),
-            )?;
-            if with_keyring {
-                eprintln!(
-                    "warning: the keyring is in {} beside the data: whoever holds this backup can read every conversation in it",
-                    to.display()
-                );
-            }
-            print_json(json!(manifest))?;
-        }
+            to,
+            with_keyring,
+            check,
+        } => backup_command(&runtime, &settings, to, with_keyring, check)?,
         // Answered before the configuration is read (it needs none); here for completeness.
         Command::Generate { out } => generate(&out)?,
         Command::Restore { from } => {
@@ -196,4 +149,65 @@ fn generate(out: &std::path::Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write completions to {}", completions.display()))?;
     }
     Ok(())
+}
+
+/// `check-config`: warnings on stderr, then the effective settings with secrets redacted.
+fn check_config(settings: &Settings, file: Option<PathBuf>) -> anyhow::Result<()> {
+    for w in settings.warnings() {
+        eprintln!("sealpost: warning: {w}");
+    }
+    let source = file
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "built-in defaults".into());
+    let keyring = match Keyring::load(&settings.keys.path) {
+        Ok(k) => format!(
+            "present, {} key(s), current id {}",
+            k.key_ids().len(),
+            k.current_id()
+        ),
+        Err(KeyError::Missing(_)) => "missing (created on first `sealpost serve`)".into(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "# configuration is valid; read from {source}")?;
+    writeln!(out, "# keyring {}: {keyring}", settings.keys.path.display())?;
+    write!(out, "{}", settings.to_redacted_toml())?;
+    Ok(())
+}
+
+/// `backup --to DIR` (a consistent copy while the daemon runs, with a manifest) or `backup
+/// verify DIR`.
+fn backup_command(
+    runtime: &tokio::runtime::Runtime,
+    settings: &Settings,
+    to: Option<PathBuf>,
+    with_keyring: bool,
+    check: Option<BackupCommand>,
+) -> anyhow::Result<()> {
+    if let Some(BackupCommand::Verify { dir }) = check {
+        let keyring = Arc::new(Keyring::load(&settings.keys.path)?);
+        let found = runtime.block_on(backup::verify(&dir, keyring))?;
+        print_json(json!(found))?;
+        if !found.failures.is_empty() {
+            anyhow::bail!(
+                "{} part(s) of the backup could not be opened",
+                found.failures.len()
+            );
+        }
+        return Ok(());
+    }
+    let to = to.context("--to DIR: where to write the backup")?;
+    let database = Store::database_path(&settings.database.url)?;
+    let manifest = backup::backup(
+        &database,
+        &to,
+        with_keyring.then_some(settings.keys.path.as_path()),
+    )?;
+    if with_keyring {
+        eprintln!(
+            "warning: the keyring is in {} beside the data: whoever holds this backup can read every conversation in it",
+            to.display()
+        );
+    }
+    print_json(json!(manifest))
 }

@@ -28,39 +28,7 @@ pub(crate) async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::R
     };
     let store = app::open_store(settings).await?;
     let result = match cmd {
-        ThreadCommand::New(a) => {
-            text_argument("--subject", &a.subject)?;
-            sealpost::domain::text::one_line(
-                "--subject",
-                &a.subject,
-                sealpost::domain::text::SUBJECT_MAX,
-            )
-            .map_err(|e| anyhow::anyhow!(e))?;
-            let mode = match a.mode.as_deref() {
-                Some(m) => m.parse::<Mode>()?,
-                None => settings.policy.default_mode,
-            };
-            let made = store
-                .start_conversations(NewThread {
-                    subject: a.subject.trim().to_owned(),
-                    mode,
-                    author: participant(&a.from, Role::Staff)?,
-                    others: a
-                        .to
-                        .iter()
-                        .map(|t| participant(t, Role::Recipient))
-                        .collect::<anyhow::Result<_>>()?,
-                    body: body.expect("read above"),
-                    via: Via::Cli,
-                    shared: a.shared,
-                })
-                .await?;
-            // One line per conversation opened.
-            for c in made {
-                print(&ConversationCreated::new(c, a.shared))?;
-            }
-            Ok(())
-        }
+        ThreadCommand::New(a) => new_thread(settings, &store, &a, body.expect("read above")).await,
         ThreadCommand::Post {
             thread_id: t, from, ..
         } => {
@@ -75,25 +43,7 @@ pub(crate) async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::R
                 })?;
             print(&PostedResponse::from(posted))
         }
-        ThreadCommand::Show { thread_id: t } => {
-            let v = store
-                .thread_for(
-                    thread_id(&t)?,
-                    sealpost::store::projection::Viewer::Practice,
-                )
-                .await?;
-            // A staff read, recorded: who ran it (the account), and that a message read can no
-            // longer be taken back by its author.
-            let reader = format!(
-                "cli:{}",
-                std::env::var("SUDO_USER")
-                    .or_else(|_| std::env::var("USER"))
-                    .unwrap_or_else(|_| "unknown".into())
-            );
-            let ids: Vec<_> = v.messages.iter().map(|m| m.id).collect();
-            store.record_access(&ids, &reader).await?;
-            print(&Thread::from(v))
-        }
+        ThreadCommand::Show { thread_id: t } => show(&store, &t).await,
         ThreadCommand::Close { thread_id: t } => {
             store.close_thread(thread_id(&t)?).await?;
             print_json(json!({"thread_id": t, "status": "closed"}))
@@ -117,22 +67,7 @@ pub(crate) async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::R
         ThreadCommand::RemoveParticipant {
             thread_id: t,
             address,
-        } => {
-            let addr = Address::parse(&address)
-                .map_err(|e| anyhow::anyhow!("--address {address}: {e}"))?;
-            let thread = thread_id(&t)?;
-            let view = store.thread_for(thread, Viewer::Practice).await?;
-            let id = view
-                .participants
-                .iter()
-                .find(|p| p.address == addr && !p.revoked)
-                .map(|p| p.id.to_string());
-            store.remove_participant(thread, &addr).await?;
-            match id {
-                Some(id) => print_participant(&store, thread, &id).await,
-                None => Ok(()),
-            }
-        }
+        } => remove_participant(&store, &t, &address).await,
         ThreadCommand::List => {
             for t in store.list_threads().await? {
                 print(&ThreadItem::from(t))?;
@@ -190,4 +125,80 @@ async fn print_participant(store: &Store, thread: ThreadId, id: &str) -> anyhow:
         .find(|p| p.participant_id == id)
         .context("the participant is gone")?;
     print(&p)
+}
+
+/// `thread new`: one conversation per recipient outside the practice (one in all with
+/// `--shared`), each printed as the API answers it.
+async fn new_thread(
+    settings: &Settings,
+    store: &Store,
+    args: &NewArgs,
+    body: String,
+) -> anyhow::Result<()> {
+    text_argument("--subject", &args.subject)?;
+    sealpost::domain::text::one_line(
+        "--subject",
+        &args.subject,
+        sealpost::domain::text::SUBJECT_MAX,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let mode = match args.mode.as_deref() {
+        Some(m) => m.parse::<Mode>()?,
+        None => settings.policy.default_mode,
+    };
+    let made = store
+        .start_conversations(NewThread {
+            subject: args.subject.trim().to_owned(),
+            mode,
+            author: participant(&args.from, Role::Staff)?,
+            others: args
+                .to
+                .iter()
+                .map(|t| participant(t, Role::Recipient))
+                .collect::<anyhow::Result<_>>()?,
+            body,
+            via: Via::Cli,
+            shared: args.shared,
+        })
+        .await?;
+    // One line per conversation opened.
+    for c in made {
+        print(&ConversationCreated::new(c, args.shared))?;
+    }
+    Ok(())
+}
+
+/// `thread show`: the whole conversation, recorded as read by the account that ran it.
+async fn show(store: &Store, t: &str) -> anyhow::Result<()> {
+    let v = store
+        .thread_for(thread_id(t)?, sealpost::store::projection::Viewer::Practice)
+        .await?;
+    // A staff read, recorded: who ran it (the account), and that a message read can no
+    // longer be taken back by its author.
+    let reader = format!(
+        "cli:{}",
+        std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "unknown".into())
+    );
+    let ids: Vec<_> = v.messages.iter().map(|m| m.id).collect();
+    store.record_access(&ids, &reader).await?;
+    print(&Thread::from(v))
+}
+
+/// `thread remove-participant`: the participant as they now are (removed).
+async fn remove_participant(store: &Store, t: &str, address: &str) -> anyhow::Result<()> {
+    let addr = Address::parse(address).map_err(|e| anyhow::anyhow!("--address {address}: {e}"))?;
+    let thread = thread_id(t)?;
+    let view = store.thread_for(thread, Viewer::Practice).await?;
+    let id = view
+        .participants
+        .iter()
+        .find(|p| p.address == addr && !p.revoked)
+        .map(|p| p.id.to_string());
+    store.remove_participant(thread, &addr).await?;
+    match id {
+        Some(id) => print_participant(store, thread, &id).await,
+        None => Ok(()),
+    }
 }

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::events::event;
 use super::notices::{cancelled_events, notify_staff};
 use crate::domain::lockout;
-use crate::domain::{MessageId, NoticeReason, ParticipantId, PersonId, ThreadId};
+use crate::domain::{Address, MessageId, NoticeReason, ParticipantId, PersonId, ThreadId};
 use crate::store::StoreError;
 use crate::store::ops::{Done, WebOp};
 
@@ -29,54 +29,12 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
             person,
             thread,
             link_issued,
-        } => {
-            let s = standing(conn, *person)?;
-            if lockout::code_lifts(s, *link_issued, now) {
-                let lifted = lockout::Standing {
-                    failed: 0,
-                    locked: None,
-                    locks: s.locks,
-                };
-                set_standing(conn, *person, &lifted, now)?;
-                event(
-                    conn,
-                    Some(*thread),
-                    "person.unlocked",
-                    serde_json::json!({"person": person.0, "by": "code"}),
-                    now,
-                )?;
-            }
-            Ok(Done::Nothing)
-        }
+        } => lift_lock(conn, *person, *thread, *link_issued, now),
         WebOp::SignIn {
             id_hash,
             person,
             participant,
-        } => {
-            // One step with the lock: a check that passed while a concurrent one locked the
-            // person opens nothing.
-            let fresh = lockout::after_success(standing(conn, *person)?, now)
-                .map_err(|until| StoreError::Locked { until })?;
-            set_standing(conn, *person, &fresh, now)?;
-            conn.prepare_cached(
-                "INSERT INTO web_sessions (id_hash, person_id, participant_id, created_at,
-                                           last_seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4)",
-            )?
-            .execute(params![id_hash, person.0, participant.0, now])?;
-            let thread: Option<i64> = conn
-                .prepare_cached("SELECT thread_id FROM participants WHERE id = ?1")?
-                .query_row([participant.0], |r| r.get(0))
-                .optional()?;
-            event(
-                conn,
-                thread.map(ThreadId),
-                "web.signed-in",
-                serde_json::json!({"person": person.0, "participant_id": participant.to_string()}),
-                now,
-            )?;
-            Ok(Done::Nothing)
-        }
+        } => sign_in(conn, id_hash, *person, *participant, now),
         WebOp::Touch(id_hash) => {
             conn.prepare_cached("UPDATE web_sessions SET last_seen_at = ?1 WHERE id_hash = ?2")?
                 .execute(params![now, id_hash])?;
@@ -122,47 +80,121 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
             Ok(Done::Nothing)
         }
         WebOp::SetPasscode { address, hash, by } => {
-            let person: Option<i64> = conn
-                .prepare_cached(
-                    "UPDATE people SET passcode_hash = ?1, updated_at = ?2 WHERE address = ?3
-                     RETURNING id",
-                )?
-                .query_row(params![hash, now, address.as_str()], |r| r.get(0))
-                .optional()?;
-            let Some(person) = person else {
-                return Err(StoreError::UnknownPerson(address.clone()));
-            };
-            event(
-                conn,
-                None,
-                "person.passcode",
-                serde_json::json!({"person": person, "set": hash.is_some(), "by": by}),
-                now,
-            )?;
-            Ok(Done::Nothing)
+            set_passcode(conn, address, hash.as_deref(), by, now)
         }
-        WebOp::Unlock { address, by } => {
-            let person: Option<i64> = conn
-                .prepare_cached(
-                    "UPDATE people SET status = 'registered', failed_checks = 0, updated_at = ?1,
-                            locked_at = NULL, locked_until = NULL, lock_count = 0
-                     WHERE address = ?2 RETURNING id",
-                )?
-                .query_row(params![now, address.as_str()], |r| r.get(0))
-                .optional()?;
-            let Some(person) = person else {
-                return Err(StoreError::UnknownPerson(address.clone()));
-            };
-            event(
-                conn,
-                None,
-                "person.unlocked",
-                serde_json::json!({"person": person, "by": by}),
-                now,
-            )?;
-            Ok(Done::Nothing)
-        }
+        WebOp::Unlock { address, by } => unlock(conn, address, by, now),
     }
+}
+
+/// A code passed from a link sent after the lock began lifts it (the rule is
+/// [`lockout::code_lifts`]).
+fn lift_lock(
+    conn: &Connection,
+    person: PersonId,
+    thread: ThreadId,
+    link_issued: i64,
+    now: i64,
+) -> Result<Done, StoreError> {
+    let s = standing(conn, person)?;
+    if lockout::code_lifts(s, link_issued, now) {
+        let lifted = lockout::Standing {
+            failed: 0,
+            locked: None,
+            locks: s.locks,
+        };
+        set_standing(conn, person, &lifted, now)?;
+        event(
+            conn,
+            Some(thread),
+            "person.unlocked",
+            serde_json::json!({"person": person.0, "by": "code"}),
+            now,
+        )?;
+    }
+    Ok(Done::Nothing)
+}
+
+/// A new session, in one step with the lock: a check that passed while a concurrent one
+/// locked the person opens nothing.
+fn sign_in(
+    conn: &Connection,
+    id_hash: &[u8],
+    person: PersonId,
+    participant: ParticipantId,
+    now: i64,
+) -> Result<Done, StoreError> {
+    let fresh = lockout::after_success(standing(conn, person)?, now)
+        .map_err(|until| StoreError::Locked { until })?;
+    set_standing(conn, person, &fresh, now)?;
+    conn.prepare_cached(
+        "INSERT INTO web_sessions (id_hash, person_id, participant_id, created_at,
+                                   last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+    )?
+    .execute(params![id_hash, person.0, participant.0, now])?;
+    let thread: Option<i64> = conn
+        .prepare_cached("SELECT thread_id FROM participants WHERE id = ?1")?
+        .query_row([participant.0], |r| r.get(0))
+        .optional()?;
+    event(
+        conn,
+        thread.map(ThreadId),
+        "web.signed-in",
+        serde_json::json!({"person": person.0, "participant_id": participant.to_string()}),
+        now,
+    )?;
+    Ok(Done::Nothing)
+}
+
+/// Sets (or, with `None`, clears) a person's passcode hash.
+fn set_passcode(
+    conn: &Connection,
+    address: &Address,
+    hash: Option<&str>,
+    by: &str,
+    now: i64,
+) -> Result<Done, StoreError> {
+    let person: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE people SET passcode_hash = ?1, updated_at = ?2 WHERE address = ?3
+             RETURNING id",
+        )?
+        .query_row(params![hash, now, address.as_str()], |r| r.get(0))
+        .optional()?;
+    let Some(person) = person else {
+        return Err(StoreError::UnknownPerson(address.clone()));
+    };
+    event(
+        conn,
+        None,
+        "person.passcode",
+        serde_json::json!({"person": person, "set": hash.is_some(), "by": by}),
+        now,
+    )?;
+    Ok(Done::Nothing)
+}
+
+/// Staff lift a lock at once.
+fn unlock(conn: &Connection, address: &Address, by: &str, now: i64) -> Result<Done, StoreError> {
+    let person: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE people SET status = 'registered', failed_checks = 0, updated_at = ?1,
+                    locked_at = NULL, locked_until = NULL, lock_count = 0
+             WHERE address = ?2 RETURNING id",
+        )?
+        .query_row(params![now, address.as_str()], |r| r.get(0))
+        .optional()?;
+    let Some(person) = person else {
+        return Err(StoreError::UnknownPerson(address.clone()));
+    };
+    event(
+        conn,
+        None,
+        "person.unlocked",
+        serde_json::json!({"person": person, "by": by}),
+        now,
+    )?;
+    Ok(Done::Nothing)
 }
 
 /// A person's standing with the identity check, as stored.
