@@ -90,6 +90,90 @@ enum Exit<S> {
     StartTls(S),
 }
 
+/// What became of a read's command bytes.
+enum RequestStep {
+    /// The command goes on in the next read.
+    More,
+    /// A command was answered (or refused); more may follow in this read.
+    Answered,
+    /// DATA was accepted: what follows is the message.
+    Data,
+    /// Too many errors: the 421 in `out` is the last word.
+    Close,
+    Quit,
+    StartTls,
+}
+
+/// What became of a read's message bytes.
+enum DataStep {
+    /// The message ended and was answered.
+    Answered,
+    /// It goes on in the next read.
+    More,
+    /// It is too big (or over the shared budget): the rest is read and dropped.
+    Discard(Discarding),
+}
+
+/// The session's time limits as they move: the command being waited for must be complete by
+/// `command_due`; a message must arrive at `smtp.min_data_rate` after a grace period, with no
+/// gap longer than the command timeout.
+struct Deadlines {
+    started: Instant,
+    command_due: Instant,
+    data_started: Instant,
+    /// Bytes of the message in progress, kept or not: the minimum rate counts them all.
+    data_received: u64,
+    last_read: Instant,
+}
+
+impl Deadlines {
+    fn new(started: Instant, p: &SessionParams) -> Deadlines {
+        Deadlines {
+            started,
+            command_due: started + p.ehlo_timeout,
+            data_started: started,
+            data_received: 0,
+            last_read: started,
+        }
+    }
+
+    /// When the phase `state` is in runs out.
+    fn due(&self, state: &State, p: &SessionParams) -> Instant {
+        match state {
+            State::Request => self.command_due,
+            State::Data(_) | State::Discard(..) => {
+                let allowed =
+                    p.data_grace + Duration::from_secs(self.data_received / p.min_data_rate.max(1));
+                (self.data_started + allowed).min(self.last_read + p.command_timeout)
+            }
+        }
+    }
+
+    fn read(&mut self, n: usize, state: &State) {
+        self.last_read = Instant::now();
+        if !matches!(state, State::Request) {
+            self.data_received += n as u64;
+        }
+    }
+
+    /// DATA was accepted; `already` bytes of the message came with the command.
+    fn data_began(&mut self, already: usize) {
+        self.data_started = Instant::now();
+        self.data_received = already as u64;
+    }
+
+    /// Replies went out: the next command is due a command timeout from now (before EHLO,
+    /// within the greeting's limit from the start).
+    fn replied(&mut self, greeted: bool, p: &SessionParams) {
+        self.command_due = if greeted {
+            Instant::now() + p.command_timeout
+        } else {
+            self.started + p.ehlo_timeout
+        };
+    }
+}
+
+/// What a command leads to.
 enum Next {
     Continue,
     Data,
@@ -206,50 +290,28 @@ impl Session {
             if !send(&mut stream, &out, p.command_timeout).await {
                 return Exit::Closed;
             }
-            out.clear();
         }
+        out.clear();
         let mut receiver = RequestReceiver::default();
         let mut state = State::Request;
         let mut buf = vec![0u8; 16 * 1024];
-        // When the command being waited for must be complete, and when DATA began.
-        let mut command_due = started + p.ehlo_timeout;
-        let mut data_started = started;
-        // Bytes of the message in progress, kept or not: the minimum rate counts them all.
-        let mut data_received: u64 = 0;
-        let mut last_read = started;
+        let mut clock = Deadlines::new(started, &p);
         self.slot.idle();
         loop {
-            let phase_due = match &state {
-                State::Request => command_due,
-                State::Data(_) | State::Discard(..) => {
-                    let allowed =
-                        p.data_grace + Duration::from_secs(data_received / p.min_data_rate.max(1));
-                    (data_started + allowed).min(last_read + p.command_timeout)
-                }
-            };
+            let phase_due = clock.due(&state, &p);
             let read = tokio::select! {
-                r = stream.read(&mut buf) => r,
-                _ = shutdown.cancelled() => {
-                    let _ = send(&mut stream, b"421 4.3.0 Service shutting down, try again later\r\n", FAREWELL_TIMEOUT).await;
-                    return Exit::Closed;
-                }
+                r = stream.read(&mut buf) => Ok(r),
+                _ = shutdown.cancelled() => Err(&b"421 4.3.0 Service shutting down, try again later\r\n"[..]),
                 _ = self.slot.evicted() => {
                     info!("idle connection closed to make room for a new one");
-                    let _ = send(&mut stream, b"421 4.3.2 Too busy, closing idle connection\r\n", FAREWELL_TIMEOUT).await;
-                    return Exit::Closed;
+                    Err(&b"421 4.3.2 Too busy, closing idle connection\r\n"[..])
                 }
-                _ = tokio::time::sleep_until(self.deadline.min(phase_due)) => {
-                    let text: &[u8] = if Instant::now() >= self.deadline {
-                        b"421 4.4.2 Session too long, closing\r\n"
-                    } else if matches!(state, State::Request) {
-                        b"421 4.4.2 Timeout, closing\r\n"
-                    } else {
-                        b"421 4.4.2 Data transfer too slow, closing\r\n"
-                    };
-                    if !matches!(state, State::Request) {
-                        info!("client too slow during DATA; nothing filed");
-                    }
-                    let _ = send(&mut stream, text, FAREWELL_TIMEOUT).await;
+                _ = tokio::time::sleep_until(self.deadline.min(phase_due)) => Err(self.too_late(&state)),
+            };
+            let read = match read {
+                Ok(read) => read,
+                Err(farewell) => {
+                    let _ = send(&mut stream, farewell, FAREWELL_TIMEOUT).await;
                     return Exit::Closed;
                 }
             };
@@ -262,87 +324,46 @@ impl Session {
                 }
                 Ok(n) => n,
             };
-            last_read = Instant::now();
-            if !matches!(state, State::Request) {
-                data_received += n as u64;
-            }
+            clock.read(n, &state);
             let mut bytes = buf[..n].iter();
             loop {
                 match &mut state {
-                    State::Request => {
-                        let request = match receiver.ingest(&mut bytes) {
-                            Ok(r) => r.into_owned(),
-                            Err(ProtoError::NeedsMoreData { .. }) => break,
-                            Err(e) => {
-                                self.protocol_error(&mut out, e);
-                                if self.errors > p.max_errors {
-                                    reply(&mut out, 421, "4.7.0", "Too many errors, closing");
-                                    let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
-                                    return Exit::Closed;
-                                }
-                                continue;
-                            }
-                        };
-                        self.slot.busy();
-                        match self.command(request, &mut out).await {
-                            Next::Continue => {}
-                            Next::Data => {
-                                state = State::Data(DataReceiver::new());
-                                data_started = Instant::now();
-                                // The rest of this read is message data.
-                                data_received = bytes.len() as u64;
-                            }
-                            Next::Quit => {
-                                let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
-                                let _ = stream.shutdown().await;
-                                return Exit::Closed;
-                            }
-                            Next::StartTls => {
-                                if !send(&mut stream, &out, p.command_timeout).await {
-                                    return Exit::Closed;
-                                }
-                                // Anything pipelined after STARTTLS was sent in clear text and
-                                // is discarded (RFC 3207).
-                                return Exit::StartTls(stream);
-                            }
+                    State::Request => match self
+                        .request_bytes(&mut receiver, &mut bytes, &mut out)
+                        .await
+                    {
+                        RequestStep::More => break,
+                        RequestStep::Answered => {}
+                        RequestStep::Data => {
+                            state = State::Data(DataReceiver::new());
+                            // The rest of this read is message data.
+                            clock.data_began(bytes.len());
                         }
-                        if self.errors > p.max_errors {
-                            reply(&mut out, 421, "4.7.0", "Too many errors, closing");
+                        RequestStep::Close => {
                             let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
                             return Exit::Closed;
                         }
-                    }
-                    State::Data(data) => {
-                        let done = data.ingest(&mut bytes, &mut self.message);
-                        let limit = self.size_limit();
-                        let discard = if self.message.len() > limit {
-                            Some(Discarding::TooBig)
-                        } else if !self
-                            .shared
-                            .budget
-                            .cover(&mut self.drawn, self.message.len())
-                        {
-                            Some(Discarding::OverBudget)
-                        } else {
-                            None
-                        };
-                        match (done, discard) {
-                            (true, Some(why)) => {
-                                self.refuse(&mut out, why);
-                                state = State::Request;
-                            }
-                            (true, None) => {
-                                self.end_of_data(&mut out).await;
-                                state = State::Request;
-                            }
-                            (false, Some(why)) => {
-                                state = State::Discard(DummyDataReceiver::new_data(data), why);
-                                self.message = Vec::new();
-                                self.drawn = Drawn::default();
-                            }
-                            (false, None) => break,
+                        RequestStep::Quit => {
+                            let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
+                            let _ = stream.shutdown().await;
+                            return Exit::Closed;
                         }
-                    }
+                        RequestStep::StartTls => {
+                            if !send(&mut stream, &out, p.command_timeout).await {
+                                return Exit::Closed;
+                            }
+                            // Anything pipelined after STARTTLS was sent in clear text and
+                            // is discarded (RFC 3207).
+                            return Exit::StartTls(stream);
+                        }
+                    },
+                    State::Data(data) => match self.data_bytes(data, &mut bytes, &mut out).await {
+                        DataStep::Answered => state = State::Request,
+                        DataStep::More => break,
+                        DataStep::Discard(why) => {
+                            state = State::Discard(DummyDataReceiver::new_data(data), why);
+                        }
+                    },
                     State::Discard(dummy, why) => {
                         if dummy.ingest(&mut bytes) {
                             let why = *why;
@@ -367,14 +388,102 @@ impl Session {
             if answered && matches!(state, State::Request) {
                 // Replies are out; what comes next is a new command, due in time. Bytes of a
                 // command still arriving do not move this.
-                let since_reply = Instant::now();
-                command_due = if self.helo.is_some() {
-                    since_reply + p.command_timeout
-                } else {
-                    started + p.ehlo_timeout
-                };
+                clock.replied(self.helo.is_some(), &p);
                 self.slot.idle();
             }
+        }
+    }
+
+    /// Command bytes as they arrive: a complete command is carried out and answered (into
+    /// `out`); a malformed one counts as an error.
+    async fn request_bytes(
+        &mut self,
+        receiver: &mut RequestReceiver,
+        bytes: &mut std::slice::Iter<'_, u8>,
+        out: &mut Vec<u8>,
+    ) -> RequestStep {
+        let request = match receiver.ingest(bytes) {
+            Ok(r) => r.into_owned(),
+            Err(ProtoError::NeedsMoreData { .. }) => return RequestStep::More,
+            Err(e) => {
+                self.protocol_error(out, e);
+                return if self.too_many_errors(out) {
+                    RequestStep::Close
+                } else {
+                    RequestStep::Answered
+                };
+            }
+        };
+        self.slot.busy();
+        let next = self.command(request, out).await;
+        if self.too_many_errors(out) {
+            return RequestStep::Close;
+        }
+        match next {
+            Next::Continue => RequestStep::Answered,
+            Next::Data => RequestStep::Data,
+            Next::Quit => RequestStep::Quit,
+            Next::StartTls => RequestStep::StartTls,
+        }
+    }
+
+    /// Message bytes as they arrive: kept while the message is within its size limit and the
+    /// shared budget, else read and dropped from then on; the end of the data is answered.
+    async fn data_bytes(
+        &mut self,
+        data: &mut DataReceiver,
+        bytes: &mut std::slice::Iter<'_, u8>,
+        out: &mut Vec<u8>,
+    ) -> DataStep {
+        let done = data.ingest(bytes, &mut self.message);
+        let limit = self.size_limit();
+        let discard = if self.message.len() > limit {
+            Some(Discarding::TooBig)
+        } else if !self
+            .shared
+            .budget
+            .cover(&mut self.drawn, self.message.len())
+        {
+            Some(Discarding::OverBudget)
+        } else {
+            None
+        };
+        match (done, discard) {
+            (true, Some(why)) => {
+                self.refuse(out, why);
+                DataStep::Answered
+            }
+            (true, None) => {
+                self.end_of_data(out).await;
+                DataStep::Answered
+            }
+            (false, Some(why)) => {
+                self.message = Vec::new();
+                self.drawn = Drawn::default();
+                DataStep::Discard(why)
+            }
+            (false, None) => DataStep::More,
+        }
+    }
+
+    /// Past `smtp.max_errors`: the session ends with a 421 (added to `out`).
+    fn too_many_errors(&self, out: &mut Vec<u8>) -> bool {
+        let over = self.errors > self.shared.params.max_errors;
+        if over {
+            reply(out, 421, "4.7.0", "Too many errors, closing");
+        }
+        over
+    }
+
+    /// The farewell when a deadline passed: the session's, a command's, or the data rate's.
+    fn too_late(&self, state: &State) -> &'static [u8] {
+        if Instant::now() >= self.deadline {
+            b"421 4.4.2 Session too long, closing\r\n"
+        } else if matches!(state, State::Request) {
+            b"421 4.4.2 Timeout, closing\r\n"
+        } else {
+            info!("client too slow during DATA; nothing filed");
+            b"421 4.4.2 Data transfer too slow, closing\r\n"
         }
     }
 
@@ -423,93 +532,14 @@ impl Session {
         let shared = self.shared.clone();
         let p = &shared.params;
         match request {
-            Request::Ehlo { host } => {
-                self.helo = Some(host);
-                self.reset();
-                let mut lines = vec![
-                    format!("{} greets you", p.hostname),
-                    "PIPELINING".into(),
-                    "8BITMIME".into(),
-                    "SMTPUTF8".into(),
-                    "ENHANCEDSTATUSCODES".into(),
-                    format!("SIZE {}", p.max_message_bytes),
-                ];
-                if p.tls.is_some() && !self.tls {
-                    lines.push("STARTTLS".into());
-                }
-                for (i, l) in lines.iter().enumerate() {
-                    let sep = if i + 1 == lines.len() { ' ' } else { '-' };
-                    out.extend_from_slice(format!("250{sep}{l}\r\n").as_bytes());
-                }
-            }
+            Request::Ehlo { host } => self.ehlo(host, out),
             Request::Helo { host } | Request::Lhlo { host } => {
                 self.helo = Some(host);
                 self.reset();
                 reply(out, 250, "", &p.hostname);
             }
-            Request::Mail { from } => {
-                if self.helo.is_none() {
-                    self.errors += 1;
-                    reply(out, 503, "5.5.1", "Say EHLO first");
-                } else if self.txn.mail_from.is_some() {
-                    self.errors += 1;
-                    reply(out, 503, "5.5.1", "Sender already given");
-                } else if from.size > p.max_message_bytes {
-                    reply(out, 552, "5.3.4", "Message too big for this system");
-                } else if from.size > self.shared.budget.available() {
-                    reply(
-                        out,
-                        452,
-                        "4.3.1",
-                        "Insufficient system storage, try again later",
-                    );
-                } else {
-                    let sender = (!from.address.is_empty()).then_some(from.address);
-                    self.txn.mail_from = Some(sender);
-                    reply(out, 250, "2.1.0", "Sender OK");
-                }
-            }
-            Request::Rcpt { to } => {
-                if self.txn.mail_from.is_none() {
-                    self.errors += 1;
-                    reply(out, 503, "5.5.1", "Need MAIL before RCPT");
-                } else if self.txn.rcpt_to.len() >= p.max_recipients {
-                    reply(out, 452, "4.5.3", "Too many recipients");
-                } else {
-                    match self.shared.pipeline.check_recipient(&to.address).await {
-                        Ok(kind) => {
-                            self.txn.has_reply |= !kind.is_report();
-                            match kind {
-                                Recipient::Postmaster => info!("mail for postmaster accepted"),
-                                Recipient::Reply(target) => self.txn.verified.push(target),
-                                Recipient::Bounce(_) => {}
-                            }
-                            self.txn.rcpt_to.push(to.address);
-                            reply(out, 250, "2.1.5", "Recipient OK");
-                        }
-                        Err(RecipientError::Unavailable) => {
-                            reply(
-                                out,
-                                451,
-                                "4.3.0",
-                                "Temporary failure, please try again later",
-                            );
-                        }
-                        Err(e) => {
-                            self.errors += 1;
-                            let reason = match &e {
-                                RecipientError::Token(r) => r,
-                                RecipientError::Unknown => "unknown-address",
-                                RecipientError::Gone => "participant-gone",
-                                RecipientError::Revoked => "participant-revoked",
-                                RecipientError::Unavailable => "unavailable",
-                            };
-                            info!(reason, "recipient refused");
-                            reply(out, 550, "5.1.1", "No such recipient here");
-                        }
-                    }
-                }
-            }
+            Request::Mail { from } => self.mail(from, out),
+            Request::Rcpt { to } => self.rcpt(to.address, out).await,
             Request::Data => {
                 if self.txn.mail_from.is_none() || self.txn.rcpt_to.is_empty() {
                     self.errors += 1;
@@ -552,6 +582,95 @@ impl Session {
             }
         }
         Next::Continue
+    }
+
+    /// EHLO: a fresh transaction, and what this server offers.
+    fn ehlo(&mut self, host: String, out: &mut Vec<u8>) {
+        self.helo = Some(host);
+        self.reset();
+        let mut lines = vec![
+            format!("{} greets you", self.shared.params.hostname),
+            "PIPELINING".into(),
+            "8BITMIME".into(),
+            "SMTPUTF8".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            format!("SIZE {}", self.shared.params.max_message_bytes),
+        ];
+        if self.shared.params.tls.is_some() && !self.tls {
+            lines.push("STARTTLS".into());
+        }
+        for (i, l) in lines.iter().enumerate() {
+            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+            out.extend_from_slice(format!("250{sep}{l}\r\n").as_bytes());
+        }
+    }
+
+    /// MAIL FROM: one sender per transaction, after EHLO, within the size limits.
+    fn mail(&mut self, from: smtp_proto::MailFrom<String>, out: &mut Vec<u8>) {
+        if self.helo.is_none() {
+            self.errors += 1;
+            reply(out, 503, "5.5.1", "Say EHLO first");
+        } else if self.txn.mail_from.is_some() {
+            self.errors += 1;
+            reply(out, 503, "5.5.1", "Sender already given");
+        } else if from.size > self.shared.params.max_message_bytes {
+            reply(out, 552, "5.3.4", "Message too big for this system");
+        } else if from.size > self.shared.budget.available() {
+            reply(
+                out,
+                452,
+                "4.3.1",
+                "Insufficient system storage, try again later",
+            );
+        } else {
+            let sender = (!from.address.is_empty()).then_some(from.address);
+            self.txn.mail_from = Some(sender);
+            reply(out, 250, "2.1.0", "Sender OK");
+        }
+    }
+
+    /// RCPT TO: only our own reply addresses (verified here, at RCPT), bounces to us and
+    /// postmaster; at most `smtp.max_recipients`.
+    async fn rcpt(&mut self, address: String, out: &mut Vec<u8>) {
+        if self.txn.mail_from.is_none() {
+            self.errors += 1;
+            reply(out, 503, "5.5.1", "Need MAIL before RCPT");
+        } else if self.txn.rcpt_to.len() >= self.shared.params.max_recipients {
+            reply(out, 452, "4.5.3", "Too many recipients");
+        } else {
+            match self.shared.pipeline.check_recipient(&address).await {
+                Ok(kind) => {
+                    self.txn.has_reply |= !kind.is_report();
+                    match kind {
+                        Recipient::Postmaster => info!("mail for postmaster accepted"),
+                        Recipient::Reply(target) => self.txn.verified.push(target),
+                        Recipient::Bounce(_) => {}
+                    }
+                    self.txn.rcpt_to.push(address);
+                    reply(out, 250, "2.1.5", "Recipient OK");
+                }
+                Err(RecipientError::Unavailable) => {
+                    reply(
+                        out,
+                        451,
+                        "4.3.0",
+                        "Temporary failure, please try again later",
+                    );
+                }
+                Err(e) => {
+                    self.errors += 1;
+                    let reason = match &e {
+                        RecipientError::Token(r) => r,
+                        RecipientError::Unknown => "unknown-address",
+                        RecipientError::Gone => "participant-gone",
+                        RecipientError::Revoked => "participant-revoked",
+                        RecipientError::Unavailable => "unavailable",
+                    };
+                    info!(reason, "recipient refused");
+                    reply(out, 550, "5.1.1", "No such recipient here");
+                }
+            }
+        }
     }
 
     async fn end_of_data(&mut self, out: &mut Vec<u8>) {
