@@ -180,8 +180,35 @@ pub(super) fn insert_message(
         message.auth,
         answered_message(conn, thread, message.answers)?
     ])?;
-    // Archiving is a participant's own filing: a new message brings the conversation back
-    // into everyone's inbox.
+    unarchive_all(conn, thread, now)?;
+    let readers = readers(conn, thread)?;
+    let addresses: std::collections::HashMap<i64, String> = conn
+        .prepare_cached("SELECT id, address FROM participants WHERE thread_id = ?1")?
+        .query_map([thread.0], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let notifications =
+        queue_notifications(conn, thread, mode, message, &addresses, &readers, now)?;
+    event(
+        conn,
+        Some(thread),
+        "message.posted",
+        serde_json::json!({
+            "message_id": message.id.to_string(),
+            "via": message.via.as_str(),
+            "notifications": notifications.len(),
+        }),
+        now,
+    )?;
+    Ok(Posted {
+        thread_id: thread,
+        message_id: message.id,
+        notifications,
+    })
+}
+
+/// Archiving is a participant's own filing: a new message brings the conversation back into
+/// everyone's inbox.
+fn unarchive_all(conn: &Connection, thread: ThreadId, now: i64) -> Result<(), StoreError> {
     let unarchived: Vec<i64> = conn
         .prepare_cached(
             "UPDATE participants SET archived_at = NULL
@@ -198,39 +225,51 @@ pub(super) fn insert_message(
             now,
         )?;
     }
-    let readers: Vec<Reader> = conn
-        .prepare_cached(
-            "SELECT p.id, p.role, p.revoked_at IS NOT NULL,
+    Ok(())
+}
+
+/// What the fan-out needs to know of each participant of `thread` (see [`fanout::plan`]).
+fn readers(conn: &Connection, thread: ThreadId) -> Result<Vec<Reader>, StoreError> {
+    conn.prepare_cached(
+        "SELECT p.id, p.role, p.revoked_at IS NOT NULL,
                     COALESCE(pe.convenience = 'yes', 0), COALESCE(pe.notifications = 'off', 0)
              FROM participants p LEFT JOIN people pe ON pe.address = p.address
              WHERE p.thread_id = ?1 ORDER BY p.address",
-        )?
-        .query_map([thread.0], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-            ))
-        })?
-        .map(|row| {
-            let (id, role, removed, consents, notifications_off) = row?;
-            Ok(Reader {
-                participant: ParticipantId(id),
-                role: parse("role", &role)?,
-                removed,
-                consents,
-                notifications_off,
-            })
+    )?
+    .query_map([thread.0], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+        ))
+    })?
+    .map(|row| {
+        let (id, role, removed, consents, notifications_off) = row?;
+        Ok(Reader {
+            participant: ParticipantId(id),
+            role: parse("role", &role)?,
+            removed,
+            consents,
+            notifications_off,
         })
-        .collect::<Result<_, StoreError>>()?;
-    let addresses: std::collections::HashMap<i64, String> = conn
-        .prepare_cached("SELECT id, address FROM participants WHERE thread_id = ?1")?
-        .query_map([thread.0], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+    })
+    .collect::<Result<_, StoreError>>()
+}
+
+/// One outbox row per notification the fan-out plans for `message`.
+fn queue_notifications(
+    conn: &Connection,
+    thread: ThreadId,
+    mode: Mode,
+    message: &SealedMessage,
+    addresses: &std::collections::HashMap<i64, String>,
+    readers: &[Reader],
+    now: i64,
+) -> Result<Vec<NotificationId>, StoreError> {
     let mut notifications = Vec::new();
-    for planned in fanout::plan(mode, message.author, &readers) {
+    for planned in fanout::plan(mode, message.author, readers) {
         let n = NotificationId::random();
         conn.prepare_cached(
             "INSERT INTO outbox (id, seq, thread_id, message_id, participant_id, recipient, kind,
@@ -254,22 +293,7 @@ pub(super) fn insert_message(
         ])?;
         notifications.push(n);
     }
-    event(
-        conn,
-        Some(thread),
-        "message.posted",
-        serde_json::json!({
-            "message_id": message.id.to_string(),
-            "via": message.via.as_str(),
-            "notifications": notifications.len(),
-        }),
-        now,
-    )?;
-    Ok(Posted {
-        thread_id: thread,
-        message_id: message.id,
-        notifications,
-    })
+    Ok(notifications)
 }
 
 /// Closes (`status` "closed") or re-opens ("open") a thread; doing it twice changes nothing
