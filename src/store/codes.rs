@@ -209,7 +209,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{JANE, clinic_thread, open};
+    use crate::store::testing::per_engine;
+    use crate::store::testing::{JANE, clinic_thread};
 
     fn new_code(link: u8, key_id: KeyId, client: u8) -> NewCode {
         NewCode {
@@ -221,99 +222,99 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn codes_are_throttled_per_link_and_capped_per_client_and_person() {
-        let t = open().await;
-        let posted = clinic_thread(&t.store, "Hello").await;
-        let jane = t
-            .store
-            .person(&Address::parse(JANE).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        let key = t.keyring.current_id();
-        let ask = |link: u8, client: u8| {
-            t.store.code_asked(
-                jane.id,
-                posted.thread_id,
-                Some(new_code(link, key, client)),
-                60,
-            )
-        };
-        let first = ask(1, 1).await.unwrap();
-        assert!(first > 0);
-        // The same link within a minute: the code already sent, nothing new.
-        assert_eq!(ask(1, 1).await.unwrap(), first);
-        for link in 2..=3 {
-            assert!(ask(link, 1).await.unwrap() > 0);
-        }
-        // A fourth from the same client within the hour is refused, whatever the link…
-        assert_eq!(ask(4, 1).await.unwrap(), 0);
-        // …while the person, elsewhere, still gets codes, up to their own hourly limit.
-        for link in 4..=10 {
-            let client = 2 + (link - 4) / 3;
-            assert!(ask(link, client).await.unwrap() > 0, "link {link}");
-        }
-        assert_eq!(ask(11, 9).await.unwrap(), 0, "ten an hour for the person");
-        // An hour later there are codes again.
-        t.clock.advance(3601);
-        assert!(ask(12, 1).await.unwrap() > 0);
-        // A wrong number sends nothing either.
-        assert_eq!(
-            t.store
-                .code_asked(jane.id, posted.thread_id, None, 60)
+    per_engine! {
+        async fn codes_are_throttled_per_link_and_capped_per_client_and_person(t) {
+            let posted = clinic_thread(&t.store, "Hello").await;
+            let jane = t
+                .store
+                .person(&Address::parse(JANE).unwrap())
                 .await
-                .unwrap(),
-            0
-        );
+                .unwrap()
+                .unwrap();
+            let key = t.keyring.current_id();
+            let ask = |link: u8, client: u8| {
+                t.store.code_asked(
+                    jane.id,
+                    posted.thread_id,
+                    Some(new_code(link, key, client)),
+                    60,
+                )
+            };
+            let first = ask(1, 1).await.unwrap();
+            assert!(first > 0);
+            // The same link within a minute: the code already sent, nothing new.
+            assert_eq!(ask(1, 1).await.unwrap(), first);
+            for link in 2..=3 {
+                assert!(ask(link, 1).await.unwrap() > 0);
+            }
+            // A fourth from the same client within the hour is refused, whatever the link…
+            assert_eq!(ask(4, 1).await.unwrap(), 0);
+            // …while the person, elsewhere, still gets codes, up to their own hourly limit.
+            for link in 4..=10 {
+                let client = 2 + (link - 4) / 3;
+                assert!(ask(link, client).await.unwrap() > 0, "link {link}");
+            }
+            assert_eq!(ask(11, 9).await.unwrap(), 0, "ten an hour for the person");
+            // An hour later there are codes again.
+            t.clock.advance(3601);
+            assert!(ask(12, 1).await.unwrap() > 0);
+            // A wrong number sends nothing either.
+            assert_eq!(
+                t.store
+                    .code_asked(jane.id, posted.thread_id, None, 60)
+                    .await
+                    .unwrap(),
+                0
+            );
 
-        // Eleven text messages are due, each with the code its nonce gives.
-        let now = t.store.clock().now();
-        let store = &t.store;
-        let claim = |limit| async move {
-            let ids = store
-                .claim(crate::store::queue::Queue::TextMessages, "me", limit, 60)
+            // Eleven text messages are due, each with the code its nonce gives.
+            let now = t.store.clock().now();
+            let store = &t.store;
+            let claim = |limit| async move {
+                let ids = store
+                    .claim(crate::store::queue::Queue::TextMessages, "me", limit, 60)
+                    .await
+                    .unwrap();
+                store.due_text_messages(&ids).await.unwrap()
+            };
+            let due = claim(20).await;
+            assert_eq!(due.len(), 11);
+            for (m, link) in due.iter().zip((1u8..=10).chain([12])) {
+                assert_eq!(
+                    m.code,
+                    crate::crypto::web_code::code(&t.keyring, key, &[link; 16])
+                );
+                assert_eq!(m.mobile, None);
+                assert_eq!(m.address.as_str(), JANE);
+            }
+            // Claimed ones are not handed out twice; a sent one is done, a retried one comes back.
+            assert!(claim(10).await.is_empty());
+            t.store
+                .record_sms(vec![
+                    (
+                        due[0].id,
+                        SmsAttempt {
+                            at: now,
+                            error: None,
+                            outcome: SmsOutcome::Sent,
+                        },
+                    ),
+                    (
+                        due[1].id,
+                        SmsAttempt {
+                            at: now,
+                            error: Some("the provider answered 503".into()),
+                            outcome: SmsOutcome::RetryAt(now),
+                        },
+                    ),
+                ])
                 .await
                 .unwrap();
-            store.due_text_messages(&ids).await.unwrap()
-        };
-        let due = claim(20).await;
-        assert_eq!(due.len(), 11);
-        for (m, link) in due.iter().zip((1u8..=10).chain([12])) {
-            assert_eq!(
-                m.code,
-                crate::crypto::web_code::code(&t.keyring, key, &[link; 16])
-            );
-            assert_eq!(m.mobile, None);
-            assert_eq!(m.address.as_str(), JANE);
+            let again = claim(10).await;
+            assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), [due[1].id]);
+            assert_eq!(again[0].attempts, 1);
+            let listed = t.store.sms_messages(20).await.unwrap();
+            assert_eq!(listed.iter().filter(|m| m.status == "sent").count(), 1);
         }
-        // Claimed ones are not handed out twice; a sent one is done, a retried one comes back.
-        assert!(claim(10).await.is_empty());
-        t.store
-            .record_sms(vec![
-                (
-                    due[0].id,
-                    SmsAttempt {
-                        at: now,
-                        error: None,
-                        outcome: SmsOutcome::Sent,
-                    },
-                ),
-                (
-                    due[1].id,
-                    SmsAttempt {
-                        at: now,
-                        error: Some("the provider answered 503".into()),
-                        outcome: SmsOutcome::RetryAt(now),
-                    },
-                ),
-            ])
-            .await
-            .unwrap();
-        let again = claim(10).await;
-        assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), [due[1].id]);
-        assert_eq!(again[0].attempts, 1);
-        let listed = t.store.sms_messages(20).await.unwrap();
-        assert_eq!(listed.iter().filter(|m| m.status == "sent").count(), 1);
     }
 }

@@ -130,42 +130,42 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing;
+    use crate::store::testing::per_engine;
 
-    /// The README's promises, pinned with a clock the test moves: an answer is replayed for a
-    /// day and then forgotten; a request left "in progress" by a process that died is given
-    /// up after two minutes, never held for a day.
-    #[tokio::test]
-    async fn answers_last_a_day_and_abandoned_requests_two_minutes() {
-        let t = testing::open().await;
-        let key = ApiKeyId(7);
-        let begin = |k: &'static str| t.store.idempotency_begin(key, k, vec![1, 2, 3]);
-        assert_eq!(begin("a").await.unwrap(), Seen::New);
-        t.store
-            .idempotency_finish(key, "a", Some((201, b"{}".to_vec())))
-            .await
-            .unwrap();
-        t.clock.advance(KEEP_SECS - 1);
-        assert!(matches!(
-            begin("a").await.unwrap(),
-            Seen::Answered { status: 201, .. }
-        ));
-        t.clock.advance(2);
-        assert_eq!(
-            begin("a").await.unwrap(),
-            Seen::New,
-            "forgotten after a day"
-        );
+    per_engine! {
+        /// The README's promises, pinned with a clock the test moves: an answer is replayed for a
+        /// day and then forgotten; a request left "in progress" by a process that died is given
+        /// up after two minutes, never held for a day.
+        async fn answers_last_a_day_and_abandoned_requests_two_minutes(t) {
+            let key = ApiKeyId(7);
+            let begin = |k: &'static str| t.store.idempotency_begin(key, k, vec![1, 2, 3]);
+            assert_eq!(begin("a").await.unwrap(), Seen::New);
+            t.store
+                .idempotency_finish(key, "a", Some((201, b"{}".to_vec())))
+                .await
+                .unwrap();
+            t.clock.advance(KEEP_SECS - 1);
+            assert!(matches!(
+                begin("a").await.unwrap(),
+                Seen::Answered { status: 201, .. }
+            ));
+            t.clock.advance(2);
+            assert_eq!(
+                begin("a").await.unwrap(),
+                Seen::New,
+                "forgotten after a day"
+            );
 
-        assert_eq!(begin("b").await.unwrap(), Seen::New);
-        t.clock
-            .advance(crate::domain::idempotency::ABANDONED_AFTER_SECS - 1);
-        assert_eq!(begin("b").await.unwrap(), Seen::InProgress);
-        t.clock.advance(1);
-        assert_eq!(
-            begin("b").await.unwrap(),
-            Seen::New,
-            "its process died: retried"
-        );
+            assert_eq!(begin("b").await.unwrap(), Seen::New);
+            t.clock
+                .advance(crate::domain::idempotency::ABANDONED_AFTER_SECS - 1);
+            assert_eq!(begin("b").await.unwrap(), Seen::InProgress);
+            t.clock.advance(1);
+            assert_eq!(
+                begin("b").await.unwrap(),
+                Seen::New,
+                "its process died: retried"
+            );
+        }
     }
 }

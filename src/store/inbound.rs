@@ -137,6 +137,7 @@ impl Store {
 mod tests {
     use crate::domain::{ParticipantId, ThreadId, Via};
     use crate::store::testing;
+    use crate::store::testing::per_engine;
     use crate::store::{Committed, Inbound, InboundAction, Store, StoreError};
 
     /// Commits `items` at once, as concurrent sessions would (the writer batches them).
@@ -167,83 +168,80 @@ mod tests {
         }
     }
 
-    /// One batch over two threads: each filing numbered in its thread and announced to the
-    /// staff member, the same Message-ID twice filed once, and a closed thread failing alone.
-    #[tokio::test]
-    async fn a_batch_files_numbers_dedupes_and_isolates_failures() {
-        // Keep the whole fixture: dropping its directory would delete the database.
-        let fixture = testing::open().await;
-        let store = fixture.store.clone();
-        let (a, jane_a) = thread(&store).await;
-        let (b, jane_b) = thread(&store).await;
-        let (closed, jane_c) = thread(&store).await;
-        store.close_thread(closed).await.unwrap();
-        let items = vec![
-            filing(&store, a, jane_a, "<1@x>").await,
-            filing(&store, b, jane_b, "<2@x>").await,
-            filing(&store, a, jane_a, "<1@x>").await,
-            filing(&store, a, jane_a, "<3@x>").await,
-            filing(&store, closed, jane_c, "<4@x>").await,
-        ];
-        let results = commit_all(&store, items).await;
-        assert!(matches!(&results[0], Ok(Committed::Filed(p)) if p.notifications.len() == 1));
-        assert!(matches!(&results[1], Ok(Committed::Filed(_))));
-        assert!(matches!(&results[2], Ok(Committed::Duplicate)));
-        assert!(matches!(&results[3], Ok(Committed::Filed(_))));
-        assert!(matches!(&results[4], Err(StoreError::ThreadClosed(t)) if *t == closed));
+    per_engine! {
+        /// One batch over two threads: each filing numbered in its thread and announced to the
+        /// staff member, the same Message-ID twice filed once, and a closed thread failing alone.
+        async fn a_batch_files_numbers_dedupes_and_isolates_failures(fixture) {
+            let store = fixture.store.clone();
+            let (a, jane_a) = thread(&store).await;
+            let (b, jane_b) = thread(&store).await;
+            let (closed, jane_c) = thread(&store).await;
+            store.close_thread(closed).await.unwrap();
+            let items = vec![
+                filing(&store, a, jane_a, "<1@x>").await,
+                filing(&store, b, jane_b, "<2@x>").await,
+                filing(&store, a, jane_a, "<1@x>").await,
+                filing(&store, a, jane_a, "<3@x>").await,
+                filing(&store, closed, jane_c, "<4@x>").await,
+            ];
+            let results = commit_all(&store, items).await;
+            assert!(matches!(&results[0], Ok(Committed::Filed(p)) if p.notifications.len() == 1));
+            assert!(matches!(&results[1], Ok(Committed::Filed(_))));
+            assert!(matches!(&results[2], Ok(Committed::Duplicate)));
+            assert!(matches!(&results[3], Ok(Committed::Filed(_))));
+            assert!(matches!(&results[4], Err(StoreError::ThreadClosed(t)) if *t == closed));
 
-        let view = store.thread(a).await.unwrap();
-        let bodies: Vec<&str> = view.messages.iter().map(|m| m.body.as_str()).collect();
-        assert_eq!(bodies, ["B", "<1@x>", "<3@x>"]);
-        assert_eq!(store.thread(b).await.unwrap().messages.len(), 2);
-        assert_eq!(store.thread(closed).await.unwrap().messages.len(), 1);
+            let view = store.thread(a).await.unwrap();
+            let bodies: Vec<&str> = view.messages.iter().map(|m| m.body.as_str()).collect();
+            assert_eq!(bodies, ["B", "<1@x>", "<3@x>"]);
+            assert_eq!(store.thread(b).await.unwrap().messages.len(), 2);
+            assert_eq!(store.thread(closed).await.unwrap().messages.len(), 1);
 
-        // A later batch recognises what the first one filed.
-        let again = commit_all(&store, vec![filing(&store, a, jane_a, "<3@x>").await]).await;
-        assert!(matches!(&again[0], Ok(Committed::Duplicate)));
-        assert_eq!(store.thread(a).await.unwrap().messages.len(), 3);
-    }
+            // A later batch recognises what the first one filed.
+            let again = commit_all(&store, vec![filing(&store, a, jane_a, "<3@x>").await]).await;
+            assert!(matches!(&again[0], Ok(Committed::Duplicate)));
+            assert_eq!(store.thread(a).await.unwrap().messages.len(), 3);
+        }
 
-    /// An item that fails after some of its rows were written (here its ledger row, the last
-    /// one) leaves none of them behind — no message, no notification — and the items before
-    /// and after it in the batch are filed.
-    #[tokio::test]
-    async fn a_failing_item_is_rolled_back_whole_and_alone() {
-        let fixture = testing::open().await;
-        let store = fixture.store.clone();
-        let (t, jane) = thread(&store).await;
-        store
-            .execute_for_test(
-                "CREATE TRIGGER refuse_bad BEFORE INSERT ON inbound WHEN NEW.header_message_id = '<bad@x>'
-                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-            )
-            .await;
-        let before = store.list_notifications(None, Some(t)).await.unwrap().len();
-        let items = vec![
-            filing(&store, t, jane, "<good-1@x>").await,
-            filing(&store, t, jane, "<bad@x>").await,
-            filing(&store, t, jane, "<good-2@x>").await,
-        ];
-        let results = commit_all(&store, items).await;
-        assert!(matches!(&results[0], Ok(Committed::Filed(_))));
-        assert!(
-            matches!(&results[1], Err(StoreError::Invalid(_))),
-            "{:?}",
-            results[1]
-        );
-        assert!(matches!(&results[2], Ok(Committed::Filed(_))));
+        /// An item that fails after some of its rows were written (here its ledger row, the last
+        /// one) leaves none of them behind — no message, no notification — and the items before
+        /// and after it in the batch are filed.
+        async fn a_failing_item_is_rolled_back_whole_and_alone(fixture) {
+            let store = fixture.store.clone();
+            let (t, jane) = thread(&store).await;
+            store
+                .execute_for_test(
+                    "CREATE TRIGGER refuse_bad BEFORE INSERT ON inbound WHEN NEW.header_message_id = '<bad@x>'
+                     BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                )
+                .await;
+            let before = store.list_notifications(None, Some(t)).await.unwrap().len();
+            let items = vec![
+                filing(&store, t, jane, "<good-1@x>").await,
+                filing(&store, t, jane, "<bad@x>").await,
+                filing(&store, t, jane, "<good-2@x>").await,
+            ];
+            let results = commit_all(&store, items).await;
+            assert!(matches!(&results[0], Ok(Committed::Filed(_))));
+            assert!(
+                matches!(&results[1], Err(StoreError::Invalid(_))),
+                "{:?}",
+                results[1]
+            );
+            assert!(matches!(&results[2], Ok(Committed::Filed(_))));
 
-        let view = store.thread(t).await.unwrap();
-        let bodies: Vec<&str> = view.messages.iter().map(|m| m.body.as_str()).collect();
-        assert_eq!(bodies, ["B", "<good-1@x>", "<good-2@x>"]);
-        let seqs: Vec<i64> =
-            sqlx::query_scalar("SELECT seq FROM messages WHERE thread_id = $1 ORDER BY seq")
-                .bind(t.0)
-                .fetch_all(store.pool())
-                .await
-                .unwrap();
-        assert_eq!(seqs, [1, 2, 3], "no gap where the failed item was");
-        let after = store.list_notifications(None, Some(t)).await.unwrap().len();
-        assert_eq!(after - before, 2, "one staff notification per filed reply");
+            let view = store.thread(t).await.unwrap();
+            let bodies: Vec<&str> = view.messages.iter().map(|m| m.body.as_str()).collect();
+            assert_eq!(bodies, ["B", "<good-1@x>", "<good-2@x>"]);
+            let seqs: Vec<i64> =
+                sqlx::query_scalar("SELECT seq FROM messages WHERE thread_id = $1 ORDER BY seq")
+                    .bind(t.0)
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(seqs, [1, 2, 3], "no gap where the failed item was");
+            let after = store.list_notifications(None, Some(t)).await.unwrap().len();
+            assert_eq!(after - before, 2, "one staff notification per filed reply");
+        }
     }
 }

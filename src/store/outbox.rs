@@ -253,53 +253,53 @@ mod tests {
     use super::*;
     use crate::domain::{Address, Via};
     use crate::store::testing;
+    use crate::store::testing::per_engine;
 
-    /// One batch announcing messages far apart in a long thread: each quotes the ten messages
-    /// before its own, nothing from the other's window.
-    #[tokio::test]
-    async fn a_batch_quotes_each_notifications_own_history() {
-        // Keep the whole fixture: dropping its directory would delete the database.
-        let fixture = testing::open().await;
-        let store = fixture.store.clone();
-        let lee = Address::parse(testing::LEE).unwrap();
-        let first = testing::clinic_thread(&store, "m1").await;
-        let mut notifications = vec![first.notifications[0]];
-        for n in 2..=30 {
-            let posted = store
-                .post_message(first.thread_id, &lee, &format!("m{n}"), Via::Cli)
+    per_engine! {
+        /// One batch announcing messages far apart in a long thread: each quotes the ten messages
+        /// before its own, nothing from the other's window.
+        async fn a_batch_quotes_each_notifications_own_history(fixture) {
+            let store = fixture.store.clone();
+            let lee = Address::parse(testing::LEE).unwrap();
+            let first = testing::clinic_thread(&store, "m1").await;
+            let mut notifications = vec![first.notifications[0]];
+            for n in 2..=30 {
+                let posted = store
+                    .post_message(first.thread_id, &lee, &format!("m{n}"), Via::Cli)
+                    .await
+                    .unwrap();
+                notifications.push(posted.notifications[0]);
+            }
+            let batch = [notifications[2], notifications[29], notifications[12]];
+            let loaded = store.deliveries(&batch).await.unwrap();
+            let quoted = |d: &Delivery| match &d.content {
+                DeliveryContent::Convenience {
+                    message, history, ..
+                } => (
+                    message.body.clone(),
+                    history.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
+                ),
+                _ => panic!("a convenience notification"),
+            };
+            let names = |r: std::ops::RangeInclusive<i32>| r.rev().map(|n| format!("m{n}")).collect();
+            let (m3, h3) = quoted(loaded[0].as_ref().unwrap());
+            assert_eq!((m3.as_str(), h3), ("m3", names(1..=2)));
+            let (m30, h30) = quoted(loaded[1].as_ref().unwrap());
+            assert_eq!((m30.as_str(), h30), ("m30", names(20..=29)));
+            let (m13, h13) = quoted(loaded[2].as_ref().unwrap());
+            assert_eq!((m13.as_str(), h13), ("m13", names(3..=12)));
+
+            // What reply-text extraction is told was sent: the eleven latest messages, plus the
+            // window of an older notification the reply answers.
+            let mut sent = store
+                .sent_bodies(first.thread_id, Some(notifications[2]), 11)
                 .await
                 .unwrap();
-            notifications.push(posted.notifications[0]);
+            sent.sort_by_key(|b| b[1..].parse::<i32>().unwrap());
+            let expected: Vec<String> = (1..=3).chain(20..=30).map(|n| format!("m{n}")).collect();
+            assert_eq!(sent, expected);
+            let latest = store.sent_bodies(first.thread_id, None, 11).await.unwrap();
+            assert_eq!(latest.len(), 11);
         }
-        let batch = [notifications[2], notifications[29], notifications[12]];
-        let loaded = store.deliveries(&batch).await.unwrap();
-        let quoted = |d: &Delivery| match &d.content {
-            DeliveryContent::Convenience {
-                message, history, ..
-            } => (
-                message.body.clone(),
-                history.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
-            ),
-            _ => panic!("a convenience notification"),
-        };
-        let names = |r: std::ops::RangeInclusive<i32>| r.rev().map(|n| format!("m{n}")).collect();
-        let (m3, h3) = quoted(loaded[0].as_ref().unwrap());
-        assert_eq!((m3.as_str(), h3), ("m3", names(1..=2)));
-        let (m30, h30) = quoted(loaded[1].as_ref().unwrap());
-        assert_eq!((m30.as_str(), h30), ("m30", names(20..=29)));
-        let (m13, h13) = quoted(loaded[2].as_ref().unwrap());
-        assert_eq!((m13.as_str(), h13), ("m13", names(3..=12)));
-
-        // What reply-text extraction is told was sent: the eleven latest messages, plus the
-        // window of an older notification the reply answers.
-        let mut sent = store
-            .sent_bodies(first.thread_id, Some(notifications[2]), 11)
-            .await
-            .unwrap();
-        sent.sort_by_key(|b| b[1..].parse::<i32>().unwrap());
-        let expected: Vec<String> = (1..=3).chain(20..=30).map(|n| format!("m{n}")).collect();
-        assert_eq!(sent, expected);
-        let latest = store.sent_bodies(first.thread_id, None, 11).await.unwrap();
-        assert_eq!(latest.len(), 11);
     }
 }

@@ -286,54 +286,54 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testing::{self, JANE};
+    use crate::store::testing::{self, JANE, per_engine};
 
-    /// The README's promise, pinned with a clock the test moves: a session ends after 15
-    /// minutes unused and after 12 hours however busy; use within the idle limit keeps it.
-    #[tokio::test]
-    async fn a_session_ends_when_idle_and_at_its_maximum_age() {
-        let t = testing::open().await;
-        let posted = testing::clinic_thread(&t.store, "Hello").await;
-        let jane = testing::jane(&t.store, posted.thread_id).await;
-        let person = t
-            .store
-            .person(&crate::domain::Address::parse(JANE).unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
-        let (idle, max) = (15 * 60, 12 * 3600);
-        let live = |hash: &'static [u8]| {
-            let store = t.store.clone();
-            async move { store.web_session(hash, idle, max).await.unwrap().is_some() }
-        };
-        t.store
-            .web_sign_in(b"idle".to_vec(), person, jane)
-            .await
-            .unwrap();
-        t.clock.advance(idle);
-        // Unused for exactly the limit: still live (and this look is a use).
-        assert!(live(b"idle").await);
-        t.clock.advance(idle + 1);
-        assert!(
-            !live(b"idle").await,
-            "unused for longer than the limit: ended"
-        );
+    per_engine! {
+        /// The README's promise, pinned with a clock the test moves: a session ends after 15
+        /// minutes unused and after 12 hours however busy; use within the idle limit keeps it.
+        async fn a_session_ends_when_idle_and_at_its_maximum_age(t) {
+            let posted = testing::clinic_thread(&t.store, "Hello").await;
+            let jane = testing::jane(&t.store, posted.thread_id).await;
+            let person = t
+                .store
+                .person(&crate::domain::Address::parse(JANE).unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .id;
+            let (idle, max) = (15 * 60, 12 * 3600);
+            let live = |hash: &'static [u8]| {
+                let store = t.store.clone();
+                async move { store.web_session(hash, idle, max).await.unwrap().is_some() }
+            };
+            t.store
+                .web_sign_in(b"idle".to_vec(), person, jane)
+                .await
+                .unwrap();
+            t.clock.advance(idle);
+            // Unused for exactly the limit: still live (and this look is a use).
+            assert!(live(b"idle").await);
+            t.clock.advance(idle + 1);
+            assert!(
+                !live(b"idle").await,
+                "unused for longer than the limit: ended"
+            );
 
-        t.store
-            .web_sign_in(b"busy".to_vec(), person, jane)
-            .await
-            .unwrap();
-        // Used every 14 minutes, it lives until 12 hours after sign-in and not a second more.
-        let mut age = 0;
-        while age + 14 * 60 <= max {
-            t.clock.advance(14 * 60);
-            age += 14 * 60;
-            assert!(live(b"busy").await, "used after {age} s");
+            t.store
+                .web_sign_in(b"busy".to_vec(), person, jane)
+                .await
+                .unwrap();
+            // Used every 14 minutes, it lives until 12 hours after sign-in and not a second more.
+            let mut age = 0;
+            while age + 14 * 60 <= max {
+                t.clock.advance(14 * 60);
+                age += 14 * 60;
+                assert!(live(b"busy").await, "used after {age} s");
+            }
+            t.clock.advance(max - age);
+            assert!(live(b"busy").await, "at exactly 12 hours");
+            t.clock.advance(1);
+            assert!(!live(b"busy").await, "past 12 hours");
         }
-        t.clock.advance(max - age);
-        assert!(live(b"busy").await, "at exactly 12 hours");
-        t.clock.advance(1);
-        assert!(!live(b"busy").await, "past 12 hours");
     }
 }
