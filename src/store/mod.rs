@@ -10,6 +10,31 @@
 //! and the one list of reads every engine provides); it never names an engine's modules. The
 //! SQLite engine lives in its own folder (`sqlite/`: the SQL, the connection settings, the
 //! writer thread); a PostgreSQL engine stands beside it behind the same two files.
+//!
+//! # Row ids
+//!
+//! Decided once, for every engine: a row's *internal* key is sequential (SQLite's rowid, a
+//! PostgreSQL identity column), so inserts append to the end of a B-tree instead of touching a
+//! random leaf; a row whose id leaves the database — in a reply token, a link, a URL, an API
+//! answer, a log line (threads, participants, messages, notifications, held mail, API keys,
+//! webhooks) — also has a *public* id, 63 random bits ([`crate::domain::ids`]), in a unique
+//! column, so nobody can count or guess them. Order is never read from an id: counters
+//! (`threads.message_seq`, the `counters` table) number what must be ordered. The tables of
+//! this release still use the random id as the key itself; moving them to the split is a
+//! migration of its own (the performance issue's disk budget depends on it), and the
+//! PostgreSQL schema starts from the split. Code outside the engines only ever sees public
+//! ids, so neither change reaches it.
+//!
+//! # Concurrent writers
+//!
+//! Every operation is written as if another writer could run between its statements: numbers
+//! come from `UPDATE … RETURNING` on a counter, claims from one `UPDATE … WHERE` that only
+//! matches free rows, first-comers from unique keys with `ON CONFLICT`. Where an operation
+//! reads a row to decide what to write (a person's standing before a sign-in, a thread's
+//! status before a post, a code's latest before a new one), the row is the engine's to lock
+//! for the transaction: SQLite's writer holds the database's write lock from the first
+//! statement (`BEGIN IMMEDIATE`), PostgreSQL reads it `FOR UPDATE`. The decision itself is a
+//! function in [`crate::domain`], so both engines decide alike.
 
 pub mod api_keys;
 mod backend;
