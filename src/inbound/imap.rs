@@ -307,8 +307,9 @@ impl Poller {
             set_state("polling");
             let mailbox = timed(session.select(&p.mailbox)).await?;
             let uidvalidity = i64::from(mailbox.uid_validity.ok_or(ImapError::NoUidValidity)?);
+            let mut moved = 0;
             if mailbox.exists > 0 {
-                self.drain(&mut session, uidvalidity, &targets).await?;
+                moved = self.drain(&mut session, uidvalidity, &targets).await?;
                 self.counters.log("IMAP mailbox handled");
             }
             // A full pass worked: the connection is healthy again.
@@ -317,6 +318,13 @@ impl Poller {
             if shutdown.is_cancelled() {
                 let _ = timed(session.logout()).await;
                 return Ok(());
+            }
+            // Mail that arrived while this pass ran was announced (EXISTS) outside IDLE, where
+            // nothing listens for it, and a server need not announce it again once IDLE
+            // starts: look once more before waiting, or it could wait for the next IDLE
+            // re-issue. A pass that moved nothing leaves nothing new to find.
+            if moved > 0 {
+                continue;
             }
             if idle {
                 let mut handle = session.idle();
@@ -357,13 +365,13 @@ impl Poller {
 
     /// Handles every message in the selected mailbox, oldest first, in batches: one FETCH for a
     /// batch's bodies, the pipeline run on all of them at once (so their commits are grouped),
-    /// then one move per destination folder.
+    /// then one move per destination folder. Returns how many messages it moved out.
     async fn drain(
         &self,
         session: &mut Session,
         uidvalidity: i64,
         targets: &Targets<'_>,
-    ) -> Result<(), ImapError> {
+    ) -> Result<usize, ImapError> {
         let mut listing: Vec<Fetch> = timed(async {
             session
                 .uid_fetch("1:*", "(UID RFC822.SIZE)")
@@ -373,6 +381,7 @@ impl Poller {
         })
         .await?;
         listing.sort_by_key(|f| f.uid);
+        let mut moved = 0;
         for batch in batches(&listing, DRAIN_BATCH, DRAIN_BATCH_BYTES) {
             let mut decided: Vec<(u32, bool)> = Vec::with_capacity(batch.len());
             let mut to_fetch: Vec<u32> = Vec::new();
@@ -452,12 +461,13 @@ impl Poller {
                     targets.rejected
                 };
                 move_messages(session, &uid_set(&uids), to, targets.can_move).await?;
+                moved += uids.len();
             }
             if let Some(e) = failure {
                 return Err(e.into());
             }
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// Records a message over the size limit, without having downloaded it: it stays in the

@@ -342,12 +342,13 @@ fn trusted_authentication_results_decide_on_the_imap_door() {
         with.extend_from_slice(&raw);
         imap.append("INBOX", &with);
     }
-    wait_for(Duration::from_secs(30), || {
+    wait_for(Duration::from_secs(60), || {
         (imap.count("INBOX") == 0).then_some(())
     })
     .unwrap_or_else(|| {
         panic!(
-            "every message handled; the daemon said:\n{}",
+            "every message handled ({} left in the inbox); the daemon said:\n{}",
+            imap.count("INBOX"),
             sb.daemon_log()
         )
     });
