@@ -5,6 +5,7 @@
 # panic, an abort, a hang or runaway memory).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     SECONDS per target (default 60); all targets
+#   FUZZ_BUILD_ONLY=1 scripts/fuzz.sh          only install cargo-fuzz and build the targets
 #
 # Each target starts from its seeds (fuzz/seeds/TARGET, and for messages the project's own
 # fixtures) and keeps what it learns in fuzz/corpus/TARGET (not committed). A finding is saved
@@ -25,6 +26,9 @@ fi
 
 cd fuzz
 cargo fuzz build --sanitizer none >&2
+if [ -n "${FUZZ_BUILD_ONLY:-}" ]; then
+  exit 0
+fi
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t" logs
