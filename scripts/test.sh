@@ -61,18 +61,19 @@ if ! cargo deny --version >/dev/null 2>&1; then
   cargo install --quiet --locked cargo-deny@0.20.2
 fi
 cargo deny check licenses bans sources
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked --no-run
-# The fuzz targets (a workspace and target directory of their own) build while the tests run:
-# the tests mostly wait on servers and sockets, and the machine has a second core. Built at
-# opt-level 1: they compile in about half the time, and twenty seconds of fuzzing is a smoke
-# test either way (scripts/fuzz.sh on its own builds fully optimised).
+# The fuzz targets (a workspace and target directory of their own) build in the background
+# while clippy, the test build and the tests run: a build leaves the second core idle much of
+# the time, and the tests mostly wait on servers and sockets. Built at opt-level 1: they
+# compile in about half the time, and twenty seconds of fuzzing is a smoke test either way
+# (scripts/fuzz.sh on its own builds fully optimised).
 export CARGO_PROFILE_RELEASE_OPT_LEVEL="${FUZZ_OPT_LEVEL:-1}"
 fuzz_log="$(mktemp)"
 FUZZ_BUILD_ONLY=1 bash scripts/fuzz.sh >"$fuzz_log" 2>&1 &
 fuzz_build=$!
 # A failing step ends the script; the build in the background ends with it.
-trap 'pkill -TERM -P "$fuzz_build" 2>/dev/null; kill "$fuzz_build" 2>/dev/null || true' EXIT
+trap '{ pkill -TERM -P "$fuzz_build" || true; kill "$fuzz_build" || true; } 2>/dev/null' EXIT
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked --no-run
 cargo test --locked
 # The Debian package, from the debug build the tests just used: lintian, then installed into a
 # throwaway root and run from there (scripts/deb.sh builds the release package).
