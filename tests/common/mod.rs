@@ -284,31 +284,41 @@ impl Manager {
         }
     }
 
+    /// One datagram, if one arrives before `deadline`. A signal delivered to the test process
+    /// (any child's exit, with a handler some in-process daemon installed) interrupts a read
+    /// with a timeout instead of restarting it: such a read is simply made again.
+    fn recv_before(&self, deadline: Instant, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::TimedOut))?;
+            self.socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+            match self.socket.recv(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
     /// How many datagrams containing `state` arrive within `window`.
     pub fn count_within(&self, state: &str, window: Duration) -> usize {
         let end = Instant::now() + window;
         let mut buf = [0u8; 4096];
         let mut n = 0;
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            self.socket
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .unwrap();
-            if let Ok(len) = self.socket.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..len]);
-                n += usize::from(msg.lines().any(|l| l == state));
-            }
+        while let Ok(len) = self.recv_before(end, &mut buf) {
+            let msg = String::from_utf8_lossy(&buf[..len]);
+            n += usize::from(msg.lines().any(|l| l == state));
         }
-        self.socket
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
         n
     }
 
-    /// Reads datagrams until one contains `state`; the error when the read timeout passes.
+    /// Reads datagrams until one contains `state`; the error when 30 seconds pass.
     pub fn wait_for(&self, state: &str) -> std::io::Result<()> {
+        let end = Instant::now() + Duration::from_secs(30);
         let mut buf = [0u8; 4096];
         loop {
-            let n = self.socket.recv(&mut buf)?;
+            let n = self.recv_before(end, &mut buf)?;
             let msg = String::from_utf8_lossy(&buf[..n]);
             if msg.lines().any(|l| l == state) {
                 return Ok(());
@@ -316,19 +326,10 @@ impl Manager {
         }
     }
 
-    /// Reads datagrams until one contains `state`, failing after the read timeout.
+    /// Reads datagrams until one contains `state`, failing after 30 seconds.
     pub fn expect(&self, state: &str) {
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = self
-                .socket
-                .recv(&mut buf)
-                .unwrap_or_else(|e| panic!("no {state} from the daemon: {e}"));
-            let msg = String::from_utf8_lossy(&buf[..n]);
-            if msg.lines().any(|l| l == state) {
-                return;
-            }
-        }
+        self.wait_for(state)
+            .unwrap_or_else(|e| panic!("no {state} from the daemon: {e}"));
     }
 }
 
