@@ -1099,16 +1099,20 @@ pub fn snail_reply(mailbox: &str, mta: &str, extra: &[String], text: &str) {
     );
 }
 
-/// `sealpost serve` run inside the test process, on a clock the test moves forward: a link
+/// `sealpost serve` run inside the test process, on a clock the test moves forward (test
+/// builds only: release builds have no clock to move, and the benchmarks that share this
+/// harness build in release): a link
 /// opened a day later, a lock that runs out, a retry that falls due — without sleeping and
 /// without a restart. Its log goes to the sandbox's `daemon.log`, through the daemon's own
 /// redaction, like the real binary's. Stopped (drained) when dropped.
+#[cfg(debug_assertions)]
 pub struct InProcess {
     pub clock: sealpost::clock::Clock,
     stop: tokio_util::sync::CancellationToken,
     thread: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
+#[cfg(debug_assertions)]
 impl InProcess {
     /// Binds and starts the daemon for `sb`; returns once every listener is bound.
     pub fn start(sb: &Sandbox) -> InProcess {
@@ -1213,6 +1217,7 @@ impl InProcess {
     }
 }
 
+#[cfg(debug_assertions)]
 impl Drop for InProcess {
     fn drop(&mut self) {
         self.stop.cancel();
