@@ -272,8 +272,9 @@ fn next_due_after(
 }
 
 /// Drives one always-failing row of `queue` through its whole schedule on the frozen clock:
-/// after each failure, the next attempt is due exactly when `delay(failures)` says (`None`:
-/// never); the clock is moved there and the attempt made (`attempts()` counts them).
+/// after each failure, the delay to the next attempt (read off the queue) must pass `check`;
+/// the clock is moved there and the attempt made (`attempts()` counts them). Returns the
+/// delays, until the row is given up.
 fn follow_schedule(
     daemon: &InProcess,
     sb: &Sandbox,

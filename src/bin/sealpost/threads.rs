@@ -10,8 +10,10 @@ use serde_json::json;
 use sealpost::app;
 use sealpost::config::Settings;
 use sealpost::domain::DeliveryStatus;
-use sealpost::domain::{Address, Mode, Role, ThreadId, Via};
-use sealpost::http::api::{ConversationCreated, Notification, PostedResponse, Thread, ThreadItem};
+use sealpost::domain::{Address, Mode, ParticipantId, Role, ThreadId, Via};
+use sealpost::http::api::{
+    ConversationCreated, Notification, Participant, PostedResponse, Thread, ThreadItem,
+};
 use sealpost::store::projection::Viewer;
 use sealpost::store::{NewThread, Store, StoreError};
 
@@ -62,7 +64,7 @@ pub(crate) async fn thread(settings: &Settings, cmd: ThreadCommand) -> anyhow::R
             let who = participant(&address, role)?;
             let thread = thread_id(&t)?;
             let id = store.add_participant(thread, &who, shared).await?;
-            print_participant(&store, thread, &id.to_string()).await
+            print_participant(&store, thread, id).await
         }
         ThreadCommand::RemoveParticipant {
             thread_id: t,
@@ -117,14 +119,13 @@ pub(crate) fn reply_text(file: Option<PathBuf>, explain: bool) -> anyhow::Result
 }
 
 /// A participant of `thread` as the API shows them (`id`: their participant id).
-async fn print_participant(store: &Store, thread: ThreadId, id: &str) -> anyhow::Result<()> {
+async fn print_participant(
+    store: &Store,
+    thread: ThreadId,
+    id: ParticipantId,
+) -> anyhow::Result<()> {
     let view = store.thread_for(thread, Viewer::Practice).await?;
-    let p = Thread::from(view)
-        .participants
-        .into_iter()
-        .find(|p| p.participant_id == id)
-        .context("the participant is gone")?;
-    print(&p)
+    print(&Participant::find(&view, id).context("the participant is gone")?)
 }
 
 /// `thread new`: one conversation per recipient outside the practice (one in all with
@@ -195,10 +196,10 @@ async fn remove_participant(store: &Store, t: &str, address: &str) -> anyhow::Re
         .participants
         .iter()
         .find(|p| p.address == addr && !p.revoked)
-        .map(|p| p.id.to_string());
+        .map(|p| p.id);
     store.remove_participant(thread, &addr).await?;
     match id {
-        Some(id) => print_participant(store, thread, &id).await,
+        Some(id) => print_participant(store, thread, id).await,
         None => Ok(()),
     }
 }

@@ -10,12 +10,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiJson, ApiQuery, ApiState, Caller};
 use crate::clock;
-use crate::domain::{Address, MessageId, Mode, Role, ThreadId, Via};
+use crate::domain::{Address, MessageId, Mode, ParticipantId, Role, ThreadId, Via};
 use crate::http::problem::Problem;
 use crate::store::projection::Viewer;
 use crate::store::{
-    Conversation, MessageView, NewParticipant, NewThread, NotificationRecord, Posted, ThreadFilter,
-    ThreadSummary, ThreadView,
+    Conversation, MessageView, NewParticipant, NewThread, NotificationRecord, ParticipantView,
+    Posted, ThreadFilter, ThreadSummary, ThreadView,
 };
 
 /// Someone taking part: an address and, optionally, the name to show.
@@ -165,6 +165,29 @@ pub struct Participant {
     pub archived: bool,
 }
 
+impl Participant {
+    /// Participant `p` of `view`, as the API shows them.
+    pub fn of(view: &ThreadView, p: &ParticipantView) -> Participant {
+        Participant {
+            participant_id: p.id.to_string(),
+            address: p.address.to_string(),
+            name: p.display_name.clone(),
+            role: p.role.as_str().to_owned(),
+            removed: p.revoked,
+            content_by_email: view.content_by_email(p),
+            archived: p.archived,
+        }
+    }
+
+    /// The participant known by `id` in `view`, if any.
+    pub fn find(view: &ThreadView, id: ParticipantId) -> Option<Participant> {
+        view.participants
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| Participant::of(view, p))
+    }
+}
+
 /// A message its author took back before anyone had it: where it was, never what it said.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WithdrawnMessage {
@@ -260,15 +283,7 @@ impl From<ThreadView> for Thread {
         let participants = v
             .participants
             .iter()
-            .map(|p| Participant {
-                participant_id: p.id.to_string(),
-                address: p.address.to_string(),
-                name: p.display_name.clone(),
-                role: p.role.as_str().to_owned(),
-                removed: p.revoked,
-                content_by_email: v.content_by_email(p),
-                archived: p.archived,
-            })
+            .map(|p| Participant::of(&v, p))
             .collect();
         Thread {
             thread_id: v.id.to_string(),
@@ -714,10 +729,7 @@ pub async fn add_participant(
         .add_participant(thread, &new, req.shared.unwrap_or(false))
         .await?;
     let view = state.store.thread_for(thread, Viewer::Practice).await?;
-    let added = Thread::from(view)
-        .participants
-        .into_iter()
-        .find(|p| p.participant_id == participant.to_string())
+    let added = Participant::find(&view, participant)
         .ok_or_else(|| Problem::not_found("the participant was removed meanwhile"))?;
     Ok((StatusCode::CREATED, axum::Json(added)))
 }
