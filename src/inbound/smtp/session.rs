@@ -295,10 +295,10 @@ impl Session {
         let mut receiver = RequestReceiver::default();
         let mut state = State::Request;
         let mut buf = vec![0u8; 16 * 1024];
-        let mut clock = Deadlines::new(started, &p);
+        let mut deadlines = Deadlines::new(started, &p);
         self.slot.idle();
         loop {
-            let phase_due = clock.due(&state, &p);
+            let phase_due = deadlines.due(&state, &p);
             let read = tokio::select! {
                 r = stream.read(&mut buf) => Ok(r),
                 _ = shutdown.cancelled() => Err(&b"421 4.3.0 Service shutting down, try again later\r\n"[..]),
@@ -324,7 +324,7 @@ impl Session {
                 }
                 Ok(n) => n,
             };
-            clock.read(n, &state);
+            deadlines.read(n, &state);
             let mut bytes = buf[..n].iter();
             loop {
                 match &mut state {
@@ -337,7 +337,7 @@ impl Session {
                         RequestStep::Data => {
                             state = State::Data(DataReceiver::new());
                             // The rest of this read is message data.
-                            clock.data_began(bytes.len());
+                            deadlines.data_began(bytes.len());
                         }
                         RequestStep::Close => {
                             let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
@@ -388,7 +388,7 @@ impl Session {
             if answered && matches!(state, State::Request) {
                 // Replies are out; what comes next is a new command, due in time. Bytes of a
                 // command still arriving do not move this.
-                clock.replied(self.helo.is_some(), &p);
+                deadlines.replied(self.helo.is_some(), &p);
                 self.slot.idle();
             }
         }
