@@ -101,93 +101,107 @@ impl Metrics {
             store_commit: Family::new_with_constructor(fast),
             registry: Registry::default(),
         };
+        m.register_inbound(&mut registry);
+        m.register_work(&mut registry);
+        Metrics { registry, ..m }
+    }
+
+    /// The doors: what arrives by SMTP, HTTP and IMAP, and what is held.
+    fn register_inbound(&self, registry: &mut Registry) {
         registry.register(
             "inbound_messages",
             "Inbound messages decided, by door, outcome and reason",
-            m.inbound.clone(),
+            self.inbound.clone(),
         );
         registry.register(
             "smtp_sessions",
             "SMTP connections, by result (accepted, or refused at connect)",
-            m.smtp_sessions.clone(),
+            self.smtp_sessions.clone(),
         );
         registry.register(
             "http_connections",
             "HTTP connections of the web view and the API, by door and result",
-            m.http_connections.clone(),
+            self.http_connections.clone(),
         );
         registry.register(
             "smtp_refusals",
             "SMTP replies that refused a command or a message, by reply code",
-            m.smtp_refusals.clone(),
-        );
-        registry.register(
-            "outbox_attempts",
-            "Notification delivery attempts, by result",
-            m.outbox_attempts.clone(),
-        );
-        registry.register(
-            "outbox_notifications",
-            "Notifications in the outbox, by status",
-            m.outbox.clone(),
-        );
-        registry.register(
-            "notification_delivery_seconds",
-            "Time from a notification being queued to the relay accepting it",
-            m.delivery_latency.clone(),
+            self.smtp_refusals.clone(),
         );
         registry.register(
             "imap_state",
             "The IMAP poller's state (1 for the current one)",
-            m.imap_state.clone(),
-        );
-        registry.register("imap_polls", "IMAP polls, by result", m.imap_polls.clone());
-        registry.register(
-            "webhook_attempts",
-            "Webhook delivery attempts, by result",
-            m.webhook_attempts.clone(),
+            self.imap_state.clone(),
         );
         registry.register(
-            "scheduled_jobs",
-            "Runs of scheduled jobs, by kind and result",
-            m.scheduled_jobs.clone(),
-        );
-        registry.register(
-            "sms_attempts",
-            "Attempts to send a sign-in code (SMS or email), by result",
-            m.sms_attempts.clone(),
-        );
-        registry.register(
-            "webhook_deliveries",
-            "Webhook deliveries stored, by status",
-            m.webhook_deliveries.clone(),
+            "imap_polls",
+            "IMAP polls, by result",
+            self.imap_polls.clone(),
         );
         registry.register(
             "held_messages",
             "Held messages awaiting a decision",
-            m.held.clone(),
+            self.held.clone(),
         );
         registry.register(
             "held_refused",
             "Messages refused for now because a quota of the held queue was full, by quota",
-            m.held_refused.clone(),
+            self.held_refused.clone(),
+        );
+    }
+
+    /// The work behind them: notifications, webhooks, codes, jobs, the API and the store.
+    fn register_work(&self, registry: &mut Registry) {
+        registry.register(
+            "outbox_attempts",
+            "Notification delivery attempts, by result",
+            self.outbox_attempts.clone(),
+        );
+        registry.register(
+            "outbox_notifications",
+            "Notifications in the outbox, by status",
+            self.outbox.clone(),
+        );
+        registry.register(
+            "notification_delivery_seconds",
+            "Time from a notification being queued to the relay accepting it",
+            self.delivery_latency.clone(),
+        );
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts, by result",
+            self.webhook_attempts.clone(),
+        );
+        registry.register(
+            "scheduled_jobs",
+            "Runs of scheduled jobs, by kind and result",
+            self.scheduled_jobs.clone(),
+        );
+        registry.register(
+            "sms_attempts",
+            "Attempts to send a sign-in code (SMS or email), by result",
+            self.sms_attempts.clone(),
+        );
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries stored, by status",
+            self.webhook_deliveries.clone(),
         );
         registry.register(
             "api_requests",
             "API requests, by route, method and status",
-            m.api_requests.clone(),
+            self.api_requests.clone(),
         );
         registry.register(
             "api_request_duration_seconds",
             "API request durations, by route and method",
-            m.api_latency.clone(),
+            self.api_latency.clone(),
         );
         registry.register(
             "store_commit_duration_seconds",
             "Duration of one group commit of the store's writer",
-            m.store_commit.clone(),
+            self.store_commit.clone(),
         );
-        Metrics { registry, ..m }
     }
 
     /// The text exposition format (OpenMetrics).

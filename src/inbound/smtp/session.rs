@@ -85,6 +85,15 @@ enum State {
     Discard(DummyDataReceiver, Discarding),
 }
 
+/// What became of a read's bytes: the session goes on, or ends (after the answers gathered
+/// so far), or turns to TLS.
+enum Turn {
+    Continue,
+    Close,
+    Quit,
+    StartTls,
+}
+
 enum Exit<S> {
     Closed,
     StartTls(S),
@@ -326,56 +335,33 @@ impl Session {
             };
             deadlines.read(n, &state);
             let mut bytes = buf[..n].iter();
-            loop {
-                match &mut state {
-                    State::Request => match self
-                        .request_bytes(&mut receiver, &mut bytes, &mut out)
-                        .await
-                    {
-                        RequestStep::More => break,
-                        RequestStep::Answered => {}
-                        RequestStep::Data => {
-                            state = State::Data(DataReceiver::new());
-                            // The rest of this read is message data.
-                            deadlines.data_began(bytes.len());
-                        }
-                        RequestStep::Close => {
-                            let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
-                            return Exit::Closed;
-                        }
-                        RequestStep::Quit => {
-                            let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
-                            let _ = stream.shutdown().await;
-                            return Exit::Closed;
-                        }
-                        RequestStep::StartTls => {
-                            if !send(&mut stream, &out, p.command_timeout).await {
-                                return Exit::Closed;
-                            }
-                            // Anything pipelined after STARTTLS was sent in clear text and
-                            // is discarded (RFC 3207).
-                            return Exit::StartTls(stream);
-                        }
-                    },
-                    State::Data(data) => match self.data_bytes(data, &mut bytes, &mut out).await {
-                        DataStep::Answered => state = State::Request,
-                        DataStep::More => break,
-                        DataStep::Discard(why) => {
-                            state = State::Discard(DummyDataReceiver::new_data(data), why);
-                        }
-                    },
-                    State::Discard(dummy, why) => {
-                        if dummy.ingest(&mut bytes) {
-                            let why = *why;
-                            self.refuse(&mut out, why);
-                            state = State::Request;
-                        } else {
-                            break;
-                        }
-                    }
+            match self
+                .consume(
+                    &mut state,
+                    &mut receiver,
+                    &mut bytes,
+                    &mut out,
+                    &mut deadlines,
+                )
+                .await
+            {
+                Turn::Continue => {}
+                Turn::Close => {
+                    let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
+                    return Exit::Closed;
                 }
-                if bytes.len() == 0 {
-                    break;
+                Turn::Quit => {
+                    let _ = send(&mut stream, &out, FAREWELL_TIMEOUT).await;
+                    let _ = stream.shutdown().await;
+                    return Exit::Closed;
+                }
+                Turn::StartTls => {
+                    if !send(&mut stream, &out, p.command_timeout).await {
+                        return Exit::Closed;
+                    }
+                    // Anything pipelined after STARTTLS was sent in clear text and is
+                    // discarded (RFC 3207).
+                    return Exit::StartTls(stream);
                 }
             }
             let answered = !out.is_empty();
@@ -390,6 +376,52 @@ impl Session {
                 // command still arriving do not move this.
                 deadlines.replied(self.helo.is_some(), &p);
                 self.slot.idle();
+            }
+        }
+    }
+
+    /// Everything one read brought, command by command and through message data, answers
+    /// gathered in `out`; stops early when the connection must end or change.
+    async fn consume(
+        &mut self,
+        state: &mut State,
+        receiver: &mut RequestReceiver,
+        bytes: &mut std::slice::Iter<'_, u8>,
+        out: &mut Vec<u8>,
+        deadlines: &mut Deadlines,
+    ) -> Turn {
+        loop {
+            match state {
+                State::Request => match self.request_bytes(receiver, bytes, out).await {
+                    RequestStep::More => return Turn::Continue,
+                    RequestStep::Answered => {}
+                    RequestStep::Data => {
+                        *state = State::Data(DataReceiver::new());
+                        // The rest of this read is message data.
+                        deadlines.data_began(bytes.len());
+                    }
+                    RequestStep::Close => return Turn::Close,
+                    RequestStep::Quit => return Turn::Quit,
+                    RequestStep::StartTls => return Turn::StartTls,
+                },
+                State::Data(data) => match self.data_bytes(data, bytes, out).await {
+                    DataStep::Answered => *state = State::Request,
+                    DataStep::More => return Turn::Continue,
+                    DataStep::Discard(why) => {
+                        *state = State::Discard(DummyDataReceiver::new_data(data), why);
+                    }
+                },
+                State::Discard(dummy, why) => {
+                    if !dummy.ingest(bytes) {
+                        return Turn::Continue;
+                    }
+                    let why = *why;
+                    self.refuse(out, why);
+                    *state = State::Request;
+                }
+            }
+            if bytes.len() == 0 {
+                return Turn::Continue;
             }
         }
     }
