@@ -17,6 +17,7 @@
 pub mod html;
 pub mod known;
 pub mod patterns;
+mod shapes;
 pub mod vocabulary;
 
 use std::fmt;
@@ -201,6 +202,7 @@ fn extract(body: &str, known: &Known, explain: bool) -> Extraction {
     };
     let body = shorten_blank_runs(&body);
     let body = split_shared_attributions(&body);
+    let body = split_run_in_rules(&body);
     let lines: Vec<&str> = body.split('\n').collect();
     let mut removed: Vec<Option<Reason>> = vec![None; lines.len()];
     let mut end = lines.len();
@@ -682,6 +684,32 @@ fn split_shared_attributions(body: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Puts a header line that a client ran into the rule above it
+/// ("________________________________From: Dr Lee <…>") on a line of its own, below the rule.
+fn split_run_in_rules(body: &str) -> std::borrow::Cow<'_, str> {
+    let run_in = |line: &str| {
+        shapes::run_in_rule(line).filter(|at| shapes::label_line(&line[*at..]).is_some())
+    };
+    if !body.split('\n').any(|l| run_in(l).is_some()) {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let mut out = String::with_capacity(body.len() + 8);
+    for (k, line) in body.split('\n').enumerate() {
+        if k > 0 {
+            out.push('\n');
+        }
+        match run_in(line) {
+            Some(at) => {
+                out.push_str(&line[..at]);
+                out.push('\n');
+                out.push_str(&line[at..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether lines `from..end` are at most `max` short, unquoted, non-blank lines (and some).
 fn short_unquoted_tail(lines: &[&str], from: usize, end: usize, max: usize) -> bool {
     let Some(content) = at_most(lines, from, end, max) else {
@@ -735,24 +763,31 @@ fn strip_header_above(lines: &[&str], removed: &mut [Option<Reason>], at: usize)
             continue;
         }
         let first = top - span;
-        if is_attribution(&join(&lines[first..top]))
-            && (span == 1
-                || opens_attribution(lines[first])
-                || !is_attribution(&join(&lines[first + 1..top])))
-        {
+        if attribution_above(&lines[first..top]) {
             mark(removed, first, at, Reason::ReplyHeader);
             top = first;
             break;
         }
     }
-    // Outlook-style header block right above (From/Sent/To/Subject lines).
+    // A header block right above (From/Sent/To/Subject lines, or label lines by shape), or
+    // one squashed onto a line.
     let mut k = top;
-    while k > 0 && (HEADER_OTHER.is_match(lines[k - 1]) || HEADER_FROM.is_match(lines[k - 1])) {
+    while k > 0
+        && top - k < 12
+        && (is_header_line(lines[k - 1]) || shapes::label_line(lines[k - 1]).is_some())
+    {
         k -= 1;
     }
-    if k < top && HEADER_FROM.is_match(lines[k]) {
+    let known = (k..top).find(|j| HEADER_FROM.is_match(lines[*j]));
+    let block_top = known
+        .filter(|j| (*j..top).all(|m| is_header_line(lines[m])))
+        .or_else(|| (k..top).find(|j| shapes::block_len(lines, *j, top, true) == Some(top - j)));
+    if let Some(k) = block_top {
         mark(removed, k, at, Reason::ReplyHeader);
         top = k;
+    } else if top > 0 && shapes::squashed_block(lines[top - 1]) {
+        mark(removed, top - 1, at, Reason::ReplyHeader);
+        top -= 1;
     }
     while top > 0
         && (is_blank(lines[top - 1])
@@ -771,6 +806,90 @@ fn join(lines: &[&str]) -> String {
     lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
 }
 
+/// A header block at line `i`: one written with the vocabulary's labels, or one recognised by
+/// its shape (`ruled`: a rule or an "original message" line is right above it).
+fn any_block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Option<usize> {
+    if i >= end {
+        return None;
+    }
+    header_block_len(lines, i, end).or_else(|| shapes::block_len(lines, i, end, ruled))
+}
+
+/// Whether the next non-blank line from `k` on is quoted.
+fn quoted_next(lines: &[&str], k: usize, end: usize) -> bool {
+    let next = skip_blank(lines, k, end);
+    next < end && is_quoted(lines[next])
+}
+
+/// Whether `text` (a line, or wrapped lines joined) is an attribution here: one of the known
+/// forms ending in its colon, or — only directly above quoted lines — one without the colon,
+/// one recognised by its shape, or a bare "<name> <verb>:". A line that ends like a sentence
+/// and is followed by more of the person's text is never one ("On 20.10.2017 Dr Lee wrote
+/// that I should rest" stays).
+fn attribution_text(text: &str, quoted_below: bool) -> bool {
+    let trimmed = text.trim_end();
+    // What stands for the colon: a rule around the line ("---- On … wrote ----"), Gmail's
+    // numeric date first ("2016-03-03 17:21 GMT+01:00 Some One"), or a name with its address
+    // in brackets next to a date, which a client writes and a person does not.
+    let colon = trimmed.ends_with([':', '：'])
+        || (trimmed.trim_start().starts_with("--") && trimmed.ends_with("--"))
+        || NUMERIC_DATE_FIRST.is_match(trimmed)
+        || (BRACKETED_ADDRESS.is_match(trimmed)
+            && DATED.is_match(trimmed)
+            && !shapes::ends_sentence(trimmed));
+    (is_attribution(text) && (colon || quoted_below))
+        || (quoted_below
+            && (shapes::attribution_without_colon(text) || shapes::name_and_verb(text)))
+}
+
+/// Whether lines `i..i + span` are one attribution (see [`attribution_text`] and, over
+/// several lines, [`wraps`]).
+fn attribution_at(lines: &[&str], i: usize, span: usize, end: usize) -> bool {
+    let quoted_below = quoted_next(lines, i + span, end);
+    attribution_text(&join(&lines[i..i + span]), quoted_below)
+        && (span == 1 || wraps(lines[i], &lines[i + 1..i + span], quoted_below))
+}
+
+/// [`attribution_at`] for the lines right above quoted history (or a copy of ours).
+fn attribution_above(span: &[&str]) -> bool {
+    attribution_text(&join(span), true) && (span.len() == 1 || wraps(span[0], &span[1..], true))
+}
+
+/// Whether `first` is the first line of an attribution wrapped onto `rest`, not the person's
+/// last line above a one-line attribution. When in doubt it is the person's: a line that ends
+/// like a sentence never wraps; when `rest` is an attribution on its own, `first` must open
+/// like one, carry a date, and end like a date or be continued mid-phrase ("On Fri, 20 Oct
+/// 2017 at 17:50," / "Jane <j@x> wrote:"), or name someone with an address in brackets;
+/// otherwise it must open like one with a date or an
+/// address in it, or carry an address, or a date and a verb.
+fn wraps(first: &str, rest: &[&str], quoted_below: bool) -> bool {
+    let f = shapes::unmarked(first);
+    let f = f.trim();
+    if shapes::ends_sentence(f) {
+        return false;
+    }
+    let rest_text = join(rest);
+    let dated = DATED.is_match(f);
+    let addressed = HAS_ADDRESS.is_match(f);
+    if attribution_text(&rest_text, quoted_below) {
+        // Broken mid-phrase: inside a name's brackets or quotes, or before an address.
+        let next = rest[0].trim_start();
+        let continued = f.ends_with(['<', '"', '(', '[', '“'])
+            || next.starts_with(['<', '(', '[', '"'])
+            || next.starts_with("mailto:")
+            || next
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| w.contains('@'));
+        // A name with its address in brackets is a client's, never the person's last line.
+        return (opens_attribution(f) && dated && (shapes::ends_like_date(f) || continued))
+            || BRACKETED_ADDRESS.is_match(f);
+    }
+    (opens_attribution(f) && (dated || addressed || f.ends_with('<')))
+        || addressed
+        || (dated && VERB.is_match(f))
+}
+
 /// Whether a line is a mobile or web-client sign-off (short lines only, a glued link aside).
 fn is_sign_off(line: &str) -> bool {
     if line.len() > MAX_HEADER_LINE {
@@ -778,7 +897,9 @@ fn is_sign_off(line: &str) -> bool {
     }
     let bare = TRAILING_LINK.replace(line, "");
     bare.chars().count() <= 80
-        && (SIGN_OFF.is_match(&bare) || SIGN_OFF_ANY_LANGUAGE.is_match(&bare))
+        && (SIGN_OFF.is_match(&bare)
+            || SIGN_OFF_ANY_LANGUAGE.is_match(&bare)
+            || shapes::app_sign_off(&bare))
 }
 
 /// Whether a line may be the first of an attribution wrapped over several lines: it starts
@@ -813,17 +934,20 @@ fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
     }
     if ORIGINAL_MESSAGE.is_match(line) {
         let next = skip_blank(lines, i + 1, end);
-        return Some(next - i + header_block_len(lines, next, end).unwrap_or(0));
+        return Some(next - i + any_block_len(lines, next, end, true).unwrap_or(0));
     }
     if SEPARATOR.is_match(line) {
         let next = skip_blank(lines, i + 1, end);
         if next < end && next - i <= 2 {
-            return header_block_len(lines, next, end).map(|n| next - i + n);
+            return any_block_len(lines, next, end, true).map(|n| next - i + n);
         }
         return None;
     }
-    if let Some(n) = header_block_len(lines, i, end) {
+    if let Some(n) = any_block_len(lines, i, end, false) {
         return Some(n);
+    }
+    if shapes::squashed_block(lines[i]) {
+        return Some(1);
     }
     for span in 1..=3usize {
         if i + span > end || lines[i + span - 1].len() > MAX_HEADER_LINE {
@@ -832,13 +956,7 @@ fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
         if span > 1 && is_blank(lines[i + span - 1]) {
             break;
         }
-        // A wrapped attribution starts here only if it does not also match without this
-        // line: otherwise this line is the person's text just above a one-line attribution.
-        if is_attribution(&join(&lines[i..i + span]))
-            && (span == 1
-                || opens_attribution(line)
-                || !is_attribution(&join(&lines[i + 1..i + span])))
-        {
+        if attribution_at(lines, i, span, end) {
             return Some(span);
         }
     }

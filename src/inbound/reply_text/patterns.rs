@@ -13,7 +13,9 @@ use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
 
-use super::vocabulary::{DEVICES, alternation, words};
+use super::vocabulary::{
+    APPS, DEVICES, MORE_SENT_FROM, MORE_SENT_FROM_SUFFIX, MORE_WROTE, PLATFORMS, alternation, words,
+};
 
 fn re(p: &str) -> Regex {
     Regex::new(p).expect("built-in pattern compiles")
@@ -31,15 +33,77 @@ const DATE_OR_TIME: &str = r"(\d{1,2}[:.]\d{2}|(?-u:\b)(19|20)\d{2}(?-u:\b)|\d{1
 const ADDRESS: &str = r"[^\s<>()\[\]@]+@[^\s<>()\[\]@]+\.[^\s<>()\[\]@]+";
 
 /// Attribution verbs written right after the name, without a space in between (Chinese,
-/// Japanese, Korean) or with one (everyone else).
+/// Japanese, Korean, Thai) or with one (everyone else).
 fn verbs() -> (String, String) {
-    let all = words(|l| l.wrote);
+    verbs_of(&words(|l| l.wrote))
+}
+
+/// [`verbs`] for a list of words.
+fn verbs_of(all: &[&str]) -> (String, String) {
     let (unspaced, spaced): (Vec<&str>, Vec<&str>) = all.iter().partition(|w| {
-        w.chars().next().is_some_and(
-            |c| matches!(c as u32, 0x3040..=0x30ff | 0x4e00..=0x9fff | 0xac00..=0xd7af),
-        )
+        w.chars().next().is_some_and(|c| {
+            matches!(c as u32, 0x0e00..=0x0e7f | 0x3040..=0x30ff | 0x4e00..=0x9fff | 0xac00..=0xd7af)
+        })
     });
     (alternation(&spaced), alternation(&unspaced))
+}
+
+/// An attribution verb of any language the project knows, the table's and the others
+/// ([`MORE_WROTE`]), as a word of its own (or anywhere, for scripts written without spaces).
+pub static VERB: LazyLock<Regex> = LazyLock::new(|| {
+    let mut all = words(|l| l.wrote);
+    all.extend(MORE_WROTE);
+    all.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
+    all.dedup();
+    let (spaced, unspaced) = verbs_of(&all);
+    re(&format!(
+        r"(?i)((^|[\s>)\x22'»”,(])({spaced})($|[\s:：(,])|({unspaced}))"
+    ))
+});
+
+/// The same verb at the start or the end of a line (its colon aside): "Dr Lee wrote:",
+/// "كتب Dr Lee:", "Dr Lee 写道：".
+pub static VERB_AT_EDGE: LazyLock<Regex> = LazyLock::new(|| {
+    let mut all = words(|l| l.wrote);
+    all.extend(MORE_WROTE);
+    all.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
+    all.dedup();
+    let verbs = alternation(&all);
+    re(&format!(
+        r"(?i)^\s*({verbs})(\s|$)|(^|[\s>)\x22'»”,]|[\p{{Han}}\p{{Hangul}}\p{{Thai}}\p{{Hiragana}}\p{{Katakana}}])({verbs})\s*(\(\w+\))?\s*[:：]?\s*$"
+    ))
+});
+
+/// Gmail's attributions that start with a numeric date and carry no colon: "2013/7/20 Sam
+/// <sam@example.com>", "2016-03-03 17:21 GMT+01:00 Some One".
+pub static NUMERIC_DATE_FIRST: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s.*(<[^>\s]+@[^>\s]+>|GMT[+-]\d)"));
+
+/// A date or a time of day anywhere in a line ([`DATE_OR_TIME`]).
+pub static DATED: LazyLock<Regex> = LazyLock::new(|| re(DATE_OR_TIME));
+
+/// An address anywhere in a line.
+pub static HAS_ADDRESS: LazyLock<Regex> = LazyLock::new(|| re(ADDRESS));
+
+/// An address as clients write it after a name, in brackets or after `mailto:` — not as a
+/// person types theirs into a sentence or a form.
+pub static BRACKETED_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"<\s*(mailto:)?[^\s<>@]+@[^\s<>]+\s*>|\[\s*mailto:[^\s\]]+\]|\(\s*[^\s()@]+@[^\s()]+\s*\)")
+});
+
+/// A mail app or provider (with [`PLATFORM`], a sign-off by its shape), at the start of a
+/// word.
+pub static APP: LazyLock<Regex> = LazyLock::new(|| brand(APPS));
+
+/// A system or device named after an app in a sign-off.
+pub static PLATFORM: LazyLock<Regex> = LazyLock::new(|| brand(PLATFORMS));
+
+/// Any of `names` where a word starts: after the line's start or anything but a Latin letter
+/// ("מ-Yahoo", "ב-Android" and "Androidille" count; "Moniosa" does not).
+fn brand(names: &[&str]) -> Regex {
+    let mut names = names.to_vec();
+    names.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
+    re(&format!(r"(?i)(^|[^a-z])({})", alternation(&names)))
 }
 
 /// A whole attribution line (possibly two or three wrapped lines joined with a space).
@@ -210,8 +274,12 @@ pub static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*([_\-=*~]\s*){
 /// ("iPhoneから送信", "iPhone'umdan gönderildi", "iPhone에서 보냄"). A link glued to the end
 /// ("…für Android<https://aka.ms/ghei36>") is taken off before matching ([`TRAILING_LINK`]).
 pub static SIGN_OFF_ANY_LANGUAGE: LazyLock<RegexSet> = LazyLock::new(|| {
-    let prefixes = alternation(&words(|l| l.sent_from));
-    let suffixes = alternation(&words(|l| l.sent_from_suffix));
+    let mut prefixes = words(|l| l.sent_from);
+    prefixes.extend(MORE_SENT_FROM);
+    let prefixes = alternation(&prefixes);
+    let mut suffixes = words(|l| l.sent_from_suffix);
+    suffixes.extend(MORE_SENT_FROM_SUFFIX);
+    let suffixes = alternation(&suffixes);
     let mut devices = DEVICES.to_vec();
     devices.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
     devices.dedup();

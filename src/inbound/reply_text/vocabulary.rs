@@ -707,6 +707,136 @@ pub const DEVICES: &[&str] = &[
     "thiết bị",
 ];
 
+/// Attribution verbs of languages the table above does not have in full (their clients' other
+/// words are recognised by shape: see [`super::shapes`]). They only ever raise confidence in a
+/// line that already has an attribution's shape.
+pub const MORE_WROTE: &[&str] = &[
+    "menulis",     // Indonesian, Malay
+    "نوشت",        // Persian
+    "ने लिखा",      // Hindi
+    "लिखा",        // Hindi
+    "เขียนว่า",      // Thai
+    "va escriure", // Catalan
+    "je napisao",  // Croatian, Serbian, Bosnian
+    "je napisala", //
+    "napisao je",  //
+    "napísal",     // Slovak
+    "je napisal",  // Slovenian
+    "написа",      // Bulgarian
+    "rašė",        // Lithuanian
+    "rakstīja",    // Latvian
+    "kirjutas",    // Estonian
+    "skrifaði",    // Icelandic
+    "aliandika",   // Swahili
+    "লিখেছেন",     // Bengali
+    "نے لکھا",     // Urdu
+    "sumulat",     // Filipino
+];
+
+/// How a phone's or an app's sign-off begins in languages the table does not have in full.
+pub const MORE_SENT_FROM: &[&str] = &[
+    "dikirim dari",      // Indonesian
+    "dihantar dari",     // Malay
+    "ارسال شده از",      // Persian
+    "ส่งจาก",             // Thai
+    "enviat des de",     // Catalan
+    "enviat des del",    //
+    "poslano s",         // Croatian, Slovenian
+    "poslano iz",        //
+    "odoslané z",        // Slovak
+    "изпратено от",      // Bulgarian
+    "послато са",        // Serbian
+    "išsiųsta iš",       // Lithuanian
+    "nosūtīts no",       // Latvian
+    "saadetud",          // Estonian
+    "sent úr",           // Icelandic
+    "imetumwa kutoka",   // Swahili
+    "ipinadala mula sa", // Filipino
+];
+
+/// How such a sign-off ends, device first, in those languages.
+pub const MORE_SENT_FROM_SUFFIX: &[&str] = &["से भेजा गया", "से भेजा", "থেকে পাঠানো", "سے بھیجا گیا"];
+
+/// Mail apps and providers whose name a sign-off carries ("Sent with BlueMail", "Yahoo Mail
+/// on Android"): with a platform ([`PLATFORMS`]) on a short line, that is a sign-off in any
+/// language and word order. Matched at the start of a word, case-insensitively.
+pub const APPS: &[&str] = &[
+    "outlook",
+    "gmail",
+    "yahoo",
+    "aol",
+    "proton",
+    "tutanota",
+    "tuta mail",
+    "bluemail",
+    "typeapp",
+    "aquamail",
+    "k-9",
+    "fairemail",
+    "spark",
+    "airmail",
+    "edison",
+    "spike",
+    "newton",
+    "mail.ru",
+    "yandex",
+    "яндекс",
+    "ukr.net",
+    "i.ua",
+    "onet",
+    "interia",
+    "wp poczta",
+    "o2 poczta",
+    "seznam",
+    "freemail",
+    "citromail",
+    "gmx",
+    "web.de",
+    "t-online",
+    "mail orange",
+    "libero",
+    "virgilio",
+    "naver",
+    "네이버",
+    "daum",
+    "다음",
+    "网易",
+    "qq邮箱",
+    "qq mail",
+    "foxmail",
+    "139邮箱",
+    "zoho",
+    "mail.com",
+    "icloud",
+    "superhuman",
+    "thunderbird",
+    "samsung email",
+    "samsung mail",
+    "yahoo!メール",
+    "ドコモメール",
+    "mailbird",
+    "emclient",
+    "em client",
+];
+
+/// Systems and devices a sign-off names after an app ("… for Android", "… para iOS").
+pub const PLATFORMS: &[&str] = &[
+    "android",
+    "ios",
+    "ipados",
+    "iphone",
+    "ipad",
+    "windows",
+    "macos",
+    "mac",
+    "wear os",
+    "harmonyos",
+    "galaxy",
+    "huawei",
+    "xiaomi",
+    "pixel",
+];
+
 /// Every word of one kind, across languages, longest first (so an alternation prefers "envoyé
 /// le" to "envoyé"), deduplicated.
 pub fn words(pick: impl Fn(&Language) -> &'static [&'static str]) -> Vec<&'static str> {
