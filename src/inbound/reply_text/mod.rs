@@ -855,23 +855,52 @@ fn attribution_above(span: &[&str]) -> bool {
     attribution_text(&join(span), true) && (span.len() == 1 || wraps(span[0], &span[1..], true))
 }
 
+/// Whether `line` is a piece of a wrapped attribution's name and address: brackets or an
+/// address, or a few words each capitalised (or in a script without case).
+fn name_or_address(line: &str) -> bool {
+    let t = line.trim();
+    if t.contains(['<', '>', '@']) || t.starts_with(['(', '[', '"']) {
+        return true;
+    }
+    let words: Vec<&str> = t.split_whitespace().collect();
+    (1..=5).contains(&words.len())
+        && !shapes::ends_sentence(t)
+        && words.iter().all(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_uppercase() || (c.is_alphabetic() && !c.is_lowercase()))
+        })
+}
+
 /// Whether `first` is the first line of an attribution wrapped onto `rest`, not the person's
 /// last line above a one-line attribution. When in doubt it is the person's: a line that ends
 /// like a sentence never wraps; when `rest` is an attribution on its own, `first` must open
-/// like one, carry a date, and end like a date or be continued mid-phrase ("On Fri, 20 Oct
+/// like one with a whole date (year and time), and end like a date or be continued mid-phrase ("On Fri, 20 Oct
 /// 2017 at 17:50," / "Jane <j@x> wrote:"), or name someone with an address in brackets;
-/// otherwise it must open like one with a date or an
-/// address in it, or carry an address, or a date and a verb.
+/// otherwise it must carry the address, or break mid-phrase, or open one with a date and go
+/// on mid-phrase below.
 fn wraps(first: &str, rest: &[&str], quoted_below: bool) -> bool {
     let f = shapes::unmarked(first);
     let f = f.trim();
-    if shapes::ends_sentence(f) {
+    // A `Label: value` line is the person's ("Email: jane@example.net"); so is a line that
+    // ends a sentence. Lines between the first and the verb's are pieces of a name and an
+    // address ("A very long name", "<jane@example.com>"), nothing else.
+    let inner = &rest[..rest.len().saturating_sub(1)];
+    if shapes::ends_sentence(f)
+        || shapes::label_line(f).is_some()
+        || inner.iter().any(|l| !name_or_address(l))
+    {
         return false;
     }
     let rest_text = join(rest);
     let dated = DATED.is_match(f);
     let addressed = HAS_ADDRESS.is_match(f);
     if attribution_text(&rest_text, quoted_below) {
+        if ATTRIBUTION_OPENER.is_match(rest[0]) && DATED_LINE.is_match(rest[0]) {
+            // The attribution starts, whole date and all, on the next line ("On Fri, 20 Oct
+            // 2017 at 17:50, … wrote:"): this one is the person's, however dated.
+            return false;
+        }
         // Broken mid-phrase: inside a name's brackets or quotes, or before an address.
         let next = rest[0].trim_start();
         let continued = f.ends_with(['<', '"', '(', '[', '“'])
@@ -881,13 +910,32 @@ fn wraps(first: &str, rest: &[&str], quoted_below: bool) -> bool {
                 .split_whitespace()
                 .next()
                 .is_some_and(|w| w.contains('@'));
-        // A name with its address in brackets is a client's, never the person's last line.
-        return (opens_attribution(f) && dated && (shapes::ends_like_date(f) || continued))
-            || BRACKETED_ADDRESS.is_match(f);
+        // A name with its address in brackets is a client's, never the person's last line;
+        // a date above an attribution that has its own is the person's.
+        if BRACKETED_ADDRESS.is_match(f) {
+            return true;
+        }
+        if DATED.is_match(&rest_text) && !continued {
+            return false;
+        }
+        // Opening words and a whole date (a year and a time), as every client writes one.
+        return ATTRIBUTION_OPENER.is_match(f)
+            && DATED_LINE.is_match(f)
+            && (shapes::ends_like_date(f) || continued);
     }
-    (opens_attribution(f) && (dated || addressed || f.ends_with('<')))
-        || addressed
-        || (dated && VERB.is_match(f))
+    // The attribution needs this line: it must carry the address, or be broken mid-phrase
+    // (after a comma or inside brackets), or open one with a date and go on with a bracket,
+    // an address or the verb on the next line.
+    let next = rest[0].trim_start();
+    let mid_phrase = next.starts_with(['<', '(', '[', '"'])
+        || next
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.contains('@'))
+        || VERB.find(next).is_some_and(|m| m.start() == 0);
+    addressed
+        || f.ends_with([',', '<', '"', '(', '['])
+        || (opens_attribution(f) && dated && mid_phrase)
 }
 
 /// Whether a line is a mobile or web-client sign-off (short lines only, a glued link aside).
@@ -974,7 +1022,10 @@ fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
                     .copied()
                     .filter(|l| !is_blank(l))
                     .collect();
-                if parts.len() > 2 && is_attribution(&join(&parts)) {
+                if parts.len() > 2
+                    && is_attribution(&join(&parts))
+                    && wraps(parts[0], &parts[1..], quoted_next(lines, last + 1, end))
+                {
                     return Some(last + 1 - i);
                 }
                 break;
@@ -1027,5 +1078,7 @@ fn is_timestamp_line(line: &str) -> bool {
     HEADER_DATE.is_match(line) && TIME_OF_DAY.is_match(line)
 }
 
+#[cfg(test)]
+mod no_loss;
 #[cfg(test)]
 mod tests;

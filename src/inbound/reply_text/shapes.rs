@@ -5,8 +5,8 @@
 //!
 //! The vocabulary ([`super::vocabulary`]) only raises confidence here; the gate is the shape,
 //! and each shape also needs a sign that only a client leaves (a rule, markup, direction
-//! marks, an address in brackets, a label the vocabulary knows, quoted text right below), so
-//! that a person's own "Name: … / Email: … / Appointment: …" stays theirs.
+//! marks, an address in brackets, a label the vocabulary knows, quoted text right below an
+//! attribution), so that a person's own "Name: … / Email: … / Appointment: …" stays theirs.
 
 use std::borrow::Cow;
 
@@ -144,8 +144,8 @@ impl BlockSigns {
 /// three `Label: value` lines with different labels (continuation lines allowed, no blank
 /// line inside), an address and a date or time among them, and a sign that a client wrote it
 /// — `ruled` (a rule or an "original message" line right above, or run into the first line),
-/// markup or direction marks on the labels, an address in brackets, a label the vocabulary
-/// knows, or quoted text right below.
+/// markup or direction marks on the labels, an address in brackets, or a label the
+/// vocabulary knows.
 pub(super) fn block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Option<usize> {
     let first = label_line(lines[i])?;
     let mut signs = BlockSigns {
@@ -170,8 +170,6 @@ pub(super) fn block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Op
     let mut distinct = signs.labels.clone();
     distinct.sort();
     distinct.dedup();
-    let below = (k..end).find(|j| !lines[*j].trim().is_empty());
-    signs.client |= below.is_some_and(|j| lines[j].trim_start().starts_with('>'));
     (n >= 3 && distinct.len() == n && signs.address && signs.dated && signs.client).then_some(k - i)
 }
 
@@ -215,17 +213,19 @@ pub(super) fn ends_sentence(text: &str) -> bool {
     match t.chars().last() {
         Some('!' | '?' | '。' | '！' | '？' | '।' | '…') => true,
         Some('.') => {
-            // An abbreviation is short and either capitalised ("Dr.", "Okt.") or among a
-            // date's numbers ("20 oct.", "2016 г."); "works for me." is a sentence.
+            // An abbreviation is short and either capitalised ("Dr.", "Okt.") or right after
+            // a date's number ("20 oct.", "2016 г."); "works for me." is a sentence.
             let word: Vec<char> = t[..t.len() - 1]
                 .chars()
                 .rev()
                 .take_while(|c| c.is_alphabetic())
                 .collect();
             let capitalised = word.last().is_some_and(|c| c.is_uppercase());
-            let abbreviation = !word.is_empty()
-                && word.len() <= 4
-                && (capitalised || t.chars().any(|c| c.is_ascii_digit()));
+            let before = t[..t.len() - 1 - word.iter().map(|c| c.len_utf8()).sum::<usize>()]
+                .trim_end()
+                .trim_end_matches(['.', ',']);
+            let after_number = before.ends_with(|c: char| c.is_ascii_digit());
+            let abbreviation = !word.is_empty() && word.len() <= 4 && (capitalised || after_number);
             !abbreviation && !t[..t.len() - 1].ends_with(|c: char| c.is_ascii_digit())
         }
         _ => false,
@@ -262,8 +262,11 @@ pub(super) fn attribution_without_colon(text: &str) -> bool {
     if text.len() > MAX_HEADER_LINE || ends_sentence(text) {
         return false;
     }
-    let verb = VERB.is_match(text);
-    (verb && (DATED.is_match(text) || HAS_ADDRESS.is_match(text)))
+    // The verb where clients put it: last ("… Dr Lee <lee@x> wrote"), or before a date that
+    // ends the line ("Dr Lee <lee@x> schrieb am 20.10.2017 um 17:50") — not inside a sentence
+    // that goes on ("… Dr Lee wrote that I should rest").
+    let placed = VERB_AT_EDGE.is_match(text) || (VERB.is_match(text) && ends_like_date(text));
+    (placed && (DATED.is_match(text) || HAS_ADDRESS.is_match(text)))
         || (BRACKETED_ADDRESS.is_match(text) && DATED.is_match(text))
 }
 
@@ -371,6 +374,8 @@ mod tests {
     fn sentences_dates_and_sign_offs() {
         assert!(ends_sentence("Thursday works for me."));
         assert!(!ends_sentence("20 окт. 2016 г."));
+        assert!(!ends_sentence("den 20. okt."));
+        assert!(ends_sentence("Am Freitag um 17:50 ist alles bereit."));
         assert!(!ends_sentence("Am Fr., 20. Okt."));
         assert!(!ends_sentence("On Fri, Oct 20, 2017 at 5:50 PM"));
         assert!(ends_like_date("On Fri, Oct 20, 2017 at 5:50 PM"));
