@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::mail::REPLY_MARKER;
 
 fn text(body: &str) -> String {
     from_body(body).text
