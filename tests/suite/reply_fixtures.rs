@@ -43,15 +43,27 @@ fn explain_lists_removed_lines_with_reasons() {
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("(reply header): Am 23.11.2026"), "{text}");
     assert!(
-        text.contains("(quoted history): > 1. Do you still take the tablets?"),
+        text.contains("(reply header; rule attribution): Am 23.11.2026"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "(quoted history; rule history-below-header): > 1. Do you still take the tablets?"
+        ),
         "{text}"
     );
     assert!(
         text.ends_with("- From March on I had headaches twice a week.\n\nJane\n"),
         "{text}"
     );
+    // Every cut names its line and its rule.
+    let cuts: Vec<&str> = text.lines().filter(|l| l.starts_with("removed")).collect();
+    assert!(cuts.len() >= 4, "{text}");
+    for cut in cuts {
+        let (_, after) = cut.split_once("; rule ").unwrap_or_else(|| panic!("{cut}"));
+        assert!(after.contains("): "), "{cut}");
+    }
 }
 
 /// Every message that once crashed, stalled or fooled Sealpost (fixtures/hostile) goes through

@@ -109,8 +109,12 @@ pub(crate) fn reply_text(file: Option<PathBuf>, explain: bool) -> anyhow::Result
         .context("the message has no text part")?;
     let mut out = std::io::stdout().lock();
     if explain {
-        for (line, reason, text) in &extraction.removed {
-            writeln!(out, "removed line {line} ({reason}): {text}")?;
+        for r in &extraction.removed {
+            writeln!(
+                out,
+                "removed line {} ({}; rule {}): {}",
+                r.line, r.reason, r.rule, r.text
+            )?;
         }
         writeln!(out, "--- reply text ---")?;
     }

@@ -4,15 +4,11 @@
 use super::headers::*;
 use super::lines::*;
 use super::patterns::*;
-use super::{Reason, shapes};
+use super::{Rule, shapes};
 
 /// Removes the reply header (attribution or header block) that ends right above line `at`,
 /// with the blank lines and rules around it; returns the new end of the kept text.
-pub(super) fn strip_header_above(
-    lines: &[&str],
-    removed: &mut [Option<Reason>],
-    at: usize,
-) -> usize {
+pub(super) fn strip_header_above(lines: &[&str], removed: &mut [Option<Rule>], at: usize) -> usize {
     let mut top = at;
     while top > 0 && (is_blank(lines[top - 1]) || dequote(lines[top - 1]).is_empty()) {
         top -= 1;
@@ -26,7 +22,12 @@ pub(super) fn strip_header_above(
         }
         let first = top - span;
         if attribution_above(&lines[first..top]) {
-            mark(removed, first, at, Reason::ReplyHeader);
+            let rule = if span == 1 {
+                Rule::Attribution
+            } else {
+                Rule::WrappedAttribution
+            };
+            mark(removed, first, at, rule);
             top = first;
             break;
         }
@@ -40,15 +41,20 @@ pub(super) fn strip_header_above(
     {
         k -= 1;
     }
-    let known = (k..top).find(|j| HEADER_FROM.is_match(lines[*j]));
-    let block_top = known
+    let known = (k..top)
+        .find(|j| HEADER_FROM.is_match(lines[*j]))
         .filter(|j| (*j..top).all(|m| is_header_line(lines[m])))
-        .or_else(|| (k..top).find(|j| shapes::block_len(lines, *j, top, true) == Some(top - j)));
-    if let Some(k) = block_top {
-        mark(removed, k, at, Reason::ReplyHeader);
+        .map(|j| (j, Rule::HeaderBlock));
+    let block = known.or_else(|| {
+        (k..top)
+            .find(|j| shapes::block_len(lines, *j, top, true) == Some(top - j))
+            .map(|j| (j, Rule::HeaderBlockShape))
+    });
+    if let Some((k, rule)) = block {
+        mark(removed, k, at, rule);
         top = k;
     } else if top > 0 && shapes::squashed_block(lines[top - 1]) {
-        mark(removed, top - 1, at, Reason::ReplyHeader);
+        mark(removed, top - 1, at, Rule::SquashedHeader);
         top -= 1;
     }
     while top > 0
@@ -58,7 +64,11 @@ pub(super) fn strip_header_above(
     {
         top -= 1;
         if !is_blank(lines[top]) {
-            removed[top] = Some(Reason::ReplyHeader);
+            removed[top] = Some(if ORIGINAL_MESSAGE.is_match(lines[top]) {
+                Rule::OriginalMessage
+            } else {
+                Rule::RuleAbove
+            });
         }
     }
     top

@@ -4,7 +4,7 @@ use super::attribution::*;
 use super::endings::*;
 use super::lines::*;
 use super::patterns::*;
-use super::{Known, Reason};
+use super::{Known, Rule};
 
 /// Cuts copies of sent messages: with text typed above the first copy and nothing but copies,
 /// quotes, template lines (links, rules, short lines) below, everything from the copy down is
@@ -12,7 +12,7 @@ use super::{Known, Reason};
 /// it go (a bottom-posted one). Answers typed between copies make an inline reply: kept.
 pub(super) fn cut_sent_copy(
     lines: &[&str],
-    removed: &mut [Option<Reason>],
+    removed: &mut [Option<Rule>],
     end: usize,
     known: &Known,
 ) -> usize {
@@ -48,12 +48,12 @@ pub(super) fn cut_sent_copy(
         return end;
     }
     if typed_above && !typed_below {
-        mark(removed, first, end, Reason::SentCopy);
+        mark(removed, first, end, Rule::SentCopy);
         return copy_header_above(lines, removed, first);
     }
     if !typed_above {
         copy_header_above(lines, removed, first);
-        mark(removed, first, last_end, Reason::SentCopy);
+        mark(removed, first, last_end, Rule::SentCopy);
     }
     end
 }
@@ -62,11 +62,7 @@ pub(super) fn cut_sent_copy(
 /// follows is certainly our message — short lines ending in a colon right above it, in
 /// whatever language: the notification's own "Dr Lee wrote:" and the client's attribution
 /// above that ("2026. nov. 22., vas 10:00 időpontban Lee Family Practice ezt írta:").
-pub(super) fn copy_header_above(
-    lines: &[&str],
-    removed: &mut [Option<Reason>],
-    at: usize,
-) -> usize {
+pub(super) fn copy_header_above(lines: &[&str], removed: &mut [Option<Rule>], at: usize) -> usize {
     let mut top = at;
     for _ in 0..2 {
         let known = strip_header_above(lines, removed, top);
@@ -84,7 +80,7 @@ pub(super) fn copy_header_above(
         let Some(k) = k else {
             return known;
         };
-        mark(removed, k, top, Reason::ReplyHeader);
+        mark(removed, k, top, Rule::SentCopyHeader);
         top = skip_blank_up(lines, k);
     }
     top

@@ -2,12 +2,12 @@
 
 use super::lines::*;
 use super::patterns::*;
-use super::{Reason, shapes};
+use super::{Rule, shapes};
 
 /// Step 1c of [`extract`]: returns the new end.
 pub(super) fn cut_below_sign_off(
     lines: &[&str],
-    removed: &mut [Option<Reason>],
+    removed: &mut [Option<Rule>],
     end: usize,
 ) -> usize {
     let mut typed_above = false;
@@ -39,8 +39,8 @@ pub(super) fn cut_below_sign_off(
         if below >= end || FORWARD.is_match(lines[below]) || only_signature(lines, below, end) {
             return end;
         }
-        removed[k] = Some(Reason::SignOff);
-        mark(removed, below, end, Reason::History);
+        removed[k] = Some(sign_off_rule(line));
+        mark(removed, below, end, Rule::BelowSignOff);
         return k;
     }
     end
@@ -51,15 +51,15 @@ pub(super) fn cut_below_sign_off(
 /// the new end.
 pub(super) fn cut_footer_and_signature(
     lines: &[&str],
-    removed: &mut [Option<Reason>],
+    removed: &mut [Option<Rule>],
     mut end: usize,
 ) -> usize {
-    let typed_above = |removed: &[Option<Reason>], s: usize| {
+    let typed_above = |removed: &[Option<Rule>], s: usize| {
         (0..s).any(|k| !is_blank(lines[k]) && removed[k].is_none())
     };
     let s = footer_start(lines, 0, end);
     if s < end && removed[s].is_none() && typed_above(removed, s) {
-        mark(removed, s, end, Reason::Signature);
+        mark(removed, s, end, Rule::ListFooter);
         end = s;
     }
     if let Some(s) = (0..end)
@@ -68,7 +68,7 @@ pub(super) fn cut_footer_and_signature(
         && only_signature(lines, s, end)
         && typed_above(removed, s)
     {
-        mark(removed, s, end, Reason::Signature);
+        mark(removed, s, end, Rule::Signature);
         end = s;
     }
     end
@@ -125,6 +125,16 @@ pub(super) fn only_signature(lines: &[&str], from: usize, end: usize) -> bool {
             .iter()
             .all(|l| !is_quoted(l) && l.chars().count() <= 100)
         && (SIGNATURE_DELIMITER.is_match(content[0]) || content.iter().all(|l| is_sign_off(l)))
+}
+
+/// Which rule recognises the sign-off `line`: the vocabulary's words, or an app's shape.
+pub(super) fn sign_off_rule(line: &str) -> Rule {
+    let bare = TRAILING_LINK.replace(line, "");
+    if SIGN_OFF.is_match(&bare) || SIGN_OFF_ANY_LANGUAGE.is_match(&bare) {
+        Rule::SignOff
+    } else {
+        Rule::AppSignOff
+    }
 }
 
 /// Whether a line is a mobile or web-client sign-off (short lines only, a glued link aside).

@@ -4,30 +4,34 @@
 use super::attribution::*;
 use super::lines::*;
 use super::patterns::*;
-use super::shapes;
+use super::{Rule, shapes};
 
-/// If a reply header starts at line `i`, how many lines it spans.
-pub(super) fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
+/// If a reply header starts at line `i`, how many lines it spans and the rule that found it
+/// (a rule or an "original message" line above a header block counts as the block's).
+pub(super) fn header_at(lines: &[&str], i: usize, end: usize) -> Option<(usize, Rule)> {
     let line = lines[i].trim();
     if line.is_empty() || line.len() > MAX_HEADER_LINE {
         return None;
     }
     if ORIGINAL_MESSAGE.is_match(line) {
         let next = skip_blank(lines, i + 1, end);
-        return Some(next - i + any_block_len(lines, next, end, true).unwrap_or(0));
+        return Some(match any_block_len(lines, next, end, true) {
+            Some((n, rule)) => (next - i + n, rule),
+            None => (next - i, Rule::OriginalMessage),
+        });
     }
     if SEPARATOR.is_match(line) {
         let next = skip_blank(lines, i + 1, end);
         if next < end && next - i <= 2 {
-            return any_block_len(lines, next, end, true).map(|n| next - i + n);
+            return any_block_len(lines, next, end, true).map(|(n, rule)| (next - i + n, rule));
         }
         return None;
     }
-    if let Some(n) = any_block_len(lines, i, end, false) {
-        return Some(n);
+    if let Some(found) = any_block_len(lines, i, end, false) {
+        return Some(found);
     }
     if shapes::squashed_block(lines[i]) {
-        return Some(1);
+        return Some((1, Rule::SquashedHeader));
     }
     for span in 1..=3usize {
         if i + span > end || lines[i + span - 1].len() > MAX_HEADER_LINE {
@@ -37,7 +41,12 @@ pub(super) fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
             break;
         }
         if attribution_at(lines, i, span, end) {
-            return Some(span);
+            let rule = if span == 1 {
+                Rule::Attribution
+            } else {
+                Rule::WrappedAttribution
+            };
+            return Some((span, rule));
         }
     }
     // An attribution split by blank lines (Polymail: "On Tue, … John Smith", "", "<",
@@ -58,7 +67,7 @@ pub(super) fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
                     && is_attribution(&join(&parts))
                     && wraps(parts[0], &parts[1..], quoted_next(lines, last + 1, end))
                 {
-                    return Some(last + 1 - i);
+                    return Some((last + 1 - i, Rule::WrappedAttribution));
                 }
                 break;
             }
@@ -69,11 +78,18 @@ pub(super) fn header_at(lines: &[&str], i: usize, end: usize) -> Option<usize> {
 
 /// A header block at line `i`: one written with the vocabulary's labels, or one recognised by
 /// its shape (`ruled`: a rule or an "original message" line is right above it).
-pub(super) fn any_block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Option<usize> {
+pub(super) fn any_block_len(
+    lines: &[&str],
+    i: usize,
+    end: usize,
+    ruled: bool,
+) -> Option<(usize, Rule)> {
     if i >= end {
         return None;
     }
-    header_block_len(lines, i, end).or_else(|| shapes::block_len(lines, i, end, ruled))
+    header_block_len(lines, i, end)
+        .map(|n| (n, Rule::HeaderBlock))
+        .or_else(|| shapes::block_len(lines, i, end, ruled).map(|n| (n, Rule::HeaderBlockShape)))
 }
 
 pub(super) fn is_header_line(line: &str) -> bool {

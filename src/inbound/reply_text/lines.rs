@@ -1,6 +1,6 @@
 //! Reading lines: blank, quoted, runs of them, and marking removed ones.
 
-use super::Reason;
+use super::Rule;
 use super::patterns::*;
 
 pub(super) fn is_quoted(line: &str) -> bool {
@@ -23,9 +23,10 @@ pub(super) fn dequote(line: &str) -> &str {
     line.trim_start_matches(|c: char| c == '>' || c.is_whitespace())
 }
 
-pub(super) fn mark(removed: &mut [Option<Reason>], from: usize, to: usize, reason: Reason) {
+/// Marks lines `from..to` removed by `rule`, unless an earlier rule already took them.
+pub(super) fn mark(removed: &mut [Option<Rule>], from: usize, to: usize, rule: Rule) {
     for r in removed.iter_mut().take(to).skip(from) {
-        r.get_or_insert(reason);
+        r.get_or_insert(rule);
     }
 }
 

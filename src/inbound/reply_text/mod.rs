@@ -25,6 +25,7 @@ pub mod known;
 mod lines;
 pub mod patterns;
 mod prepare;
+mod rule;
 mod shapes;
 pub mod vocabulary;
 
@@ -36,6 +37,7 @@ use mail_parser::{MimeHeaders, PartType};
 
 use flowed::unflow;
 pub use known::Known;
+pub use rule::Rule;
 
 /// Why a line was removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +73,21 @@ impl fmt::Display for Reason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extraction {
     pub text: String,
-    /// (1-based line number in the body, reason, the line).
-    pub removed: Vec<(usize, Reason, String)>,
+    /// Every removed line, in order.
+    pub removed: Vec<Removed>,
+}
+
+/// A line extraction removed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// 1-based line number in the body (after format=flowed lines are joined and a header
+    /// run into a rule is put on a line of its own).
+    pub line: usize,
+    pub reason: Reason,
+    /// The rule that removed it.
+    pub rule: Rule,
+    /// The line.
+    pub text: String,
 }
 
 /// Extracts the reply from a whole RFC 5322 message: its first text/plain part, or its HTML
