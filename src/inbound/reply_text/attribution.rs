@@ -80,19 +80,25 @@ pub(super) fn strip_header_above(lines: &[&str], removed: &mut [Option<Rule>], a
 /// and is followed by more of the person's text is never one ("On 20.10.2017 Dr Lee wrote
 /// that I should rest" stays).
 pub(super) fn attribution_text(text: &str, quoted_below: bool) -> bool {
+    if quoted_below {
+        return is_attribution(text)
+            || shapes::attribution_without_colon(text)
+            || shapes::name_and_verb(text);
+    }
     let trimmed = text.trim_end();
     // What stands for the colon: a rule around the line ("---- On … wrote ----"), Gmail's
     // numeric date first ("2016-03-03 17:21 GMT+01:00 Some One"), or a name with its address
-    // in brackets next to a date, which a client writes and a person does not.
-    let colon = trimmed.ends_with([':', '：'])
-        || (trimmed.trim_start().starts_with("--") && trimmed.ends_with("--"))
-        || NUMERIC_DATE_FIRST.is_match(trimmed)
-        || (BRACKETED_ADDRESS.is_match(trimmed)
-            && DATED.is_match(trimmed)
-            && !shapes::ends_sentence(trimmed));
-    (is_attribution(text) && (colon || quoted_below))
-        || (quoted_below
-            && (shapes::attribution_without_colon(text) || shapes::name_and_verb(text)))
+    // in brackets next to a date, which a client writes and a person does not. Checked only
+    // for what the known forms take (most lines are none), the cheap tests first.
+    let colon = || {
+        trimmed.ends_with([':', '：'])
+            || (trimmed.trim_start().starts_with("--") && trimmed.ends_with("--"))
+            || NUMERIC_DATE_FIRST.is_match(trimmed)
+            || (BRACKETED_ADDRESS.is_match(trimmed)
+                && DATED.is_match(trimmed)
+                && !shapes::ends_sentence(trimmed))
+    };
+    is_attribution(text) && colon()
 }
 
 /// Whether lines `i..i + span` are one attribution (see [`attribution_text`] and, over

@@ -73,8 +73,11 @@ pub(super) fn label_line(line: &str) -> Option<LabelLine> {
         return None;
     }
     // Cheap refusal first: most lines have no colon near their start.
-    let head: String = line.chars().take(MAX_LABEL_CHARS + 24).collect();
-    if !head.contains([':', '：']) {
+    if !line
+        .chars()
+        .take(MAX_LABEL_CHARS + 24)
+        .any(|c| matches!(c, ':' | '：'))
+    {
         return None;
     }
     let clean = unmarked(line);

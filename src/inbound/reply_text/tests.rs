@@ -308,7 +308,8 @@ fn every_cut_names_its_rule() {
         [Rule::AppSignOff]
     );
     assert_eq!(rules("Yes.\n\nSent from my iPhone"), [Rule::SignOff]);
-    let wrapped = "Yes.\n\nOn Fri, 20 Oct 2017 at 17:50, Dr Lee <lee@clinic.example>\nwrote:\n> Old.";
+    let wrapped =
+        "Yes.\n\nOn Fri, 20 Oct 2017 at 17:50, Dr Lee <lee@clinic.example>\nwrote:\n> Old.";
     let got = rules(wrapped);
     assert!(got.contains(&Rule::WrappedAttribution), "{got:?}");
     assert!(got.contains(&Rule::BelowHeader), "{got:?}");
