@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use super::patterns::{
     APP, BRACKETED_ADDRESS, DATED, HAS_ADDRESS, HEADER_DATE, HEADER_FROM, HEADER_OTHER,
-    MAX_HEADER_LINE, PLATFORM, VERB, VERB_AT_EDGE,
+    MAX_HEADER_LINE, ORIGINAL_MESSAGE, PLATFORM, VERB, VERB_AT_EDGE,
 };
 
 /// Invisible marks a client puts around labels, values and addresses: direction marks and
@@ -38,8 +38,9 @@ fn is_rule_char(c: char) -> bool {
     matches!(c, '_' | '-' | '=' | '*' | '~')
 }
 
-/// A rule of at least eight characters with text run into it on the same line
-/// ("________________________________From: …"): where the text starts, in bytes.
+/// A rule of at least eight characters, or an "original message" line between rules, with text
+/// run into it on the same line ("________________________________From: …",
+/// "-----Original Message-----From: …"): where the text starts, in bytes.
 pub(super) fn run_in_rule(line: &str) -> Option<usize> {
     let lead = line.len() - line.trim_start().len();
     let rule = line[lead..]
@@ -47,7 +48,20 @@ pub(super) fn run_in_rule(line: &str) -> Option<usize> {
         .take_while(|c| is_rule_char(*c))
         .count();
     let rest = &line[lead + rule..];
-    (rule >= 8 && !rest.trim().is_empty()).then_some(lead + rule)
+    if rest.trim().is_empty() || rule < 2 {
+        return None;
+    }
+    // Words between rules: the text starts after the second rule.
+    let between = rest.find(is_rule_char).and_then(|words| {
+        let closing = rest[words..]
+            .chars()
+            .take_while(|c| is_rule_char(*c))
+            .count();
+        let at = lead + rule + words + closing;
+        (closing >= 2 && !line[at..].trim().is_empty() && ORIGINAL_MESSAGE.is_match(&line[..at]))
+            .then_some(at)
+    });
+    between.or((rule >= 8).then_some(lead + rule))
 }
 
 /// A `Label: value` line as a client writes it.
@@ -350,6 +364,19 @@ mod tests {
         ] {
             assert!(label_line(line).is_none(), "{line}");
         }
+    }
+
+    #[test]
+    fn rules_run_into_a_header() {
+        let line = "________________________________From: Dr Lee <lee@clinic.example>";
+        assert_eq!(run_in_rule(line), Some(32));
+        let line = "-----Original Message-----From: Dr Lee <lee@clinic.example>";
+        let at = run_in_rule(line).unwrap();
+        assert_eq!(&line[at..], "From: Dr Lee <lee@clinic.example>");
+        let line = "-----Ursprüngliche Nachricht-----Von: Dr Lee";
+        assert_eq!(&line[run_in_rule(line).unwrap()..], "Von: Dr Lee");
+        assert_eq!(run_in_rule("-- a note -- on the dose: high"), None);
+        assert_eq!(run_in_rule("________________________________"), None);
     }
 
     #[test]
