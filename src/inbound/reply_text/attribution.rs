@@ -94,18 +94,37 @@ pub(super) fn attribution_text(text: &str, quoted_below: bool) -> bool {
         trimmed.ends_with([':', '：'])
             || (trimmed.trim_start().starts_with("--") && trimmed.ends_with("--"))
             || NUMERIC_DATE_FIRST.is_match(trimmed)
-            || (BRACKETED_ADDRESS.is_match(trimmed)
+            || (trimmed.contains('@')
+                && BRACKETED_ADDRESS.is_match(trimmed)
                 && DATED.is_match(trimmed)
                 && !shapes::ends_sentence(trimmed))
     };
-    is_attribution(text) && colon()
+    colon() && is_attribution(text)
 }
 
 /// Whether lines `i..i + span` are one attribution (see [`attribution_text`] and, over
 /// several lines, [`wraps`]).
 pub(super) fn attribution_at(lines: &[&str], i: usize, span: usize, end: usize) -> bool {
     let quoted_below = quoted_next(lines, i + span, end);
-    attribution_text(&join(&lines[i..i + span]), quoted_below)
+    if !quoted_below {
+        // What stands for the colon (see [`attribution_text`]) can be ruled out line by line,
+        // before any text is joined: this runs for every line of a reply.
+        let first = lines[i].trim_start();
+        let last = lines[i + span - 1].trim_end();
+        let maybe = last.ends_with([':', '：'])
+            || (first.starts_with("--") && last.ends_with("--"))
+            || first.starts_with(|c: char| c.is_ascii_digit())
+            || lines[i..i + span].iter().any(|l| l.contains('@'));
+        if !maybe {
+            return false;
+        }
+    }
+    let text = if span == 1 {
+        std::borrow::Cow::Borrowed(lines[i].trim())
+    } else {
+        std::borrow::Cow::Owned(join(&lines[i..i + span]))
+    };
+    attribution_text(&text, quoted_below)
         && (span == 1 || wraps(lines[i], &lines[i + 1..i + span], quoted_below))
 }
 

@@ -21,17 +21,19 @@ pub(super) fn cut_below_sign_off(
             // follows the sign-off is not the client's copy of the old message.
             return end;
         }
-        if !is_sign_off(line) {
-            typed_above = true;
-            continue;
-        }
-        // Only a sign-off as clients write it, on a line of its own: short, no comma (the
-        // person's "Envoyé de mon téléphone, désolée" may go on below), and a blank line or a
-        // rule after it.
-        let bare = TRAILING_LINK.replace(line, "");
-        let clean = !bare.contains(',') && bare.split_whitespace().count() <= 8;
-        let apart = k + 1 >= end || is_blank(lines[k + 1]) || SEPARATOR.is_match(lines[k + 1]);
-        if !typed_above || !clean || !apart {
+        // Only a sign-off as clients write it, on a line of its own below typed text: short,
+        // no comma (the person's "Envoyé de mon téléphone, désolée" may go on below), and a
+        // blank line or a rule after it. The cheap tests first: every line is asked.
+        let apart = || k + 1 >= end || is_blank(lines[k + 1]) || SEPARATOR.is_match(lines[k + 1]);
+        let clean = || {
+            let bare = if line.contains("://") || line.contains("mailto:") {
+                TRAILING_LINK.replace(line, "")
+            } else {
+                std::borrow::Cow::Borrowed(line)
+            };
+            !bare.contains(',') && bare.split_whitespace().nth(8).is_none()
+        };
+        if !typed_above || !apart() || !clean() || !is_sign_off(line) {
             typed_above = true;
             continue;
         }
@@ -142,9 +144,15 @@ pub(super) fn is_sign_off(line: &str) -> bool {
     if line.len() > MAX_HEADER_LINE {
         return false;
     }
-    let bare = TRAILING_LINK.replace(line, "");
-    bare.chars().count() <= 80
-        && (SIGN_OFF.is_match(&bare)
-            || SIGN_OFF_ANY_LANGUAGE.is_match(&bare)
-            || shapes::app_sign_off(&bare))
+    // Cheap refusals first, since every line of a reply may be asked: a sign-off is a short
+    // line of a few words; a link is taken off only when there is one.
+    let bare = if line.contains("://") || line.contains("mailto:") {
+        TRAILING_LINK.replace(line, "")
+    } else {
+        std::borrow::Cow::Borrowed(line)
+    };
+    if bare.chars().count() > 80 || bare.split_whitespace().nth(16).is_some() {
+        return false;
+    }
+    SIGN_OFF.is_match(&bare) || SIGN_OFF_ANY_LANGUAGE.is_match(&bare) || shapes::app_sign_off(&bare)
 }

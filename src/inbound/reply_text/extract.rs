@@ -27,7 +27,10 @@ pub(super) fn extract(body: &str, known: &Known, explain: bool) -> Extraction {
         end: lines.len(),
         lines: &lines,
     };
-    cuts.marker();
+    // One search of the whole body first: most replies no longer carry the marker.
+    if body.contains(REPLY_MARKER) {
+        cuts.marker();
+    }
     if !known.is_empty() && !cuts.removed.contains(&Some(Rule::Marker)) {
         cuts.end = cut_sent_copy(&lines, &mut cuts.removed, cuts.end, known);
     }

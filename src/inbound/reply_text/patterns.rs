@@ -91,19 +91,30 @@ pub static BRACKETED_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"<\s*(mailto:)?[^\s<>@]+@[^\s<>]+\s*>|\[\s*mailto:[^\s\]]+\]|\(\s*[^\s()@]+@[^\s()]+\s*\)")
 });
 
-/// A mail app or provider (with [`PLATFORM`], a sign-off by its shape), at the start of a
-/// word.
+/// A mail app or provider (with [`PLATFORM`], a sign-off by its shape); see [`names_brand`].
 pub static APP: LazyLock<Regex> = LazyLock::new(|| brand(APPS));
 
-/// A system or device named after an app in a sign-off.
+/// A system or device named after an app in a sign-off; see [`names_brand`].
 pub static PLATFORM: LazyLock<Regex> = LazyLock::new(|| brand(PLATFORMS));
 
-/// Any of `names` where a word starts: after the line's start or anything but a Latin letter
-/// ("מ-Yahoo", "ב-Android" and "Androidille" count; "Moniosa" does not).
+/// Any of `names`, case-insensitively. A plain alternation of words, so the engine can look for
+/// them as literals; where a word starts is checked by [`names_brand`].
 fn brand(names: &[&str]) -> Regex {
     let mut names = names.to_vec();
     names.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
-    re(&format!(r"(?i)(^|[^a-z])({})", alternation(&names)))
+    re(&format!(r"(?i){}", alternation(&names)))
+}
+
+/// Whether `brand` finds a name in `line` where a word starts: after the line's start or
+/// anything but a Latin letter ("מ-Yahoo", "ב-Android" and "Androidille" count; "Moniosa"
+/// does not).
+pub fn names_brand(brand: &Regex, line: &str) -> bool {
+    brand.find_iter(line).any(|m| {
+        !line[..m.start()]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+    })
 }
 
 /// A whole attribution line (possibly two or three wrapped lines joined with a space).
@@ -273,7 +284,11 @@ pub static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*([_\-=*~]\s*){
 /// Android", "Wysłane z mojego Galaxy"), or the device first and the language's closing words
 /// ("iPhoneから送信", "iPhone'umdan gönderildi", "iPhone에서 보냄"). A link glued to the end
 /// ("…für Android<https://aka.ms/ghei36>") is taken off before matching ([`TRAILING_LINK`]).
-pub static SIGN_OFF_ANY_LANGUAGE: LazyLock<RegexSet> = LazyLock::new(|| {
+pub static SIGN_OFF_ANY_LANGUAGE: LazyLock<RegexSet> =
+    LazyLock::new(|| RegexSet::new(sign_off_any_language()).expect("built-in patterns compile"));
+
+/// The patterns of [`SIGN_OFF_ANY_LANGUAGE`].
+fn sign_off_any_language() -> Vec<String> {
     let mut prefixes = words(|l| l.sent_from);
     prefixes.extend(MORE_SENT_FROM);
     let prefixes = alternation(&prefixes);
@@ -284,14 +299,17 @@ pub static SIGN_OFF_ANY_LANGUAGE: LazyLock<RegexSet> = LazyLock::new(|| {
     devices.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
     devices.dedup();
     let devices = alternation(&devices);
-    RegexSet::new([
-        format!(r"(?i)^\s*({prefixes})[\s:-]*([^\s,]+\s+){{0,3}}[^\s,]*({devices})\S*(\s+[^\s,]+){{0,3}}\s*[.!]?\s*$"),
-        format!(r"(?i)^\s*([^\s,]+\s+){{0,3}}[^\s,]*({devices})[^\s,]*(\s+[^\s,]+){{0,2}}\s*({suffixes})\s*[.!]?\s*$"),
+    vec![
+        format!(
+            r"(?i)^\s*({prefixes})[\s:-]*([^\s,]+\s+){{0,3}}[^\s,]*({devices})\S*(\s+[^\s,]+){{0,3}}\s*[.!]?\s*$"
+        ),
+        format!(
+            r"(?i)^\s*([^\s,]+\s+){{0,3}}[^\s,]*({devices})[^\s,]*(\s+[^\s,]+){{0,2}}\s*({suffixes})\s*[.!]?\s*$"
+        ),
         // Chinese writes the device between the words: "发自我的iPhone", "从我的华为手机发送".
         r"^\s*(发自|来自|從|从)我的\s*\S{1,20}\s*$".to_owned(),
-    ])
-    .expect("built-in patterns compile")
-});
+    ]
+}
 
 /// A link glued to the end of a sign-off: "<https://aka.ms/o0ukef>", "[https://…]",
 /// "(https://…)".
@@ -312,34 +330,35 @@ pub static SIGNATURE_DELIMITER: LazyLock<Regex> = LazyLock::new(|| re(r"^--\s?$"
 
 /// Mobile and web-client sign-offs, recognised only as the last lines of a reply. The bounded
 /// repeats are kept here on purpose: a long sentence that starts "Sent from my …" is text.
-pub static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
-    re(concat!(
-        r"(?i)^\s*(",
-        // English
-        // "Sent from my iPhone", "… my HTC M8 Android phone.  Please excuse typoze", but not
-        // "Sent from my desk, is much easier then my mobile phone." (at most five words, then
-        // only an apology or a link)
-        r"sent from my \S+( \S+){0,4}(\s+please excuse .{0,40}|\s*<[^>\s]*>)?",
-        r"|sent from (mail|mailbox|outlook|yahoo mail|samsung|gmail|windows mail|mail for windows)\b.{0,40}",
-        r"|sent from \[mail\]\([^)\s]*\) for windows( \d+)?",
-        r"|get \[?outlook for (ios|android).{0,40}",
-        r"|sent with (sparrow|blackberry|proton ?mail|airmail)\b.{0,40}",
-        r"|sent via .{0,30}(mobile|phone|iphone|ipad|android|blackberry)\b.{0,20}",
-        r"|sent via (mobile|my \S.{0,30})|sent with \S.{0,30}",
-        r"|from my (iphone|ipad|android|samsung|mobile|phone)\b.{0,20}",
-        r"|\S+ from (my )?(mobile|phone|iphone)",
-        // Parenthesised or bracketed: "(Sent from mobile device)", "<<sent by galaxy>>"
-        r"|[(<]{1,2}\s*sent (from|by|with) (a |my )?\S.{0,30}[)>]{1,2}",
-        // Other languages
-        r"|von meinem [^,]{1,40} gesendet\.?|gesendet von meinem [^,]{1,40}",
-        r"|diese nachricht wurde von meinem [^,]{1,60} gesendet\.?",
-        r"|envoy[ée] (de|depuis) mon [^,]{1,40}|enviado desde mi [^,]{1,40}|enviado do meu [^,]{1,40}",
-        r"|inviato da(l mio)? [^,]{1,40}|verzonden (vanaf|met) [^,]{1,40}",
-        r"|skickat från min [^,]{1,40}|sendt fra min [^,]{1,40}|отправлено с [^,]{1,40}",
-        r"|iphoneから送信|(从|從)我的\s*[^,]{1,20}(发送|傳送|送出)",
-        r")\s*$",
-    ))
-});
+pub static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| re(SIGN_OFF_PATTERN));
+
+/// The pattern of [`SIGN_OFF`].
+const SIGN_OFF_PATTERN: &str = concat!(
+    r"(?i)^\s*(",
+    // English
+    // "Sent from my iPhone", "… my HTC M8 Android phone.  Please excuse typoze", but not
+    // "Sent from my desk, is much easier then my mobile phone." (at most five words, then
+    // only an apology or a link)
+    r"sent from my \S+( \S+){0,4}(\s+please excuse .{0,40}|\s*<[^>\s]*>)?",
+    r"|sent from (mail|mailbox|outlook|yahoo mail|samsung|gmail|windows mail|mail for windows)\b.{0,40}",
+    r"|sent from \[mail\]\([^)\s]*\) for windows( \d+)?",
+    r"|get \[?outlook for (ios|android).{0,40}",
+    r"|sent with (sparrow|blackberry|proton ?mail|airmail)\b.{0,40}",
+    r"|sent via .{0,30}(mobile|phone|iphone|ipad|android|blackberry)\b.{0,20}",
+    r"|sent via (mobile|my \S.{0,30})|sent with \S.{0,30}",
+    r"|from my (iphone|ipad|android|samsung|mobile|phone)\b.{0,20}",
+    r"|\S+ from (my )?(mobile|phone|iphone)",
+    // Parenthesised or bracketed: "(Sent from mobile device)", "<<sent by galaxy>>"
+    r"|[(<]{1,2}\s*sent (from|by|with) (a |my )?\S.{0,30}[)>]{1,2}",
+    // Other languages
+    r"|von meinem [^,]{1,40} gesendet\.?|gesendet von meinem [^,]{1,40}",
+    r"|diese nachricht wurde von meinem [^,]{1,60} gesendet\.?",
+    r"|envoy[ée] (de|depuis) mon [^,]{1,40}|enviado desde mi [^,]{1,40}|enviado do meu [^,]{1,40}",
+    r"|inviato da(l mio)? [^,]{1,40}|verzonden (vanaf|met) [^,]{1,40}",
+    r"|skickat från min [^,]{1,40}|sendt fra min [^,]{1,40}|отправлено с [^,]{1,40}",
+    r"|iphoneから送信|(从|從)我的\s*[^,]{1,20}(发送|傳送|送出)",
+    r")\s*$",
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,8 +11,30 @@ use super::shapes;
 /// million line breaks made it use seventy times its size in memory.
 pub const MAX_BLANK_RUN: usize = 20;
 
+/// Whether `text` may have a run of more than [`MAX_BLANK_RUN`] blank lines, read byte by byte:
+/// a line counts as blank unless it has a visible ASCII character (a non-ASCII one may be an
+/// invisible mark, which [`is_blank`] decides when this says maybe).
+fn may_have_long_blank_run(text: &str) -> bool {
+    let (mut run, mut blank) = (0usize, true);
+    for b in text.bytes() {
+        if b == b'\n' {
+            run = if blank { run + 1 } else { 0 };
+            if run > MAX_BLANK_RUN {
+                return true;
+            }
+            blank = true;
+        } else if b.is_ascii_graphic() {
+            blank = false;
+        }
+    }
+    false
+}
+
 /// `text` with every run of more than [`MAX_BLANK_RUN`] blank lines shortened to that many.
 pub(super) fn shorten_blank_runs(text: &str) -> std::borrow::Cow<'_, str> {
+    if !may_have_long_blank_run(text) {
+        return std::borrow::Cow::Borrowed(text);
+    }
     let mut run = 0;
     let mut long = false;
     for line in text.split('\n') {
@@ -87,25 +109,36 @@ pub(super) fn split_shared_attributions(body: &str) -> std::borrow::Cow<'_, str>
 /// Puts a header line that a client ran into the rule above it
 /// ("________________________________From: Dr Lee <…>") on a line of its own, below the rule.
 pub(super) fn split_run_in_rules(body: &str) -> std::borrow::Cow<'_, str> {
-    let run_in = |line: &str| {
-        shapes::run_in_rule(line).filter(|at| shapes::label_line(&line[*at..]).is_some())
-    };
-    if !body.split('\n').any(|l| run_in(l).is_some()) {
+    // A rule needs two of its characters in a row somewhere; most bodies are read once here.
+    let doubled = ["--", "__", "==", "**", "~~"]
+        .iter()
+        .any(|r| body.contains(r));
+    if !doubled {
         return std::borrow::Cow::Borrowed(body);
     }
-    let mut out = String::with_capacity(body.len() + 8);
-    for (k, line) in body.split('\n').enumerate() {
-        if k > 0 {
+    // The copy starts at the first line that needs splitting, if any.
+    let mut out: Option<String> = None;
+    let mut offset = 0;
+    for line in body.split('\n') {
+        let at = shapes::run_in_rule(line).filter(|at| shapes::label_line(&line[*at..]).is_some());
+        if let Some(out) = out.as_mut() {
             out.push('\n');
-        }
-        match run_in(line) {
-            Some(at) => {
-                out.push_str(&line[..at]);
-                out.push('\n');
-                out.push_str(&line[at..]);
+            match at {
+                Some(at) => {
+                    out.push_str(&line[..at]);
+                    out.push('\n');
+                    out.push_str(&line[at..]);
+                }
+                None => out.push_str(line),
             }
-            None => out.push_str(line),
+        } else if let Some(at) = at {
+            let mut copy = String::with_capacity(body.len() + 8);
+            copy.push_str(&body[..offset + at]);
+            copy.push('\n');
+            copy.push_str(&line[at..]);
+            out = Some(copy);
         }
+        offset += line.len() + 1;
     }
-    std::borrow::Cow::Owned(out)
+    out.map_or(std::borrow::Cow::Borrowed(body), std::borrow::Cow::Owned)
 }

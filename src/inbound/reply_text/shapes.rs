@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use super::patterns::{
     APP, BRACKETED_ADDRESS, DATED, HAS_ADDRESS, HEADER_DATE, HEADER_FROM, HEADER_OTHER,
-    MAX_HEADER_LINE, ORIGINAL_MESSAGE, PLATFORM, VERB, VERB_AT_EDGE,
+    MAX_HEADER_LINE, ORIGINAL_MESSAGE, PLATFORM, VERB, VERB_AT_EDGE, names_brand,
 };
 
 /// Invisible marks a client puts around labels, values and addresses: direction marks and
@@ -86,12 +86,10 @@ pub(super) fn label_line(line: &str) -> Option<LabelLine> {
     if line.len() > MAX_HEADER_LINE {
         return None;
     }
-    // Cheap refusal first: most lines have no colon near their start.
-    if !line
-        .chars()
-        .take(MAX_LABEL_CHARS + 24)
-        .any(|c| matches!(c, ':' | '：'))
-    {
+    // Cheap refusal first: most lines have no colon near their start (':' or the last byte
+    // of '：', which other characters share — they are refused below).
+    let head = &line.as_bytes()[..line.len().min(4 * (MAX_LABEL_CHARS + 24))];
+    if !head.iter().any(|b| *b == b':' || *b == 0x9a) {
         return None;
     }
     let clean = unmarked(line);
@@ -164,7 +162,17 @@ impl BlockSigns {
 /// markup or direction marks on the labels, an address in brackets, or a label the
 /// vocabulary knows.
 pub(super) fn block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Option<usize> {
-    let first = label_line(lines[i])?;
+    block_from(lines, label_line(lines[i])?, i, end, ruled)
+}
+
+/// [`block_len`] for a block whose first line, `first`, is already read.
+pub(super) fn block_from(
+    lines: &[&str],
+    first: LabelLine,
+    i: usize,
+    end: usize,
+    ruled: bool,
+) -> Option<usize> {
     let mut signs = BlockSigns {
         client: ruled || first.markup || first.marks,
         ..BlockSigns::default()
@@ -195,9 +203,11 @@ pub(super) fn block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Op
 /// least three labels (a colon right after a letter, then a space), an address and a date or
 /// time, and an address in brackets or a label the vocabulary knows.
 pub(super) fn squashed_block(line: &str) -> bool {
-    let Some(first) = label_line(line) else {
-        return false;
-    };
+    label_line(line).is_some_and(|first| squashed_from(line, &first))
+}
+
+/// [`squashed_block`] for a line already read as a label line.
+pub(super) fn squashed_from(line: &str, first: &LabelLine) -> bool {
     let clean = unmarked(line);
     let chars: Vec<char> = clean.chars().collect();
     let labels = (1..chars.len().saturating_sub(1))
@@ -336,7 +346,7 @@ pub(super) fn app_sign_off(line: &str) -> bool {
     if FIRST_PERSON.contains(&first.as_str()) {
         return false;
     }
-    APP.is_match(t) && PLATFORM.is_match(t)
+    names_brand(&PLATFORM, t) && names_brand(&APP, t)
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ pub const DEVICES: &[&str] = &[
 ];
 
 /// Attribution verbs of languages the table above does not have in full (their clients' other
-/// words are recognised by shape: see [`crate::inbound::reply_text`]'s shapes). They only ever raise confidence in a
+/// words are recognised by shape, in `reply_text::shapes`). They only ever raise confidence in a
 /// line that already has an attribution's shape.
 pub const MORE_WROTE: &[&str] = &[
     "menulis",     // Indonesian, Malay
