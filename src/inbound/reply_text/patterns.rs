@@ -91,11 +91,29 @@ pub static BRACKETED_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"<\s*(mailto:)?[^\s<>@]+@[^\s<>]+\s*>|\[\s*mailto:[^\s\]]+\]|\(\s*[^\s()@]+@[^\s()]+\s*\)")
 });
 
-/// A mail app or provider (with [`PLATFORM`], a sign-off by its shape); see [`names_brand`].
+/// A mail app or provider (with a platform, [`names_platform`], a sign-off by its shape); see
+/// [`names_brand`].
 pub static APP: LazyLock<Regex> = LazyLock::new(|| brand(APPS));
 
-/// A system or device named after an app in a sign-off; see [`names_brand`].
-pub static PLATFORM: LazyLock<Regex> = LazyLock::new(|| brand(PLATFORMS));
+/// Whether `line` names a system or device a sign-off names after an app ([`PLATFORMS`], all
+/// ASCII) where a word starts (after anything but a Latin letter, so "ב-Android" and
+/// "Androidille" count): a scan of the word starts, faster than a case-insensitive pattern
+/// on the short lines it is asked of.
+pub fn names_platform(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    (0..bytes.len()).any(|k| {
+        (k == 0 || !bytes[k - 1].is_ascii_alphabetic())
+            && bytes[k].is_ascii_alphabetic()
+            && PLATFORM_INITIALS.contains(&bytes[k].to_ascii_lowercase())
+            && PLATFORMS.iter().any(|p| {
+                bytes.len() - k >= p.len()
+                    && bytes[k..k + p.len()].eq_ignore_ascii_case(p.as_bytes())
+            })
+    })
+}
+
+/// The first letters of [`PLATFORMS`], so most word starts are refused at once.
+const PLATFORM_INITIALS: &[u8] = b"aiwmhgxp";
 
 /// Any of `names`, case-insensitively. A plain alternation of words, so the engine can look for
 /// them as literals; where a word starts is checked by [`names_brand`].
@@ -284,11 +302,56 @@ pub static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*([_\-=*~]\s*){
 /// Android", "Wysłane z mojego Galaxy"), or the device first and the language's closing words
 /// ("iPhoneから送信", "iPhone'umdan gönderildi", "iPhone에서 보냄"). A link glued to the end
 /// ("…für Android<https://aka.ms/ghei36>") is taken off before matching ([`TRAILING_LINK`]).
-pub static SIGN_OFF_ANY_LANGUAGE: LazyLock<RegexSet> =
-    LazyLock::new(|| RegexSet::new(sign_off_any_language()).expect("built-in patterns compile"));
+pub static SIGN_OFF_ANY_LANGUAGE: LazyLock<AnyLanguageSignOff> =
+    LazyLock::new(AnyLanguageSignOff::new);
+
+/// [`SIGN_OFF_ANY_LANGUAGE`]'s three shapes, each asked only when it can match: the device-first
+/// shape needs the line to end in one of the closing words, which is looked at first (every
+/// line of a reply may be asked, and that pattern reads every word).
+pub struct AnyLanguageSignOff {
+    prefixed: Regex,
+    suffixed: Regex,
+    chinese: Regex,
+    suffixes: Vec<&'static str>,
+}
+
+impl AnyLanguageSignOff {
+    fn new() -> AnyLanguageSignOff {
+        let [prefixed, suffixed, chinese] = sign_off_any_language().map(|p| re(&p));
+        let mut suffixes = words(|l| l.sent_from_suffix);
+        suffixes.extend(MORE_SENT_FROM_SUFFIX);
+        AnyLanguageSignOff {
+            prefixed,
+            suffixed,
+            chinese,
+            suffixes,
+        }
+    }
+
+    /// Whether `line` is a sign-off of one of these shapes.
+    pub fn is_match(&self, line: &str) -> bool {
+        let end = line.trim_end().trim_end_matches(['.', '!']).trim_end();
+        self.prefixed.is_match(line)
+            || (self.suffixes.iter().any(|s| ends_with_word(end, s))
+                && self.suffixed.is_match(line))
+            || self.chinese.is_match(line)
+    }
+}
+
+/// Whether `text` ends with `word` (lower case), in any letter case.
+fn ends_with_word(text: &str, word: &str) -> bool {
+    let Some(start) = text.len().checked_sub(word.len()) else {
+        return false;
+    };
+    if !text.is_char_boundary(start) {
+        return false;
+    }
+    let tail = &text[start..];
+    tail.eq_ignore_ascii_case(word) || (!tail.is_ascii() && tail.to_lowercase() == word)
+}
 
 /// The patterns of [`SIGN_OFF_ANY_LANGUAGE`].
-fn sign_off_any_language() -> Vec<String> {
+fn sign_off_any_language() -> [String; 3] {
     let mut prefixes = words(|l| l.sent_from);
     prefixes.extend(MORE_SENT_FROM);
     let prefixes = alternation(&prefixes);
@@ -299,7 +362,7 @@ fn sign_off_any_language() -> Vec<String> {
     devices.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
     devices.dedup();
     let devices = alternation(&devices);
-    vec![
+    [
         format!(
             r"(?i)^\s*({prefixes})[\s:-]*([^\s,]+\s+){{0,3}}[^\s,]*({devices})\S*(\s+[^\s,]+){{0,3}}\s*[.!]?\s*$"
         ),
@@ -388,6 +451,21 @@ mod tests {
                 assert!(ATTRIBUTION_BY_VERB.is_match(&bare), "{}: {bare}", l.code);
             }
         }
+    }
+
+    #[test]
+    fn platforms_are_found_where_a_word_starts() {
+        for p in PLATFORMS {
+            assert!(p.is_ascii(), "{p}");
+            assert!(PLATFORM_INITIALS.contains(&p.as_bytes()[0]), "{p}");
+            assert!(names_platform(&format!("Sent with X for {}", p.to_uppercase())));
+        }
+        assert!(names_platform("נשלח מ-Yahoo Mail ב-Android"));
+        assert!(names_platform("Lähetetty Androidille"));
+        assert!(!names_platform("Moniosa mailbox"));
+        assert!(SIGN_OFF_ANY_LANGUAGE.is_match("iPhoneから送信"));
+        assert!(SIGN_OFF_ANY_LANGUAGE.is_match("iPhone'umdan gönderildi."));
+        assert!(!SIGN_OFF_ANY_LANGUAGE.is_match("My iPhone is broken"));
     }
 
     #[test]

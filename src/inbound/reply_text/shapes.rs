@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use super::patterns::{
     APP, BRACKETED_ADDRESS, DATED, HAS_ADDRESS, HEADER_DATE, HEADER_FROM, HEADER_OTHER,
-    MAX_HEADER_LINE, ORIGINAL_MESSAGE, PLATFORM, VERB, VERB_AT_EDGE, names_brand,
+    MAX_HEADER_LINE, ORIGINAL_MESSAGE, VERB, VERB_AT_EDGE, names_brand, names_platform,
 };
 
 /// Invisible marks a client puts around labels, values and addresses: direction marks and
@@ -346,7 +346,7 @@ pub(super) fn app_sign_off(line: &str) -> bool {
     if FIRST_PERSON.contains(&first.as_str()) {
         return false;
     }
-    names_brand(&PLATFORM, t) && names_brand(&APP, t)
+    names_platform(t) && names_brand(&APP, t)
 }
 
 #[cfg(test)]
