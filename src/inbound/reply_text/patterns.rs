@@ -458,7 +458,10 @@ mod tests {
         for p in PLATFORMS {
             assert!(p.is_ascii(), "{p}");
             assert!(PLATFORM_INITIALS.contains(&p.as_bytes()[0]), "{p}");
-            assert!(names_platform(&format!("Sent with X for {}", p.to_uppercase())));
+            assert!(names_platform(&format!(
+                "Sent with X for {}",
+                p.to_uppercase()
+            )));
         }
         assert!(names_platform("נשלח מ-Yahoo Mail ב-Android"));
         assert!(names_platform("Lähetetty Androidille"));

@@ -11,20 +11,19 @@ use super::shapes;
 /// million line breaks made it use seventy times its size in memory.
 pub const MAX_BLANK_RUN: usize = 20;
 
-/// Whether `text` may have a run of more than [`MAX_BLANK_RUN`] blank lines, read byte by byte:
+/// Whether `text` may have a run of more than [`MAX_BLANK_RUN`] blank lines, read line by line:
 /// a line counts as blank unless it has a visible ASCII character (a non-ASCII one may be an
 /// invisible mark, which [`is_blank`] decides when this says maybe).
 fn may_have_long_blank_run(text: &str) -> bool {
-    let (mut run, mut blank) = (0usize, true);
-    for b in text.bytes() {
-        if b == b'\n' {
-            run = if blank { run + 1 } else { 0 };
-            if run > MAX_BLANK_RUN {
-                return true;
-            }
-            blank = true;
-        } else if b.is_ascii_graphic() {
-            blank = false;
+    let mut run = 0;
+    for line in text.split('\n') {
+        // A line with a visible ASCII character is not blank; most lines say so at once.
+        let blank = line
+            .bytes()
+            .all(|b| b.is_ascii_whitespace() || !b.is_ascii());
+        run = if blank { run + 1 } else { 0 };
+        if run > MAX_BLANK_RUN {
+            return true;
         }
     }
     false
