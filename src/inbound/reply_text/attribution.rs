@@ -47,7 +47,7 @@ pub(super) fn strip_header_above(lines: &[&str], removed: &mut [Option<Rule>], a
         .map(|j| (j, Rule::HeaderBlock));
     let block = known.or_else(|| {
         (k..top)
-            .find(|j| shapes::block_len(lines, *j, top, true) == Some(top - j))
+            .find(|j| shapes::block_len(lines, *j, top, false) == Some(top - j))
             .map(|j| (j, Rule::HeaderBlockShape))
     });
     if let Some((k, rule)) = block {

@@ -20,6 +20,8 @@ const PERSON: &[&str] = &[
     "Email: jane@example.net",
     "Appointment: 24.10.2017 10:30",
     "Date of birth: 02.03.1950",
+    "Contact: Jane Doe <jane@example.net>",
+    "Phone: +44 7700 900123",
     "My iPhone is broken, please call the landline.",
     "I use Gmail on Android",
     "From my side the dose is fine.",

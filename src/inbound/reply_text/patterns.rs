@@ -79,6 +79,11 @@ pub static VERB_AT_EDGE: LazyLock<Regex> = LazyLock::new(|| {
 pub static NUMERIC_DATE_FIRST: LazyLock<Regex> =
     LazyLock::new(|| re(r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s.*(<[^>\s]+@[^>\s]+>|GMT[+-]\d)"));
 
+/// A year (four digits, in any script's digits: "2017", "۲۰۱۷") and a time of day in one line,
+/// as a header block's date line has them.
+pub static YEAR_AND_TIME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\d{4}.*\d{1,2}[:.]\d{2}|\d{1,2}[:.]\d{2}.*\d{4}"));
+
 /// A date or a time of day anywhere in a line ([`DATE_OR_TIME`]).
 pub static DATED: LazyLock<Regex> = LazyLock::new(|| re(DATE_OR_TIME));
 

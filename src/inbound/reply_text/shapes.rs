@@ -12,7 +12,8 @@ use std::borrow::Cow;
 
 use super::patterns::{
     APP, BRACKETED_ADDRESS, DATED, HAS_ADDRESS, HEADER_DATE, HEADER_FROM, HEADER_OTHER,
-    MAX_HEADER_LINE, ORIGINAL_MESSAGE, VERB, VERB_AT_EDGE, names_brand, names_platform,
+    MAX_HEADER_LINE, ORIGINAL_MESSAGE, VERB, VERB_AT_EDGE, YEAR_AND_TIME, names_brand,
+    names_platform,
 };
 
 /// Invisible marks a client puts around labels, values and addresses: direction marks and
@@ -139,19 +140,32 @@ pub(super) fn label_line(line: &str) -> Option<LabelLine> {
 #[derive(Default)]
 struct BlockSigns {
     labels: Vec<String>,
-    address: bool,
+    /// Lines with an address.
+    addressed: usize,
+    /// Lines with an address in brackets, as clients write one after a name.
+    bracketed: usize,
     dated: bool,
+    /// A line with a whole date, year and time.
+    whole_date: bool,
+    /// A sign no person's text carries: a rule, markup, direction marks, a known label.
     client: bool,
 }
 
 impl BlockSigns {
     fn read(&mut self, line: &str) {
-        self.address |= HAS_ADDRESS.is_match(line);
+        self.addressed += usize::from(HAS_ADDRESS.is_match(line));
         self.dated |= DATED.is_match(line);
-        self.client |= BRACKETED_ADDRESS.is_match(line)
-            || HEADER_FROM.is_match(line)
-            || HEADER_DATE.is_match(line)
-            || HEADER_OTHER.is_match(line);
+        self.whole_date |= YEAR_AND_TIME.is_match(line);
+        self.bracketed += usize::from(BRACKETED_ADDRESS.is_match(line));
+        self.client |=
+            HEADER_FROM.is_match(line) || HEADER_DATE.is_match(line) || HEADER_OTHER.is_match(line);
+    }
+
+    /// Whether a client wrote the block: a sign no person's text carries, or else addresses
+    /// in brackets on two lines (From and To) and a whole date — a person's own form, with
+    /// "Email: jane@…" and "Contact: Jane <jane@…>", has one.
+    fn by_a_client(&self) -> bool {
+        self.client || (self.bracketed >= 2 && self.whole_date)
     }
 }
 
@@ -159,8 +173,8 @@ impl BlockSigns {
 /// three `Label: value` lines with different labels (continuation lines allowed, no blank
 /// line inside), an address and a date or time among them, and a sign that a client wrote it
 /// — `ruled` (a rule or an "original message" line right above, or run into the first line),
-/// markup or direction marks on the labels, an address in brackets, or a label the
-/// vocabulary knows.
+/// markup or direction marks on the labels, a label the vocabulary knows, or addresses in
+/// brackets on two lines and a whole date.
 pub(super) fn block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Option<usize> {
     block_from(lines, label_line(lines[i])?, i, end, ruled)
 }
@@ -195,7 +209,8 @@ pub(super) fn block_from(
     let mut distinct = signs.labels.clone();
     distinct.sort();
     distinct.dedup();
-    (n >= 3 && distinct.len() == n && signs.address && signs.dated && signs.client).then_some(k - i)
+    (n >= 3 && distinct.len() == n && signs.addressed > 0 && signs.dated && signs.by_a_client())
+        .then_some(k - i)
 }
 
 /// Whether `line` is a whole header block squashed onto one line ("From: Dr Lee <lee@x>
@@ -399,6 +414,12 @@ mod tests {
             "See you then.",
         ];
         assert_eq!(block_len(&form, 0, form.len(), false), None);
+        let contact = [
+            "Email: jane@example.net",
+            "Contact: Jane Doe <jane@example.net>",
+            "Appointment: 24.10.2017 10:30",
+        ];
+        assert_eq!(block_len(&contact, 0, contact.len(), false), None);
         let outlook = [
             "Dari: Dr Lee <lee@clinic.example>",
             "Dikirim: Jumat, 20 Oktober 2017 17.50",
