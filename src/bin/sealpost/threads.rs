@@ -113,7 +113,10 @@ pub(crate) fn reply_text(file: Option<PathBuf>, explain: bool) -> anyhow::Result
             writeln!(
                 out,
                 "removed line {} ({}; rule {}): {}",
-                r.line, r.reason, r.rule, r.text
+                r.line,
+                r.rule.reason(),
+                r.rule,
+                r.text
             )?;
         }
         writeln!(out, "--- reply text ---")?;

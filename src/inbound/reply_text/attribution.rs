@@ -143,11 +143,7 @@ pub(super) fn name_or_address(line: &str) -> bool {
     let words: Vec<&str> = t.split_whitespace().collect();
     (1..=5).contains(&words.len())
         && !shapes::ends_sentence(t)
-        && words.iter().all(|w| {
-            w.chars()
-                .next()
-                .is_some_and(|c| c.is_uppercase() || (c.is_alphabetic() && !c.is_lowercase()))
-        })
+        && words.iter().all(|w| shapes::capitalised(w))
 }
 
 /// Whether `first` is the first line of an attribution wrapped onto `rest`, not the person's

@@ -26,11 +26,7 @@ pub(super) fn cut_below_sign_off(
         // blank line or a rule after it. The cheap tests first: every line is asked.
         let apart = || k + 1 >= end || is_blank(lines[k + 1]) || SEPARATOR.is_match(lines[k + 1]);
         let clean = || {
-            let bare = if line.contains("://") || line.contains("mailto:") {
-                TRAILING_LINK.replace(line, "")
-            } else {
-                std::borrow::Cow::Borrowed(line)
-            };
+            let bare = without_link(line);
             !bare.contains(',') && bare.split_whitespace().nth(8).is_none()
         };
         if !typed_above || !apart() || !clean() || !is_sign_off(line) {
@@ -129,9 +125,19 @@ pub(super) fn only_signature(lines: &[&str], from: usize, end: usize) -> bool {
         && (SIGNATURE_DELIMITER.is_match(content[0]) || content.iter().all(|l| is_sign_off(l)))
 }
 
+/// `line` without a link glued to its end ("…für Android<https://aka.ms/ghei36>"); the pattern
+/// runs only when there is a link to take off.
+fn without_link(line: &str) -> std::borrow::Cow<'_, str> {
+    if line.contains("://") || line.contains("mailto:") {
+        TRAILING_LINK.replace(line, "")
+    } else {
+        std::borrow::Cow::Borrowed(line)
+    }
+}
+
 /// Which rule recognises the sign-off `line`: the vocabulary's words, or an app's shape.
 pub(super) fn sign_off_rule(line: &str) -> Rule {
-    let bare = TRAILING_LINK.replace(line, "");
+    let bare = without_link(line);
     if SIGN_OFF.is_match(&bare) || SIGN_OFF_ANY_LANGUAGE.is_match(&bare) {
         Rule::SignOff
     } else {
@@ -145,12 +151,8 @@ pub(super) fn is_sign_off(line: &str) -> bool {
         return false;
     }
     // Cheap refusals first, since every line of a reply may be asked: a sign-off is a short
-    // line of a few words; a link is taken off only when there is one.
-    let bare = if line.contains("://") || line.contains("mailto:") {
-        TRAILING_LINK.replace(line, "")
-    } else {
-        std::borrow::Cow::Borrowed(line)
-    };
+    // line of a few words.
+    let bare = without_link(line);
     if bare.chars().count() > 80 || bare.split_whitespace().nth(16).is_some() {
         return false;
     }

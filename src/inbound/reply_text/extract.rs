@@ -255,7 +255,6 @@ impl Cuts<'_> {
                 .filter_map(|(k, r)| {
                     r.map(|rule| Removed {
                         line: k + 1,
-                        reason: rule.reason(),
                         rule,
                         text: lines[k].to_owned(),
                     })

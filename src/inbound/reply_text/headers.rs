@@ -27,16 +27,11 @@ pub(super) fn header_at(lines: &[&str], i: usize, end: usize) -> Option<(usize, 
         }
         return None;
     }
-    if let Some(n) = header_block_len(lines, i, end) {
-        return Some((n, Rule::HeaderBlock));
+    if let Some(found) = any_block_len(lines, i, end, false) {
+        return Some(found);
     }
-    if let Some(first) = shapes::label_line(lines[i]) {
-        if shapes::squashed_from(lines[i], &first) {
-            return Some((1, Rule::SquashedHeader));
-        }
-        if let Some(n) = shapes::block_from(lines, first, i, end, false) {
-            return Some((n, Rule::HeaderBlockShape));
-        }
+    if shapes::squashed_block(lines[i]) {
+        return Some((1, Rule::SquashedHeader));
     }
     for span in 1..=3usize {
         if i + span > end || lines[i + span - 1].len() > MAX_HEADER_LINE {

@@ -83,8 +83,7 @@ pub struct Removed {
     /// 1-based line number in the body (after format=flowed lines are joined and a header
     /// run into a rule is put on a line of its own).
     pub line: usize,
-    pub reason: Reason,
-    /// The rule that removed it.
+    /// The rule that removed it (its [`Rule::reason`] says what kind of text that was).
     pub rule: Rule,
     /// The line.
     pub text: String,

@@ -133,6 +133,23 @@ const HISTORY: &[&[&str]] = &[
     &[],
 ];
 
+/// The first line of `new` that extracting `body` does not file, described with the body and
+/// what was filed; `None` when every line is kept.
+fn lost(new: &[String], body: &str) -> Option<String> {
+    let got = from_body(body).text;
+    let kept: Vec<&str> = got.lines().map(str::trim).collect();
+    new.iter()
+        .find(|l| !l.trim().is_empty() && !kept.contains(&l.trim()))
+        .map(|line| format!("lost {line:?}\n--- body\n{body}\n--- filed\n{got}"))
+}
+
+/// The check itself can fail: a reply that is nothing but a quote files nothing.
+#[test]
+fn a_lost_line_is_reported() {
+    let lost = lost(&["I typed this".to_owned()], "> I typed this\n");
+    assert!(lost.is_some_and(|l| l.starts_with("lost \"I typed this\"")));
+}
+
 fn reply() -> impl Strategy<Value = (Vec<String>, usize, &'static str)> {
     (
         prop::collection::vec(
@@ -163,14 +180,8 @@ proptest! {
             sep
         };
         let body = format!("{}{sep}{}\n", typed.trim_end(), history.join("\n"));
-        let got = from_body(&body).text;
-        let kept: Vec<&str> = got.lines().map(str::trim_end).collect();
-        for line in new.iter().filter(|l| !l.trim().is_empty()) {
-            prop_assert!(
-                kept.contains(&line.trim_end()),
-                "lost {line:?}\n--- body\n{body}\n--- filed\n{got}"
-            );
-        }
+        let lost = lost(&new, &body);
+        prop_assert!(lost.is_none(), "{}", lost.unwrap_or_default());
     }
 }
 
@@ -197,13 +208,7 @@ proptest! {
         let typed = new.join("\n");
         prop_assume!(!typed.trim().is_empty());
         let body = format!("{}\n\n{}\n", QUOTED_ON_TOP[top].join("\n"), typed.trim());
-        let got = from_body(&body).text;
-        let kept: Vec<&str> = got.lines().map(str::trim_end).collect();
-        for line in new.iter().filter(|l| !l.trim().is_empty()) {
-            prop_assert!(
-                kept.contains(&line.trim()),
-                "lost {line:?}\n--- body\n{body}\n--- filed\n{got}"
-            );
-        }
+        let lost = lost(&new, &body);
+        prop_assert!(lost.is_none(), "{}", lost.unwrap_or_default());
     }
 }

@@ -14,7 +14,8 @@ use std::sync::LazyLock;
 use regex::{Regex, RegexSet};
 
 use super::vocabulary::{
-    APPS, DEVICES, MORE_SENT_FROM, MORE_SENT_FROM_SUFFIX, MORE_WROTE, PLATFORMS, alternation, words,
+    APPS, DEVICES, MORE_SENT_FROM, MORE_SENT_FROM_SUFFIX, MORE_WROTE, PLATFORMS, alternation,
+    longest_first, words,
 };
 
 fn re(p: &str) -> Regex {
@@ -48,14 +49,17 @@ fn verbs_of(all: &[&str]) -> (String, String) {
     (alternation(&spaced), alternation(&unspaced))
 }
 
+/// Every attribution verb: the table's languages' and the others' ([`MORE_WROTE`]).
+fn all_verbs() -> Vec<&'static str> {
+    let mut all = words(|l| l.wrote);
+    all.extend(MORE_WROTE);
+    longest_first(all)
+}
+
 /// An attribution verb of any language the project knows, the table's and the others
 /// ([`MORE_WROTE`]), as a word of its own (or anywhere, for scripts written without spaces).
 pub static VERB: LazyLock<Regex> = LazyLock::new(|| {
-    let mut all = words(|l| l.wrote);
-    all.extend(MORE_WROTE);
-    all.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
-    all.dedup();
-    let (spaced, unspaced) = verbs_of(&all);
+    let (spaced, unspaced) = verbs_of(&all_verbs());
     re(&format!(
         r"(?i)((^|[\s>)\x22'»”,(])({spaced})($|[\s:：(,])|({unspaced}))"
     ))
@@ -64,11 +68,7 @@ pub static VERB: LazyLock<Regex> = LazyLock::new(|| {
 /// The same verb at the start or the end of a line (its colon aside): "Dr Lee wrote:",
 /// "كتب Dr Lee:", "Dr Lee 写道：".
 pub static VERB_AT_EDGE: LazyLock<Regex> = LazyLock::new(|| {
-    let mut all = words(|l| l.wrote);
-    all.extend(MORE_WROTE);
-    all.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
-    all.dedup();
-    let verbs = alternation(&all);
+    let verbs = alternation(&all_verbs());
     re(&format!(
         r"(?i)^\s*({verbs})(\s|$)|(^|[\s>)\x22'»”,]|[\p{{Han}}\p{{Hangul}}\p{{Thai}}\p{{Hiragana}}\p{{Katakana}}])({verbs})\s*(\(\w+\))?\s*[:：]?\s*$"
     ))
@@ -122,10 +122,11 @@ const PLATFORM_INITIALS: &[u8] = b"aiwmhgxp";
 
 /// Any of `names`, case-insensitively. A plain alternation of words, so the engine can look for
 /// them as literals; where a word starts is checked by [`names_brand`].
-fn brand(names: &[&str]) -> Regex {
-    let mut names = names.to_vec();
-    names.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
-    re(&format!(r"(?i){}", alternation(&names)))
+fn brand(names: &[&'static str]) -> Regex {
+    re(&format!(
+        r"(?i){}",
+        alternation(&longest_first(names.to_vec()))
+    ))
 }
 
 /// Whether `brand` finds a name in `line` where a word starts: after the line's start or
@@ -291,9 +292,7 @@ pub static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
     labels.extend(words(|l| l.cc));
     labels.extend(words(|l| l.subject));
     labels.extend(["risposta", "date d'envoi"]);
-    labels.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
-    labels.dedup();
-    let labels = alternation(&labels);
+    let labels = alternation(&longest_first(labels));
     re(&format!(
         r"(?i){LEAD}[*_]{{0,2}}({labels})[*_]{{0,2}}\s*[:：]"
     ))
@@ -363,10 +362,7 @@ fn sign_off_any_language() -> [String; 3] {
     let mut suffixes = words(|l| l.sent_from_suffix);
     suffixes.extend(MORE_SENT_FROM_SUFFIX);
     let suffixes = alternation(&suffixes);
-    let mut devices = DEVICES.to_vec();
-    devices.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
-    devices.dedup();
-    let devices = alternation(&devices);
+    let devices = alternation(&longest_first(DEVICES.to_vec()));
     [
         format!(
             r"(?i)^\s*({prefixes})[\s:-]*([^\s,]+\s+){{0,3}}[^\s,]*({devices})\S*(\s+[^\s,]+){{0,3}}\s*[.!]?\s*$"

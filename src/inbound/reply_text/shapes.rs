@@ -176,17 +176,7 @@ impl BlockSigns {
 /// markup or direction marks on the labels, a label the vocabulary knows, or addresses in
 /// brackets on two lines and a whole date.
 pub(super) fn block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Option<usize> {
-    block_from(lines, label_line(lines[i])?, i, end, ruled)
-}
-
-/// [`block_len`] for a block whose first line, `first`, is already read.
-pub(super) fn block_from(
-    lines: &[&str],
-    first: LabelLine,
-    i: usize,
-    end: usize,
-    ruled: bool,
-) -> Option<usize> {
+    let first = label_line(lines[i])?;
     let mut signs = BlockSigns {
         client: ruled || first.markup || first.marks,
         ..BlockSigns::default()
@@ -218,11 +208,9 @@ pub(super) fn block_from(
 /// least three labels (a colon right after a letter, then a space), an address and a date or
 /// time, and an address in brackets or a label the vocabulary knows.
 pub(super) fn squashed_block(line: &str) -> bool {
-    label_line(line).is_some_and(|first| squashed_from(line, &first))
-}
-
-/// [`squashed_block`] for a line already read as a label line.
-pub(super) fn squashed_from(line: &str, first: &LabelLine) -> bool {
+    let Some(first) = label_line(line) else {
+        return false;
+    };
     let clean = unmarked(line);
     let chars: Vec<char> = clean.chars().collect();
     let labels = (1..chars.len().saturating_sub(1))
@@ -329,13 +317,16 @@ pub(super) fn name_and_verb(line: &str) -> bool {
     // ("Dr Lee", "Ο Dr Lee", "מאיר"), or an address — not "what the doctor".
     let words: Vec<&str> = name.split_whitespace().collect();
     (1..=4).contains(&words.len())
-        && words.iter().all(|w| {
-            let c = w.chars().next().unwrap_or(' ');
-            c.is_uppercase()
-                || (c.is_alphabetic() && !c.is_lowercase())
-                || matches!(c, '<' | '"' | '\'' | '«' | '“')
-                || w.contains('@')
-        })
+        && words
+            .iter()
+            .all(|w| capitalised(w) || w.starts_with(['<', '"', '\'', '«', '“']) || w.contains('@'))
+}
+
+/// Whether `word` starts as a name does: with a capital, or in a script without case.
+pub(super) fn capitalised(word: &str) -> bool {
+    word.chars()
+        .next()
+        .is_some_and(|c| c.is_uppercase() || (c.is_alphabetic() && !c.is_lowercase()))
 }
 
 /// Words that begin a person's own sentence about their phone or app ("I use Gmail on

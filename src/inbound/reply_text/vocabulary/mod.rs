@@ -588,13 +588,18 @@ pub const LANGUAGES: &[Language] = &[
 /// Every word of one kind, across languages, longest first (so an alternation prefers "envoyé
 /// le" to "envoyé"), deduplicated.
 pub fn words(pick: impl Fn(&Language) -> &'static [&'static str]) -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = LANGUAGES
+    let all: Vec<&'static str> = LANGUAGES
         .iter()
         .flat_map(|l| pick(l).iter().copied())
         .collect();
-    all.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
-    all.dedup();
-    all
+    longest_first(all)
+}
+
+/// `words` longest first (so an alternation prefers "envoyé le" to "envoyé"), deduplicated.
+pub fn longest_first(mut words: Vec<&'static str>) -> Vec<&'static str> {
+    words.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
+    words.dedup();
+    words
 }
 
 /// `words` as a regex alternation, each escaped.
