@@ -172,10 +172,13 @@ fn links_and_reply_addresses_last_thirty_days() {
     sb.consent(JANE);
     let thread = sb.new_thread("convenience", "Your results", "All clear.");
     let daemon = frozen(&sb);
-    // Both are issued when the notification is composed: now, on the frozen clock.
+    // Both carry the time the notification's row was written (by the command line, on the
+    // system's clock, a moment — under load, seconds — before the daemon's clock froze):
+    // the 30 days count from there.
     let notification = common::notification_to(&sb, JANE);
     let link = link_path(&sb);
-    daemon.advance(30 * DAY - 1);
+    let issued = issued_at(&sb, JANE);
+    daemon.advance(issued + 30 * DAY - 1 - daemon.clock.now());
     let open = call(sb.web_port, "GET", &link, None, &[]);
     assert_eq!(open.status, 200, "{}", open.body);
     let (to, raw) = common::client_reply(&notification, JANE, "In time.", "r1@example.test");
@@ -202,6 +205,17 @@ fn links_and_reply_addresses_last_thirty_days() {
     );
     assert_eq!(common::messages(&sb, &thread).len(), 2, "not filed");
     daemon.stop();
+}
+
+/// When the notification to `recipient` was written (its row's creation time), which its reply
+/// token and its link carry.
+fn issued_at(sb: &Sandbox, recipient: &str) -> i64 {
+    let rows = sb.run(&["outbox", "list"]).ok().json_lines();
+    let row = rows
+        .iter()
+        .find(|r| r["recipient"] == recipient)
+        .expect("a notification to the recipient");
+    sealpost::clock::parse_rfc3339(row["created_at"].as_str().unwrap()).unwrap()
 }
 
 /// `policy.notices_per_hour` (3) counts the notices of the last hour: with three sent, a fourth
