@@ -59,7 +59,7 @@ pub(super) fn strip_header_above(lines: &[&str], removed: &mut [Option<Rule>], a
     }
     while top > 0
         && (is_blank(lines[top - 1])
-            || SEPARATOR.is_match(lines[top - 1])
+            || is_separator(lines[top - 1])
             || ORIGINAL_MESSAGE.is_match(lines[top - 1]))
     {
         top -= 1;
@@ -111,10 +111,12 @@ pub(super) fn attribution_at(lines: &[&str], i: usize, span: usize, end: usize) 
         // before any text is joined: this runs for every line of a reply.
         let first = lines[i].trim_start();
         let last = lines[i + span - 1].trim_end();
+        let span_lines = &lines[i..i + span];
         let maybe = last.ends_with([':', '：'])
             || (first.starts_with("--") && last.ends_with("--"))
-            || first.starts_with(|c: char| c.is_ascii_digit())
-            || lines[i..i + span].iter().any(|l| l.contains('@'));
+            || first.starts_with(char::is_numeric)
+            || (span_lines.iter().any(|l| l.contains('@'))
+                && span_lines.iter().any(|l| l.chars().any(char::is_numeric)));
         if !maybe {
             return false;
         }

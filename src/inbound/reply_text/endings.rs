@@ -24,7 +24,7 @@ pub(super) fn cut_below_sign_off(
         // Only a sign-off as clients write it, on a line of its own below typed text: short,
         // no comma (the person's "Envoyé de mon téléphone, désolée" may go on below), and a
         // blank line or a rule after it. The cheap tests first: every line is asked.
-        let apart = || k + 1 >= end || is_blank(lines[k + 1]) || SEPARATOR.is_match(lines[k + 1]);
+        let apart = || k + 1 >= end || is_blank(lines[k + 1]) || is_separator(lines[k + 1]);
         let clean = || {
             let bare = without_link(line);
             !bare.contains(',') && bare.split_whitespace().nth(8).is_none()
@@ -62,7 +62,7 @@ pub(super) fn cut_footer_and_signature(
     }
     if let Some(s) = (0..end)
         .rev()
-        .find(|k| removed[*k].is_none() && SIGNATURE_DELIMITER.is_match(lines[*k]))
+        .find(|k| removed[*k].is_none() && is_signature_delimiter(lines[*k]))
         && only_signature(lines, s, end)
         && typed_above(removed, s)
     {
@@ -93,11 +93,11 @@ pub(super) fn footer_start(lines: &[&str], from: usize, end: usize) -> usize {
     let Some(s) = (from..end)
         .rev()
         .take(MAX_FOOTER_SCAN)
-        .find(|k| SEPARATOR.is_match(lines[*k]) || SIGNATURE_DELIMITER.is_match(lines[*k]))
+        .find(|k| is_separator(lines[*k]) || is_signature_delimiter(lines[*k]))
     else {
         return end;
     };
-    let short = SEPARATOR.is_match(lines[s]) && short_unquoted_tail(lines, s + 1, end, 6);
+    let short = is_separator(lines[s]) && short_unquoted_tail(lines, s + 1, end, 6);
     let listy = || {
         at_most(lines, s + 1, end, 8).is_some_and(|tail| {
             !tail.is_empty()
@@ -122,7 +122,7 @@ pub(super) fn only_signature(lines: &[&str], from: usize, end: usize) -> bool {
         && content
             .iter()
             .all(|l| !is_quoted(l) && l.chars().count() <= 100)
-        && (SIGNATURE_DELIMITER.is_match(content[0]) || content.iter().all(|l| is_sign_off(l)))
+        && (is_signature_delimiter(content[0]) || content.iter().all(|l| is_sign_off(l)))
 }
 
 /// `line` without a link glued to its end ("…für Android<https://aka.ms/ghei36>"); the pattern

@@ -7,21 +7,13 @@ use super::endings::*;
 use super::headers::*;
 use super::lines::*;
 use super::patterns::*;
-use super::prepare::*;
+use super::prepare::lines;
 use super::{Extraction, Known, Removed, Rule};
 use crate::domain::mail::REPLY_MARKER;
 
 /// The extraction; with `explain`, also every removed line with its reason and rule.
 pub(super) fn extract(body: &str, known: &Known, explain: bool) -> Extraction {
-    let body = if body.contains('\r') {
-        std::borrow::Cow::Owned(body.replace("\r\n", "\n"))
-    } else {
-        std::borrow::Cow::Borrowed(body)
-    };
-    let body = shorten_blank_runs(&body);
-    let body = split_shared_attributions(&body);
-    let body = split_run_in_rules(&body);
-    let lines: Vec<&str> = body.split('\n').collect();
+    let lines = lines(body);
     let mut cuts = Cuts {
         removed: vec![None; lines.len()],
         end: lines.len(),
@@ -103,8 +95,7 @@ impl Cuts<'_> {
                 }
             }
             let mut start = i;
-            while start > 0 && (is_blank(lines[start - 1]) || SEPARATOR.is_match(lines[start - 1]))
-            {
+            while start > 0 && (is_blank(lines[start - 1]) || is_separator(lines[start - 1])) {
                 start -= 1;
             }
             mark(&mut self.removed, i, i + span, rule);
@@ -142,7 +133,7 @@ impl Cuts<'_> {
             !is_blank(lines[j])
                 && !is_quoted(lines[j])
                 && !is_sign_off(lines[j])
-                && !SIGNATURE_DELIMITER.is_match(lines[j])
+                && !is_signature_delimiter(lines[j])
         });
         if !answered_below || only_signature(lines, quote_end, end) {
             return None;
@@ -232,10 +223,7 @@ impl Cuts<'_> {
             .collect();
         // Blank lines and a lone rule at the very end carry nothing (a rule with nothing
         // below it is what is left of a cut reply header).
-        while kept
-            .last()
-            .is_some_and(|l| is_blank(l) || SEPARATOR.is_match(l))
-        {
+        while kept.last().is_some_and(|l| is_blank(l) || is_separator(l)) {
             kept.pop();
         }
         // Nothing but quoted lines: the person typed nothing (a client re-sending history).

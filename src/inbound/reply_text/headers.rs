@@ -20,7 +20,7 @@ pub(super) fn header_at(lines: &[&str], i: usize, end: usize) -> Option<(usize, 
             None => (next - i, Rule::OriginalMessage),
         });
     }
-    if SEPARATOR.is_match(line) {
+    if is_separator(line) {
         let next = skip_blank(lines, i + 1, end);
         if next < end && next - i <= 2 {
             return any_block_len(lines, next, end, true).map(|(n, rule)| (next - i + n, rule));

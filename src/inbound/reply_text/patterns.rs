@@ -106,15 +106,23 @@ pub static APP: LazyLock<Regex> = LazyLock::new(|| brand(APPS));
 /// on the short lines it is asked of.
 pub fn names_platform(line: &str) -> bool {
     let bytes = line.as_bytes();
-    (0..bytes.len()).any(|k| {
-        (k == 0 || !bytes[k - 1].is_ascii_alphabetic())
-            && bytes[k].is_ascii_alphabetic()
-            && PLATFORM_INITIALS.contains(&bytes[k].to_ascii_lowercase())
+    let mut in_word = false;
+    for (k, b) in bytes.iter().enumerate() {
+        let letter = b.is_ascii_alphabetic();
+        if letter
+            && !in_word
+            && PLATFORM_INITIALS.contains(&b.to_ascii_lowercase())
             && PLATFORMS.iter().any(|p| {
-                bytes.len() - k >= p.len()
-                    && bytes[k..k + p.len()].eq_ignore_ascii_case(p.as_bytes())
+                bytes[k..]
+                    .get(..p.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(p.as_bytes()))
             })
-    })
+        {
+            return true;
+        }
+        in_word = letter;
+    }
+    false
 }
 
 /// The first letters of [`PLATFORMS`], so most word starts are refused at once.
@@ -298,8 +306,19 @@ pub static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
-/// A line made only of separator characters, such as Outlook's underscore rule.
-pub static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*([_\-=*~]\s*){8,}$"));
+/// A line made only of separator characters (at least eight), such as Outlook's underscore
+/// rule. Asked of most lines, so a scan of the bytes, not a pattern.
+pub fn is_separator(line: &str) -> bool {
+    let mut rule = 0;
+    for c in line.chars() {
+        match c {
+            '_' | '-' | '=' | '*' | '~' => rule += 1,
+            c if c.is_whitespace() => {}
+            _ => return false,
+        }
+    }
+    rule >= 8
+}
 
 /// Phone and app sign-offs in every listed language: the language's opening words, then
 /// within a few words a device or an app ("Envoyé de mon iPhone", "Gesendet von Outlook für
@@ -317,6 +336,30 @@ pub struct AnyLanguageSignOff {
     suffixed: Regex,
     chinese: Regex,
     suffixes: Vec<&'static str>,
+    /// The bytes a line may start with (after spaces) for `prefixed`, and end with (before
+    /// full stops) for `suffixed`, in either case: most lines are refused by one lookup.
+    first_bytes: ByteSet,
+    last_bytes: ByteSet,
+}
+
+/// A set of bytes, for refusing a line by its first or last byte. Every non-ASCII byte is in
+/// it: a letter's other case may be written with other bytes.
+struct ByteSet([bool; 256]);
+
+impl ByteSet {
+    fn of(bytes: impl Iterator<Item = u8>) -> ByteSet {
+        let mut set = [false; 256];
+        set[0x80..].fill(true);
+        for b in bytes {
+            set[usize::from(b.to_ascii_lowercase())] = true;
+            set[usize::from(b.to_ascii_uppercase())] = true;
+        }
+        ByteSet(set)
+    }
+
+    fn has(&self, b: Option<&u8>) -> bool {
+        b.is_some_and(|b| self.0[usize::from(*b)])
+    }
 }
 
 impl AnyLanguageSignOff {
@@ -324,21 +367,27 @@ impl AnyLanguageSignOff {
         let [prefixed, suffixed, chinese] = sign_off_any_language().map(|p| re(&p));
         let mut suffixes = words(|l| l.sent_from_suffix);
         suffixes.extend(MORE_SENT_FROM_SUFFIX);
+        let mut prefixes = words(|l| l.sent_from);
+        prefixes.extend(MORE_SENT_FROM);
         AnyLanguageSignOff {
             prefixed,
             suffixed,
             chinese,
+            first_bytes: ByteSet::of(prefixes.iter().filter_map(|p| p.bytes().next())),
+            last_bytes: ByteSet::of(suffixes.iter().filter_map(|s| s.bytes().next_back())),
             suffixes,
         }
     }
 
     /// Whether `line` is a sign-off of one of these shapes.
     pub fn is_match(&self, line: &str) -> bool {
+        let start = line.trim_start();
         let end = line.trim_end().trim_end_matches(['.', '!']).trim_end();
-        self.prefixed.is_match(line)
-            || (self.suffixes.iter().any(|s| ends_with_word(end, s))
+        (self.first_bytes.has(start.as_bytes().first()) && self.prefixed.is_match(line))
+            || (self.last_bytes.has(end.as_bytes().last())
+                && self.suffixes.iter().any(|s| ends_with_word(end, s))
                 && self.suffixed.is_match(line))
-            || self.chinese.is_match(line)
+            || (start.starts_with(['发', '来', '從', '从']) && self.chinese.is_match(line))
     }
 }
 
@@ -390,7 +439,12 @@ pub static LIST_FOOTER: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// A signature delimiter: `-- ` (RFC 3676) or a bare `--`.
-pub static SIGNATURE_DELIMITER: LazyLock<Regex> = LazyLock::new(|| re(r"^--\s?$"));
+pub fn is_signature_delimiter(line: &str) -> bool {
+    line.strip_prefix("--").is_some_and(|rest| {
+        let mut rest = rest.chars();
+        rest.next().is_none_or(char::is_whitespace) && rest.next().is_none()
+    })
+}
 
 /// Mobile and web-client sign-offs, recognised only as the last lines of a reply. The bounded
 /// repeats are kept here on purpose: a long sentence that starts "Sent from my …" is text.
@@ -521,8 +575,18 @@ mod tests {
         assert!(!HEADER_FROM.is_match("From my side the dose is fine."));
         assert!(HEADER_OTHER.is_match("*Sent:* 2016-01-27"));
         assert!(ORIGINAL_MESSAGE.is_match("-----Original Message-----"));
-        assert!(SEPARATOR.is_match("________________________________"));
-        assert!(!SEPARATOR.is_match("----"));
-        assert!(SIGNATURE_DELIMITER.is_match("-- "));
+        assert!(is_separator("________________________________"));
+        assert!(!is_separator("----"));
+        assert!(is_signature_delimiter("-- "));
+        assert!(is_signature_delimiter("--"));
+        assert!(is_signature_delimiter("--\t"));
+        assert!(!is_signature_delimiter("--  "));
+        assert!(!is_signature_delimiter("-- Jane"));
+        assert!(!is_signature_delimiter(" -- "));
+        assert!(is_separator("  ========  "));
+        assert!(is_separator("= = = = = = = ="));
+        assert!(is_separator("~~~~****____----"));
+        assert!(!is_separator("-------- x"));
+        assert!(!is_separator("       "));
     }
 }

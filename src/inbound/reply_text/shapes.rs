@@ -48,8 +48,11 @@ pub(super) fn run_in_rule(line: &str) -> Option<usize> {
         .chars()
         .take_while(|c| is_rule_char(*c))
         .count();
+    if rule < 2 {
+        return None;
+    }
     let rest = &line[lead + rule..];
-    if rest.trim().is_empty() || rule < 2 {
+    if rest.trim().is_empty() {
         return None;
     }
     // Words between rules: the text starts after the second rule.
@@ -182,7 +185,6 @@ pub(super) fn block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Op
         ..BlockSigns::default()
     };
     signs.labels.push(first.label);
-    signs.read(lines[i]);
     let mut k = i + 1;
     while k < end && k <= i + 12 {
         let line = lines[k];
@@ -192,15 +194,20 @@ pub(super) fn block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Op
         } else if line.trim().is_empty() || !line.starts_with([' ', '\t', '<', '[']) {
             break;
         }
-        signs.read(line);
         k += 1;
     }
+    // The labels first (a person's "Note: …" line ends here); what the lines say only then.
     let n = signs.labels.len();
     let mut distinct = signs.labels.clone();
     distinct.sort();
     distinct.dedup();
-    (n >= 3 && distinct.len() == n && signs.addressed > 0 && signs.dated && signs.by_a_client())
-        .then_some(k - i)
+    if n < 3 || distinct.len() != n {
+        return None;
+    }
+    for line in &lines[i..k] {
+        signs.read(line);
+    }
+    (signs.addressed > 0 && signs.dated && signs.by_a_client()).then_some(k - i)
 }
 
 /// Whether `line` is a whole header block squashed onto one line ("From: Dr Lee <lee@x>
@@ -208,6 +215,15 @@ pub(super) fn block_len(lines: &[&str], i: usize, end: usize, ruled: bool) -> Op
 /// least three labels (a colon right after a letter, then a space), an address and a date or
 /// time, and an address in brackets or a label the vocabulary knows.
 pub(super) fn squashed_block(line: &str) -> bool {
+    // Three labels need three colons (':' or the last byte of '：'): most lines have fewer.
+    if line
+        .bytes()
+        .filter(|b| *b == b':' || *b == 0x9a)
+        .nth(2)
+        .is_none()
+    {
+        return false;
+    }
     let Some(first) = label_line(line) else {
         return false;
     };
@@ -342,17 +358,24 @@ const FIRST_PERSON: &[&str] = &[
 /// punctuation and not starting with "I" or "we".
 pub(super) fn app_sign_off(line: &str) -> bool {
     let t = line.trim();
-    if t.chars().count() > 70 || t.split_whitespace().count() > 8 {
+    // Naming a platform is what most lines lack: asked first, after the length.
+    if t.len() > 4 * 70 || !names_platform(t) {
+        return false;
+    }
+    if t.chars().count() > 70 || t.split_whitespace().nth(8).is_some() {
         return false;
     }
     if t.contains([',', ';', '?', '!', '，', '。', '？', '！']) || ends_sentence(t) {
         return false;
     }
-    let first = t.split_whitespace().next().unwrap_or("").to_lowercase();
-    if FIRST_PERSON.contains(&first.as_str()) {
+    let first = t.split_whitespace().next().unwrap_or("");
+    if FIRST_PERSON
+        .iter()
+        .any(|w| first.eq_ignore_ascii_case(w) || (!first.is_ascii() && first.to_lowercase() == *w))
+    {
         return false;
     }
-    names_platform(t) && names_brand(&APP, t)
+    names_brand(&APP, t)
 }
 
 #[cfg(test)]
