@@ -3,7 +3,8 @@
 #
 # On a fresh Debian machine it first installs the real servers and clients the integration
 # tests talk to (Dovecot, Postfix's smtp-sink/smtp-source, swaks, s-nail, mutt, curl, aiosmtpd,
-# systemd-analyze, chromium and chromium-driver; wrk for `cargo bench --bench api`), and
+# systemd-analyze, chromium and chromium-driver, PostgreSQL; wrk for `cargo bench --bench
+# api`), and
 # cargo-fuzz for the fuzz targets and cargo-deny (scripts/deb.sh installs cargo-deb and
 # lintian). A missing one is installed, never skipped.
 set -euo pipefail
@@ -23,6 +24,8 @@ have wrk || need_debs+=(wrk)
 # The web view's browser tests drive Debian's chromium through chromium-driver.
 { have chromium && have chromedriver; } || need_debs+=(chromium chromium-driver)
 have python3 || need_debs+=(python3 python3-pip)
+# The store's tests run on PostgreSQL too, on a server of their own (scripts/postgres.sh).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || have initdb || need_debs+=(postgresql)
 
 if [ ${#need_debs[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_debs[*]}" >&2
@@ -76,8 +79,13 @@ export CARGO_PROFILE_RELEASE_OPT_LEVEL="${FUZZ_OPT_LEVEL:-1}"
 fuzz_log="$(mktemp)"
 FUZZ_BUILD_ONLY=1 bash scripts/fuzz.sh >"$fuzz_log" 2>&1 &
 fuzz_build=$!
-# A failing step ends the script; the build in the background ends with it.
-trap '{ pkill -TERM -P "$fuzz_build" || true; kill "$fuzz_build" || true; } 2>/dev/null' EXIT
+# One PostgreSQL server for the whole run: every store test and integration test makes a
+# database of its own on it.
+pg_dir="$(mktemp -d -t sealpost-pg.XXXXXX)"
+# A failing step ends the script; the build in the background and the server end with it.
+trap '{ pkill -TERM -P "$fuzz_build" || true; kill "$fuzz_build" || true; bash scripts/postgres.sh stop "$pg_dir" || true; } 2>/dev/null' EXIT
+pg_env="$(bash scripts/postgres.sh start "$pg_dir")"
+export "${pg_env?}"
 cargo test --locked
 # The Debian package, from the debug build the tests just used: lintian, then installed into a
 # throwaway root and run from there (scripts/deb.sh builds the release package).

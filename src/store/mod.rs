@@ -9,7 +9,8 @@
 //! The facade deals in [`ops`] (the write vocabulary) and [`backend::Backend`] (the engine,
 //! and the one list of reads every engine provides); it never names an engine's modules. The
 //! SQLite engine lives in its own folder (`sqlite/`: the SQL, the connection settings, the
-//! writer thread); a PostgreSQL engine stands beside it behind the same two files.
+//! writer thread); the PostgreSQL engine stands beside it (`postgres/`: so far its schema and
+//! the opening under the migrator's lock) behind the same two files.
 //!
 //! # Row ids
 //!
@@ -20,10 +21,12 @@
 //! webhooks) — also has a *public* id, 63 random bits ([`crate::domain::ids`]), in a unique
 //! column, so nobody can count or guess them. Order is never read from an id: counters
 //! (`threads.message_seq`, the `counters` table) number what must be ordered. The tables of
-//! this release still use the random id as the key itself; moving them to the split is a
-//! migration of its own (the performance issue's disk budget depends on it), and the
-//! PostgreSQL schema starts from the split. Code outside the engines only ever sees public
-//! ids, so neither change reaches it.
+//! this release still use the random id as the key itself, on both engines: PostgreSQL's
+//! starting schema (`migrations/postgres/`) keeps SQLite's columns one for one, so that the
+//! same queries serve both, and a PostgreSQL table is a heap in insertion order anyway (only
+//! its key's index takes random inserts). Moving both to the split is one migration per
+//! engine, with the performance issue whose disk budget depends on it. Code outside the
+//! engines only ever sees public ids, so the change does not reach it.
 //!
 //! # Concurrent writers
 //!
@@ -51,6 +54,8 @@ mod model;
 pub(crate) mod ops;
 mod outbox;
 mod people;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub mod projection;
 pub mod queue;
 mod rows;

@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+
 use super::{Consent, NewParticipant, NewThread, Posted, Store};
 use crate::crypto::Keyring;
 use crate::domain::{Address, Mode, ParticipantId, Role, ThreadId, Via};
