@@ -13,7 +13,10 @@
 // expectation fails the build once the engine is wired in, so this line goes with it.
 #![cfg_attr(
     not(test),
-    expect(dead_code, reason = "opened only by its tests until the engine is wired in")
+    expect(
+        dead_code,
+        reason = "opened only by its tests until the engine is wired in"
+    )
 )]
 
 use std::str::FromStr;
