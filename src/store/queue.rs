@@ -152,6 +152,40 @@ impl Store {
     }
 }
 
+/// A queue's table: its name, which rows wait, and their order. Static text only: the SQL
+/// built from it has no value spliced in.
+pub(crate) struct Table {
+    pub name: &'static str,
+    pub waiting: &'static str,
+    /// The second sort key after `next_attempt_at`.
+    pub then: &'static str,
+}
+
+pub(crate) fn table(queue: Queue) -> Table {
+    match queue {
+        Queue::Notifications => Table {
+            name: "outbox",
+            waiting: "status IN ('queued', 'deferred')",
+            then: "seq",
+        },
+        Queue::WebhookDeliveries => Table {
+            name: "webhook_deliveries",
+            waiting: "status = 'pending'",
+            then: "id",
+        },
+        Queue::TextMessages => Table {
+            name: "sms_outbox",
+            waiting: "status = 'queued'",
+            then: "id",
+        },
+        Queue::Scheduled => Table {
+            name: "scheduled_jobs",
+            waiting: "status = 'queued'",
+            then: "id",
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;

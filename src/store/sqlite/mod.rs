@@ -16,6 +16,7 @@ mod notices;
 mod outbox;
 mod people;
 pub(super) mod queue;
+#[path = "../queries/mod.rs"]
 pub(super) mod read;
 mod threads;
 pub(super) mod web;
@@ -33,6 +34,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::StoreError;
 use super::ops::{Done, Op};
+
+/// This engine's sqlx types, by the names the shared queries (`store/queries/`) use.
+pub(super) mod engine {
+    pub(crate) type Db = sqlx::Sqlite;
+    pub(crate) type Pool = sqlx::SqlitePool;
+    pub(crate) type Conn = sqlx::SqliteConnection;
+    pub(crate) type Args = sqlx::sqlite::SqliteArguments;
+    pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
+}
 use crate::clock::Clock;
 use writer::Writer;
 

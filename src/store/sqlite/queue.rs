@@ -8,42 +8,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::StoreError;
-use crate::store::queue::Queue;
+use crate::store::queue::{Queue, table};
 use crate::store::scheduled::{Housekeeping, JobOutcome, ScheduledJob};
-
-/// A queue's table: its name, which rows wait, and their order. Static text only: the SQL
-/// built from it has no value spliced in.
-pub(super) struct Table {
-    pub name: &'static str,
-    pub waiting: &'static str,
-    /// The second sort key after `next_attempt_at`.
-    pub then: &'static str,
-}
-
-pub(super) fn table(queue: Queue) -> Table {
-    match queue {
-        Queue::Notifications => Table {
-            name: "outbox",
-            waiting: "status IN ('queued', 'deferred')",
-            then: "seq",
-        },
-        Queue::WebhookDeliveries => Table {
-            name: "webhook_deliveries",
-            waiting: "status = 'pending'",
-            then: "id",
-        },
-        Queue::TextMessages => Table {
-            name: "sms_outbox",
-            waiting: "status = 'queued'",
-            then: "id",
-        },
-        Queue::Scheduled => Table {
-            name: "scheduled_jobs",
-            waiting: "status = 'queued'",
-            then: "id",
-        },
-    }
-}
 
 /// Claims up to `limit` due rows no live lease holds, for `holder` until `now + lease_secs`;
 /// ids in the order they are due.

@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{AssertSqlSafe, SqlitePool};
+use sqlx::AssertSqlSafe;
 
 use crate::domain::{DeliveryStatus, HeldStatus, NotificationId, ParticipantId, ThreadId};
 use crate::store::StoreError;
@@ -16,7 +15,7 @@ use super::*;
 
 /// Whether `header` was filed in `thread`, or is held there undecided.
 pub(crate) async fn already_received(
-    pool: &SqlitePool,
+    pool: &Pool,
     thread: ThreadId,
     header: &str,
 ) -> Result<bool, StoreError> {
@@ -34,7 +33,7 @@ pub(crate) async fn already_received(
 
 /// The thread and participant a notification was sent to.
 pub(crate) async fn notification_recipient(
-    pool: &SqlitePool,
+    pool: &Pool,
     notification: NotificationId,
 ) -> Result<Option<(ThreadId, ParticipantId)>, StoreError> {
     let row: Option<(i64, i64)> =
@@ -48,7 +47,7 @@ pub(crate) async fn notification_recipient(
 /// Sealed bodies of thread `thread`: its `window` latest messages, and the `window` ending at
 /// the message of notification `answered` when that is an older one. One query.
 pub(crate) async fn sent_bodies(
-    pool: &SqlitePool,
+    pool: &Pool,
     thread: ThreadId,
     answered: Option<NotificationId>,
     window: u32,
@@ -71,7 +70,7 @@ pub(crate) async fn sent_bodies(
 
 /// The recorded outcome word of an IMAP message (by UIDVALIDITY and UID), if it was decided.
 pub(crate) async fn imap_outcome(
-    pool: &SqlitePool,
+    pool: &Pool,
     uidvalidity: i64,
     uid: i64,
 ) -> Result<Option<String>, StoreError> {
@@ -87,7 +86,7 @@ pub(crate) async fn imap_outcome(
 
 /// The notification that was sent with this Message-ID, if any.
 pub(crate) async fn notification_by_email_id(
-    pool: &SqlitePool,
+    pool: &Pool,
     email_message_id: &str,
 ) -> Result<Option<(NotificationId, ThreadId)>, StoreError> {
     let row: Option<(i64, i64)> =
@@ -99,7 +98,7 @@ pub(crate) async fn notification_by_email_id(
 }
 
 pub(crate) async fn notification_thread(
-    pool: &SqlitePool,
+    pool: &Pool,
     id: NotificationId,
 ) -> Result<Option<ThreadId>, StoreError> {
     let t: Option<i64> = sqlx::query_scalar("SELECT thread_id FROM outbox WHERE id = $1")
@@ -113,7 +112,7 @@ pub(crate) async fn notification_thread(
 /// threads of convenience notifications, then per thread one query for the windows of
 /// `history` messages before each announced message (merged where they overlap).
 pub(crate) async fn deliveries(
-    pool: &SqlitePool,
+    pool: &Pool,
     ids: &[NotificationId],
     history: i64,
 ) -> Result<DeliveryRows, StoreError> {
@@ -181,7 +180,7 @@ pub(crate) async fn deliveries(
              ORDER BY m.seq",
             ranges.join(" OR ")
         );
-        let mut a = SqliteArguments::default();
+        let mut a = Args::default();
         bind(&mut a, t.id)?;
         for (low, high) in &windows {
             bind(&mut a, *low)?;
@@ -203,7 +202,7 @@ pub(crate) async fn deliveries(
 /// Message-IDs of earlier notifications with their seq — the first one and the `recent`
 /// latest before the batch — oldest first.
 pub(crate) async fn earlier_message_ids(
-    pool: &SqlitePool,
+    pool: &Pool,
     ids: &[(NotificationId, ThreadId)],
     recent: usize,
 ) -> Result<EarlierIds, StoreError> {
@@ -253,7 +252,7 @@ pub(crate) async fn earlier_message_ids(
 
 /// Outbox rows, newest first, optionally filtered by status and thread.
 pub(crate) async fn notifications(
-    pool: &SqlitePool,
+    pool: &Pool,
     status: Option<DeliveryStatus>,
     thread: Option<ThreadId>,
 ) -> Result<Vec<OutboxRow>, StoreError> {
@@ -270,9 +269,7 @@ pub(crate) async fn notifications(
 
 /// Counts of what is stored, for metrics: (table, status, count) for the outbox, webhook
 /// deliveries and held mail.
-pub(crate) async fn status_counts(
-    pool: &SqlitePool,
-) -> Result<Vec<(String, String, i64)>, StoreError> {
+pub(crate) async fn status_counts(pool: &Pool) -> Result<Vec<(String, String, i64)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT 'outbox', status, COUNT(*) FROM outbox GROUP BY status
          UNION ALL
@@ -286,7 +283,7 @@ pub(crate) async fn status_counts(
 
 /// Audit events after `after` (id, at, thread_id, kind, detail), oldest first.
 pub(crate) async fn events_after(
-    pool: &SqlitePool,
+    pool: &Pool,
     after: i64,
     limit: i64,
 ) -> Result<Vec<(i64, i64, Option<i64>, String, String)>, StoreError> {
@@ -301,7 +298,7 @@ pub(crate) async fn events_after(
 
 /// Inbound ledger entries since `since`, newest first (never the raw copy).
 pub(crate) async fn inbound_since(
-    pool: &SqlitePool,
+    pool: &Pool,
     since: i64,
     limit: i64,
 ) -> Result<Vec<crate::store::feed::InboundRow>, StoreError> {
@@ -316,7 +313,7 @@ pub(crate) async fn inbound_since(
 }
 
 pub(crate) async fn held_list(
-    pool: &SqlitePool,
+    pool: &Pool,
     status: Option<HeldStatus>,
 ) -> Result<Vec<HeldRow>, StoreError> {
     Ok(sqlx::query_as(
@@ -327,7 +324,7 @@ pub(crate) async fn held_list(
     .await?)
 }
 
-pub(crate) async fn held(pool: &SqlitePool, id: i64) -> Result<HeldRow, StoreError> {
+pub(crate) async fn held(pool: &Pool, id: i64) -> Result<HeldRow, StoreError> {
     sqlx::query_as("SELECT * FROM held WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)

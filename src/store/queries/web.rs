@@ -1,15 +1,15 @@
 //! The web view's records: sessions, links sent later, codes and their text messages.
 
-use sqlx::SqlitePool;
-
 use crate::domain::ParticipantId;
 use crate::store::StoreError;
+
+use super::Pool;
 
 /// A web session by its hash: (person_id, participant_id, the participant's thread, the
 /// person's address, created_at, last_seen_at, ended_at).
 #[allow(clippy::type_complexity)]
 pub(crate) async fn web_session(
-    pool: &SqlitePool,
+    pool: &Pool,
     id_hash: &[u8],
 ) -> Result<Option<(i64, i64, i64, String, i64, i64, Option<i64>)>, StoreError> {
     Ok(sqlx::query_as(
@@ -28,7 +28,7 @@ pub(crate) async fn web_session(
 /// `participant` got at `issued_at`: made later, or in the same second but queued after it
 /// (the same participant's links of one second are the same link).
 pub(crate) async fn newer_link_sent(
-    pool: &SqlitePool,
+    pool: &Pool,
     address: &str,
     participant: ParticipantId,
     issued_at: i64,
@@ -51,7 +51,7 @@ pub(crate) async fn newer_link_sent(
 
 /// The latest code asked from a link: (id, key id, nonce, expires_at, passed_at).
 pub(crate) async fn latest_code(
-    pool: &SqlitePool,
+    pool: &Pool,
     link_hash: &[u8],
 ) -> Result<Option<(i64, i64, Vec<u8>, i64, Option<i64>)>, StoreError> {
     Ok(sqlx::query_as(
@@ -66,7 +66,7 @@ pub(crate) async fn latest_code(
 /// A claimed text message: (id, person's address, code's key id, nonce, attempts,
 /// give_up_at).
 pub(crate) async fn due_sms(
-    pool: &SqlitePool,
+    pool: &Pool,
     id: i64,
 ) -> Result<Option<(i64, String, i64, Vec<u8>, i64, i64)>, StoreError> {
     Ok(sqlx::query_as(
@@ -82,7 +82,7 @@ pub(crate) async fn due_sms(
 /// The text messages, newest first: (id, person's address, status, attempts, last_error,
 /// created_at, sent_at).
 pub(crate) async fn sms_list(
-    pool: &SqlitePool,
+    pool: &Pool,
     limit: i64,
 ) -> Result<Vec<(i64, String, String, i64, Option<String>, i64, Option<i64>)>, StoreError> {
     Ok(sqlx::query_as(

@@ -1,17 +1,21 @@
 //! The job queue's reads: when work is next due, who holds a lease, scheduled jobs.
 
-use sqlx::{AssertSqlSafe, SqlitePool};
+use sqlx::AssertSqlSafe;
 
 use crate::store::StoreError;
 
+use super::Pool;
+
 /// When the next row of `queue` becomes claimable: due, and any lease on it run out.
 pub(crate) async fn next_due(
-    pool: &SqlitePool,
+    pool: &Pool,
     queue: crate::store::queue::Queue,
 ) -> Result<Option<i64>, StoreError> {
-    let t = crate::store::sqlite::queue::table(queue);
+    let t = crate::store::queue::table(queue);
     let sql = format!(
-        "SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until + 1, 0))) FROM {} WHERE {}",
+        "SELECT MIN(CASE WHEN next_attempt_at > COALESCE(claimed_until + 1, 0)
+                         THEN next_attempt_at ELSE COALESCE(claimed_until + 1, 0) END)
+         FROM {} WHERE {}",
         t.name, t.waiting
     );
     Ok(sqlx::query_scalar(AssertSqlSafe(sql))
@@ -21,7 +25,7 @@ pub(crate) async fn next_due(
 
 /// Who holds the lease `name` at `now` and until when, if its holder has not let it run out.
 pub(crate) async fn lease_holder(
-    pool: &SqlitePool,
+    pool: &Pool,
     name: &str,
     now: i64,
 ) -> Result<Option<(String, i64)>, StoreError> {
@@ -38,7 +42,7 @@ const JOB_COLUMNS: &str = "id, kind, key, status, attempts, next_attempt_at AS d
     last_error";
 
 pub(crate) async fn scheduled_job(
-    pool: &SqlitePool,
+    pool: &Pool,
     id: i64,
 ) -> Result<Option<crate::store::scheduled::JobView>, StoreError> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM scheduled_jobs WHERE id = $1");
@@ -50,7 +54,7 @@ pub(crate) async fn scheduled_job(
 
 /// Scheduled jobs (of one kind, or all), newest due first.
 pub(crate) async fn scheduled_jobs(
-    pool: &SqlitePool,
+    pool: &Pool,
     kind: Option<&str>,
 ) -> Result<Vec<crate::store::scheduled::JobView>, StoreError> {
     let sql = format!(

@@ -1,7 +1,7 @@
 //! Threads as they are read: one whole (participants, messages, reads), in lists and pages, and
 //! what a reply token names.
 
-use sqlx::{AssertSqlSafe, SqlitePool};
+use sqlx::AssertSqlSafe;
 
 use crate::domain::{ParticipantId, ThreadId};
 use crate::store::StoreError;
@@ -9,7 +9,7 @@ use crate::store::rows::{TargetRow, ThreadCountsRow, ThreadRow, WholeThread};
 
 use super::*;
 
-pub(crate) async fn thread(pool: &SqlitePool, id: ThreadId) -> Result<ThreadRow, StoreError> {
+pub(crate) async fn thread(pool: &Pool, id: ThreadId) -> Result<ThreadRow, StoreError> {
     sqlx::query_as("SELECT * FROM threads WHERE id = $1")
         .bind(id.0)
         .fetch_optional(pool)
@@ -17,10 +17,7 @@ pub(crate) async fn thread(pool: &SqlitePool, id: ThreadId) -> Result<ThreadRow,
         .ok_or(StoreError::UnknownThread(id))
 }
 
-pub(crate) async fn thread_whole(
-    pool: &SqlitePool,
-    id: ThreadId,
-) -> Result<WholeThread, StoreError> {
+pub(crate) async fn thread_whole(pool: &Pool, id: ThreadId) -> Result<WholeThread, StoreError> {
     let mut conn = pool.acquire().await?;
     let row: ThreadRow = sqlx::query_as("SELECT * FROM threads WHERE id = $1")
         .bind(id.0)
@@ -60,7 +57,7 @@ pub(crate) async fn thread_whole(
 }
 
 /// Every thread with its counts, most recently active first.
-pub(crate) async fn threads(pool: &SqlitePool) -> Result<Vec<ThreadCountsRow>, StoreError> {
+pub(crate) async fn threads(pool: &Pool) -> Result<Vec<ThreadCountsRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT t.*,
             (SELECT COUNT(*) FROM participants p WHERE p.thread_id = t.id) AS participants,
@@ -75,7 +72,7 @@ pub(crate) async fn threads(pool: &SqlitePool) -> Result<Vec<ThreadCountsRow>, S
 /// One page of threads with their counts, newest first (by `seq`, so that threads made while
 /// a client pages through do not shift the pages it has not read yet).
 pub(crate) async fn threads_page(
-    pool: &SqlitePool,
+    pool: &Pool,
     f: &crate::store::ThreadFilter,
 ) -> Result<Vec<ThreadCountsRow>, StoreError> {
     Ok(sqlx::query_as(
@@ -103,7 +100,7 @@ pub(crate) async fn threads_page(
 
 /// The participant `participant` of `thread`, with the thread's mode and status.
 pub(crate) async fn target(
-    pool: &SqlitePool,
+    pool: &Pool,
     thread: ThreadId,
     participant: ParticipantId,
 ) -> Result<Option<TargetRow>, StoreError> {
@@ -121,7 +118,7 @@ pub(crate) async fn target(
 
 /// The read receipts of a thread's messages: (message, participant, read_at).
 pub(crate) async fn thread_reads(
-    pool: &SqlitePool,
+    pool: &Pool,
     thread: ThreadId,
 ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
     Ok(sqlx::query_as(
@@ -135,7 +132,7 @@ pub(crate) async fn thread_reads(
 }
 
 /// Every thread's id.
-pub(crate) async fn thread_ids(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {
+pub(crate) async fn thread_ids(pool: &Pool) -> Result<Vec<i64>, StoreError> {
     Ok(sqlx::query_scalar("SELECT id FROM threads ORDER BY id")
         .fetch_all(pool)
         .await?)
@@ -144,7 +141,7 @@ pub(crate) async fn thread_ids(pool: &SqlitePool) -> Result<Vec<i64>, StoreError
 /// What is known about a message when its author asks to take it back (see
 /// [`crate::store::sqlite::web::CANCEL_FACTS`]); `None` when it is not in the thread.
 pub(crate) async fn cancel_facts(
-    pool: &SqlitePool,
+    pool: &Pool,
     thread: ThreadId,
     message: crate::domain::MessageId,
     author: ParticipantId,

@@ -1,17 +1,17 @@
 //! Webhook subscriptions and their deliveries.
 
-use sqlx::SqlitePool;
-
 use crate::store::StoreError;
+
+use super::Pool;
 
 /// Every webhook subscription (id, url, description, events comma-separated, created_at,
 /// removed_at), newest first.
 pub(crate) async fn webhooks(
-    pool: &SqlitePool,
+    pool: &Pool,
 ) -> Result<Vec<(i64, String, String, String, i64, Option<i64>)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT w.id, w.url, w.description,
-                COALESCE((SELECT group_concat(event_type, ',') FROM webhook_events e
+                COALESCE((SELECT string_agg(event_type, ',' ORDER BY event_type) FROM webhook_events e
                           WHERE e.webhook_id = w.id), ''),
                 w.created_at, w.removed_at
          FROM webhooks w ORDER BY w.created_at DESC, w.id",
@@ -24,7 +24,7 @@ pub(crate) async fn webhooks(
 /// payload, attempts, created_at).
 #[allow(clippy::type_complexity)]
 pub(crate) async fn due_delivery(
-    pool: &SqlitePool,
+    pool: &Pool,
     id: i64,
 ) -> Result<Option<(i64, i64, String, i64, Vec<u8>, String, i64, i64)>, StoreError> {
     Ok(sqlx::query_as(
@@ -40,7 +40,7 @@ pub(crate) async fn due_delivery(
 
 /// Webhook deliveries, newest first.
 pub(crate) async fn webhook_deliveries(
-    pool: &SqlitePool,
+    pool: &Pool,
     filter: &crate::store::webhooks::DeliveryFilter,
 ) -> Result<Vec<crate::store::webhooks::DeliveryView>, StoreError> {
     #[allow(clippy::type_complexity)]

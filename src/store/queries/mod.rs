@@ -1,10 +1,16 @@
 //! Every read of the store: queries through sqlx's pool, returning rows with content still
 //! sealed. Dynamic SQL here (`IN (…)` lists, message windows) holds `$n` placeholders only;
 //! values are always bound, never spliced into the text.
+//!
+//! One text for every engine: each engine mounts this folder as its `read` module and names
+//! its own sqlx types in a module `engine` beside it (`Db`, `Pool`, `Conn`, `Args`, `DbRow`),
+//! so the same queries compile once per engine. What they are written in is the SQL both
+//! engines speak: `$n` placeholders, `CASE` rather than two-argument `MAX`, `COALESCE`, casts
+//! to `BIGINT` where PostgreSQL would otherwise widen a sum.
 
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, AssertSqlSafe, FromRow, Sqlite, SqliteConnection};
+use sqlx::{Arguments, AssertSqlSafe, FromRow};
 
+use super::engine::{Args, Conn, Db, DbRow, Pool};
 use crate::store::StoreError;
 
 mod directory;
@@ -35,9 +41,9 @@ pub(super) fn placeholders(n: usize, from: usize) -> String {
         .join(", ")
 }
 
-pub(super) fn bind<'q, T>(a: &mut SqliteArguments, value: T) -> Result<(), StoreError>
+pub(super) fn bind<'q, T>(a: &mut Args, value: T) -> Result<(), StoreError>
 where
-    T: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + 'q,
+    T: sqlx::Encode<'q, Db> + sqlx::Type<Db> + 'q,
 {
     a.add(value)
         .map_err(|e| StoreError::Invalid(format!("binding a value: {e}")))
@@ -45,12 +51,12 @@ where
 
 /// Rows whose `$column IN (…)` one of `values`; `select` ends with "IN".
 pub(super) async fn fetch_in<T>(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     select: &str,
     values: impl Iterator<Item = i64>,
 ) -> Result<Vec<T>, StoreError>
 where
-    T: for<'r> FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    T: for<'r> FromRow<'r, DbRow> + Send + Unpin,
 {
     let mut values: Vec<i64> = values.collect();
     values.sort_unstable();
@@ -59,7 +65,7 @@ where
         return Ok(Vec::new());
     }
     let sql = format!("{select} ({})", placeholders(values.len(), 1));
-    let mut a = SqliteArguments::default();
+    let mut a = Args::default();
     for v in values {
         bind(&mut a, v)?;
     }

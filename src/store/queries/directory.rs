@@ -1,14 +1,14 @@
 //! The directory and who may call: people, their standing and passcodes, API keys.
 
-use sqlx::SqlitePool;
-
 use crate::domain::Address;
 use crate::store::StoreError;
+
+use super::Pool;
 use crate::store::rows::PersonRow;
 
 /// A person's directory entry, by address.
 pub(crate) async fn person(
-    pool: &SqlitePool,
+    pool: &Pool,
     address: &Address,
 ) -> Result<Option<PersonRow>, StoreError> {
     Ok(sqlx::query_as("SELECT * FROM people WHERE address = $1")
@@ -19,7 +19,7 @@ pub(crate) async fn person(
 
 /// Everyone in the directory, of one kind or all, by address.
 pub(crate) async fn people(
-    pool: &SqlitePool,
+    pool: &Pool,
     kind: Option<crate::domain::PersonKind>,
 ) -> Result<Vec<PersonRow>, StoreError> {
     Ok(
@@ -32,7 +32,7 @@ pub(crate) async fn people(
 
 /// Every API key (id, name, scope, created_at, revoked_at), newest first.
 pub(crate) async fn api_keys(
-    pool: &SqlitePool,
+    pool: &Pool,
 ) -> Result<Vec<(i64, String, String, i64, Option<i64>)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, name, scope, created_at, revoked_at FROM api_keys
@@ -44,7 +44,7 @@ pub(crate) async fn api_keys(
 
 /// One API key's secret hash, scope and revocation time.
 pub(crate) async fn api_key(
-    pool: &SqlitePool,
+    pool: &Pool,
     id: crate::domain::ApiKeyId,
 ) -> Result<Option<(Vec<u8>, String, Option<i64>)>, StoreError> {
     Ok(
@@ -56,10 +56,7 @@ pub(crate) async fn api_key(
 }
 
 /// A person's passcode hash.
-pub(crate) async fn passcode_hash(
-    pool: &SqlitePool,
-    person: i64,
-) -> Result<Option<String>, StoreError> {
+pub(crate) async fn passcode_hash(pool: &Pool, person: i64) -> Result<Option<String>, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT passcode_hash FROM people WHERE id = $1")
             .bind(person)
@@ -70,9 +67,7 @@ pub(crate) async fn passcode_hash(
 }
 
 /// Display names written in clear by schema versions before 3: (participant, thread, name).
-pub(crate) async fn names_in_clear(
-    pool: &SqlitePool,
-) -> Result<Vec<(i64, i64, String)>, StoreError> {
+pub(crate) async fn names_in_clear(pool: &Pool) -> Result<Vec<(i64, i64, String)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, thread_id, display_name FROM participants WHERE display_name IS NOT NULL",
     )
@@ -80,20 +75,21 @@ pub(crate) async fn names_in_clear(
     .await?)
 }
 
-/// Participant addresses with characters outside printable ASCII.
-pub(crate) async fn non_ascii_addresses(
-    pool: &SqlitePool,
-) -> Result<Vec<(i64, String)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT id, address FROM participants WHERE address GLOB '*[^ -~]*'")
-            .fetch_all(pool)
-            .await?,
-    )
+/// Participant addresses with characters outside printable ASCII (decided here, not in SQL:
+/// the engines' pattern languages differ, and this runs once, at an upgrade).
+pub(crate) async fn non_ascii_addresses(pool: &Pool) -> Result<Vec<(i64, String)>, StoreError> {
+    let all: Vec<(i64, String)> = sqlx::query_as("SELECT id, address FROM participants")
+        .fetch_all(pool)
+        .await?;
+    Ok(all
+        .into_iter()
+        .filter(|(_, address)| address.chars().any(|c| !(' '..='~').contains(&c)))
+        .collect())
 }
 
 /// Which of `people` the directory has as staff.
 pub(crate) async fn staff_people(
-    pool: &SqlitePool,
+    pool: &Pool,
     people: &[crate::store::NewParticipant],
 ) -> Result<Vec<Address>, StoreError> {
     let mut staff = Vec::new();
@@ -111,7 +107,7 @@ pub(crate) async fn staff_people(
 
 /// A person's standing with the web view's identity check.
 pub(crate) async fn person_standing(
-    pool: &SqlitePool,
+    pool: &Pool,
     person: crate::domain::PersonId,
 ) -> Result<Option<crate::domain::lockout::Standing>, StoreError> {
     Ok(
