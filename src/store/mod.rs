@@ -61,6 +61,7 @@ pub mod queue;
 mod rows;
 pub mod scheduled;
 pub(crate) mod sealing;
+pub(crate) mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(test)]
@@ -68,6 +69,7 @@ pub(crate) mod testing;
 mod threads;
 pub mod web;
 pub mod webhooks;
+mod writes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -4,11 +4,11 @@
 use crate::domain::codes::{Latest, still_fresh};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::events::event;
 use crate::domain::{PersonId, ThreadId};
 use crate::store::StoreError;
 use crate::store::codes::{NewCode, SmsOutcome};
 use crate::store::ops::{CodeOp, Done};
+use crate::store::writes::events::event;
 
 pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, StoreError> {
     match op {

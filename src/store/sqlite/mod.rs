@@ -7,10 +7,8 @@
 //! The SQL and the connection settings of this backend live in this folder and nowhere else,
 //! so a PostgreSQL backend can stand beside it.
 
-mod api;
 pub(crate) mod backup;
 pub(super) mod codes;
-mod events;
 mod inbound;
 mod notices;
 mod outbox;
@@ -18,9 +16,9 @@ mod people;
 pub(super) mod queue;
 #[path = "../queries/mod.rs"]
 pub(super) mod read;
+mod sql;
 mod threads;
 pub(super) mod web;
-pub(super) mod webhooks;
 pub(super) mod write;
 pub(super) mod writer;
 

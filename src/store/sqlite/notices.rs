@@ -1,9 +1,9 @@
 //! Content-free notices to staff and to verified senders, and the record of notifications
 //! cancelled before they went out.
 
-use super::events::event;
 use super::threads::next_in;
 use crate::domain::{NoticeReason, NotificationId, ParticipantId, ThreadId};
+use crate::store::writes::events::event;
 use crate::store::{Notice, StoreError};
 use rusqlite::{Connection, params};
 

@@ -1,7 +1,7 @@
 //! The outbox: claiming due notifications, fixing their Message-IDs, recording attempts.
 
-use super::events::event;
 use crate::domain::{DeliveryStatus, NotificationId, ThreadId};
+use crate::store::writes::events::event;
 use crate::store::{Attempt, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 

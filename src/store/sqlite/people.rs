@@ -1,8 +1,8 @@
 //! The directory: people, their details (sealed), and their consent to convenience mode.
 
-use super::events::event;
 use crate::domain::{Address, PersonId};
 use crate::store::people::SealedPerson;
+use crate::store::writes::events::event;
 use crate::store::{Consent, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 

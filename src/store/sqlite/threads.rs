@@ -2,7 +2,6 @@
 //! adding and removing people. Every new message — a staff post, a new thread, a filed reply —
 //! goes through [`insert_message`], which also queues its notifications.
 
-use super::events::event;
 use super::notices::cancelled_events;
 use crate::domain::fanout::{self, Reader};
 use crate::domain::{
@@ -10,6 +9,7 @@ use crate::domain::{
 };
 use crate::store::rows::parse;
 use crate::store::sealing::{Answers, SealedParticipant, SealedPost, SealedThread};
+use crate::store::writes::events::event;
 use crate::store::{Posted, SealedMessage, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -5,7 +5,7 @@ use crate::domain::ApiKeyId;
 use crate::store::StoreError;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::idempotency::{Found, IdempotencyKey, KEEP_SECS, SealedAnswer};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::sql::{Sql, args};
 
 /// A remembered request: its fingerprint, its answer (sealed, with its wrapped key) once
 /// there is one, and when it began.
@@ -20,36 +20,44 @@ type Remembered = (
 
 /// Looks up (and, the first time, records) a request's Idempotency-Key; answers older than a
 /// day are forgotten first.
-pub(super) fn idempotency_begin(
-    conn: &Connection,
+pub(crate) fn idempotency_begin(
+    conn: &dyn Sql,
     k: &IdempotencyKey,
     now: i64,
 ) -> Result<Found, StoreError> {
-    conn.prepare_cached("DELETE FROM idempotency WHERE created_at < ?1")?
-        .execute([now - KEEP_SECS])?;
+    conn.exec(
+        "DELETE FROM idempotency WHERE created_at < $1",
+        args![now - KEEP_SECS],
+    )?;
     let row: Option<Remembered> = conn
-        .prepare_cached(
+        .row(
             "SELECT fingerprint, status, body, key_id, wrapped_key, created_at FROM idempotency
-             WHERE api_key_id = ?1 AND key = ?2",
+             WHERE api_key_id = $1 AND key = $2",
+            args![k.api_key.0, &k.key],
         )?
-        .query_row(params![k.api_key.0, k.key], |r| {
+        .map(|r| -> Result<Remembered, StoreError> {
             Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
+                r.bytes(0)?,
+                r.opt_int(1)?
+                    .map(|s| {
+                        u16::try_from(s)
+                            .map_err(|_| StoreError::Corrupt(format!("a remembered status {s}")))
+                    })
+                    .transpose()?,
+                r.opt_bytes(2)?,
+                r.opt_int(3)?,
+                r.opt_bytes(4)?,
+                r.int(5)?,
             ))
         })
-        .optional()?;
+        .transpose()?;
     Ok(match row {
         None => {
-            conn.prepare_cached(
+            conn.exec(
                 "INSERT INTO idempotency (api_key_id, key, fingerprint, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![k.api_key.0, k.key, k.fingerprint, now])?;
+                 VALUES ($1, $2, $3, $4)",
+                args![k.api_key.0, &k.key, &k.fingerprint, now],
+            )?;
             Found::New
         }
         Some((fingerprint, ..)) if fingerprint != k.fingerprint => Found::Mismatch,
@@ -61,10 +69,10 @@ pub(super) fn idempotency_begin(
         },
         // Its process died mid-request: not done, and the key may be used again.
         Some((.., started)) if crate::domain::idempotency::abandoned(started, now) => {
-            conn.prepare_cached(
-                "UPDATE idempotency SET created_at = ?1 WHERE api_key_id = ?2 AND key = ?3",
-            )?
-            .execute(params![now, k.api_key.0, k.key])?;
+            conn.exec(
+                "UPDATE idempotency SET created_at = $1 WHERE api_key_id = $2 AND key = $3",
+                args![now, k.api_key.0, &k.key],
+            )?;
             Found::New
         }
         Some(_) => Found::InProgress,
@@ -73,49 +81,39 @@ pub(super) fn idempotency_begin(
 
 /// Keeps the answer to a request made with an Idempotency-Key, or (`None`: the request failed
 /// in a way worth retrying) forgets the key.
-pub(super) fn idempotency_finish(
-    conn: &Connection,
+pub(crate) fn idempotency_finish(
+    conn: &dyn Sql,
     api_key: ApiKeyId,
     key: &str,
     answer: Option<&SealedAnswer>,
 ) -> Result<(), StoreError> {
     match answer {
-        Some(a) => conn
-            .prepare_cached(
-                "UPDATE idempotency SET status = ?1, body = ?2, key_id = ?3, wrapped_key = ?4
-                 WHERE api_key_id = ?5 AND key = ?6",
-            )?
-            .execute(params![
-                a.status,
-                a.sealed,
+        Some(a) => conn.exec(
+            "UPDATE idempotency SET status = $1, body = $2, key_id = $3, wrapped_key = $4
+             WHERE api_key_id = $5 AND key = $6",
+            args![
+                Some(a.status),
+                &a.sealed,
                 i64::from(a.wrapped.key_id),
-                a.wrapped.sealed,
+                &a.wrapped.sealed,
                 api_key.0,
                 key
-            ])?,
-        None => conn
-            .prepare_cached("DELETE FROM idempotency WHERE api_key_id = ?1 AND key = ?2")?
-            .execute(params![api_key.0, key])?,
+            ],
+        )?,
+        None => conn.exec(
+            "DELETE FROM idempotency WHERE api_key_id = $1 AND key = $2",
+            args![api_key.0, key],
+        )?,
     };
     Ok(())
 }
 
-pub(super) fn create_api_key(
-    conn: &Connection,
-    k: &ApiKeyRecord,
-    now: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
+pub(crate) fn create_api_key(conn: &dyn Sql, k: &ApiKeyRecord, now: i64) -> Result<(), StoreError> {
+    conn.exec(
         "INSERT INTO api_keys (id, name, scope, secret_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        k.id.0,
-        k.name,
-        k.scope.as_str(),
-        k.secret_hash,
-        now
-    ])?;
+         VALUES ($1, $2, $3, $4, $5)",
+        args![k.id.0, &k.name, k.scope.as_str(), &k.secret_hash, now],
+    )?;
     event(
         conn,
         None,
@@ -125,10 +123,11 @@ pub(super) fn create_api_key(
     )
 }
 
-pub(super) fn revoke_api_key(conn: &Connection, id: ApiKeyId, now: i64) -> Result<(), StoreError> {
-    let n = conn
-        .prepare_cached("UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL")?
-        .execute(params![now, id.0])?;
+pub(crate) fn revoke_api_key(conn: &dyn Sql, id: ApiKeyId, now: i64) -> Result<(), StoreError> {
+    let n = conn.exec(
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        args![now, id.0],
+    )?;
     if n == 0 {
         return Err(StoreError::Invalid(format!(
             "no API key {id} that is not already revoked"

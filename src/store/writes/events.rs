@@ -5,23 +5,27 @@ use super::webhooks;
 use crate::domain::ThreadId;
 use crate::domain::webhook::WebhookEvent;
 use crate::store::StoreError;
-use rusqlite::{Connection, params};
+use crate::store::sql::{Sql, args};
 
 /// An audit event. `detail` holds ids, counts and reasons, never content.
 pub(crate) fn event(
-    conn: &Connection,
+    conn: &dyn Sql,
     thread: Option<ThreadId>,
     kind: &str,
     detail: serde_json::Value,
     now: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO events (at, thread_id, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![now, thread.map(|t| t.0), kind, detail.to_string()])?;
+    let detail_text = detail.to_string();
+    let id = conn
+        .row(
+            "INSERT INTO events (at, thread_id, kind, detail) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+            args![now, thread.map(|t| t.0), kind, &detail_text],
+        )?
+        .ok_or_else(|| StoreError::Corrupt("an event was not written".into()))?
+        .int(0)?;
     if let Some(public) = WebhookEvent::of_audit(kind) {
-        let event_id = conn.last_insert_rowid();
-        webhooks::fan_out(conn, event_id, public, kind, thread, &detail, now)?;
+        webhooks::fan_out(conn, id, public, kind, thread, &detail, now)?;
     }
     Ok(())
 }
