@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A PostgreSQL server of the tests' own, on 127.0.0.1 and a free port (Debian's `postgresql`
 # package; no system cluster needed, none touched):
-#   eval "$(bash scripts/postgres.sh start DIR)"   prints SEALPOST_TEST_POSTGRES=postgres://…
+#   export "$(bash scripts/postgres.sh start DIR)"   sets POSTGRES_TEST_SERVER=postgres://…
+# (not SEALPOST_…: the daemon refuses an environment setting it does not know)
 #   bash scripts/postgres.sh stop DIR
 # As root the server runs as the `postgres` user (it refuses to run as root). The tests check
 # Sealpost, not the server's durability: fsync is off.
@@ -22,7 +23,7 @@ case $cmd in
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
-    echo "SEALPOST_TEST_POSTGRES=postgres://postgres@127.0.0.1:$port"
+    echo "POSTGRES_TEST_SERVER=postgres://postgres@127.0.0.1:$port"
     ;;
   stop)
     as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true

@@ -17,6 +17,14 @@ use super::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Engine {
     Sqlite,
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(
+        not(test),
+        allow(
+            dead_code,
+            reason = "run only by its tests until the engine is wired in"
+        )
+    )]
     Postgres,
 }
 

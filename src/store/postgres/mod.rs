@@ -28,6 +28,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::StoreError;
 
+mod sql;
 #[cfg(test)]
 mod tests;
 

@@ -10,10 +10,7 @@
 pub(crate) mod backup;
 pub(super) mod codes;
 mod inbound;
-mod notices;
-mod outbox;
 mod people;
-pub(super) mod queue;
 #[path = "../queries/mod.rs"]
 pub(super) mod read;
 mod sql;

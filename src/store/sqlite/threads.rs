@@ -2,14 +2,15 @@
 //! adding and removing people. Every new message — a staff post, a new thread, a filed reply —
 //! goes through [`insert_message`], which also queues its notifications.
 
-use super::notices::cancelled_events;
 use crate::domain::fanout::{self, Reader};
 use crate::domain::{
     Address, Mode, NotificationId, ParticipantId, PersonId, PersonKind, Role, ThreadId,
 };
 use crate::store::rows::parse;
 use crate::store::sealing::{Answers, SealedParticipant, SealedPost, SealedThread};
+use crate::store::writes::counters::next_in;
 use crate::store::writes::events::event;
+use crate::store::writes::notices::cancelled_events;
 use crate::store::{Posted, SealedMessage, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -478,13 +479,4 @@ pub(super) fn seal_names(
         .execute(params![sealed, id.0])?;
     }
     Ok(())
-}
-
-/// The next number of a global order (`threads`, `outbox`): one atomic bump of its counter,
-/// correct however many writers run at once.
-pub(super) fn next_in(conn: &Connection, counter: &str) -> Result<i64, StoreError> {
-    conn.prepare_cached("UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value")?
-        .query_row([counter], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::Corrupt(format!("no counter {counter}")))
 }

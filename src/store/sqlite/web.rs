@@ -2,12 +2,12 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::notices::{cancelled_events, notify_staff};
 use crate::domain::lockout;
 use crate::domain::{Address, MessageId, NoticeReason, ParticipantId, PersonId, ThreadId};
 use crate::store::StoreError;
 use crate::store::ops::{Done, WebOp};
 use crate::store::writes::events::event;
+use crate::store::writes::notices::{cancelled_events, notify_staff};
 
 pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, StoreError> {
     match op {

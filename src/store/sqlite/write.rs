@@ -6,10 +6,10 @@
 
 use rusqlite::Connection;
 
-use super::{codes, inbound, outbox, people, queue, threads, web};
+use super::{codes, inbound, people, threads, web};
 use crate::store::StoreError;
 use crate::store::ops::{Done, Op};
-use crate::store::writes::{api, webhooks};
+use crate::store::writes::{api, outbox, queue, webhooks};
 
 /// Runs one operation on `conn` (a savepoint of the batch's transaction).
 pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreError> {

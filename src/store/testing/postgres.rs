@@ -1,4 +1,4 @@
-//! A real PostgreSQL server for the tests, on 127.0.0.1: the one `SEALPOST_TEST_POSTGRES`
+//! A real PostgreSQL server for the tests, on 127.0.0.1: the one `POSTGRES_TEST_SERVER`
 //! names (`postgres://user@host:port`, as `scripts/test.sh` starts one), or else a cluster of
 //! this process's own — Debian's `initdb` in a temporary directory, a free port, run as the
 //! `postgres` user when the tests run as root — stopped and removed by a watcher once this
@@ -18,7 +18,7 @@ use sqlx::postgres::PgConnectOptions;
 /// The server's URL, without a database.
 fn server() -> &'static str {
     static SERVER: OnceLock<Result<String, String>> = OnceLock::new();
-    let started = SERVER.get_or_init(|| match std::env::var("SEALPOST_TEST_POSTGRES") {
+    let started = SERVER.get_or_init(|| match std::env::var("POSTGRES_TEST_SERVER") {
         Ok(url) if !url.is_empty() => Ok(url),
         _ => start_cluster(),
     });
@@ -70,7 +70,7 @@ fn bin_dir() -> Result<PathBuf, String> {
         });
     let initdb = debian.or(on_path).ok_or_else(|| {
         "initdb not found: install PostgreSQL (apt-get install -y --no-install-recommends \
-         postgresql), or set SEALPOST_TEST_POSTGRES to a server's URL"
+         postgresql), or set POSTGRES_TEST_SERVER to a server's URL"
             .to_owned()
     })?;
     let initdb = std::fs::canonicalize(&initdb).unwrap_or(initdb);

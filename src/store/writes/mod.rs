@@ -4,5 +4,9 @@
 //! dispatch itself ([`crate::store::ops::Op`] to these functions) is engine-neutral too.
 
 pub(crate) mod api;
+pub(crate) mod counters;
 pub(crate) mod events;
+pub(crate) mod notices;
+pub(crate) mod outbox;
+pub(crate) mod queue;
 pub(crate) mod webhooks;

@@ -1,34 +1,34 @@
 //! The outbox: claiming due notifications, fixing their Message-IDs, recording attempts.
 
+use super::events::event;
 use crate::domain::{DeliveryStatus, NotificationId, ThreadId};
-use crate::store::writes::events::event;
+use crate::store::sql::{Sql, args};
 use crate::store::{Attempt, StoreError};
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// Fixes the Message-IDs of a batch on first composition; returns, in order, the one that
 /// holds for each (an earlier attempt's, if there was one).
-pub(super) fn fix_message_ids(
-    conn: &Connection,
+pub(crate) fn fix_message_ids(
+    conn: &dyn Sql,
     candidates: &[(NotificationId, String)],
 ) -> Result<Vec<String>, StoreError> {
     candidates
         .iter()
         .map(|(id, candidate)| {
-            conn.prepare_cached(
-                "UPDATE outbox SET email_message_id = COALESCE(email_message_id, ?1)
-                 WHERE id = ?2 RETURNING email_message_id",
+            conn.row(
+                "UPDATE outbox SET email_message_id = COALESCE(email_message_id, $1)
+                 WHERE id = $2 RETURNING email_message_id",
+                args![candidate, id.0],
             )?
-            .query_row(params![candidate, id.0], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| StoreError::Corrupt(format!("notification {id} vanished")))
+            .ok_or_else(|| StoreError::Corrupt(format!("notification {id} vanished")))?
+            .text(0)
         })
         .collect()
 }
 
 /// Records the outcomes of a batch of delivery attempts with their events, releasing the
 /// claims.
-pub(super) fn record_attempts(
-    conn: &Connection,
+pub(crate) fn record_attempts(
+    conn: &dyn Sql,
     attempts: &[(NotificationId, Attempt)],
     now: i64,
 ) -> Result<(), StoreError> {
@@ -77,18 +77,16 @@ pub(super) fn record_attempts(
         };
         let counts = u8::from(status != DeliveryStatus::Cancelled);
         let thread: Option<i64> = conn
-            .prepare_cached(
-                "UPDATE outbox SET status = ?1, attempts = attempts + ?2, last_error = ?3,
-                        relay_reply = COALESCE(?4, relay_reply), next_attempt_at = ?5,
-                        sent_at = COALESCE(?6, sent_at), claimed_by = NULL, claimed_until = NULL,
-                        tls = COALESCE(?8, tls),
-                        mode = CASE WHEN ?9 THEN 'secure' ELSE mode END
-                 WHERE id = ?7 RETURNING thread_id",
-            )?
-            .query_row(
-                params![
+            .row(
+                "UPDATE outbox SET status = $1, attempts = attempts + $2, last_error = $3,
+                        relay_reply = COALESCE($4, relay_reply), next_attempt_at = $5,
+                        sent_at = COALESCE($6, sent_at), claimed_by = NULL, claimed_until = NULL,
+                        tls = COALESCE($8, tls),
+                        mode = CASE WHEN $9 = 1 THEN 'secure' ELSE mode END
+                 WHERE id = $7 RETURNING thread_id",
+                args![
                     status.as_str(),
-                    counts,
+                    i64::from(counts),
                     error,
                     reply,
                     next,
@@ -97,9 +95,9 @@ pub(super) fn record_attempts(
                     tls,
                     as_secure
                 ],
-                |r| r.get(0),
-            )
-            .optional()?;
+            )?
+            .map(|r| r.int(0))
+            .transpose()?;
         event(
             conn,
             thread.map(ThreadId),
