@@ -226,6 +226,17 @@ pub(crate) trait Sql {
     fn exists(&self, sql: &str, args: &[Value<'_>]) -> Result<bool, StoreError> {
         Ok(self.row(sql, args)?.is_some())
     }
+
+    /// What ends a `SELECT` whose rows the operation goes on to change: `FOR UPDATE` where
+    /// the engine locks rows (PostgreSQL, several writers), nothing where the writer holds
+    /// the whole database from its first statement (SQLite).
+    fn for_update(&self) -> &'static str {
+        match self.engine() {
+            Engine::Sqlite => "",
+            #[cfg(feature = "postgres")]
+            Engine::Postgres => " FOR UPDATE",
+        }
+    }
 }
 
 /// The number a placeholder's name gives (`$3` → 3), as both engines' adapters read it.

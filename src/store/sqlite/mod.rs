@@ -10,7 +10,6 @@
 pub(crate) mod backup;
 pub(super) mod codes;
 mod inbound;
-mod people;
 #[path = "../queries/mod.rs"]
 pub(super) mod read;
 mod sql;

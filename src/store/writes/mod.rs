@@ -8,5 +8,6 @@ pub(crate) mod counters;
 pub(crate) mod events;
 pub(crate) mod notices;
 pub(crate) mod outbox;
+pub(crate) mod people;
 pub(crate) mod queue;
 pub(crate) mod webhooks;
