@@ -60,6 +60,12 @@ impl From<Option<u32>> for Value<'_> {
     }
 }
 
+impl From<u16> for Value<'_> {
+    fn from(v: u16) -> Self {
+        Value::Int(Some(i64::from(v)))
+    }
+}
+
 impl From<Option<u16>> for Value<'_> {
     fn from(v: Option<u16>) -> Self {
         Value::Int(v.map(i64::from))

@@ -8,7 +8,6 @@
 //! so a PostgreSQL backend can stand beside it.
 
 pub(crate) mod backup;
-pub(super) mod codes;
 mod inbound;
 #[path = "../queries/mod.rs"]
 pub(super) mod read;

@@ -4,6 +4,7 @@
 //! dispatch itself ([`crate::store::ops::Op`] to these functions) is engine-neutral too.
 
 pub(crate) mod api;
+pub(crate) mod codes;
 pub(crate) mod counters;
 pub(crate) mod events;
 pub(crate) mod notices;

@@ -1,16 +1,15 @@
 //! The writes of the 24-hour rule: codes asked for and passed, and the SMS outbox's claims
 //! and outcomes.
 
+use super::events::event;
 use crate::domain::codes::{Latest, still_fresh};
-use rusqlite::{Connection, OptionalExtension, params};
-
 use crate::domain::{PersonId, ThreadId};
 use crate::store::StoreError;
 use crate::store::codes::{NewCode, SmsOutcome};
 use crate::store::ops::{CodeOp, Done};
-use crate::store::writes::events::event;
+use crate::store::sql::{Sql, args};
 
-pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, StoreError> {
+pub(crate) fn apply(conn: &dyn Sql, op: &CodeOp, now: i64) -> Result<Done, StoreError> {
     match op {
         CodeOp::Asked {
             person,
@@ -19,15 +18,17 @@ pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, St
             throttle_secs,
         } => asked(conn, *person, *thread, code.as_ref(), *throttle_secs, now),
         CodeOp::Passed { id, person, thread } => {
-            conn.prepare_cached(
-                "UPDATE web_codes SET passed_at = ?1 WHERE id = ?2 AND passed_at IS NULL",
-            )?
-            .execute(params![now, id])?;
+            conn.exec(
+                "UPDATE web_codes SET passed_at = $1 WHERE id = $2 AND passed_at IS NULL",
+                args![now, *id],
+            )?;
             // The attempt the code check reserved is given back: a right code is no failure.
-            conn.prepare_cached(
-                "UPDATE people SET failed_checks = MAX(failed_checks - 1, 0) WHERE id = ?1",
-            )?
-            .execute([person.0])?;
+            conn.exec(
+                "UPDATE people
+                 SET failed_checks = CASE WHEN failed_checks > 0 THEN failed_checks - 1 ELSE 0 END
+                 WHERE id = $1",
+                args![person.0],
+            )?;
             event(
                 conn,
                 Some(*thread),
@@ -38,8 +39,10 @@ pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, St
             Ok(Done::Nothing)
         }
         CodeOp::Void(id) => {
-            conn.prepare_cached("UPDATE web_codes SET expires_at = ?1 WHERE id = ?2")?
-                .execute(params![now, id])?;
+            conn.exec(
+                "UPDATE web_codes SET expires_at = $1 WHERE id = $2",
+                args![now, *id],
+            )?;
             Ok(Done::Nothing)
         }
         CodeOp::RecordSms(attempts) => {
@@ -49,14 +52,14 @@ pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, St
                     SmsOutcome::RetryAt(next) => ("queued", Some(next), None),
                     SmsOutcome::GaveUp => ("failed", None, None),
                 };
-                conn.prepare_cached(
+                conn.exec(
                     "UPDATE sms_outbox
-                     SET status = ?1, attempts = attempts + 1, last_error = ?2,
-                         next_attempt_at = COALESCE(?3, next_attempt_at), sent_at = ?4,
+                     SET status = $1, attempts = attempts + 1, last_error = $2,
+                         next_attempt_at = COALESCE($3, next_attempt_at), sent_at = $4,
                          claimed_by = NULL, claimed_until = NULL
-                     WHERE id = ?5 AND status = 'queued'",
-                )?
-                .execute(params![status, a.error, next, sent, id])?;
+                     WHERE id = $5 AND status = 'queued'",
+                    args![status, &a.error, next, sent, *id],
+                )?;
             }
             Ok(Done::Nothing)
         }
@@ -64,7 +67,7 @@ pub(crate) fn apply(conn: &Connection, op: &CodeOp, now: i64) -> Result<Done, St
 }
 
 fn asked(
-    conn: &Connection,
+    conn: &dyn Sql,
     person: PersonId,
     thread: ThreadId,
     code: Option<&NewCode>,
@@ -81,22 +84,29 @@ fn asked(
         )?;
         return Ok(Done::Count(0));
     };
+    // The person's row is the lock that makes the checks below and the new code one step
+    // (PostgreSQL; on SQLite the writer holds the database).
+    conn.row(
+        &format!("SELECT id FROM people WHERE id = $1{}", conn.for_update()),
+        args![person.0],
+    )?;
     let latest: Option<(i64, Latest)> = conn
-        .prepare_cached(
-            "SELECT id, created_at, expires_at, passed_at IS NOT NULL FROM web_codes
-             WHERE link_hash = ?1 ORDER BY created_at DESC, id DESC LIMIT 1",
+        .row(
+            "SELECT id, created_at, expires_at, passed_at FROM web_codes
+             WHERE link_hash = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+            args![&code.link_hash],
         )?
-        .query_row(params![code.link_hash], |r| {
-            Ok((
-                r.get(0)?,
+        .map(|r| {
+            Ok::<_, StoreError>((
+                r.int(0)?,
                 Latest {
-                    created_at: r.get(1)?,
-                    expires_at: r.get(2)?,
-                    passed: r.get(3)?,
+                    created_at: r.int(1)?,
+                    expires_at: r.int(2)?,
+                    passed: r.opt_int(3)?.is_some(),
                 },
             ))
         })
-        .optional()?;
+        .transpose()?;
     if let Some((id, _)) = latest.filter(|(_, l)| still_fresh(Some(*l), throttle_secs, now)) {
         event(
             conn,
@@ -109,14 +119,15 @@ fn asked(
     }
     // However many links they hold, a person gets only so many codes an hour, and one client
     // only a few of those (see `domain::codes`).
-    let (person_hour, client_hour): (u32, u32) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(client = ?3), 0) FROM web_codes
-             WHERE person_id = ?1 AND created_at > ?2",
+    let counts = conn
+        .row(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN client = $3 THEN 1 ELSE 0 END), 0)
+             FROM web_codes WHERE person_id = $1 AND created_at > $2",
+            args![person.0, now - 3600, &code.client],
         )?
-        .query_row(params![person.0, now - 3600, code.client], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+        .ok_or_else(|| StoreError::Corrupt("a count returned no row".into()))?;
+    let count = |i| counts.int(i).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    let (person_hour, client_hour) = (count(0)?, count(1)?);
     if let Err(why) = crate::domain::codes::may_send(person_hour, client_hour) {
         event(
             conn,
@@ -127,30 +138,29 @@ fn asked(
         )?;
         return Ok(Done::Count(0));
     }
-    let id: i64 = conn
-        .prepare_cached(
+    let id = conn
+        .row(
             "INSERT INTO web_codes (person_id, thread_id, link_hash, key_id, nonce, created_at,
                                     expires_at, client)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-        )?
-        .query_row(
-            params![
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            args![
                 person.0,
                 thread.0,
-                code.link_hash,
+                &code.link_hash,
                 code.key_id,
-                code.nonce,
+                &code.nonce,
                 now,
                 now + code.valid_secs,
-                code.client
+                &code.client
             ],
-            |r| r.get(0),
-        )?;
-    conn.prepare_cached(
+        )?
+        .ok_or_else(|| StoreError::Corrupt("a code was not written".into()))?
+        .int(0)?;
+    conn.exec(
         "INSERT INTO sms_outbox (person_id, code_id, next_attempt_at, give_up_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?3)",
-    )?
-    .execute(params![person.0, id, now, now + code.valid_secs])?;
+         VALUES ($1, $2, $3, $4, $3)",
+        args![person.0, id, now, now + code.valid_secs],
+    )?;
     event(
         conn,
         Some(thread),
