@@ -139,7 +139,7 @@ pub(crate) async fn thread_ids(pool: &Pool) -> Result<Vec<i64>, StoreError> {
 }
 
 /// What is known about a message when its author asks to take it back (see
-/// [`crate::store::sqlite::web::CANCEL_FACTS`]); `None` when it is not in the thread.
+/// [`crate::store::writes::web::CANCEL_FACTS`]); `None` when it is not in the thread.
 pub(crate) async fn cancel_facts(
     pool: &Pool,
     thread: ThreadId,
@@ -147,7 +147,7 @@ pub(crate) async fn cancel_facts(
     author: ParticipantId,
 ) -> Result<Option<crate::domain::message::CancelFacts>, StoreError> {
     let row: Option<(bool, bool, bool, bool, bool, bool, bool)> =
-        sqlx::query_as(crate::store::sqlite::web::CANCEL_FACTS)
+        sqlx::query_as(crate::store::writes::web::CANCEL_FACTS)
             .bind(message.0)
             .bind(thread.0)
             .bind(author.0)

@@ -13,7 +13,6 @@ mod inbound;
 pub(super) mod read;
 mod sql;
 mod threads;
-pub(super) mod web;
 pub(super) mod write;
 pub(super) mod writer;
 

@@ -11,4 +11,5 @@ pub(crate) mod notices;
 pub(crate) mod outbox;
 pub(crate) mod people;
 pub(crate) mod queue;
+pub(crate) mod web;
 pub(crate) mod webhooks;

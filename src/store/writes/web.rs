@@ -1,15 +1,14 @@
 //! The writes of the web view: sessions, failed identity checks and lockout, read receipts.
 
-use rusqlite::{Connection, OptionalExtension, params};
-
+use super::events::event;
+use super::notices::{cancelled_events, notify_staff};
 use crate::domain::lockout;
 use crate::domain::{Address, MessageId, NoticeReason, ParticipantId, PersonId, ThreadId};
 use crate::store::StoreError;
 use crate::store::ops::{Done, WebOp};
-use crate::store::writes::events::event;
-use crate::store::writes::notices::{cancelled_events, notify_staff};
+use crate::store::sql::{Sql, args};
 
-pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, StoreError> {
+pub(crate) fn apply(conn: &dyn Sql, op: &WebOp, now: i64) -> Result<Done, StoreError> {
     match op {
         WebOp::Reserve {
             person,
@@ -36,15 +35,17 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
             participant,
         } => sign_in(conn, id_hash, *person, *participant, now),
         WebOp::Touch(id_hash) => {
-            conn.prepare_cached("UPDATE web_sessions SET last_seen_at = ?1 WHERE id_hash = ?2")?
-                .execute(params![now, id_hash])?;
+            conn.exec(
+                "UPDATE web_sessions SET last_seen_at = $1 WHERE id_hash = $2",
+                args![now, id_hash],
+            )?;
             Ok(Done::Nothing)
         }
         WebOp::SignOut(id_hash) => {
-            conn.prepare_cached(
-                "UPDATE web_sessions SET ended_at = ?1 WHERE id_hash = ?2 AND ended_at IS NULL",
-            )?
-            .execute(params![now, id_hash])?;
+            conn.exec(
+                "UPDATE web_sessions SET ended_at = $1 WHERE id_hash = $2 AND ended_at IS NULL",
+                args![now, id_hash],
+            )?;
             Ok(Done::Nothing)
         }
         WebOp::Read {
@@ -52,11 +53,11 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
             messages,
         } => {
             for m in messages {
-                conn.prepare_cached(
+                conn.exec(
                     "INSERT INTO message_reads (message_id, participant_id, read_at)
-                     VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                )?
-                .execute(params![m, participant.0, now])?;
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    args![*m, participant.0, now],
+                )?;
             }
             Ok(Done::Nothing)
         }
@@ -71,11 +72,11 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
         } => archive(conn, *participant, *archived, now).map(|_| Done::Nothing),
         WebOp::Accessed { messages, reader } => {
             for m in messages {
-                conn.prepare_cached(
+                conn.exec(
                     "INSERT INTO message_access (message_id, reader, read_at)
-                     VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                )?
-                .execute(params![m, reader, now])?;
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    args![*m, reader, now],
+                )?;
             }
             Ok(Done::Nothing)
         }
@@ -89,7 +90,7 @@ pub(crate) fn apply(conn: &Connection, op: &WebOp, now: i64) -> Result<Done, Sto
 /// A code passed from a link sent after the lock began lifts it (the rule is
 /// [`lockout::code_lifts`]).
 fn lift_lock(
-    conn: &Connection,
+    conn: &dyn Sql,
     person: PersonId,
     thread: ThreadId,
     link_issued: i64,
@@ -117,7 +118,7 @@ fn lift_lock(
 /// A new session, in one step with the lock: a check that passed while a concurrent one
 /// locked the person opens nothing.
 fn sign_in(
-    conn: &Connection,
+    conn: &dyn Sql,
     id_hash: &[u8],
     person: PersonId,
     participant: ParticipantId,
@@ -126,16 +127,19 @@ fn sign_in(
     let fresh = lockout::after_success(standing(conn, person)?, now)
         .map_err(|until| StoreError::Locked { until })?;
     set_standing(conn, person, &fresh, now)?;
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO web_sessions (id_hash, person_id, participant_id, created_at,
                                    last_seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
-    )?
-    .execute(params![id_hash, person.0, participant.0, now])?;
+         VALUES ($1, $2, $3, $4, $4)",
+        args![id_hash, person.0, participant.0, now],
+    )?;
     let thread: Option<i64> = conn
-        .prepare_cached("SELECT thread_id FROM participants WHERE id = ?1")?
-        .query_row([participant.0], |r| r.get(0))
-        .optional()?;
+        .row(
+            "SELECT thread_id FROM participants WHERE id = $1",
+            args![participant.0],
+        )?
+        .map(|r| r.int(0))
+        .transpose()?;
     event(
         conn,
         thread.map(ThreadId),
@@ -148,19 +152,20 @@ fn sign_in(
 
 /// Sets (or, with `None`, clears) a person's passcode hash.
 fn set_passcode(
-    conn: &Connection,
+    conn: &dyn Sql,
     address: &Address,
     hash: Option<&str>,
     by: &str,
     now: i64,
 ) -> Result<Done, StoreError> {
     let person: Option<i64> = conn
-        .prepare_cached(
-            "UPDATE people SET passcode_hash = ?1, updated_at = ?2 WHERE address = ?3
+        .row(
+            "UPDATE people SET passcode_hash = $1, updated_at = $2 WHERE address = $3
              RETURNING id",
+            args![hash, now, address.as_str()],
         )?
-        .query_row(params![hash, now, address.as_str()], |r| r.get(0))
-        .optional()?;
+        .map(|r| r.int(0))
+        .transpose()?;
     let Some(person) = person else {
         return Err(StoreError::UnknownPerson(address.clone()));
     };
@@ -175,15 +180,16 @@ fn set_passcode(
 }
 
 /// Staff lift a lock at once.
-fn unlock(conn: &Connection, address: &Address, by: &str, now: i64) -> Result<Done, StoreError> {
+fn unlock(conn: &dyn Sql, address: &Address, by: &str, now: i64) -> Result<Done, StoreError> {
     let person: Option<i64> = conn
-        .prepare_cached(
-            "UPDATE people SET status = 'registered', failed_checks = 0, updated_at = ?1,
+        .row(
+            "UPDATE people SET status = 'registered', failed_checks = 0, updated_at = $1,
                     locked_at = NULL, locked_until = NULL, lock_count = 0
-             WHERE address = ?2 RETURNING id",
+             WHERE address = $2 RETURNING id",
+            args![now, address.as_str()],
         )?
-        .query_row(params![now, address.as_str()], |r| r.get(0))
-        .optional()?;
+        .map(|r| r.int(0))
+        .transpose()?;
     let Some(person) = person else {
         return Err(StoreError::UnknownPerson(address.clone()));
     };
@@ -197,29 +203,31 @@ fn unlock(conn: &Connection, address: &Address, by: &str, now: i64) -> Result<Do
     Ok(Done::Nothing)
 }
 
-/// A person's standing with the identity check, as stored.
-fn standing(conn: &Connection, person: PersonId) -> Result<lockout::Standing, StoreError> {
-    conn.prepare_cached(
-        "SELECT failed_checks, status, locked_at, locked_until, lock_count, updated_at
-         FROM people WHERE id = ?1",
-    )?
-    .query_row([person.0], |r| {
-        let status: String = r.get(1)?;
-        let (at, until, updated): (Option<i64>, Option<i64>, i64) =
-            (r.get(2)?, r.get(3)?, r.get(5)?);
-        Ok(lockout::Standing {
-            failed: r.get(0)?,
-            locked: (status == "locked").then(|| (at.unwrap_or(updated), until)),
-            locks: r.get(4)?,
-        })
+/// A person's standing with the identity check, as stored; the row stays locked until the
+/// operation ends (PostgreSQL: two instances deciding on one person's attempts take turns).
+fn standing(conn: &dyn Sql, person: PersonId) -> Result<lockout::Standing, StoreError> {
+    let r = conn
+        .row(
+            &format!(
+                "SELECT failed_checks, status, locked_at, locked_until, lock_count, updated_at
+                 FROM people WHERE id = $1{}",
+                conn.for_update()
+            ),
+            args![person.0],
+        )?
+        .ok_or_else(|| StoreError::Invalid(format!("no person {person}")))?;
+    let count = |i| r.int(i).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    let (at, until, updated) = (r.opt_int(2)?, r.opt_int(3)?, r.int(5)?);
+    Ok(lockout::Standing {
+        failed: count(0)?,
+        locked: (r.text(1)? == "locked").then(|| (at.unwrap_or(updated), until)),
+        locks: count(4)?,
     })
-    .optional()?
-    .ok_or_else(|| StoreError::Invalid(format!("no person {person}")))
 }
 
 /// Stores a standing; a lock sets the status `locked`, the end of one sets it back.
 fn set_standing(
-    conn: &Connection,
+    conn: &dyn Sql,
     person: PersonId,
     s: &lockout::Standing,
     now: i64,
@@ -227,22 +235,23 @@ fn set_standing(
     let (at, until) = s
         .locked
         .map_or((None, None), |(at, until)| (Some(at), until));
-    conn.prepare_cached(
-        "UPDATE people SET failed_checks = ?1, lock_count = ?2, locked_at = ?3, locked_until = ?4,
-                status = CASE WHEN ?5 THEN 'locked'
+    conn.exec(
+        "UPDATE people SET failed_checks = $1, lock_count = $2, locked_at = $3, locked_until = $4,
+                status = CASE WHEN $5 = 1 THEN 'locked'
                               WHEN status = 'locked' THEN 'registered' ELSE status END,
-                updated_at = CASE WHEN (status = 'locked') <> ?5 THEN ?6 ELSE updated_at END
-         WHERE id = ?7",
-    )?
-    .execute(params![
-        s.failed,
-        s.locks,
-        at,
-        until,
-        s.locked.is_some(),
-        now,
-        person.0
-    ])?;
+                updated_at = CASE WHEN (CASE WHEN status = 'locked' THEN 1 ELSE 0 END) <> $5
+                                  THEN $6 ELSE updated_at END
+         WHERE id = $7",
+        args![
+            s.failed,
+            s.locks,
+            at,
+            until,
+            s.locked.is_some(),
+            now,
+            person.0
+        ],
+    )?;
     Ok(())
 }
 
@@ -251,7 +260,7 @@ fn set_standing(
 /// since sign-in and this run one at a time here — and, when the lock comes back, the
 /// thread's staff are told. Returns the attempts left (0: locked).
 fn check_failed(
-    conn: &Connection,
+    conn: &dyn Sql,
     person: PersonId,
     thread: ThreadId,
     max_failures: u32,
@@ -268,10 +277,10 @@ fn check_failed(
         now,
     )?;
     if let Some(lock) = lock {
-        conn.prepare_cached(
-            "UPDATE web_sessions SET ended_at = ?1 WHERE person_id = ?2 AND ended_at IS NULL",
-        )?
-        .execute(params![now, person.0])?;
+        conn.exec(
+            "UPDATE web_sessions SET ended_at = $1 WHERE person_id = $2 AND ended_at IS NULL",
+            args![now, person.0],
+        )?;
         event(
             conn,
             Some(thread),
@@ -296,58 +305,59 @@ fn check_failed(
 /// [`crate::domain::message::may_cancel`] decides on. One query, the same for the web view's
 /// button (a read) and the taking back itself (here, in the writer's transaction).
 pub(crate) const CANCEL_FACTS: &str = "
-    SELECT m.author_id = ?3,
+    SELECT m.author_id = $3,
            m.cancelled_at IS NOT NULL,
            t.status = 'closed',
            EXISTS (SELECT 1 FROM messages l WHERE l.thread_id = m.thread_id AND l.seq > m.seq
                                              AND l.cancelled_at IS NULL),
            EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id
-                                                  AND r.participant_id <> ?3),
+                                                  AND r.participant_id <> $3),
            EXISTS (SELECT 1 FROM message_access a WHERE a.message_id = m.id),
            EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id AND o.kind = 'message'
                                            AND o.mode = 'convenience' AND o.status = 'sent')
     FROM messages m JOIN threads t ON t.id = m.thread_id
-    WHERE m.id = ?1 AND m.thread_id = ?2";
+    WHERE m.id = $1 AND m.thread_id = $2";
 
 /// Takes back a message, when [`crate::domain::message::may_cancel`] allows: its body is
 /// destroyed, its waiting notifications are cancelled; a tombstone stays in the conversation
 /// (who, when) and the audit trail records it.
 fn cancel(
-    conn: &Connection,
+    conn: &dyn Sql,
     thread: ThreadId,
     message: MessageId,
     author: ParticipantId,
     now: i64,
 ) -> Result<(), StoreError> {
     use crate::domain::message::{CancelFacts, may_cancel};
-    let facts = conn
-        .prepare_cached(CANCEL_FACTS)?
-        .query_row(params![message.0, thread.0, author.0], |r| {
-            Ok(CancelFacts {
-                by_author: r.get(0)?,
-                withdrawn: r.get(1)?,
-                closed: r.get(2)?,
-                answered: r.get(3)?,
-                seen_by_participant: r.get(4)?,
-                read_by_practice: r.get(5)?,
-                delivered_with_content: r.get(6)?,
-            })
-        })
-        .optional()?
+    let r = conn
+        .row(CANCEL_FACTS, args![message.0, thread.0, author.0])?
         .ok_or(StoreError::UnknownThread(thread))?;
+    let yes = |i| r.int(i).map(|v| v != 0);
+    let facts = CancelFacts {
+        by_author: yes(0)?,
+        withdrawn: yes(1)?,
+        closed: yes(2)?,
+        answered: yes(3)?,
+        seen_by_participant: yes(4)?,
+        read_by_practice: yes(5)?,
+        delivered_with_content: yes(6)?,
+    };
     may_cancel(&facts).map_err(StoreError::CannotCancel)?;
-    conn.prepare_cached(
-        "UPDATE messages SET cancelled_at = ?1, cancelled_by = ?2, body = x'' WHERE id = ?3",
-    )?
-    .execute(params![now, author.0, message.0])?;
+    let nothing: &[u8] = &[];
+    conn.exec(
+        "UPDATE messages SET cancelled_at = $1, cancelled_by = $2, body = $4 WHERE id = $3",
+        args![now, author.0, message.0, nothing],
+    )?;
     let cancelled: Vec<i64> = conn
-        .prepare_cached(
+        .rows(
             "UPDATE outbox SET status = 'cancelled', last_error = 'message cancelled',
-                    next_attempt_at = ?1
-             WHERE message_id = ?2 AND status IN ('queued', 'deferred') AND claimed_by IS NULL
+                    next_attempt_at = $1
+             WHERE message_id = $2 AND status IN ('queued', 'deferred') AND claimed_by IS NULL
              RETURNING id",
+            args![now, message.0],
         )?
-        .query_map(params![now, message.0], |r| r.get(0))?
+        .iter()
+        .map(|r| r.int(0))
         .collect::<Result<_, _>>()?;
     cancelled_events(conn, thread, &cancelled, now)?;
     event(
@@ -362,24 +372,29 @@ fn cancel(
 /// A participant's own filing of a conversation: archived (out of their inbox) or back. The
 /// conversation itself does not change; a new message in it brings it back for everyone.
 fn archive(
-    conn: &Connection,
+    conn: &dyn Sql,
     participant: ParticipantId,
     archived: bool,
     now: i64,
 ) -> Result<(), StoreError> {
-    let (thread, was): (i64, bool) = conn
-        .prepare_cached(
-            "SELECT thread_id, archived_at IS NOT NULL FROM participants
-             WHERE id = ?1 AND revoked_at IS NULL",
+    let r = conn
+        .row(
+            &format!(
+                "SELECT thread_id, archived_at FROM participants
+                 WHERE id = $1 AND revoked_at IS NULL{}",
+                conn.for_update()
+            ),
+            args![participant.0],
         )?
-        .query_row([participant.0], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
         .ok_or_else(|| StoreError::Invalid("not a participant of this conversation".into()))?;
+    let (thread, was) = (r.int(0)?, r.opt_int(1)?.is_some());
     if was == archived {
         return Ok(());
     }
-    conn.prepare_cached("UPDATE participants SET archived_at = ?1 WHERE id = ?2")?
-        .execute(params![archived.then_some(now), participant.0])?;
+    conn.exec(
+        "UPDATE participants SET archived_at = $1 WHERE id = $2",
+        args![archived.then_some(now), participant.0],
+    )?;
     event(
         conn,
         Some(ThreadId(thread)),
