@@ -1,13 +1,13 @@
 //! Inbound mail, decided: filed into its thread, held for staff, or only recorded in the
 //! ledger; and what a bounce or a complaint changes.
 
-use super::threads::{insert_message, thread_state};
 use crate::domain::consent::{self, Withdrawal};
 use crate::domain::{Address, LedgerOutcome, NoticeReason, NotificationId, ThreadId};
 use crate::store::rows::parse;
 use crate::store::writes::events::event;
 use crate::store::writes::notices::{notify_staff, queue_notice};
 use crate::store::writes::people::set_consent;
+use crate::store::writes::threads::{insert_message, thread_state};
 use crate::store::{
     Committed, Consent, Inbound, InboundAction, Notice, Release, SealedHeld, SealedMessage,
     StoreError,

@@ -12,7 +12,6 @@ mod inbound;
 #[path = "../queries/mod.rs"]
 pub(super) mod read;
 mod sql;
-mod threads;
 pub(super) mod write;
 pub(super) mod writer;
 

@@ -6,10 +6,10 @@
 
 use rusqlite::Connection;
 
-use super::{inbound, threads};
+use super::inbound;
 use crate::store::StoreError;
 use crate::store::ops::{Done, Op};
-use crate::store::writes::{api, codes, outbox, people, queue, web, webhooks};
+use crate::store::writes::{api, codes, outbox, people, queue, threads, web, webhooks};
 
 /// Runs one operation on `conn` (a savepoint of the batch's transaction).
 pub(crate) fn apply(conn: &Connection, op: &Op, now: i64) -> Result<Done, StoreError> {

@@ -11,5 +11,6 @@ pub(crate) mod notices;
 pub(crate) mod outbox;
 pub(crate) mod people;
 pub(crate) mod queue;
+pub(crate) mod threads;
 pub(crate) mod web;
 pub(crate) mod webhooks;
