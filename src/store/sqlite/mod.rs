@@ -8,11 +8,9 @@
 //! so a PostgreSQL backend can stand beside it.
 
 pub(crate) mod backup;
-mod inbound;
 #[path = "../queries/mod.rs"]
 pub(super) mod read;
 mod sql;
-pub(super) mod write;
 pub(super) mod writer;
 
 use std::path::{Path, PathBuf};

@@ -28,10 +28,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 use tracing::error;
 
-use super::write::apply;
 use crate::clock::Clock;
 use crate::store::StoreError;
 use crate::store::ops::{Done, Op};
+use crate::store::writes::apply;
 
 /// Most operations committed together.
 pub const MAX_BATCH: usize = 128;
@@ -170,17 +170,19 @@ fn commit(conn: &mut Connection, ops: &[Op], now: i64) -> Vec<Result<Done, Store
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             let sp = tx.savepoint()?;
-            let done =
-                catch_unwind(AssertUnwindSafe(|| apply(&sp, op, now))).unwrap_or_else(|_| {
-                    error!(
-                        operation = op.name(),
-                        "a write failed with a defect (panic); rolled back"
-                    );
-                    Err(StoreError::Corrupt(format!(
-                        "{}: internal error (see the log)",
-                        op.name()
-                    )))
-                });
+            let done = catch_unwind(AssertUnwindSafe(|| {
+                apply(&*sp as &rusqlite::Connection, op, now)
+            }))
+            .unwrap_or_else(|_| {
+                error!(
+                    operation = op.name(),
+                    "a write failed with a defect (panic); rolled back"
+                );
+                Err(StoreError::Corrupt(format!(
+                    "{}: internal error (see the log)",
+                    op.name()
+                )))
+            });
             match done {
                 Ok(done) => {
                     sp.commit()?;

@@ -1,25 +1,21 @@
 //! Inbound mail, decided: filed into its thread, held for staff, or only recorded in the
 //! ledger; and what a bounce or a complaint changes.
 
+use super::events::event;
+use super::notices::{notify_staff, queue_notice};
+use super::people::set_consent;
+use super::threads::{insert_message, thread_state};
 use crate::domain::consent::{self, Withdrawal};
 use crate::domain::{Address, LedgerOutcome, NoticeReason, NotificationId, ThreadId};
 use crate::store::rows::parse;
-use crate::store::writes::events::event;
-use crate::store::writes::notices::{notify_staff, queue_notice};
-use crate::store::writes::people::set_consent;
-use crate::store::writes::threads::{insert_message, thread_state};
+use crate::store::sql::{Sql, Value, args};
 use crate::store::{
     Committed, Consent, Inbound, InboundAction, Notice, Release, SealedHeld, SealedMessage,
     StoreError,
 };
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// One decided inbound message.
-pub(super) fn inbound(
-    conn: &Connection,
-    item: &Inbound,
-    now: i64,
-) -> Result<Committed, StoreError> {
+pub(crate) fn inbound(conn: &dyn Sql, item: &Inbound, now: i64) -> Result<Committed, StoreError> {
     match &item.action {
         InboundAction::File {
             message,
@@ -64,11 +60,11 @@ pub(super) fn inbound(
             // Only a report that reached the notification's own bounce address with a null
             // sender is evidence; anyone can write a report naming a Message-ID.
             if *failed && *verified {
-                conn.prepare_cached(
-                    "UPDATE outbox SET status = 'bounced', last_error = ?1
-                     WHERE id = ?2 AND status IN ('sent', 'queued', 'deferred')",
-                )?
-                .execute(params![detail, notification.0])?;
+                conn.exec(
+                    "UPDATE outbox SET status = 'bounced', last_error = $1
+                     WHERE id = $2 AND status IN ('sent', 'queued', 'deferred')",
+                    args![detail, notification.0],
+                )?;
                 revert_to_secure(conn, *notification, *complaint, now)?;
             }
             ledger(
@@ -101,25 +97,26 @@ pub(super) fn inbound(
 /// Whether this message's Message-ID was filed in its thread before, or is held there waiting
 /// for a decision: then it is a duplicate, whatever else would become of it. Checked inside
 /// the commit, so copies arriving together (either door, one batch) are settled in order.
-pub(super) fn received_before(conn: &Connection, item: &Inbound) -> Result<bool, StoreError> {
+pub(crate) fn received_before(conn: &dyn Sql, item: &Inbound) -> Result<bool, StoreError> {
     let (Some(thread), Some(id)) = (item.thread, &item.header_message_id) else {
         return Ok(false);
     };
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM inbound WHERE thread_id = ?1 AND header_message_id = ?2
-                                                   AND filed_message_id IS NOT NULL)
-                 OR EXISTS (SELECT 1 FROM held WHERE thread_id = ?1 AND header_message_id = ?2
-                                                AND status = 'held')",
-        )?
-        .query_row(params![thread.0, id], |r| r.get(0))?)
+    conn.exists(
+        "SELECT 1 WHERE EXISTS (SELECT 1 FROM inbound WHERE thread_id = $1
+                                                         AND header_message_id = $2
+                                                         AND filed_message_id IS NOT NULL)
+                     OR EXISTS (SELECT 1 FROM held WHERE thread_id = $1
+                                                     AND header_message_id = $2
+                                                     AND status = 'held')",
+        args![thread.0, id],
+    )
 }
 
 /// Puts a message in the held queue: the sealed row, its ledger row, an event, and perhaps a
 /// content-free notice to its (verified) participant — unless it is a copy of one filed or
 /// held there already.
-pub(super) fn hold(
-    conn: &Connection,
+pub(crate) fn hold(
+    conn: &dyn Sql,
     item: &Inbound,
     held: &SealedHeld,
     notice: Option<Notice>,
@@ -134,29 +131,29 @@ pub(super) fn hold(
     if let Some(quota) = held_quota_full(conn, item, held, limits, size, now)? {
         return Ok(Committed::HeldFull(quota));
     }
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO held (id, received_at, door, reason, thread_id, participant_id,
                            header_message_id, size, key_id, wrapped_key, envelope, raw, auth,
                            client, sender_domain)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?
-    .execute(params![
-        item.id,
-        item.received_at,
-        item.door.as_str(),
-        held.reason.as_str(),
-        item.thread.map(|t| t.0),
-        held.participant.map(|p| p.0),
-        item.header_message_id,
-        size,
-        key_id,
-        wrapped,
-        envelope,
-        raw,
-        held.auth,
-        held.client,
-        held.sender_domain
-    ])?;
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        args![
+            item.id,
+            item.received_at,
+            item.door.as_str(),
+            held.reason.as_str(),
+            item.thread.map(|t| t.0),
+            held.participant.map(|p| p.0),
+            &item.header_message_id,
+            size,
+            key_id,
+            wrapped,
+            envelope,
+            raw,
+            &held.auth,
+            &held.client,
+            &held.sender_domain
+        ],
+    )?;
     ledger(
         conn,
         item,
@@ -187,8 +184,8 @@ pub(super) fn hold(
 /// Whether a quota of the held queue would be exceeded by this message (see
 /// [`crate::domain::held`]); the first time a quota is found full for a source (in a day), the
 /// audit trail and webhooks say so, and, for a reply address, the conversation's staff.
-pub(super) fn held_quota_full(
-    conn: &Connection,
+pub(crate) fn held_quota_full(
+    conn: &dyn Sql,
     item: &Inbound,
     held: &SealedHeld,
     limits: &crate::domain::held::Limits,
@@ -196,18 +193,21 @@ pub(super) fn held_quota_full(
     now: i64,
 ) -> Result<Option<crate::domain::held::Quota>, StoreError> {
     use crate::domain::held::{Quota, Waiting, full};
-    let count = |sql: &str, value: &dyn rusqlite::ToSql| -> Result<u64, StoreError> {
-        Ok(conn
-            .prepare_cached(sql)?
-            .query_row([value], |r| r.get::<_, i64>(0))
-            .map(|n| u64::try_from(n).unwrap_or(0))?)
+    let count = |sql: &str, value: Value<'_>| -> Result<u64, StoreError> {
+        conn.row(sql, &[value])?
+            .map_or(Ok(0), |r| r.int(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))
     };
-    let (total, total_bytes): (i64, i64) = conn
-        .prepare_cached("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM held WHERE status = 'held'")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let totals = conn
+        .row(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM held
+             WHERE status = 'held'",
+            args![],
+        )?
+        .ok_or_else(|| StoreError::Corrupt("a count returned no row".into()))?;
     let (total, total_bytes) = (
-        u64::try_from(total).unwrap_or(0),
-        u64::try_from(total_bytes).unwrap_or(0),
+        u64::try_from(totals.int(0)?).unwrap_or(0),
+        u64::try_from(totals.int(1)?).unwrap_or(0),
     );
     let waiting = Waiting {
         from_client: held
@@ -215,8 +215,8 @@ pub(super) fn held_quota_full(
             .as_ref()
             .map(|c| {
                 count(
-                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND client = ?1",
-                    c,
+                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND client = $1",
+                    Value::from(c),
                 )
             })
             .transpose()?,
@@ -225,8 +225,8 @@ pub(super) fn held_quota_full(
             .as_ref()
             .map(|d| {
                 count(
-                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND sender_domain = ?1",
-                    d,
+                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND sender_domain = $1",
+                    Value::from(d),
                 )
             })
             .transpose()?,
@@ -234,8 +234,8 @@ pub(super) fn held_quota_full(
             .participant
             .map(|p| {
                 count(
-                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND participant_id = ?1",
-                    &p.0,
+                    "SELECT COUNT(*) FROM held WHERE status = 'held' AND participant_id = $1",
+                    Value::from(p.0),
                 )
             })
             .transpose()?,
@@ -252,14 +252,13 @@ pub(super) fn held_quota_full(
         Quota::Total => String::new(),
     };
     let first = conn
-        .prepare_cached(
-            "INSERT INTO held_alerts (quota, source, at) VALUES (?1, ?2, ?3)
+        .row(
+            "INSERT INTO held_alerts (quota, source, at) VALUES ($1, $2, $3)
              ON CONFLICT (quota, source) DO UPDATE SET at = excluded.at
              WHERE held_alerts.at < excluded.at - 86400
-             RETURNING 1",
+             RETURNING at",
+            args![quota.as_str(), &source, now],
         )?
-        .query_row(params![quota.as_str(), source, now], |_| Ok(()))
-        .optional()?
         .is_some();
     if first {
         let thread = match quota {
@@ -282,8 +281,8 @@ pub(super) fn held_quota_full(
 
 /// Files a reply (through [`insert_message`], like every new message) and its ledger row,
 /// unless this Message-ID was filed in the thread before.
-pub(super) fn file(
-    conn: &Connection,
+pub(crate) fn file(
+    conn: &dyn Sql,
     item: &Inbound,
     message: &SealedMessage,
     raw: &[u8],
@@ -296,23 +295,22 @@ pub(super) fn file(
     let (mode, status) = thread_state(conn, thread)?;
     // Removal is immediate: a participant removed after their reply was checked at RCPT or
     // decided by the pipeline is refused here, where no removal can slip in between.
-    let revoked = conn
-        .prepare_cached(
-            "SELECT revoked_at IS NOT NULL FROM participants WHERE id = ?1 AND thread_id = ?2",
-        )?
-        .query_row(params![message.author.0, thread.0], |r| r.get::<_, bool>(0))
-        .optional()?
-        .unwrap_or(true);
+    let revoked = match conn.row(
+        "SELECT revoked_at FROM participants WHERE id = $1 AND thread_id = $2",
+        args![message.author.0, thread.0],
+    )? {
+        Some(r) => r.opt_int(0)?.is_some(),
+        None => true,
+    };
     if revoked {
         return Err(StoreError::Revoked(thread));
     }
     if let Some(release) = release {
-        let updated = conn
-            .prepare_cached(
-                "UPDATE held SET status = 'released', decided_at = ?1, decided_by = ?2
-                 WHERE id = ?3 AND status = 'held'",
-            )?
-            .execute(params![now, release.by, release.held])?;
+        let updated = conn.exec(
+            "UPDATE held SET status = 'released', decided_at = $1, decided_by = $2
+             WHERE id = $3 AND status = 'held'",
+            args![now, &release.by, release.held],
+        )?;
         if updated == 0 {
             return Err(StoreError::HeldDecided(release.held));
         }
@@ -325,12 +323,11 @@ pub(super) fn file(
         )?;
     }
     if let Some(id) = &item.header_message_id {
-        let filed_before = conn
-            .prepare_cached(
-                "SELECT 1 FROM inbound
-                 WHERE thread_id = ?1 AND header_message_id = ?2 AND filed_message_id IS NOT NULL",
-            )?
-            .exists(params![thread.0, id])?;
+        let filed_before = conn.exists(
+            "SELECT 1 FROM inbound
+             WHERE thread_id = $1 AND header_message_id = $2 AND filed_message_id IS NOT NULL",
+            args![thread.0, id],
+        )?;
         if filed_before {
             ledger(conn, item, LedgerOutcome::Duplicate, None, None, None)?;
             return Ok(Committed::Duplicate);
@@ -354,21 +351,20 @@ pub(super) fn file(
 /// After a hard bounce or a complaint about a convenience notification: its recipient no
 /// longer gets content by email (their consent is withdrawn, by "bounce" or "complaint"), and
 /// the thread's staff get a content-free notice saying so.
-pub(super) fn revert_to_secure(
-    conn: &Connection,
+pub(crate) fn revert_to_secure(
+    conn: &dyn Sql,
     notification: NotificationId,
     complaint: bool,
     now: i64,
 ) -> Result<(), StoreError> {
     let row: Option<(i64, String, String, String, String)> = conn
-        .prepare_cached(
+        .row(
             "SELECT o.thread_id, p.address, o.mode, o.kind, p.role FROM outbox o
-             JOIN participants p ON p.id = o.participant_id WHERE o.id = ?1",
+             JOIN participants p ON p.id = o.participant_id WHERE o.id = $1",
+            args![notification.0],
         )?
-        .query_row([notification.0], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .optional()?;
+        .map(|r| Ok::<_, StoreError>((r.int(0)?, r.text(1)?, r.text(2)?, r.text(3)?, r.text(4)?)))
+        .transpose()?;
     let Some((thread, address, mode, kind, role)) = row else {
         return Ok(());
     };
@@ -407,56 +403,50 @@ pub(super) fn revert_to_secure(
 /// The inbound ledger row: every decided message leaves one (dedupe and audit). Only a filed
 /// message keeps its raw copy here (`raw`, sealed); a held one keeps it in the held queue, and
 /// nothing else is kept.
-pub(super) fn ledger(
-    conn: &Connection,
+pub(crate) fn ledger(
+    conn: &dyn Sql,
     item: &Inbound,
     outcome: LedgerOutcome,
     reason: Option<&str>,
     filed: Option<i64>,
     raw: Option<&[u8]>,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.exec(
         "INSERT INTO inbound (id, received_at, door, thread_id, header_message_id,
                               imap_uidvalidity, imap_uid, outcome, reason, filed_message_id, raw)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        item.id,
-        item.received_at,
-        item.door.as_str(),
-        item.thread.map(|t| t.0),
-        item.header_message_id,
-        item.imap.map(|i| i.0),
-        item.imap.map(|i| i.1),
-        outcome.as_str(),
-        reason,
-        filed,
-        raw,
-    ])?;
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        args![
+            item.id,
+            item.received_at,
+            item.door.as_str(),
+            item.thread.map(|t| t.0),
+            &item.header_message_id,
+            item.imap.map(|i| i.0),
+            item.imap.map(|i| i.1),
+            outcome.as_str(),
+            reason,
+            filed,
+            raw,
+        ],
+    )?;
     Ok(())
 }
 
 /// Rejects a held message: it stays listed, for the audit trail, but its key, envelope and
 /// bytes are destroyed.
-pub(super) fn reject_held(
-    conn: &Connection,
-    id: i64,
-    by: &str,
-    now: i64,
-) -> Result<(), StoreError> {
+pub(crate) fn reject_held(conn: &dyn Sql, id: i64, by: &str, now: i64) -> Result<(), StoreError> {
     let thread: Option<Option<i64>> = conn
-        .prepare_cached(
-            "UPDATE held SET status = 'rejected', decided_at = ?1, decided_by = ?2,
+        .row(
+            "UPDATE held SET status = 'rejected', decided_at = $1, decided_by = $2,
                     wrapped_key = NULL, envelope = NULL, raw = NULL
-             WHERE id = ?3 AND status = 'held'
+             WHERE id = $3 AND status = 'held'
              RETURNING thread_id",
+            args![now, by, id],
         )?
-        .query_row(params![now, by, id], |r| r.get(0))
-        .optional()?;
+        .map(|r| r.opt_int(0))
+        .transpose()?;
     let Some(thread) = thread else {
-        let exists = conn
-            .prepare_cached("SELECT 1 FROM held WHERE id = ?1")?
-            .exists([id])?;
+        let exists = conn.exists("SELECT 1 FROM held WHERE id = $1", args![id])?;
         return Err(if exists {
             StoreError::HeldDecided(id)
         } else {
