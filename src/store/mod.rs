@@ -8,9 +8,11 @@
 //!
 //! The facade deals in [`ops`] (the write vocabulary) and [`backend::Backend`] (the engine,
 //! and the one list of reads every engine provides); it never names an engine's modules. The
-//! SQLite engine lives in its own folder (`sqlite/`: the SQL, the connection settings, the
-//! writer thread); the PostgreSQL engine stands beside it (`postgres/`: so far its schema and
-//! the opening under the migrator's lock) behind the same two files.
+//! SQL is written once for every engine: the reads in `queries/` (each engine mounts them
+//! with its own sqlx types), the writes in `writes/` against [`sql::Sql`] (each engine's
+//! writer runs them on its transaction). An engine's own folder holds what differs: the
+//! connection settings, its adapter of [`sql::Sql`], its writer — `sqlite/`, and `postgres/`
+//! (so far its schema, opening under the migrator's lock, and adapter).
 //!
 //! # Row ids
 //!
