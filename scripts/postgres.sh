@@ -10,7 +10,7 @@ set -euo pipefail
 cmd=${1:?start or stop}; dir=${2:?a directory}
 initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1 || true)
 [ -n "$initdb" ] || initdb=$(command -v initdb || true)
-[ -n "$initdb" ] || { echo "postgres.sh: initdb not found (apt-get install -y postgresql)" >&2; exit 1; }
+[ -n "$initdb" ] || { echo "postgres.sh: initdb not found: apt-get install -y --no-install-recommends postgresql (or set POSTGRES_TEST_SERVER to a server of your own)" >&2; exit 1; }
 bin=$(dirname "$(readlink -f "$initdb")")
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 case $cmd in

@@ -228,6 +228,17 @@ pub(crate) trait Sql {
         Ok(self.rows(sql, args)?.into_iter().next())
     }
 
+    /// The integer in the first column of the first row, if there is a row (an id a statement
+    /// returns, a count).
+    fn int(&self, sql: &str, args: &[Value<'_>]) -> Result<Option<i64>, StoreError> {
+        self.row(sql, args)?.map(|r| r.int(0)).transpose()
+    }
+
+    /// The integers in the first column of every row (the ids an `UPDATE … RETURNING` touched).
+    fn ints(&self, sql: &str, args: &[Value<'_>]) -> Result<Vec<i64>, StoreError> {
+        self.rows(sql, args)?.iter().map(|r| r.int(0)).collect()
+    }
+
     /// Whether a statement returns any row.
     fn exists(&self, sql: &str, args: &[Value<'_>]) -> Result<bool, StoreError> {
         Ok(self.row(sql, args)?.is_some())
@@ -248,6 +259,77 @@ pub(crate) trait Sql {
 /// The number a placeholder's name gives (`$3` → 3), as both engines' adapters read it.
 pub(crate) fn placeholder_number(name: &str) -> Option<usize> {
     name.strip_prefix('$')?.parse().ok().filter(|n| *n > 0)
+}
+
+/// What every engine's adapter must mean by the same statements, checked on a table
+/// `t (a integer, b text, c bytes)` the caller made empty: placeholders bound by number
+/// whatever their order, a value used twice, typed NULLs, counts and booleans read as
+/// integers.
+/// The highest placeholder number in a statement's text (`$3` in "… $1 … $3"), for an adapter
+/// whose driver would report a missing value as a protocol failure rather than a defect.
+pub(crate) fn highest_placeholder(sql: &str) -> usize {
+    sql.split('$')
+        .skip(1)
+        .filter_map(|rest| {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            rest[..digits].parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+pub(crate) fn check_adapter(c: &dyn Sql) {
+    let n = c
+        .exec(
+            "INSERT INTO t (b, a, c) VALUES ($2, $1, $3)",
+            args![7i64, "seven", &vec![7u8]],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let row = c
+        .row(
+            "SELECT a, b, c FROM t WHERE a = $1 AND b = $2",
+            args![7i64, "seven"],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.int(0).unwrap(), 7);
+    assert_eq!(row.text(1).unwrap(), "seven");
+    assert_eq!(row.bytes(2).unwrap(), vec![7]);
+    assert_eq!(c.int("SELECT $1 + a FROM t", args![1i64]).unwrap(), Some(8));
+    let none: Option<i64> = None;
+    c.exec("INSERT INTO t (a) VALUES ($1)", args![none])
+        .unwrap();
+    assert!(
+        c.exists("SELECT 1 FROM t WHERE a IS NULL", args![])
+            .unwrap()
+    );
+    let counts = c
+        .row(
+            "SELECT COUNT(*), EXISTS (SELECT 1 FROM t WHERE a IS NULL), a IS NULL
+             FROM t WHERE a = 7 GROUP BY a",
+            args![],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            counts.int(0).unwrap(),
+            counts.int(1).unwrap(),
+            counts.int(2).unwrap()
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        c.ints("SELECT a FROM t WHERE a IS NOT NULL", args![])
+            .unwrap(),
+        [7]
+    );
+    assert!(matches!(
+        c.exec("INSERT INTO t (a, b) VALUES ($1, $2)", args![1i64]),
+        Err(StoreError::Corrupt(_))
+    ));
 }
 
 #[cfg(test)]
@@ -280,6 +362,8 @@ mod tests {
         assert_eq!(placeholder_number("$1"), Some(1));
         assert_eq!(placeholder_number("$12"), Some(12));
         assert_eq!(placeholder_number("$0"), None);
+        assert_eq!(highest_placeholder("SELECT $2, $10 + $1"), 10);
+        assert_eq!(highest_placeholder("SELECT 1"), 0);
         assert_eq!(placeholder_number("?1"), None);
         assert_eq!(placeholder_number(":name"), None);
     }

@@ -15,15 +15,11 @@ pub(crate) fn notify_staff(
     why: NoticeReason,
     now: i64,
 ) -> Result<(), StoreError> {
-    let staff: Vec<i64> = conn
-        .rows(
-            "SELECT id FROM participants
+    let staff: Vec<i64> = conn.ints(
+        "SELECT id FROM participants
              WHERE thread_id = $1 AND role = 'staff' AND revoked_at IS NULL",
-            args![thread.0],
-        )?
-        .iter()
-        .map(|r| r.int(0))
-        .collect::<Result<_, _>>()?;
+        args![thread.0],
+    )?;
     for s in staff {
         let notice = Notice {
             participant: ParticipantId(s),

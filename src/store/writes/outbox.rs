@@ -76,28 +76,25 @@ pub(crate) fn record_attempts(
             ),
         };
         let counts = u8::from(status != DeliveryStatus::Cancelled);
-        let thread: Option<i64> = conn
-            .row(
-                "UPDATE outbox SET status = $1, attempts = attempts + $2, last_error = $3,
+        let thread: Option<i64> = conn.int(
+            "UPDATE outbox SET status = $1, attempts = attempts + $2, last_error = $3,
                         relay_reply = COALESCE($4, relay_reply), next_attempt_at = $5,
                         sent_at = COALESCE($6, sent_at), claimed_by = NULL, claimed_until = NULL,
                         tls = COALESCE($8, tls),
                         mode = CASE WHEN $9 = 1 THEN 'secure' ELSE mode END
                  WHERE id = $7 RETURNING thread_id",
-                args![
-                    status.as_str(),
-                    i64::from(counts),
-                    error,
-                    reply,
-                    next,
-                    sent_at,
-                    id.0,
-                    tls,
-                    as_secure
-                ],
-            )?
-            .map(|r| r.int(0))
-            .transpose()?;
+            args![
+                status.as_str(),
+                i64::from(counts),
+                error,
+                reply,
+                next,
+                sent_at,
+                id.0,
+                tls,
+                as_secure
+            ],
+        )?;
         event(
             conn,
             thread.map(ThreadId),

@@ -77,16 +77,13 @@ pub(crate) fn put_person(conn: &dyn Sql, p: &SealedPerson, now: i64) -> Result<(
 /// Removes a person who takes part in no thread any more; their sealed data is unreadable
 /// without the key that goes with the row.
 pub(crate) fn remove_person(conn: &dyn Sql, address: &Address, now: i64) -> Result<(), StoreError> {
-    let id: Option<i64> = conn
-        .row(
-            &format!(
-                "SELECT id FROM people WHERE address = $1{}",
-                conn.for_update()
-            ),
-            args![address.as_str()],
-        )?
-        .map(|r| r.int(0))
-        .transpose()?;
+    let id: Option<i64> = conn.int(
+        &format!(
+            "SELECT id FROM people WHERE address = $1{}",
+            conn.for_update()
+        ),
+        args![address.as_str()],
+    )?;
     let Some(id) = id else {
         return Err(StoreError::UnknownPerson(address.clone()));
     };

@@ -90,12 +90,10 @@ pub(crate) fn post(conn: &dyn Sql, p: &SealedPost, now: i64) -> Result<Posted, S
         return Err(StoreError::ThreadClosed(p.thread));
     }
     let author: ParticipantId = conn
-        .row(
+        .int(
             "SELECT id FROM participants WHERE thread_id = $1 AND address = $2 AND revoked_at IS NULL",
             args![p.thread.0, p.from.as_str()],
         )?
-        .map(|r| r.int(0))
-        .transpose()?
         .map(ParticipantId)
         .ok_or_else(|| StoreError::NotParticipant {
             thread: p.thread,
@@ -139,9 +137,7 @@ pub(crate) fn answered_message(
             n.0,
         ),
     };
-    conn.row(sql, args![id, thread.0])?
-        .map(|r| r.int(0))
-        .transpose()
+    conn.int(sql, args![id, thread.0])
 }
 
 /// Inserts a sealed message and queues one notification per other active participant, with
@@ -213,15 +209,11 @@ pub(crate) fn insert_message(
 /// Archiving is a participant's own filing: a new message brings the conversation back into
 /// everyone's inbox.
 fn unarchive_all(conn: &dyn Sql, thread: ThreadId, now: i64) -> Result<(), StoreError> {
-    let unarchived: Vec<i64> = conn
-        .rows(
-            "UPDATE participants SET archived_at = NULL
+    let unarchived: Vec<i64> = conn.ints(
+        "UPDATE participants SET archived_at = NULL
              WHERE thread_id = $1 AND archived_at IS NOT NULL RETURNING id",
-            args![thread.0],
-        )?
-        .iter()
-        .map(|r| r.int(0))
-        .collect::<Result<_, _>>()?;
+        args![thread.0],
+    )?;
     for p in unarchived {
         event(
             conn,
@@ -336,17 +328,13 @@ pub(crate) fn remove_participant(
             address: address.clone(),
         })?
         .int(0)?;
-    let cancelled_ids: Vec<i64> = conn
-        .rows(
-            "UPDATE outbox SET status = 'cancelled', last_error = 'participant removed',
+    let cancelled_ids: Vec<i64> = conn.ints(
+        "UPDATE outbox SET status = 'cancelled', last_error = 'participant removed',
                     next_attempt_at = $1
              WHERE participant_id = $2 AND status IN ('queued', 'deferred')
              RETURNING id",
-            args![now, participant],
-        )?
-        .iter()
-        .map(|r| r.int(0))
-        .collect::<Result<_, _>>()?;
+        args![now, participant],
+    )?;
     cancelled_events(conn, thread, &cancelled_ids, now)?;
     let cancelled = cancelled_ids.len() as u64;
     event(

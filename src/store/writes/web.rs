@@ -133,13 +133,10 @@ fn sign_in(
          VALUES ($1, $2, $3, $4, $4)",
         args![id_hash, person.0, participant.0, now],
     )?;
-    let thread: Option<i64> = conn
-        .row(
-            "SELECT thread_id FROM participants WHERE id = $1",
-            args![participant.0],
-        )?
-        .map(|r| r.int(0))
-        .transpose()?;
+    let thread: Option<i64> = conn.int(
+        "SELECT thread_id FROM participants WHERE id = $1",
+        args![participant.0],
+    )?;
     event(
         conn,
         thread.map(ThreadId),
@@ -158,14 +155,11 @@ fn set_passcode(
     by: &str,
     now: i64,
 ) -> Result<Done, StoreError> {
-    let person: Option<i64> = conn
-        .row(
-            "UPDATE people SET passcode_hash = $1, updated_at = $2 WHERE address = $3
+    let person: Option<i64> = conn.int(
+        "UPDATE people SET passcode_hash = $1, updated_at = $2 WHERE address = $3
              RETURNING id",
-            args![hash, now, address.as_str()],
-        )?
-        .map(|r| r.int(0))
-        .transpose()?;
+        args![hash, now, address.as_str()],
+    )?;
     let Some(person) = person else {
         return Err(StoreError::UnknownPerson(address.clone()));
     };
@@ -181,15 +175,12 @@ fn set_passcode(
 
 /// Staff lift a lock at once.
 fn unlock(conn: &dyn Sql, address: &Address, by: &str, now: i64) -> Result<Done, StoreError> {
-    let person: Option<i64> = conn
-        .row(
-            "UPDATE people SET status = 'registered', failed_checks = 0, updated_at = $1,
+    let person: Option<i64> = conn.int(
+        "UPDATE people SET status = 'registered', failed_checks = 0, updated_at = $1,
                     locked_at = NULL, locked_until = NULL, lock_count = 0
              WHERE address = $2 RETURNING id",
-            args![now, address.as_str()],
-        )?
-        .map(|r| r.int(0))
-        .transpose()?;
+        args![now, address.as_str()],
+    )?;
     let Some(person) = person else {
         return Err(StoreError::UnknownPerson(address.clone()));
     };
@@ -348,17 +339,13 @@ fn cancel(
         "UPDATE messages SET cancelled_at = $1, cancelled_by = $2, body = $4 WHERE id = $3",
         args![now, author.0, message.0, nothing],
     )?;
-    let cancelled: Vec<i64> = conn
-        .rows(
-            "UPDATE outbox SET status = 'cancelled', last_error = 'message cancelled',
+    let cancelled: Vec<i64> = conn.ints(
+        "UPDATE outbox SET status = 'cancelled', last_error = 'message cancelled',
                     next_attempt_at = $1
              WHERE message_id = $2 AND status IN ('queued', 'deferred') AND claimed_by IS NULL
              RETURNING id",
-            args![now, message.0],
-        )?
-        .iter()
-        .map(|r| r.int(0))
-        .collect::<Result<_, _>>()?;
+        args![now, message.0],
+    )?;
     cancelled_events(conn, thread, &cancelled, now)?;
     event(
         conn,
